@@ -1,0 +1,47 @@
+//! Limits and switches of the engine. Every field is a setting of `magnetite serve`.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Sockets held at once (TCP + WebSocket + TLS); more are answered with
+    /// CONNACK "server unavailable" / 0x89 and closed.
+    pub max_connections: usize,
+    /// Largest packet accepted from a client, fixed header included (v5 `Maximum Packet Size`).
+    pub max_packet_size: u32,
+    /// Unacknowledged QoS 1/2 messages sent to one session at once (capped further by
+    /// the client's Receive Maximum).
+    pub max_inflight: u16,
+    /// QoS 2 messages a client may have waiting for PUBREL (our Receive Maximum).
+    pub receive_maximum: u16,
+    /// Messages queued for one session (online behind the in-flight window, or offline).
+    pub max_queued: usize,
+    /// A socket that has not sent CONNECT within this time is closed.
+    pub connect_timeout: Duration,
+    /// Topic names and filters with more levels are refused.
+    pub max_topic_levels: usize,
+    /// Highest keep-alive granted; 5.0 clients asking for more (or 0) are told this value.
+    pub max_keepalive: Option<u16>,
+    /// Topic aliases a 5.0 client may use towards us.
+    pub topic_alias_maximum: u16,
+    /// Upper bound on a session's expiry (seconds); also the lifetime of a 3.1.1
+    /// persistent session once offline.
+    pub max_session_expiry: u32,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            max_connections: 1_000_000,
+            max_packet_size: 1024 * 1024,
+            max_inflight: 1024,
+            receive_maximum: 1024,
+            max_queued: 10_000,
+            connect_timeout: Duration::from_secs(10),
+            max_topic_levels: 32,
+            max_keepalive: None,
+            topic_alias_maximum: 1024,
+            max_session_expiry: u32::MAX,
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! CONNECT: read it (within the connect timeout), authenticate, take over or create the
+//! session, answer CONNACK, then run the connection.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
+
+use super::io::Io;
+use super::{ClientLimits, Connection};
+use crate::broker::Shared;
+use crate::hooks::{AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, Transport};
+use crate::protocol::{self, reason, ConnAck, Connect, Packet, ProtocolVersion, Properties};
+use crate::session::{Kick, Session, SessionState};
+
+/// Everything the listener knows about a fresh socket.
+pub struct Accepted<S> {
+    pub io: S,
+    pub peer: SocketAddr,
+    pub transport: Transport,
+    /// DER of the client's TLS certificate, if it presented one.
+    pub peer_certificate: Option<Vec<u8>>,
+    /// A connection slot; `None` when the broker is at `max_connections`.
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Serves one socket from CONNECT to close.
+pub async fn serve_connection<H: Hooks, S: Io>(shared: Arc<Shared<H>>, mut accepted: Accepted<S>) {
+    let mut rbuf = BytesMut::new();
+    let max = shared.config.max_packet_size as usize;
+    let first = tokio::time::timeout(
+        shared.config.connect_timeout,
+        read_connect(&mut accepted.io, &mut rbuf, max),
+    )
+    .await;
+    let connect = match first {
+        Ok(Ok(connect)) => connect,
+        Ok(Err(Some(code))) => {
+            // Unsupported protocol level: answer in 3.1.1 form, which every version reads.
+            let mut out = BytesMut::new();
+            let _ = protocol::encode(&connack(code, false, Properties::default()), ProtocolVersion::V311, &mut out);
+            let _ = accepted.io.write_all(&out).await;
+            return;
+        }
+        _ => return,
+    };
+    let Some(connection) = accept_connect(&shared, accepted, rbuf, *connect).await else {
+        return;
+    };
+    shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+    connection.run().await;
+    shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Reads until the first packet; it must be CONNECT. `Err(Some(code))` asks for a
+/// CONNACK refusal with `code`, `Err(None)` for a silent close.
+async fn read_connect<S: Io>(io: &mut S, rbuf: &mut BytesMut, max: usize) -> Result<Box<Connect>, Option<u8>> {
+    loop {
+        match protocol::decode(rbuf, ProtocolVersion::V311, max) {
+            Ok(Some(Packet::Connect(connect))) => return Ok(connect),
+            Ok(Some(_)) => return Err(None),
+            Ok(None) => {}
+            Err(err) if err.reason_code() == reason::UNSUPPORTED_PROTOCOL_VERSION => {
+                return Err(Some(reason::v3::UNACCEPTABLE_PROTOCOL_VERSION))
+            }
+            Err(_) => return Err(None),
+        }
+        match io.read_into(rbuf).await {
+            Ok(0) | Err(_) => return Err(None),
+            Ok(_) => {}
+        }
+    }
+}
+
+fn connack(code: u8, session_present: bool, properties: Properties) -> Packet {
+    Packet::ConnAck(ConnAck { session_present, code, properties })
+}
+
+fn refusal_code(version: ProtocolVersion, refusal: ConnectRefusal) -> u8 {
+    match (version.is_v5(), refusal) {
+        (true, ConnectRefusal::BadCredentials) => reason::BAD_USERNAME_OR_PASSWORD,
+        (true, ConnectRefusal::NotAuthorized) => reason::NOT_AUTHORIZED,
+        (true, ConnectRefusal::ServerUnavailable) => reason::SERVER_UNAVAILABLE,
+        (true, ConnectRefusal::Banned) => reason::BANNED,
+        (false, ConnectRefusal::BadCredentials) => reason::v3::BAD_USERNAME_OR_PASSWORD,
+        (false, ConnectRefusal::NotAuthorized | ConnectRefusal::Banned) => reason::v3::NOT_AUTHORIZED,
+        (false, ConnectRefusal::ServerUnavailable) => reason::v3::SERVER_UNAVAILABLE,
+    }
+}
+
+async fn refuse<S: Io>(io: &mut S, version: ProtocolVersion, code: u8) {
+    let mut out = BytesMut::new();
+    if protocol::encode(&connack(code, false, Properties::default()), version, &mut out).is_ok() {
+        let _ = io.write_all(&out).await;
+        let _ = io.flush().await;
+    }
+}
+
+/// Validates and authenticates CONNECT, attaches the session and queues CONNACK.
+async fn accept_connect<H: Hooks, S: Io>(
+    shared: &Arc<Shared<H>>,
+    mut accepted: Accepted<S>,
+    rbuf: BytesMut,
+    connect: Connect,
+) -> Option<Connection<H, S>> {
+    let version = connect.protocol;
+    let v5 = version.is_v5();
+    if accepted.permit.is_none() {
+        let code = if v5 { reason::SERVER_BUSY } else { reason::v3::SERVER_UNAVAILABLE };
+        refuse(&mut accepted.io, version, code).await;
+        return None;
+    }
+    if v5 && connect.properties.authentication_method.is_some() {
+        refuse(&mut accepted.io, version, reason::BAD_AUTHENTICATION_METHOD).await;
+        return None;
+    }
+    let (client_id, assigned) = match choose_client_id(&connect) {
+        Ok(pair) => pair,
+        Err(code) => {
+            refuse(&mut accepted.io, version, code).await;
+            return None;
+        }
+    };
+    let identity = match authenticate(shared, &accepted, &connect, &client_id).await {
+        Ok(identity) => identity,
+        Err(code) => {
+            refuse(&mut accepted.io, version, code).await;
+            return None;
+        }
+    };
+    if let Some(will) = &connect.will {
+        let levels_ok = will.topic.split('/').count() <= shared.config.max_topic_levels;
+        if !levels_ok || !shared.hooks.authorize_publish(&identity, &client_id, &will.topic).await {
+            let code = if v5 { reason::NOT_AUTHORIZED } else { reason::v3::NOT_AUTHORIZED };
+            refuse(&mut accepted.io, version, code).await;
+            return None;
+        }
+    }
+    let (kick_tx, kick_rx) = oneshot::channel();
+    let (session, state, session_present) = attach_session(shared, &client_id, connect.clean_start, kick_tx).await;
+    let config = &shared.config;
+    let (session_expiry, expiry_capped) = session_expiry(&connect, config.max_session_expiry);
+    let (keep_alive, server_keep_alive) = keep_alive(&connect, config.max_keepalive);
+
+    let mut properties = Properties::default();
+    if v5 {
+        properties.receive_maximum = Some(config.receive_maximum);
+        properties.maximum_packet_size = Some(config.max_packet_size);
+        properties.topic_alias_maximum = Some(config.topic_alias_maximum);
+        properties.assigned_client_identifier = assigned.then(|| client_id.clone());
+        properties.server_keep_alive = server_keep_alive;
+        properties.session_expiry_interval = expiry_capped.then_some(session_expiry);
+    }
+    let props = &connect.properties;
+    let limits = ClientLimits {
+        inflight_window: usize::from(props.receive_maximum.unwrap_or(u16::MAX).min(config.max_inflight)),
+        max_packet_size: props.maximum_packet_size,
+        topic_alias_max: props.topic_alias_maximum.unwrap_or(0),
+    };
+    let mut connection = Connection {
+        shared: Arc::clone(shared),
+        io: accepted.io,
+        rbuf,
+        wbuf: BytesMut::new(),
+        version,
+        client_id,
+        identity,
+        session,
+        state,
+        will: connect.will.map(Box::new),
+        session_expiry,
+        keep_alive: Duration::from_secs(u64::from(keep_alive)),
+        limits,
+        aliases_in: Default::default(),
+        aliases_out: Default::default(),
+        kick: kick_rx,
+        peer: accepted.peer,
+        scratch: Vec::new(),
+        pending_done: None,
+        _slot: accepted.permit,
+    };
+    connection.write_packet(&connack(reason::SUCCESS, session_present, properties));
+    connection.session.set_online(true);
+    shared.hooks.on_connect(&connection.identity, &connection.client_id);
+    tracing::debug!(client_id = %connection.client_id, peer = %connection.peer, ?version, "client connected");
+    Some(connection)
+}
+
+/// The client id to use, and whether we assigned it. Refusal codes per version.
+fn choose_client_id(connect: &Connect) -> Result<(ByteString, bool), u8> {
+    if !connect.client_id.is_empty() {
+        return Ok((connect.client_id.clone(), false));
+    }
+    if !connect.protocol.is_v5() && !connect.clean_start {
+        // 3.1.1 [MQTT-3.1.3-8]: a zero-length id needs CleanSession=1.
+        return Err(reason::v3::IDENTIFIER_REJECTED);
+    }
+    let id = format!("auto-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+    Ok((ByteString::from(id), true))
+}
+
+async fn authenticate<H: Hooks, S>(
+    shared: &Shared<H>,
+    accepted: &Accepted<S>,
+    connect: &Connect,
+    client_id: &str,
+) -> Result<H::Identity, u8> {
+    let info = ConnectInfo {
+        client_id,
+        username: connect.username.as_deref(),
+        password: connect.password.as_deref(),
+        peer_addr: accepted.peer,
+        peer_certificate: accepted.peer_certificate.as_deref(),
+        protocol: connect.protocol,
+        transport: accepted.transport,
+    };
+    match shared.hooks.authenticate(info).await {
+        AuthDecision::Allow(identity) => Ok(identity),
+        AuthDecision::Refuse(refusal) => {
+            tracing::info!(client_id, peer = %accepted.peer, ?refusal, "connection refused");
+            Err(refusal_code(connect.protocol, refusal))
+        }
+    }
+}
+
+/// Takes the session over from any live connection, then resumes or replaces it.
+/// Returns the session, its state, and "session present".
+async fn attach_session<H: Hooks>(
+    shared: &Arc<Shared<H>>,
+    client_id: &ByteString,
+    clean_start: bool,
+    control: oneshot::Sender<Kick>,
+) -> (Arc<Session>, Box<SessionState>, bool) {
+    let existing = match shared.sessions.get(client_id) {
+        Some(session) => take_over(shared, &session).await.map(|state| (session, state)),
+        None => None,
+    };
+    let (session, state, present) = match existing {
+        Some((session, state)) if !clean_start => {
+            session.cancel_timers();
+            (session, state, true)
+        }
+        other => {
+            if let Some((old, state)) = other {
+                super::teardown::discard_session(shared, &old, &state);
+            }
+            let session = shared.sessions.create(client_id.clone(), shared.config.max_queued);
+            let state = session.take_state().unwrap_or_default();
+            (session, state, false)
+        }
+    };
+    if let Some(racing) = session.replace_control(Some(control)) {
+        let _ = racing.send(Kick { reason: DisconnectReason::TakenOver, done: None });
+    }
+    (session, state, present)
+}
+
+/// Ends the connection holding `session` and waits (bounded) for its state. `None`
+/// when the old connection discarded the session on its way out (clean session).
+async fn take_over<H: Hooks>(shared: &Shared<H>, session: &Arc<Session>) -> Option<Box<SessionState>> {
+    if let Some(old) = session.replace_control(None) {
+        let (done_tx, done_rx) = oneshot::channel();
+        if old.send(Kick { reason: DisconnectReason::TakenOver, done: Some(done_tx) }).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
+        }
+    }
+    for _ in 0..100 {
+        if let Some(state) = session.take_state() {
+            return Some(state);
+        }
+        let still_registered = shared.sessions.get(&session.client_id).is_some_and(|s| s.id == session.id);
+        if !still_registered {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::warn!(client_id = %session.client_id, "previous connection did not release its session");
+    None
+}
+
+/// (expiry seconds, whether we changed what the client asked for).
+fn session_expiry(connect: &Connect, max: u32) -> (u32, bool) {
+    let asked = if connect.protocol.is_v5() {
+        connect.properties.session_expiry_interval.unwrap_or(0)
+    } else if connect.clean_start {
+        0
+    } else {
+        u32::MAX
+    };
+    let granted = asked.min(max);
+    (granted, connect.protocol.is_v5() && granted != asked)
+}
+
+/// (keep-alive to enforce, Server Keep Alive to announce).
+fn keep_alive(connect: &Connect, max: Option<u16>) -> (u16, Option<u16>) {
+    match max {
+        Some(max) if connect.protocol.is_v5() && (connect.keep_alive == 0 || connect.keep_alive > max) => {
+            (max, Some(max))
+        }
+        _ => (connect.keep_alive, None),
+    }
+}

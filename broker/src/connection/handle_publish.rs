@@ -1,0 +1,104 @@
+//! Inbound PUBLISH and PUBREL: resolve topic aliases, authorize, route, acknowledge.
+
+use std::sync::Arc;
+
+use super::io::Io;
+use super::{Connection, Exit};
+use crate::hooks::Hooks;
+use crate::message::Message;
+use crate::protocol::{reason, Packet, PubResponse, Publish, QoS};
+
+impl<H: Hooks, S: Io> Connection<H, S> {
+    pub(super) async fn handle_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
+        self.resolve_topic_alias(&mut publish)?;
+        if publish.topic.split('/').count() > self.shared.config.max_topic_levels {
+            return Err(self.violation(reason::TOPIC_NAME_INVALID));
+        }
+        let (qos, pkid) = (publish.qos, publish.pkid);
+        if qos == QoS::ExactlyOnce {
+            if self.state.incoming_qos2.contains(&pkid) {
+                // A retransmission of a message we already routed: acknowledge only.
+                self.write_pub_response(Packet::PubRec, pkid, reason::SUCCESS);
+                return Ok(());
+            }
+            if self.state.incoming_qos2.len() >= usize::from(self.shared.config.receive_maximum) {
+                return Err(self.violation(reason::RECEIVE_MAXIMUM_EXCEEDED));
+            }
+        }
+        let allowed = self.shared.hooks.authorize_publish(&self.identity, &self.client_id, &publish.topic).await;
+        if !allowed {
+            return self.refuse_publish(qos, pkid);
+        }
+        let message = Message::from_publish(publish, self.session.id);
+        let matched = self.shared.publish(Arc::new(message));
+        let code = if matched == 0 && self.version.is_v5() {
+            reason::NO_MATCHING_SUBSCRIBERS
+        } else {
+            reason::SUCCESS
+        };
+        match qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => self.write_pub_response(Packet::PubAck, pkid, code),
+            QoS::ExactlyOnce => {
+                self.state.incoming_qos2.insert(pkid);
+                self.write_pub_response(Packet::PubRec, pkid, code);
+            }
+        }
+        Ok(())
+    }
+
+    /// 3.1.1 has no way to say "not authorized" for a PUBLISH: the connection is closed.
+    /// 5.0 answers with 0x87 in PUBACK / PUBREC (QoS 0 is dropped silently).
+    fn refuse_publish(&mut self, qos: QoS, pkid: u16) -> Result<(), Exit> {
+        tracing::debug!(client_id = %self.client_id, "publish not authorized");
+        if !self.version.is_v5() {
+            return Err(Exit::NotAuthorized);
+        }
+        match qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => self.write_pub_response(Packet::PubAck, pkid, reason::NOT_AUTHORIZED),
+            QoS::ExactlyOnce => self.write_pub_response(Packet::PubRec, pkid, reason::NOT_AUTHORIZED),
+        }
+        Ok(())
+    }
+
+    fn resolve_topic_alias(&mut self, publish: &mut Publish) -> Result<(), Exit> {
+        let Some(alias) = publish.properties.topic_alias else {
+            if publish.topic.is_empty() {
+                return Err(self.violation(reason::PROTOCOL_ERROR));
+            }
+            return Ok(());
+        };
+        if alias == 0 || alias > self.shared.config.topic_alias_maximum {
+            return Err(self.violation(reason::TOPIC_ALIAS_INVALID));
+        }
+        if publish.topic.is_empty() {
+            match self.aliases_in.get(&alias) {
+                Some(topic) => publish.topic = topic.clone(),
+                None => return Err(self.violation(reason::PROTOCOL_ERROR)),
+            }
+        } else {
+            self.aliases_in.insert(alias, publish.topic.clone());
+        }
+        publish.properties.topic_alias = None;
+        Ok(())
+    }
+
+    pub(super) fn handle_pubrel(&mut self, rel: PubResponse) -> Result<(), Exit> {
+        let known = self.state.incoming_qos2.remove(&rel.pkid);
+        let code = if known || !self.version.is_v5() {
+            reason::SUCCESS
+        } else {
+            reason::PACKET_IDENTIFIER_NOT_FOUND
+        };
+        self.write_pub_response(Packet::PubComp, rel.pkid, code);
+        Ok(())
+    }
+
+    pub(super) fn write_pub_response(&mut self, kind: fn(PubResponse) -> Packet, pkid: u16, code: u8) {
+        let code = if self.version.is_v5() { code } else { 0 };
+        let mut response = PubResponse::ok(pkid);
+        response.code = code;
+        self.write_packet(&kind(response));
+    }
+}

@@ -1,0 +1,121 @@
+//! SUBSCRIBE and UNSUBSCRIBE: validate each filter, ask the hooks, update the router and
+//! the session, answer, then replay retained messages per the retain handling option.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytestring::ByteString;
+
+use super::io::Io;
+use super::{Connection, Exit};
+use crate::hooks::Hooks;
+use crate::message::{Delivery, Message};
+use crate::protocol::topic;
+use crate::protocol::{reason, Packet, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe};
+use crate::router::SubOptions;
+use crate::session::StoredSubscription;
+
+impl<H: Hooks, S: Io> Connection<H, S> {
+    pub(super) async fn handle_subscribe(&mut self, subscribe: Subscribe) -> Result<(), Exit> {
+        let subscription_id = subscribe.properties.subscription_identifiers.first().copied();
+        let mut codes = Vec::with_capacity(subscribe.filters.len());
+        let mut replay = Vec::new();
+        for (filter, options) in subscribe.filters {
+            let code = self.subscribe_one(filter, &options, subscription_id, &mut replay).await;
+            codes.push(code);
+        }
+        let suback = SubAck { pkid: subscribe.pkid, codes, properties: Default::default() };
+        self.write_packet(&Packet::SubAck(suback));
+        for delivery in replay {
+            self.session.deliver(delivery);
+        }
+        self.drain_deliveries()
+    }
+
+    /// Returns the SUBACK code for one filter; retained messages to replay go to `replay`.
+    async fn subscribe_one(
+        &mut self,
+        filter: ByteString,
+        options: &SubscriptionOptions,
+        subscription_id: Option<u32>,
+        replay: &mut Vec<Delivery>,
+    ) -> u8 {
+        let (group, plain) = match topic::parse_shared(&filter) {
+            Ok(Some((group, plain))) => (Some(ByteString::from(group)), ByteString::from(plain)),
+            Ok(None) => (None, filter.clone()),
+            Err(_) => return self.suback_failure(reason::TOPIC_FILTER_INVALID),
+        };
+        if !topic::valid_topic_filter(&plain) || topic::level_count(&plain) > self.shared.config.max_topic_levels {
+            return self.suback_failure(reason::TOPIC_FILTER_INVALID);
+        }
+        if group.is_some() && options.no_local {
+            return self.suback_failure(reason::PROTOCOL_ERROR);
+        }
+        if !self.shared.hooks.authorize_subscribe(&self.identity, &self.client_id, &plain).await {
+            tracing::debug!(client_id = %self.client_id, filter = %plain, "subscribe not authorized");
+            return self.suback_failure(reason::NOT_AUTHORIZED);
+        }
+        let sub_options = SubOptions {
+            qos: options.qos,
+            no_local: options.no_local,
+            retain_as_published: options.retain_as_published,
+            subscription_id,
+        };
+        let existed =
+            self.shared.router.subscribe(&plain, group.as_deref(), Arc::clone(&self.session), sub_options);
+        if !existed {
+            self.session.subscription_count.fetch_add(1, Ordering::Relaxed);
+        }
+        let stored = StoredSubscription { group: group.clone(), filter: plain.clone() };
+        self.state.subscriptions.insert(filter, stored);
+        let send_retained = group.is_none()
+            && match options.retain_handling {
+                RetainHandling::SendAtSubscribe => true,
+                RetainHandling::SendAtSubscribeIfNew => !existed,
+                RetainHandling::DoNotSend => false,
+            };
+        if send_retained {
+            let messages = self.shared.retained.matching(&plain);
+            replay.extend(messages.into_iter().map(|m| retained_delivery(m, &sub_options)));
+        }
+        options.qos as u8
+    }
+
+    fn suback_failure(&self, v5_code: u8) -> u8 {
+        if self.version.is_v5() {
+            v5_code
+        } else {
+            reason::v3::SUBACK_FAILURE
+        }
+    }
+
+    pub(super) fn handle_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Result<(), Exit> {
+        let mut codes = Vec::with_capacity(unsubscribe.filters.len());
+        for filter in &unsubscribe.filters {
+            let removed = match self.state.subscriptions.remove(filter) {
+                Some(sub) => self.shared.router.unsubscribe(&sub.filter, sub.group.as_deref(), self.session.id),
+                None => false,
+            };
+            if removed {
+                self.session.subscription_count.fetch_sub(1, Ordering::Relaxed);
+            }
+            codes.push(if removed { reason::SUCCESS } else { reason::NO_SUBSCRIPTION_EXISTED });
+        }
+        if !self.version.is_v5() {
+            codes.clear();
+        }
+        let unsuback = UnsubAck { pkid: unsubscribe.pkid, codes, properties: Default::default() };
+        self.write_packet(&Packet::UnsubAck(unsuback));
+        Ok(())
+    }
+}
+
+/// Retained messages are sent with RETAIN set, whatever retain-as-published says.
+fn retained_delivery(message: Arc<Message>, options: &SubOptions) -> Delivery {
+    Delivery {
+        qos: message.qos.min(options.qos),
+        retain: true,
+        subscription_ids: options.subscription_id.into_iter().collect(),
+        message,
+    }
+}

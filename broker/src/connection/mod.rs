@@ -1,0 +1,276 @@
+//! One task per connection: it owns the socket, and while connected the session state.
+//!
+//! The loop waits on four things at once — bytes from the socket, deliveries queued by
+//! publishers, a kick (takeover, revocation) and server shutdown — plus the keep-alive
+//! deadline. Whatever it decides to send is appended to one write buffer and flushed
+//! with a single write before it waits again, so a burst of deliveries costs one syscall.
+//! Packet handling lives in one file per packet family (`handle_*.rs`), after
+//! mosquitto's layout.
+
+mod establish;
+mod handle_ack;
+mod handle_publish;
+mod handle_subscribe;
+pub mod io;
+mod outbound;
+mod teardown;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+pub use establish::{serve_connection, Accepted};
+
+use crate::broker::Shared;
+use crate::hooks::{DisconnectReason, Hooks};
+use crate::message::Delivery;
+use crate::protocol::{self, reason, Disconnect, LastWill, Packet, ProtocolVersion, Properties};
+use crate::session::{Kick, Session, SessionState};
+use io::Io;
+
+/// Why the loop stopped; decides will handling and what to tell the hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// DISCONNECT from the client; `with_will` for reason 0x04.
+    ClientDisconnect { with_will: bool },
+    Lost,
+    KeepAlive,
+    Kicked(DisconnectReason),
+    /// We closed it for a protocol violation, after sending DISCONNECT with this code (v5).
+    Violation(u8),
+    NotAuthorized,
+    Shutdown,
+}
+
+impl Exit {
+    fn hook_reason(self) -> DisconnectReason {
+        match self {
+            Exit::ClientDisconnect { .. } => DisconnectReason::ClientDisconnect,
+            Exit::Lost => DisconnectReason::ConnectionLost,
+            Exit::KeepAlive => DisconnectReason::KeepAliveTimeout,
+            Exit::Kicked(reason) => reason,
+            Exit::Violation(_) => DisconnectReason::ProtocolError,
+            Exit::NotAuthorized => DisconnectReason::NotAuthorized,
+            Exit::Shutdown => DisconnectReason::ServerShutdown,
+        }
+    }
+}
+
+/// What the client asked for at CONNECT that shapes what we send it.
+struct ClientLimits {
+    /// Client's Receive Maximum capped by our max in-flight.
+    inflight_window: usize,
+    /// Client's Maximum Packet Size (v5), if any.
+    max_packet_size: Option<u32>,
+    /// Aliases we may assign towards the client.
+    topic_alias_max: u16,
+}
+
+pub(crate) struct Connection<H: Hooks, S: Io> {
+    shared: Arc<Shared<H>>,
+    io: S,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    version: ProtocolVersion,
+    client_id: ByteString,
+    identity: H::Identity,
+    session: Arc<Session>,
+    state: Box<SessionState>,
+    will: Option<Box<LastWill>>,
+    /// v5 session expiry interval in seconds (3.1.1: 0 for clean, max for persistent).
+    session_expiry: u32,
+    keep_alive: Duration,
+    limits: ClientLimits,
+    aliases_in: HashMap<u16, ByteString>,
+    aliases_out: HashMap<ByteString, u16>,
+    kick: oneshot::Receiver<Kick>,
+    peer: SocketAddr,
+    /// Reused between drains so a delivery burst does not allocate.
+    scratch: Vec<Delivery>,
+    /// Set when a takeover waits for this connection to hand the session back.
+    pending_done: Option<oneshot::Sender<()>>,
+    /// Held for the connection's life: one of `max_connections`.
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl<H: Hooks, S: Io> Connection<H, S> {
+    /// Runs the connection until it ends, then hands the session back.
+    async fn run(mut self) {
+        let exit = self.event_loop().await;
+        self.finish(exit).await;
+    }
+
+    async fn event_loop(&mut self) -> Exit {
+        let mut shutdown = self.shared.shutdown.subscribe();
+        if *shutdown.borrow() {
+            return Exit::Shutdown;
+        }
+        let mut last_read = Instant::now();
+        let keep_alive = self.keep_alive;
+        let deadline = tokio::time::sleep(keep_alive.max(Duration::from_secs(1)));
+        tokio::pin!(deadline);
+        // Resume: resend in-flight messages, then anything queued while offline.
+        self.resend_inflight();
+        if let Err(exit) = self.drain_deliveries() {
+            return exit;
+        }
+        loop {
+            if !self.wbuf.is_empty() {
+                if let Err(exit) = self.flush().await {
+                    return exit;
+                }
+            }
+            tokio::select! {
+                biased;
+                kick = &mut self.kick => {
+                    return self.on_kick(kick.ok()).await;
+                }
+                _ = shutdown.changed() => {
+                    self.send_disconnect(reason::SERVER_SHUTTING_DOWN);
+                    let _ = self.flush().await;
+                    return Exit::Shutdown;
+                }
+                read = self.io.read_into(&mut self.rbuf) => {
+                    match read {
+                        Ok(0) | Err(_) => return Exit::Lost,
+                        Ok(_) => {
+                            last_read = Instant::now();
+                            if let Err(exit) = self.process_input().await {
+                                return exit;
+                            }
+                        }
+                    }
+                }
+                _ = self.session.wait_for_deliveries() => {
+                    if let Err(exit) = self.drain_deliveries() {
+                        return exit;
+                    }
+                }
+                _ = &mut deadline, if !keep_alive.is_zero() => {
+                    let limit = keep_alive + keep_alive / 2;
+                    if last_read.elapsed() >= limit {
+                        self.send_disconnect(reason::KEEP_ALIVE_TIMEOUT);
+                        let _ = self.flush().await;
+                        return Exit::KeepAlive;
+                    }
+                    deadline.as_mut().reset(last_read + limit);
+                }
+            }
+        }
+    }
+
+    /// Decodes and handles every whole packet in the read buffer.
+    async fn process_input(&mut self) -> Result<(), Exit> {
+        let max = self.shared.config.max_packet_size as usize;
+        loop {
+            match protocol::decode(&mut self.rbuf, self.version, max) {
+                Ok(Some(packet)) => self.handle_packet(packet).await?,
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::debug!(client_id = %self.client_id, peer = %self.peer, error = %err, "malformed packet");
+                    let code = err.reason_code();
+                    self.send_disconnect(code);
+                    let _ = self.flush().await;
+                    return Err(Exit::Violation(code));
+                }
+            }
+        }
+        if self.rbuf.is_empty() {
+            // Release the buffer while idle; decoded packets keep their bytes alive.
+            self.rbuf = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    async fn handle_packet(&mut self, packet: Packet) -> Result<(), Exit> {
+        match packet {
+            Packet::Publish(publish) => self.handle_publish(publish).await,
+            Packet::PubAck(ack) => self.handle_puback(ack),
+            Packet::PubRec(rec) => self.handle_pubrec(rec),
+            Packet::PubRel(rel) => self.handle_pubrel(rel),
+            Packet::PubComp(comp) => self.handle_pubcomp(comp),
+            Packet::Subscribe(subscribe) => self.handle_subscribe(subscribe).await,
+            Packet::Unsubscribe(unsubscribe) => self.handle_unsubscribe(unsubscribe),
+            Packet::PingReq => {
+                self.write_packet(&Packet::PingResp);
+                Ok(())
+            }
+            Packet::Disconnect(disconnect) => Err(self.handle_disconnect(disconnect)),
+            Packet::Connect(_) => Err(self.violation(reason::PROTOCOL_ERROR)),
+            Packet::Auth(_) => Err(self.violation(reason::PROTOCOL_ERROR)),
+            // Server-to-client packets sent by a client.
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
+                Err(self.violation(reason::PROTOCOL_ERROR))
+            }
+        }
+    }
+
+    fn handle_disconnect(&mut self, disconnect: Disconnect) -> Exit {
+        if let Some(expiry) = disconnect.properties.session_expiry_interval {
+            // Spec: a client that connected with expiry 0 may not set a non-zero one now.
+            if self.session_expiry == 0 && expiry != 0 {
+                return self.violation(reason::PROTOCOL_ERROR);
+            }
+            self.session_expiry = expiry.min(self.shared.config.max_session_expiry);
+        }
+        Exit::ClientDisconnect { with_will: disconnect.code == reason::DISCONNECT_WITH_WILL }
+    }
+
+    /// Queues a v5 DISCONNECT with `code` and returns the matching exit.
+    fn violation(&mut self, code: u8) -> Exit {
+        self.send_disconnect(code);
+        Exit::Violation(code)
+    }
+
+    async fn on_kick(&mut self, kick: Option<Kick>) -> Exit {
+        let Some(kick) = kick else { return Exit::Kicked(DisconnectReason::Kicked) };
+        let code = match kick.reason {
+            DisconnectReason::TakenOver => reason::SESSION_TAKEN_OVER,
+            _ => reason::ADMINISTRATIVE_ACTION,
+        };
+        self.send_disconnect(code);
+        let _ = self.flush().await;
+        if let Some(done) = kick.done {
+            // The new owner waits for the state; hand it over before reporting done.
+            self.pending_done = Some(done);
+        }
+        Exit::Kicked(kick.reason)
+    }
+
+    /// v5 only: 3.1.1 has no server DISCONNECT, the socket is simply closed.
+    fn send_disconnect(&mut self, code: u8) {
+        if self.version.is_v5() {
+            let packet = Packet::Disconnect(Disconnect { code, properties: Properties::default() });
+            self.write_packet(&packet);
+        }
+    }
+
+    fn write_packet(&mut self, packet: &Packet) {
+        if let Err(err) = protocol::encode(packet, self.version, &mut self.wbuf) {
+            tracing::warn!(client_id = %self.client_id, error = %err, packet = packet.name(), "cannot encode");
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Exit> {
+        let write = async {
+            self.io.write_all(&self.wbuf).await?;
+            self.io.flush().await
+        };
+        let result = tokio::time::timeout(Duration::from_secs(30), write).await;
+        self.wbuf.clear();
+        if self.wbuf.capacity() > 64 * 1024 {
+            self.wbuf = BytesMut::new();
+        }
+        match result {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Exit::Lost),
+        }
+    }
+}

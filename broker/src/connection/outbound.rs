@@ -1,0 +1,128 @@
+//! Deliveries to this client: take what publishers queued, assign packet ids within the
+//! in-flight window, apply per-subscriber differences, encode into the write buffer.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::io::Io;
+use super::{Connection, Exit};
+use crate::hooks::Hooks;
+use crate::message::Delivery;
+use crate::protocol::{self, reason, Packet, Properties, PubResponse, Publish, QoS};
+use crate::session::Inflight;
+
+impl<H: Hooks, S: Io> Connection<H, S> {
+    /// Moves queued deliveries into the write buffer. Fails when the session overflowed
+    /// (the client does not read fast enough to keep its QoS 1/2 queue bounded).
+    pub(super) fn drain_deliveries(&mut self) -> Result<(), Exit> {
+        let window = self.limits.inflight_window.saturating_sub(self.state.inflight.len());
+        let mut batch = std::mem::take(&mut self.scratch);
+        let overflowed = self.session.take_deliveries(&mut batch, window);
+        let now = Instant::now();
+        let count = batch.len();
+        for delivery in batch.drain(..) {
+            self.send_delivery(delivery, now);
+        }
+        self.scratch = batch;
+        if count > 0 {
+            self.shared.stats.messages_sent.fetch_add(count as u64, Ordering::Relaxed);
+        }
+        if overflowed {
+            tracing::warn!(client_id = %self.client_id, "queue limit reached; disconnecting slow client");
+            return Err(self.violation(reason::QUOTA_EXCEEDED));
+        }
+        Ok(())
+    }
+
+    fn send_delivery(&mut self, delivery: Delivery, now: Instant) {
+        if delivery.message.is_expired(now) {
+            return;
+        }
+        let mut publish = self.outgoing_publish(&delivery, now);
+        if !self.fits_client(&publish) {
+            self.shared.stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if delivery.qos != QoS::AtMostOnce {
+            publish.pkid = self.state.allocate_pkid();
+            self.state.inflight.push_back(Inflight { pkid: publish.pkid, delivery, released: false });
+        }
+        self.encode_publish(&publish);
+    }
+
+    /// Sends again what was in flight when the previous connection ended (DUP set).
+    pub(super) fn resend_inflight(&mut self) {
+        let now = Instant::now();
+        let resend: Vec<(u16, bool, Delivery)> =
+            self.state.inflight.iter().map(|m| (m.pkid, m.released, m.delivery.clone())).collect();
+        let mut pending = Vec::with_capacity(resend.len());
+        for (pkid, released, delivery) in resend {
+            if released {
+                pending.push(Packet::PubRel(PubResponse::ok(pkid)));
+            } else {
+                let mut publish = self.outgoing_publish(&delivery, now);
+                publish.pkid = pkid;
+                publish.dup = true;
+                pending.push(Packet::Publish(publish));
+            }
+        }
+        for packet in &pending {
+            self.write_packet(packet);
+        }
+    }
+
+    fn outgoing_publish(&mut self, delivery: &Delivery, now: Instant) -> Publish {
+        let message = &delivery.message;
+        let mut publish = Publish {
+            dup: false,
+            qos: delivery.qos,
+            retain: delivery.retain,
+            topic: message.topic.clone(),
+            pkid: 0,
+            payload: message.payload.clone(),
+            properties: Properties::default(),
+        };
+        if self.version.is_v5() {
+            if let Some(props) = &message.properties {
+                publish.properties = (**props).clone();
+            }
+            publish.properties.subscription_identifiers.clone_from(&delivery.subscription_ids);
+            publish.properties.message_expiry_interval = message.remaining_expiry(now);
+            self.apply_topic_alias(&mut publish);
+        }
+        publish
+    }
+
+    /// Server-to-client topic aliases: the first time a topic is sent it is given an
+    /// alias (while the client's Topic Alias Maximum allows); later sends omit the topic.
+    fn apply_topic_alias(&mut self, publish: &mut Publish) {
+        let max = self.limits.topic_alias_max;
+        if max == 0 {
+            return;
+        }
+        if let Some(&alias) = self.aliases_out.get(&publish.topic) {
+            publish.properties.topic_alias = Some(alias);
+            publish.topic = Default::default();
+        } else if self.aliases_out.len() < usize::from(max) {
+            let alias = self.aliases_out.len() as u16 + 1;
+            self.aliases_out.insert(publish.topic.clone(), alias);
+            publish.properties.topic_alias = Some(alias);
+        }
+    }
+
+    fn fits_client(&self, publish: &Publish) -> bool {
+        match self.limits.max_packet_size {
+            None => true,
+            Some(max) => {
+                let packet = Packet::Publish(publish.clone());
+                protocol::encoded_len(&packet, self.version) <= max as usize
+            }
+        }
+    }
+
+    fn encode_publish(&mut self, publish: &Publish) {
+        if let Err(err) = protocol::encode_publish(publish, self.version, &mut self.wbuf) {
+            tracing::warn!(client_id = %self.client_id, error = %err, "cannot encode publish");
+        }
+    }
+}

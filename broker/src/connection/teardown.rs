@@ -1,0 +1,83 @@
+//! The end of a connection: will message, session hand-back or discard, hooks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+
+use super::io::Io;
+use super::{Connection, Exit};
+use crate::broker::Shared;
+use crate::hooks::Hooks;
+use crate::session::{Session, SessionState};
+use crate::will;
+
+impl<H: Hooks, S: Io> Connection<H, S> {
+    pub(super) async fn finish(mut self, exit: Exit) {
+        if !self.wbuf.is_empty() {
+            // A DISCONNECT with the reason, or acks queued before the end.
+            let _ = self.flush().await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
+        let publish_will = match exit {
+            Exit::ClientDisconnect { with_will } => with_will,
+            Exit::Shutdown => false,
+            _ => true,
+        };
+        let will = self.will.take().filter(|_| publish_will);
+        let shared = Arc::clone(&self.shared);
+        let session = Arc::clone(&self.session);
+        session.set_online(false);
+        let state = std::mem::take(&mut self.state);
+        if self.session_expiry == 0 {
+            discard_session(&shared, &session, &state);
+            if let Some(will) = will {
+                will::publish_now(&shared, &will);
+            }
+        } else {
+            session.put_state(state);
+            if let Some(will) = will {
+                will::publish_or_schedule(&shared, &session, &will, self.session_expiry);
+            }
+            if self.session_expiry != u32::MAX {
+                schedule_expiry(&shared, &session, self.session_expiry);
+            }
+        }
+        // Only now, with the state back, let a waiting takeover proceed.
+        self.kick.close();
+        session.clear_control_if_closed();
+        if let Some(done) = self.pending_done.take() {
+            let _ = done.send(());
+        }
+        shared.hooks.on_disconnect(&self.identity, &self.client_id, exit.hook_reason());
+        tracing::debug!(client_id = %self.client_id, ?exit, "client disconnected");
+    }
+}
+
+/// Ends a session for good: its subscriptions leave the router, it leaves the table,
+/// and a will still waiting for its delay is published now.
+pub(crate) fn discard_session<H: Hooks>(shared: &Shared<H>, session: &Arc<Session>, state: &SessionState) {
+    for sub in state.subscriptions.values() {
+        shared.router.unsubscribe(&sub.filter, sub.group.as_deref(), session.id);
+    }
+    shared.sessions.remove_if_same(session);
+    session.set_expiry_timer(None);
+    if let Some(will) = session.take_pending_will() {
+        shared.publish(will);
+    }
+}
+
+fn schedule_expiry<H: Hooks>(shared: &Arc<Shared<H>>, session: &Arc<Session>, seconds: u32) {
+    let shared_for_task = Arc::clone(shared);
+    let session_for_task = Arc::clone(session);
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(u64::from(seconds))).await;
+        if session_for_task.is_online() {
+            return;
+        }
+        if let Some(state) = session_for_task.take_state() {
+            discard_session(&shared_for_task, &session_for_task, &state);
+        }
+    });
+    session.set_expiry_timer(Some(timer.abort_handle()));
+}

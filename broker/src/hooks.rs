@@ -1,0 +1,123 @@
+//! The one door between the MQTT engine and whatever decides who may do what.
+//!
+//! The engine knows nothing about users, domains or channels: it asks its `Hooks` on
+//! CONNECT, on every PUBLISH and on every SUBSCRIBE filter, and tells them when a session
+//! comes and goes. The platform (`auth/`) implements this trait; [`AllowAll`] is the
+//! implementation behind `magnetite serve --auth none`.
+//!
+//! The broker is generic over `H: Hooks`, so calls are statically dispatched and the
+//! allow-all futures compile down to nothing on the publish path.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use crate::protocol::ProtocolVersion;
+
+/// How the bytes arrived; lets a hook refuse, say, password logins over plain TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Tls,
+    WebSocket,
+    WebSocketTls,
+}
+
+/// What a CONNECT offers for authentication. The password is borrowed and never stored
+/// by the engine; a hook must not log it either.
+pub struct ConnectInfo<'a> {
+    pub client_id: &'a str,
+    pub username: Option<&'a str>,
+    pub password: Option<&'a [u8]>,
+    pub peer_addr: SocketAddr,
+    /// DER of the leaf certificate the client presented over TLS, if any.
+    pub peer_certificate: Option<&'a [u8]>,
+    pub protocol: ProtocolVersion,
+    pub transport: Transport,
+}
+
+/// Why a CONNECT is refused; the engine maps it to the CONNACK code of the client's
+/// protocol version (3.1.1: 0x04 / 0x05 / 0x03, 5.0: 0x86 / 0x87 / 0x88 / 0x8A).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectRefusal {
+    BadCredentials,
+    NotAuthorized,
+    ServerUnavailable,
+    Banned,
+}
+
+pub enum AuthDecision<I> {
+    /// Accept; the identity is handed back on every later call for this session.
+    Allow(I),
+    Refuse(ConnectRefusal),
+}
+
+/// Why a session ended, as told to [`Hooks::on_disconnect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The client sent DISCONNECT (any reason code).
+    ClientDisconnect,
+    /// The socket closed or failed without a DISCONNECT.
+    ConnectionLost,
+    KeepAliveTimeout,
+    /// Another connection with the same client id took the session over.
+    TakenOver,
+    /// Kicked through [`crate::BrokerHandle::kick`] (revoked access).
+    Kicked,
+    /// The client broke the protocol (malformed packet, limit exceeded, ...).
+    ProtocolError,
+    /// An unauthorized 3.1.1 PUBLISH closes the connection.
+    NotAuthorized,
+    ServerShutdown,
+}
+
+pub trait Hooks: Send + Sync + 'static {
+    /// What the hooks remember about an accepted session (e.g. its domain and client id).
+    type Identity: Send + Sync + 'static;
+
+    fn authenticate(
+        &self,
+        info: ConnectInfo<'_>,
+    ) -> impl Future<Output = AuthDecision<Self::Identity>> + Send;
+
+    /// May this session publish to `topic` (already resolved from a topic alias)?
+    fn authorize_publish(
+        &self,
+        identity: &Self::Identity,
+        client_id: &str,
+        topic: &str,
+    ) -> impl Future<Output = bool> + Send;
+
+    /// May this session subscribe to `filter` (the filter without any `$share/<group>/`)?
+    fn authorize_subscribe(
+        &self,
+        identity: &Self::Identity,
+        client_id: &str,
+        filter: &str,
+    ) -> impl Future<Output = bool> + Send;
+
+    /// A session was accepted (after CONNACK is queued). Must not block.
+    fn on_connect(&self, _identity: &Self::Identity, _client_id: &str) {}
+
+    /// A connection ended. Must not block.
+    fn on_disconnect(&self, _identity: &Self::Identity, _client_id: &str, _reason: DisconnectReason) {}
+}
+
+/// Any client, any topic. Optionally filtered by an ACL (see `acl.rs`) by the caller.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AllowAll;
+
+impl Hooks for AllowAll {
+    type Identity = ();
+
+    async fn authenticate(&self, _info: ConnectInfo<'_>) -> AuthDecision<()> {
+        AuthDecision::Allow(())
+    }
+
+    async fn authorize_publish(&self, _: &(), _: &str, _: &str) -> bool {
+        true
+    }
+
+    async fn authorize_subscribe(&self, _: &(), _: &str, _: &str) -> bool {
+        true
+    }
+}

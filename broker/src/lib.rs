@@ -1,0 +1,35 @@
+//! Magnetite's MQTT engine.
+//!
+//! Shape (see DESIGN.md §1 "Engine shape"):
+//! - [`listener`] accepts TCP and WebSocket sockets, bounds them with a semaphore and
+//!   spawns one task per connection ([`connection`]).
+//! - A connection task owns its socket and, while connected, its session's state
+//!   ([`session::SessionState`]): in-flight messages, packet ids, subscriptions.
+//! - Publishing goes through the [`router::Router`]: a sharded hash map for exact filters
+//!   and a trie for wildcard filters, read-locked only, so a PUBLISH never takes a global
+//!   exclusive lock. Deliveries land in each target session's queue
+//!   ([`session::Session`]), which wakes the owning connection task; that task encodes
+//!   and writes everything queued with one write per wake-up.
+//! - Everything that decides who may do what is behind [`hooks::Hooks`].
+
+pub mod acl;
+pub mod broker;
+pub mod config;
+mod connection;
+pub mod hooks;
+pub mod listener;
+mod message;
+mod retained;
+mod router;
+mod session;
+mod sessions;
+mod will;
+mod ws;
+
+/// The wire format lives in its own crate so the load tester can share it; this is the
+/// one boundary through which the engine touches bytes.
+pub use magnetite_protocol as protocol;
+
+pub use broker::{Broker, BrokerHandle};
+pub use config::BrokerConfig;
+pub use hooks::{AllowAll, AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, Transport};

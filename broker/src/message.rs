@@ -1,0 +1,78 @@
+//! An application message as it travels from one publisher to many subscribers.
+//!
+//! A PUBLISH is decoded once into a [`Message`] behind an `Arc`; its topic and payload
+//! are `Bytes` handles into the read buffer, so a fan-out to N subscribers clones
+//! pointers, not payloads. What differs per subscriber (granted QoS, retain flag,
+//! subscription identifiers) travels beside it in a [`Delivery`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+
+use crate::protocol::{Properties, Publish, QoS};
+
+#[derive(Debug)]
+pub struct Message {
+    pub topic: ByteString,
+    pub payload: Bytes,
+    pub qos: QoS,
+    pub retain: bool,
+    /// 5.0 properties forwarded to subscribers (payload format, content type, response
+    /// topic, correlation data, user properties). Topic alias, subscription ids and
+    /// message expiry are per-hop and are not kept here.
+    pub properties: Option<Box<Properties>>,
+    /// When the message expires (5.0 Message Expiry Interval), if ever.
+    pub expires_at: Option<Instant>,
+    /// The session that published it, for No Local. 0 for wills and retained replays.
+    pub origin: u64,
+}
+
+impl Message {
+    /// Takes a decoded PUBLISH apart, keeping only what is forwarded.
+    pub fn from_publish(publish: Publish, origin: u64) -> Message {
+        let mut props = publish.properties;
+        let expires_at = props
+            .message_expiry_interval
+            .map(|secs| Instant::now() + std::time::Duration::from_secs(u64::from(secs)));
+        props.message_expiry_interval = None;
+        props.topic_alias = None;
+        props.subscription_identifiers.clear();
+        let properties = if props.is_empty() { None } else { Some(Box::new(props)) };
+        Message {
+            topic: publish.topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            properties,
+            expires_at,
+            origin,
+        }
+    }
+
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Seconds left before expiry, rounded up, for the forwarded Message Expiry Interval.
+    pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
+        self.expires_at.map(|at| {
+            let left = at.saturating_duration_since(now);
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            u32::try_from(secs).unwrap_or(u32::MAX)
+        })
+    }
+}
+
+/// One message on its way to one session.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message: Arc<Message>,
+    /// min(published QoS, granted QoS).
+    pub qos: QoS,
+    /// The RETAIN flag as the subscriber sees it.
+    pub retain: bool,
+    /// 5.0 subscription identifiers of every matching subscription of this session.
+    pub subscription_ids: Vec<u32>,
+}

@@ -1,0 +1,55 @@
+//! Retained messages: the last retained PUBLISH per topic, replayed to new subscribers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use parking_lot::RwLock;
+
+use crate::message::Message;
+use crate::protocol::topic;
+
+#[derive(Default)]
+pub struct RetainedStore {
+    by_topic: RwLock<HashMap<ByteString, Arc<Message>>>,
+}
+
+impl RetainedStore {
+    /// Sets, replaces, or (with an empty payload) clears the retained message of a topic.
+    /// The payload is copied so a retained message does not pin a whole read buffer.
+    pub fn set(&self, message: &Message) {
+        if message.payload.is_empty() {
+            self.by_topic.write().remove(&message.topic);
+            return;
+        }
+        let owned = Message {
+            topic: ByteString::from(&*message.topic),
+            payload: Bytes::copy_from_slice(&message.payload),
+            qos: message.qos,
+            retain: true,
+            properties: message.properties.clone(),
+            expires_at: message.expires_at,
+            origin: 0,
+        };
+        self.by_topic.write().insert(owned.topic.clone(), Arc::new(owned));
+    }
+
+    /// Retained messages whose topic matches `filter`, skipping expired ones.
+    pub fn matching(&self, filter: &str) -> Vec<Arc<Message>> {
+        let now = Instant::now();
+        let map = self.by_topic.read();
+        if !filter.contains(['+', '#']) {
+            return map.get(filter).filter(|m| !m.is_expired(now)).cloned().into_iter().collect();
+        }
+        map.values()
+            .filter(|m| !m.is_expired(now) && topic::matches(filter, &m.topic))
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_topic.read().len()
+    }
+}

@@ -1,0 +1,239 @@
+//! A session: what survives a connection (subscriptions, in-flight messages, queued
+//! deliveries) and the mailbox through which publishers reach it.
+//!
+//! Publishers only touch [`Session::deliver`], which takes a short per-session lock and
+//! wakes the owning connection task when the queue goes from empty to non-empty. The
+//! rest of the state ([`SessionState`]) is owned by the connected task and handed back
+//! to the session when the connection ends, so no lock is taken to use it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+use bytestring::ByteString;
+use parking_lot::Mutex;
+use tokio::sync::{oneshot, Notify};
+use tokio::task::AbortHandle;
+
+use crate::hooks::DisconnectReason;
+use crate::message::{Delivery, Message};
+use crate::protocol::QoS;
+
+/// A request to end the connection that currently owns the session.
+pub struct Kick {
+    pub reason: DisconnectReason,
+    /// Signalled once the old connection has handed its state back.
+    pub done: Option<oneshot::Sender<()>>,
+}
+
+#[derive(Default)]
+struct Mailbox {
+    queue: VecDeque<Delivery>,
+    /// QoS 1/2 arrived while the queue was full: the client cannot keep up.
+    overflowed: bool,
+    dropped: u64,
+}
+
+/// A subscription as the session remembers it, to take it out of the router when the
+/// client unsubscribes or the session ends.
+#[derive(Debug, Clone)]
+pub struct StoredSubscription {
+    pub group: Option<ByteString>,
+    /// The filter without its `$share/<group>/` prefix.
+    pub filter: ByteString,
+}
+
+/// An outgoing QoS 1/2 message not yet fully acknowledged.
+pub struct Inflight {
+    pub pkid: u16,
+    pub delivery: Delivery,
+    /// PUBREC received and PUBREL sent; waiting for PUBCOMP.
+    pub released: bool,
+}
+
+/// State owned by whichever connection currently holds the session.
+#[derive(Default)]
+pub struct SessionState {
+    /// Keyed by the full filter as subscribed (including any `$share/<group>/`).
+    pub subscriptions: HashMap<ByteString, StoredSubscription>,
+    pub inflight: VecDeque<Inflight>,
+    pub next_pkid: u16,
+    /// QoS 2 packet ids received and not yet released by PUBREL.
+    pub incoming_qos2: HashSet<u16>,
+}
+
+impl SessionState {
+    /// Next free packet id (1..=65535) not used by an in-flight message.
+    pub fn allocate_pkid(&mut self) -> u16 {
+        loop {
+            self.next_pkid = self.next_pkid.wrapping_add(1);
+            if self.next_pkid == 0 {
+                continue;
+            }
+            let id = self.next_pkid;
+            if !self.inflight.iter().any(|m| m.pkid == id) {
+                return id;
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Timers {
+    will: Option<AbortHandle>,
+    /// The will waiting for its delay; published early if the session ends first.
+    pending_will: Option<Arc<Message>>,
+    expiry: Option<AbortHandle>,
+}
+
+pub struct Session {
+    pub id: u64,
+    pub client_id: ByteString,
+    max_queued: usize,
+    mailbox: Mutex<Mailbox>,
+    wake: Notify,
+    online: AtomicBool,
+    /// Subscriptions held, so a publish can skip de-duplication for the common
+    /// single-subscription session.
+    pub subscription_count: AtomicU32,
+    state: Mutex<Option<Box<SessionState>>>,
+    control: Mutex<Option<oneshot::Sender<Kick>>>,
+    timers: Mutex<Timers>,
+}
+
+impl Session {
+    pub fn new(id: u64, client_id: ByteString, max_queued: usize) -> Session {
+        Session {
+            id,
+            client_id,
+            max_queued,
+            mailbox: Mutex::default(),
+            wake: Notify::new(),
+            online: AtomicBool::new(false),
+            subscription_count: AtomicU32::new(0),
+            state: Mutex::new(Some(Box::default())),
+            control: Mutex::new(None),
+            timers: Mutex::default(),
+        }
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Acquire)
+    }
+
+    /// Queues a delivery. QoS 0 is dropped (and counted) when the queue is full or the
+    /// session is offline; QoS 1/2 beyond the limit marks the session overflowed so its
+    /// connection is closed with "quota exceeded" rather than memory growing unbounded.
+    pub fn deliver(&self, delivery: Delivery) {
+        let online = self.is_online();
+        let mut mailbox = self.mailbox.lock();
+        if delivery.qos == QoS::AtMostOnce && !online {
+            return;
+        }
+        if mailbox.queue.len() >= self.max_queued {
+            mailbox.dropped += 1;
+            if delivery.qos != QoS::AtMostOnce && online {
+                mailbox.overflowed = true;
+                drop(mailbox);
+                self.wake.notify_one();
+            }
+            return;
+        }
+        let was_empty = mailbox.queue.is_empty();
+        mailbox.queue.push_back(delivery);
+        drop(mailbox);
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Waits until something was queued (or the overflow flag was raised).
+    pub async fn wait_for_deliveries(&self) {
+        self.wake.notified().await
+    }
+
+    /// Moves queued deliveries into `out`: all QoS 0 ones, and QoS 1/2 ones while
+    /// `window` allows. Returns true when the session overflowed.
+    pub fn take_deliveries(&self, out: &mut Vec<Delivery>, mut window: usize) -> bool {
+        let mut mailbox = self.mailbox.lock();
+        while let Some(front) = mailbox.queue.front() {
+            if front.qos != QoS::AtMostOnce {
+                if window == 0 {
+                    break;
+                }
+                window -= 1;
+            }
+            if let Some(d) = mailbox.queue.pop_front() {
+                out.push(d);
+            }
+        }
+        if mailbox.queue.is_empty() && mailbox.queue.capacity() > 64 {
+            mailbox.queue = VecDeque::new();
+        }
+        std::mem::take(&mut mailbox.overflowed)
+    }
+
+    /// Takes the state for a new connection; `None` if another connection still holds it.
+    pub fn take_state(&self) -> Option<Box<SessionState>> {
+        self.state.lock().take()
+    }
+
+    pub fn set_online(&self, online: bool) {
+        self.online.store(online, Ordering::Release);
+    }
+
+    /// Hands the state back when a connection ends.
+    pub fn put_state(&self, state: Box<SessionState>) {
+        *self.state.lock() = Some(state);
+    }
+
+    /// Installs the kick channel of a new connection, returning the previous one's.
+    pub fn replace_control(&self, control: Option<oneshot::Sender<Kick>>) -> Option<oneshot::Sender<Kick>> {
+        std::mem::replace(&mut *self.control.lock(), control)
+    }
+
+    /// Clears the control only if it is still `ours` (not replaced by a newer connection).
+    pub fn clear_control_if_closed(&self) {
+        let mut control = self.control.lock();
+        if control.as_ref().is_some_and(|c| c.is_closed()) {
+            *control = None;
+        }
+    }
+
+    /// Remembers a delayed will and the timer that will publish it.
+    pub fn set_delayed_will(&self, will: Arc<Message>, timer: AbortHandle) {
+        let mut timers = self.timers.lock();
+        if let Some(old) = timers.will.replace(timer) {
+            old.abort();
+        }
+        timers.pending_will = Some(will);
+    }
+
+    /// Called by the will timer itself when the delay has passed.
+    pub fn take_pending_will_after_timer(&self) -> Option<Arc<Message>> {
+        let mut timers = self.timers.lock();
+        timers.will = None;
+        timers.pending_will.take()
+    }
+
+    /// Takes the delayed will (stopping its timer), to publish it now.
+    pub fn take_pending_will(&self) -> Option<Arc<Message>> {
+        let mut timers = self.timers.lock();
+        if let Some(timer) = timers.will.take() {
+            timer.abort();
+        }
+        timers.pending_will.take()
+    }
+
+    pub fn set_expiry_timer(&self, handle: Option<AbortHandle>) {
+        if let Some(old) = std::mem::replace(&mut self.timers.lock().expiry, handle) {
+            old.abort();
+        }
+    }
+
+    /// Stops pending will and expiry timers (a client came back).
+    pub fn cancel_timers(&self) {
+        drop(self.take_pending_will());
+        self.set_expiry_timer(None);
+    }
+}

@@ -1,0 +1,160 @@
+//! Command line, environment and config file for `magnetite`.
+//!
+//! Every setting of `serve` is a flag, an environment variable `MAGNETITE_<NAME>` and a
+//! key of the optional TOML file given with `--config`; the flag wins over the variable,
+//! the variable over the file, the file over the default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+#[derive(Parser, Debug)]
+#[command(name = "magnetite", version, about = "MQTT broker and IoT platform core")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the broker and the HTTP API.
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Devices authenticate against the platform's clients store (the default).
+    Platform,
+    /// Any client, any topic (optionally filtered by --acl-file). Trusted networks only.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The flags of `serve`. All optional here: defaults are applied after merging the
+/// config file (see [`Settings::resolve`]).
+#[derive(Args, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ServeArgs {
+    /// TOML file with any of these settings (keys as the flag names, without `--`).
+    #[arg(long, env = "MAGNETITE_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// MQTT over TCP [default: 0.0.0.0:1883]
+    #[arg(long, env = "MAGNETITE_MQTT_ADDR")]
+    pub mqtt_addr: Option<SocketAddr>,
+    /// MQTT over WebSocket, path /mqtt [default: 0.0.0.0:8083]
+    #[arg(long, env = "MAGNETITE_WS_ADDR")]
+    pub ws_addr: Option<SocketAddr>,
+    /// HTTP API [default: 0.0.0.0:9000]
+    #[arg(long, env = "MAGNETITE_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Data directory [default: ./data]
+    #[arg(long, env = "MAGNETITE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://...` or `postgres://...` [default: sqlite://<data dir>/magnetite.db]
+    #[arg(long, env = "MAGNETITE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// `platform` (default) or `none`
+    #[arg(long, env = "MAGNETITE_AUTH", value_enum)]
+    pub auth: Option<AuthMode>,
+    /// mosquitto `acl_file` syntax; only with --auth none
+    #[arg(long, env = "MAGNETITE_ACL_FILE")]
+    pub acl_file: Option<PathBuf>,
+    /// Highest keep-alive granted to MQTT 5 clients (seconds)
+    #[arg(long, env = "MAGNETITE_MAX_KEEPALIVE")]
+    pub max_keepalive: Option<u16>,
+    /// Stable id of this instance, stamped on events [default: generated once, kept in the data dir]
+    #[arg(long, env = "MAGNETITE_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Sockets held at once [default: 1000000]
+    #[arg(long, env = "MAGNETITE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Largest MQTT packet accepted, bytes [default: 1048576]
+    #[arg(long, env = "MAGNETITE_MAX_PACKET_SIZE")]
+    pub max_packet_size: Option<u32>,
+    /// Unacknowledged QoS 1/2 messages per session [default: 1024]
+    #[arg(long, env = "MAGNETITE_MAX_INFLIGHT")]
+    pub max_inflight: Option<u16>,
+    /// Messages queued per session [default: 10000]
+    #[arg(long, env = "MAGNETITE_MAX_QUEUED")]
+    pub max_queued: Option<usize>,
+    /// Seconds a socket may take to send CONNECT [default: 10]
+    #[arg(long, env = "MAGNETITE_CONNECT_TIMEOUT")]
+    pub connect_timeout: Option<u64>,
+    /// Topic levels allowed in a topic or filter [default: 32]
+    #[arg(long, env = "MAGNETITE_MAX_TOPIC_LEVELS")]
+    pub max_topic_levels: Option<usize>,
+    /// `text` or `json` [default: text]
+    #[arg(long, env = "MAGNETITE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// `serve` settings after flag > env > file > default.
+#[derive(Debug)]
+pub struct Settings {
+    pub mqtt_addr: SocketAddr,
+    pub ws_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub auth: AuthMode,
+    pub acl_file: Option<PathBuf>,
+    pub max_keepalive: Option<u16>,
+    pub instance_id: Option<String>,
+    pub max_connections: usize,
+    pub max_packet_size: u32,
+    pub max_inflight: u16,
+    pub max_queued: usize,
+    pub connect_timeout: u64,
+    pub max_topic_levels: usize,
+    pub log_format: LogFormat,
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+impl Settings {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<ServeArgs>(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => ServeArgs::default(),
+        };
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = args
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}/magnetite.db", data_dir.display()));
+        Ok(Settings {
+            mqtt_addr: args.mqtt_addr.or(file.mqtt_addr).unwrap_or_else(|| addr("0.0.0.0:1883")),
+            ws_addr: args.ws_addr.or(file.ws_addr).unwrap_or_else(|| addr("0.0.0.0:8083")),
+            http_addr: args.http_addr.or(file.http_addr).unwrap_or_else(|| addr("0.0.0.0:9000")),
+            data_dir,
+            database_url,
+            auth: args.auth.or(file.auth).unwrap_or(AuthMode::Platform),
+            acl_file: args.acl_file.or(file.acl_file),
+            max_keepalive: args.max_keepalive.or(file.max_keepalive),
+            instance_id: args.instance_id.or(file.instance_id),
+            max_connections: args.max_connections.or(file.max_connections).unwrap_or(1_000_000),
+            max_packet_size: args.max_packet_size.or(file.max_packet_size).unwrap_or(1024 * 1024),
+            max_inflight: args.max_inflight.or(file.max_inflight).unwrap_or(1024),
+            max_queued: args.max_queued.or(file.max_queued).unwrap_or(10_000),
+            connect_timeout: args.connect_timeout.or(file.connect_timeout).unwrap_or(10),
+            max_topic_levels: args.max_topic_levels.or(file.max_topic_levels).unwrap_or(32),
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! `magnetite`: the broker, the platform services and their HTTP API in one binary.
+
+mod cli;
+mod http;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use magnetite_broker::acl::{Acl, OpenHooks};
+use magnetite_broker::{Broker, BrokerConfig, Hooks};
+use tokio::net::TcpListener;
+
+use cli::{AuthMode, Cli, Command, LogFormat, Settings};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = Settings::resolve(*args)?;
+            init_logging(settings.log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(serve(settings))
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn broker_config(settings: &Settings) -> BrokerConfig {
+    BrokerConfig {
+        max_connections: settings.max_connections,
+        max_packet_size: settings.max_packet_size,
+        max_inflight: settings.max_inflight,
+        max_queued: settings.max_queued,
+        connect_timeout: Duration::from_secs(settings.connect_timeout),
+        max_topic_levels: settings.max_topic_levels,
+        max_keepalive: settings.max_keepalive,
+        ..BrokerConfig::default()
+    }
+}
+
+/// The instance id: from settings, or generated once and kept in the data dir.
+fn instance_id(settings: &Settings) -> anyhow::Result<String> {
+    if let Some(id) = &settings.instance_id {
+        return Ok(id.clone());
+    }
+    let path = settings.data_dir.join("instance_id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Ok(id.to_string());
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    let instance_id = instance_id(&settings)?;
+    match settings.auth {
+        AuthMode::None => {
+            tracing::warn!("--auth none: ANY client may connect and use ANY topic allowed by the ACL; use only on a trusted network");
+            let acl = settings.acl_file.as_deref().map(load_acl).transpose()?;
+            let broker = Broker::new(broker_config(&settings), OpenHooks::new(acl));
+            run(settings, instance_id, broker, axum::Router::new()).await
+        }
+        AuthMode::Platform => anyhow::bail!(
+            "--auth platform needs the platform store, which this build does not include yet; use --auth none"
+        ),
+    }
+}
+
+fn load_acl(path: &Path) -> anyhow::Result<Acl> {
+    Ok(Acl::load(path)?)
+}
+
+async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {what} on {addr}"))?;
+    tracing::info!(%addr, "{what} listening");
+    Ok(listener)
+}
+
+async fn run<H: Hooks>(
+    settings: Settings,
+    instance_id: String,
+    broker: Broker<H>,
+    platform_routes: axum::Router,
+) -> anyhow::Result<()> {
+    let mqtt = bind(settings.mqtt_addr, "MQTT").await?;
+    let ws = bind(settings.ws_addr, "MQTT over WebSocket (/mqtt)").await?;
+    let http = bind(settings.http_addr, "HTTP API").await?;
+    let info = Arc::new(http::AppInfo { instance_id: instance_id.clone(), broker: broker.handle() });
+    let app = platform_routes.merge(http::router(info));
+    tracing::info!(%instance_id, "magnetite started");
+
+    let tcp_task = tokio::spawn({
+        let broker = broker.clone();
+        async move { broker.serve_tcp(mqtt).await }
+    });
+    let ws_task = tokio::spawn({
+        let broker = broker.clone();
+        async move { broker.serve_ws(ws).await }
+    });
+    let http_task = tokio::spawn(async move { axum::serve(http, app).with_graceful_shutdown(shutdown_signal()).await });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: closing listeners and disconnecting clients");
+    broker.shutdown().await;
+    let _ = tcp_task.await;
+    let _ = ws_task.await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
