@@ -12,7 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
 #[derive(Parser, Debug)]
-#[command(name = "magnetite", version, about = "MQTT broker and IoT platform core")]
+#[command(
+    name = "magnetite",
+    version,
+    about = "MQTT broker and IoT platform core"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -121,40 +125,67 @@ pub struct Settings {
 }
 
 fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    s.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
 impl Settings {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<ServeArgs>(&text).with_context(|| format!("parsing {}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<ServeArgs>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
             }
             None => ServeArgs::default(),
         };
-        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
         let database_url = args
             .database_url
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}/magnetite.db", data_dir.display()));
         Ok(Settings {
-            mqtt_addr: args.mqtt_addr.or(file.mqtt_addr).unwrap_or_else(|| addr("0.0.0.0:1883")),
-            ws_addr: args.ws_addr.or(file.ws_addr).unwrap_or_else(|| addr("0.0.0.0:8083")),
-            http_addr: args.http_addr.or(file.http_addr).unwrap_or_else(|| addr("0.0.0.0:9000")),
+            mqtt_addr: args
+                .mqtt_addr
+                .or(file.mqtt_addr)
+                .unwrap_or_else(|| addr("0.0.0.0:1883")),
+            ws_addr: args
+                .ws_addr
+                .or(file.ws_addr)
+                .unwrap_or_else(|| addr("0.0.0.0:8083")),
+            http_addr: args
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or_else(|| addr("0.0.0.0:9000")),
             data_dir,
             database_url,
             auth: args.auth.or(file.auth).unwrap_or(AuthMode::Platform),
             acl_file: args.acl_file.or(file.acl_file),
             max_keepalive: args.max_keepalive.or(file.max_keepalive),
             instance_id: args.instance_id.or(file.instance_id),
-            max_connections: args.max_connections.or(file.max_connections).unwrap_or(1_000_000),
-            max_packet_size: args.max_packet_size.or(file.max_packet_size).unwrap_or(1024 * 1024),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(1_000_000),
+            max_packet_size: args
+                .max_packet_size
+                .or(file.max_packet_size)
+                .unwrap_or(1024 * 1024),
             max_inflight: args.max_inflight.or(file.max_inflight).unwrap_or(1024),
             max_queued: args.max_queued.or(file.max_queued).unwrap_or(10_000),
             connect_timeout: args.connect_timeout.or(file.connect_timeout).unwrap_or(10),
-            max_topic_levels: args.max_topic_levels.or(file.max_topic_levels).unwrap_or(32),
-            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            max_topic_levels: args
+                .max_topic_levels
+                .or(file.max_topic_levels)
+                .unwrap_or(32),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
         })
     }
 }

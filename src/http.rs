@@ -34,16 +34,48 @@ async fn health(State(info): State<Arc<AppInfo>>) -> impl IntoResponse {
 async fn metrics(State(info): State<Arc<AppInfo>>) -> impl IntoResponse {
     let control = info.broker.control();
     let gauges = [
-        ("magnetite_mqtt_connections", "gauge", "Open MQTT connections", control.connection_count() as u64),
-        ("magnetite_mqtt_sessions", "gauge", "Sessions, online and offline", control.session_count() as u64),
-        ("magnetite_mqtt_retained_messages", "gauge", "Retained messages", control.retained_count() as u64),
-        ("magnetite_mqtt_messages_received_total", "counter", "PUBLISH packets routed", control.messages_received()),
-        ("magnetite_mqtt_messages_sent_total", "counter", "Messages written to subscribers", control.messages_sent()),
-        ("magnetite_mqtt_messages_dropped_total", "counter", "Messages dropped (limits)", control.messages_dropped()),
+        (
+            "magnetite_mqtt_connections",
+            "gauge",
+            "Open MQTT connections",
+            control.connection_count() as u64,
+        ),
+        (
+            "magnetite_mqtt_sessions",
+            "gauge",
+            "Sessions, online and offline",
+            control.session_count() as u64,
+        ),
+        (
+            "magnetite_mqtt_retained_messages",
+            "gauge",
+            "Retained messages",
+            control.retained_count() as u64,
+        ),
+        (
+            "magnetite_mqtt_messages_received_total",
+            "counter",
+            "PUBLISH packets routed",
+            control.messages_received(),
+        ),
+        (
+            "magnetite_mqtt_messages_sent_total",
+            "counter",
+            "Messages written to subscribers",
+            control.messages_sent(),
+        ),
+        (
+            "magnetite_mqtt_messages_dropped_total",
+            "counter",
+            "Messages dropped (limits)",
+            control.messages_dropped(),
+        ),
     ];
     let mut body = String::new();
     for (name, kind, help, value) in gauges {
-        body.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

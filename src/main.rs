@@ -21,7 +21,9 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let settings = Settings::resolve(*args)?;
             init_logging(settings.log_format);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(serve(settings))
         }
     }
@@ -89,7 +91,9 @@ fn load_acl(path: &Path) -> anyhow::Result<Acl> {
 }
 
 async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {what} on {addr}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {what} on {addr}"))?;
     tracing::info!(%addr, "{what} listening");
     Ok(listener)
 }
@@ -103,7 +107,10 @@ async fn run<H: Hooks>(
     let mqtt = bind(settings.mqtt_addr, "MQTT").await?;
     let ws = bind(settings.ws_addr, "MQTT over WebSocket (/mqtt)").await?;
     let http = bind(settings.http_addr, "HTTP API").await?;
-    let info = Arc::new(http::AppInfo { instance_id: instance_id.clone(), broker: broker.handle() });
+    let info = Arc::new(http::AppInfo {
+        instance_id: instance_id.clone(),
+        broker: broker.handle(),
+    });
     let app = platform_routes.merge(http::router(info));
     tracing::info!(%instance_id, "magnetite started");
 
@@ -115,7 +122,11 @@ async fn run<H: Hooks>(
         let broker = broker.clone();
         async move { broker.serve_ws(ws).await }
     });
-    let http_task = tokio::spawn(async move { axum::serve(http, app).with_graceful_shutdown(shutdown_signal()).await });
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
 
     shutdown_signal().await;
     tracing::info!("shutting down: closing listeners and disconnecting clients");
@@ -131,13 +142,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -41,13 +41,19 @@ pub struct Acl {
 #[derive(Debug, thiserror::Error)]
 pub enum AclError {
     #[error("cannot read ACL file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("ACL file line {line}: {message}")]
     Syntax { line: usize, message: String },
 }
 
 fn parse_rule(words: &[&str], line: usize) -> Result<Rule, AclError> {
-    let syntax = |message: &str| AclError::Syntax { line, message: message.to_string() };
+    let syntax = |message: &str| AclError::Syntax {
+        line,
+        message: message.to_string(),
+    };
     let (access, topic) = match words {
         [topic] => (Access::ReadWrite, *topic),
         [access, topic] => {
@@ -60,18 +66,27 @@ fn parse_rule(words: &[&str], line: usize) -> Result<Rule, AclError> {
             };
             (access, *topic)
         }
-        _ => return Err(syntax("expected: topic|pattern [read|write|readwrite|deny] <topic>")),
+        _ => {
+            return Err(syntax(
+                "expected: topic|pattern [read|write|readwrite|deny] <topic>",
+            ))
+        }
     };
     if !topic::valid_topic_filter(topic) {
         return Err(syntax("invalid topic filter"));
     }
-    Ok(Rule { access, topic: topic.to_string() })
+    Ok(Rule {
+        access,
+        topic: topic.to_string(),
+    })
 }
 
 impl Acl {
     pub fn load(path: &Path) -> Result<Acl, AclError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| AclError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| AclError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Acl::parse(&text)
     }
 
@@ -95,7 +110,10 @@ impl Acl {
                 }
                 ["pattern", rest @ ..] => acl.patterns.push(parse_rule(rest, index + 1)?),
                 _ => {
-                    return Err(AclError::Syntax { line: index + 1, message: format!("unknown directive: {line}") })
+                    return Err(AclError::Syntax {
+                        line: index + 1,
+                        message: format!("unknown directive: {line}"),
+                    })
                 }
             }
         }
@@ -104,7 +122,13 @@ impl Acl {
 
     /// May `username` / `client_id` publish to `topic` (`write`) or subscribe to the
     /// filter `topic` (`!write`)?
-    pub fn allows(&self, username: Option<&str>, client_id: &str, topic: &str, write: bool) -> bool {
+    pub fn allows(
+        &self,
+        username: Option<&str>,
+        client_id: &str,
+        topic: &str,
+        write: bool,
+    ) -> bool {
         let own = match username {
             Some(user) => self.users.get(user).map(Vec::as_slice).unwrap_or(&[]),
             None => &self.anonymous,
@@ -114,7 +138,10 @@ impl Acl {
             .iter()
             .map(|r| Rule {
                 access: r.access,
-                topic: r.topic.replace("%c", client_id).replace("%u", username.unwrap_or("")),
+                topic: r
+                    .topic
+                    .replace("%c", client_id)
+                    .replace("%u", username.unwrap_or("")),
             })
             .collect();
         let rules = own.iter().chain(substituted.iter());
@@ -125,7 +152,9 @@ impl Acl {
             }
             match (rule.access, write) {
                 (Access::Deny, _) => return false,
-                (Access::ReadWrite, _) | (Access::Write, true) | (Access::Read, false) => allowed = true,
+                (Access::ReadWrite, _) | (Access::Write, true) | (Access::Read, false) => {
+                    allowed = true
+                }
                 _ => {}
             }
         }
@@ -133,13 +162,10 @@ impl Acl {
     }
 }
 
-/// Whether an ACL topic covers a topic name or a subscription filter. A filter is
-/// covered when it is matched by the ACL pattern level by level (a `+` or `#` in the
-/// filter needs the same or a wider wildcard in the ACL).
+/// Whether an ACL topic covers a topic name or a subscription filter, level by level
+/// (a `+` or `#` in a filter needs the same or a wider wildcard in the ACL). Unlike
+/// subscriptions, ACL wildcards also cover `$` topics: `topic readwrite #` means all.
 fn covers(acl_topic: &str, topic_or_filter: &str) -> bool {
-    if !topic_or_filter.contains(['+', '#']) {
-        return topic::matches(acl_topic, topic_or_filter);
-    }
     let mut acl = acl_topic.split('/');
     for level in topic_or_filter.split('/') {
         match acl.next() {
@@ -172,12 +198,33 @@ impl Hooks for OpenHooks {
         AuthDecision::Allow(info.username.map(str::to_string))
     }
 
-    async fn authorize_publish(&self, username: &Option<String>, client_id: &str, topic: &str) -> bool {
-        self.acl.as_ref().is_none_or(|acl| acl.allows(username.as_deref(), client_id, topic, true))
+    async fn authorize_publish(
+        &self,
+        username: &Option<String>,
+        client_id: &str,
+        topic: &str,
+    ) -> bool {
+        self.acl
+            .as_ref()
+            .is_none_or(|acl| acl.allows(username.as_deref(), client_id, topic, true))
     }
 
-    async fn authorize_subscribe(&self, username: &Option<String>, client_id: &str, filter: &str) -> bool {
-        self.acl.as_ref().is_none_or(|acl| acl.allows(username.as_deref(), client_id, filter, false))
+    async fn authorize_subscribe(
+        &self,
+        username: &Option<String>,
+        client_id: &str,
+        filter: &str,
+    ) -> bool {
+        self.acl
+            .as_ref()
+            .is_none_or(|acl| acl.allows(username.as_deref(), client_id, filter, false))
+    }
+
+    /// ACL refusals answer 0x80 "unspecified error" in 5.0 too, as the Eclipse Paho
+    /// interoperability suite (and clients written against it) expect for a filter an
+    /// `acl_file` denies.
+    fn subscribe_refusal_code(&self) -> u8 {
+        crate::protocol::reason::UNSPECIFIED_ERROR
     }
 }
 
@@ -212,6 +259,9 @@ mod tests {
         assert!(covers("a/+", "a/+"));
         assert!(!covers("a/+", "a/#"));
         assert!(!covers("a/b", "a/+"));
+        assert!(covers("#", "$SYS/x"));
+        assert!(covers("a/b", "a/b"));
+        assert!(!covers("a/b", "a/b/c"));
     }
 
     #[test]

@@ -42,14 +42,18 @@ pub struct Broker<H: Hooks> {
 
 impl<H: Hooks> Clone for Broker<H> {
     fn clone(&self) -> Self {
-        Broker { shared: Arc::clone(&self.shared) }
+        Broker {
+            shared: Arc::clone(&self.shared),
+        }
     }
 }
 
 impl<H: Hooks> Broker<H> {
     pub fn new(config: BrokerConfig, hooks: H) -> Broker<H> {
         let (shutdown, _) = watch::channel(false);
-        let slots = Arc::new(Semaphore::new(config.max_connections.min(Semaphore::MAX_PERMITS)));
+        let slots = Arc::new(Semaphore::new(
+            config.max_connections.min(Semaphore::MAX_PERMITS),
+        ));
         Broker {
             shared: Arc::new(Shared {
                 config,
@@ -75,7 +79,9 @@ impl<H: Hooks> Broker<H> {
 
     /// A type-erased handle for the platform (kick sessions, shut down).
     pub fn handle(&self) -> BrokerHandle {
-        BrokerHandle { control: self.shared.clone() }
+        BrokerHandle {
+            control: self.shared.clone(),
+        }
     }
 
     /// Stops listeners, disconnects every client with "server shutting down" and waits
@@ -117,7 +123,9 @@ impl<H: Hooks> Shared<H> {
     }
 
     pub fn kick(&self, client_id: &str, reason: DisconnectReason) -> bool {
-        let Some(session) = self.sessions.get(client_id) else { return false };
+        let Some(session) = self.sessions.get(client_id) else {
+            return false;
+        };
         match session.replace_control(None) {
             Some(control) => control.send(Kick { reason, done: None }).is_ok(),
             None => false,

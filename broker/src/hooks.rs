@@ -95,11 +95,22 @@ pub trait Hooks: Send + Sync + 'static {
         filter: &str,
     ) -> impl Future<Output = bool> + Send;
 
+    /// The 5.0 SUBACK code for a filter `authorize_subscribe` refused (3.1.1 has only 0x80).
+    fn subscribe_refusal_code(&self) -> u8 {
+        crate::protocol::reason::NOT_AUTHORIZED
+    }
+
     /// A session was accepted (after CONNACK is queued). Must not block.
     fn on_connect(&self, _identity: &Self::Identity, _client_id: &str) {}
 
     /// A connection ended. Must not block.
-    fn on_disconnect(&self, _identity: &Self::Identity, _client_id: &str, _reason: DisconnectReason) {}
+    fn on_disconnect(
+        &self,
+        _identity: &Self::Identity,
+        _client_id: &str,
+        _reason: DisconnectReason,
+    ) {
+    }
 }
 
 /// Any client, any topic. Optionally filtered by an ACL (see `acl.rs`) by the caller.

@@ -32,4 +32,6 @@ pub use magnetite_protocol as protocol;
 
 pub use broker::{Broker, BrokerHandle};
 pub use config::BrokerConfig;
-pub use hooks::{AllowAll, AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, Transport};
+pub use hooks::{
+    AllowAll, AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, Transport,
+};

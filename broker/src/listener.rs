@@ -46,13 +46,20 @@ impl<H: Hooks> Broker<H> {
     }
 }
 
-fn accepted<H: Hooks, S>(shared: &Shared<H>, io: S, peer: SocketAddr, transport: Transport) -> Accepted<S> {
+fn accepted<H: Hooks, S>(
+    shared: &Shared<H>,
+    io: S,
+    peer: SocketAddr,
+    transport: Transport,
+) -> Accepted<S> {
     Accepted {
         io,
         peer,
         transport,
         peer_certificate: None,
-        permit: Arc::clone(&shared.connection_slots).try_acquire_owned().ok(),
+        permit: Arc::clone(&shared.connection_slots)
+            .try_acquire_owned()
+            .ok(),
     }
 }
 

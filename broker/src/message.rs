@@ -39,7 +39,11 @@ impl Message {
         props.message_expiry_interval = None;
         props.topic_alias = None;
         props.subscription_identifiers.clear();
-        let properties = if props.is_empty() { None } else { Some(Box::new(props)) };
+        let properties = if props.is_empty() {
+            None
+        } else {
+            Some(Box::new(props))
+        };
         Message {
             topic: publish.topic,
             payload: publish.payload,

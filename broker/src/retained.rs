@@ -33,7 +33,9 @@ impl RetainedStore {
             expires_at: message.expires_at,
             origin: 0,
         };
-        self.by_topic.write().insert(owned.topic.clone(), Arc::new(owned));
+        self.by_topic
+            .write()
+            .insert(owned.topic.clone(), Arc::new(owned));
     }
 
     /// Retained messages whose topic matches `filter`, skipping expired ones.
@@ -41,7 +43,12 @@ impl RetainedStore {
         let now = Instant::now();
         let map = self.by_topic.read();
         if !filter.contains(['+', '#']) {
-            return map.get(filter).filter(|m| !m.is_expired(now)).cloned().into_iter().collect();
+            return map
+                .get(filter)
+                .filter(|m| !m.is_expired(now))
+                .cloned()
+                .into_iter()
+                .collect();
         }
         map.values()
             .filter(|m| !m.is_expired(now) && topic::matches(filter, &m.topic))

@@ -129,15 +129,25 @@ struct TrieNode {
 
 impl TrieNode {
     fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.plus.is_none() && self.here.is_empty() && self.hash.is_empty()
+        self.children.is_empty()
+            && self.plus.is_none()
+            && self.here.is_empty()
+            && self.hash.is_empty()
     }
 
     fn subscribers_mut(&mut self, levels: &[&str]) -> &mut Subscribers {
         match levels.split_first() {
             None => &mut self.here,
             Some((&"#", _)) => &mut self.hash,
-            Some((&"+", rest)) => self.plus.get_or_insert_with(Default::default).subscribers_mut(rest),
-            Some((level, rest)) => self.children.entry((*level).into()).or_default().subscribers_mut(rest),
+            Some((&"+", rest)) => self
+                .plus
+                .get_or_insert_with(Default::default)
+                .subscribers_mut(rest),
+            Some((level, rest)) => self
+                .children
+                .entry((*level).into())
+                .or_default()
+                .subscribers_mut(rest),
         }
     }
 
@@ -147,7 +157,9 @@ impl TrieNode {
             None => self.here.remove(group, session_id),
             Some((&"#", _)) => self.hash.remove(group, session_id),
             Some((&"+", rest)) => {
-                let Some(child) = self.plus.as_mut() else { return false };
+                let Some(child) = self.plus.as_mut() else {
+                    return false;
+                };
                 let removed = child.remove(rest, group, session_id);
                 if child.is_empty() {
                     self.plus = None;
@@ -155,7 +167,9 @@ impl TrieNode {
                 removed
             }
             Some((level, rest)) => {
-                let Some(child) = self.children.get_mut(*level) else { return false };
+                let Some(child) = self.children.get_mut(*level) else {
+                    return false;
+                };
                 let removed = child.remove(rest, group, session_id);
                 if child.is_empty() {
                     self.children.remove(*level);
@@ -195,7 +209,9 @@ pub struct Router {
 impl Default for Router {
     fn default() -> Self {
         Router {
-            exact: (0..EXACT_SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            exact: (0..EXACT_SHARDS)
+                .map(|_| RwLock::new(HashMap::new()))
+                .collect(),
             hasher: ahash::RandomState::new(),
             wild: RwLock::new(TrieNode::default()),
         }
@@ -213,13 +229,23 @@ impl Router {
     }
 
     /// Adds (or replaces) a subscription; returns true when the session already had it.
-    pub fn subscribe(&self, filter: &str, group: Option<&str>, session: Arc<Session>, options: SubOptions) -> bool {
+    pub fn subscribe(
+        &self,
+        filter: &str,
+        group: Option<&str>,
+        session: Arc<Session>,
+        options: SubOptions,
+    ) -> bool {
         let entry = Entry { session, options };
         if is_wildcard(filter) {
             let levels: Vec<&str> = filter.split('/').collect();
             self.wild.write().subscribers_mut(&levels).add(group, entry)
         } else {
-            self.shard(filter).write().entry(filter.into()).or_default().add(group, entry)
+            self.shard(filter)
+                .write()
+                .entry(filter.into())
+                .or_default()
+                .add(group, entry)
         }
     }
 
@@ -229,7 +255,9 @@ impl Router {
             self.wild.write().remove(&levels, group, session_id)
         } else {
             let mut shard = self.shard(filter).write();
-            let Some(subs) = shard.get_mut(filter) else { return false };
+            let Some(subs) = shard.get_mut(filter) else {
+                return false;
+            };
             let removed = subs.remove(group, session_id);
             if subs.is_empty() {
                 shard.remove(filter);
@@ -270,7 +298,11 @@ mod smallvec_levels {
     }
 
     pub fn split(topic: &str) -> Levels<'_> {
-        let mut levels = Levels { inline: [""; 16], len: 0, spilled: Vec::new() };
+        let mut levels = Levels {
+            inline: [""; 16],
+            len: 0,
+            spilled: Vec::new(),
+        };
         for level in topic.split('/') {
             if levels.len < 16 {
                 levels.inline[levels.len] = level;

@@ -12,7 +12,12 @@ fn session(id: u64) -> Arc<Session> {
 }
 
 fn options() -> SubOptions {
-    SubOptions { qos: QoS::AtLeastOnce, no_local: false, retain_as_published: false, subscription_id: None }
+    SubOptions {
+        qos: QoS::AtLeastOnce,
+        no_local: false,
+        retain_as_published: false,
+        subscription_id: None,
+    }
 }
 
 fn matches(router: &Router, topic: &str) -> Vec<u64> {
@@ -68,7 +73,11 @@ fn shared_group_delivers_to_one_member_in_turn() {
     let mut counts = [0usize; 4];
     for _ in 0..10 {
         let got = matches(&router, "t");
-        assert_eq!(got.len(), 2, "one group member plus the plain subscriber: {got:?}");
+        assert_eq!(
+            got.len(),
+            2,
+            "one group member plus the plain subscriber: {got:?}"
+        );
         for id in got {
             counts[id as usize] += 1;
         }

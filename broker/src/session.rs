@@ -188,7 +188,10 @@ impl Session {
     }
 
     /// Installs the kick channel of a new connection, returning the previous one's.
-    pub fn replace_control(&self, control: Option<oneshot::Sender<Kick>>) -> Option<oneshot::Sender<Kick>> {
+    pub fn replace_control(
+        &self,
+        control: Option<oneshot::Sender<Kick>>,
+    ) -> Option<oneshot::Sender<Kick>> {
         std::mem::replace(&mut *self.control.lock(), control)
     }
 

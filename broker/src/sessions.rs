@@ -16,7 +16,9 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn get(&self, client_id: &str) -> Option<Arc<Session>> {
-        self.by_client_id.get(client_id).map(|s| Arc::clone(s.value()))
+        self.by_client_id
+            .get(client_id)
+            .map(|s| Arc::clone(s.value()))
     }
 
     /// Creates a fresh session, replacing any previous one under that client id.

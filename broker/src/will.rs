@@ -35,7 +35,12 @@ pub fn publish_now<H: Hooks>(shared: &Shared<H>, will: &LastWill) {
 }
 
 /// Publishes at once, or after min(will delay, session expiry) if a delay was asked.
-pub fn publish_or_schedule<H: Hooks>(shared: &Arc<Shared<H>>, session: &Arc<Session>, will: &LastWill, expiry: u32) {
+pub fn publish_or_schedule<H: Hooks>(
+    shared: &Arc<Shared<H>>,
+    session: &Arc<Session>,
+    will: &LastWill,
+    expiry: u32,
+) {
     let delay = will.properties.will_delay_interval.unwrap_or(0).min(expiry);
     if delay == 0 {
         publish_now(shared, will);

@@ -32,12 +32,18 @@ pub async fn accept(stream: TcpStream) -> Result<WsStream, tokio_tungstenite::tu
             .flat_map(|v| v.split(','))
             .any(|p| p.trim().eq_ignore_ascii_case("mqtt"));
         if offers_mqtt {
-            response.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("mqtt"));
+            response
+                .headers_mut()
+                .insert("sec-websocket-protocol", HeaderValue::from_static("mqtt"));
         }
         Ok(response)
     };
     let ws = tokio_tungstenite::accept_hdr_async(stream, callback).await?;
-    Ok(WsStream { ws, pending: Vec::new(), offset: 0 })
+    Ok(WsStream {
+        ws,
+        pending: Vec::new(),
+        offset: 0,
+    })
 }
 
 pub struct WsStream {
@@ -52,7 +58,11 @@ fn to_io(err: tokio_tungstenite::tungstenite::Error) -> io::Error {
 }
 
 impl AsyncRead for WsStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         loop {
             if self.offset < self.pending.len() {
                 let n = buf.remaining().min(self.pending.len() - self.offset);
@@ -68,7 +78,10 @@ impl AsyncRead for WsStream {
                 }
                 Some(Ok(Message::Close(_))) | None => return Poll::Ready(Ok(())),
                 Some(Ok(Message::Text(_))) => {
-                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "MQTT needs binary frames")))
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "MQTT needs binary frames",
+                    )))
                 }
                 Some(Ok(_)) => continue,
                 Some(Err(err)) => return Poll::Ready(Err(to_io(err))),
@@ -78,9 +91,15 @@ impl AsyncRead for WsStream {
 }
 
 impl AsyncWrite for WsStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(to_io)?;
-        Pin::new(&mut self.ws).start_send(Message::Binary(buf.to_vec())).map_err(to_io)?;
+        Pin::new(&mut self.ws)
+            .start_send(Message::Binary(buf.to_vec()))
+            .map_err(to_io)?;
         Poll::Ready(Ok(buf.len()))
     }
 

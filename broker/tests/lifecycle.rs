@@ -16,13 +16,19 @@ fn will(topic: &str, delay: Option<u32>) -> LastWill {
         payload: Bytes::from_static(b"gone"),
         qos: QoS::AtMostOnce,
         retain: false,
-        properties: Properties { will_delay_interval: delay, ..Default::default() },
+        properties: Properties {
+            will_delay_interval: delay,
+            ..Default::default()
+        },
     }
 }
 
 #[tokio::test]
 async fn silent_socket_is_closed_after_connect_timeout() {
-    let config = BrokerConfig { connect_timeout: Duration::from_millis(300), ..Default::default() };
+    let config = BrokerConfig {
+        connect_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
     let b = common::start(config, AllowAll).await;
     let mut idle = Client::open(b.addr, ProtocolVersion::V311).await;
     assert!(idle.closed_within(Duration::from_secs(2)).await);
@@ -39,7 +45,11 @@ async fn keep_alive_is_enforced_at_one_and_a_half_times() {
         Some(Packet::Disconnect(d)) => assert_eq!(d.code, reason::KEEP_ALIVE_TIMEOUT),
         other => panic!("expected DISCONNECT 0x8D, got {other:?}"),
     }
-    assert!(started.elapsed() >= Duration::from_millis(1400), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -67,13 +77,23 @@ async fn malformed_packet_closes_only_that_connection() {
     }
     assert!(bad.closed_within(Duration::from_secs(2)).await);
     let mut publisher = Client::connect(b.addr, ProtocolVersion::V5, "pub").await;
-    publisher.send(Packet::Publish(publish("t", b"still here", QoS::AtMostOnce, 0))).await;
+    publisher
+        .send(Packet::Publish(publish(
+            "t",
+            b"still here",
+            QoS::AtMostOnce,
+            0,
+        )))
+        .await;
     assert!(good.next_publish().await.is_some());
 }
 
 #[tokio::test]
 async fn oversized_packet_gets_0x95() {
-    let config = BrokerConfig { max_packet_size: 128, ..Default::default() };
+    let config = BrokerConfig {
+        max_packet_size: 128,
+        ..Default::default()
+    };
     let b = common::start(config, AllowAll).await;
     let mut client = Client::connect(b.addr, ProtocolVersion::V5, "big").await;
     let mut p = publish("t", b"", QoS::AtMostOnce, 0);
@@ -103,7 +123,10 @@ async fn will_is_published_on_abrupt_close_not_on_disconnect() {
 
     let got = watcher.next_publish().await.expect("will");
     assert_eq!(&*got.topic, "wills/rude");
-    assert!(watcher.recv_within(Duration::from_millis(300)).await.is_none());
+    assert!(watcher
+        .recv_within(Duration::from_millis(300))
+        .await
+        .is_none());
 }
 
 #[tokio::test]
@@ -118,7 +141,13 @@ async fn delayed_will_is_cancelled_when_the_client_returns() {
     drop(first);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_back, _) = Client::connect_with(b.addr, connect.clone()).await;
-    assert!(watcher.recv_within(Duration::from_millis(2500)).await.is_none(), "will sent despite return");
+    assert!(
+        watcher
+            .recv_within(Duration::from_millis(2500))
+            .await
+            .is_none(),
+        "will sent despite return"
+    );
 
     // Without a return, it arrives after the delay.
     let mut other = connect.clone();
@@ -134,15 +163,23 @@ async fn delayed_will_is_cancelled_when_the_client_returns() {
 
 #[tokio::test]
 async fn v5_connack_announces_limits_and_assigned_id() {
-    let config = BrokerConfig { max_keepalive: Some(60), ..Default::default() };
+    let config = BrokerConfig {
+        max_keepalive: Some(60),
+        ..Default::default()
+    };
     let b = common::start(config, AllowAll).await;
     let mut connect = connect_packet(ProtocolVersion::V5, "", true);
     connect.keep_alive = 120;
     let (_client, connack) = Client::connect_with(b.addr, connect).await;
-    let Packet::ConnAck(ack) = connack else { panic!("{connack:?}") };
+    let Packet::ConnAck(ack) = connack else {
+        panic!("{connack:?}")
+    };
     assert_eq!(ack.code, 0);
     assert_eq!(ack.properties.server_keep_alive, Some(60));
-    assert!(ack.properties.assigned_client_identifier.is_some_and(|id| !id.is_empty()));
+    assert!(ack
+        .properties
+        .assigned_client_identifier
+        .is_some_and(|id| !id.is_empty()));
     assert!(ack.properties.receive_maximum.is_some());
     assert!(ack.properties.topic_alias_maximum.is_some_and(|m| m > 0));
 }
@@ -150,10 +187,18 @@ async fn v5_connack_announces_limits_and_assigned_id() {
 #[tokio::test]
 async fn v311_empty_client_id_needs_clean_session() {
     let b = common::start(BrokerConfig::default(), AllowAll).await;
-    let (_c, connack) = Client::connect_with(b.addr, connect_packet(ProtocolVersion::V311, "", false)).await;
-    assert!(matches!(connack, Packet::ConnAck(ref a) if a.code == reason::v3::IDENTIFIER_REJECTED), "{connack:?}");
-    let (_c, connack) = Client::connect_with(b.addr, connect_packet(ProtocolVersion::V311, "", true)).await;
-    assert!(matches!(connack, Packet::ConnAck(ref a) if a.code == 0), "{connack:?}");
+    let (_c, connack) =
+        Client::connect_with(b.addr, connect_packet(ProtocolVersion::V311, "", false)).await;
+    assert!(
+        matches!(connack, Packet::ConnAck(ref a) if a.code == reason::v3::IDENTIFIER_REJECTED),
+        "{connack:?}"
+    );
+    let (_c, connack) =
+        Client::connect_with(b.addr, connect_packet(ProtocolVersion::V311, "", true)).await;
+    assert!(
+        matches!(connack, Packet::ConnAck(ref a) if a.code == 0),
+        "{connack:?}"
+    );
 }
 
 #[tokio::test]
@@ -167,21 +212,34 @@ async fn session_expiry_decides_session_present() {
     assert!(c.closed_within(Duration::from_secs(1)).await);
     connect.clean_start = false;
     let (mut c, connack) = Client::connect_with(b.addr, connect.clone()).await;
-    assert!(matches!(connack, Packet::ConnAck(ref a) if a.session_present), "{connack:?}");
+    assert!(
+        matches!(connack, Packet::ConnAck(ref a) if a.session_present),
+        "{connack:?}"
+    );
     c.send(Packet::Disconnect(Default::default())).await;
     assert!(c.closed_within(Duration::from_secs(1)).await);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (_c, connack) = Client::connect_with(b.addr, connect).await;
-    assert!(matches!(connack, Packet::ConnAck(ref a) if !a.session_present), "{connack:?}");
+    assert!(
+        matches!(connack, Packet::ConnAck(ref a) if !a.session_present),
+        "{connack:?}"
+    );
 }
 
 #[tokio::test]
 async fn full_broker_refuses_with_server_busy() {
-    let config = BrokerConfig { max_connections: 1, ..Default::default() };
+    let config = BrokerConfig {
+        max_connections: 1,
+        ..Default::default()
+    };
     let b = common::start(config, AllowAll).await;
     let _one = Client::connect(b.addr, ProtocolVersion::V5, "one").await;
-    let (_two, connack) = Client::connect_with(b.addr, connect_packet(ProtocolVersion::V5, "two", true)).await;
-    assert!(matches!(connack, Packet::ConnAck(ref a) if a.code == reason::SERVER_BUSY), "{connack:?}");
+    let (_two, connack) =
+        Client::connect_with(b.addr, connect_packet(ProtocolVersion::V5, "two", true)).await;
+    assert!(
+        matches!(connack, Packet::ConnAck(ref a) if a.code == reason::SERVER_BUSY),
+        "{connack:?}"
+    );
 }
 
 #[tokio::test]
@@ -194,5 +252,8 @@ async fn shutdown_sends_server_shutting_down() {
         Some(Packet::Disconnect(d)) => assert_eq!(d.code, reason::SERVER_SHUTTING_DOWN),
         other => panic!("expected DISCONNECT 0x8B, got {other:?}"),
     }
-    tokio::time::timeout(Duration::from_secs(5), stopping).await.expect("shutdown finished").expect("join");
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .expect("shutdown finished")
+        .expect("join");
 }

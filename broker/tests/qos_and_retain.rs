@@ -15,7 +15,9 @@ async fn qos_levels_are_downgraded_to_the_granted_qos() {
         let mut sub = Client::connect(b.addr, version, "sub").await;
         assert_eq!(sub.subscribe("a/+", QoS::AtLeastOnce).await, vec![1]);
         let mut publisher = Client::connect(b.addr, version, "pub").await;
-        publisher.send(Packet::Publish(publish("a/b", b"q2", QoS::ExactlyOnce, 7))).await;
+        publisher
+            .send(Packet::Publish(publish("a/b", b"q2", QoS::ExactlyOnce, 7)))
+            .await;
         match publisher.recv().await {
             Some(Packet::PubRec(rec)) => assert_eq!(rec.pkid, 7),
             other => panic!("expected PUBREC, got {other:?}"),
@@ -23,7 +25,10 @@ async fn qos_levels_are_downgraded_to_the_granted_qos() {
         publisher.send(Packet::PubRel(PubResponse::ok(7))).await;
         assert!(matches!(publisher.recv().await, Some(Packet::PubComp(c)) if c.pkid == 7));
         let got = sub.next_publish().await.expect("delivery");
-        assert_eq!((&*got.topic, got.qos, &got.payload[..]), ("a/b", QoS::AtLeastOnce, &b"q2"[..]));
+        assert_eq!(
+            (&*got.topic, got.qos, &got.payload[..]),
+            ("a/b", QoS::AtLeastOnce, &b"q2"[..])
+        );
         assert_ne!(got.pkid, 0);
     }
 }
@@ -41,7 +46,10 @@ async fn qos2_retransmission_is_not_routed_twice() {
     publisher.send(Packet::Publish(first)).await;
     assert!(matches!(publisher.recv().await, Some(Packet::PubRec(_))));
     assert!(sub.next_publish().await.is_some());
-    assert!(sub.recv_within(Duration::from_millis(300)).await.is_none(), "duplicate delivered");
+    assert!(
+        sub.recv_within(Duration::from_millis(300)).await.is_none(),
+        "duplicate delivered"
+    );
 }
 
 #[tokio::test]
@@ -70,7 +78,10 @@ async fn retained_message_is_set_replaced_and_cleared() {
     assert!(matches!(publisher.recv().await, Some(Packet::PingResp)));
     let mut late = Client::connect(b.addr, ProtocolVersion::V311, "sub2").await;
     late.subscribe("r/#", QoS::AtLeastOnce).await;
-    assert!(late.recv_within(Duration::from_millis(300)).await.is_none(), "cleared message replayed");
+    assert!(
+        late.recv_within(Duration::from_millis(300)).await.is_none(),
+        "cleared message replayed"
+    );
 }
 
 #[tokio::test]
@@ -81,9 +92,26 @@ async fn wildcards_respect_dollar_topics() {
     let mut sys = Client::connect(b.addr, ProtocolVersion::V311, "sys").await;
     sys.subscribe("$SYS/#", QoS::AtMostOnce).await;
     let mut publisher = Client::connect(b.addr, ProtocolVersion::V311, "pub").await;
-    publisher.send(Packet::Publish(publish("$SYS/load", b"1", QoS::AtMostOnce, 0))).await;
-    assert_eq!(sys.next_publish().await.expect("$SYS delivery").topic.to_string(), "$SYS/load");
-    assert!(all.recv_within(Duration::from_millis(300)).await.is_none(), "# matched a $ topic");
+    publisher
+        .send(Packet::Publish(publish(
+            "$SYS/load",
+            b"1",
+            QoS::AtMostOnce,
+            0,
+        )))
+        .await;
+    assert_eq!(
+        sys.next_publish()
+            .await
+            .expect("$SYS delivery")
+            .topic
+            .to_string(),
+        "$SYS/load"
+    );
+    assert!(
+        all.recv_within(Duration::from_millis(300)).await.is_none(),
+        "# matched a $ topic"
+    );
 }
 
 #[tokio::test]
@@ -93,7 +121,9 @@ async fn unacknowledged_qos1_is_resent_with_dup_on_reconnect() {
     let (mut sub, _) = Client::connect_with(b.addr, connect.clone()).await;
     sub.subscribe("q", QoS::AtLeastOnce).await;
     let mut publisher = Client::connect(b.addr, ProtocolVersion::V311, "pub").await;
-    publisher.send(Packet::Publish(publish("q", b"m", QoS::AtLeastOnce, 1))).await;
+    publisher
+        .send(Packet::Publish(publish("q", b"m", QoS::AtLeastOnce, 1)))
+        .await;
     match sub.recv().await {
         Some(Packet::Publish(p)) => assert!(!p.dup),
         other => panic!("expected PUBLISH, got {other:?}"),
@@ -101,7 +131,10 @@ async fn unacknowledged_qos1_is_resent_with_dup_on_reconnect() {
     drop(sub); // no PUBACK
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (mut again, connack) = Client::connect_with(b.addr, connect).await;
-    assert!(matches!(connack, Packet::ConnAck(ref a) if a.session_present), "{connack:?}");
+    assert!(
+        matches!(connack, Packet::ConnAck(ref a) if a.session_present),
+        "{connack:?}"
+    );
     match again.recv().await {
         Some(Packet::Publish(p)) => assert!(p.dup && &p.payload[..] == b"m", "{p:?}"),
         other => panic!("expected resent PUBLISH, got {other:?}"),
@@ -118,14 +151,26 @@ async fn offline_persistent_session_queues_qos1() {
     assert!(sub.closed_within(Duration::from_secs(2)).await);
     let mut publisher = Client::connect(b.addr, ProtocolVersion::V311, "pub").await;
     for pkid in 1..=3u16 {
-        publisher.send(Packet::Publish(publish("q/1", b"x", QoS::AtLeastOnce, pkid))).await;
+        publisher
+            .send(Packet::Publish(publish(
+                "q/1",
+                b"x",
+                QoS::AtLeastOnce,
+                pkid,
+            )))
+            .await;
         assert!(matches!(publisher.recv().await, Some(Packet::PubAck(_))));
     }
-    publisher.send(Packet::Publish(publish("q/1", b"qos0", QoS::AtMostOnce, 0))).await;
+    publisher
+        .send(Packet::Publish(publish("q/1", b"qos0", QoS::AtMostOnce, 0)))
+        .await;
     let (mut back, _) = Client::connect_with(b.addr, connect).await;
     for _ in 0..3 {
         let p = back.next_publish().await.expect("queued message");
         assert_eq!(p.qos, QoS::AtLeastOnce);
     }
-    assert!(back.recv_within(Duration::from_millis(300)).await.is_none(), "QoS 0 queued while offline");
+    assert!(
+        back.recv_within(Duration::from_millis(300)).await.is_none(),
+        "QoS 0 queued while offline"
+    );
 }

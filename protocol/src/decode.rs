@@ -5,8 +5,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::properties::{self, Context};
 use crate::wire::{peek_varint, read_binary, read_string, read_u16, read_u8};
 use crate::{
-    Auth, ConnAck, Connect, DecodeError, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
-    Publish, QoS, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
+    Auth, ConnAck, Connect, DecodeError, Disconnect, LastWill, Packet, Properties, ProtocolVersion,
+    PubResponse, Publish, QoS, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck,
+    Unsubscribe,
 };
 
 /// Decodes the next packet in `buf`. Returns `Ok(None)` and consumes nothing when the
@@ -25,7 +26,10 @@ pub fn decode(
     };
     let total = 1 + len_bytes + remaining;
     if total > max_packet_size {
-        return Err(DecodeError::PacketTooLarge { size: total, max: max_packet_size });
+        return Err(DecodeError::PacketTooLarge {
+            size: total,
+            max: max_packet_size,
+        });
     }
     if buf.len() < total {
         buf.reserve(total - buf.len());
@@ -51,7 +55,11 @@ fn expect_empty(body: &Bytes) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn decode_body(header: u8, mut body: Bytes, version: ProtocolVersion) -> Result<Packet, DecodeError> {
+fn decode_body(
+    header: u8,
+    mut body: Bytes,
+    version: ProtocolVersion,
+) -> Result<Packet, DecodeError> {
     let v5 = version.is_v5();
     let packet = match header >> 4 {
         1 => {
@@ -124,7 +132,9 @@ fn decode_protocol(body: &mut Bytes) -> Result<ProtocolVersion, DecodeError> {
         (b"MQTT", 4) => Ok(ProtocolVersion::V311),
         (b"MQTT", 5) => Ok(ProtocolVersion::V5),
         (b"MQIsdp", 3) => Ok(ProtocolVersion::V31),
-        (b"MQTT", other) | (b"MQIsdp", other) => Err(DecodeError::UnsupportedProtocolVersion(other)),
+        (b"MQTT", other) | (b"MQIsdp", other) => {
+            Err(DecodeError::UnsupportedProtocolVersion(other))
+        }
         _ => Err(DecodeError::InvalidProtocolName),
     }
 }
@@ -143,28 +153,61 @@ fn decode_connect(body: &mut Bytes) -> Result<Connect, DecodeError> {
     let has_password = flags & 0x40 != 0;
     let has_username = flags & 0x80 != 0;
     if !will_flag && (will_qos != QoS::AtMostOnce || will_retain) {
-        return Err(DecodeError::Malformed("will QoS or retain set without a will"));
+        return Err(DecodeError::Malformed(
+            "will QoS or retain set without a will",
+        ));
     }
     if !v5 && has_password && !has_username {
         return Err(DecodeError::Malformed("password without user name"));
     }
     let keep_alive = read_u16(body)?;
-    let properties = if v5 { properties::decode(body, Context::Connect)? } else { Properties::default() };
+    let properties = if v5 {
+        properties::decode(body, Context::Connect)?
+    } else {
+        Properties::default()
+    };
     let client_id = read_string(body)?;
     let will = if will_flag {
-        let will_properties = if v5 { properties::decode(body, Context::Will)? } else { Properties::default() };
+        let will_properties = if v5 {
+            properties::decode(body, Context::Will)?
+        } else {
+            Properties::default()
+        };
         let topic = read_string(body)?;
         if !crate::topic::valid_topic_name(&topic) {
             return Err(DecodeError::InvalidTopic);
         }
         let payload = read_binary(body)?;
-        Some(LastWill { topic, payload, qos: will_qos, retain: will_retain, properties: will_properties })
+        Some(LastWill {
+            topic,
+            payload,
+            qos: will_qos,
+            retain: will_retain,
+            properties: will_properties,
+        })
     } else {
         None
     };
-    let username = if has_username { Some(read_string(body)?) } else { None };
-    let password = if has_password { Some(read_binary(body)?) } else { None };
-    Ok(Connect { protocol, clean_start, keep_alive, client_id, will, username, password, properties })
+    let username = if has_username {
+        Some(read_string(body)?)
+    } else {
+        None
+    };
+    let password = if has_password {
+        Some(read_binary(body)?)
+    } else {
+        None
+    };
+    Ok(Connect {
+        protocol,
+        clean_start,
+        keep_alive,
+        client_id,
+        will,
+        username,
+        password,
+        properties,
+    })
 }
 
 fn decode_connack(body: &mut Bytes, v5: bool) -> Result<ConnAck, DecodeError> {
@@ -173,8 +216,16 @@ fn decode_connack(body: &mut Bytes, v5: bool) -> Result<ConnAck, DecodeError> {
         return Err(DecodeError::Malformed("CONNACK reserved flags set"));
     }
     let code = read_u8(body)?;
-    let properties = if v5 { properties::decode(body, Context::ConnAck)? } else { Properties::default() };
-    Ok(ConnAck { session_present: flags & 0x01 != 0, code, properties })
+    let properties = if v5 {
+        properties::decode(body, Context::ConnAck)?
+    } else {
+        Properties::default()
+    };
+    Ok(ConnAck {
+        session_present: flags & 0x01 != 0,
+        code,
+        properties,
+    })
 }
 
 fn decode_publish(header: u8, body: &mut Bytes, v5: bool) -> Result<Publish, DecodeError> {
@@ -188,10 +239,26 @@ fn decode_publish(header: u8, body: &mut Bytes, v5: bool) -> Result<Publish, Dec
     if topic.contains(['+', '#']) || (!v5 && topic.is_empty()) {
         return Err(DecodeError::InvalidTopic);
     }
-    let pkid = if qos == QoS::AtMostOnce { 0 } else { nonzero_pkid(body)? };
-    let properties = if v5 { properties::decode(body, Context::Publish)? } else { Properties::default() };
+    let pkid = if qos == QoS::AtMostOnce {
+        0
+    } else {
+        nonzero_pkid(body)?
+    };
+    let properties = if v5 {
+        properties::decode(body, Context::Publish)?
+    } else {
+        Properties::default()
+    };
     let payload = std::mem::take(body);
-    Ok(Publish { dup, qos, retain, topic, pkid, payload, properties })
+    Ok(Publish {
+        dup,
+        qos,
+        retain,
+        topic,
+        pkid,
+        payload,
+        properties,
+    })
 }
 
 fn nonzero_pkid(body: &mut Bytes) -> Result<u16, DecodeError> {
@@ -205,16 +272,28 @@ fn nonzero_pkid(body: &mut Bytes) -> Result<u16, DecodeError> {
 fn decode_pub_response(body: &mut Bytes, v5: bool) -> Result<PubResponse, DecodeError> {
     let pkid = nonzero_pkid(body)?;
     let (code, properties) = short_form_tail(body, v5, Context::PubResponse)?;
-    Ok(PubResponse { pkid, code, properties })
+    Ok(PubResponse {
+        pkid,
+        code,
+        properties,
+    })
 }
 
 /// A reason code and properties that 5.0 lets a packet leave out when they are 0 / empty.
-fn short_form_tail(body: &mut Bytes, v5: bool, ctx: Context) -> Result<(u8, Properties), DecodeError> {
+fn short_form_tail(
+    body: &mut Bytes,
+    v5: bool,
+    ctx: Context,
+) -> Result<(u8, Properties), DecodeError> {
     if !v5 || body.is_empty() {
         return Ok((0, Properties::default()));
     }
     let code = read_u8(body)?;
-    let properties = if body.is_empty() { Properties::default() } else { properties::decode(body, ctx)? };
+    let properties = if body.is_empty() {
+        Properties::default()
+    } else {
+        properties::decode(body, ctx)?
+    };
     Ok((code, properties))
 }
 
@@ -222,7 +301,9 @@ fn decode_options(byte: u8, v5: bool) -> Result<SubscriptionOptions, DecodeError
     let qos = QoS::from_u8(byte & 0x03).ok_or(DecodeError::InvalidQoS)?;
     if !v5 {
         if byte & 0xfc != 0 {
-            return Err(DecodeError::Malformed("subscription options reserved bits set"));
+            return Err(DecodeError::Malformed(
+                "subscription options reserved bits set",
+            ));
         }
         return Ok(SubscriptionOptions {
             qos,
@@ -232,7 +313,9 @@ fn decode_options(byte: u8, v5: bool) -> Result<SubscriptionOptions, DecodeError
         });
     }
     if byte & 0xc0 != 0 {
-        return Err(DecodeError::Malformed("subscription options reserved bits set"));
+        return Err(DecodeError::Malformed(
+            "subscription options reserved bits set",
+        ));
     }
     let retain_handling = match (byte >> 4) & 0x03 {
         0 => RetainHandling::SendAtSubscribe,
@@ -240,12 +323,21 @@ fn decode_options(byte: u8, v5: bool) -> Result<SubscriptionOptions, DecodeError
         2 => RetainHandling::DoNotSend,
         _ => return Err(DecodeError::Protocol("retain handling 3")),
     };
-    Ok(SubscriptionOptions { qos, no_local: byte & 0x04 != 0, retain_as_published: byte & 0x08 != 0, retain_handling })
+    Ok(SubscriptionOptions {
+        qos,
+        no_local: byte & 0x04 != 0,
+        retain_as_published: byte & 0x08 != 0,
+        retain_handling,
+    })
 }
 
 fn decode_subscribe(body: &mut Bytes, v5: bool) -> Result<Subscribe, DecodeError> {
     let pkid = nonzero_pkid(body)?;
-    let properties = if v5 { properties::decode(body, Context::Subscribe)? } else { Properties::default() };
+    let properties = if v5 {
+        properties::decode(body, Context::Subscribe)?
+    } else {
+        Properties::default()
+    };
     if properties.subscription_identifiers.len() > 1 {
         return Err(DecodeError::DuplicateProperty(0x0B));
     }
@@ -258,19 +350,35 @@ fn decode_subscribe(body: &mut Bytes, v5: bool) -> Result<Subscribe, DecodeError
     if filters.is_empty() {
         return Err(DecodeError::Protocol("SUBSCRIBE without topic filters"));
     }
-    Ok(Subscribe { pkid, filters, properties })
+    Ok(Subscribe {
+        pkid,
+        filters,
+        properties,
+    })
 }
 
 fn decode_suback(body: &mut Bytes, v5: bool) -> Result<SubAck, DecodeError> {
     let pkid = read_u16(body)?;
-    let properties = if v5 { properties::decode(body, Context::SubAck)? } else { Properties::default() };
+    let properties = if v5 {
+        properties::decode(body, Context::SubAck)?
+    } else {
+        Properties::default()
+    };
     let codes = std::mem::take(body).to_vec();
-    Ok(SubAck { pkid, codes, properties })
+    Ok(SubAck {
+        pkid,
+        codes,
+        properties,
+    })
 }
 
 fn decode_unsubscribe(body: &mut Bytes, v5: bool) -> Result<Unsubscribe, DecodeError> {
     let pkid = nonzero_pkid(body)?;
-    let properties = if v5 { properties::decode(body, Context::Unsubscribe)? } else { Properties::default() };
+    let properties = if v5 {
+        properties::decode(body, Context::Unsubscribe)?
+    } else {
+        Properties::default()
+    };
     let mut filters = Vec::new();
     while !body.is_empty() {
         filters.push(read_string(body)?);
@@ -278,17 +386,29 @@ fn decode_unsubscribe(body: &mut Bytes, v5: bool) -> Result<Unsubscribe, DecodeE
     if filters.is_empty() {
         return Err(DecodeError::Protocol("UNSUBSCRIBE without topic filters"));
     }
-    Ok(Unsubscribe { pkid, filters, properties })
+    Ok(Unsubscribe {
+        pkid,
+        filters,
+        properties,
+    })
 }
 
 fn decode_unsuback(body: &mut Bytes, v5: bool) -> Result<UnsubAck, DecodeError> {
     let pkid = read_u16(body)?;
     if !v5 {
-        return Ok(UnsubAck { pkid, codes: Vec::new(), properties: Properties::default() });
+        return Ok(UnsubAck {
+            pkid,
+            codes: Vec::new(),
+            properties: Properties::default(),
+        });
     }
     let properties = properties::decode(body, Context::UnsubAck)?;
     let codes = std::mem::take(body).to_vec();
-    Ok(UnsubAck { pkid, codes, properties })
+    Ok(UnsubAck {
+        pkid,
+        codes,
+        properties,
+    })
 }
 
 fn decode_disconnect(body: &mut Bytes, v5: bool) -> Result<Disconnect, DecodeError> {

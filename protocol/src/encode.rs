@@ -6,8 +6,8 @@ use bytes::{BufMut, BytesMut};
 use crate::properties;
 use crate::wire::{varint_len, write_binary, write_string, write_varint, MAX_VARINT};
 use crate::{
-    Connect, EncodeError, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS, Subscribe,
-    SubscriptionOptions,
+    Connect, EncodeError, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS,
+    Subscribe, SubscriptionOptions,
 };
 
 fn str_len(s: &str) -> usize {
@@ -31,7 +31,11 @@ fn check_field(len: usize) -> Result<(), EncodeError> {
 
 fn connect_len(c: &Connect) -> usize {
     let v5 = c.protocol.is_v5();
-    let name = if c.protocol == ProtocolVersion::V31 { "MQIsdp" } else { "MQTT" };
+    let name = if c.protocol == ProtocolVersion::V31 {
+        "MQIsdp"
+    } else {
+        "MQTT"
+    };
     let mut n = str_len(name) + 1 + 1 + 2 + props_len(&c.properties, v5) + str_len(&c.client_id);
     if let Some(w) = &c.will {
         n += props_len(&w.properties, v5) + str_len(&w.topic) + 2 + w.payload.len();
@@ -66,11 +70,24 @@ fn body_len(packet: &Packet, v5: bool) -> usize {
         Packet::Connect(c) => connect_len(c),
         Packet::ConnAck(a) => 2 + props_len(&a.properties, v5),
         Packet::Publish(p) => publish_len(p, v5),
-        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => pub_response_len(r, v5),
-        Packet::Subscribe(s) => 2 + props_len(&s.properties, v5) + s.filters.iter().map(|(f, _)| str_len(f) + 1).sum::<usize>(),
+        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
+            pub_response_len(r, v5)
+        }
+        Packet::Subscribe(s) => {
+            2 + props_len(&s.properties, v5)
+                + s.filters.iter().map(|(f, _)| str_len(f) + 1).sum::<usize>()
+        }
         Packet::SubAck(s) => 2 + props_len(&s.properties, v5) + s.codes.len(),
-        Packet::Unsubscribe(u) => 2 + props_len(&u.properties, v5) + u.filters.iter().map(|f| str_len(f)).sum::<usize>(),
-        Packet::UnsubAck(u) => 2 + if v5 { props_len(&u.properties, true) + u.codes.len() } else { 0 },
+        Packet::Unsubscribe(u) => {
+            2 + props_len(&u.properties, v5) + u.filters.iter().map(|f| str_len(f)).sum::<usize>()
+        }
+        Packet::UnsubAck(u) => {
+            2 + if v5 {
+                props_len(&u.properties, true) + u.codes.len()
+            } else {
+                0
+            }
+        }
         Packet::PingReq | Packet::PingResp => 0,
         Packet::Disconnect(d) => short_tail_len(d.code, &d.properties, v5),
         Packet::Auth(a) => short_tail_len(a.code, &a.properties, v5),
@@ -137,7 +154,10 @@ fn validate(packet: &Packet, version: ProtocolVersion) -> Result<(), EncodeError
             check_field(p.topic.len())?;
             properties::check(&p.properties)?;
         }
-        Packet::Subscribe(s) => s.filters.iter().try_for_each(|(f, _)| check_field(f.len()))?,
+        Packet::Subscribe(s) => s
+            .filters
+            .iter()
+            .try_for_each(|(f, _)| check_field(f.len()))?,
         Packet::Unsubscribe(u) => u.filters.iter().try_for_each(|f| check_field(f.len()))?,
         _ => {}
     }
@@ -145,7 +165,11 @@ fn validate(packet: &Packet, version: ProtocolVersion) -> Result<(), EncodeError
 }
 
 /// Appends `packet` encoded for `version` to `out`.
-pub fn encode(packet: &Packet, version: ProtocolVersion, out: &mut BytesMut) -> Result<(), EncodeError> {
+pub fn encode(
+    packet: &Packet,
+    version: ProtocolVersion,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     if let Packet::Publish(p) = packet {
         return encode_publish(p, version, out);
     }
@@ -163,7 +187,11 @@ pub fn encode(packet: &Packet, version: ProtocolVersion, out: &mut BytesMut) -> 
 }
 
 /// The hot path: a PUBLISH written straight into `out`, no allocation but `out` growing.
-pub fn encode_publish(p: &Publish, version: ProtocolVersion, out: &mut BytesMut) -> Result<(), EncodeError> {
+pub fn encode_publish(
+    p: &Publish,
+    version: ProtocolVersion,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let v5 = version.is_v5();
     check_field(p.topic.len())?;
     if v5 && !p.properties.is_empty() {
@@ -242,7 +270,11 @@ fn write_short_tail(code: u8, props: &Properties, v5: bool, out: &mut BytesMut) 
 
 fn write_connect(c: &Connect, out: &mut BytesMut) {
     let v5 = c.protocol.is_v5();
-    let name = if c.protocol == ProtocolVersion::V31 { "MQIsdp" } else { "MQTT" };
+    let name = if c.protocol == ProtocolVersion::V31 {
+        "MQIsdp"
+    } else {
+        "MQTT"
+    };
     write_string(out, name);
     out.put_u8(c.protocol.level());
     let mut flags = 0u8;

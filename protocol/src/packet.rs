@@ -146,7 +146,11 @@ pub struct PubResponse {
 
 impl PubResponse {
     pub fn ok(pkid: u16) -> Self {
-        PubResponse { pkid, code: 0, properties: Properties::default() }
+        PubResponse {
+            pkid,
+            code: 0,
+            properties: Properties::default(),
+        }
     }
 }
 

@@ -4,7 +4,10 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 
-use crate::wire::{read_binary, read_string, read_u16, read_u32, read_u8, read_varint, varint_len, write_binary, write_string, write_varint};
+use crate::wire::{
+    read_binary, read_string, read_u16, read_u32, read_u8, read_varint, varint_len, write_binary,
+    write_string, write_varint,
+};
 use crate::{DecodeError, EncodeError, Properties};
 
 /// The packet (or will) a property list belongs to.
@@ -57,19 +60,34 @@ mod id {
 fn allowed(pid: u8, ctx: Context) -> bool {
     use Context::*;
     match pid {
-        id::PAYLOAD_FORMAT_INDICATOR | id::MESSAGE_EXPIRY_INTERVAL | id::CONTENT_TYPE | id::RESPONSE_TOPIC
+        id::PAYLOAD_FORMAT_INDICATOR
+        | id::MESSAGE_EXPIRY_INTERVAL
+        | id::CONTENT_TYPE
+        | id::RESPONSE_TOPIC
         | id::CORRELATION_DATA => matches!(ctx, Publish | Will),
         id::SUBSCRIPTION_IDENTIFIER => matches!(ctx, Publish | Subscribe),
         id::SESSION_EXPIRY_INTERVAL => matches!(ctx, Connect | ConnAck | Disconnect),
-        id::ASSIGNED_CLIENT_IDENTIFIER | id::SERVER_KEEP_ALIVE | id::RESPONSE_INFORMATION | id::MAXIMUM_QOS
-        | id::RETAIN_AVAILABLE | id::WILDCARD_SUBSCRIPTION_AVAILABLE | id::SUBSCRIPTION_IDENTIFIER_AVAILABLE
+        id::ASSIGNED_CLIENT_IDENTIFIER
+        | id::SERVER_KEEP_ALIVE
+        | id::RESPONSE_INFORMATION
+        | id::MAXIMUM_QOS
+        | id::RETAIN_AVAILABLE
+        | id::WILDCARD_SUBSCRIPTION_AVAILABLE
+        | id::SUBSCRIPTION_IDENTIFIER_AVAILABLE
         | id::SHARED_SUBSCRIPTION_AVAILABLE => ctx == ConnAck,
-        id::AUTHENTICATION_METHOD | id::AUTHENTICATION_DATA => matches!(ctx, Connect | ConnAck | Auth),
+        id::AUTHENTICATION_METHOD | id::AUTHENTICATION_DATA => {
+            matches!(ctx, Connect | ConnAck | Auth)
+        }
         id::REQUEST_PROBLEM_INFORMATION | id::REQUEST_RESPONSE_INFORMATION => ctx == Connect,
         id::WILL_DELAY_INTERVAL => ctx == Will,
         id::SERVER_REFERENCE => matches!(ctx, ConnAck | Disconnect),
-        id::REASON_STRING => matches!(ctx, ConnAck | PubResponse | SubAck | UnsubAck | Disconnect | Auth),
-        id::RECEIVE_MAXIMUM | id::TOPIC_ALIAS_MAXIMUM | id::MAXIMUM_PACKET_SIZE => matches!(ctx, Connect | ConnAck),
+        id::REASON_STRING => matches!(
+            ctx,
+            ConnAck | PubResponse | SubAck | UnsubAck | Disconnect | Auth
+        ),
+        id::RECEIVE_MAXIMUM | id::TOPIC_ALIAS_MAXIMUM | id::MAXIMUM_PACKET_SIZE => {
+            matches!(ctx, Connect | ConnAck)
+        }
         id::TOPIC_ALIAS => ctx == Publish,
         id::USER_PROPERTY => true,
         _ => false,
@@ -121,7 +139,9 @@ pub fn decode(buf: &mut Bytes, ctx: Context) -> Result<Properties, DecodeError> 
 
 fn decode_one(b: &mut Bytes, pid: u8, p: &mut Properties) -> Result<(), DecodeError> {
     match pid {
-        id::PAYLOAD_FORMAT_INDICATOR => set_once(&mut p.payload_format_indicator, read_flag(b, pid)?, pid),
+        id::PAYLOAD_FORMAT_INDICATOR => {
+            set_once(&mut p.payload_format_indicator, read_flag(b, pid)?, pid)
+        }
         id::MESSAGE_EXPIRY_INTERVAL => set_once(&mut p.message_expiry_interval, read_u32(b)?, pid),
         id::CONTENT_TYPE => set_once(&mut p.content_type, read_string(b)?, pid),
         id::RESPONSE_TOPIC => {
@@ -141,13 +161,19 @@ fn decode_one(b: &mut Bytes, pid: u8, p: &mut Properties) -> Result<(), DecodeEr
             Ok(())
         }
         id::SESSION_EXPIRY_INTERVAL => set_once(&mut p.session_expiry_interval, read_u32(b)?, pid),
-        id::ASSIGNED_CLIENT_IDENTIFIER => set_once(&mut p.assigned_client_identifier, read_string(b)?, pid),
+        id::ASSIGNED_CLIENT_IDENTIFIER => {
+            set_once(&mut p.assigned_client_identifier, read_string(b)?, pid)
+        }
         id::SERVER_KEEP_ALIVE => set_once(&mut p.server_keep_alive, read_u16(b)?, pid),
         id::AUTHENTICATION_METHOD => set_once(&mut p.authentication_method, read_string(b)?, pid),
         id::AUTHENTICATION_DATA => set_once(&mut p.authentication_data, read_binary(b)?, pid),
-        id::REQUEST_PROBLEM_INFORMATION => set_once(&mut p.request_problem_information, read_flag(b, pid)?, pid),
+        id::REQUEST_PROBLEM_INFORMATION => {
+            set_once(&mut p.request_problem_information, read_flag(b, pid)?, pid)
+        }
         id::WILL_DELAY_INTERVAL => set_once(&mut p.will_delay_interval, read_u32(b)?, pid),
-        id::REQUEST_RESPONSE_INFORMATION => set_once(&mut p.request_response_information, read_flag(b, pid)?, pid),
+        id::REQUEST_RESPONSE_INFORMATION => {
+            set_once(&mut p.request_response_information, read_flag(b, pid)?, pid)
+        }
         id::RESPONSE_INFORMATION => set_once(&mut p.response_information, read_string(b)?, pid),
         id::SERVER_REFERENCE => set_once(&mut p.server_reference, read_string(b)?, pid),
         id::REASON_STRING => set_once(&mut p.reason_string, read_string(b)?, pid),
@@ -166,11 +192,21 @@ fn decode_one(b: &mut Bytes, pid: u8, p: &mut Properties) -> Result<(), DecodeEr
             0 => Err(DecodeError::InvalidPropertyValue(pid)),
             v => set_once(&mut p.maximum_packet_size, v, pid),
         },
-        id::WILDCARD_SUBSCRIPTION_AVAILABLE => set_once(&mut p.wildcard_subscription_available, read_flag(b, pid)?, pid),
-        id::SUBSCRIPTION_IDENTIFIER_AVAILABLE => {
-            set_once(&mut p.subscription_identifier_available, read_flag(b, pid)?, pid)
-        }
-        id::SHARED_SUBSCRIPTION_AVAILABLE => set_once(&mut p.shared_subscription_available, read_flag(b, pid)?, pid),
+        id::WILDCARD_SUBSCRIPTION_AVAILABLE => set_once(
+            &mut p.wildcard_subscription_available,
+            read_flag(b, pid)?,
+            pid,
+        ),
+        id::SUBSCRIPTION_IDENTIFIER_AVAILABLE => set_once(
+            &mut p.subscription_identifier_available,
+            read_flag(b, pid)?,
+            pid,
+        ),
+        id::SHARED_SUBSCRIPTION_AVAILABLE => set_once(
+            &mut p.shared_subscription_available,
+            read_flag(b, pid)?,
+            pid,
+        ),
         other => Err(DecodeError::InvalidPropertyId(other)),
     }
 }
@@ -194,7 +230,10 @@ pub fn len(p: &Properties) -> usize {
         + str_len(&p.content_type)
         + str_len(&p.response_topic)
         + bin_len(&p.correlation_data)
-        + p.subscription_identifiers.iter().map(|&v| 1 + varint_len(v as usize)).sum::<usize>()
+        + p.subscription_identifiers
+            .iter()
+            .map(|&v| 1 + varint_len(v as usize))
+            .sum::<usize>()
         + fixed_len(&p.session_expiry_interval, 4)
         + str_len(&p.assigned_client_identifier)
         + fixed_len(&p.server_keep_alive, 2)
@@ -211,7 +250,10 @@ pub fn len(p: &Properties) -> usize {
         + fixed_len(&p.topic_alias, 2)
         + fixed_len(&p.maximum_qos, 1)
         + fixed_len(&p.retain_available, 1)
-        + p.user_properties.iter().map(|(k, v)| 1 + 2 + k.len() + 2 + v.len()).sum::<usize>()
+        + p.user_properties
+            .iter()
+            .map(|(k, v)| 1 + 2 + k.len() + 2 + v.len())
+            .sum::<usize>()
         + fixed_len(&p.maximum_packet_size, 4)
         + fixed_len(&p.wildcard_subscription_available, 1)
         + fixed_len(&p.subscription_identifier_available, 1)
@@ -235,9 +277,15 @@ pub fn check(p: &Properties) -> Result<(), EncodeError> {
         &p.server_reference,
         &p.reason_string,
     ];
-    let too_long = strings.iter().any(|s| s.as_ref().is_some_and(|s| s.len() > 65_535))
-        || [&p.correlation_data, &p.authentication_data].iter().any(|b| b.as_ref().is_some_and(|b| b.len() > 65_535))
-        || p.user_properties.iter().any(|(k, v)| k.len() > 65_535 || v.len() > 65_535);
+    let too_long = strings
+        .iter()
+        .any(|s| s.as_ref().is_some_and(|s| s.len() > 65_535))
+        || [&p.correlation_data, &p.authentication_data]
+            .iter()
+            .any(|b| b.as_ref().is_some_and(|b| b.len() > 65_535))
+        || p.user_properties
+            .iter()
+            .any(|(k, v)| k.len() > 65_535 || v.len() > 65_535);
     if too_long {
         return Err(EncodeError::FieldTooLong);
     }
@@ -282,7 +330,11 @@ fn put_bin(out: &mut BytesMut, pid: u8, v: &Option<Bytes>) {
 /// Writes the length prefix and the properties.
 pub fn encode(p: &Properties, out: &mut BytesMut) {
     write_varint(out, len(p));
-    put_u8(out, id::PAYLOAD_FORMAT_INDICATOR, p.payload_format_indicator);
+    put_u8(
+        out,
+        id::PAYLOAD_FORMAT_INDICATOR,
+        p.payload_format_indicator,
+    );
     put_u32(out, id::MESSAGE_EXPIRY_INTERVAL, p.message_expiry_interval);
     put_str(out, id::CONTENT_TYPE, &p.content_type);
     put_str(out, id::RESPONSE_TOPIC, &p.response_topic);
@@ -292,13 +344,25 @@ pub fn encode(p: &Properties, out: &mut BytesMut) {
         write_varint(out, sid as usize);
     }
     put_u32(out, id::SESSION_EXPIRY_INTERVAL, p.session_expiry_interval);
-    put_str(out, id::ASSIGNED_CLIENT_IDENTIFIER, &p.assigned_client_identifier);
+    put_str(
+        out,
+        id::ASSIGNED_CLIENT_IDENTIFIER,
+        &p.assigned_client_identifier,
+    );
     put_u16(out, id::SERVER_KEEP_ALIVE, p.server_keep_alive);
     put_str(out, id::AUTHENTICATION_METHOD, &p.authentication_method);
     put_bin(out, id::AUTHENTICATION_DATA, &p.authentication_data);
-    put_u8(out, id::REQUEST_PROBLEM_INFORMATION, p.request_problem_information);
+    put_u8(
+        out,
+        id::REQUEST_PROBLEM_INFORMATION,
+        p.request_problem_information,
+    );
     put_u32(out, id::WILL_DELAY_INTERVAL, p.will_delay_interval);
-    put_u8(out, id::REQUEST_RESPONSE_INFORMATION, p.request_response_information);
+    put_u8(
+        out,
+        id::REQUEST_RESPONSE_INFORMATION,
+        p.request_response_information,
+    );
     put_str(out, id::RESPONSE_INFORMATION, &p.response_information);
     put_str(out, id::SERVER_REFERENCE, &p.server_reference);
     put_str(out, id::REASON_STRING, &p.reason_string);
@@ -313,7 +377,19 @@ pub fn encode(p: &Properties, out: &mut BytesMut) {
         write_string(out, v);
     }
     put_u32(out, id::MAXIMUM_PACKET_SIZE, p.maximum_packet_size);
-    put_u8(out, id::WILDCARD_SUBSCRIPTION_AVAILABLE, p.wildcard_subscription_available);
-    put_u8(out, id::SUBSCRIPTION_IDENTIFIER_AVAILABLE, p.subscription_identifier_available);
-    put_u8(out, id::SHARED_SUBSCRIPTION_AVAILABLE, p.shared_subscription_available);
+    put_u8(
+        out,
+        id::WILDCARD_SUBSCRIPTION_AVAILABLE,
+        p.wildcard_subscription_available,
+    );
+    put_u8(
+        out,
+        id::SUBSCRIPTION_IDENTIFIER_AVAILABLE,
+        p.subscription_identifier_available,
+    );
+    put_u8(
+        out,
+        id::SHARED_SUBSCRIPTION_AVAILABLE,
+        p.shared_subscription_available,
+    );
 }

@@ -122,6 +122,9 @@ mod tests {
         assert_eq!(parse_shared("a/b"), Ok(None));
         assert_eq!(parse_shared("$share/g"), Err(TopicError::MalformedShared));
         assert_eq!(parse_shared("$share//a"), Err(TopicError::MalformedShared));
-        assert_eq!(parse_shared("$share/g+/a"), Err(TopicError::InvalidShareName));
+        assert_eq!(
+            parse_shared("$share/g+/a"),
+            Err(TopicError::InvalidShareName)
+        );
     }
 }

@@ -50,7 +50,9 @@ pub fn read_varint(buf: &mut Bytes) -> Result<usize, DecodeError> {
 pub fn peek_varint(bytes: &[u8]) -> Result<Option<(usize, usize)>, DecodeError> {
     let mut value = 0usize;
     for i in 0..4 {
-        let Some(&byte) = bytes.get(i) else { return Ok(None) };
+        let Some(&byte) = bytes.get(i) else {
+            return Ok(None);
+        };
         value |= usize::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
             return Ok(Some((value, i + 1)));

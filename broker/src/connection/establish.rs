@@ -15,7 +15,7 @@ use super::io::Io;
 use super::{ClientLimits, Connection};
 use crate::broker::Shared;
 use crate::hooks::{AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, Transport};
-use crate::protocol::{self, reason, ConnAck, Connect, Packet, ProtocolVersion, Properties};
+use crate::protocol::{self, reason, ConnAck, Connect, Packet, Properties, ProtocolVersion};
 use crate::session::{Kick, Session, SessionState};
 
 /// Everything the listener knows about a fresh socket.
@@ -43,7 +43,11 @@ pub async fn serve_connection<H: Hooks, S: Io>(shared: Arc<Shared<H>>, mut accep
         Ok(Err(Some(code))) => {
             // Unsupported protocol level: answer in 3.1.1 form, which every version reads.
             let mut out = BytesMut::new();
-            let _ = protocol::encode(&connack(code, false, Properties::default()), ProtocolVersion::V311, &mut out);
+            let _ = protocol::encode(
+                &connack(code, false, Properties::default()),
+                ProtocolVersion::V311,
+                &mut out,
+            );
             let _ = accepted.io.write_all(&out).await;
             return;
         }
@@ -59,7 +63,11 @@ pub async fn serve_connection<H: Hooks, S: Io>(shared: Arc<Shared<H>>, mut accep
 
 /// Reads until the first packet; it must be CONNECT. `Err(Some(code))` asks for a
 /// CONNACK refusal with `code`, `Err(None)` for a silent close.
-async fn read_connect<S: Io>(io: &mut S, rbuf: &mut BytesMut, max: usize) -> Result<Box<Connect>, Option<u8>> {
+async fn read_connect<S: Io>(
+    io: &mut S,
+    rbuf: &mut BytesMut,
+    max: usize,
+) -> Result<Box<Connect>, Option<u8>> {
     loop {
         match protocol::decode(rbuf, ProtocolVersion::V311, max) {
             Ok(Some(Packet::Connect(connect))) => return Ok(connect),
@@ -78,7 +86,11 @@ async fn read_connect<S: Io>(io: &mut S, rbuf: &mut BytesMut, max: usize) -> Res
 }
 
 fn connack(code: u8, session_present: bool, properties: Properties) -> Packet {
-    Packet::ConnAck(ConnAck { session_present, code, properties })
+    Packet::ConnAck(ConnAck {
+        session_present,
+        code,
+        properties,
+    })
 }
 
 fn refusal_code(version: ProtocolVersion, refusal: ConnectRefusal) -> u8 {
@@ -88,14 +100,22 @@ fn refusal_code(version: ProtocolVersion, refusal: ConnectRefusal) -> u8 {
         (true, ConnectRefusal::ServerUnavailable) => reason::SERVER_UNAVAILABLE,
         (true, ConnectRefusal::Banned) => reason::BANNED,
         (false, ConnectRefusal::BadCredentials) => reason::v3::BAD_USERNAME_OR_PASSWORD,
-        (false, ConnectRefusal::NotAuthorized | ConnectRefusal::Banned) => reason::v3::NOT_AUTHORIZED,
+        (false, ConnectRefusal::NotAuthorized | ConnectRefusal::Banned) => {
+            reason::v3::NOT_AUTHORIZED
+        }
         (false, ConnectRefusal::ServerUnavailable) => reason::v3::SERVER_UNAVAILABLE,
     }
 }
 
 async fn refuse<S: Io>(io: &mut S, version: ProtocolVersion, code: u8) {
     let mut out = BytesMut::new();
-    if protocol::encode(&connack(code, false, Properties::default()), version, &mut out).is_ok() {
+    if protocol::encode(
+        &connack(code, false, Properties::default()),
+        version,
+        &mut out,
+    )
+    .is_ok()
+    {
         let _ = io.write_all(&out).await;
         let _ = io.flush().await;
     }
@@ -111,7 +131,11 @@ async fn accept_connect<H: Hooks, S: Io>(
     let version = connect.protocol;
     let v5 = version.is_v5();
     if accepted.permit.is_none() {
-        let code = if v5 { reason::SERVER_BUSY } else { reason::v3::SERVER_UNAVAILABLE };
+        let code = if v5 {
+            reason::SERVER_BUSY
+        } else {
+            reason::v3::SERVER_UNAVAILABLE
+        };
         refuse(&mut accepted.io, version, code).await;
         return None;
     }
@@ -135,14 +159,24 @@ async fn accept_connect<H: Hooks, S: Io>(
     };
     if let Some(will) = &connect.will {
         let levels_ok = will.topic.split('/').count() <= shared.config.max_topic_levels;
-        if !levels_ok || !shared.hooks.authorize_publish(&identity, &client_id, &will.topic).await {
-            let code = if v5 { reason::NOT_AUTHORIZED } else { reason::v3::NOT_AUTHORIZED };
+        if !levels_ok
+            || !shared
+                .hooks
+                .authorize_publish(&identity, &client_id, &will.topic)
+                .await
+        {
+            let code = if v5 {
+                reason::NOT_AUTHORIZED
+            } else {
+                reason::v3::NOT_AUTHORIZED
+            };
             refuse(&mut accepted.io, version, code).await;
             return None;
         }
     }
     let (kick_tx, kick_rx) = oneshot::channel();
-    let (session, state, session_present) = attach_session(shared, &client_id, connect.clean_start, kick_tx).await;
+    let (session, state, session_present) =
+        attach_session(shared, &client_id, connect.clean_start, kick_tx).await;
     let config = &shared.config;
     let (session_expiry, expiry_capped) = session_expiry(&connect, config.max_session_expiry);
     let (keep_alive, server_keep_alive) = keep_alive(&connect, config.max_keepalive);
@@ -158,7 +192,12 @@ async fn accept_connect<H: Hooks, S: Io>(
     }
     let props = &connect.properties;
     let limits = ClientLimits {
-        inflight_window: usize::from(props.receive_maximum.unwrap_or(u16::MAX).min(config.max_inflight)),
+        inflight_window: usize::from(
+            props
+                .receive_maximum
+                .unwrap_or(u16::MAX)
+                .min(config.max_inflight),
+        ),
         max_packet_size: props.maximum_packet_size,
         topic_alias_max: props.topic_alias_maximum.unwrap_or(0),
     };
@@ -186,7 +225,9 @@ async fn accept_connect<H: Hooks, S: Io>(
     };
     connection.write_packet(&connack(reason::SUCCESS, session_present, properties));
     connection.session.set_online(true);
-    shared.hooks.on_connect(&connection.identity, &connection.client_id);
+    shared
+        .hooks
+        .on_connect(&connection.identity, &connection.client_id);
     tracing::debug!(client_id = %connection.client_id, peer = %connection.peer, ?version, "client connected");
     Some(connection)
 }
@@ -200,7 +241,11 @@ fn choose_client_id(connect: &Connect) -> Result<(ByteString, bool), u8> {
         // 3.1.1 [MQTT-3.1.3-8]: a zero-length id needs CleanSession=1.
         return Err(reason::v3::IDENTIFIER_REJECTED);
     }
-    let id = format!("auto-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+    let id = format!(
+        "auto-{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    );
     Ok((ByteString::from(id), true))
 }
 
@@ -237,7 +282,9 @@ async fn attach_session<H: Hooks>(
     control: oneshot::Sender<Kick>,
 ) -> (Arc<Session>, Box<SessionState>, bool) {
     let existing = match shared.sessions.get(client_id) {
-        Some(session) => take_over(shared, &session).await.map(|state| (session, state)),
+        Some(session) => take_over(shared, &session)
+            .await
+            .map(|state| (session, state)),
         None => None,
     };
     let (session, state, present) = match existing {
@@ -249,23 +296,37 @@ async fn attach_session<H: Hooks>(
             if let Some((old, state)) = other {
                 super::teardown::discard_session(shared, &old, &state);
             }
-            let session = shared.sessions.create(client_id.clone(), shared.config.max_queued);
+            let session = shared
+                .sessions
+                .create(client_id.clone(), shared.config.max_queued);
             let state = session.take_state().unwrap_or_default();
             (session, state, false)
         }
     };
     if let Some(racing) = session.replace_control(Some(control)) {
-        let _ = racing.send(Kick { reason: DisconnectReason::TakenOver, done: None });
+        let _ = racing.send(Kick {
+            reason: DisconnectReason::TakenOver,
+            done: None,
+        });
     }
     (session, state, present)
 }
 
 /// Ends the connection holding `session` and waits (bounded) for its state. `None`
 /// when the old connection discarded the session on its way out (clean session).
-async fn take_over<H: Hooks>(shared: &Shared<H>, session: &Arc<Session>) -> Option<Box<SessionState>> {
+async fn take_over<H: Hooks>(
+    shared: &Shared<H>,
+    session: &Arc<Session>,
+) -> Option<Box<SessionState>> {
     if let Some(old) = session.replace_control(None) {
         let (done_tx, done_rx) = oneshot::channel();
-        if old.send(Kick { reason: DisconnectReason::TakenOver, done: Some(done_tx) }).is_ok() {
+        if old
+            .send(Kick {
+                reason: DisconnectReason::TakenOver,
+                done: Some(done_tx),
+            })
+            .is_ok()
+        {
             let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
         }
     }
@@ -273,7 +334,10 @@ async fn take_over<H: Hooks>(shared: &Shared<H>, session: &Arc<Session>) -> Opti
         if let Some(state) = session.take_state() {
             return Some(state);
         }
-        let still_registered = shared.sessions.get(&session.client_id).is_some_and(|s| s.id == session.id);
+        let still_registered = shared
+            .sessions
+            .get(&session.client_id)
+            .is_some_and(|s| s.id == session.id);
         if !still_registered {
             return None;
         }
@@ -299,7 +363,10 @@ fn session_expiry(connect: &Connect, max: u32) -> (u32, bool) {
 /// (keep-alive to enforce, Server Keep Alive to announce).
 fn keep_alive(connect: &Connect, max: Option<u16>) -> (u16, Option<u16>) {
     match max {
-        Some(max) if connect.protocol.is_v5() && (connect.keep_alive == 0 || connect.keep_alive > max) => {
+        Some(max)
+            if connect.protocol.is_v5()
+                && (connect.keep_alive == 0 || connect.keep_alive > max) =>
+        {
             (max, Some(max))
         }
         _ => (connect.keep_alive, None),

@@ -10,7 +10,10 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     /// Position of an in-flight message; acks usually arrive in order, so the front
     /// is checked first.
     fn inflight_position(&self, pkid: u16, released: bool) -> Option<usize> {
-        self.state.inflight.iter().position(|m| m.pkid == pkid && m.released == released)
+        self.state
+            .inflight
+            .iter()
+            .position(|m| m.pkid == pkid && m.released == released)
     }
 
     pub(super) fn handle_puback(&mut self, ack: PubResponse) -> Result<(), Exit> {
@@ -25,7 +28,11 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     pub(super) fn handle_pubrec(&mut self, rec: PubResponse) -> Result<(), Exit> {
         let Some(i) = self.inflight_position(rec.pkid, false) else {
             // Unknown id: still answer so the client can finish its flow.
-            self.write_pub_response(Packet::PubRel, rec.pkid, crate::protocol::reason::PACKET_IDENTIFIER_NOT_FOUND);
+            self.write_pub_response(
+                Packet::PubRel,
+                rec.pkid,
+                crate::protocol::reason::PACKET_IDENTIFIER_NOT_FOUND,
+            );
             return Ok(());
         };
         if rec.code >= 0x80 {

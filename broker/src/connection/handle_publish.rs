@@ -25,7 +25,11 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 return Err(self.violation(reason::RECEIVE_MAXIMUM_EXCEEDED));
             }
         }
-        let allowed = self.shared.hooks.authorize_publish(&self.identity, &self.client_id, &publish.topic).await;
+        let allowed = self
+            .shared
+            .hooks
+            .authorize_publish(&self.identity, &self.client_id, &publish.topic)
+            .await;
         if !allowed {
             return self.refuse_publish(qos, pkid);
         }
@@ -56,8 +60,12 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         }
         match qos {
             QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => self.write_pub_response(Packet::PubAck, pkid, reason::NOT_AUTHORIZED),
-            QoS::ExactlyOnce => self.write_pub_response(Packet::PubRec, pkid, reason::NOT_AUTHORIZED),
+            QoS::AtLeastOnce => {
+                self.write_pub_response(Packet::PubAck, pkid, reason::NOT_AUTHORIZED)
+            }
+            QoS::ExactlyOnce => {
+                self.write_pub_response(Packet::PubRec, pkid, reason::NOT_AUTHORIZED)
+            }
         }
         Ok(())
     }
@@ -95,7 +103,12 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         Ok(())
     }
 
-    pub(super) fn write_pub_response(&mut self, kind: fn(PubResponse) -> Packet, pkid: u16, code: u8) {
+    pub(super) fn write_pub_response(
+        &mut self,
+        kind: fn(PubResponse) -> Packet,
+        pkid: u16,
+        code: u8,
+    ) {
         let code = if self.version.is_v5() { code } else { 0 };
         let mut response = PubResponse::ok(pkid);
         response.code = code;

@@ -11,20 +11,32 @@ use super::{Connection, Exit};
 use crate::hooks::Hooks;
 use crate::message::{Delivery, Message};
 use crate::protocol::topic;
-use crate::protocol::{reason, Packet, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe};
+use crate::protocol::{
+    reason, Packet, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
+};
 use crate::router::SubOptions;
 use crate::session::StoredSubscription;
 
 impl<H: Hooks, S: Io> Connection<H, S> {
     pub(super) async fn handle_subscribe(&mut self, subscribe: Subscribe) -> Result<(), Exit> {
-        let subscription_id = subscribe.properties.subscription_identifiers.first().copied();
+        let subscription_id = subscribe
+            .properties
+            .subscription_identifiers
+            .first()
+            .copied();
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         let mut replay = Vec::new();
         for (filter, options) in subscribe.filters {
-            let code = self.subscribe_one(filter, &options, subscription_id, &mut replay).await;
+            let code = self
+                .subscribe_one(filter, &options, subscription_id, &mut replay)
+                .await;
             codes.push(code);
         }
-        let suback = SubAck { pkid: subscribe.pkid, codes, properties: Default::default() };
+        let suback = SubAck {
+            pkid: subscribe.pkid,
+            codes,
+            properties: Default::default(),
+        };
         self.write_packet(&Packet::SubAck(suback));
         for delivery in replay {
             self.session.deliver(delivery);
@@ -45,15 +57,22 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             Ok(None) => (None, filter.clone()),
             Err(_) => return self.suback_failure(reason::TOPIC_FILTER_INVALID),
         };
-        if !topic::valid_topic_filter(&plain) || topic::level_count(&plain) > self.shared.config.max_topic_levels {
+        if !topic::valid_topic_filter(&plain)
+            || topic::level_count(&plain) > self.shared.config.max_topic_levels
+        {
             return self.suback_failure(reason::TOPIC_FILTER_INVALID);
         }
         if group.is_some() && options.no_local {
             return self.suback_failure(reason::PROTOCOL_ERROR);
         }
-        if !self.shared.hooks.authorize_subscribe(&self.identity, &self.client_id, &plain).await {
+        if !self
+            .shared
+            .hooks
+            .authorize_subscribe(&self.identity, &self.client_id, &plain)
+            .await
+        {
             tracing::debug!(client_id = %self.client_id, filter = %plain, "subscribe not authorized");
-            return self.suback_failure(reason::NOT_AUTHORIZED);
+            return self.suback_failure(self.shared.hooks.subscribe_refusal_code());
         }
         let sub_options = SubOptions {
             qos: options.qos,
@@ -61,12 +80,21 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             retain_as_published: options.retain_as_published,
             subscription_id,
         };
-        let existed =
-            self.shared.router.subscribe(&plain, group.as_deref(), Arc::clone(&self.session), sub_options);
+        let existed = self.shared.router.subscribe(
+            &plain,
+            group.as_deref(),
+            Arc::clone(&self.session),
+            sub_options,
+        );
         if !existed {
-            self.session.subscription_count.fetch_add(1, Ordering::Relaxed);
+            self.session
+                .subscription_count
+                .fetch_add(1, Ordering::Relaxed);
         }
-        let stored = StoredSubscription { group: group.clone(), filter: plain.clone() };
+        let stored = StoredSubscription {
+            group: group.clone(),
+            filter: plain.clone(),
+        };
         self.state.subscriptions.insert(filter, stored);
         let send_retained = group.is_none()
             && match options.retain_handling {
@@ -76,7 +104,11 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             };
         if send_retained {
             let messages = self.shared.retained.matching(&plain);
-            replay.extend(messages.into_iter().map(|m| retained_delivery(m, &sub_options)));
+            replay.extend(
+                messages
+                    .into_iter()
+                    .map(|m| retained_delivery(m, &sub_options)),
+            );
         }
         options.qos as u8
     }
@@ -93,18 +125,32 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
         for filter in &unsubscribe.filters {
             let removed = match self.state.subscriptions.remove(filter) {
-                Some(sub) => self.shared.router.unsubscribe(&sub.filter, sub.group.as_deref(), self.session.id),
+                Some(sub) => self.shared.router.unsubscribe(
+                    &sub.filter,
+                    sub.group.as_deref(),
+                    self.session.id,
+                ),
                 None => false,
             };
             if removed {
-                self.session.subscription_count.fetch_sub(1, Ordering::Relaxed);
+                self.session
+                    .subscription_count
+                    .fetch_sub(1, Ordering::Relaxed);
             }
-            codes.push(if removed { reason::SUCCESS } else { reason::NO_SUBSCRIPTION_EXISTED });
+            codes.push(if removed {
+                reason::SUCCESS
+            } else {
+                reason::NO_SUBSCRIPTION_EXISTED
+            });
         }
         if !self.version.is_v5() {
             codes.clear();
         }
-        let unsuback = UnsubAck { pkid: unsubscribe.pkid, codes, properties: Default::default() };
+        let unsuback = UnsubAck {
+            pkid: unsubscribe.pkid,
+            codes,
+            properties: Default::default(),
+        };
         self.write_packet(&Packet::UnsubAck(unsuback));
         Ok(())
     }

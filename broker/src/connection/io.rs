@@ -17,7 +17,10 @@ const MAX_READ_CHUNK: usize = 64 * 1024;
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// Reads whatever is available into `buf` (growing it as needed); 0 means EOF.
     /// Cancel safe: bytes are either in `buf` or still in the socket.
-    fn read_into(&mut self, buf: &mut BytesMut) -> impl std::future::Future<Output = io::Result<usize>> + Send;
+    fn read_into(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> impl std::future::Future<Output = io::Result<usize>> + Send;
 }
 
 fn reserve_for_read(buf: &mut BytesMut) {
@@ -66,7 +69,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Buffered<S> {
     ) -> std::task::Poll<io::Result<usize>> {
         std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
     }
-    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
         std::pin::Pin::new(&mut self.0).poll_flush(cx)
     }
     fn poll_shutdown(

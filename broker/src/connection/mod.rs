@@ -31,7 +31,7 @@ pub use establish::{serve_connection, Accepted};
 use crate::broker::Shared;
 use crate::hooks::{DisconnectReason, Hooks};
 use crate::message::Delivery;
-use crate::protocol::{self, reason, Disconnect, LastWill, Packet, ProtocolVersion, Properties};
+use crate::protocol::{self, reason, Disconnect, LastWill, Packet, Properties, ProtocolVersion};
 use crate::session::{Kick, Session, SessionState};
 use io::Io;
 
@@ -39,7 +39,9 @@ use io::Io;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Exit {
     /// DISCONNECT from the client; `with_will` for reason 0x04.
-    ClientDisconnect { with_will: bool },
+    ClientDisconnect {
+        with_will: bool,
+    },
     Lost,
     KeepAlive,
     Kicked(DisconnectReason),
@@ -169,9 +171,20 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     /// Decodes and handles every whole packet in the read buffer.
     async fn process_input(&mut self) -> Result<(), Exit> {
         let max = self.shared.config.max_packet_size as usize;
+        let mut yielded = false;
         loop {
             match protocol::decode(&mut self.rbuf, self.version, max) {
-                Ok(Some(packet)) => self.handle_packet(packet).await?,
+                Ok(Some(packet)) => {
+                    if !yielded && matches!(packet, Packet::Publish(_)) {
+                        // Let connections that became readable before this one go first,
+                        // so a SUBSCRIBE sent just before this PUBLISH (on another
+                        // socket) is in place when we route: tokio would otherwise run
+                        // the most recently woken task first. Once per read batch.
+                        tokio::task::yield_now().await;
+                        yielded = true;
+                    }
+                    self.handle_packet(packet).await?
+                }
                 Ok(None) => break,
                 Err(err) => {
                     tracing::debug!(client_id = %self.client_id, peer = %self.peer, error = %err, "malformed packet");
@@ -220,7 +233,9 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             }
             self.session_expiry = expiry.min(self.shared.config.max_session_expiry);
         }
-        Exit::ClientDisconnect { with_will: disconnect.code == reason::DISCONNECT_WITH_WILL }
+        Exit::ClientDisconnect {
+            with_will: disconnect.code == reason::DISCONNECT_WITH_WILL,
+        }
     }
 
     /// Queues a v5 DISCONNECT with `code` and returns the matching exit.
@@ -230,7 +245,9 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     }
 
     async fn on_kick(&mut self, kick: Option<Kick>) -> Exit {
-        let Some(kick) = kick else { return Exit::Kicked(DisconnectReason::Kicked) };
+        let Some(kick) = kick else {
+            return Exit::Kicked(DisconnectReason::Kicked);
+        };
         let code = match kick.reason {
             DisconnectReason::TakenOver => reason::SESSION_TAKEN_OVER,
             _ => reason::ADMINISTRATIVE_ACTION,
@@ -247,7 +264,10 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     /// v5 only: 3.1.1 has no server DISCONNECT, the socket is simply closed.
     fn send_disconnect(&mut self, code: u8) {
         if self.version.is_v5() {
-            let packet = Packet::Disconnect(Disconnect { code, properties: Properties::default() });
+            let packet = Packet::Disconnect(Disconnect {
+                code,
+                properties: Properties::default(),
+            });
             self.write_packet(&packet);
         }
     }

@@ -15,7 +15,10 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     /// Moves queued deliveries into the write buffer. Fails when the session overflowed
     /// (the client does not read fast enough to keep its QoS 1/2 queue bounded).
     pub(super) fn drain_deliveries(&mut self) -> Result<(), Exit> {
-        let window = self.limits.inflight_window.saturating_sub(self.state.inflight.len());
+        let window = self
+            .limits
+            .inflight_window
+            .saturating_sub(self.state.inflight.len());
         let mut batch = std::mem::take(&mut self.scratch);
         let overflowed = self.session.take_deliveries(&mut batch, window);
         let now = Instant::now();
@@ -25,7 +28,10 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         }
         self.scratch = batch;
         if count > 0 {
-            self.shared.stats.messages_sent.fetch_add(count as u64, Ordering::Relaxed);
+            self.shared
+                .stats
+                .messages_sent
+                .fetch_add(count as u64, Ordering::Relaxed);
         }
         if overflowed {
             tracing::warn!(client_id = %self.client_id, "queue limit reached; disconnecting slow client");
@@ -40,12 +46,19 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         }
         let mut publish = self.outgoing_publish(&delivery, now);
         if !self.fits_client(&publish) {
-            self.shared.stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .stats
+                .messages_dropped
+                .fetch_add(1, Ordering::Relaxed);
             return;
         }
         if delivery.qos != QoS::AtMostOnce {
             publish.pkid = self.state.allocate_pkid();
-            self.state.inflight.push_back(Inflight { pkid: publish.pkid, delivery, released: false });
+            self.state.inflight.push_back(Inflight {
+                pkid: publish.pkid,
+                delivery,
+                released: false,
+            });
         }
         self.encode_publish(&publish);
     }
@@ -53,8 +66,12 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     /// Sends again what was in flight when the previous connection ended (DUP set).
     pub(super) fn resend_inflight(&mut self) {
         let now = Instant::now();
-        let resend: Vec<(u16, bool, Delivery)> =
-            self.state.inflight.iter().map(|m| (m.pkid, m.released, m.delivery.clone())).collect();
+        let resend: Vec<(u16, bool, Delivery)> = self
+            .state
+            .inflight
+            .iter()
+            .map(|m| (m.pkid, m.released, m.delivery.clone()))
+            .collect();
         let mut pending = Vec::with_capacity(resend.len());
         for (pkid, released, delivery) in resend {
             if released {
@@ -86,7 +103,10 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             if let Some(props) = &message.properties {
                 publish.properties = (**props).clone();
             }
-            publish.properties.subscription_identifiers.clone_from(&delivery.subscription_ids);
+            publish
+                .properties
+                .subscription_identifiers
+                .clone_from(&delivery.subscription_ids);
             publish.properties.message_expiry_interval = message.remaining_expiry(now);
             self.apply_topic_alias(&mut publish);
         }

@@ -49,16 +49,43 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         if let Some(done) = self.pending_done.take() {
             let _ = done.send(());
         }
-        shared.hooks.on_disconnect(&self.identity, &self.client_id, exit.hook_reason());
+        shared
+            .hooks
+            .on_disconnect(&self.identity, &self.client_id, exit.hook_reason());
         tracing::debug!(client_id = %self.client_id, ?exit, "client disconnected");
+        if matches!(exit, Exit::Violation(_) | Exit::NotAuthorized) {
+            self.linger().await;
+        }
+    }
+
+    /// After we closed our side on a client still talking, read and discard until it
+    /// closes too (bounded): closing a socket with unread input makes the kernel send a
+    /// reset, which can destroy the DISCONNECT carrying the reason before it is read.
+    async fn linger(&mut self) {
+        let drain = async {
+            loop {
+                self.rbuf.clear();
+                match self.io.read_into(&mut self.rbuf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
     }
 }
 
 /// Ends a session for good: its subscriptions leave the router, it leaves the table,
 /// and a will still waiting for its delay is published now.
-pub(crate) fn discard_session<H: Hooks>(shared: &Shared<H>, session: &Arc<Session>, state: &SessionState) {
+pub(crate) fn discard_session<H: Hooks>(
+    shared: &Shared<H>,
+    session: &Arc<Session>,
+    state: &SessionState,
+) {
     for sub in state.subscriptions.values() {
-        shared.router.unsubscribe(&sub.filter, sub.group.as_deref(), session.id);
+        shared
+            .router
+            .unsubscribe(&sub.filter, sub.group.as_deref(), session.id);
     }
     shared.sessions.remove_if_same(session);
     session.set_expiry_timer(None);

@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use magnetite_broker::protocol::{
-    self, Connect, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS, RetainHandling, Subscribe,
-    SubscriptionOptions,
+    self, Connect, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS, RetainHandling,
+    Subscribe, SubscriptionOptions,
 };
 use magnetite_broker::{Broker, BrokerConfig, Hooks};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -81,7 +81,11 @@ impl Client {
     pub async fn open(addr: SocketAddr, version: ProtocolVersion) -> Client {
         let stream = TcpStream::connect(addr).await.expect("connect");
         stream.set_nodelay(true).ok();
-        Client { stream, version, buf: BytesMut::new() }
+        Client {
+            stream,
+            version,
+            buf: BytesMut::new(),
+        }
     }
 
     /// Opens a socket, sends CONNECT and returns the client with the CONNACK.
@@ -93,7 +97,8 @@ impl Client {
     }
 
     pub async fn connect(addr: SocketAddr, version: ProtocolVersion, client_id: &str) -> Client {
-        let (client, connack) = Client::connect_with(addr, connect_packet(version, client_id, true)).await;
+        let (client, connack) =
+            Client::connect_with(addr, connect_packet(version, client_id, true)).await;
         match connack {
             Packet::ConnAck(ack) => assert_eq!(ack.code, 0, "connack {ack:?}"),
             other => panic!("expected CONNACK, got {other:?}"),
@@ -146,7 +151,8 @@ impl Client {
     }
 
     pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> Vec<u8> {
-        self.send(Packet::Subscribe(subscribe(1, filter, qos))).await;
+        self.send(Packet::Subscribe(subscribe(1, filter, qos)))
+            .await;
         loop {
             match self.recv().await {
                 Some(Packet::SubAck(ack)) => return ack.codes,
@@ -163,7 +169,9 @@ impl Client {
                 Packet::Publish(p) => {
                     match p.qos {
                         QoS::AtMostOnce => {}
-                        QoS::AtLeastOnce => self.send(Packet::PubAck(PubResponse::ok(p.pkid))).await,
+                        QoS::AtLeastOnce => {
+                            self.send(Packet::PubAck(PubResponse::ok(p.pkid))).await
+                        }
                         QoS::ExactlyOnce => {
                             self.send(Packet::PubRec(PubResponse::ok(p.pkid))).await;
                         }
