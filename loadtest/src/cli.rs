@@ -1,0 +1,109 @@
+//! Command line of `magnetite-loadtest`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "magnetite-loadtest",
+    version,
+    about = "MQTT benchmark for any broker"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// N publishers, no subscribers: how fast the broker takes messages in.
+    Pub(Common),
+    /// N subscribers counting what arrives (publish from elsewhere).
+    Sub(Common),
+    /// Many publishers -> one subscriber (`--pubs`).
+    FanIn(Common),
+    /// One publisher -> many subscribers (`--subs`).
+    FanOut(Common),
+    /// N publisher/subscriber pairs, one topic each (`--clients` pairs).
+    P2p(Common),
+    /// Connect storm: `--clients` connects, `--concurrency` at a time; connects/s.
+    Conn(Common),
+    /// Hold `--clients` idle connections; with `--broker-pid`, broker memory per connection.
+    Idle(Common),
+    /// Print two JSON reports side by side with ratios (b / a).
+    Compare { a: PathBuf, b: PathBuf },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 1883)]
+    pub port: u16,
+    /// MQTT over WebSocket (ws://host:port/mqtt).
+    #[arg(long)]
+    pub ws: bool,
+    /// 3 (MQTT 3.1.1) or 5.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(3..=5))]
+    pub mqtt_version: u8,
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub qos: u8,
+    /// Payload size in bytes (at least 16: send time and sequence travel in it).
+    #[arg(long, default_value_t = 64)]
+    pub payload: usize,
+    /// Seconds to publish for.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Messages per publisher instead of a duration.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Pairs (p2p), connections (conn, idle) or clients (pub, sub).
+    #[arg(long, default_value_t = 1)]
+    pub clients: usize,
+    /// Publishers (fan-in).
+    #[arg(long, default_value_t = 100)]
+    pub pubs: usize,
+    /// Subscribers (fan-out).
+    #[arg(long, default_value_t = 100)]
+    pub subs: usize,
+    /// Messages per second per publisher; 0 = as fast as possible.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Unacknowledged QoS 1/2 messages per publisher.
+    #[arg(long, default_value_t = 64)]
+    pub inflight: usize,
+    /// Topic; `%i` is replaced by the client index. Default depends on the scenario.
+    #[arg(long)]
+    pub topic: Option<String>,
+    #[arg(long)]
+    pub username: Option<String>,
+    #[arg(long)]
+    pub password: Option<String>,
+    /// CSV of `client_id,username,password` (or `username,password`) per connection.
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+    /// Client id prefix.
+    #[arg(long, default_value = "lt")]
+    pub client_prefix: String,
+    /// Seconds over which connections are opened.
+    #[arg(long, default_value_t = 0.0)]
+    pub ramp_up: f64,
+    /// Connections opened at once (conn, idle, and setup of other scenarios).
+    #[arg(long, default_value_t = 200)]
+    pub concurrency: usize,
+    #[arg(long, default_value_t = 60)]
+    pub keep_alive: u16,
+    /// PID of the broker, to report its RSS (idle) and CPU time.
+    #[arg(long)]
+    pub broker_pid: Option<u32>,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// A name for the broker under test, kept in the report.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// No live progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}

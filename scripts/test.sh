@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The one test command (README): installs what the tests talk to, then runs every test.
+# Tests that need a server start it themselves on a free loopback port and fail (never
+# skip) when it cannot start.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v mosquitto >/dev/null || need_apt+=(mosquitto)
+command -v mosquitto_pub >/dev/null || need_apt+=(mosquitto-clients)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v nats-server >/dev/null || need_apt+=(nats-server)
+command -v rabbitmq-server >/dev/null || need_apt+=(rabbitmq-server)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! python3 -c 'import paho.mqtt' 2>/dev/null; then
+  echo "installing: paho-mqtt (pip)"
+  python3 -m pip install -q paho-mqtt
+fi
+
+# Several test binaries start brokers; two at a time suits a 2-core machine.
+cargo test --workspace --all-targets -- --test-threads=2
