@@ -164,6 +164,9 @@ async fn offline_persistent_session_queues_qos1() {
     publisher
         .send(Packet::Publish(publish("q/1", b"qos0", QoS::AtMostOnce, 0)))
         .await;
+    // The PINGRESP comes after the broker handled the QoS 0 PUBLISH.
+    publisher.send(Packet::PingReq).await;
+    assert!(matches!(publisher.recv().await, Some(Packet::PingResp)));
     let (mut back, _) = Client::connect_with(b.addr, connect).await;
     for _ in 0..3 {
         let p = back.next_publish().await.expect("queued message");

@@ -14,6 +14,8 @@ use crate::will;
 
 impl<H: Hooks, S: Io> Connection<H, S> {
     pub(super) async fn finish(mut self, exit: Exit) {
+        // Offline first: from here on QoS 0 is no longer queued for this session.
+        self.session.set_online(false);
         if !self.wbuf.is_empty() {
             // A DISCONNECT with the reason, or acks queued before the end.
             let _ = self.flush().await;
@@ -27,7 +29,6 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         let will = self.will.take().filter(|_| publish_will);
         let shared = Arc::clone(&self.shared);
         let session = Arc::clone(&self.session);
-        session.set_online(false);
         let state = std::mem::take(&mut self.state);
         if self.session_expiry == 0 {
             discard_session(&shared, &session, &state);
