@@ -110,6 +110,8 @@ pub struct Settings {
     pub ws_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// Read by `--auth platform` once the platform store is built in (issue 3).
+    #[allow(dead_code)]
     pub database_url: String,
     pub auth: AuthMode,
     pub acl_file: Option<PathBuf>,

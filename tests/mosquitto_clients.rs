@@ -124,6 +124,7 @@ fn will_is_sent_when_the_client_dies() {
     );
     std::thread::sleep(Duration::from_millis(500));
     doomed.kill().expect("kill client"); // SIGKILL: no DISCONNECT is sent
+    let _ = doomed.wait();
     let out = finish(watcher, Duration::from_secs(6));
     assert_eq!(lines(&out), vec!["wills/dev1 offline"]);
 }

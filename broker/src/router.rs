@@ -200,8 +200,11 @@ impl TrieNode {
     }
 }
 
+/// One shard of exact-topic subscriptions.
+type ExactShard = RwLock<HashMap<Box<str>, Subscribers>>;
+
 pub struct Router {
-    exact: Box<[RwLock<HashMap<Box<str>, Subscribers>>]>,
+    exact: Box<[ExactShard]>,
     hasher: ahash::RandomState,
     wild: RwLock<TrieNode>,
 }
@@ -223,7 +226,7 @@ fn is_wildcard(filter: &str) -> bool {
 }
 
 impl Router {
-    fn shard(&self, topic: &str) -> &RwLock<HashMap<Box<str>, Subscribers>> {
+    fn shard(&self, topic: &str) -> &ExactShard {
         let h = self.hasher.hash_one(topic) as usize;
         &self.exact[h % EXACT_SHARDS]
     }

@@ -17,6 +17,7 @@ pub const PATH: &str = "/mqtt";
 
 /// Accepts the WebSocket upgrade on `/mqtt`, agreeing on the `mqtt` subprotocol when
 /// the client offers it (MQTT 5.0 §6).
+#[allow(clippy::result_large_err)] // the callback's signature is tungstenite's
 pub async fn accept(stream: TcpStream) -> Result<WsStream, tokio_tungstenite::tungstenite::Error> {
     let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         if request.uri().path() != PATH {
@@ -54,7 +55,7 @@ pub struct WsStream {
 }
 
 fn to_io(err: tokio_tungstenite::tungstenite::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::Other, err)
+    io::Error::other(err)
 }
 
 impl AsyncRead for WsStream {

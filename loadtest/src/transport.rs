@@ -42,7 +42,7 @@ pub async fn open(host: &str, port: u16, websocket: bool) -> io::Result<(Reader,
 }
 
 fn to_io(err: impl std::error::Error + Send + Sync + 'static) -> io::Error {
-    io::Error::new(io::ErrorKind::Other, err)
+    io::Error::other(err)
 }
 
 /// Binary WebSocket messages as a byte stream.
