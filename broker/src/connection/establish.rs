@@ -15,7 +15,9 @@ use super::io::Io;
 use super::{ClientLimits, Connection};
 use crate::broker::Shared;
 use crate::hooks::{AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, Transport};
-use crate::protocol::{self, reason, ConnAck, Connect, Packet, Properties, ProtocolVersion};
+use crate::protocol::{
+    self, reason, ConnAck, Connect, LastWill, Packet, Properties, ProtocolVersion,
+};
 use crate::session::{Kick, Session, SessionState};
 
 /// Everything the listener knows about a fresh socket.
@@ -30,7 +32,23 @@ pub struct Accepted<S> {
 }
 
 /// Serves one socket from CONNECT to close.
-pub async fn serve_connection<H: Hooks, S: Io>(shared: Arc<Shared<H>>, mut accepted: Accepted<S>) {
+pub async fn serve_connection<H: Hooks, S: Io>(shared: Arc<Shared<H>>, accepted: Accepted<S>) {
+    // The handshake runs in its own allocation, freed once CONNACK is queued: an async
+    // task is as large as its largest state, and an idle connection should not carry
+    // the CONNECT-handling state for its whole life.
+    let Some(connection) = Box::pin(establish(Arc::clone(&shared), accepted)).await else {
+        return;
+    };
+    shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+    connection.run().await;
+    shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Reads CONNECT (within the connect timeout) and accepts or refuses it.
+async fn establish<H: Hooks, S: Io>(
+    shared: Arc<Shared<H>>,
+    mut accepted: Accepted<S>,
+) -> Option<Connection<H, S>> {
     let mut rbuf = BytesMut::new();
     let max = shared.config.max_packet_size as usize;
     let first = tokio::time::timeout(
@@ -49,16 +67,11 @@ pub async fn serve_connection<H: Hooks, S: Io>(shared: Arc<Shared<H>>, mut accep
                 &mut out,
             );
             let _ = accepted.io.write_all(&out).await;
-            return;
+            return None;
         }
-        _ => return,
+        _ => return None,
     };
-    let Some(connection) = accept_connect(&shared, accepted, rbuf, *connect).await else {
-        return;
-    };
-    shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-    connection.run().await;
-    shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
+    accept_connect(&shared, accepted, rbuf, *connect).await
 }
 
 /// Reads until the first packet; it must be CONNECT. `Err(Some(code))` asks for a
@@ -204,14 +217,18 @@ async fn accept_connect<H: Hooks, S: Io>(
     let mut connection = Connection {
         shared: Arc::clone(shared),
         io: accepted.io,
-        rbuf,
+        rbuf: if rbuf.is_empty() {
+            BytesMut::new()
+        } else {
+            rbuf
+        },
         wbuf: BytesMut::new(),
         version,
         client_id,
         identity,
         session,
         state,
-        will: connect.will.map(Box::new),
+        will: connect.will.map(owned_will),
         session_expiry,
         keep_alive: Duration::from_secs(u64::from(keep_alive)),
         limits,
@@ -235,7 +252,9 @@ async fn accept_connect<H: Hooks, S: Io>(
 /// The client id to use, and whether we assigned it. Refusal codes per version.
 fn choose_client_id(connect: &Connect) -> Result<(ByteString, bool), u8> {
     if !connect.client_id.is_empty() {
-        return Ok((connect.client_id.clone(), false));
+        // Copied: a slice of the read buffer would pin the whole buffer for the
+        // connection's life.
+        return Ok((ByteString::from(&*connect.client_id), false));
     }
     if !connect.protocol.is_v5() && !connect.clean_start {
         // 3.1.1 [MQTT-3.1.3-8]: a zero-length id needs CleanSession=1.
@@ -371,4 +390,13 @@ fn keep_alive(connect: &Connect, max: Option<u16>) -> (u16, Option<u16>) {
         }
         _ => (connect.keep_alive, None),
     }
+}
+
+/// The will, with topic and payload copied out of the read buffer (see `choose_client_id`).
+fn owned_will(will: LastWill) -> Box<LastWill> {
+    Box::new(LastWill {
+        topic: ByteString::from(&*will.topic),
+        payload: bytes::Bytes::copy_from_slice(&will.payload),
+        ..will
+    })
 }

@@ -41,7 +41,13 @@ impl Io for TcpStream {
             reserve_for_read(buf);
             match self.try_read_buf(buf) {
                 Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Readiness was stale: give the buffer back before going idle.
+                    if buf.is_empty() {
+                        *buf = BytesMut::new();
+                    }
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -106,7 +106,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     /// Runs the connection until it ends, then hands the session back.
     async fn run(mut self) {
         let exit = self.event_loop().await;
-        self.finish(exit).await;
+        Box::pin(self.finish(exit)).await;
     }
 
     async fn event_loop(&mut self) -> Exit {
@@ -132,7 +132,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             tokio::select! {
                 biased;
                 kick = &mut self.kick => {
-                    return self.on_kick(kick.ok()).await;
+                    return Box::pin(self.on_kick(kick.ok())).await;
                 }
                 _ = shutdown.changed() => {
                     self.send_disconnect(reason::SERVER_SHUTTING_DOWN);
@@ -144,7 +144,9 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                         Ok(0) | Err(_) => return Exit::Lost,
                         Ok(_) => {
                             last_read = Instant::now();
-                            if let Err(exit) = self.process_input().await {
+                            // Boxed: packet handling is the largest state of this task,
+                            // and an idle connection should not carry it.
+                            if let Err(exit) = Box::pin(self.process_input()).await {
                                 return exit;
                             }
                         }
@@ -278,7 +280,15 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         }
     }
 
-    async fn flush(&mut self) -> Result<(), Exit> {
+    /// Writes the buffer out. Boxed so its timer and write state live only while a write
+    /// is in progress, not in every idle connection's task.
+    fn flush(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Exit>> + Send + '_>> {
+        Box::pin(self.write_out())
+    }
+
+    async fn write_out(&mut self) -> Result<(), Exit> {
         let write = async {
             self.io.write_all(&self.wbuf).await?;
             self.io.flush().await
@@ -292,5 +302,60 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             Ok(Ok(())) => Ok(()),
             _ => Err(Exit::Lost),
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Idle connections must stay small (DESIGN: <= 1 KiB each); this prints the sizes
+    /// that make up one, for `cargo test -- --nocapture`.
+    #[test]
+    fn connection_parts_sizes() {
+        use std::mem::size_of;
+        type C = super::Connection<crate::AllowAll, tokio::net::TcpStream>;
+        println!("Connection: {} B", size_of::<C>());
+        println!("Session: {} B", size_of::<crate::session::Session>());
+        println!(
+            "SessionState: {} B",
+            size_of::<crate::session::SessionState>()
+        );
+        println!("TcpStream: {} B", size_of::<tokio::net::TcpStream>());
+        assert!(size_of::<C>() < 1024);
+    }
+
+    #[tokio::test]
+    async fn connection_task_future_size() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        let broker = crate::Broker::new(crate::BrokerConfig::default(), crate::AllowAll);
+        let accepted = super::Accepted {
+            io: server,
+            peer,
+            transport: crate::Transport::Tcp,
+            peer_certificate: None,
+            permit: None,
+        };
+        let task = super::serve_connection(broker.shared.clone(), accepted);
+        println!(
+            "serve_connection future: {} B",
+            std::mem::size_of_val(&task)
+        );
+        assert!(
+            std::mem::size_of_val(&task) <= 2048,
+            "idle connections must stay small"
+        );
+        println!("Sleep: {} B", std::mem::size_of::<tokio::time::Sleep>());
+        println!(
+            "Properties: {} B",
+            std::mem::size_of::<crate::protocol::Properties>()
+        );
+        println!(
+            "Connect: {} B",
+            std::mem::size_of::<crate::protocol::Connect>()
+        );
+        drop(client);
     }
 }
