@@ -67,6 +67,8 @@ pub struct PacketWriter {
     writer: Writer,
     buf: BytesMut,
     version: ProtocolVersion,
+    /// The broker's Receive Maximum (5.0 CONNACK): QoS 1/2 messages it accepts unacknowledged.
+    pub receive_maximum: u16,
 }
 
 impl PacketWriter {
@@ -143,6 +145,7 @@ pub async fn connect(
         writer,
         buf: BytesMut::new(),
         version: target.version,
+        receive_maximum: u16::MAX,
     };
     let connect = Connect {
         protocol: target.version,
@@ -159,7 +162,10 @@ pub async fn connect(
     };
     writer.send(&Packet::Connect(Box::new(connect))).await?;
     match reader.next().await? {
-        Some(Packet::ConnAck(ack)) if ack.code == 0 => Ok((reader, writer, started.elapsed())),
+        Some(Packet::ConnAck(ack)) if ack.code == 0 => {
+            writer.receive_maximum = ack.properties.receive_maximum.unwrap_or(u16::MAX);
+            Ok((reader, writer, started.elapsed()))
+        }
         Some(Packet::ConnAck(ack)) => bail!("connection refused with code {:#04x}", ack.code),
         Some(other) => bail!("expected CONNACK, got {}", other.name()),
         None => bail!("connection closed before CONNACK"),
