@@ -47,7 +47,7 @@ SCENARIOS=(
   "qos0-fan-in-100|fan-in --qos 0 --pubs 100"
   "qos0-fan-out-100|fan-out --qos 0 --subs 100 --rate 5000"
   "conn|conn --clients 20000 --concurrency 200"
-  "idle-$IDLE_CLIENTS|idle --clients $IDLE_CLIENTS --concurrency 500 --duration 1"
+  "idle-$IDLE_CLIENTS|idle --clients $IDLE_CLIENTS --concurrency 500"
 )
 
 for entry in "${SCENARIOS[@]}"; do

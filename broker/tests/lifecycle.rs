@@ -208,16 +208,14 @@ async fn session_expiry_decides_session_present() {
     connect.properties.session_expiry_interval = Some(1);
     let (mut c, _) = Client::connect_with(b.addr, connect.clone()).await;
     c.subscribe("x", QoS::AtLeastOnce).await;
-    c.send(Packet::Disconnect(Default::default())).await;
-    assert!(c.closed_within(Duration::from_secs(1)).await);
+    c.disconnect().await;
     connect.clean_start = false;
     let (mut c, connack) = Client::connect_with(b.addr, connect.clone()).await;
     assert!(
         matches!(connack, Packet::ConnAck(ref a) if a.session_present),
         "{connack:?}"
     );
-    c.send(Packet::Disconnect(Default::default())).await;
-    assert!(c.closed_within(Duration::from_secs(1)).await);
+    c.disconnect().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (_c, connack) = Client::connect_with(b.addr, connect).await;
     assert!(

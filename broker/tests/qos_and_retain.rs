@@ -147,8 +147,7 @@ async fn offline_persistent_session_queues_qos1() {
     let connect = common::connect_packet(ProtocolVersion::V311, "away", false);
     let (mut sub, _) = Client::connect_with(b.addr, connect.clone()).await;
     sub.subscribe("q/#", QoS::AtLeastOnce).await;
-    sub.send(Packet::Disconnect(Default::default())).await;
-    assert!(sub.closed_within(Duration::from_secs(2)).await);
+    sub.disconnect().await;
     let mut publisher = Client::connect(b.addr, ProtocolVersion::V311, "pub").await;
     for pkid in 1..=3u16 {
         publisher

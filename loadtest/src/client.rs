@@ -22,6 +22,8 @@ pub struct Target {
     pub websocket: bool,
     pub version: ProtocolVersion,
     pub keep_alive: u16,
+    /// Reset connections on close (connect storms); see `transport::open`.
+    pub abortive_close: bool,
 }
 
 /// Credentials of one connection.
@@ -133,9 +135,14 @@ pub async fn connect(
     clean: bool,
 ) -> anyhow::Result<(PacketReader, PacketWriter, Duration)> {
     let started = Instant::now();
-    let (reader, writer) = transport::open(&target.host, target.port, target.websocket)
-        .await
-        .with_context(|| format!("connecting to {}:{}", target.host, target.port))?;
+    let (reader, writer) = transport::open(
+        &target.host,
+        target.port,
+        target.websocket,
+        target.abortive_close,
+    )
+    .await
+    .with_context(|| format!("connecting to {}:{}", target.host, target.port))?;
     let mut reader = PacketReader {
         reader,
         buf: BytesMut::new(),

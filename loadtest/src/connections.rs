@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 use magnetite_protocol::{Disconnect, Packet};
 
 use crate::cli::Common;
+use crate::client;
 use crate::progress;
 use crate::report::Report;
 use crate::setup;
-use crate::stats::Stats;
+use crate::stats::{new_histogram, Stats};
+use tokio::sync::Semaphore;
 
 fn base_report(scenario: &str, c: &Common, stats: &Stats, elapsed: Duration) -> Report {
     let connected = Stats::get(&stats.connected);
@@ -29,34 +31,58 @@ fn base_report(scenario: &str, c: &Common, stats: &Stats, elapsed: Duration) -> 
 }
 
 /// Opens `--clients` connections (`--concurrency` at a time), each closed with
-/// DISCONNECT once its CONNACK arrived.
+/// DISCONNECT (and a reset, see `Target::abortive_close`) once its CONNACK arrived.
 pub async fn conn(c: &Common) -> anyhow::Result<Report> {
     let creds = match &c.credentials {
         Some(path) => setup::load_credentials(path)?,
         None => Vec::new(),
     };
-    let target = setup::target(c);
+    let target = client::Target {
+        abortive_close: true,
+        ..setup::target(c)
+    };
     let stats = Arc::new(Stats::default());
     let ticker = progress::spawn(Arc::clone(&stats), c.quiet);
     let started = Instant::now();
-    // In waves of `concurrency`, so memory stays flat however many connects are asked.
-    let mut done = 0;
-    while done < c.clients {
-        let wave = (c.clients - done).min(c.concurrency.max(1) * 4);
-        let ids = (done..done + wave)
-            .map(|i| setup::identity(c, &creds, "conn", i))
-            .collect();
-        let conns = setup::connect_all(&target, ids, c.concurrency, 0.0, &stats).await;
-        for (_, mut writer) in conns.into_iter().flatten() {
-            let _ = writer
-                .send(&Packet::Disconnect(Disconnect::default()))
-                .await;
-        }
-        done += wave;
+    let gate = Arc::new(Semaphore::new(c.concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(c.clients);
+    for i in 0..c.clients {
+        let (gate, target, stats) = (Arc::clone(&gate), target.clone(), Arc::clone(&stats));
+        let id = setup::identity(c, &creds, "conn", i);
+        tasks.push(tokio::spawn(async move {
+            let Ok(_permit) = gate.acquire().await else {
+                return;
+            };
+            connect_once(&target, &id, &stats).await;
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
     }
     let elapsed = started.elapsed();
     ticker.abort();
     Ok(base_report("conn", c, &stats, elapsed))
+}
+
+/// One connect, CONNACK, DISCONNECT, close; latency and failures go into `stats`.
+async fn connect_once(target: &client::Target, id: &client::Identity, stats: &Stats) {
+    match client::connect(target, id, true).await {
+        Ok((_reader, mut writer, took)) => {
+            let mut h = new_histogram();
+            h.saturating_record((took.as_micros() as u64).max(1));
+            stats.merge_connect(&h);
+            Stats::add(&stats.connected, 1);
+            let _ = writer
+                .send(&Packet::Disconnect(Disconnect::default()))
+                .await;
+        }
+        Err(err) => {
+            if Stats::get(&stats.errors) < 5 {
+                eprintln!("connect {}: {err:#}", id.client_id);
+            }
+            Stats::add(&stats.errors, 1);
+        }
+    }
 }
 
 /// Holds `--clients` idle connections for `--duration`, measuring the broker's RSS

@@ -23,6 +23,7 @@ pub fn target(c: &Common) -> Target {
             ProtocolVersion::V311
         },
         keep_alive: c.keep_alive,
+        abortive_close: false,
     }
 }
 

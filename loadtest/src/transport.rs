@@ -17,9 +17,21 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
-pub async fn open(host: &str, port: u16, websocket: bool) -> io::Result<(Reader, Writer)> {
+/// `abortive_close`: close with a reset instead of FIN (SO_LINGER 0), so a connect storm
+/// leaves no TIME_WAIT sockets whose port reuse would stall later connects in SYN retries.
+pub async fn open(
+    host: &str,
+    port: u16,
+    websocket: bool,
+    abortive_close: bool,
+) -> io::Result<(Reader, Writer)> {
     let tcp = TcpStream::connect((host, port)).await?;
     tcp.set_nodelay(true)?;
+    if abortive_close {
+        // Deprecated because a non-zero linger blocks on drop; zero never blocks.
+        #[allow(deprecated)]
+        tcp.set_linger(Some(std::time::Duration::ZERO))?;
+    }
     if !websocket {
         let (r, w) = tcp.into_split();
         return Ok((Box::new(r), Box::new(w)));

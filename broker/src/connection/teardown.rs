@@ -20,7 +20,14 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             // A DISCONNECT with the reason, or acks queued before the end.
             let _ = self.flush().await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
+        // After a client's DISCONNECT the client closes first (spec 3.14.4), which keeps
+        // TIME_WAIT on its side: a broker that closed first would hold a TIME_WAIT socket
+        // per disconnect and make reconnecting clients that reuse the port stall in SYN
+        // retries. In every other case we close now.
+        let client_closes = matches!(exit, Exit::ClientDisconnect { .. });
+        if !client_closes {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
+        }
         let publish_will = match exit {
             Exit::ClientDisconnect { with_will } => with_will,
             Exit::Shutdown => false,
@@ -54,7 +61,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             .hooks
             .on_disconnect(&self.identity, &self.client_id, exit.hook_reason());
         tracing::debug!(client_id = %self.client_id, ?exit, "client disconnected");
-        if matches!(exit, Exit::Violation(_) | Exit::NotAuthorized) {
+        if client_closes || matches!(exit, Exit::Violation(_) | Exit::NotAuthorized) {
             self.linger().await;
         }
     }

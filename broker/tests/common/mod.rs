@@ -150,6 +150,14 @@ impl Client {
         }
     }
 
+    /// DISCONNECT, then close the socket as a real client does (the client closes
+    /// first), and give the broker a moment to finish the session.
+    pub async fn disconnect(mut self) {
+        self.send(Packet::Disconnect(Default::default())).await;
+        drop(self);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> Vec<u8> {
         self.send(Packet::Subscribe(subscribe(1, filter, qos)))
             .await;
