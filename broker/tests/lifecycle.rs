@@ -210,7 +210,7 @@ async fn session_expiry_decides_session_present() {
     c.subscribe("x", QoS::AtLeastOnce).await;
     c.disconnect().await;
     connect.clean_start = false;
-    let (mut c, connack) = Client::connect_with(b.addr, connect.clone()).await;
+    let (c, connack) = Client::connect_with(b.addr, connect.clone()).await;
     assert!(
         matches!(connack, Packet::ConnAck(ref a) if a.session_present),
         "{connack:?}"
