@@ -42,7 +42,13 @@ async fn keep_alive_is_enforced_at_one_and_a_half_times() {
     let (mut client, _) = Client::connect_with(b.addr, connect).await;
     let started = std::time::Instant::now();
     match client.recv_within(Duration::from_secs(4)).await {
-        Some(Packet::Disconnect(d)) => assert_eq!(d.code, reason::KEEP_ALIVE_TIMEOUT),
+        Some(Packet::Disconnect(d)) => {
+            assert_eq!(d.code, reason::KEEP_ALIVE_TIMEOUT);
+            assert!(d
+                .properties
+                .reason_string
+                .is_some_and(|r| r.contains("keep alive")));
+        }
         other => panic!("expected DISCONNECT 0x8D, got {other:?}"),
     }
     assert!(

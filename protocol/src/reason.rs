@@ -53,3 +53,34 @@ pub mod v3 {
     /// SUBACK failure return code.
     pub const SUBACK_FAILURE: u8 = 0x80;
 }
+
+/// A short human-readable text for a 5.0 reason code, sent as the Reason String of a
+/// server DISCONNECT or a refused CONNACK so an operator reading a client log sees why.
+pub fn describe(code: u8) -> &'static str {
+    match code {
+        SUCCESS => "success",
+        UNSPECIFIED_ERROR => "unspecified error",
+        MALFORMED_PACKET => "malformed packet",
+        PROTOCOL_ERROR => "protocol error",
+        IMPLEMENTATION_SPECIFIC_ERROR => "implementation specific error",
+        UNSUPPORTED_PROTOCOL_VERSION => "unsupported protocol version",
+        CLIENT_IDENTIFIER_NOT_VALID => "client identifier not valid",
+        BAD_USERNAME_OR_PASSWORD => "bad user name or password",
+        NOT_AUTHORIZED => "not authorized",
+        SERVER_UNAVAILABLE => "server unavailable",
+        SERVER_BUSY => "server busy: connection limit reached",
+        BANNED => "banned",
+        SERVER_SHUTTING_DOWN => "server shutting down",
+        BAD_AUTHENTICATION_METHOD => "authentication method not supported",
+        KEEP_ALIVE_TIMEOUT => "keep alive timeout: nothing received for 1.5 x keep alive",
+        SESSION_TAKEN_OVER => "session taken over by a new connection with the same client id",
+        TOPIC_FILTER_INVALID => "topic filter invalid",
+        TOPIC_NAME_INVALID => "topic name invalid",
+        RECEIVE_MAXIMUM_EXCEEDED => "receive maximum exceeded",
+        TOPIC_ALIAS_INVALID => "topic alias invalid",
+        PACKET_TOO_LARGE => "packet too large",
+        QUOTA_EXCEEDED => "quota exceeded: the client does not read fast enough",
+        ADMINISTRATIVE_ACTION => "disconnected by the administrator (access changed)",
+        _ => "error",
+    }
+}

@@ -122,13 +122,11 @@ fn refusal_code(version: ProtocolVersion, refusal: ConnectRefusal) -> u8 {
 
 async fn refuse<S: Io>(io: &mut S, version: ProtocolVersion, code: u8) {
     let mut out = BytesMut::new();
-    if protocol::encode(
-        &connack(code, false, Properties::default()),
-        version,
-        &mut out,
-    )
-    .is_ok()
-    {
+    let mut properties = Properties::default();
+    if version.is_v5() {
+        properties.reason_string = Some(reason::describe(code).into());
+    }
+    if protocol::encode(&connack(code, false, properties), version, &mut out).is_ok() {
         let _ = io.write_all(&out).await;
         let _ = io.flush().await;
     }

@@ -266,10 +266,11 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     /// v5 only: 3.1.1 has no server DISCONNECT, the socket is simply closed.
     fn send_disconnect(&mut self, code: u8) {
         if self.version.is_v5() {
-            let packet = Packet::Disconnect(Disconnect {
-                code,
-                properties: Properties::default(),
-            });
+            let properties = Properties {
+                reason_string: Some(reason::describe(code).into()),
+                ..Properties::default()
+            };
+            let packet = Packet::Disconnect(Disconnect { code, properties });
             self.write_packet(&packet);
         }
     }

@@ -1,0 +1,294 @@
+//! The outbox and cursor tables on SQLite or PostgreSQL (sqlx, no macros).
+//!
+//! Writers (auth, bootstrap, the MQTT batching writer) insert into `events_outbox` inside
+//! their own transaction with [`append_sqlite`] / [`append_postgres`]; the shippers read
+//! it in id order after their cursor and the HTTP log serves it.
+
+use crate::error::EventsError;
+use crate::model::Event;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool};
+use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::Row;
+use std::str::FromStr;
+use std::time::Duration;
+
+const SQLITE_SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS events_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+     stream TEXT NOT NULL, payload TEXT NOT NULL, created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS events_cursors (sink TEXT PRIMARY KEY, last_id BIGINT NOT NULL)",
+];
+const PG_SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS events_outbox (id BIGSERIAL PRIMARY KEY, \
+     stream TEXT NOT NULL, payload TEXT NOT NULL, created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS events_cursors (sink TEXT PRIMARY KEY, last_id BIGINT NOT NULL)",
+];
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    /// Monotonic id: the shipping order.
+    pub id: i64,
+    /// Canonical service name (`users`, `clients`, `bootstrap`, `mqtt`).
+    pub stream: String,
+    /// Canonical JSON payload.
+    pub payload: String,
+    /// Insert time (Unix ns).
+    pub created_at: i64,
+}
+
+/// The outbox database: a SQLite or PostgreSQL pool (cheap to clone).
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// Embedded default.
+    Sqlite(SqlitePool),
+    /// Scale-out.
+    Postgres(PgPool),
+}
+
+/// What [`crate::Events::start`] accepts: a URL to open, or a pool the caller owns.
+#[derive(Debug, Clone)]
+pub enum DbSource {
+    /// `sqlite://...` or `postgres://...`.
+    Url(String),
+    /// An already-open pool (shared with auth).
+    Db(Db),
+}
+
+impl From<&str> for DbSource {
+    fn from(s: &str) -> Self {
+        DbSource::Url(s.to_string())
+    }
+}
+impl From<String> for DbSource {
+    fn from(s: String) -> Self {
+        DbSource::Url(s)
+    }
+}
+impl From<SqlitePool> for DbSource {
+    fn from(p: SqlitePool) -> Self {
+        DbSource::Db(Db::Sqlite(p))
+    }
+}
+impl From<PgPool> for DbSource {
+    fn from(p: PgPool) -> Self {
+        DbSource::Db(Db::Postgres(p))
+    }
+}
+impl From<Db> for DbSource {
+    fn from(d: Db) -> Self {
+        DbSource::Db(d)
+    }
+}
+
+/// Inserts one event into the SQLite outbox on `conn` (use the caller's transaction).
+pub async fn append_sqlite(conn: &mut SqliteConnection, ev: &Event) -> Result<i64, EventsError> {
+    let row = sqlx::query(
+        "INSERT INTO events_outbox (stream, payload, created_at) VALUES (?, ?, ?) RETURNING id",
+    )
+    .bind(ev.service.as_str())
+    .bind(ev.payload())
+    .bind(crate::model::now_ns())
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get::<i64, _>(0)?)
+}
+
+/// Inserts one event into the PostgreSQL outbox on `conn` (use the caller's transaction).
+pub async fn append_postgres(conn: &mut PgConnection, ev: &Event) -> Result<i64, EventsError> {
+    let row = sqlx::query(
+        "INSERT INTO events_outbox (stream, payload, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(ev.service.as_str())
+    .bind(ev.payload())
+    .bind(crate::model::now_ns())
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get::<i64, _>(0)?)
+}
+
+impl Db {
+    /// Opens a database URL. SQLite files are created if missing, in WAL mode with a
+    /// busy timeout so the shippers and the writers do not fail on each other's locks.
+    pub async fn open(url: &str) -> Result<Db, EventsError> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new().max_connections(4).connect(url).await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Err(EventsError::Config(format!(
+                "database URL must start with sqlite: or postgres: (got {})",
+                crate::url::redact(url)
+            )))
+        }
+    }
+
+    /// Creates the outbox and cursor tables if they do not exist (either side may run first).
+    pub async fn ensure_schema(&self) -> Result<(), EventsError> {
+        match self {
+            Db::Sqlite(p) => {
+                for s in SQLITE_SCHEMA {
+                    sqlx::query(s).execute(p).await?;
+                }
+            }
+            Db::Postgres(p) => {
+                for s in PG_SCHEMA {
+                    sqlx::query(s).execute(p).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one event in its own transaction (for writers without a transaction).
+    pub async fn append(&self, ev: &Event) -> Result<i64, EventsError> {
+        match self {
+            Db::Sqlite(p) => append_sqlite(&mut *p.acquire().await?, ev).await,
+            Db::Postgres(p) => append_postgres(&mut *p.acquire().await?, ev).await,
+        }
+    }
+
+    /// Appends many events in one transaction, in order (the MQTT batching writer).
+    pub async fn append_batch(&self, evs: &[Event]) -> Result<(), EventsError> {
+        match self {
+            Db::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                for ev in evs {
+                    append_sqlite(&mut tx, ev).await?;
+                }
+                tx.commit().await?;
+            }
+            Db::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                for ev in evs {
+                    append_postgres(&mut tx, ev).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` rows with id > `after`, optionally of one stream, in id order.
+    pub async fn fetch_after(
+        &self,
+        after: i64,
+        stream: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, EventsError> {
+        let rows = match (self, stream) {
+            (Db::Sqlite(p), None) => {
+                sqlx::query("SELECT id, stream, payload, created_at FROM events_outbox WHERE id > ? ORDER BY id LIMIT ?")
+                    .bind(after).bind(limit).fetch_all(p).await?
+            }
+            (Db::Sqlite(p), Some(s)) => {
+                sqlx::query("SELECT id, stream, payload, created_at FROM events_outbox WHERE id > ? AND stream = ? ORDER BY id LIMIT ?")
+                    .bind(after).bind(s).bind(limit).fetch_all(p).await?
+            }
+            (Db::Postgres(p), None) => {
+                return pg_rows(sqlx::query("SELECT id, stream, payload, created_at FROM events_outbox WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after).bind(limit).fetch_all(p).await?);
+            }
+            (Db::Postgres(p), Some(s)) => {
+                return pg_rows(sqlx::query("SELECT id, stream, payload, created_at FROM events_outbox WHERE id > $1 AND stream = $2 ORDER BY id LIMIT $3")
+                    .bind(after).bind(s).bind(limit).fetch_all(p).await?);
+            }
+        };
+        rows.iter().map(sqlite_row).collect()
+    }
+
+    /// Highest outbox id (0 when empty): the lag reference.
+    pub async fn max_id(&self) -> Result<i64, EventsError> {
+        let q = "SELECT COALESCE(MAX(id), 0) FROM events_outbox";
+        let v: i64 = match self {
+            Db::Sqlite(p) => sqlx::query(q).fetch_one(p).await?.try_get(0)?,
+            Db::Postgres(p) => sqlx::query(q).fetch_one(p).await?.try_get(0)?,
+        };
+        Ok(v)
+    }
+
+    /// The saved cursor of `sink` (0 when it never shipped).
+    pub async fn cursor(&self, sink: &str) -> Result<i64, EventsError> {
+        let row = match self {
+            Db::Sqlite(p) => sqlx::query("SELECT last_id FROM events_cursors WHERE sink = ?")
+                .bind(sink)
+                .fetch_optional(p)
+                .await?
+                .map(|r| r.try_get::<i64, _>(0)),
+            Db::Postgres(p) => sqlx::query("SELECT last_id FROM events_cursors WHERE sink = $1")
+                .bind(sink)
+                .fetch_optional(p)
+                .await?
+                .map(|r| r.try_get::<i64, _>(0)),
+        };
+        Ok(row.transpose()?.unwrap_or(0))
+    }
+
+    /// Saves the cursor of `sink` (upsert).
+    pub async fn save_cursor(&self, sink: &str, last_id: i64) -> Result<(), EventsError> {
+        match self {
+            Db::Sqlite(p) => {
+                sqlx::query("INSERT INTO events_cursors (sink, last_id) VALUES (?, ?) ON CONFLICT(sink) DO UPDATE SET last_id = excluded.last_id")
+                    .bind(sink).bind(last_id).execute(p).await?;
+            }
+            Db::Postgres(p) => {
+                sqlx::query("INSERT INTO events_cursors (sink, last_id) VALUES ($1, $2) ON CONFLICT(sink) DO UPDATE SET last_id = excluded.last_id")
+                    .bind(sink).bind(last_id).execute(p).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A random number fixed for the life of this outbox (stored as the cursor of the
+    /// pseudo-sink `#epoch`): prefixes the dedup ids given to NATS and RabbitMQ so a
+    /// fresh database that restarts ids at 1 is never mistaken for a duplicate.
+    pub async fn epoch(&self) -> Result<i64, EventsError> {
+        let existing = self.cursor("#epoch").await?;
+        if existing != 0 {
+            return Ok(existing);
+        }
+        let fresh = (crate::model::now_ns() & 0x7fff_ffff_ffff) | 1;
+        match self {
+            Db::Sqlite(p) => {
+                sqlx::query("INSERT INTO events_cursors (sink, last_id) VALUES ('#epoch', ?) ON CONFLICT(sink) DO NOTHING")
+                    .bind(fresh).execute(p).await?;
+            }
+            Db::Postgres(p) => {
+                sqlx::query("INSERT INTO events_cursors (sink, last_id) VALUES ('#epoch', $1) ON CONFLICT(sink) DO NOTHING")
+                    .bind(fresh).execute(p).await?;
+            }
+        }
+        self.cursor("#epoch").await
+    }
+}
+
+fn sqlite_row(r: &sqlx::sqlite::SqliteRow) -> Result<OutboxRow, EventsError> {
+    Ok(OutboxRow {
+        id: r.try_get("id")?,
+        stream: r.try_get("stream")?,
+        payload: r.try_get("payload")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn pg_rows(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<OutboxRow>, EventsError> {
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxRow {
+                id: r.try_get("id")?,
+                stream: r.try_get("stream")?,
+                payload: r.try_get("payload")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
