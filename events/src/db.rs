@@ -7,8 +7,8 @@
 use crate::error::EventsError;
 use crate::model::Event;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool};
 use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool};
 use sqlx::Row;
 use std::str::FromStr;
 use std::time::Duration;

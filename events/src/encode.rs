@@ -117,3 +117,149 @@ pub fn json_body(fields: &Map<String, Value>) -> Map<String, Value> {
 pub fn json_bytes(fields: &Map<String, Value>) -> Vec<u8> {
     Value::Object(json_body(fields)).to_string().into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::mqtt::{mqtt_event_at, MqttEventType};
+    use crate::model::{bootstrap, clients, users, Event, Page, Record, Service};
+    use serde_json::json;
+
+    fn profile() -> Event {
+        let r = Record {
+            id: "97466511-6317-4c98-8d58-7bd78bcaf587".into(),
+            name: Some("admin".into()),
+            identity: Some("admin@example.com".into()),
+            metadata: Some(json!({"role": "admin"})),
+            status: Some("enabled".into()),
+            created_at: Some("2023-10-05T11:59:02.029606Z".into()),
+            ..Default::default()
+        };
+        let mut e = users::user_view_profile(&r);
+        e.fields
+            .insert("occurred_at".into(), json!(1696524061363472648_i64));
+        e
+    }
+
+    #[test]
+    fn nats_body_is_byte_identical_to_reference() {
+        // reference line: In Nats JetStreams, user.view_profile
+        let want = r#"{"created_at":"2023-10-05T11:59:02.029606Z","id":"97466511-6317-4c98-8d58-7bd78bcaf587","identity":"admin@example.com","metadata":"eyJyb2xlIjoiYWRtaW4ifQ==","name":"admin","occurred_at":1696524061363472648,"operation":"user.view_profile","status":"enabled"}"#;
+        assert_eq!(
+            String::from_utf8(json_bytes(&profile().fields)).unwrap(),
+            want
+        );
+    }
+
+    #[test]
+    fn redis_fields_are_strings_as_reference() {
+        let f: std::collections::BTreeMap<String, String> =
+            redis_fields(&profile().fields).into_iter().collect();
+        assert_eq!(f["metadata"], r#"{"role":"admin"}"#);
+        assert_eq!(f["occurred_at"], "1696524061363472648");
+        assert_eq!(f["operation"], "user.view_profile");
+        let list = users::user_list(&Page {
+            total: 0,
+            offset: 0,
+            limit: 10,
+            status: Some("enabled".into()),
+        });
+        let f: std::collections::BTreeMap<String, String> =
+            redis_fields(&list.fields).into_iter().collect();
+        assert_eq!(
+            (
+                f["total"].as_str(),
+                f["offset"].as_str(),
+                f["limit"].as_str()
+            ),
+            ("0", "0", "10")
+        );
+        let body = json_body(&list.fields);
+        assert_eq!(body["limit"], json!(10));
+    }
+
+    #[test]
+    fn lists_metadata_and_bools_encode_like_go() {
+        let r = Record {
+            id: "x".into(),
+            metadata: Some(json!({})),
+            tags: Some(vec!["a".into(), "b".into()]),
+            ..Default::default()
+        };
+        let e = clients::client_update_tags(&r);
+        let red: std::collections::BTreeMap<String, String> =
+            redis_fields(&e.fields).into_iter().collect();
+        assert_eq!(red["tags"], "[a,b]");
+        assert_eq!(red["metadata"], "{}");
+        let body = json_body(&e.fields);
+        assert_eq!(body["tags"], json!("[a,b]"));
+        assert_eq!(body["metadata"], json!("e30="));
+        let cfg = bootstrap::Config {
+            client_id: "c".into(),
+            ..Default::default()
+        };
+        let boot = bootstrap::client_bootstrap(&cfg, true);
+        let red: std::collections::BTreeMap<String, String> =
+            redis_fields(&boot.fields).into_iter().collect();
+        assert_eq!(red["success"], "1");
+        assert_eq!(json_body(&boot.fields)["success"], json!(true));
+    }
+
+    #[test]
+    fn metadata_given_as_json_text_is_not_double_encoded() {
+        let e = Event::new(Service::Users, "user.create").with("metadata", r#"{"a":1}"#);
+        let red: std::collections::BTreeMap<String, String> =
+            redis_fields(&e.fields).into_iter().collect();
+        assert_eq!(red["metadata"], r#"{"a":1}"#);
+        assert_eq!(json_body(&e.fields)["metadata"], json!("eyJhIjoxfQ=="));
+    }
+
+    #[test]
+    fn stream_and_subject_names() {
+        let m = Names::new("magistrala");
+        assert_eq!(m.stream("users"), "magistrala.users");
+        assert_eq!(m.stream("clients"), "magistrala.clients");
+        assert_eq!(m.subject("mqtt"), "events.magistrala.mqtt");
+        let s = Names::new("supermq");
+        assert_eq!(s.stream("clients"), "supermq.things");
+        assert_eq!(s.subject("clients"), "events.supermq.things");
+        assert_eq!(s.stream("bootstrap"), "supermq.bootstrap");
+    }
+
+    #[test]
+    fn supermq_renames_clients_to_things() {
+        let s = Names::new("supermq");
+        let mq = mqtt_event_at("76a5", MqttEventType::Connect, "", 1);
+        let f = s.renamed(&mq.fields);
+        assert_eq!(f["thing_id"], json!("76a5"));
+        assert!(!f.contains_key("client_id"));
+        let r = Record {
+            id: "x".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.renamed(&clients::client_create(&r).fields)["operation"],
+            json!("thing.create")
+        );
+        let p = Page {
+            total: 0,
+            offset: 0,
+            limit: 10,
+            status: None,
+        };
+        let f = s.renamed(&clients::channel_list_by_client(&p, "t").fields);
+        assert_eq!(f["operation"], json!("channel.list_by_thing"));
+        assert_eq!(f["thing_id"], json!("t"));
+        let f = s.renamed(&bootstrap::client_change_state("t", 0).fields);
+        assert_eq!(f["operation"], json!("thing.change_state"));
+        let f = s.renamed(&bootstrap::cert_update("t", "a", "b", "c").fields);
+        assert_eq!(f["thing_key"], json!("t"));
+        assert_eq!(f["client_key"], json!("b"));
+        let f =
+            s.renamed(&users::policy_authorize(Service::Clients, "client", "o", "m_read").fields);
+        assert_eq!(f["entity_type"], json!("thing"));
+        // Magistrala naming leaves everything alone.
+        let m = Names::new("magistrala");
+        assert_eq!(m.renamed(&mq.fields), mq.fields);
+    }
+}

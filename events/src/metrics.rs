@@ -36,10 +36,26 @@ fn label(s: &str) -> String {
 pub fn render(sinks: &[std::sync::Arc<SinkMetrics>]) -> String {
     let mut out = String::new();
     let families: [(&str, &str, &str); 4] = [
-        ("magnetite_events_shipped_total", "counter", "Events shipped to the sink."),
-        ("magnetite_events_pending", "gauge", "Outbox events not yet shipped to the sink (lag)."),
-        ("magnetite_events_failures_total", "counter", "Failed shipment attempts to the sink."),
-        ("magnetite_events_malformed_total", "counter", "Outbox rows with an unreadable payload."),
+        (
+            "magnetite_events_shipped_total",
+            "counter",
+            "Events shipped to the sink.",
+        ),
+        (
+            "magnetite_events_pending",
+            "gauge",
+            "Outbox events not yet shipped to the sink (lag).",
+        ),
+        (
+            "magnetite_events_failures_total",
+            "counter",
+            "Failed shipment attempts to the sink.",
+        ),
+        (
+            "magnetite_events_malformed_total",
+            "counter",
+            "Outbox rows with an unreadable payload.",
+        ),
     ];
     for (name, kind, help) in families {
         let _ = writeln!(out, "# HELP {name} {help}");

@@ -44,10 +44,11 @@ impl StoreUrl {
     /// Parses `scheme://[user[:pass]@]host[:port][/...]`.
     pub fn parse(url: &str) -> Result<StoreUrl, EventsError> {
         let bad = |why: &str| EventsError::Config(format!("event store {}: {why}", redact(url)));
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme://"))?;
-        let default = default_port(scheme).ok_or_else(|| {
-            bad("unknown scheme (use redis://, nats:// or rabbitmq-stream://)")
-        })?;
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("missing scheme://"))?;
+        let default = default_port(scheme)
+            .ok_or_else(|| bad("unknown scheme (use redis://, nats:// or rabbitmq-stream://)"))?;
         let rest = rest.split('/').next().unwrap_or("");
         let (userinfo, hostport) = match rest.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
@@ -74,5 +75,41 @@ impl StoreUrl {
             host: host.to_string(),
             port,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("rabbitmq-stream://guest:secret@127.0.0.1:5552"),
+            "rabbitmq-stream://guest:***@127.0.0.1:5552"
+        );
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redact("redis://:pw@h:1"), "redis://:***@h:1");
+    }
+
+    #[test]
+    fn parses_store_urls() {
+        let u = StoreUrl::parse("rabbitmq-stream://guest:guest@localhost:5552").unwrap();
+        assert_eq!(
+            (
+                u.host.as_str(),
+                u.port,
+                u.user.as_deref(),
+                u.password.as_deref()
+            ),
+            ("localhost", 5552, Some("guest"), Some("guest"))
+        );
+        assert_eq!(StoreUrl::parse("nats://h").unwrap().port, 4222);
+        assert!(StoreUrl::parse("kafka://h:1").is_err());
+        assert!(StoreUrl::parse("redis://h:notaport").is_err());
+        let e = StoreUrl::parse("ftp://u:topsecret@h")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("topsecret"), "{e}");
     }
 }

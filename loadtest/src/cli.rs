@@ -41,9 +41,24 @@ pub struct Common {
     pub host: String,
     #[arg(long, default_value_t = 1883)]
     pub port: u16,
-    /// MQTT over WebSocket (ws://host:port/mqtt).
+    /// MQTT over WebSocket (ws://host:port/mqtt; wss with --tls).
     #[arg(long)]
     pub ws: bool,
+    /// TLS (mqtts, or wss with --ws).
+    #[arg(long)]
+    pub tls: bool,
+    /// CA certificate (PEM) that signed the broker's certificate; implies --tls.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Accept any broker certificate (self-signed test brokers only); implies --tls.
+    #[arg(long)]
+    pub insecure: bool,
     /// 3 (MQTT 3.1.1) or 5.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(3..=5))]
     pub mqtt_version: u8,

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::transport::{self, Reader, Writer};
 
 /// Where and how every connection of a run connects.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
     pub host: String,
     pub port: u16,
@@ -24,6 +24,7 @@ pub struct Target {
     pub keep_alive: u16,
     /// Reset connections on close (connect storms); see `transport::open`.
     pub abortive_close: bool,
+    pub tls: Option<tokio_rustls::TlsConnector>,
 }
 
 /// Credentials of one connection.
@@ -140,6 +141,7 @@ pub async fn connect(
         target.port,
         target.websocket,
         target.abortive_close,
+        target.tls.as_ref(),
     )
     .await
     .with_context(|| format!("connecting to {}:{}", target.host, target.port))?;

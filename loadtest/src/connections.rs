@@ -39,7 +39,7 @@ pub async fn conn(c: &Common) -> anyhow::Result<Report> {
     };
     let target = client::Target {
         abortive_close: true,
-        ..setup::target(c)
+        ..setup::target(c)?
     };
     let stats = Arc::new(Stats::default());
     let ticker = progress::spawn(Arc::clone(&stats), c.quiet);
@@ -88,7 +88,7 @@ async fn connect_once(target: &client::Target, id: &client::Identity, stats: &St
 /// Holds `--clients` idle connections for `--duration`, measuring the broker's RSS
 /// before and after they connected.
 pub async fn idle(c: &Common) -> anyhow::Result<Report> {
-    let target = setup::target(c);
+    let target = setup::target(c)?;
     let stats = Arc::new(Stats::default());
     let before = c.broker_pid.and_then(setup::rss_kib);
     let ticker = progress::spawn(Arc::clone(&stats), c.quiet);

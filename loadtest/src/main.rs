@@ -11,6 +11,7 @@ mod report;
 mod setup;
 mod stats;
 mod subscriber;
+mod tls;
 mod transport;
 
 use clap::Parser;

@@ -87,7 +87,7 @@ pub async fn run(plan: Plan, c: &Common) -> anyhow::Result<Report> {
         Some(path) => setup::load_credentials(path)?,
         None => Vec::new(),
     };
-    let target = setup::target(c);
+    let target = setup::target(c)?;
     let qos = setup::qos(c);
     let stats = Arc::new(Stats::default());
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -12,8 +12,17 @@ use crate::cli::Common;
 use crate::client::{self, Identity, PacketReader, PacketWriter, Target};
 use crate::stats::{new_histogram, Stats};
 
-pub fn target(c: &Common) -> Target {
-    Target {
+pub fn target(c: &Common) -> anyhow::Result<Target> {
+    let tls = match c.tls || c.ca.is_some() || c.insecure {
+        true => Some(crate::tls::connector(&crate::tls::TlsOptions {
+            ca: c.ca.as_deref(),
+            cert: c.cert.as_deref(),
+            key: c.key.as_deref(),
+            insecure: c.insecure,
+        })?),
+        false => None,
+    };
+    Ok(Target {
         host: c.host.clone(),
         port: c.port,
         websocket: c.ws,
@@ -24,7 +33,8 @@ pub fn target(c: &Common) -> Target {
         },
         keep_alive: c.keep_alive,
         abortive_close: false,
-    }
+        tls,
+    })
 }
 
 pub fn qos(c: &Common) -> QoS {

@@ -9,21 +9,24 @@ use std::task::{ready, Context, Poll};
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// `abortive_close`: close with a reset instead of FIN (SO_LINGER 0), so a connect storm
 /// leaves no TIME_WAIT sockets whose port reuse would stall later connects in SYN retries.
+/// `tls`: the handshake runs before MQTT (and before the WebSocket upgrade for wss).
 pub async fn open(
     host: &str,
     port: u16,
     websocket: bool,
     abortive_close: bool,
+    tls: Option<&TlsConnector>,
 ) -> io::Result<(Reader, Writer)> {
     let tcp = TcpStream::connect((host, port)).await?;
     tcp.set_nodelay(true)?;
@@ -32,8 +35,23 @@ pub async fn open(
         #[allow(deprecated)]
         tcp.set_linger(Some(std::time::Duration::ZERO))?;
     }
+    match tls {
+        None => split(tcp, host, port, websocket).await,
+        Some(connector) => {
+            let name = crate::tls::server_name(host)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let stream = connector.connect(name, tcp).await?;
+            split(stream, host, port, websocket).await
+        }
+    }
+}
+
+async fn split<S>(stream: S, host: &str, port: u16, websocket: bool) -> io::Result<(Reader, Writer)>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     if !websocket {
-        let (r, w) = tcp.into_split();
+        let (r, w) = tokio::io::split(stream);
         return Ok((Box::new(r), Box::new(w)));
     }
     let mut request = format!("ws://{host}:{port}/mqtt")
@@ -42,7 +60,7 @@ pub async fn open(
     request
         .headers_mut()
         .insert("sec-websocket-protocol", HeaderValue::from_static("mqtt"));
-    let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
         .await
         .map_err(to_io)?;
     let (r, w) = tokio::io::split(WsBytes {
@@ -58,13 +76,13 @@ fn to_io(err: impl std::error::Error + Send + Sync + 'static) -> io::Error {
 }
 
 /// Binary WebSocket messages as a byte stream.
-struct WsBytes {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+struct WsBytes<S> {
+    ws: WebSocketStream<S>,
     pending: Vec<u8>,
     offset: usize,
 }
 
-impl AsyncRead for WsBytes {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsBytes<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -91,7 +109,7 @@ impl AsyncRead for WsBytes {
     }
 }
 
-impl AsyncWrite for WsBytes {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsBytes<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

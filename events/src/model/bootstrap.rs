@@ -63,7 +63,9 @@ pub fn config_view(c: &Config) -> Event {
 }
 /// `config.list`: offset, limit (the Redis form of the reference).
 pub fn config_list(offset: u64, limit: u64) -> Event {
-    ev("config.list").with("offset", offset).with("limit", limit)
+    ev("config.list")
+        .with("offset", offset)
+        .with("limit", limit)
 }
 /// `config.remove`: client_id.
 pub fn config_remove(client_id: &str) -> Event {
@@ -85,7 +87,8 @@ pub fn cert_update(client_id: &str, client_cert: &str, client_key: &str, ca_cert
 }
 /// `client.bootstrap`: a device fetched its config; `success` is `"1"`/`"0"` in Redis.
 pub fn client_bootstrap(c: &Config, success: bool) -> Event {
-    c.apply(ev("client.bootstrap")).with("success", Value::Bool(success))
+    c.apply(ev("client.bootstrap"))
+        .with("success", Value::Bool(success))
 }
 /// `client.change_state`: client_id, state (the JSON form of the reference).
 pub fn client_change_state(client_id: &str, state: u8) -> Event {

@@ -139,3 +139,6 @@ pub fn now_ns() -> i64 {
 pub(crate) fn str_list(items: &[String]) -> Value {
     Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,7 +26,7 @@ impl Naming {
     }
 
     /// The service part of the stream name (`clients` becomes `things` for SuperMQ).
-    pub fn service<'a>(self, canonical: &'a str) -> &'a str {
+    pub fn service(self, canonical: &str) -> &str {
         match (self, canonical) {
             (Naming::SuperMq, "clients") => "things",
             _ => canonical,

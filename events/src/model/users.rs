@@ -54,7 +54,8 @@ pub fn user_list(p: &Page) -> Event {
 }
 /// `user.list_by_group`: as `user.list` plus `group_id`.
 pub fn user_list_by_group(p: &Page, group_id: &str) -> Event {
-    p.apply(user("user.list_by_group")).with("group_id", group_id)
+    p.apply(user("user.list_by_group"))
+        .with("group_id", group_id)
 }
 /// `user.identify`: a token was resolved to `user_id`.
 pub fn user_identify(user_id: &str) -> Event {

@@ -54,7 +54,9 @@ impl Sink {
             "redis" => Ok(Sink::Redis(redis::RedisSink::new(url, ctx)?)),
             "nats" => Ok(Sink::Nats(nats::NatsSink::new(parsed, ctx))),
             "rabbitmq-stream" => Ok(Sink::Rabbit(rabbit::RabbitSink::new(parsed, ctx))),
-            other => Err(EventsError::Config(format!("unknown event store scheme {other}"))),
+            other => Err(EventsError::Config(format!(
+                "unknown event store scheme {other}"
+            ))),
         }
     }
 

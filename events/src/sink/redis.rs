@@ -68,3 +68,10 @@ impl RedisSink {
         self.conn = None;
     }
 }
+
+impl RedisSink {
+    /// Stream / subject names this sink uses.
+    pub fn names(&self) -> &crate::encode::Names {
+        &self.ctx.names
+    }
+}

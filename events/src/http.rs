@@ -1,0 +1,95 @@
+//! The embedded event log: `GET /events?stream=...&after=...&limit=...`, served straight
+//! from the outbox table (always on, no sink needed).
+//!
+//! Response: `{"events": [{"id", "stream", "event": {...}}], "next": id}` where `event`
+//! is the JSON body NATS/RabbitMQ consumers get and `next` is the `after` to pass for
+//! the following page (the last id returned, or `after` itself when nothing is new).
+
+use crate::db::Db;
+use crate::encode::{json_body, Names};
+use crate::model::Service;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Default page size.
+const DEFAULT_LIMIT: i64 = 100;
+/// Largest page size.
+const MAX_LIMIT: i64 = 1000;
+
+#[derive(Clone)]
+struct LogState {
+    db: Db,
+    names: Arc<Names>,
+}
+
+/// Query parameters.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    /// `users`, `clients` (`things`), `bootstrap`, `mqtt`, or `<prefix>.<service>`.
+    pub stream: Option<String>,
+    /// Return events with id greater than this (default 0).
+    pub after: Option<i64>,
+    /// Page size (default 100, max 1000).
+    pub limit: Option<i64>,
+}
+
+/// The router with `GET /events`.
+pub fn router(db: Db, names: Names) -> Router {
+    Router::new()
+        .route("/events", get(list))
+        .with_state(LogState {
+            db,
+            names: Arc::new(names),
+        })
+}
+
+fn bad_request(msg: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "message": msg }))).into_response()
+}
+
+/// Resolves the `stream` parameter to a canonical service name.
+fn canonical_stream(raw: &str) -> Option<&'static str> {
+    let service = raw.rsplit('.').next().unwrap_or(raw);
+    Service::parse(service).map(Service::as_str)
+}
+
+async fn list(State(st): State<LogState>, Query(q): Query<LogQuery>) -> Response {
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return bad_request(format!("limit must be between 1 and {MAX_LIMIT}"));
+    }
+    let after = q.after.unwrap_or(0);
+    let stream = match q.stream.as_deref() {
+        None | Some("") => None,
+        Some(s) => match canonical_stream(s) {
+            Some(c) => Some(c),
+            None => return bad_request(format!("unknown stream {s}")),
+        },
+    };
+    let rows = match st.db.fetch_after(after, stream, limit).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "events: log read failed");
+            let body = Json(json!({ "message": "event log unavailable" }));
+            return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+        }
+    };
+    let next = rows.last().map(|r| r.id).unwrap_or(after);
+    let events: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let event = match serde_json::from_str::<Value>(&r.payload) {
+                Ok(Value::Object(f)) => Value::Object(json_body(&st.names.renamed(&f))),
+                _ => Value::Null,
+            };
+            json!({ "id": r.id, "stream": st.names.stream(&r.stream), "event": event })
+        })
+        .collect();
+    Json(json!({ "events": events, "next": next })).into_response()
+}

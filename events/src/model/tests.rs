@@ -1,0 +1,608 @@
+//! Every operation's field set, compared with the examples of
+//! `reference/magistrala-events.txt` (names copied from the reference, sorted).
+
+use super::bootstrap::{self as b, Config};
+use super::clients as c;
+use super::mqtt::{mqtt_event, MqttEventType};
+use super::users::{self as u, Policy};
+use super::{Event, Page, Record, Service};
+use serde_json::json;
+
+fn full() -> Record {
+    Record {
+        id: "e1b982d8-a332-4bc2-aaff-4bbaa86880fc".into(),
+        name: Some("-dry-sun".into()),
+        identity: None,
+        owner: Some("fe2e5de0-9900-4ac5-b364-eae0c35777fb".into()),
+        metadata: Some(json!({})),
+        tags: None,
+        status: Some("enabled".into()),
+        created_at: Some("2023-08-29T11:06:11.914074Z".into()),
+        updated_at: Some("2023-08-29T11:06:12.294444Z".into()),
+        updated_by: Some("e1b982d8-a332-4bc2-aaff-4bbaa86880fc".into()),
+    }
+}
+fn user() -> Record {
+    Record {
+        identity: Some("-small-flower@email.com".into()),
+        owner: None,
+        ..full()
+    }
+}
+fn page() -> Page {
+    Page {
+        total: 0,
+        offset: 0,
+        limit: 10,
+        status: Some("enabled".into()),
+    }
+}
+fn check(ev: Event, service: Service, op: &str, fields: &[&str]) {
+    assert_eq!(ev.service, service, "{op}");
+    assert_eq!(ev.operation(), op);
+    let mut want: Vec<&str> = fields.to_vec();
+    want.sort_unstable();
+    assert_eq!(ev.field_names(), want, "{op}");
+}
+
+const REC_VIEW: &[&str] = &[
+    "created_at",
+    "id",
+    "metadata",
+    "name",
+    "occurred_at",
+    "operation",
+    "owner",
+    "status",
+];
+const REC_UPDATE: &[&str] = &[
+    "created_at",
+    "id",
+    "metadata",
+    "name",
+    "occurred_at",
+    "operation",
+    "owner",
+    "status",
+    "updated_at",
+    "updated_by",
+];
+const REMOVE: &[&str] = &[
+    "id",
+    "occurred_at",
+    "operation",
+    "status",
+    "updated_at",
+    "updated_by",
+];
+const LIST: &[&str] = &[
+    "limit",
+    "occurred_at",
+    "offset",
+    "operation",
+    "status",
+    "total",
+];
+
+#[test]
+fn user_operations_match_reference() {
+    let usr_create = [
+        "created_at",
+        "id",
+        "identity",
+        "metadata",
+        "name",
+        "occurred_at",
+        "operation",
+        "status",
+    ];
+    check(
+        u::user_create(&user()),
+        Service::Users,
+        "user.create",
+        &usr_create,
+    );
+    let viewed = Record {
+        owner: Some("o".into()),
+        ..user()
+    };
+    let mut with_owner = usr_create.to_vec();
+    with_owner.push("owner");
+    check(
+        u::user_view(&viewed),
+        Service::Users,
+        "user.view",
+        &with_owner,
+    );
+    check(
+        u::user_view_profile(&user()),
+        Service::Users,
+        "user.view_profile",
+        &usr_create,
+    );
+    let usr_update = [
+        "created_at",
+        "id",
+        "identity",
+        "metadata",
+        "name",
+        "occurred_at",
+        "operation",
+        "status",
+        "updated_at",
+        "updated_by",
+    ];
+    check(
+        u::user_update(&user()),
+        Service::Users,
+        "user.update",
+        &usr_update,
+    );
+    check(
+        u::user_update_identity(&user()),
+        Service::Users,
+        "user.update_identity",
+        &usr_update,
+    );
+    check(
+        u::user_update_secret(&user()),
+        Service::Users,
+        "user.update_secret",
+        &usr_update,
+    );
+    let tagged = Record {
+        tags: Some(vec!["patient-thunder".into()]),
+        ..user()
+    };
+    let mut with_tags = usr_update.to_vec();
+    with_tags.push("tags");
+    check(
+        u::user_update_tags(&tagged),
+        Service::Users,
+        "user.update_tags",
+        &with_tags,
+    );
+    check(
+        u::user_remove(&user()),
+        Service::Users,
+        "user.remove",
+        REMOVE,
+    );
+    check(u::user_list(&page()), Service::Users, "user.list", LIST);
+    let mut by_group = LIST.to_vec();
+    by_group.push("group_id");
+    check(
+        u::user_list_by_group(&page(), "g"),
+        Service::Users,
+        "user.list_by_group",
+        &by_group,
+    );
+    check(
+        u::user_identify("x"),
+        Service::Users,
+        "user.identify",
+        &["occurred_at", "operation", "user_id"],
+    );
+    check(
+        u::user_generate_reset_token("e", "h"),
+        Service::Users,
+        "user.generate_reset_token",
+        &["email", "host", "occurred_at", "operation"],
+    );
+    check(
+        u::user_issue_token("i"),
+        Service::Users,
+        "user.issue_token",
+        &["identity", "occurred_at", "operation"],
+    );
+    check(
+        u::user_refresh_token(),
+        Service::Users,
+        "user.refresh_token",
+        &["occurred_at", "operation"],
+    );
+    check(
+        u::user_reset_secret(),
+        Service::Users,
+        "user.reset_secret",
+        &["occurred_at", "operation"],
+    );
+    check(
+        u::user_send_password_reset("h", "e", "n"),
+        Service::Users,
+        "user.send_password_reset",
+        &["email", "host", "occurred_at", "operation", "user"],
+    );
+}
+
+#[test]
+fn group_and_policy_operations_match_reference() {
+    let g = full();
+    check(
+        u::group_create(&g),
+        Service::Users,
+        "group.create",
+        REC_VIEW,
+    );
+    check(
+        u::group_update(&g),
+        Service::Users,
+        "group.update",
+        REC_UPDATE,
+    );
+    check(u::group_view(&g), Service::Users, "group.view", REC_VIEW);
+    check(u::group_list(&page()), Service::Users, "group.list", LIST);
+    let mut by_user = LIST.to_vec();
+    by_user.push("channel_id");
+    check(
+        u::group_list_by_user(&page(), "m"),
+        Service::Users,
+        "group.list_by_user",
+        &by_user,
+    );
+    check(u::group_remove(&g), Service::Users, "group.remove", REMOVE);
+    let p = Policy {
+        owner_id: Some("o".into()),
+        subject: "s".into(),
+        object: "ob".into(),
+        actions: vec!["g_add".into(), "c_list".into()],
+        created_at: Some("t".into()),
+        updated_at: Some("t2".into()),
+    };
+    check(
+        u::policy_authorize(Service::Users, "client", "clients", "c_list"),
+        Service::Users,
+        "policies.authorize",
+        &[
+            "action",
+            "entity_type",
+            "object",
+            "occurred_at",
+            "operation",
+        ],
+    );
+    let add = [
+        "actions",
+        "created_at",
+        "object",
+        "occurred_at",
+        "operation",
+        "owner_id",
+        "subject",
+    ];
+    check(
+        u::policy_add(Service::Users, &p),
+        Service::Users,
+        "policies.add",
+        &add,
+    );
+    let mut upd = add.to_vec();
+    upd.push("updated_at");
+    check(
+        u::policy_update(Service::Clients, &p),
+        Service::Clients,
+        "policies.update",
+        &upd,
+    );
+    check(
+        u::policy_delete(Service::Users, &p),
+        Service::Users,
+        "policies.delete",
+        &["actions", "object", "occurred_at", "operation", "subject"],
+    );
+    check(
+        u::policy_list(Service::Clients, 0, 0, 10),
+        Service::Clients,
+        "policies.list",
+        &["limit", "occurred_at", "offset", "operation", "total"],
+    );
+}
+
+#[test]
+fn client_and_channel_operations_match_reference() {
+    let r = full();
+    check(
+        c::client_create(&r),
+        Service::Clients,
+        "client.create",
+        REC_VIEW,
+    );
+    check(
+        c::client_update(&r),
+        Service::Clients,
+        "client.update",
+        REC_UPDATE,
+    );
+    check(
+        c::client_update_secret(&r),
+        Service::Clients,
+        "client.update_secret",
+        REC_UPDATE,
+    );
+    let tagged = Record {
+        tags: Some(vec!["morning-pine".into()]),
+        ..full()
+    };
+    let mut with_tags = REC_UPDATE.to_vec();
+    with_tags.push("tags");
+    check(
+        c::client_update_tags(&tagged),
+        Service::Clients,
+        "client.update_tags",
+        &with_tags,
+    );
+    check(
+        c::client_remove(&r),
+        Service::Clients,
+        "client.remove",
+        REMOVE,
+    );
+    check(
+        c::client_view(&r),
+        Service::Clients,
+        "client.view",
+        REC_VIEW,
+    );
+    check(
+        c::client_list(&page()),
+        Service::Clients,
+        "client.list",
+        LIST,
+    );
+    let mut by_ch = LIST.to_vec();
+    by_ch.push("channel_id");
+    check(
+        c::client_list_by_channel(&page(), "ch"),
+        Service::Clients,
+        "client.list_by_channel",
+        &by_ch,
+    );
+    check(
+        c::client_identify("x"),
+        Service::Clients,
+        "client.identify",
+        &["client_id", "occurred_at", "operation"],
+    );
+    check(
+        c::channel_create(&r),
+        Service::Clients,
+        "channel.create",
+        REC_VIEW,
+    );
+    check(
+        c::channel_update(&r),
+        Service::Clients,
+        "channel.update",
+        REC_UPDATE,
+    );
+    check(
+        c::channel_remove(&r),
+        Service::Clients,
+        "channel.remove",
+        REMOVE,
+    );
+    check(
+        c::channel_view(&r),
+        Service::Clients,
+        "channel.view",
+        REC_VIEW,
+    );
+    check(
+        c::channel_list(&page()),
+        Service::Clients,
+        "channel.list",
+        LIST,
+    );
+    let mut by_cl = LIST.to_vec();
+    by_cl.push("client_id");
+    check(
+        c::channel_list_by_client(&page(), "cl"),
+        Service::Clients,
+        "channel.list_by_client",
+        &by_cl,
+    );
+    let ids = vec!["a".to_string()];
+    let conn = [
+        "channel_ids",
+        "client_ids",
+        "occurred_at",
+        "operation",
+        "types",
+    ];
+    check(
+        c::channel_connect(&ids, &ids, &ids),
+        Service::Clients,
+        "channel.connect",
+        &conn,
+    );
+    check(
+        c::channel_disconnect(&ids, &ids, &ids),
+        Service::Clients,
+        "channel.disconnect",
+        &conn,
+    );
+}
+
+fn config() -> Config {
+    Config {
+        client_id: "dc82d6bf-973b-4582-9806-0230cee11c20".into(),
+        owner: Some("64fd20bf-e8fb-46bf-9b64-2a6572eda21b".into()),
+        name: Some("demo".into()),
+        external_id: Some("209327A2FA2D47E3B05F118D769DC521".into()),
+        channels: Some(vec!["8d77099e-4911-4140-8555-7d3be65a1694".into()]),
+        content: Some("{}".into()),
+        client_cert: Some("cert".into()),
+        client_key: Some("key".into()),
+        ca_cert: Some("ca".into()),
+        state: Some(0),
+    }
+}
+
+#[test]
+fn bootstrap_operations_match_reference() {
+    let bs = Service::Bootstrap;
+    check(
+        b::config_create(&config()),
+        bs,
+        "config.create",
+        &[
+            "ca_cert",
+            "channels",
+            "client_cert",
+            "client_id",
+            "client_key",
+            "content",
+            "external_id",
+            "name",
+            "occurred_at",
+            "operation",
+            "owner",
+            "state",
+        ],
+    );
+    let upd = Config {
+        client_id: "c".into(),
+        name: Some("demo".into()),
+        content: Some("{}".into()),
+        state: Some(0),
+        ..Default::default()
+    };
+    check(
+        b::config_update(&upd),
+        bs,
+        "config.update",
+        &[
+            "client_id",
+            "content",
+            "name",
+            "occurred_at",
+            "operation",
+            "state",
+        ],
+    );
+    check(
+        b::cert_update("c", "cc", "ck", "ca"),
+        bs,
+        "cert.update",
+        &[
+            "ca_cert",
+            "client_cert",
+            "client_id",
+            "client_key",
+            "occurred_at",
+            "operation",
+        ],
+    );
+    check(
+        b::config_list(0, 10),
+        bs,
+        "config.list",
+        &["limit", "occurred_at", "offset", "operation"],
+    );
+    let view = Config {
+        client_key: None,
+        ca_cert: None,
+        ..config()
+    };
+    check(
+        b::config_view(&view),
+        bs,
+        "config.view",
+        &[
+            "channels",
+            "client_cert",
+            "client_id",
+            "content",
+            "external_id",
+            "name",
+            "occurred_at",
+            "operation",
+            "owner",
+            "state",
+        ],
+    );
+    check(
+        b::config_remove("c"),
+        bs,
+        "config.remove",
+        &["client_id", "occurred_at", "operation"],
+    );
+    check(
+        b::config_remove_handler("c"),
+        bs,
+        "config.remove_handler",
+        &["config_id", "occurred_at", "operation"],
+    );
+    let boot = Config {
+        client_cert: None,
+        client_key: None,
+        state: None,
+        ..config()
+    };
+    check(
+        b::client_bootstrap(&boot, true),
+        bs,
+        "client.bootstrap",
+        &[
+            "ca_cert",
+            "channels",
+            "client_id",
+            "content",
+            "external_id",
+            "name",
+            "occurred_at",
+            "operation",
+            "owner",
+            "success",
+        ],
+    );
+    check(
+        b::client_change_state("c", 0),
+        bs,
+        "client.change_state",
+        &["client_id", "occurred_at", "operation", "state"],
+    );
+    check(
+        b::client_update_connections("c", &["a".to_string()]),
+        bs,
+        "client.update_connections",
+        &["channels", "client_id", "occurred_at", "operation"],
+    );
+    check(
+        b::channel_update_handler("ch", "dry-sky", &json!({"log": "info"})),
+        bs,
+        "channel.update_handler",
+        &["channel_id", "metadata", "name", "occurred_at", "operation"],
+    );
+    check(
+        b::channel_remove_handler("ch"),
+        bs,
+        "channel.remove_handler",
+        &["channel_id", "occurred_at", "operation"],
+    );
+}
+
+#[test]
+fn mqtt_event_matches_reference() {
+    let ev = mqtt_event("76a58221", MqttEventType::Connect, "node-1");
+    assert_eq!(ev.service, Service::Mqtt);
+    assert_eq!(
+        ev.field_names(),
+        vec!["client_id", "event_type", "instance", "occurred_at"]
+    );
+    assert_eq!(ev.fields["event_type"], "connect");
+    assert_eq!(ev.fields["instance"], "node-1");
+    assert!(ev.fields["occurred_at"]
+        .as_i64()
+        .is_some_and(|t| t > 1_600_000_000_000_000_000));
+    let d = mqtt_event("76a58221", MqttEventType::Disconnect, "");
+    assert_eq!(d.fields["event_type"], "disconnect");
+}
+
+#[test]
+fn state_is_a_string_and_success_a_bool() {
+    let e = b::client_change_state("c", 1);
+    assert_eq!(e.fields["state"], json!("1"));
+    let e = b::client_bootstrap(&config(), true);
+    assert_eq!(e.fields["success"], json!(true));
+}

@@ -1,0 +1,46 @@
+//! The batching writer for MQTT connect/disconnect events: the connection task only
+//! pushes onto a channel (never waits on the database); a background task writes what
+//! accumulated in one transaction, retrying while the database is busy.
+
+use crate::db::Db;
+use crate::model::mqtt::{mqtt_event, MqttEventType};
+use crate::model::Event;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Most events written per transaction.
+const MAX_BATCH: usize = 1000;
+
+/// Handle to the writer (cheap to clone). Dropping every handle flushes and stops it.
+#[derive(Clone, Debug)]
+pub struct MqttWriter {
+    tx: mpsc::UnboundedSender<Event>,
+    instance: String,
+}
+
+impl MqttWriter {
+    /// Spawns the background task on the current tokio runtime.
+    pub fn spawn(db: Db, instance: String) -> MqttWriter {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(db, rx));
+        MqttWriter { tx, instance }
+    }
+
+    /// Records an event for `client_id` (the authenticated id) now; never blocks.
+    pub fn record(&self, client_id: &str, kind: MqttEventType) {
+        let _ = self.tx.send(mqtt_event(client_id, kind, &self.instance));
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Event>) {
+    let mut buf = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
+        let mut delay = Duration::from_millis(50);
+        while let Err(e) = db.append_batch(&buf).await {
+            tracing::warn!(error = %e, events = buf.len(), "events: MQTT event write failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        buf.clear();
+    }
+}
