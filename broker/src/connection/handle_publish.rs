@@ -81,12 +81,20 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             return Err(self.violation(reason::TOPIC_ALIAS_INVALID));
         }
         if publish.topic.is_empty() {
-            match self.aliases_in.get(&alias) {
+            match self
+                .aliases
+                .get_or_insert_with(Default::default)
+                .inbound
+                .get(&alias)
+            {
                 Some(topic) => publish.topic = topic.clone(),
                 None => return Err(self.violation(reason::PROTOCOL_ERROR)),
             }
         } else {
-            self.aliases_in.insert(alias, publish.topic.clone());
+            self.aliases
+                .get_or_insert_with(Default::default)
+                .inbound
+                .insert(alias, publish.topic.clone());
         }
         publish.properties.topic_alias = None;
         Ok(())

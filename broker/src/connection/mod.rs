@@ -75,6 +75,13 @@ struct ClientLimits {
     topic_alias_max: u16,
 }
 
+/// 5.0 topic aliases of one connection, both directions.
+#[derive(Default)]
+struct TopicAliases {
+    inbound: HashMap<u16, ByteString>,
+    outbound: HashMap<ByteString, u16>,
+}
+
 pub(crate) struct Connection<H: Hooks, S: Io> {
     shared: Arc<Shared<H>>,
     io: S,
@@ -90,8 +97,8 @@ pub(crate) struct Connection<H: Hooks, S: Io> {
     session_expiry: u32,
     keep_alive: Duration,
     limits: ClientLimits,
-    aliases_in: HashMap<u16, ByteString>,
-    aliases_out: HashMap<ByteString, u16>,
+    /// Topic aliases, allocated on first use (most clients never use them).
+    aliases: Option<Box<TopicAliases>>,
     kick: oneshot::Receiver<Kick>,
     peer: SocketAddr,
     /// Reused between drains so a delivery burst does not allocate.

@@ -120,12 +120,13 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         if max == 0 {
             return;
         }
-        if let Some(&alias) = self.aliases_out.get(&publish.topic) {
+        let aliases = &mut self.aliases.get_or_insert_with(Default::default).outbound;
+        if let Some(&alias) = aliases.get(&publish.topic) {
             publish.properties.topic_alias = Some(alias);
             publish.topic = Default::default();
-        } else if self.aliases_out.len() < usize::from(max) {
-            let alias = self.aliases_out.len() as u16 + 1;
-            self.aliases_out.insert(publish.topic.clone(), alias);
+        } else if aliases.len() < usize::from(max) {
+            let alias = aliases.len() as u16 + 1;
+            aliases.insert(publish.topic.clone(), alias);
             publish.properties.topic_alias = Some(alias);
         }
     }
