@@ -5,13 +5,13 @@
 //! pointers, not payloads. What differs per subscriber (granted QoS, retain flag,
 //! subscription identifiers) travels beside it in a [`Delivery`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
-use crate::protocol::{Properties, Publish, QoS};
+use crate::protocol::{Properties, ProtocolVersion, Publish, QoS};
 
 #[derive(Debug)]
 pub struct Message {
@@ -27,6 +27,10 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// The session that published it, for No Local. 0 for wills and retained replays.
     pub origin: u64,
+    /// The QoS 0 PUBLISH frame without per-subscriber properties, encoded on first use,
+    /// one per (protocol version, RETAIN flag): a fan-out to many subscribers encodes
+    /// each outgoing form once and copies bytes.
+    frames: [OnceLock<Bytes>; 4],
 }
 
 impl Message {
@@ -52,7 +56,49 @@ impl Message {
             properties,
             expires_at,
             origin,
+            frames: Default::default(),
         }
+    }
+
+    /// A copy for the retained store, owning its bytes (see `RetainedStore::set`).
+    pub fn owned_copy(&self) -> Message {
+        Message {
+            topic: ByteString::from(&*self.topic),
+            payload: Bytes::copy_from_slice(&self.payload),
+            qos: self.qos,
+            retain: true,
+            properties: self.properties.clone(),
+            expires_at: self.expires_at,
+            origin: 0,
+            frames: Default::default(),
+        }
+    }
+
+    /// The encoded QoS 0 frame for `version` and `retain`, when the message has no
+    /// expiry (its remaining time differs per delivery). `None` means: encode per
+    /// delivery.
+    pub fn shared_frame(&self, version: ProtocolVersion, retain: bool) -> Option<&Bytes> {
+        if self.expires_at.is_some() {
+            return None;
+        }
+        let slot = usize::from(version.is_v5()) * 2 + usize::from(retain);
+        let frame = self.frames[slot].get_or_init(|| {
+            let publish = Publish {
+                dup: false,
+                qos: QoS::AtMostOnce,
+                retain,
+                topic: self.topic.clone(),
+                pkid: 0,
+                payload: self.payload.clone(),
+                properties: self.properties.as_deref().cloned().unwrap_or_default(),
+            };
+            let mut out = BytesMut::new();
+            match crate::protocol::encode_publish(&publish, version, &mut out) {
+                Ok(()) => out.freeze(),
+                Err(_) => Bytes::new(),
+            }
+        });
+        (!frame.is_empty()).then_some(frame)
     }
 
     pub fn is_expired(&self, now: Instant) -> bool {

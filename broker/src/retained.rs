@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use bytestring::ByteString;
 use parking_lot::RwLock;
 
@@ -24,15 +23,7 @@ impl RetainedStore {
             self.by_topic.write().remove(&message.topic);
             return;
         }
-        let owned = Message {
-            topic: ByteString::from(&*message.topic),
-            payload: Bytes::copy_from_slice(&message.payload),
-            qos: message.qos,
-            retain: true,
-            properties: message.properties.clone(),
-            expires_at: message.expires_at,
-            origin: 0,
-        };
+        let owned = message.owned_copy();
         self.by_topic
             .write()
             .insert(owned.topic.clone(), Arc::new(owned));

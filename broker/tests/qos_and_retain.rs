@@ -176,3 +176,24 @@ async fn offline_persistent_session_queues_qos1() {
         "QoS 0 queued while offline"
     );
 }
+
+#[tokio::test]
+async fn one_message_reaches_subscribers_of_both_versions_intact() {
+    let b = common::start(BrokerConfig::default(), AllowAll).await;
+    let mut v3 = Client::connect(b.addr, ProtocolVersion::V311, "v3").await;
+    let mut v5 = Client::connect(b.addr, ProtocolVersion::V5, "v5").await;
+    v3.subscribe("fan/#", QoS::AtMostOnce).await;
+    v5.subscribe("fan/#", QoS::AtMostOnce).await;
+    let mut publisher = Client::connect(b.addr, ProtocolVersion::V5, "pub").await;
+    for i in 0..3u8 {
+        let mut p = publish("fan/x", b"", QoS::AtMostOnce, 0);
+        p.payload = bytes::Bytes::from(vec![i; 100]);
+        publisher.send(Packet::Publish(p)).await;
+    }
+    for client in [&mut v3, &mut v5] {
+        for i in 0..3u8 {
+            let got = client.next_publish().await.expect("delivery");
+            assert_eq!((&*got.topic, got.payload.to_vec()), ("fan/x", vec![i; 100]));
+        }
+    }
+}

@@ -131,6 +131,15 @@ impl Shipper {
         self.db.fetch_after(cursor, None, BATCH).await
     }
 
+    /// Keeps the lag gauge current while a sink is down (writers keep adding rows).
+    async fn refresh_pending(&self, cursor: i64) {
+        if let Ok(max) = self.db.max_id().await {
+            self.metrics
+                .pending
+                .store((max - cursor).max(0), Ordering::Relaxed);
+        }
+    }
+
     /// Ships `rows` until acknowledged; `false` on shutdown.
     async fn deliver(&mut self, rows: &[OutboxRow], backoff: &mut Backoff) -> bool {
         let batch = self.prepare(rows);
@@ -158,6 +167,7 @@ impl Shipper {
                     tracing::warn!(sink = %self.name, error = %e, retry_in_ms = delay.as_millis() as u64,
                         pending = self.metrics.pending.load(Ordering::Relaxed), "events: shipment failed");
                     self.sink.reset().await;
+                    self.refresh_pending(rows[0].id - 1).await;
                     if self.sleep_or_stop(delay).await {
                         return false;
                     }

@@ -44,6 +44,9 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         if delivery.message.is_expired(now) {
             return;
         }
+        if self.send_shared_frame(&delivery) {
+            return;
+        }
         let mut publish = self.outgoing_publish(&delivery, now);
         if !self.fits_client(&publish) {
             self.shared
@@ -61,6 +64,33 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             });
         }
         self.encode_publish(&publish);
+    }
+
+    /// QoS 0 deliveries with nothing per-subscriber (no subscription id, no topic alias,
+    /// no expiry) reuse the message's encoded frame. Returns false when not applicable.
+    fn send_shared_frame(&mut self, delivery: &Delivery) -> bool {
+        let plain = delivery.qos == QoS::AtMostOnce
+            && delivery.subscription_ids.is_empty()
+            && self.limits.topic_alias_max == 0;
+        if !plain {
+            return false;
+        }
+        let Some(frame) = delivery.message.shared_frame(self.version, delivery.retain) else {
+            return false;
+        };
+        if self
+            .limits
+            .max_packet_size
+            .is_some_and(|max| frame.len() > max as usize)
+        {
+            self.shared
+                .stats
+                .messages_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        self.wbuf.extend_from_slice(frame);
+        true
     }
 
     /// Sends again what was in flight when the previous connection ended (DUP set).

@@ -66,7 +66,9 @@ impl Server {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let pgid = child.id() as i32;
-            let _ = Command::new("kill").args(["-KILL", &format!("-{pgid}")]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{pgid}")])
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -74,7 +76,9 @@ impl Server {
             kill_marked(marker);
         }
         let t = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && t.elapsed() < Duration::from_secs(10) {
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && t.elapsed() < Duration::from_secs(10)
+        {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -88,12 +92,20 @@ impl Drop for Server {
 
 /// Kills processes whose command line contains `marker` (a unique temp path of ours).
 fn kill_marked(marker: &str) {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
     for entry in dir.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         if String::from_utf8_lossy(&cmdline).contains(marker) {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
         }
     }
 }
@@ -106,10 +118,19 @@ pub fn redis(dir: &Path) -> Server {
         child: None,
         cmd: Box::new(move || {
             let mut c = Command::new("redis-server");
-            c.args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-                .arg("--dir")
-                .arg(&dir)
-                .stdout(Stdio::null());
+            c.args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null());
             c
         }),
         port,
@@ -160,7 +181,11 @@ pub fn rabbitmq(dir: &Path) -> Server {
     .unwrap();
     // The server drops to the rabbitmq user: its tree must belong to it (and be reachable).
     let _ = Command::new("chmod").args(["755"]).arg(dir).status();
-    let st = Command::new("chown").args(["-R", "rabbitmq:rabbitmq"]).arg(&r).status().unwrap();
+    let st = Command::new("chown")
+        .args(["-R", "rabbitmq:rabbitmq"])
+        .arg(&r)
+        .status()
+        .unwrap();
     assert!(st.success(), "chown rabbitmq failed");
     let node = format!("magnetite{stream}@localhost");
     let marker = r.to_string_lossy().to_string();
@@ -212,14 +237,26 @@ fn rec(id: &str) -> Record {
 }
 
 fn page() -> Page {
-    Page { total: 3, offset: 0, limit: 10, status: Some("enabled".into()) }
+    Page {
+        total: 3,
+        offset: 0,
+        limit: 10,
+        status: Some("enabled".into()),
+    }
 }
 
 /// One event of every operation family of the reference (users, groups, policies,
 /// clients, channels, connections, bootstrap, mqtt).
 pub fn every_operation() -> Vec<Event> {
-    let usr = Record { identity: Some("-small-flower@email.com".into()), owner: None, ..rec("u1") };
-    let tagged = Record { tags: Some(vec!["patient-thunder".into(), "x".into()]), ..usr.clone() };
+    let usr = Record {
+        identity: Some("-small-flower@email.com".into()),
+        owner: None,
+        ..rec("u1")
+    };
+    let tagged = Record {
+        tags: Some(vec!["patient-thunder".into(), "x".into()]),
+        ..usr.clone()
+    };
     let pol = Policy {
         owner_id: Some("o1".into()),
         subject: "s1".into(),
@@ -242,32 +279,73 @@ pub fn every_operation() -> Vec<Event> {
     };
     let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     vec![
-        u::user_create(&usr), u::user_view(&usr), u::user_view_profile(&usr), u::user_update(&usr),
-        u::user_update_identity(&usr), u::user_update_tags(&tagged), u::user_update_secret(&usr),
-        u::user_remove(&usr), u::user_list(&page()), u::user_list_by_group(&page(), "g1"),
-        u::user_identify("u1"), u::user_generate_reset_token("a@b.c", "http://localhost"),
-        u::user_issue_token("a@b.c"), u::user_refresh_token(), u::user_reset_secret(),
+        u::user_create(&usr),
+        u::user_view(&usr),
+        u::user_view_profile(&usr),
+        u::user_update(&usr),
+        u::user_update_identity(&usr),
+        u::user_update_tags(&tagged),
+        u::user_update_secret(&usr),
+        u::user_remove(&usr),
+        u::user_list(&page()),
+        u::user_list_by_group(&page(), "g1"),
+        u::user_identify("u1"),
+        u::user_generate_reset_token("a@b.c", "http://localhost"),
+        u::user_issue_token("a@b.c"),
+        u::user_refresh_token(),
+        u::user_reset_secret(),
         u::user_send_password_reset("http://localhost", "a@b.c", "rodney"),
-        u::group_create(&rec("g1")), u::group_update(&rec("g1")), u::group_view(&rec("g1")),
-        u::group_list(&page()), u::group_list_by_user(&page(), "u1"), u::group_remove(&rec("g1")),
+        u::group_create(&rec("g1")),
+        u::group_update(&rec("g1")),
+        u::group_view(&rec("g1")),
+        u::group_list(&page()),
+        u::group_list_by_user(&page(), "u1"),
+        u::group_remove(&rec("g1")),
         u::policy_authorize(Service::Users, "client", "clients", "c_list"),
-        u::policy_add(Service::Users, &pol), u::policy_update(Service::Users, &pol),
-        u::policy_delete(Service::Users, &pol), u::policy_list(Service::Users, 0, 0, 10),
-        c::client_create(&rec("c1")), c::client_update(&rec("c1")), c::client_update_secret(&rec("c1")),
-        c::client_update_tags(&Record { tags: Some(ids(&["morning-pine"])), ..rec("c1") }),
-        c::client_remove(&rec("c1")), c::client_view(&rec("c1")), c::client_list(&page()),
-        c::client_list_by_channel(&page(), "ch1"), c::client_identify("c1"),
-        c::channel_create(&rec("ch1")), c::channel_update(&rec("ch1")), c::channel_remove(&rec("ch1")),
-        c::channel_view(&rec("ch1")), c::channel_list(&page()), c::channel_list_by_client(&page(), "c1"),
-        c::channel_connect(&ids(&["ch1"]), &ids(&["c1", "c2"]), &ids(&["publish", "subscribe"])),
+        u::policy_add(Service::Users, &pol),
+        u::policy_update(Service::Users, &pol),
+        u::policy_delete(Service::Users, &pol),
+        u::policy_list(Service::Users, 0, 0, 10),
+        c::client_create(&rec("c1")),
+        c::client_update(&rec("c1")),
+        c::client_update_secret(&rec("c1")),
+        c::client_update_tags(&Record {
+            tags: Some(ids(&["morning-pine"])),
+            ..rec("c1")
+        }),
+        c::client_remove(&rec("c1")),
+        c::client_view(&rec("c1")),
+        c::client_list(&page()),
+        c::client_list_by_channel(&page(), "ch1"),
+        c::client_identify("c1"),
+        c::channel_create(&rec("ch1")),
+        c::channel_update(&rec("ch1")),
+        c::channel_remove(&rec("ch1")),
+        c::channel_view(&rec("ch1")),
+        c::channel_list(&page()),
+        c::channel_list_by_client(&page(), "c1"),
+        c::channel_connect(
+            &ids(&["ch1"]),
+            &ids(&["c1", "c2"]),
+            &ids(&["publish", "subscribe"]),
+        ),
         c::channel_disconnect(&ids(&["ch1"]), &ids(&["c1"]), &ids(&["publish"])),
-        u::policy_add(Service::Clients, &pol), u::policy_list(Service::Clients, 0, 0, 10),
-        b::config_create(&cfg), b::config_update(&cfg), b::cert_update("dc82d6bf", "CERT", "KEY", "CA"),
-        b::config_list(0, 10), b::config_view(&cfg), b::config_remove("dc82d6bf"),
-        b::config_remove_handler("cfg1"), b::client_bootstrap(&cfg, true), b::client_change_state("dc82d6bf", 1),
+        u::policy_add(Service::Clients, &pol),
+        u::policy_list(Service::Clients, 0, 0, 10),
+        b::config_create(&cfg),
+        b::config_update(&cfg),
+        b::cert_update("dc82d6bf", "CERT", "KEY", "CA"),
+        b::config_list(0, 10),
+        b::config_view(&cfg),
+        b::config_remove("dc82d6bf"),
+        b::config_remove_handler("cfg1"),
+        b::client_bootstrap(&cfg, true),
+        b::client_change_state("dc82d6bf", 1),
         b::client_update_connections("dc82d6bf", &ids(&["ch1", "ch2"])),
-        b::channel_update_handler("ch1", "dry-sky", &json!({"log": "info"})), b::channel_remove_handler("ch1"),
-        mqtt_event("c1", MqttEventType::Connect, "node-a"), mqtt_event("c1", MqttEventType::Disconnect, "node-a"),
+        b::channel_update_handler("ch1", "dry-sky", &json!({"log": "info"})),
+        b::channel_remove_handler("ch1"),
+        mqtt_event("c1", MqttEventType::Connect, "node-a"),
+        mqtt_event("c1", MqttEventType::Disconnect, "node-a"),
     ]
 }
 
@@ -311,11 +389,26 @@ pub fn assert_reference_shape_redis(fields: &std::collections::BTreeMap<String, 
         assert!(ns > 1_600_000_000_000_000_000, "occurred_at in ns: {t}");
     }
     if let Some(m) = fields.get("metadata") {
-        assert!(serde_json::from_str::<serde_json::Value>(m).map(|v| v.is_object()).unwrap_or(false), "metadata JSON text: {m}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(m)
+                .map(|v| v.is_object())
+                .unwrap_or(false),
+            "metadata JSON text: {m}"
+        );
     }
-    for k in ["tags", "channels", "actions", "channel_ids", "client_ids", "types"] {
+    for k in [
+        "tags",
+        "channels",
+        "actions",
+        "channel_ids",
+        "client_ids",
+        "types",
+    ] {
         if let Some(v) = fields.get(k) {
-            assert!(v.starts_with('[') && v.ends_with(']') && !v.contains('"'), "{k} Go list: {v}");
+            assert!(
+                v.starts_with('[') && v.ends_with(']') && !v.contains('"'),
+                "{k} Go list: {v}"
+            );
         }
     }
 }

@@ -1,0 +1,212 @@
+//! NATS JetStream sink against a real `nats-server -js` started by the test; events
+//! are read back with a JetStream pull consumer.
+
+mod common;
+
+use async_nats::jetstream::{self, consumer};
+use common::*;
+use futures_util::StreamExt;
+use magnetite_events::encode::{json_body, Names};
+use magnetite_events::{Event, Events, EventsConfig};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// Every message on `subject` in stream `events`, in stream order.
+async fn read_subject(port: u16, subject: &str) -> Vec<Map<String, Value>> {
+    let client = async_nats::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let js = jetstream::new(client);
+    let Ok(stream) = js.get_stream("events").await else {
+        return Vec::new();
+    };
+    let cons = stream
+        .create_consumer(consumer::pull::Config {
+            filter_subject: subject.to_string(),
+            deliver_policy: consumer::DeliverPolicy::All,
+            ack_policy: consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    loop {
+        let mut batch = cons
+            .fetch()
+            .max_messages(500)
+            .expires(Duration::from_millis(300))
+            .messages()
+            .await
+            .unwrap();
+        let mut n = 0;
+        while let Some(m) = batch.next().await {
+            let m = m.unwrap();
+            assert_eq!(m.subject.as_str(), subject);
+            let v: Value = serde_json::from_slice(&m.payload).expect("JSON body");
+            out.push(v.as_object().cloned().expect("JSON object"));
+            n += 1;
+        }
+        if n == 0 {
+            return out;
+        }
+    }
+}
+
+async fn wait_len(port: u16, subject: &str, n: usize) -> Vec<Map<String, Value>> {
+    eventually(Duration::from_secs(30), || async {
+        let v = read_subject(port, subject).await;
+        (v.len() >= n).then_some(v)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{subject} did not reach {n} messages"))
+}
+
+fn config(prefix: &str, port: u16) -> EventsConfig {
+    EventsConfig {
+        prefix: prefix.into(),
+        stores: vec![format!("nats://127.0.0.1:{port}")],
+        maxlen: 1_000_000,
+        instance_id: "node-a".into(),
+    }
+}
+
+/// What the reference shows for every JSON body: numbers stay numbers, `metadata` is
+/// base64 of JSON, lists are Go `[a,b]` strings.
+fn assert_reference_shape_json(f: &Map<String, Value>) {
+    if let Some(t) = f.get("occurred_at") {
+        assert!(
+            t.as_i64().is_some_and(|t| t > 1_600_000_000_000_000_000),
+            "{t}"
+        );
+    }
+    if let Some(m) = f.get("metadata") {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(m.as_str().expect("metadata string"))
+            .expect("metadata base64");
+        assert!(serde_json::from_slice::<Value>(&raw).unwrap().is_object());
+    }
+    for k in ["limit", "offset", "total"] {
+        if let Some(v) = f.get(k) {
+            assert!(v.is_u64(), "{k} is a number");
+        }
+    }
+    for k in ["tags", "channels", "actions"] {
+        if let Some(v) = f.get(k) {
+            assert!(v.as_str().is_some_and(|s| s.starts_with('[')), "{k}: {v}");
+        }
+    }
+}
+
+async fn every_operation_arrives(prefix: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = nats(&dir.path().join("js"));
+    let (db, _) = sqlite_db(dir.path()).await;
+    let evs = every_operation();
+    write_all(&db, &evs).await;
+    let events = Events::start(db, config(prefix, nats.port)).await.unwrap();
+    let names = Names::new(prefix);
+    for service in ["users", "clients", "bootstrap", "mqtt"] {
+        let want: Vec<&Event> = evs
+            .iter()
+            .filter(|e| e.service.as_str() == service)
+            .collect();
+        let subject = names.subject(service);
+        let got = wait_len(nats.port, &subject, want.len()).await;
+        assert_eq!(got.len(), want.len(), "{subject}: exactly once");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, &json_body(&names.renamed(&w.fields)), "{subject}");
+            assert_reference_shape_json(g);
+        }
+    }
+    events.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_operation_reaches_jetstream_magistrala() {
+    every_operation_arrives("magistrala").await;
+}
+
+#[tokio::test]
+async fn every_operation_reaches_jetstream_supermq() {
+    every_operation_arrives("supermq").await;
+}
+
+fn client_ids(v: &[Map<String, Value>]) -> Vec<String> {
+    v.iter()
+        .map(|m| m["client_id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn expected_ids(from: usize, n: usize) -> Vec<String> {
+    (from..from + n).map(|i| format!("dev-{i}")).collect()
+}
+
+#[tokio::test]
+async fn outage_loses_nothing_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = nats(&dir.path().join("js"));
+    let (db, _) = sqlite_db(dir.path()).await;
+    let events = Events::start(db.clone(), config("magistrala", nats.port))
+        .await
+        .unwrap();
+    write_all(&db, &numbered(10, 0)).await;
+    wait_len(nats.port, "events.magistrala.mqtt", 10).await;
+
+    nats.stop();
+    write_all(&db, &numbered(1000, 10)).await;
+    let lag = format!(
+        "magnetite_events_pending{{sink=\"nats://127.0.0.1:{}\"}} 1000",
+        nats.port
+    );
+    let seen = eventually(Duration::from_secs(15), || async {
+        events.metrics_text().contains(&lag).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "lag visible while down: {}",
+        events.metrics_text()
+    );
+
+    nats.start();
+    let got = wait_len(nats.port, "events.magistrala.mqtt", 1010).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        read_subject(nats.port, "events.magistrala.mqtt")
+            .await
+            .len(),
+        1010,
+        "no duplicates"
+    );
+    assert_eq!(client_ids(&got), expected_ids(0, 1010), "in order, once");
+    events.shutdown().await;
+}
+
+#[tokio::test]
+async fn restart_resumes_from_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = nats(&dir.path().join("js"));
+    let (db, url) = sqlite_db(dir.path()).await;
+    let first = Events::start(url.as_str(), config("magistrala", nats.port))
+        .await
+        .unwrap();
+    db.append_batch(&numbered(200, 0)).await.unwrap();
+    wait_len(nats.port, "events.magistrala.mqtt", 200).await;
+    first.db().append_batch(&numbered(800, 200)).await.unwrap();
+    first.shutdown().await;
+
+    let second = Events::start(url.as_str(), config("magistrala", nats.port))
+        .await
+        .unwrap();
+    let got = wait_len(nats.port, "events.magistrala.mqtt", 1000).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        read_subject(nats.port, "events.magistrala.mqtt")
+            .await
+            .len(),
+        1000
+    );
+    assert_eq!(client_ids(&got), expected_ids(0, 1000));
+    second.shutdown().await;
+}
