@@ -45,7 +45,7 @@ SCENARIOS=(
   "qos1-p2p-1|p2p --qos 1 --clients 1"
   "qos1-p2p-50|p2p --qos 1 --clients 50"
   "qos0-fan-in-100|fan-in --qos 0 --pubs 100"
-  "qos0-fan-out-100|fan-out --qos 0 --subs 100 --rate 5000"
+  "qos0-fan-out-100|fan-out --qos 0 --subs 100 --rate 20000"
   "conn|conn --clients 20000 --concurrency 200"
   "idle-$IDLE_CLIENTS|idle --clients $IDLE_CLIENTS --concurrency 500"
 )

@@ -95,13 +95,14 @@ impl<H: Hooks> Broker<H> {
 
 impl<H: Hooks> Shared<H> {
     /// Stores a retained message and routes `message` to every matching session.
-    /// Returns how many subscriptions matched.
-    pub fn publish(&self, message: Arc<Message>) -> usize {
+    /// QoS 1/2 deliveries whose session queue is full come back in the outcome for the
+    /// publisher to wait on (see [`Session::deliver`]).
+    pub fn publish(&self, message: Arc<Message>) -> Routed {
         self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
         if message.retain {
             self.retained.set(&message);
         }
-        let mut matched = 0;
+        let mut routed = Routed::default();
         // Sessions with more than one subscription may match twice; they are merged
         // into one delivery (max QoS, all subscription ids) below.
         let mut several: Vec<(Arc<Session>, SubOptions)> = Vec::new();
@@ -109,17 +110,27 @@ impl<H: Hooks> Shared<H> {
             if entry.options.no_local && entry.session.id == message.origin {
                 return;
             }
-            matched += 1;
+            routed.matched += 1;
             if entry.session.subscription_count.load(Ordering::Relaxed) <= 1 {
-                entry.session.deliver(delivery(&message, &entry.options));
+                if let Err(back) = entry.session.deliver(delivery(&message, &entry.options)) {
+                    routed.blocked.push((Arc::clone(&entry.session), back));
+                }
             } else {
                 several.push((Arc::clone(&entry.session), entry.options));
             }
         });
         if !several.is_empty() {
-            deliver_merged(&message, several);
+            deliver_merged(&message, several, &mut routed.blocked);
         }
-        matched
+        routed
+    }
+
+    /// Publishes where nobody can wait for a slow subscriber (wills): a full queue
+    /// overflows instead.
+    pub fn publish_detached(&self, message: Arc<Message>) {
+        for (session, delivery) in self.publish(message).blocked {
+            session.deliver_or_overflow(delivery);
+        }
     }
 
     pub fn kick(&self, client_id: &str, reason: DisconnectReason) -> bool {
@@ -133,6 +144,15 @@ impl<H: Hooks> Shared<H> {
     }
 }
 
+/// Where a PUBLISH went.
+#[derive(Default)]
+pub(crate) struct Routed {
+    /// Subscriptions that matched.
+    pub matched: usize,
+    /// QoS 1/2 deliveries waiting for room in a full session queue.
+    pub blocked: Vec<(Arc<Session>, Delivery)>,
+}
+
 fn delivery(message: &Arc<Message>, options: &SubOptions) -> Delivery {
     Delivery {
         message: Arc::clone(message),
@@ -142,7 +162,11 @@ fn delivery(message: &Arc<Message>, options: &SubOptions) -> Delivery {
     }
 }
 
-fn deliver_merged(message: &Arc<Message>, mut matches: Vec<(Arc<Session>, SubOptions)>) {
+fn deliver_merged(
+    message: &Arc<Message>,
+    mut matches: Vec<(Arc<Session>, SubOptions)>,
+    blocked: &mut Vec<(Arc<Session>, Delivery)>,
+) {
     matches.sort_by_key(|(s, _)| s.id);
     let mut i = 0;
     while i < matches.len() {
@@ -156,7 +180,9 @@ fn deliver_merged(message: &Arc<Message>, mut matches: Vec<(Arc<Session>, SubOpt
             merged.subscription_ids.extend(next.subscription_ids);
             j += 1;
         }
-        session.deliver(merged);
+        if let Err(back) = session.deliver(merged) {
+            blocked.push((session, back));
+        }
         i = j;
     }
 }

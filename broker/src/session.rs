@@ -31,6 +31,8 @@ struct Mailbox {
     queue: VecDeque<Delivery>,
     /// QoS 1/2 arrived while the queue was full: the client cannot keep up.
     overflowed: bool,
+    /// A publisher waits for room in this queue.
+    publishers_waiting: bool,
     dropped: u64,
 }
 
@@ -92,6 +94,8 @@ pub struct Session {
     max_queued: usize,
     mailbox: Mutex<Mailbox>,
     wake: Notify,
+    /// Signalled when a full queue was drained, for publishers waiting on it.
+    room: Notify,
     online: AtomicBool,
     /// Subscriptions held, so a publish can skip de-duplication for the common
     /// single-subscription session.
@@ -109,6 +113,7 @@ impl Session {
             max_queued,
             mailbox: Mutex::default(),
             wake: Notify::new(),
+            room: Notify::new(),
             online: AtomicBool::new(false),
             subscription_count: AtomicU32::new(0),
             state: Mutex::new(Some(Box::default())),
@@ -122,28 +127,61 @@ impl Session {
     }
 
     /// Queues a delivery. QoS 0 is dropped (and counted) when the queue is full or the
-    /// session is offline; QoS 1/2 beyond the limit marks the session overflowed so its
-    /// connection is closed with "quota exceeded" rather than memory growing unbounded.
-    pub fn deliver(&self, delivery: Delivery) {
+    /// session is offline; QoS 1/2 for an offline session beyond the limit too. A QoS 1/2
+    /// delivery to an online session with a full queue is handed back (`Err`): the
+    /// publisher waits for room ([`Session::deliver_when_room`]), so a slow subscriber
+    /// slows its publishers instead of losing their messages or growing memory.
+    pub fn deliver(&self, delivery: Delivery) -> Result<(), Delivery> {
         let online = self.is_online();
         let mut mailbox = self.mailbox.lock();
         if delivery.qos == QoS::AtMostOnce && !online {
-            return;
+            return Ok(());
         }
         if mailbox.queue.len() >= self.max_queued {
-            mailbox.dropped += 1;
             if delivery.qos != QoS::AtMostOnce && online {
-                mailbox.overflowed = true;
-                drop(mailbox);
-                self.wake.notify_one();
+                mailbox.publishers_waiting = true;
+                return Err(delivery);
             }
-            return;
+            mailbox.dropped += 1;
+            return Ok(());
         }
         let was_empty = mailbox.queue.is_empty();
         mailbox.queue.push_back(delivery);
         drop(mailbox);
         if was_empty {
             self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// For callers that cannot wait (wills, retained replays): a full queue of an online
+    /// session marks it overflowed, and its connection is closed with "quota exceeded".
+    pub fn deliver_or_overflow(&self, delivery: Delivery) {
+        if self.deliver(delivery).is_err() {
+            let mut mailbox = self.mailbox.lock();
+            mailbox.dropped += 1;
+            mailbox.overflowed = true;
+            drop(mailbox);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Waits (up to `limit`) until the queue has room for `delivery`; if it never does,
+    /// the subscriber is treated as stuck and disconnected ("quota exceeded").
+    pub async fn deliver_when_room(&self, mut delivery: Delivery, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.deliver(delivery) {
+                Ok(()) => return,
+                Err(back) => delivery = back,
+            }
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                self.deliver_or_overflow(delivery);
+                return;
+            }
         }
     }
 
@@ -169,6 +207,10 @@ impl Session {
         }
         if mailbox.queue.is_empty() && mailbox.queue.capacity() > 64 {
             mailbox.queue = VecDeque::new();
+        }
+        if mailbox.publishers_waiting && mailbox.queue.len() < self.max_queued {
+            mailbox.publishers_waiting = false;
+            self.room.notify_waiters();
         }
         std::mem::take(&mut mailbox.overflowed)
     }

@@ -31,7 +31,7 @@ fn message(will: &LastWill) -> Arc<Message> {
 }
 
 pub fn publish_now<H: Hooks>(shared: &Shared<H>, will: &LastWill) {
-    shared.publish(message(will));
+    shared.publish_detached(message(will));
 }
 
 /// Publishes at once, or after min(will delay, session expiry) if a delay was asked.
@@ -52,7 +52,7 @@ pub fn publish_or_schedule<H: Hooks>(
     let timer = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
         if let Some(will) = session_for_task.take_pending_will_after_timer() {
-            shared_for_task.publish(will);
+            shared_for_task.publish_detached(will);
         }
     });
     session.set_delayed_will(message, timer.abort_handle());

@@ -197,3 +197,40 @@ async fn one_message_reaches_subscribers_of_both_versions_intact() {
         }
     }
 }
+
+#[tokio::test]
+async fn slow_qos1_subscriber_slows_the_publisher_and_loses_nothing() {
+    let config = BrokerConfig {
+        max_queued: 5,
+        ..Default::default()
+    };
+    let b = common::start(config, AllowAll).await;
+    let mut connect = common::connect_packet(ProtocolVersion::V5, "slow", true);
+    connect.properties.receive_maximum = Some(2);
+    let (mut slow, _) = Client::connect_with(b.addr, connect).await;
+    slow.subscribe("work", QoS::AtLeastOnce).await;
+    let mut publisher = Client::connect(b.addr, ProtocolVersion::V5, "fast").await;
+    for pkid in 1..=20u16 {
+        let mut p = publish("work", b"", QoS::AtLeastOnce, pkid);
+        p.payload = bytes::Bytes::from(pkid.to_be_bytes().to_vec());
+        publisher.send(Packet::Publish(p)).await;
+    }
+    // 2 in flight + 5 queued: the broker cannot acknowledge all 20 yet.
+    let mut acked = 0;
+    while let Some(Packet::PubAck(_)) = publisher.recv_within(Duration::from_millis(500)).await {
+        acked += 1;
+    }
+    assert!(acked < 20, "publisher was not held back ({acked} acks)");
+    let mut got = Vec::new();
+    while got.len() < 20 {
+        let p = slow.next_publish().await.expect("every message arrives");
+        got.push(u16::from_be_bytes([p.payload[0], p.payload[1]]));
+    }
+    assert_eq!(got, (1..=20).collect::<Vec<_>>());
+    while acked < 20 {
+        match publisher.recv().await {
+            Some(Packet::PubAck(_)) => acked += 1,
+            other => panic!("expected the remaining PUBACKs, got {other:?}"),
+        }
+    }
+}

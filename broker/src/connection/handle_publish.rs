@@ -5,7 +5,12 @@ use std::sync::Arc;
 use super::io::Io;
 use super::{Connection, Exit};
 use crate::hooks::Hooks;
-use crate::message::Message;
+use crate::message::{Delivery, Message};
+use crate::session::Session;
+
+/// How long a publisher waits for a full subscriber queue before that subscriber is
+/// disconnected as stuck.
+const SLOW_SUBSCRIBER_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::protocol::{reason, Packet, PubResponse, Publish, QoS};
 
 impl<H: Hooks, S: Io> Connection<H, S> {
@@ -34,7 +39,9 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             return self.refuse_publish(qos, pkid);
         }
         let message = Message::from_publish(publish, self.session.id);
-        let matched = self.shared.publish(Arc::new(message));
+        let routed = self.shared.publish(Arc::new(message));
+        let matched = routed.matched;
+        self.wait_for_slow_subscribers(routed.blocked).await;
         let code = if matched == 0 && self.version.is_v5() {
             reason::NO_MATCHING_SUBSCRIBERS
         } else {
@@ -49,6 +56,22 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             }
         }
         Ok(())
+    }
+
+    /// Backpressure: a QoS 1/2 message for a subscriber whose queue is full waits here
+    /// (this connection stops reading, so its client slows down) until the subscriber
+    /// drains, or is disconnected as stuck after `SLOW_SUBSCRIBER_LIMIT`. Its own
+    /// session never waits on itself.
+    async fn wait_for_slow_subscribers(&mut self, blocked: Vec<(Arc<Session>, Delivery)>) {
+        for (session, delivery) in blocked {
+            if session.id == self.session.id {
+                session.deliver_or_overflow(delivery);
+            } else {
+                session
+                    .deliver_when_room(delivery, SLOW_SUBSCRIBER_LIMIT)
+                    .await;
+            }
+        }
     }
 
     /// 3.1.1 has no way to say "not authorized" for a PUBLISH: the connection is closed.

@@ -39,7 +39,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         };
         self.write_packet(&Packet::SubAck(suback));
         for delivery in replay {
-            self.session.deliver(delivery);
+            self.session.deliver_or_overflow(delivery);
         }
         self.drain_deliveries()
     }

@@ -98,7 +98,7 @@ pub(crate) fn discard_session<H: Hooks>(
     shared.sessions.remove_if_same(session);
     session.set_expiry_timer(None);
     if let Some(will) = session.take_pending_will() {
-        shared.publish(will);
+        shared.publish_detached(will);
     }
 }
 

@@ -66,9 +66,10 @@ impl Server {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let pgid = child.id() as i32;
-            let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{pgid}")])
-                .status();
+            if pgid > 1 {
+                // SAFETY: plain syscall; negative pid = the process group we created.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -90,8 +91,11 @@ impl Drop for Server {
     }
 }
 
-/// Kills processes whose command line contains `marker` (a unique temp path of ours).
+/// Kills the processes we started whose environment carries `marker` (a unique temp
+/// path of ours): `su` puts the RabbitMQ node in a session of its own, out of reach of
+/// the process-group kill, and its command line does not name the path.
 fn kill_marked(marker: &str) {
+    let me = std::process::id() as i32;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return;
     };
@@ -99,19 +103,27 @@ fn kill_marked(marker: &str) {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
             continue;
         };
-        if String::from_utf8_lossy(&cmdline).contains(marker) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
+        if pid > 1 && pid != me && String::from_utf8_lossy(&env).contains(marker) {
+            // SAFETY: plain syscall on a pid we started (it carries our marker).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
 }
 
 /// `redis-server` on a free port, no persistence.
 pub fn redis(dir: &Path) -> Server {
+    redis_with(dir, false)
+}
+
+/// `redis-server` with an fsync-always append-only file, so data survives its restart.
+pub fn redis_persistent(dir: &Path) -> Server {
+    redis_with(dir, true)
+}
+
+fn redis_with(dir: &Path, aof: bool) -> Server {
     let port = free_port();
     let dir = dir.to_path_buf();
     let mut s = Server {
@@ -123,8 +135,10 @@ pub fn redis(dir: &Path) -> Server {
                 &port.to_string(),
                 "--save",
                 "",
+                "--appendfsync",
+                "always",
                 "--appendonly",
-                "no",
+                if aof { "yes" } else { "no" },
                 "--bind",
                 "127.0.0.1",
             ])
@@ -188,7 +202,7 @@ pub fn rabbitmq(dir: &Path) -> Server {
         .unwrap();
     assert!(st.success(), "chown rabbitmq failed");
     let node = format!("magnetite{stream}@localhost");
-    let marker = r.to_string_lossy().to_string();
+    let marker = format!("RABBITMQ_MNESIA_BASE={}", r.join("mnesia").display());
     let mut s = Server {
         child: None,
         cmd: Box::new(move || {
@@ -411,4 +425,52 @@ pub fn assert_reference_shape_redis(fields: &std::collections::BTreeMap<String, 
             );
         }
     }
+}
+
+/// PostgreSQL 15 on a free port (`initdb` in `dir`, run as the `postgres` user);
+/// the URL is `postgres://postgres@127.0.0.1:<port>/postgres`.
+pub fn postgres(dir: &Path) -> Server {
+    let port = free_port();
+    let pg = dir.join("pg");
+    std::fs::create_dir_all(&pg).unwrap();
+    let _ = Command::new("chmod").arg("755").arg(dir).status();
+    let st = Command::new("chown")
+        .args(["-R", "postgres"])
+        .arg(&pg)
+        .status()
+        .unwrap();
+    assert!(st.success(), "chown postgres failed");
+    let bin = "/usr/lib/postgresql/15/bin";
+    let init = format!(
+        "{bin}/initdb -D {}/data -A trust -U postgres >/dev/null",
+        pg.display()
+    );
+    let st = Command::new("su")
+        .args(["postgres", "-c", &init])
+        .status()
+        .unwrap();
+    assert!(st.success(), "initdb failed");
+    let marker = format!("MAGNETITE_TEST_PG={}", pg.display());
+    let run = format!(
+        "exec {bin}/postgres -D {p}/data -p {port} -k {p} -c listen_addresses=127.0.0.1 -c fsync=off",
+        p = pg.display()
+    );
+    let mut s = Server {
+        child: None,
+        cmd: Box::new(move || {
+            let mut c = Command::new("su");
+            c.args(["postgres", "-c", &run])
+                .env("MAGNETITE_TEST_PG", pg.display().to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            c
+        }),
+        port,
+        ready_within: Duration::from_secs(30),
+        name: "postgres".into(),
+        marker: Some(marker),
+    };
+    s.launch();
+    std::thread::sleep(Duration::from_millis(300));
+    s
 }

@@ -1,0 +1,137 @@
+//! The embedded log `GET /events` served from the outbox (no sink needed).
+
+mod common;
+
+use common::*;
+use magnetite_events::{Events, EventsConfig};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn serve(events: &Events) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = events.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    port
+}
+
+/// A plain HTTP/1.1 GET; returns (status, JSON body).
+async fn get(port: u16, path: &str) -> (u16, Value) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let status: u16 = text[9..12].parse().unwrap();
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn ids(v: &Value) -> Vec<i64> {
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn log_pages_through_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = sqlite_db(dir.path()).await;
+    let evs = every_operation();
+    write_all(&db, &evs).await;
+    let events = Events::start(db, EventsConfig::default()).await.unwrap();
+    let port = serve(&events).await;
+
+    let (st, page1) = get(port, "/events?stream=users&limit=5").await;
+    assert_eq!(st, 200);
+    assert_eq!(ids(&page1), vec![1, 2, 3, 4, 5]);
+    let first = &page1["events"][0];
+    assert_eq!(first["stream"], "magistrala.users");
+    assert_eq!(first["event"]["operation"], "user.create");
+    assert_eq!(
+        first["event"]["metadata"],
+        "eyJVcGRhdGUiOiJyb3VnaC1sZWFmIn0="
+    );
+    assert!(first["event"]["occurred_at"].is_i64());
+    assert_eq!(page1["next"], 5);
+
+    let (_, page2) = get(port, "/events?stream=magistrala.users&after=5&limit=1000").await;
+    let users = evs.iter().filter(|e| e.service.as_str() == "users").count();
+    assert_eq!(ids(&page2).len(), users - 5);
+    assert!(ids(&page2).windows(2).all(|w| w[0] < w[1]));
+
+    let (_, mqtt) = get(port, "/events?stream=mqtt").await;
+    let m = &mqtt["events"][0]["event"];
+    assert_eq!(
+        (m["event_type"].as_str(), m["instance"].as_str()),
+        (Some("connect"), Some("node-a"))
+    );
+
+    let (_, all) = get(port, "/events?limit=1000").await;
+    assert_eq!(ids(&all).len(), evs.len());
+    let last = *ids(&all).last().unwrap();
+    let (_, empty) = get(port, &format!("/events?after={last}")).await;
+    assert_eq!(ids(&empty).len(), 0);
+    assert_eq!(empty["next"], last, "next stays put when nothing is new");
+
+    assert_eq!(get(port, "/events?limit=0").await.0, 400);
+    assert_eq!(get(port, "/events?limit=5000").await.0, 400);
+    assert_eq!(get(port, "/events?stream=nope").await.0, 400);
+    events.shutdown().await;
+}
+
+#[tokio::test]
+async fn log_uses_supermq_names_under_its_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = sqlite_db(dir.path()).await;
+    write_all(&db, &every_operation()).await;
+    let cfg = EventsConfig {
+        prefix: "supermq".into(),
+        ..Default::default()
+    };
+    let events = Events::start(db, cfg).await.unwrap();
+    let port = serve(&events).await;
+    let (st, things) = get(port, "/events?stream=things&limit=1").await;
+    assert_eq!(st, 200);
+    assert_eq!(things["events"][0]["stream"], "supermq.things");
+    assert_eq!(things["events"][0]["event"]["operation"], "thing.create");
+    events.shutdown().await;
+}
+
+#[tokio::test]
+async fn mqtt_writer_batches_into_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = sqlite_db(dir.path()).await;
+    let cfg = EventsConfig {
+        instance_id: "node-z".into(),
+        ..Default::default()
+    };
+    let events = Events::start(db.clone(), cfg).await.unwrap();
+    let w = events.mqtt_writer();
+    for i in 0..500 {
+        w.record(
+            &format!("dev-{i}"),
+            magnetite_events::MqttEventType::Connect,
+        );
+    }
+    let rows = eventually(std::time::Duration::from_secs(10), || async {
+        let r = db.fetch_after(0, Some("mqtt"), 1000).await.unwrap();
+        (r.len() == 500).then_some(r)
+    })
+    .await
+    .expect("500 rows written");
+    for (i, r) in rows.iter().enumerate() {
+        let v: Value = serde_json::from_str(&r.payload).unwrap();
+        assert_eq!(v["client_id"], format!("dev-{i}"));
+        assert_eq!(v["instance"], "node-z");
+    }
+    events.shutdown().await;
+}
