@@ -122,7 +122,8 @@ impl Db {
                 .await?;
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = PgPoolOptions::new().max_connections(4).connect(url).await?;
+            // Each shipper keeps one connection for its lease (see `try_lease`).
+            let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
             Ok(Db::Postgres(pool))
         } else {
             Err(EventsError::Config(format!(
@@ -268,6 +269,44 @@ impl Db {
             }
         }
         self.cursor("#epoch").await
+    }
+}
+
+/// Exclusive right to ship for one sink name across instances sharing a PostgreSQL:
+/// a session-level advisory lock on a connection taken out of the pool. Dropping the
+/// lease closes that connection, which releases the lock. SQLite is single-host, so
+/// its lease is empty.
+pub struct Lease(Option<PgConnection>);
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Lease").field(&self.0.is_some()).finish()
+    }
+}
+
+/// Stable 64-bit key of a sink name (FNV-1a) for `pg_try_advisory_lock`.
+fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+impl Db {
+    /// Tries to become the one shipper of `name`; `None` when another instance is.
+    pub async fn try_lease(&self, name: &str) -> Result<Option<Lease>, EventsError> {
+        let Db::Postgres(p) = self else {
+            return Ok(Some(Lease(None)));
+        };
+        let mut conn = p.acquire().await?.detach();
+        let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
+            .bind(lock_key(name))
+            .fetch_one(&mut conn)
+            .await?
+            .try_get(0)?;
+        Ok(got.then_some(Lease(Some(conn))))
     }
 }
 

@@ -18,14 +18,6 @@ pub enum EventsError {
         /// What failed.
         message: String,
     },
-    /// An outbox row held a payload that is not a JSON object.
-    #[error("outbox row {id}: payload is not a JSON object: {message}")]
-    Payload {
-        /// Outbox row id.
-        id: i64,
-        /// Parser message.
-        message: String,
-    },
 }
 
 impl EventsError {

@@ -23,6 +23,10 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long a hole in the id sequence is waited for before it is taken as a rolled-back
 /// insert (PostgreSQL sequences can commit out of order; SQLite never leaves holes).
 const GAP_GRACE: Duration = Duration::from_secs(3);
+/// How often a standby shipper checks whether the active one went away.
+const STANDBY_POLL: Duration = Duration::from_secs(1);
+/// How often each shipper logs its counters at `info`.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
 /// Longest a single shipment may take before it counts as failed.
 const SHIP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -66,8 +70,34 @@ impl Shipper {
         }
     }
 
+    /// Waits until this instance holds the sink's lease (always at once on SQLite; on a
+    /// shared PostgreSQL only one instance ships a given sink, the others stand by).
+    /// `None` on shutdown.
+    async fn lease(&mut self) -> Option<crate::db::Lease> {
+        let mut standby_logged = false;
+        loop {
+            match self.db.try_lease(&self.name).await {
+                Ok(Some(lease)) => return Some(lease),
+                Ok(None) if !standby_logged => {
+                    standby_logged = true;
+                    tracing::info!(sink = %self.name, "events: another instance ships this sink; standing by");
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(sink = %self.name, error = %e, "events: cannot take the sink lease")
+                }
+            }
+            if self.sleep_or_stop(STANDBY_POLL).await {
+                return None;
+            }
+        }
+    }
+
     /// Runs until shutdown.
     pub async fn run(mut self) {
+        let Some(_lease) = self.lease().await else {
+            return;
+        };
         let mut backoff = Backoff(BACKOFF_MIN);
         let mut cursor = loop {
             match self.db.cursor(&self.name).await {
@@ -82,9 +112,14 @@ impl Shipper {
         };
         tracing::info!(sink = %self.name, cursor, "events: shipper started");
         let mut gap: Option<(i64, Instant)> = None;
+        let mut last_report = Instant::now();
         loop {
             if *self.stop.borrow() {
                 return;
+            }
+            if last_report.elapsed() >= REPORT_EVERY {
+                self.report();
+                last_report = Instant::now();
             }
             let rows = match self.poll(cursor).await {
                 Ok(rows) => rows,
@@ -117,6 +152,17 @@ impl Shipper {
                 .store(pending.max(0), Ordering::Relaxed);
             backoff.reset();
         }
+    }
+
+    /// Logs the counters (the same numbers `/metrics` shows).
+    fn report(&self) {
+        tracing::info!(
+            sink = %self.name,
+            shipped = self.metrics.shipped.load(Ordering::Relaxed),
+            pending = self.metrics.pending.load(Ordering::Relaxed),
+            failures = self.metrics.failures.load(Ordering::Relaxed),
+            "events: sink status"
+        );
     }
 
     /// Reads the next rows and refreshes the lag gauge.

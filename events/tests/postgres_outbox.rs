@@ -122,3 +122,56 @@ async fn rolled_back_ids_do_not_wedge_the_shipper() {
     assert_eq!(got, vec!["after".to_string()]);
     events.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_ship_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = postgres(dir.path());
+    let redis = redis(dir.path());
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let cfg = EventsConfig {
+        stores: vec![format!("redis://127.0.0.1:{}", redis.port)],
+        ..Default::default()
+    };
+    let a = Events::start(url.as_str(), cfg.clone()).await.unwrap();
+    let b = Events::start(url.as_str(), cfg).await.unwrap();
+    let batch = |from: usize| -> Vec<_> {
+        (from..from + 300)
+            .map(|i| mqtt_event(&format!("dev-{i}"), MqttEventType::Connect, ""))
+            .collect()
+    };
+    a.db().append_batch(&batch(0)).await.unwrap();
+    let got = eventually(Duration::from_secs(20), || async {
+        let v = mqtt_ids(redis.port).await;
+        (v.len() >= 300).then_some(v)
+    })
+    .await
+    .expect("300 events");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        mqtt_ids(redis.port).await.len(),
+        300,
+        "shipped by one instance only"
+    );
+    assert_eq!(
+        got,
+        (0..300).map(|i| format!("dev-{i}")).collect::<Vec<_>>()
+    );
+
+    // The active one stops; the standby takes over from the shared cursor.
+    a.shutdown().await;
+    b.db().append_batch(&batch(300)).await.unwrap();
+    let got = eventually(Duration::from_secs(20), || async {
+        let v = mqtt_ids(redis.port).await;
+        (v.len() >= 600).then_some(v)
+    })
+    .await
+    .expect("600 events");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(mqtt_ids(redis.port).await.len(), 600);
+    assert_eq!(
+        got,
+        (0..600).map(|i| format!("dev-{i}")).collect::<Vec<_>>()
+    );
+    b.shutdown().await;
+}

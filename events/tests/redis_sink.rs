@@ -85,7 +85,6 @@ async fn every_operation_reaches_redis_magistrala() {
 #[tokio::test]
 async fn every_operation_reaches_redis_supermq() {
     every_operation_arrives("supermq").await;
-    // Spot-check SuperMQ names against its reference (stream, operation, field).
 }
 
 #[tokio::test]
