@@ -101,6 +101,21 @@ pub struct ServeArgs {
     /// `text` or `json` [default: text]
     #[arg(long, env = "MAGNETITE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Event sink, repeatable: `redis://host:port`, `nats://host:port`,
+    /// `rabbitmq-stream://user:pass@host:port` (the embedded log is always on)
+    #[arg(
+        long = "event-store",
+        env = "MAGNETITE_EVENT_STORE",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub event_store: Vec<String>,
+    /// Stream prefix: `magistrala` or `supermq` (SuperMQ naming) [default: magistrala]
+    #[arg(long, env = "MAGNETITE_EVENT_PREFIX")]
+    pub event_prefix: Option<String>,
+    /// Redis Streams `MAXLEN ~` bound [default: 1000000]
+    #[arg(long, env = "MAGNETITE_EVENT_MAXLEN")]
+    pub event_maxlen: Option<usize>,
 }
 
 /// `serve` settings after flag > env > file > default.
@@ -110,8 +125,6 @@ pub struct Settings {
     pub ws_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub data_dir: PathBuf,
-    /// Read by `--auth platform` once the platform store is built in (issue 3).
-    #[allow(dead_code)]
     pub database_url: String,
     pub auth: AuthMode,
     pub acl_file: Option<PathBuf>,
@@ -124,6 +137,9 @@ pub struct Settings {
     pub connect_timeout: u64,
     pub max_topic_levels: usize,
     pub log_format: LogFormat,
+    pub event_stores: Vec<String>,
+    pub event_prefix: String,
+    pub event_maxlen: usize,
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -188,6 +204,16 @@ impl Settings {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            event_stores: if args.event_store.is_empty() {
+                file.event_store
+            } else {
+                args.event_store
+            },
+            event_prefix: args
+                .event_prefix
+                .or(file.event_prefix)
+                .unwrap_or_else(|| "magistrala".to_string()),
+            event_maxlen: args.event_maxlen.or(file.event_maxlen).unwrap_or(1_000_000),
         })
     }
 }

@@ -14,6 +14,8 @@ use serde_json::json;
 pub struct AppInfo {
     pub instance_id: String,
     pub broker: BrokerHandle,
+    /// For the per-sink shipped / pending / failure lines.
+    pub events: Arc<magnetite_events::Events>,
 }
 
 pub fn router(info: Arc<AppInfo>) -> Router {
@@ -77,5 +79,6 @@ async fn metrics(State(info): State<Arc<AppInfo>>) -> impl IntoResponse {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         ));
     }
+    body.push_str(&info.events.metrics_text());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

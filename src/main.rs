@@ -1,6 +1,7 @@
 //! `magnetite`: the broker, the platform services and their HTTP API in one binary.
 
 mod cli;
+mod event_hooks;
 mod http;
 
 use std::path::Path;
@@ -11,7 +12,10 @@ use anyhow::Context;
 use clap::Parser;
 use magnetite_broker::acl::{Acl, OpenHooks};
 use magnetite_broker::{Broker, BrokerConfig, Hooks};
+use magnetite_events::{Events, EventsConfig, MqttWriter};
 use tokio::net::TcpListener;
+
+use event_hooks::WithEvents;
 
 use cli::{AuthMode, Cli, Command, LogFormat, Settings};
 
@@ -73,45 +77,84 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
     let instance_id = instance_id(&settings)?;
+    let events = start_events(&settings, &instance_id).await?;
+    let (writer, writer_task) =
+        MqttWriter::spawn_joinable(events.db().clone(), instance_id.clone());
     match settings.auth {
         AuthMode::None => {
             tracing::warn!("--auth none: ANY client may connect and use ANY topic allowed by the ACL; use only on a trusted network");
             let acl = settings.acl_file.as_deref().map(load_acl).transpose()?;
-            let broker = Broker::new(broker_config(&settings), OpenHooks::new(acl));
-            run(settings, instance_id, broker, axum::Router::new()).await
+            let hooks = WithEvents::new(OpenHooks::new(acl), writer);
+            let broker = Broker::new(broker_config(&settings), hooks);
+            run(&settings, &instance_id, &broker, &events).await?;
+            broker.hooks().close_events();
         }
         AuthMode::Platform => anyhow::bail!(
             "--auth platform needs the platform store, which this build does not include yet; use --auth none"
         ),
     }
+    // Every MQTT event recorded so far is written before the process exits.
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
+    events.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The event pipeline: the outbox in the platform database and one shipper per
+/// `--event-store`. A sink that is down only delays its events.
+async fn start_events(settings: &Settings, instance_id: &str) -> anyhow::Result<Arc<Events>> {
+    let config = EventsConfig {
+        prefix: settings.event_prefix.clone(),
+        stores: settings.event_stores.clone(),
+        maxlen: settings.event_maxlen,
+        instance_id: instance_id.to_string(),
+    };
+    let events = Events::start(settings.database_url.as_str(), config)
+        .await
+        .context("starting the event pipeline (database or --event-store settings)")?;
+    Ok(Arc::new(events))
 }
 
 fn load_acl(path: &Path) -> anyhow::Result<Acl> {
     Ok(Acl::load(path)?)
 }
 
+/// Binds with a deep accept backlog: a connect storm of thousands of devices (a fleet
+/// reconnecting after an outage) must not overflow the kernel queue and stall in SYN
+/// retries. The kernel caps it at `net.core.somaxconn`.
 async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
-    let listener = TcpListener::bind(addr)
-        .await
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket
+        .bind(addr)
         .with_context(|| format!("binding {what} on {addr}"))?;
+    let listener = socket
+        .listen(8192)
+        .with_context(|| format!("listening for {what} on {addr}"))?;
     tracing::info!(%addr, "{what} listening");
     Ok(listener)
 }
 
+/// Serves MQTT, MQTT over WebSocket and HTTP until SIGINT/SIGTERM, then shuts the
+/// broker down (every session's disconnect runs).
 async fn run<H: Hooks>(
-    settings: Settings,
-    instance_id: String,
-    broker: Broker<H>,
-    platform_routes: axum::Router,
+    settings: &Settings,
+    instance_id: &str,
+    broker: &Broker<H>,
+    events: &Arc<Events>,
 ) -> anyhow::Result<()> {
     let mqtt = bind(settings.mqtt_addr, "MQTT").await?;
     let ws = bind(settings.ws_addr, "MQTT over WebSocket (/mqtt)").await?;
     let http = bind(settings.http_addr, "HTTP API").await?;
     let info = Arc::new(http::AppInfo {
-        instance_id: instance_id.clone(),
+        instance_id: instance_id.to_string(),
         broker: broker.handle(),
+        events: Arc::clone(events),
     });
-    let app = platform_routes.merge(http::router(info));
+    let app = events.router().merge(http::router(info));
     tracing::info!(%instance_id, "magnetite started");
 
     let tcp_task = tokio::spawn({
@@ -134,7 +177,6 @@ async fn run<H: Hooks>(
     let _ = tcp_task.await;
     let _ = ws_task.await;
     let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
-    tracing::info!("stopped");
     Ok(())
 }
 

@@ -21,9 +21,15 @@ pub struct MqttWriter {
 impl MqttWriter {
     /// Spawns the background task on the current tokio runtime.
     pub fn spawn(db: Db, instance: String) -> MqttWriter {
+        Self::spawn_joinable(db, instance).0
+    }
+
+    /// Like [`MqttWriter::spawn`], also returning the task: once every handle is
+    /// dropped, awaiting it waits until what was recorded is written (clean shutdown).
+    pub fn spawn_joinable(db: Db, instance: String) -> (MqttWriter, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(db, rx));
-        MqttWriter { tx, instance }
+        let task = tokio::spawn(run(db, rx));
+        (MqttWriter { tx, instance }, task)
     }
 
     /// Records an event for `client_id` (the authenticated id) now; never blocks.

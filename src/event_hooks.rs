@@ -1,0 +1,82 @@
+//! MQTT connect/disconnect events for any hook set: wraps the hooks in use and records
+//! each session start and end (authenticated client id, this instance) through the
+//! events crate's batching writer, which never blocks a connection.
+
+use std::future::Future;
+use std::sync::Mutex;
+
+use magnetite_broker::{AuthDecision, ConnectInfo, DisconnectReason, Hooks};
+use magnetite_events::{MqttEventType, MqttWriter};
+
+pub struct WithEvents<H> {
+    inner: H,
+    /// Taken at shutdown so the writer can flush and stop.
+    writer: Mutex<Option<MqttWriter>>,
+}
+
+impl<H> WithEvents<H> {
+    pub fn new(inner: H, writer: MqttWriter) -> WithEvents<H> {
+        WithEvents {
+            inner,
+            writer: Mutex::new(Some(writer)),
+        }
+    }
+
+    /// Stops recording; the writer's task then writes what it holds and ends.
+    pub fn close_events(&self) {
+        if let Ok(mut writer) = self.writer.lock() {
+            writer.take();
+        }
+    }
+
+    fn record(&self, client_id: &str, kind: MqttEventType) {
+        if let Ok(writer) = self.writer.lock() {
+            if let Some(writer) = writer.as_ref() {
+                writer.record(client_id, kind);
+            }
+        }
+    }
+}
+
+impl<H: Hooks> Hooks for WithEvents<H> {
+    type Identity = H::Identity;
+
+    fn authenticate(
+        &self,
+        info: ConnectInfo<'_>,
+    ) -> impl Future<Output = AuthDecision<Self::Identity>> + Send {
+        self.inner.authenticate(info)
+    }
+
+    fn authorize_publish(
+        &self,
+        identity: &Self::Identity,
+        client_id: &str,
+        topic: &str,
+    ) -> impl Future<Output = bool> + Send {
+        self.inner.authorize_publish(identity, client_id, topic)
+    }
+
+    fn authorize_subscribe(
+        &self,
+        identity: &Self::Identity,
+        client_id: &str,
+        filter: &str,
+    ) -> impl Future<Output = bool> + Send {
+        self.inner.authorize_subscribe(identity, client_id, filter)
+    }
+
+    fn subscribe_refusal_code(&self) -> u8 {
+        self.inner.subscribe_refusal_code()
+    }
+
+    fn on_connect(&self, identity: &Self::Identity, client_id: &str) {
+        self.inner.on_connect(identity, client_id);
+        self.record(client_id, MqttEventType::Connect);
+    }
+
+    fn on_disconnect(&self, identity: &Self::Identity, client_id: &str, reason: DisconnectReason) {
+        self.inner.on_disconnect(identity, client_id, reason);
+        self.record(client_id, MqttEventType::Disconnect);
+    }
+}

@@ -1,0 +1,157 @@
+//! MQTT connect/disconnect events from the real binary: shipped to a real Redis
+//! (`XRANGE magistrala.mqtt`) and readable from the embedded log (`GET /events`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, run, Server};
+
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is required (scripts/test.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Redis { child, port }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `XRANGE key - +` as a list of field maps.
+fn xrange(port: u16, key: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let out = run(
+        "redis-cli",
+        &["-p", &port.to_string(), "--raw", "XRANGE", key, "-", "+"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    // --raw prints: id, then field, value, field, value ... per entry; ids look like 123-0.
+    let mut entries = Vec::new();
+    let mut current: Option<std::collections::HashMap<String, String>> = None;
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+        let is_id = line
+            .split_once('-')
+            .is_some_and(|(a, b)| digits(a) && digits(b));
+        if is_id {
+            if let Some(m) = current.take() {
+                entries.push(m);
+            }
+            current = Some(Default::default());
+            continue;
+        }
+        if let (Some(m), Some(value)) = (current.as_mut(), lines.next()) {
+            m.insert(line.to_string(), value.to_string());
+        }
+    }
+    entries.extend(current);
+    entries
+}
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("http connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[test]
+fn connect_and_disconnect_reach_redis_and_the_embedded_log() {
+    let redis = Redis::start();
+    let store = format!("redis://127.0.0.1:{}", redis.port);
+    let server = Server::start(&["--event-store", &store, "--instance-id", "broker-a"]);
+    let out = run(
+        "mosquitto_pub",
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port(),
+            "-i",
+            "dev-42",
+            "-t",
+            "t",
+            "-m",
+            "x",
+        ],
+    );
+    assert!(out.status.success());
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut events = Vec::new();
+    while Instant::now() < deadline {
+        events = xrange(redis.port, "magistrala.mqtt");
+        if events.len() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(events.len(), 2, "{events:?}");
+    for (event, kind) in events.iter().zip(["connect", "disconnect"]) {
+        assert_eq!(
+            event.get("client_id").map(String::as_str),
+            Some("dev-42"),
+            "{event:?}"
+        );
+        assert_eq!(
+            event.get("event_type").map(String::as_str),
+            Some(kind),
+            "{event:?}"
+        );
+        assert_eq!(
+            event.get("instance").map(String::as_str),
+            Some("broker-a"),
+            "{event:?}"
+        );
+        let at: u128 = event
+            .get("occurred_at")
+            .and_then(|v| v.parse().ok())
+            .expect("occurred_at in ns");
+        assert!(at > 1_600_000_000_000_000_000, "{at}");
+    }
+    let log = http_get(server.http, "/events?stream=mqtt&limit=10");
+    assert!(
+        log.contains("\"dev-42\"") && log.contains("\"disconnect\""),
+        "{log}"
+    );
+    let metrics = http_get(server.http, "/metrics");
+    assert!(metrics.contains("magnetite_mqtt_connections"), "{metrics}");
+    assert!(metrics.contains("127.0.0.1"), "per-sink metrics: {metrics}");
+}
