@@ -17,7 +17,10 @@ struct Redis {
 
 impl Redis {
     fn start() -> Redis {
-        let port = free_port();
+        Redis::start_on(free_port())
+    }
+
+    fn start_on(port: u16) -> Redis {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -154,4 +157,72 @@ fn connect_and_disconnect_reach_redis_and_the_embedded_log() {
     let metrics = http_get(server.http, "/metrics");
     assert!(metrics.contains("magnetite_mqtt_connections"), "{metrics}");
     assert!(metrics.contains("127.0.0.1"), "per-sink metrics: {metrics}");
+}
+
+/// CONNECT (3.1.1, clean session) for `client_id`, then DISCONNECT, over a raw socket.
+fn connect_and_disconnect(addr: std::net::SocketAddr, client_id: &str) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let id = client_id.as_bytes();
+    let mut packet = vec![
+        0x10,
+        (12 + id.len()) as u8,
+        0,
+        4,
+        b'M',
+        b'Q',
+        b'T',
+        b'T',
+        4,
+        0x02,
+        0,
+        30,
+        0,
+        id.len() as u8,
+    ];
+    packet.extend_from_slice(id);
+    stream.write_all(&packet).unwrap();
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack).unwrap();
+    assert_eq!(connack, [0x20, 0x02, 0x00, 0x00]);
+    stream.write_all(&[0xe0, 0x00]).unwrap();
+}
+
+#[test]
+fn events_wait_out_a_redis_outage_and_arrive_in_order_once() {
+    let redis = Redis::start();
+    let port = redis.port;
+    let store = format!("redis://127.0.0.1:{port}");
+    let server = Server::start(&["--event-store", &store]);
+    drop(redis); // the sink goes down before any event
+    let started = Instant::now();
+    for i in 0..1000 {
+        connect_and_disconnect(server.mqtt, &format!("c{i:04}"));
+    }
+    let connect_time = started.elapsed();
+    assert!(
+        connect_time < Duration::from_secs(30),
+        "connects stalled while the sink was down: {connect_time:?}"
+    );
+    let redis = Redis::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut events = Vec::new();
+    while Instant::now() < deadline {
+        events = xrange(redis.port, "magistrala.mqtt");
+        if events.len() >= 2000 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(events.len(), 2000, "every event arrives once");
+    let mut connects = Vec::new();
+    for e in &events {
+        if e.get("event_type").map(String::as_str) == Some("connect") {
+            connects.push(e.get("client_id").cloned().unwrap_or_default());
+        }
+    }
+    let expected: Vec<String> = (0..1000).map(|i| format!("c{i:04}")).collect();
+    assert_eq!(
+        connects, expected,
+        "connect events in the order they happened"
+    );
 }
