@@ -226,3 +226,44 @@ fn events_wait_out_a_redis_outage_and_arrive_in_order_once() {
         "connect events in the order they happened"
     );
 }
+
+#[test]
+fn events_pending_at_a_kill_9_are_shipped_after_restart() {
+    let port = free_port();
+    let store = format!("redis://127.0.0.1:{port}");
+    // No Redis yet: events stay pending in the outbox.
+    let server = Server::start(&["--event-store", &store]);
+    for i in 0..100 {
+        connect_and_disconnect(server.mqtt, &format!("k{i:03}"));
+    }
+    // Let the batching writer put them in the outbox, then kill -9 the broker.
+    std::thread::sleep(Duration::from_millis(500));
+    let data_dir = server.kill9();
+    let redis = Redis::start_on(port);
+    let restarted = Server::start_in(data_dir, &["--event-store", &store]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut events = Vec::new();
+    while Instant::now() < deadline {
+        events = xrange(redis.port, "magistrala.mqtt");
+        if events.len() >= 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        events.len(),
+        200,
+        "every pending event arrives once after the restart"
+    );
+    let connects: Vec<String> = events
+        .iter()
+        .filter(|e| e.get("event_type").map(String::as_str) == Some("connect"))
+        .filter_map(|e| e.get("client_id").cloned())
+        .collect();
+    let expected: Vec<String> = (0..100).map(|i| format!("k{i:03}")).collect();
+    assert_eq!(
+        connects, expected,
+        "connect events in the order they happened"
+    );
+    drop(restarted);
+}

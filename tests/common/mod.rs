@@ -14,6 +14,7 @@ pub struct Server {
     pub ws: SocketAddr,
     pub http: SocketAddr,
     pub data_dir: PathBuf,
+    keep_data: bool,
 }
 
 pub fn free_port() -> u16 {
@@ -37,13 +38,18 @@ fn wait_for(addr: SocketAddr) {
 impl Server {
     /// `magnetite serve --auth none` plus `extra` flags.
     pub fn start(extra: &[&str]) -> Server {
-        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-        let (mqtt, ws, http) = (addr(free_port()), addr(free_port()), addr(free_port()));
         let data_dir = std::env::temp_dir().join(format!(
             "magnetite-test-{}-{}",
             std::process::id(),
-            mqtt.port()
+            free_port()
         ));
+        Server::start_in(data_dir, extra)
+    }
+
+    /// Starts on fresh ports with an existing (or new) data dir.
+    pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let (mqtt, ws, http) = (addr(free_port()), addr(free_port()), addr(free_port()));
         let child = Command::new(env!("CARGO_BIN_EXE_magnetite"))
             .args(["serve", "--auth", "none"])
             .args([
@@ -71,7 +77,16 @@ impl Server {
             ws,
             http,
             data_dir,
+            keep_data: false,
         }
+    }
+
+    /// SIGKILL, keeping the data dir for a restart.
+    pub fn kill9(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.keep_data = true;
+        self.data_dir.clone()
     }
 
     pub fn port(&self) -> String {
@@ -100,7 +115,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if !self.keep_data {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
