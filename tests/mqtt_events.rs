@@ -236,8 +236,20 @@ fn events_pending_at_a_kill_9_are_shipped_after_restart() {
     for i in 0..100 {
         connect_and_disconnect(server.mqtt, &format!("k{i:03}"));
     }
-    // Let the batching writer put them in the outbox, then kill -9 the broker.
-    std::thread::sleep(Duration::from_millis(500));
+    // Once the batching writer has put all 200 in the outbox (the embedded log shows
+    // them), kill -9 the broker with every one of them still unshipped.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = http_get(server.http, "/events?stream=mqtt&limit=500");
+        if log.matches("\"disconnect\"").count() == 100 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events never reached the outbox: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let data_dir = server.kill9();
     let redis = Redis::start_on(port);
     let restarted = Server::start_in(data_dir, &["--event-store", &store]);
