@@ -8,6 +8,31 @@ use std::sync::Mutex;
 use magnetite_broker::{AuthDecision, ConnectInfo, DisconnectReason, Hooks};
 use magnetite_events::{MqttEventType, MqttWriter};
 
+/// Which id an MQTT event names: the authenticated platform client when there is one
+/// (devices choose their MQTT client id freely), else the MQTT client id.
+pub trait EventClientId {
+    fn event_client_id<'a>(&'a self, mqtt_client_id: &'a str) -> &'a str;
+}
+
+impl EventClientId for () {
+    fn event_client_id<'a>(&'a self, mqtt_client_id: &'a str) -> &'a str {
+        mqtt_client_id
+    }
+}
+
+/// `--auth none` with an ACL: the identity is the username; events keep the MQTT id.
+impl EventClientId for Option<String> {
+    fn event_client_id<'a>(&'a self, mqtt_client_id: &'a str) -> &'a str {
+        mqtt_client_id
+    }
+}
+
+impl EventClientId for magnetite_auth::MqttIdentity {
+    fn event_client_id<'a>(&'a self, _: &'a str) -> &'a str {
+        &self.client_id
+    }
+}
+
 pub struct WithEvents<H> {
     inner: H,
     /// Taken at shutdown so the writer can flush and stop.
@@ -38,7 +63,10 @@ impl<H> WithEvents<H> {
     }
 }
 
-impl<H: Hooks> Hooks for WithEvents<H> {
+impl<H: Hooks> Hooks for WithEvents<H>
+where
+    H::Identity: EventClientId,
+{
     type Identity = H::Identity;
 
     fn authenticate(
@@ -72,11 +100,14 @@ impl<H: Hooks> Hooks for WithEvents<H> {
 
     fn on_connect(&self, identity: &Self::Identity, client_id: &str) {
         self.inner.on_connect(identity, client_id);
-        self.record(client_id, MqttEventType::Connect);
+        self.record(identity.event_client_id(client_id), MqttEventType::Connect);
     }
 
     fn on_disconnect(&self, identity: &Self::Identity, client_id: &str, reason: DisconnectReason) {
         self.inner.on_disconnect(identity, client_id, reason);
-        self.record(client_id, MqttEventType::Disconnect);
+        self.record(
+            identity.event_client_id(client_id),
+            MqttEventType::Disconnect,
+        );
     }
 }

@@ -16,6 +16,9 @@ use magnetite_events::{Events, EventsConfig, MqttWriter};
 use tokio::net::TcpListener;
 
 use event_hooks::WithEvents;
+use magnetite_auth::bootstrap_admin::{ensure_admin, AdminBootstrap};
+use magnetite_auth::crypto::Keys;
+use magnetite_auth::{Platform, PlatformConfig, PlatformHooks, Store};
 
 use cli::{AuthMode, Cli, Command, LogFormat, Settings};
 
@@ -86,12 +89,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             let acl = settings.acl_file.as_deref().map(load_acl).transpose()?;
             let hooks = WithEvents::new(OpenHooks::new(acl), writer);
             let broker = Broker::new(broker_config(&settings), hooks);
-            run(&settings, &instance_id, &broker, &events).await?;
+            run(
+                &settings,
+                &instance_id,
+                &broker,
+                &events,
+                axum::Router::new(),
+            )
+            .await?;
             broker.hooks().close_events();
         }
-        AuthMode::Platform => anyhow::bail!(
-            "--auth platform needs the platform store, which this build does not include yet; use --auth none"
-        ),
+        AuthMode::Platform => {
+            let platform = start_platform(&settings, &events).await?;
+            let hooks = WithEvents::new(PlatformHooks::new(Arc::clone(&platform)), writer);
+            let broker = Broker::new(broker_config(&settings), hooks);
+            platform.attach_broker(broker.handle());
+            let api = magnetite_auth::http::router(platform);
+            run(&settings, &instance_id, &broker, &events, api).await?;
+            broker.hooks().close_events();
+        }
     }
     // Every MQTT event recorded so far is written before the process exits.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
@@ -113,6 +129,41 @@ async fn start_events(settings: &Settings, instance_id: &str) -> anyhow::Result<
         .await
         .context("starting the event pipeline (database or --event-store settings)")?;
     Ok(Arc::new(events))
+}
+
+/// The platform: store (same database as the outbox), keys, first-start admin.
+async fn start_platform(settings: &Settings, events: &Events) -> anyhow::Result<Arc<Platform>> {
+    let store = Store::open(events.db().clone())
+        .await
+        .context("opening the platform store")?;
+    let keys = match std::env::var("MAGNETITE_AUTH_KEY") {
+        Ok(hex_key) if !hex_key.is_empty() => {
+            let master = hex_key.trim().as_bytes().to_vec();
+            Keys::from_master(&master)
+        }
+        _ => Keys::load_or_create(&settings.data_dir.join("auth.key"))?,
+    };
+    let config = PlatformConfig {
+        mail_dir: settings.data_dir.join("mail"),
+        ..PlatformConfig::default()
+    };
+    let platform = Arc::new(Platform::new(store, keys, config));
+    let email = std::env::var("MAGNETITE_ADMIN_EMAIL")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let password = std::env::var("MAGNETITE_ADMIN_PASSWORD")
+        .ok()
+        .filter(|s| !s.is_empty());
+    match ensure_admin(&platform, email, password).await? {
+        AdminBootstrap::Existing => {}
+        AdminBootstrap::Created { email } => tracing::info!(%email, "created the platform admin"),
+        AdminBootstrap::Generated { email, password } => {
+            tracing::warn!(%email, "created the platform admin with a generated password (printed once on stderr)");
+            // Deliberately not a log line: logs are shipped and kept, this is a secret.
+            eprintln!("\n  Platform admin: {email}\n  Password:       {password}\n  (shown once; set MAGNETITE_ADMIN_EMAIL / MAGNETITE_ADMIN_PASSWORD to choose them)\n");
+        }
+    }
+    Ok(platform)
 }
 
 fn load_acl(path: &Path) -> anyhow::Result<Acl> {
@@ -145,6 +196,7 @@ async fn run<H: Hooks>(
     instance_id: &str,
     broker: &Broker<H>,
     events: &Arc<Events>,
+    api: axum::Router,
 ) -> anyhow::Result<()> {
     let mqtt = bind(settings.mqtt_addr, "MQTT").await?;
     let ws = bind(settings.ws_addr, "MQTT over WebSocket (/mqtt)").await?;
@@ -154,7 +206,7 @@ async fn run<H: Hooks>(
         broker: broker.handle(),
         events: Arc::clone(events),
     });
-    let app = events.router().merge(http::router(info));
+    let app = events.router().merge(http::router(info)).merge(api);
     tracing::info!(%instance_id, "magnetite started");
 
     let tcp_task = tokio::spawn({

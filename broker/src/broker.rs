@@ -142,6 +142,31 @@ impl<H: Hooks> Shared<H> {
             None => false,
         }
     }
+
+    /// Ends `client_id`'s access: a live connection is closed (v5: DISCONNECT 0x87) and
+    /// its session discarded; an offline persistent session is discarded at once, so no
+    /// subscription it held keeps receiving.
+    pub fn revoke(&self, client_id: &str) -> bool {
+        let Some(session) = self.sessions.get(client_id) else {
+            return false;
+        };
+        if let Some(control) = session.replace_control(None) {
+            let kick = Kick {
+                reason: DisconnectReason::Revoked,
+                done: None,
+            };
+            if control.send(kick).is_ok() {
+                return true;
+            }
+        }
+        match session.take_state() {
+            Some(state) => {
+                crate::connection::teardown::discard_session(self, &session, &state);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Where a PUBLISH went.
@@ -191,6 +216,8 @@ fn deliver_merged(
 pub trait BrokerControl: Send + Sync {
     /// Ends the live connection of `client_id` (the session stays, per its expiry).
     fn kick(&self, client_id: &str) -> bool;
+    /// Closes the connection of `client_id` and discards its session (revoked access).
+    fn revoke(&self, client_id: &str) -> bool;
     fn connection_count(&self) -> usize;
     fn session_count(&self) -> usize;
     fn retained_count(&self) -> usize;
@@ -202,6 +229,9 @@ pub trait BrokerControl: Send + Sync {
 impl<H: Hooks> BrokerControl for Shared<H> {
     fn kick(&self, client_id: &str) -> bool {
         Shared::kick(self, client_id, DisconnectReason::Kicked)
+    }
+    fn revoke(&self, client_id: &str) -> bool {
+        Shared::revoke(self, client_id)
     }
     fn connection_count(&self) -> usize {
         self.stats.connections.load(Ordering::Relaxed)
@@ -234,6 +264,12 @@ impl BrokerHandle {
     /// action). Returns false when no such client is connected.
     pub fn kick(&self, client_id: &str) -> bool {
         self.control.kick(client_id)
+    }
+
+    /// Closes the connection of `client_id` (v5: DISCONNECT 0x87) and discards its
+    /// session, online or not. Returns false when there was no session.
+    pub fn revoke(&self, client_id: &str) -> bool {
+        self.control.revoke(client_id)
     }
 
     pub fn control(&self) -> &dyn BrokerControl {

@@ -61,8 +61,10 @@ pub enum DisconnectReason {
     KeepAliveTimeout,
     /// Another connection with the same client id took the session over.
     TakenOver,
-    /// Kicked through [`crate::BrokerHandle::kick`] (revoked access).
+    /// Kicked through [`crate::BrokerHandle::kick`].
     Kicked,
+    /// Access revoked through [`crate::BrokerHandle::revoke`]: the session is discarded.
+    Revoked,
     /// The client broke the protocol (malformed packet, limit exceeded, ...).
     ProtocolError,
     /// An unauthorized 3.1.1 PUBLISH closes the connection.

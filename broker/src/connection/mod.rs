@@ -13,7 +13,7 @@ mod handle_publish;
 mod handle_subscribe;
 pub mod io;
 mod outbound;
-mod teardown;
+pub(crate) mod teardown;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -259,6 +259,10 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         };
         let code = match kick.reason {
             DisconnectReason::TakenOver => reason::SESSION_TAKEN_OVER,
+            DisconnectReason::Revoked => {
+                self.session_expiry = 0;
+                reason::NOT_AUTHORIZED
+            }
             _ => reason::ADMINISTRATIVE_ACTION,
         };
         self.send_disconnect(code);

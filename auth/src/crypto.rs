@@ -1,0 +1,246 @@
+//! Keys, password hashing, client secrets and signed tokens.
+//!
+//! One master key (a file in the data dir, or `MAGNETITE_AUTH_KEY`) is never used
+//! directly: it derives a token-signing key and a secret-hashing key, so rotating how
+//! one is used never weakens the other. Client secrets are stored as an HMAC under the
+//! hashing key: a leaked database does not yield usable secrets, and a lookup is one
+//! cheap keyed hash (fast enough for connect storms, unlike a password hash).
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::path::Path;
+
+use crate::error::{AuthError, Result};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Keys derived from the master key.
+#[derive(Clone)]
+pub struct Keys {
+    token: [u8; 32],
+    secrets: [u8; 32],
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
+fn derive(master: &[u8], label: &str) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(master).unwrap_or_else(|_| unreachable_hmac());
+    mac.update(label.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// HMAC accepts keys of any length; this never runs.
+fn unreachable_hmac() -> HmacSha256 {
+    unreachable!("HMAC-SHA256 takes keys of any length")
+}
+
+impl Keys {
+    pub fn from_master(master: &[u8]) -> Keys {
+        Keys {
+            token: derive(master, "magnetite token signing v1"),
+            secrets: derive(master, "magnetite client secret hashing v1"),
+        }
+    }
+
+    /// Reads the master key from `path` (hex), creating it (mode 0600) on first start.
+    pub fn load_or_create(path: &Path) -> Result<Keys> {
+        let io =
+            |e: std::io::Error| AuthError::Internal(format!("key file {}: {e}", path.display()));
+        if path.exists() {
+            let text = std::fs::read_to_string(path).map_err(io)?;
+            let master = hex::decode(text.trim()).map_err(|_| {
+                AuthError::Internal(format!("key file {} is not hex", path.display()))
+            })?;
+            if master.len() < 32 {
+                return Err(AuthError::Internal(format!(
+                    "key file {} holds fewer than 32 bytes",
+                    path.display()
+                )));
+            }
+            return Ok(Keys::from_master(&master));
+        }
+        let mut master = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut master);
+        write_private(path, hex::encode(master).as_bytes()).map_err(io)?;
+        Ok(Keys::from_master(&master))
+    }
+
+    /// The stored form of a client secret.
+    pub fn hash_secret(&self, secret: &str) -> String {
+        let mut mac =
+            HmacSha256::new_from_slice(&self.secrets).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(secret.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Constant-time check of `secret` against its stored form.
+    pub fn verify_secret(&self, secret: &[u8], stored_hex: &str) -> bool {
+        let Ok(stored) = hex::decode(stored_hex) else {
+            return false;
+        };
+        let mut mac =
+            HmacSha256::new_from_slice(&self.secrets).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(secret);
+        mac.verify_slice(&stored).is_ok()
+    }
+
+    /// Signs `claims` as a compact HS256 JWT.
+    pub fn sign_token(&self, claims: &Claims) -> Result<String> {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let body = serde_json::to_vec(claims).map_err(|e| AuthError::Internal(e.to_string()))?;
+        let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(body));
+        let mut mac =
+            HmacSha256::new_from_slice(&self.token).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(signing_input.as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        Ok(format!("{signing_input}.{sig}"))
+    }
+
+    /// Verifies signature and expiry; the caller checks the token kind.
+    pub fn verify_token(&self, token: &str) -> Result<Claims> {
+        let invalid = || AuthError::Unauthorized("invalid or expired token".into());
+        let (signing_input, sig) = token.rsplit_once('.').ok_or_else(invalid)?;
+        let (header, body) = signing_input.split_once('.').ok_or_else(invalid)?;
+        let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| invalid())?;
+        let header: serde_json::Value = serde_json::from_slice(&header).map_err(|_| invalid())?;
+        if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+            return Err(invalid());
+        }
+        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| invalid())?;
+        let mut mac =
+            HmacSha256::new_from_slice(&self.token).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(signing_input.as_bytes());
+        mac.verify_slice(&sig).map_err(|_| invalid())?;
+        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| invalid())?;
+        let claims: Claims = serde_json::from_slice(&body).map_err(|_| invalid())?;
+        if claims.exp <= chrono::Utc::now().timestamp() {
+            return Err(invalid());
+        }
+        Ok(claims)
+    }
+}
+
+/// What a token says. `typ` keeps an access token from being used as a refresh token
+/// (and a reset token from being either).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub typ: TokenKind,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Access,
+    Refresh,
+    Reset,
+}
+
+impl Claims {
+    pub fn new(user_id: &str, typ: TokenKind, ttl_secs: i64) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            iss: "magnetite".into(),
+            sub: user_id.into(),
+            typ,
+            iat: now,
+            exp: now + ttl_secs,
+        }
+    }
+}
+
+/// A new client secret: 192 random bits, hex (safe on any command line).
+pub fn generate_secret() -> String {
+    let mut bytes = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Argon2id (the crate's defaults: 19 MiB, 2 passes) in PHC string form.
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthError::Internal(format!("password hashing failed: {e}")))
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_round_trip_and_tamper() {
+        let keys = Keys::from_master(b"0123456789abcdef0123456789abcdef");
+        let t = keys
+            .sign_token(&Claims::new("u1", TokenKind::Access, 60))
+            .unwrap();
+        assert_eq!(keys.verify_token(&t).unwrap().sub, "u1");
+        let mut forged = t.clone();
+        forged.push('x');
+        assert!(keys.verify_token(&forged).is_err());
+        let other = Keys::from_master(b"another master key of 32 bytes!!");
+        assert!(other.verify_token(&t).is_err());
+        let expired = keys
+            .sign_token(&Claims::new("u1", TokenKind::Access, -1))
+            .unwrap();
+        assert!(keys.verify_token(&expired).is_err());
+    }
+
+    #[test]
+    fn secrets_hash_and_verify() {
+        let keys = Keys::from_master(b"0123456789abcdef0123456789abcdef");
+        let s = generate_secret();
+        let h = keys.hash_secret(&s);
+        assert_ne!(h, s);
+        assert!(keys.verify_secret(s.as_bytes(), &h));
+        assert!(!keys.verify_secret(b"wrong", &h));
+    }
+
+    #[test]
+    fn passwords() {
+        let h = hash_password("s3cret-pass").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("s3cret-pass", &h));
+        assert!(!verify_password("other", &h));
+    }
+}

@@ -1,0 +1,87 @@
+//! One error type for the store, the services and the HTTP layer.
+//!
+//! Every variant maps to the status code DESIGN §2 promises and renders as
+//! `{"message": ...}`. Messages never carry a secret: store errors are logged with their
+//! detail and answered with a generic 500.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("event outbox error: {0}")]
+    Events(#[from] magnetite_events::EventsError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = AuthError> = std::result::Result<T, E>;
+
+impl AuthError {
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        AuthError::BadRequest(msg.into())
+    }
+
+    pub fn forbidden() -> Self {
+        AuthError::Forbidden("not allowed to perform this operation".into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AuthError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AuthError::NotFound(_) => StatusCode::NOT_FOUND,
+            AuthError::Conflict(_) => StatusCode::CONFLICT,
+            AuthError::Database(e) if is_unique_violation(e) => StatusCode::CONFLICT,
+            AuthError::Database(_) | AuthError::Events(_) | AuthError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            AuthError::Database(e) if is_unique_violation(e) => "entity already exists".into(),
+            AuthError::Database(_) | AuthError::Events(_) | AuthError::Internal(_) => {
+                "internal server error".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A UNIQUE constraint failed (SQLite 2067/1555, PostgreSQL 23505).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("2067") | Some("1555") | Some("23505")
+        ),
+        _ => false,
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = serde_json::json!({ "message": self.public_message() });
+        (status, Json(body)).into_response()
+    }
+}

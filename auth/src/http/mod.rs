@@ -1,0 +1,140 @@
+//! The platform's HTTP API (Magistrala / SuperMQ paths): users and tokens, domains,
+//! clients, channels, groups, connections. Handlers go route -> store (+ event in the
+//! same transaction) -> cache invalidation / revocation.
+
+mod access;
+mod connections;
+mod domains;
+mod entities;
+mod users;
+
+use axum::async_trait;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+use crate::crypto::TokenKind;
+use crate::error::AuthError;
+use crate::model::{Status, User};
+use crate::platform::Platform;
+
+pub use access::Caller;
+pub(crate) use users::create_user as create_admin;
+
+pub type AppState = Arc<Platform>;
+
+/// Every route of the platform API.
+pub fn router(platform: Arc<Platform>) -> Router {
+    Router::new()
+        .merge(users::routes())
+        .merge(domains::routes())
+        .merge(entities::routes())
+        .merge(connections::routes())
+        .with_state(platform)
+}
+
+/// A JSON body whose rejection is a `{"message"}` error (400, or 415 without JSON).
+pub struct Body<T>(pub T);
+
+#[async_trait]
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = rejection.status();
+    let body = json!({ "message": rejection.body_text() });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The authenticated user behind `Authorization: Bearer <access token>`.
+#[async_trait]
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
+        let user = bearer_user(parts, state, TokenKind::Access).await?;
+        Ok(Caller { user })
+    }
+}
+
+/// Resolves a bearer token of `kind` to an enabled user.
+pub(crate) async fn bearer_user(
+    parts: &Parts,
+    state: &AppState,
+    kind: TokenKind,
+) -> Result<User, AuthError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| AuthError::Unauthorized("missing bearer token".into()))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| AuthError::Unauthorized("missing bearer token".into()))?;
+    let claims = state.keys.verify_token(token.trim())?;
+    if claims.typ != kind {
+        return Err(AuthError::Unauthorized("invalid or expired token".into()));
+    }
+    let user = state.store.user(&claims.sub).await.map_err(|e| match e {
+        AuthError::NotFound(_) => AuthError::Unauthorized("invalid or expired token".into()),
+        other => other,
+    })?;
+    if user.status != Status::Enabled {
+        return Err(AuthError::Unauthorized("user is disabled".into()));
+    }
+    Ok(user)
+}
+
+/// `{"<key>": [...], "total", "offset", "limit"}`.
+pub(crate) fn page(
+    key: &str,
+    total: u64,
+    q: &crate::store::list::ListQuery,
+    items: Vec<Value>,
+) -> Value {
+    let mut v = json!({ "total": total, "offset": q.offset, "limit": q.limit });
+    v[key] = Value::Array(items);
+    v
+}
+
+/// Tags from a body: a list of non-empty strings.
+pub(crate) fn tags_of(v: Option<Vec<String>>) -> Result<Vec<String>, AuthError> {
+    let tags = v.unwrap_or_default();
+    if tags.iter().any(|t| t.trim().is_empty()) {
+        return Err(AuthError::bad_request("tags must be non-empty strings"));
+    }
+    Ok(tags)
+}
+
+/// Metadata from a body: a JSON object (default `{}`).
+pub(crate) fn metadata_of(v: Option<Value>) -> Result<Value, AuthError> {
+    match v {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(obj @ Value::Object(_)) => Ok(obj),
+        Some(_) => Err(AuthError::bad_request("metadata must be a JSON object")),
+    }
+}
+
+/// Names: 1..=1024 characters.
+pub(crate) fn name_of(name: Option<String>, what: &str) -> Result<String, AuthError> {
+    match name.map(|n| n.trim().to_string()) {
+        Some(n) if !n.is_empty() && n.len() <= 1024 => Ok(n),
+        Some(_) => Err(AuthError::bad_request(format!(
+            "{what} must be 1 to 1024 characters"
+        ))),
+        None => Err(AuthError::bad_request(format!("missing {what}"))),
+    }
+}

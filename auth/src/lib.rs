@@ -1,0 +1,19 @@
+//! Magnetite identity and access: users, domains, clients, channels, groups and
+//! connections; the store (SQLite or PostgreSQL) with every change's event written in
+//! the same transaction; the HTTP API; and the broker `Hooks` that enforce it all on
+//! every MQTT CONNECT, PUBLISH and SUBSCRIBE.
+
+pub mod bootstrap_admin;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod mail;
+pub mod model;
+pub mod mqtt;
+pub mod platform;
+pub mod store;
+
+pub use error::{AuthError, Result};
+pub use mqtt::{MqttIdentity, PlatformHooks};
+pub use platform::{Platform, PlatformConfig};
+pub use store::Store;

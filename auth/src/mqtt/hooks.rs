@@ -1,0 +1,117 @@
+//! `Hooks` for `--auth platform`: username = client id, password = client secret;
+//! PUBLISH / SUBSCRIBE only on channels the client is connected to for that action.
+
+use magnetite_broker::hooks::{AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks};
+use std::sync::Arc;
+
+use super::topic::{parse_publish, parse_subscribe, ChannelTopic};
+use crate::model::ConnType;
+use crate::platform::Platform;
+use crate::store::connections::ClientAccess;
+
+/// The authenticated platform client behind an MQTT session.
+#[derive(Debug, Clone)]
+pub struct MqttIdentity {
+    pub client_id: String,
+    pub domain_id: String,
+}
+
+#[derive(Clone)]
+pub struct PlatformHooks {
+    platform: Arc<Platform>,
+}
+
+impl PlatformHooks {
+    pub fn new(platform: Arc<Platform>) -> Self {
+        PlatformHooks { platform }
+    }
+
+    async fn access(&self, client_id: &str) -> Option<Arc<ClientAccess>> {
+        match self
+            .platform
+            .cache
+            .get(&self.platform.store, client_id)
+            .await
+        {
+            Ok(access) => access,
+            Err(err) => {
+                tracing::error!(client_id, error = %err, "cannot load client access");
+                None
+            }
+        }
+    }
+
+    async fn allowed(
+        &self,
+        identity: &MqttIdentity,
+        topic: Option<ChannelTopic<'_>>,
+        action: ConnType,
+    ) -> bool {
+        let Some(topic) = topic else {
+            return false;
+        };
+        let Some(access) = self.access(&identity.client_id).await else {
+            return false;
+        };
+        if !access.enabled {
+            return false;
+        }
+        if let Some(domain) = topic.domain {
+            if domain != access.domain_id && domain != access.domain_route {
+                return false;
+            }
+        }
+        let channels = match action {
+            ConnType::Publish => &access.publish,
+            ConnType::Subscribe => &access.subscribe,
+        };
+        channels.contains(topic.channel)
+    }
+}
+
+impl Hooks for PlatformHooks {
+    type Identity = MqttIdentity;
+
+    async fn authenticate(&self, info: ConnectInfo<'_>) -> AuthDecision<MqttIdentity> {
+        let (Some(username), Some(password)) = (info.username, info.password) else {
+            return AuthDecision::Refuse(ConnectRefusal::BadCredentials);
+        };
+        let Some(access) = self.access(username).await else {
+            return AuthDecision::Refuse(ConnectRefusal::BadCredentials);
+        };
+        if !self
+            .platform
+            .keys
+            .verify_secret(password, &access.secret_hash)
+        {
+            return AuthDecision::Refuse(ConnectRefusal::BadCredentials);
+        }
+        if !access.enabled {
+            return AuthDecision::Refuse(ConnectRefusal::NotAuthorized);
+        }
+        AuthDecision::Allow(MqttIdentity {
+            client_id: access.client_id.clone(),
+            domain_id: access.domain_id.clone(),
+        })
+    }
+
+    async fn authorize_publish(&self, identity: &MqttIdentity, _: &str, topic: &str) -> bool {
+        self.allowed(identity, parse_publish(topic), ConnType::Publish)
+            .await
+    }
+
+    async fn authorize_subscribe(&self, identity: &MqttIdentity, _: &str, filter: &str) -> bool {
+        self.allowed(identity, parse_subscribe(filter), ConnType::Subscribe)
+            .await
+    }
+
+    fn on_connect(&self, identity: &MqttIdentity, session_id: &str) {
+        self.platform.sessions.add(&identity.client_id, session_id);
+    }
+
+    fn on_disconnect(&self, identity: &MqttIdentity, session_id: &str, _: DisconnectReason) {
+        self.platform
+            .sessions
+            .remove(&identity.client_id, session_id);
+    }
+}

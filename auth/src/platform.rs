@@ -1,0 +1,147 @@
+//! The platform service object every HTTP handler and the MQTT hooks share.
+
+use dashmap::DashMap;
+use magnetite_broker::BrokerHandle;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use crate::crypto::Keys;
+use crate::error::Result;
+use crate::mqtt::cache::AccessCache;
+use crate::store::Store;
+
+/// Token lifetimes and where password-reset mail goes.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    pub reset_ttl_secs: i64,
+    /// Password-reset messages are written here as `.eml` files (mode 0600): the link
+    /// carries a secret, so it never goes to the log.
+    pub mail_dir: PathBuf,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        PlatformConfig {
+            access_ttl_secs: 3600,
+            refresh_ttl_secs: 24 * 3600,
+            reset_ttl_secs: 900,
+            mail_dir: PathBuf::from("data/mail"),
+        }
+    }
+}
+
+pub struct Platform {
+    pub store: Store,
+    pub keys: Keys,
+    pub cache: AccessCache,
+    pub sessions: LiveSessions,
+    pub config: PlatformConfig,
+    broker: OnceLock<BrokerHandle>,
+}
+
+impl Platform {
+    pub fn new(store: Store, keys: Keys, config: PlatformConfig) -> Platform {
+        Platform {
+            store,
+            keys,
+            cache: AccessCache::default(),
+            sessions: LiveSessions::default(),
+            config,
+            broker: OnceLock::new(),
+        }
+    }
+
+    /// Plugs in the running broker so revocations reach live sessions.
+    pub fn attach_broker(&self, handle: BrokerHandle) {
+        let _ = self.broker.set(handle);
+    }
+
+    /// Access of these clients may have grown: forget what the cache knows.
+    pub fn refresh(&self, client_ids: &[String]) {
+        for id in client_ids {
+            self.cache.invalidate(id);
+        }
+    }
+
+    /// Access of these clients may have shrunk: forget the cache entries and end their
+    /// MQTT sessions (connected or persisted); they are re-checked when they come back.
+    pub fn revoke(&self, client_ids: &[String]) {
+        for id in client_ids {
+            self.cache.invalidate(id);
+            let Some(broker) = self.broker.get() else {
+                continue;
+            };
+            for session in self.sessions.of(id) {
+                if broker.revoke(&session) {
+                    tracing::info!(client_id = %id, session = %session, "access revoked: session ended");
+                }
+            }
+        }
+    }
+
+    /// Revokes every client connected to `channel_id`.
+    pub async fn revoke_channel(&self, channel_id: &str) -> Result<()> {
+        let clients = self.store.channel_client_ids(channel_id).await?;
+        self.revoke(&clients);
+        Ok(())
+    }
+}
+
+/// Which MQTT sessions (MQTT client ids) each platform client has: the broker knows
+/// sessions by MQTT client id, which devices choose freely. Counted, because a takeover
+/// reports the new connection before the old one's end.
+#[derive(Debug, Default)]
+pub struct LiveSessions {
+    by_client: DashMap<String, Vec<(String, u32)>>,
+    /// MQTT sessions of clients that disconnected, kept so a persisted session can be
+    /// discarded on revoke; bounded by the number of sessions the broker keeps.
+    offline: DashMap<String, Vec<String>>,
+}
+
+impl LiveSessions {
+    pub fn add(&self, client_id: &str, session: &str) {
+        let mut entry = self.by_client.entry(client_id.to_string()).or_default();
+        match entry.iter_mut().find(|(s, _)| s == session) {
+            Some((_, n)) => *n += 1,
+            None => entry.push((session.to_string(), 1)),
+        }
+        if let Some(mut off) = self.offline.get_mut(client_id) {
+            off.retain(|s| s != session);
+        }
+    }
+
+    pub fn remove(&self, client_id: &str, session: &str) {
+        let mut now_empty = false;
+        if let Some(mut entry) = self.by_client.get_mut(client_id) {
+            if let Some(pos) = entry.iter().position(|(s, _)| s == session) {
+                entry[pos].1 -= 1;
+                if entry[pos].1 == 0 {
+                    entry.remove(pos);
+                    let mut off = self.offline.entry(client_id.to_string()).or_default();
+                    if !off.iter().any(|s| s == session) && off.len() < 16 {
+                        off.push(session.to_string());
+                    }
+                }
+            }
+            now_empty = entry.is_empty();
+        }
+        if now_empty {
+            self.by_client.remove_if(client_id, |_, v| v.is_empty());
+        }
+    }
+
+    /// Every MQTT session id of the client, online or remembered offline.
+    pub fn of(&self, client_id: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .by_client
+            .get(client_id)
+            .map(|e| e.iter().map(|(s, _)| s.clone()).collect())
+            .unwrap_or_default();
+        if let Some((_, off)) = self.offline.remove(client_id) {
+            ids.extend(off);
+        }
+        ids
+    }
+}

@@ -1,0 +1,151 @@
+//! Connections (client may publish / subscribe on channel) and the one query the MQTT
+//! hot path needs on a cache miss.
+
+use magnetite_events::Event;
+use std::collections::HashSet;
+
+use super::{now_rfc3339, read, tx, Cols, Outbox, Store};
+use crate::error::{AuthError, Result};
+use crate::model::ConnType;
+
+/// What MQTT needs to know about a client: loaded once, then served from the cache.
+#[derive(Debug, Clone)]
+pub struct ClientAccess {
+    pub client_id: String,
+    pub domain_id: String,
+    pub domain_route: String,
+    pub secret_hash: String,
+    /// Client and domain both enabled.
+    pub enabled: bool,
+    /// Channel ids and routes (enabled channels only) per connection type.
+    pub publish: HashSet<String>,
+    pub subscribe: HashSet<String>,
+}
+
+impl Store {
+    /// Inserts every (channel, client, type) triple; existing ones are kept.
+    pub async fn connect(
+        &self,
+        domain_id: &str,
+        channels: &[String],
+        clients: &[String],
+        types: &[ConnType],
+        ev: &Event,
+    ) -> Result<()> {
+        let now = now_rfc3339();
+        tx!(self, tx => {
+            for (table, ids) in [("channels", channels), ("clients", clients)] {
+                let sql = format!("SELECT id FROM {table} WHERE id = $1 AND domain_id = $2");
+                for id in ids {
+                    let found = sqlx::query(&sql).bind(id).bind(domain_id).fetch_optional(&mut *tx).await?;
+                    if found.is_none() {
+                        return Err(AuthError::NotFound(if table == "channels" { "channel" } else { "client" }));
+                    }
+                }
+            }
+            for ch in channels {
+                for cl in clients {
+                    for t in types {
+                        sqlx::query(
+                            "INSERT INTO connections (channel_id, client_id, domain_id, type, created_at) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(ch)
+                        .bind(cl)
+                        .bind(domain_id)
+                        .bind(t.as_str())
+                        .bind(&now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn disconnect(
+        &self,
+        domain_id: &str,
+        channels: &[String],
+        clients: &[String],
+        types: &[ConnType],
+        ev: &Event,
+    ) -> Result<()> {
+        tx!(self, tx => {
+            for ch in channels {
+                for cl in clients {
+                    for t in types {
+                        sqlx::query(
+                            "DELETE FROM connections WHERE channel_id = $1 AND client_id = $2 \
+                             AND domain_id = $3 AND type = $4",
+                        )
+                        .bind(ch)
+                        .bind(cl)
+                        .bind(domain_id)
+                        .bind(t.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+
+    /// Clients connected to `channel_id` (whose access changes with the channel).
+    pub async fn channel_client_ids(&self, channel_id: &str) -> Result<Vec<String>> {
+        read!(self, pool => {
+            let rows = sqlx::query("SELECT DISTINCT client_id FROM connections WHERE channel_id = $1")
+                .bind(channel_id)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|r| r.text("client_id")).collect()
+        })
+    }
+
+    /// Everything MQTT needs about `client_id`, or `None` for an unknown client.
+    pub async fn client_access(&self, client_id: &str) -> Result<Option<ClientAccess>> {
+        read!(self, pool => {
+            let row = sqlx::query(
+                "SELECT c.domain_id, c.secret_hash, c.status AS cs, d.route, d.status AS ds \
+                 FROM clients c JOIN domains d ON d.id = c.domain_id WHERE c.id = $1",
+            )
+            .bind(client_id)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let mut access = ClientAccess {
+                client_id: client_id.to_string(),
+                domain_id: row.text("domain_id")?,
+                domain_route: row.text("route")?,
+                secret_hash: row.text("secret_hash")?,
+                enabled: row.text("cs")? == "enabled" && row.text("ds")? == "enabled",
+                publish: HashSet::new(),
+                subscribe: HashSet::new(),
+            };
+            let rows = sqlx::query(
+                "SELECT ch.id, ch.route, cn.type FROM connections cn \
+                 JOIN channels ch ON ch.id = cn.channel_id \
+                 WHERE cn.client_id = $1 AND ch.status = 'enabled'",
+            )
+            .bind(client_id)
+            .fetch_all(pool)
+            .await?;
+            for r in &rows {
+                let set = match ConnType::parse(&r.text("type")?) {
+                    Some(ConnType::Publish) => &mut access.publish,
+                    Some(ConnType::Subscribe) => &mut access.subscribe,
+                    None => continue,
+                };
+                set.insert(r.text("id")?);
+                if let Some(route) = r.opt_text("route")? {
+                    set.insert(route);
+                }
+            }
+            Ok(Some(access))
+        })
+    }
+}

@@ -1,0 +1,211 @@
+//! Clients, channels and groups: one table shape, one code path (see `model::Kind`).
+
+use magnetite_events::Event;
+
+use super::list::{fetch_page, Filter, ListQuery};
+use super::{json_text, parse_metadata, parse_tags, read, tx, Cols, Outbox, Store};
+use crate::error::{AuthError, Result};
+use crate::model::{Audit, Entity, Kind, Status};
+
+fn entity_from_row(kind: Kind, r: &impl Cols) -> Result<Entity> {
+    Ok(Entity {
+        kind,
+        id: r.text("id")?,
+        domain_id: r.text("domain_id")?,
+        name: r.text("name")?,
+        route: r.opt_text("route")?,
+        description: r.opt_text("description")?,
+        tags: parse_tags(&r.text("tags")?),
+        metadata: parse_metadata(&r.text("metadata")?),
+        status: Status::parse(&r.text("status")?).unwrap_or(Status::Disabled),
+        parent_id: r.opt_text("parent_id")?,
+        created_by: r.text("created_by")?,
+        audit: Audit {
+            created_at: r.text("created_at")?,
+            updated_at: r.opt_text("updated_at")?,
+            updated_by: r.opt_text("updated_by")?,
+        },
+    })
+}
+
+/// One entity to insert: the row, its secret's stored form (clients), its event.
+pub struct NewEntity<'a> {
+    pub entity: &'a Entity,
+    pub secret_hash: Option<&'a str>,
+    pub event: &'a Event,
+}
+
+impl Store {
+    /// Inserts all of `items` in one transaction (a bulk create is all or nothing).
+    pub async fn insert_entities(&self, items: &[NewEntity<'_>]) -> Result<()> {
+        tx!(self, tx => {
+            for item in items {
+                let e = item.entity;
+                let sql = format!(
+                    "INSERT INTO {} (id, domain_id, name, route, description, secret_hash, tags, \
+                     metadata, status, parent_id, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    e.kind.table()
+                );
+                sqlx::query(&sql)
+                    .bind(&e.id)
+                    .bind(&e.domain_id)
+                    .bind(&e.name)
+                    .bind(&e.route)
+                    .bind(&e.description)
+                    .bind(item.secret_hash.unwrap_or(""))
+                    .bind(json_text(&e.tags))
+                    .bind(json_text(&e.metadata))
+                    .bind(e.status.as_str())
+                    .bind(&e.parent_id)
+                    .bind(&e.created_by)
+                    .bind(&e.audit.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.append(item.event).await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// The entity `id_or_route` (channels may be named by route) of `domain_id`.
+    pub async fn entity(&self, kind: Kind, domain_id: &str, id_or_route: &str) -> Result<Entity> {
+        let sql = format!(
+            "SELECT * FROM {} WHERE domain_id = $1 AND (id = $2 OR route = $2)",
+            kind.table()
+        );
+        read!(self, pool => {
+            let row = sqlx::query(&sql)
+                .bind(domain_id)
+                .bind(id_or_route)
+                .fetch_optional(pool)
+                .await?;
+            row.as_ref()
+                .map(|r| entity_from_row(kind, r))
+                .transpose()?
+                .ok_or(AuthError::NotFound(kind.name()))
+        })
+    }
+
+    /// A page of `kind` in `domain_id`; `parent` restricts to children of a group,
+    /// `channel` (clients only) to clients connected to that channel.
+    pub async fn list_entities(
+        &self,
+        kind: Kind,
+        domain_id: &str,
+        q: &ListQuery,
+        scope: Scope<'_>,
+    ) -> Result<(u64, Vec<Entity>)> {
+        let mut filter = Filter::default().with_query(q, "name");
+        filter.add("domain_id = ?", domain_id);
+        match scope {
+            Scope::All => {}
+            Scope::Parent(p) => filter.add("parent_id = ?", p),
+            Scope::ConnectedTo(ch) => filter.add(
+                "id IN (SELECT client_id FROM connections WHERE channel_id = ?)",
+                ch,
+            ),
+            Scope::ConnectedFrom(cl) => filter.add(
+                "id IN (SELECT channel_id FROM connections WHERE client_id = ?)",
+                cl,
+            ),
+        }
+        Ok(fetch_page!(self, filter, kind.table(), q, |r| {
+            entity_from_row(kind, r)
+        }))
+    }
+
+    /// Writes every mutable column of `e` (and optionally a new secret).
+    pub async fn update_entity(
+        &self,
+        e: &Entity,
+        secret_hash: Option<&str>,
+        ev: &Event,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET name = $3, route = $4, description = $5, tags = $6, metadata = $7, \
+             status = $8, parent_id = $9, updated_at = $10, updated_by = $11, \
+             secret_hash = COALESCE($12, secret_hash) WHERE id = $1 AND domain_id = $2",
+            e.kind.table()
+        );
+        tx!(self, tx => {
+            let done = sqlx::query(&sql)
+                .bind(&e.id)
+                .bind(&e.domain_id)
+                .bind(&e.name)
+                .bind(&e.route)
+                .bind(&e.description)
+                .bind(json_text(&e.tags))
+                .bind(json_text(&e.metadata))
+                .bind(e.status.as_str())
+                .bind(&e.parent_id)
+                .bind(&e.audit.updated_at)
+                .bind(&e.audit.updated_by)
+                .bind(secret_hash)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(AuthError::NotFound(e.kind.name()));
+            }
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes the entity with its connections; children of a group lose their parent.
+    pub async fn delete_entity(
+        &self,
+        kind: Kind,
+        domain_id: &str,
+        id: &str,
+        ev: &Event,
+    ) -> Result<()> {
+        let sql = format!(
+            "DELETE FROM {} WHERE id = $1 AND domain_id = $2",
+            kind.table()
+        );
+        tx!(self, tx => {
+            let done = sqlx::query(&sql).bind(id).bind(domain_id).execute(&mut *tx).await?;
+            if done.rows_affected() == 0 {
+                return Err(AuthError::NotFound(kind.name()));
+            }
+            let cleanup: &[&str] = match kind {
+                Kind::Client => &["DELETE FROM connections WHERE client_id = $1"],
+                Kind::Channel => &["DELETE FROM connections WHERE channel_id = $1"],
+                Kind::Group => &[
+                    "UPDATE clients SET parent_id = NULL WHERE parent_id = $1",
+                    "UPDATE channels SET parent_id = NULL WHERE parent_id = $1",
+                    "UPDATE groups SET parent_id = NULL WHERE parent_id = $1",
+                ],
+            };
+            for stmt in cleanup {
+                sqlx::query(stmt).bind(id).execute(&mut *tx).await?;
+            }
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+
+    /// Ids of the group `id` and all its ancestors, nearest first (to refuse cycles).
+    pub async fn group_ancestors(&self, domain_id: &str, id: &str) -> Result<Vec<String>> {
+        let mut chain = vec![id.to_string()];
+        let mut current = self.entity(Kind::Group, domain_id, id).await?;
+        while let Some(parent) = current.parent_id.clone() {
+            if chain.contains(&parent) || chain.len() > 64 {
+                break;
+            }
+            chain.push(parent.clone());
+            current = self.entity(Kind::Group, domain_id, &parent).await?;
+        }
+        Ok(chain)
+    }
+}
+
+/// Which entities of a domain a list covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    All,
+    Parent(&'a str),
+    ConnectedTo(&'a str),
+    ConnectedFrom(&'a str),
+}

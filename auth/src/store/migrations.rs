@@ -1,0 +1,60 @@
+//! One ordered list of schema steps, valid SQL on both SQLite and PostgreSQL, applied at
+//! start; `auth_migrations` remembers which ran. Append new steps; never edit old ones.
+
+use super::{tx, Store};
+use crate::error::Result;
+use sqlx::Row;
+
+const STEPS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, first_name TEXT NOT NULL, \
+     last_name TEXT NOT NULL, email TEXT NOT NULL UNIQUE, username TEXT NOT NULL UNIQUE, \
+     secret_hash TEXT NOT NULL, role TEXT NOT NULL, tags TEXT NOT NULL, metadata TEXT NOT NULL, \
+     status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT, updated_by TEXT)",
+    "CREATE TABLE IF NOT EXISTS domains (id TEXT PRIMARY KEY, name TEXT NOT NULL, \
+     route TEXT NOT NULL UNIQUE, tags TEXT NOT NULL, metadata TEXT NOT NULL, status TEXT NOT NULL, \
+     created_by TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT, updated_by TEXT)",
+    "CREATE TABLE IF NOT EXISTS domain_members (domain_id TEXT NOT NULL, user_id TEXT NOT NULL, \
+     relation TEXT NOT NULL, PRIMARY KEY (domain_id, user_id))",
+    "CREATE TABLE IF NOT EXISTS clients (id TEXT PRIMARY KEY, domain_id TEXT NOT NULL, \
+     name TEXT NOT NULL, route TEXT, description TEXT, secret_hash TEXT NOT NULL, \
+     tags TEXT NOT NULL, metadata TEXT NOT NULL, status TEXT NOT NULL, parent_id TEXT, \
+     created_by TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT, updated_by TEXT, \
+     UNIQUE (domain_id, secret_hash))",
+    "CREATE TABLE IF NOT EXISTS channels (id TEXT PRIMARY KEY, domain_id TEXT NOT NULL, \
+     name TEXT NOT NULL, route TEXT, description TEXT, secret_hash TEXT NOT NULL, \
+     tags TEXT NOT NULL, metadata TEXT NOT NULL, status TEXT NOT NULL, parent_id TEXT, \
+     created_by TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT, updated_by TEXT, \
+     UNIQUE (domain_id, route))",
+    "CREATE TABLE IF NOT EXISTS groups (id TEXT PRIMARY KEY, domain_id TEXT NOT NULL, \
+     name TEXT NOT NULL, route TEXT, description TEXT, secret_hash TEXT NOT NULL, \
+     tags TEXT NOT NULL, metadata TEXT NOT NULL, status TEXT NOT NULL, parent_id TEXT, \
+     created_by TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT, updated_by TEXT)",
+    "CREATE TABLE IF NOT EXISTS connections (channel_id TEXT NOT NULL, client_id TEXT NOT NULL, \
+     domain_id TEXT NOT NULL, type TEXT NOT NULL, created_at TEXT NOT NULL, \
+     PRIMARY KEY (channel_id, client_id, type))",
+    "CREATE INDEX IF NOT EXISTS connections_by_client ON connections (client_id)",
+    "CREATE INDEX IF NOT EXISTS clients_by_domain ON clients (domain_id)",
+    "CREATE INDEX IF NOT EXISTS channels_by_domain ON channels (domain_id)",
+    "CREATE INDEX IF NOT EXISTS groups_by_domain ON groups (domain_id)",
+    "CREATE INDEX IF NOT EXISTS members_by_user ON domain_members (user_id)",
+];
+
+pub(crate) async fn apply(store: &Store) -> Result<()> {
+    tx!(store, tx => {
+        sqlx::query("CREATE TABLE IF NOT EXISTS auth_migrations (version BIGINT PRIMARY KEY)")
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM auth_migrations")
+            .fetch_one(&mut *tx)
+            .await?;
+        let done: i64 = row.try_get("n")?;
+        for (i, step) in STEPS.iter().enumerate().skip(done.max(0) as usize) {
+            sqlx::query(step).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO auth_migrations (version) VALUES ($1)")
+                .bind(i as i64 + 1)
+                .execute(&mut *tx)
+                .await?;
+        }
+    });
+    Ok(())
+}

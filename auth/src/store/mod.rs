@@ -1,0 +1,148 @@
+//! The identity store on SQLite (embedded default) or PostgreSQL, through one set of SQL.
+//!
+//! Both engines accept `$1`-style parameters and the column types used here (TEXT,
+//! BIGINT), so every statement is written once; [`tx!`] and [`read!`] expand the same
+//! body for each pool type. Each mutation appends its event to the outbox in the same
+//! transaction (`Outbox`), which is what makes "nothing lost" hold across a crash.
+//!
+//! SQLite allows one writer: writes take `write_lock` and start with `BEGIN IMMEDIATE`,
+//! so a transaction that reads before it writes never fails on a lock upgrade.
+
+pub mod connections;
+pub mod domains;
+pub mod entities;
+pub mod list;
+pub mod migrations;
+pub mod users;
+
+use magnetite_events::{Db, Event};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{PgConnection, Row, SqliteConnection};
+
+use crate::error::Result;
+
+/// The store: the shared database pool (the events outbox lives in the same database).
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Store {
+    /// Wraps the pool and applies the migrations.
+    pub async fn open(db: Db) -> Result<Store> {
+        let store = Store {
+            db,
+            write_lock: Default::default(),
+        };
+        migrations::apply(&store).await?;
+        Ok(store)
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(crate) fn write_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.write_lock
+    }
+}
+
+/// Runs `$body` in a write transaction bound to `$tx` (a `&mut` connection of either
+/// engine after `&mut *`); commits when the body finishes, rolls back on `?`.
+macro_rules! tx {
+    ($store:expr, $tx:ident => $body:block) => {{
+        match $store.db() {
+            magnetite_events::Db::Sqlite(pool) => {
+                let _writer = $store.write_lock().lock().await;
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            magnetite_events::Db::Postgres(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    }};
+}
+pub(crate) use tx;
+
+/// Runs `$body` with `$pool` bound to the pool of either engine (reads).
+macro_rules! read {
+    ($store:expr, $pool:ident => $body:block) => {{
+        match $store.db() {
+            magnetite_events::Db::Sqlite($pool) => $body,
+            magnetite_events::Db::Postgres($pool) => $body,
+        }
+    }};
+}
+pub(crate) use read;
+
+/// Typed column access that both row types share.
+pub(crate) trait Cols {
+    fn text(&self, col: &str) -> Result<String>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>>;
+}
+
+macro_rules! impl_cols {
+    ($row:ty) => {
+        impl Cols for $row {
+            fn text(&self, col: &str) -> Result<String> {
+                Ok(self.try_get::<String, _>(col)?)
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>> {
+                Ok(self.try_get::<Option<String>, _>(col)?)
+            }
+        }
+    };
+}
+impl_cols!(SqliteRow);
+impl_cols!(PgRow);
+
+/// Appends an event on the transaction's connection.
+pub(crate) trait Outbox {
+    async fn append(&mut self, ev: &Event) -> Result<()>;
+}
+
+impl Outbox for SqliteConnection {
+    async fn append(&mut self, ev: &Event) -> Result<()> {
+        magnetite_events::append_sqlite(self, ev).await?;
+        Ok(())
+    }
+}
+
+impl Outbox for PgConnection {
+    async fn append(&mut self, ev: &Event) -> Result<()> {
+        magnetite_events::append_postgres(self, ev).await?;
+        Ok(())
+    }
+}
+
+/// Now, as the services render it (`2023-08-29T11:06:11.914074Z`).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// JSON text of a tag list / metadata object, as stored.
+pub(crate) fn json_text(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+pub(crate) fn parse_tags(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+pub(crate) fn parse_metadata(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({}))
+}
