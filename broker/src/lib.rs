@@ -1,7 +1,8 @@
 //! Magnetite's MQTT engine.
 //!
 //! Shape (see DESIGN.md §1 "Engine shape"):
-//! - [`listener`] accepts TCP and WebSocket sockets, bounds them with a semaphore and
+//! - [`listener`] accepts TCP, WebSocket, TLS and secure WebSocket sockets (TLS setup
+//!   and certificate hot reload in [`tls`]), bounds them with a semaphore and
 //!   spawns one task per connection ([`connection`]).
 //! - A connection task owns its socket and, while connected, its session's state
 //!   ([`session::SessionState`]): in-flight messages, packet ids, subscriptions.
@@ -23,6 +24,7 @@ mod retained;
 mod router;
 mod session;
 mod sessions;
+pub mod tls;
 mod will;
 mod ws;
 
@@ -35,3 +37,4 @@ pub use config::BrokerConfig;
 pub use hooks::{
     AllowAll, AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, Transport,
 };
+pub use tls::{ClientAuth, TlsAcceptorSource, TlsError, TlsSettings};

@@ -1,7 +1,8 @@
-//! Accept loops for MQTT over TCP and over WebSocket.
+//! Accept loops for MQTT over TCP, WebSocket, TLS and secure WebSocket.
 //!
-//! Accepting never waits on a client: each socket gets its own task at once (the
-//! WebSocket handshake and CONNECT run there, under timeouts). A connection slot is taken
+//! Accepting never waits on a client: each socket gets its own task at once (the TLS
+//! and WebSocket handshakes and CONNECT run there, under timeouts), so a slow or
+//! malicious client cannot stall the accept loop. A connection slot is taken
 //! from the broker's semaphore; when none is left the client is still answered — with a
 //! CONNACK refusal — instead of being left hanging.
 
@@ -15,6 +16,7 @@ use crate::broker::{Broker, Shared};
 use crate::connection::io::Buffered;
 use crate::connection::{serve_connection, Accepted};
 use crate::hooks::{Hooks, Transport};
+use crate::tls::TlsAcceptorSource;
 use crate::ws;
 
 impl<H: Hooks> Broker<H> {
@@ -43,6 +45,67 @@ impl<H: Hooks> Broker<H> {
             }
         })
         .await
+    }
+
+    /// Serves MQTT over TLS on `listener` until shutdown. The server certificate is
+    /// reloaded from its files while this runs (see [`crate::tls`]); the client's leaf
+    /// certificate, if any, reaches the hooks as `ConnectInfo::peer_certificate`.
+    pub async fn serve_tls(&self, listener: TcpListener, tls: Arc<TlsAcceptorSource>) {
+        let shared = Arc::clone(&self.shared);
+        let watcher = Arc::clone(&tls).watch(shared.shutdown.subscribe());
+        let accept = accept_loop(&shared, listener, move |shared, stream, peer| {
+            let tls = Arc::clone(&tls);
+            async move {
+                let timeout = shared.config.connect_timeout;
+                match tokio::time::timeout(timeout, tls.accept(stream)).await {
+                    Ok(Ok((stream, certificate))) => {
+                        let mut accepted =
+                            accepted(&shared, Buffered(stream), peer, Transport::Tls);
+                        accepted.peer_certificate = certificate;
+                        serve_connection(shared, accepted).await
+                    }
+                    Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            }
+        });
+        // Both end at shutdown; joined so the watcher can never cut accepting short.
+        tokio::join!(accept, watcher);
+    }
+
+    /// Serves MQTT over WebSocket over TLS (path `/mqtt`) on `listener` until shutdown.
+    /// Both handshakes share one `connect_timeout`.
+    pub async fn serve_wss(&self, listener: TcpListener, tls: Arc<TlsAcceptorSource>) {
+        let shared = Arc::clone(&self.shared);
+        let watcher = Arc::clone(&tls).watch(shared.shutdown.subscribe());
+        let accept = accept_loop(&shared, listener, move |shared, stream, peer| {
+            let tls = Arc::clone(&tls);
+            async move {
+                let timeout = shared.config.connect_timeout;
+                let handshakes = async {
+                    let (stream, certificate) = tls
+                        .accept(stream)
+                        .await
+                        .map_err(|err| format!("TLS handshake failed: {err}"))?;
+                    let ws = ws::accept(stream)
+                        .await
+                        .map_err(|err| format!("websocket handshake failed: {err}"))?;
+                    Ok::<_, String>((ws, certificate))
+                };
+                match tokio::time::timeout(timeout, handshakes).await {
+                    Ok(Ok((ws, certificate))) => {
+                        let mut accepted =
+                            accepted(&shared, Buffered(ws), peer, Transport::WebSocketTls);
+                        accepted.peer_certificate = certificate;
+                        serve_connection(shared, accepted).await
+                    }
+                    Ok(Err(err)) => tracing::debug!(%peer, error = %err, "wss handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "wss handshake timed out"),
+                }
+            }
+        });
+        // Both end at shutdown; joined so the watcher can never cut accepting short.
+        tokio::join!(accept, watcher);
     }
 }
 

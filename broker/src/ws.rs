@@ -17,8 +17,12 @@ pub const PATH: &str = "/mqtt";
 
 /// Accepts the WebSocket upgrade on `/mqtt`, agreeing on the `mqtt` subprotocol when
 /// the client offers it (MQTT 5.0 §6).
+/// Generic over the stream so the same upgrade runs over plain TCP and over TLS (wss).
 #[allow(clippy::result_large_err)] // the callback's signature is tungstenite's
-pub async fn accept(stream: TcpStream) -> Result<WsStream, tokio_tungstenite::tungstenite::Error> {
+pub async fn accept<S>(stream: S) -> Result<WsStream<S>, tokio_tungstenite::tungstenite::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         if request.uri().path() != PATH {
             let mut refusal = ErrorResponse::new(Some(format!("MQTT is served on {PATH}")));
@@ -47,8 +51,8 @@ pub async fn accept(stream: TcpStream) -> Result<WsStream, tokio_tungstenite::tu
     })
 }
 
-pub struct WsStream {
-    ws: WebSocketStream<TcpStream>,
+pub struct WsStream<S = TcpStream> {
+    ws: WebSocketStream<S>,
     /// The unread rest of the last binary message.
     pending: Vec<u8>,
     offset: usize,
@@ -58,7 +62,7 @@ fn to_io(err: tokio_tungstenite::tungstenite::Error) -> io::Error {
     io::Error::other(err)
 }
 
-impl AsyncRead for WsStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -91,7 +95,7 @@ impl AsyncRead for WsStream {
     }
 }
 
-impl AsyncWrite for WsStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

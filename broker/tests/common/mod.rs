@@ -13,7 +13,7 @@ use magnetite_broker::protocol::{
     Subscribe, SubscriptionOptions,
 };
 use magnetite_broker::{Broker, BrokerConfig, Hooks};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 pub struct TestBroker<H: Hooks> {
@@ -30,8 +30,9 @@ pub async fn start<H: Hooks>(config: BrokerConfig, hooks: H) -> TestBroker<H> {
     TestBroker { broker, addr }
 }
 
-pub struct Client {
-    pub stream: TcpStream,
+/// A raw MQTT client; `S` is TCP by default, or e.g. a TLS stream (see `Client::over`).
+pub struct Client<S = TcpStream> {
+    pub stream: S,
     pub version: ProtocolVersion,
     buf: BytesMut,
 }
@@ -101,6 +102,32 @@ impl Client {
             Client::connect_with(addr, connect_packet(version, client_id, true)).await;
         match connack {
             Packet::ConnAck(ack) => assert_eq!(ack.code, 0, "connack {ack:?}"),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+        client
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// A client on an already open stream (TLS, ...); nothing is sent yet.
+    pub fn over(stream: S, version: ProtocolVersion) -> Client<S> {
+        Client {
+            stream,
+            version,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Sends CONNECT on `stream` and expects CONNACK 0.
+    pub async fn connect_over(stream: S, version: ProtocolVersion, client_id: &str) -> Client<S> {
+        let mut client = Client::over(stream, version);
+        client
+            .send(Packet::Connect(Box::new(connect_packet(
+                version, client_id, true,
+            ))))
+            .await;
+        match client.recv().await {
+            Some(Packet::ConnAck(ack)) => assert_eq!(ack.code, 0, "connack {ack:?}"),
             other => panic!("expected CONNACK, got {other:?}"),
         }
         client
