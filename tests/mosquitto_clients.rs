@@ -34,7 +34,7 @@ fn lines(out: &std::process::Output) -> Vec<String> {
 
 #[test]
 fn pub_sub_at_every_qos_in_both_versions() {
-    let server = Server::start(&[]);
+    let server = common::start(&[]);
     for version in ["mqttv311", "mqttv5"] {
         let s = sub(
             &server,
@@ -71,7 +71,7 @@ fn pub_sub_at_every_qos_in_both_versions() {
 
 #[test]
 fn retained_set_replace_clear() {
-    let server = Server::start(&[]);
+    let server = common::start(&[]);
     publish(&server, &["-t", "state/door", "-m", "open", "-r"]);
     publish(&server, &["-t", "state/door", "-m", "closed", "-r"]);
     let out = finish(
@@ -93,7 +93,7 @@ fn retained_set_replace_clear() {
 
 #[test]
 fn hash_does_not_match_dollar_topics() {
-    let server = Server::start(&[]);
+    let server = common::start(&[]);
     let all = sub(&server, &["-t", "#", "-C", "1", "-W", "3"]);
     std::thread::sleep(Duration::from_millis(400));
     publish(&server, &["-t", "$internal/x", "-m", "hidden"]);
@@ -104,7 +104,7 @@ fn hash_does_not_match_dollar_topics() {
 
 #[test]
 fn will_is_sent_when_the_client_dies() {
-    let server = Server::start(&[]);
+    let server = common::start(&[]);
     let watcher = sub(&server, &["-t", "wills/#", "-C", "1", "-W", "5"]);
     let port = server.port();
     let mut doomed = spawn(
@@ -131,7 +131,7 @@ fn will_is_sent_when_the_client_dies() {
 
 #[test]
 fn shared_subscription_splits_messages() {
-    let server = Server::start(&[]);
+    let server = common::start(&[]);
     let a = sub(
         &server,
         &["-V", "mqttv5", "-t", "$share/workers/jobs", "-W", "3"],
@@ -155,7 +155,7 @@ fn shared_subscription_splits_messages() {
 
 #[test]
 fn persistent_session_receives_what_was_published_while_offline() {
-    let server = Server::start(&[]);
+    let server = common::start(&[]);
     let first = sub(
         &server,
         &["-i", "keeper", "-c", "-q", "1", "-t", "inbox", "-W", "1"],
@@ -174,7 +174,7 @@ fn persistent_session_receives_what_was_published_while_offline() {
 
 #[test]
 fn sigterm_exits_zero() {
-    let server = Server::start(&[]);
+    let server = common::start(&[]);
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
 }

@@ -5,51 +5,15 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, run, Server};
+use common::run;
+use magnetite_testkit::servers::Server as Redis;
 
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        Redis::start_on(free_port())
-    }
-
-    fn start_on(port: u16) -> Redis {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--bind",
-                "127.0.0.1",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is required (scripts/test.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Redis { child, port }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A Redis on a free port with its data in a temp dir (removed with the guard).
+fn redis() -> (Redis, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    (magnetite_testkit::servers::redis(dir.path()), dir)
 }
 
 /// `XRANGE key - +` as a list of field maps.
@@ -97,9 +61,9 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
 
 #[test]
 fn connect_and_disconnect_reach_redis_and_the_embedded_log() {
-    let redis = Redis::start();
+    let (redis, _dir) = redis();
     let store = format!("redis://127.0.0.1:{}", redis.port);
-    let server = Server::start(&["--event-store", &store, "--instance-id", "broker-a"]);
+    let server = common::start(&["--event-store", &store, "--instance-id", "broker-a"]);
     let out = run(
         "mosquitto_pub",
         &[
@@ -189,11 +153,11 @@ fn connect_and_disconnect(addr: std::net::SocketAddr, client_id: &str) {
 
 #[test]
 fn events_wait_out_a_redis_outage_and_arrive_in_order_once() {
-    let redis = Redis::start();
+    let (mut redis, _dir) = redis();
     let port = redis.port;
     let store = format!("redis://127.0.0.1:{port}");
-    let server = Server::start(&["--event-store", &store]);
-    drop(redis); // the sink goes down before any event
+    let server = common::start(&["--event-store", &store]);
+    redis.stop(); // the sink goes down before any event
     let started = Instant::now();
     for i in 0..1000 {
         connect_and_disconnect(server.mqtt, &format!("c{i:04}"));
@@ -203,7 +167,7 @@ fn events_wait_out_a_redis_outage_and_arrive_in_order_once() {
         connect_time < Duration::from_secs(30),
         "connects stalled while the sink was down: {connect_time:?}"
     );
-    let redis = Redis::start_on(port);
+    redis.start();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut events = Vec::new();
     while Instant::now() < deadline {
@@ -229,10 +193,11 @@ fn events_wait_out_a_redis_outage_and_arrive_in_order_once() {
 
 #[test]
 fn events_pending_at_a_kill_9_are_shipped_after_restart() {
-    let port = free_port();
-    let store = format!("redis://127.0.0.1:{port}");
+    let (mut redis, _dir) = redis();
+    redis.stop();
+    let store = format!("redis://127.0.0.1:{}", redis.port);
     // No Redis yet: events stay pending in the outbox.
-    let server = Server::start(&["--event-store", &store]);
+    let server = common::start(&["--event-store", &store]);
     for i in 0..100 {
         connect_and_disconnect(server.mqtt, &format!("k{i:03}"));
     }
@@ -251,8 +216,8 @@ fn events_pending_at_a_kill_9_are_shipped_after_restart() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let data_dir = server.kill9();
-    let redis = Redis::start_on(port);
-    let restarted = Server::start_in(data_dir, &["--event-store", &store]);
+    redis.start();
+    let restarted = common::start_in(data_dir, &["--event-store", &store]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut events = Vec::new();
     while Instant::now() < deadline {

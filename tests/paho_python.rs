@@ -3,12 +3,12 @@
 
 mod common;
 
-use common::{run, Server};
+use common::run;
 
 fn scenario(name: &str) {
     let acl = std::env::temp_dir().join(format!("magnetite-acl-{}-{name}", std::process::id()));
     std::fs::write(&acl, "topic readwrite #\ntopic deny test/nosubscribe\n").expect("acl file");
-    let server = Server::start(&[
+    let server = common::start(&[
         "--max-keepalive",
         "60",
         "--acl-file",

@@ -37,7 +37,7 @@ async fn drive(
 
 #[tokio::test]
 async fn qos1_and_qos2_arrive_exactly_as_many_times_as_sent() {
-    let server = Server::start(&[]);
+    let server = common::start(&[]);
     let (sub, mut sub_loop) = AsyncClient::new(options("counter", &server), 100);
     sub.subscribe("count/#", QoS::ExactlyOnce)
         .await
@@ -97,7 +97,7 @@ async fn qos1_and_qos2_arrive_exactly_as_many_times_as_sent() {
 
 #[tokio::test]
 async fn same_client_id_takes_the_session_over() {
-    let server = Server::start(&[]);
+    let server = common::start(&[]);
     let (_first, mut first_loop) = AsyncClient::new(options("dup-id", &server), 10);
     assert!(
         drive(&mut first_loop, Duration::from_secs(5), |e| matches!(
@@ -147,7 +147,7 @@ fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Duration
 
 #[test]
 fn silent_client_is_dropped_after_one_and_a_half_keep_alives() {
-    let server = Server::start(&[]);
+    let server = common::start(&[]);
     let mut stream = TcpStream::connect(server.mqtt).expect("connect");
     stream.write_all(&raw_connect(1)).expect("write");
     let closed_after = read_until_closed(&mut stream, Duration::from_secs(5)).expect("closed");
@@ -159,14 +159,14 @@ fn silent_client_is_dropped_after_one_and_a_half_keep_alives() {
 
 #[test]
 fn socket_without_connect_is_closed() {
-    let server = Server::start(&["--connect-timeout", "1"]);
+    let server = common::start(&["--connect-timeout", "1"]);
     let mut stream = TcpStream::connect(server.mqtt).expect("connect");
     assert!(read_until_closed(&mut stream, Duration::from_secs(4)).is_some());
 }
 
 #[test]
 fn malformed_packet_closes_that_connection_only() {
-    let server = Server::start(&[]);
+    let server = common::start(&[]);
     let mut good = TcpStream::connect(server.mqtt).expect("connect");
     good.write_all(&raw_connect(30)).expect("write");
     let mut connack = [0u8; 4];

@@ -233,7 +233,7 @@ async fn unassign(
         .user_ids
         .filter(|u| !u.is_empty())
         .ok_or_else(|| AuthError::bad_request("missing user_ids"))?;
-    if users.iter().any(|u| *u == domain.created_by) {
+    if users.contains(&domain.created_by) {
         return Err(AuthError::bad_request(
             "the domain's creator cannot be unassigned",
         ));

@@ -389,9 +389,8 @@ async fn modify(
 
 /// Revokes or refreshes MQTT access that the change affects.
 async fn after_change(state: &AppState, before: &Entity, after: Option<&Entity>) -> Result<()> {
-    let lost = after.map_or(true, |a| {
-        a.status == Status::Disabled && before.status == Status::Enabled
-    });
+    let lost =
+        after.is_none_or(|a| a.status == Status::Disabled && before.status == Status::Enabled);
     let clients = match before.kind {
         Kind::Client => vec![before.id.clone()],
         Kind::Channel => state.store.channel_client_ids(&before.id).await?,

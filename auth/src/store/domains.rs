@@ -100,13 +100,7 @@ impl Store {
                 user,
             );
         }
-        Ok(fetch_page!(
-            self,
-            filter,
-            "domains",
-            q,
-            |r| domain_from_row(r)
-        ))
+        Ok(fetch_page!(self, filter, "domains", q, domain_from_row))
     }
 
     pub async fn update_domain(&self, d: &Domain) -> Result<()> {

@@ -87,7 +87,7 @@ impl Store {
 
     pub async fn list_users(&self, q: &ListQuery) -> Result<(u64, Vec<User>)> {
         let filter = Filter::default().with_query(q, "username");
-        Ok(fetch_page!(self, filter, "users", q, |r| user_from_row(r)))
+        Ok(fetch_page!(self, filter, "users", q, user_from_row))
     }
 
     /// Writes every mutable column of `u` (and optionally a new password hash).

@@ -1,0 +1,308 @@
+//! The store on both engines: the same scenario against a SQLite file and a real
+//! PostgreSQL server (started here; the test fails if it cannot start).
+
+use magnetite_auth::crypto::Keys;
+use magnetite_auth::model::{Audit, ConnType, Domain, Entity, Kind, Role, Status, User};
+use magnetite_auth::store::entities::{NewEntity, Scope};
+use magnetite_auth::store::list::ListQuery;
+use magnetite_auth::{AuthError, Store};
+use magnetite_events::model::{clients as cev, users as uev};
+use magnetite_events::Db;
+use serde_json::json;
+use std::collections::HashMap;
+
+fn audit() -> Audit {
+    Audit {
+        created_at: magnetite_auth::store::now_rfc3339(),
+        updated_at: None,
+        updated_by: None,
+    }
+}
+
+fn user(name: &str) -> User {
+    User {
+        id: magnetite_auth::store::new_id(),
+        first_name: "F".into(),
+        last_name: "L".into(),
+        email: format!("{name}@example.com"),
+        username: name.into(),
+        role: Role::User,
+        tags: vec!["t1".into()],
+        metadata: json!({"team": "ops"}),
+        status: Status::Enabled,
+        audit: audit(),
+    }
+}
+
+fn entity(kind: Kind, domain: &str, name: &str, owner: &str) -> Entity {
+    Entity {
+        kind,
+        id: magnetite_auth::store::new_id(),
+        domain_id: domain.into(),
+        name: name.into(),
+        route: None,
+        description: None,
+        tags: vec![],
+        metadata: json!({"floor": 3}),
+        status: Status::Enabled,
+        parent_id: None,
+        created_by: owner.into(),
+        audit: audit(),
+    }
+}
+
+async fn outbox_count(db: &Db) -> usize {
+    db.fetch_after(0, None, 100_000).await.unwrap().len()
+}
+
+async fn scenario(db: Db) {
+    let store = Store::open(db.clone()).await.unwrap();
+    // Migrations are idempotent: a second start applies nothing and fails nothing.
+    let store2 = Store::open(db.clone()).await.unwrap();
+    assert_eq!(store2.user_count().await.unwrap(), 0);
+    magnetite_events::Events::start(db.clone(), Default::default())
+        .await
+        .unwrap();
+    let keys = Keys::from_master(b"0123456789abcdef0123456789abcdef");
+
+    let alice = user("alice");
+    store
+        .insert_user(&alice, "hash", &uev::user_create(&alice.record()))
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox_count(&db).await,
+        1,
+        "the event is written with the user"
+    );
+    let (found, hash) = store
+        .user_by_login("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id.as_str(), hash.as_str()),
+        (alice.id.as_str(), "hash")
+    );
+    assert!(
+        store.user_by_login("alice").await.unwrap().is_some(),
+        "by username"
+    );
+    assert_eq!(found.metadata, json!({"team": "ops"}));
+
+    // A duplicate is a conflict, and its transaction leaves no event behind.
+    let mut dup = user("alice");
+    dup.username = "alice2".into();
+    let err = store
+        .insert_user(&dup, "h", &uev::user_create(&dup.record()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), axum::http::StatusCode::CONFLICT, "{err}");
+    assert_eq!(
+        outbox_count(&db).await,
+        1,
+        "rolled back with the failed insert"
+    );
+
+    let domain = Domain {
+        id: magnetite_auth::store::new_id(),
+        name: "Factory".into(),
+        route: "factory".into(),
+        tags: vec![],
+        metadata: json!({}),
+        status: Status::Enabled,
+        created_by: alice.id.clone(),
+        audit: audit(),
+    };
+    store.insert_domain(&domain).await.unwrap();
+    assert_eq!(
+        store.domain("factory").await.unwrap().id,
+        domain.id,
+        "by route"
+    );
+
+    let mut clients = Vec::new();
+    for i in 0..15 {
+        clients.push(entity(
+            Kind::Client,
+            &domain.id,
+            &format!("sensor-{i:02}"),
+            &alice.id,
+        ));
+    }
+    let secrets: Vec<String> = (0..15)
+        .map(|i| keys.hash_secret(&format!("secret-{i}")))
+        .collect();
+    let events: Vec<_> = clients
+        .iter()
+        .map(|c| cev::client_create(&c.record()))
+        .collect();
+    let rows: Vec<NewEntity<'_>> = (0..15)
+        .map(|i| NewEntity {
+            entity: &clients[i],
+            secret_hash: Some(&secrets[i]),
+            event: &events[i],
+        })
+        .collect();
+    store.insert_entities(&rows).await.unwrap();
+    assert_eq!(outbox_count(&db).await, 16);
+
+    // A duplicate secret in the domain is refused, all or nothing.
+    let extra = entity(Kind::Client, &domain.id, "dup", &alice.id);
+    let bad = [NewEntity {
+        entity: &extra,
+        secret_hash: Some(&secrets[0]),
+        event: &events[0],
+    }];
+    assert!(store.insert_entities(&bad).await.is_err());
+    assert_eq!(outbox_count(&db).await, 16);
+
+    // Paging and filters.
+    let mut params = HashMap::new();
+    params.insert("limit".to_string(), "10".to_string());
+    params.insert("offset".to_string(), "10".to_string());
+    params.insert("order".to_string(), "name".to_string());
+    let q = ListQuery::parse(&params).unwrap();
+    let (total, page) = store
+        .list_entities(Kind::Client, &domain.id, &q, Scope::All)
+        .await
+        .unwrap();
+    assert_eq!(total, 15);
+    assert_eq!(
+        page.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        [
+            "sensor-10",
+            "sensor-11",
+            "sensor-12",
+            "sensor-13",
+            "sensor-14"
+        ]
+    );
+    params.clear();
+    params.insert("name".to_string(), "SENSOR-0".to_string());
+    params.insert("metadata".to_string(), r#"{"floor":3}"#.to_string());
+    let q = ListQuery::parse(&params).unwrap();
+    let (total, _) = store
+        .list_entities(Kind::Client, &domain.id, &q, Scope::All)
+        .await
+        .unwrap();
+    assert_eq!(total, 10, "name filter is a case-insensitive substring");
+
+    // Connections drive what MQTT may do.
+    let mut channel = entity(Kind::Channel, &domain.id, "temps", &alice.id);
+    channel.route = Some("temps".into());
+    let ev = cev::channel_create(&channel.record());
+    store
+        .insert_entities(&[NewEntity {
+            entity: &channel,
+            secret_hash: None,
+            event: &ev,
+        }])
+        .await
+        .unwrap();
+    let c0 = &clients[0];
+    let c0_ids = vec![c0.id.clone()];
+    let connect = cev::channel_connect(&[channel.id.clone()], &c0_ids, &["publish".into()]);
+    store
+        .connect(
+            &domain.id,
+            &[channel.id.clone()],
+            &c0_ids,
+            &[ConnType::Publish],
+            &connect,
+        )
+        .await
+        .unwrap();
+    // Connecting again is not an error (the connection is kept once).
+    store
+        .connect(
+            &domain.id,
+            &[channel.id.clone()],
+            &c0_ids,
+            &[ConnType::Publish],
+            &connect,
+        )
+        .await
+        .unwrap();
+    let access = store.client_access(&c0.id).await.unwrap().unwrap();
+    assert!(access.enabled);
+    assert!(access.publish.contains(&channel.id) && access.publish.contains("temps"));
+    assert!(access.subscribe.is_empty());
+    assert!(keys.verify_secret(b"secret-0", &access.secret_hash));
+    assert!(store.client_access("unknown").await.unwrap().is_none());
+    let err = store
+        .connect(
+            &domain.id,
+            &["nope".into()],
+            &c0_ids,
+            &[ConnType::Publish],
+            &connect,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::NotFound("channel")), "{err}");
+
+    store
+        .disconnect(
+            &domain.id,
+            &[channel.id.clone()],
+            &c0_ids,
+            &[ConnType::Publish],
+            &connect,
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .client_access(&c0.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .publish
+        .is_empty());
+
+    // A disabled domain disables its clients' access.
+    let mut d = store.domain(&domain.id).await.unwrap();
+    d.status = Status::Disabled;
+    store.update_domain(&d).await.unwrap();
+    assert!(!store.client_access(&c0.id).await.unwrap().unwrap().enabled);
+
+    // Deleting a channel removes its connections.
+    store
+        .connect(
+            &domain.id,
+            &[channel.id.clone()],
+            &c0_ids,
+            &[ConnType::Subscribe],
+            &connect,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.channel_client_ids(&channel.id).await.unwrap(),
+        vec![c0.id.clone()]
+    );
+    store
+        .delete_entity(Kind::Channel, &domain.id, &channel.id, &ev)
+        .await
+        .unwrap();
+    assert!(store
+        .channel_client_ids(&channel.id)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/auth.db", dir.path().display());
+    scenario(Db::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = magnetite_testkit::servers::postgres(dir.path());
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    scenario(Db::open(&url).await.unwrap()).await;
+}

@@ -1,0 +1,5 @@
+//! Shared test support (a dev-dependency only): see `servers`, `magnetite`, `poll`.
+
+pub mod magnetite;
+pub mod poll;
+pub mod servers;

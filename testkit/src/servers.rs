@@ -1,0 +1,271 @@
+//! Test support shared by every crate's integration tests: real servers (Redis, NATS
+//! JetStream, RabbitMQ Streams, PostgreSQL) on free loopback ports, started from the
+//! Debian packages `scripts/test.sh` installs. A test FAILS when its server cannot start:
+//! a missing server is a broken environment, never a reason to skip.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+fn wait_port(port: u16, within: Duration, what: &str) {
+    let t = Instant::now();
+    while t.elapsed() < within {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not start on port {port} within {within:?}");
+}
+
+/// A server process we started, in its own process group; killed on drop.
+pub struct Server {
+    child: Option<Child>,
+    cmd: Box<dyn Fn() -> Command + Send + Sync>,
+    /// Port the readiness check waits on.
+    pub port: u16,
+    ready_within: Duration,
+    name: String,
+    /// Marker in the command line of children that escape the process group.
+    marker: Option<String>,
+}
+
+impl Server {
+    pub fn launch(&mut self) {
+        let mut cmd = (self.cmd)();
+        cmd.process_group(0).stdin(Stdio::null());
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.name));
+        self.child = Some(child);
+        wait_port(self.port, self.ready_within, &self.name);
+    }
+
+    /// Starts (again) on the same port and data directory.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} already running", self.name);
+        self.launch();
+    }
+
+    /// Stops it (SIGKILL to its process group, plus marked strays) and waits.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pgid = child.id() as i32;
+            if pgid > 1 {
+                // SAFETY: plain syscall; negative pid = the process group we created.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(marker) = &self.marker {
+            kill_marked(marker);
+        }
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && t.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Kills the processes we started whose environment carries `marker` (a unique temp
+/// path of ours): `su` puts the RabbitMQ node in a session of its own, out of reach of
+/// the process-group kill, and its command line does not name the path.
+fn kill_marked(marker: &str) {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if pid > 1 && pid != me && String::from_utf8_lossy(&env).contains(marker) {
+            // SAFETY: plain syscall on a pid we started (it carries our marker).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// `redis-server` on a free port, no persistence.
+pub fn redis(dir: &Path) -> Server {
+    redis_with(dir, false)
+}
+
+/// `redis-server` with an fsync-always append-only file, so data survives its restart.
+pub fn redis_persistent(dir: &Path) -> Server {
+    redis_with(dir, true)
+}
+
+fn redis_with(dir: &Path, aof: bool) -> Server {
+    let port = free_port();
+    let dir = dir.to_path_buf();
+    let mut s = Server {
+        child: None,
+        cmd: Box::new(move || {
+            let mut c = Command::new("redis-server");
+            c.args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendfsync",
+                "always",
+                "--appendonly",
+                if aof { "yes" } else { "no" },
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null());
+            c
+        }),
+        port,
+        ready_within: Duration::from_secs(10),
+        name: "redis-server".into(),
+        marker: None,
+    };
+    s.launch();
+    s
+}
+
+/// `nats-server -js` on a free port with its store in `dir`.
+pub fn nats(dir: &Path) -> Server {
+    let port = free_port();
+    let dir = dir.to_path_buf();
+    let mut s = Server {
+        child: None,
+        cmd: Box::new(move || {
+            let mut c = Command::new("nats-server");
+            c.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            c
+        }),
+        port,
+        ready_within: Duration::from_secs(10),
+        name: "nats-server".into(),
+        marker: None,
+    };
+    s.launch();
+    // JetStream needs a moment after the port opens.
+    std::thread::sleep(Duration::from_millis(300));
+    s
+}
+
+/// `rabbitmq-server` with the stream plugin; `port` is the stream port.
+pub fn rabbitmq(dir: &Path) -> Server {
+    let (amqp, stream, dist) = (free_port(), free_port(), free_port());
+    let r: PathBuf = dir.join("rabbit");
+    std::fs::create_dir_all(r.join("mnesia")).unwrap();
+    std::fs::create_dir_all(r.join("log")).unwrap();
+    std::fs::write(r.join("enabled_plugins"), "[rabbitmq_stream].\n").unwrap();
+    std::fs::write(
+        r.join("rabbitmq.conf"),
+        format!("listeners.tcp.default = {amqp}\nstream.listeners.tcp.1 = {stream}\nstream.advertised_host = 127.0.0.1\nstream.advertised_port = {stream}\nloopback_users = none\n"),
+    )
+    .unwrap();
+    // The server drops to the rabbitmq user: its tree must belong to it (and be reachable).
+    let _ = Command::new("chmod").args(["755"]).arg(dir).status();
+    let st = Command::new("chown")
+        .args(["-R", "rabbitmq:rabbitmq"])
+        .arg(&r)
+        .status()
+        .unwrap();
+    assert!(st.success(), "chown rabbitmq failed");
+    let node = format!("magnetite{stream}@localhost");
+    let marker = format!("RABBITMQ_MNESIA_BASE={}", r.join("mnesia").display());
+    let mut s = Server {
+        child: None,
+        cmd: Box::new(move || {
+            let mut c = Command::new("rabbitmq-server");
+            c.env("RABBITMQ_NODENAME", &node)
+                .env("RABBITMQ_MNESIA_BASE", r.join("mnesia"))
+                .env("RABBITMQ_LOG_BASE", r.join("log"))
+                .env("RABBITMQ_ENABLED_PLUGINS_FILE", r.join("enabled_plugins"))
+                .env("RABBITMQ_CONFIG_FILE", r.join("rabbitmq"))
+                .env("RABBITMQ_DIST_PORT", dist.to_string())
+                .env("RABBITMQ_FEATURE_FLAGS_FILE", r.join("feature_flags"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            c
+        }),
+        port: stream,
+        ready_within: Duration::from_secs(90),
+        name: "rabbitmq-server".into(),
+        marker: Some(marker),
+    };
+    s.launch();
+    s
+}
+
+/// PostgreSQL 15 on a free port (`initdb` in `dir`, run as the `postgres` user);
+/// the URL is `postgres://postgres@127.0.0.1:<port>/postgres`.
+pub fn postgres(dir: &Path) -> Server {
+    let port = free_port();
+    let pg = dir.join("pg");
+    std::fs::create_dir_all(&pg).unwrap();
+    let _ = Command::new("chmod").arg("755").arg(dir).status();
+    let st = Command::new("chown")
+        .args(["-R", "postgres"])
+        .arg(&pg)
+        .status()
+        .unwrap();
+    assert!(st.success(), "chown postgres failed");
+    let bin = "/usr/lib/postgresql/15/bin";
+    let init = format!(
+        "{bin}/initdb -D {}/data -A trust -U postgres >/dev/null",
+        pg.display()
+    );
+    let st = Command::new("su")
+        .args(["postgres", "-c", &init])
+        .status()
+        .unwrap();
+    assert!(st.success(), "initdb failed");
+    let marker = format!("MAGNETITE_TEST_PG={}", pg.display());
+    let run = format!(
+        "exec {bin}/postgres -D {p}/data -p {port} -k {p} -c listen_addresses=127.0.0.1 -c fsync=off",
+        p = pg.display()
+    );
+    let mut s = Server {
+        child: None,
+        cmd: Box::new(move || {
+            let mut c = Command::new("su");
+            c.args(["postgres", "-c", &run])
+                .env("MAGNETITE_TEST_PG", pg.display().to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            c
+        }),
+        port,
+        ready_within: Duration::from_secs(30),
+        name: "postgres".into(),
+        marker: Some(marker),
+    };
+    s.launch();
+    std::thread::sleep(Duration::from_millis(300));
+    s
+}
