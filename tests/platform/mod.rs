@@ -1,0 +1,156 @@
+//! A platform-mode server and an HTTP client for it: the operator's journey in code
+//! (token, domain, clients, channels, connections), shared by the platform tests.
+
+#![allow(dead_code)]
+
+use reqwest::blocking::Client as Http;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::{self, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+pub struct Api {
+    http: Http,
+    base: String,
+    pub token: String,
+}
+
+pub struct Device {
+    pub id: String,
+    pub secret: String,
+}
+
+impl Api {
+    /// Logs in as the platform admin of `server`.
+    pub fn admin(server: &Server) -> Api {
+        let mut api = Api {
+            http: Http::new(),
+            base: format!("http://{}", server.http),
+            token: String::new(),
+        };
+        api.token = api.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+        api
+    }
+
+    pub fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self.call(
+            "POST",
+            "/users/tokens/issue",
+            Some(json!({"username": username, "password": password})),
+        );
+        assert_eq!(status, StatusCode::CREATED, "login: {body}");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    /// Any request with the current token; returns the status and the JSON body
+    /// (`null` when empty).
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if !self.token.is_empty() {
+            req = req.bearer_auth(&self.token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().expect("HTTP request");
+        let status = resp.status();
+        let text = resp.text().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    /// Calls and asserts the status; returns the body.
+    pub fn expect(&self, method: &str, path: &str, body: Option<Value>, want: u16) -> Value {
+        let (status, json) = self.call(method, path, body);
+        assert_eq!(status.as_u16(), want, "{method} {path}: {json}");
+        json
+    }
+
+    pub fn domain(&self, name: &str, route: &str) -> String {
+        let d = self.expect(
+            "POST",
+            "/domains",
+            Some(json!({"name": name, "route": route})),
+            201,
+        );
+        d["id"].as_str().expect("domain id").to_string()
+    }
+
+    pub fn client(&self, domain: &str, name: &str) -> Device {
+        let c = self.expect(
+            "POST",
+            &format!("/{domain}/clients"),
+            Some(json!({"name": name})),
+            201,
+        );
+        Device {
+            id: c["id"].as_str().expect("client id").to_string(),
+            secret: c["credentials"]["secret"]
+                .as_str()
+                .expect("secret")
+                .to_string(),
+        }
+    }
+
+    pub fn channel(&self, domain: &str, name: &str) -> String {
+        let c = self.expect(
+            "POST",
+            &format!("/{domain}/channels"),
+            Some(json!({"name": name})),
+            201,
+        );
+        c["id"].as_str().expect("channel id").to_string()
+    }
+
+    pub fn connect(&self, domain: &str, channel: &str, client: &str, types: &[&str]) {
+        let body = json!({"channel_ids": [channel], "client_ids": [client], "types": types});
+        self.expect(
+            "POST",
+            &format!("/{domain}/channels/connect"),
+            Some(body),
+            201,
+        );
+    }
+
+    pub fn disconnect(&self, domain: &str, channel: &str, client: &str, types: &[&str]) {
+        let body = json!({"channel_ids": [channel], "client_ids": [client], "types": types});
+        self.expect(
+            "POST",
+            &format!("/{domain}/channels/disconnect"),
+            Some(body),
+            204,
+        );
+    }
+}
+
+/// A platform server (default `--auth platform`) plus `extra` flags.
+pub fn server(extra: &[&str]) -> Server {
+    common::start_platform(extra)
+}
+
+/// One domain, one device connected to `ch` for publish and subscribe, and a second
+/// channel `other` it is not connected to.
+pub struct Fleet {
+    pub domain: String,
+    pub device: Device,
+    pub ch: String,
+    pub other: String,
+}
+
+pub fn fleet(api: &Api, route: &str) -> Fleet {
+    let domain = api.domain("Factory", route);
+    let device = api.client(&domain, "sensor-1");
+    let ch = api.channel(&domain, "temperature");
+    let other = api.channel(&domain, "humidity");
+    api.connect(&domain, &ch, &device.id, &["publish", "subscribe"]);
+    Fleet {
+        domain,
+        device,
+        ch,
+        other,
+    }
+}
