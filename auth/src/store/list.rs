@@ -98,6 +98,8 @@ impl ListQuery {
 #[derive(Debug, Default)]
 pub struct Filter {
     conds: Vec<String>,
+    /// The column `order=name` sorts by (`username` for users).
+    name_col: String,
     pub binds: Vec<String>,
 }
 
@@ -116,6 +118,7 @@ impl Filter {
 
     /// The list filters of `q` (name, status, tags, metadata).
     pub fn with_query(mut self, q: &ListQuery, name_col: &str) -> Self {
+        self.name_col = name_col.to_string();
         if let Some(name) = &q.name {
             self.add(
                 &format!("LOWER({name_col}) LIKE ?"),
@@ -149,7 +152,11 @@ impl Filter {
         format!(
             "SELECT * FROM {table}{} ORDER BY {} {}, id LIMIT {} OFFSET {}",
             self.where_sql(),
-            q.order,
+            if q.order == "name" && !self.name_col.is_empty() {
+                self.name_col.as_str()
+            } else {
+                q.order
+            },
             if q.descending { "DESC" } else { "ASC" },
             q.limit,
             q.offset
