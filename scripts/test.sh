@@ -12,6 +12,8 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v nats-server >/dev/null || need_apt+=(nats-server)
 command -v rabbitmq-server >/dev/null || need_apt+=(rabbitmq-server)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql)
+command -v jq >/dev/null || need_apt+=(jq)
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   apt-get update -qq
