@@ -9,42 +9,12 @@ use std::time::{Duration, Instant};
 
 use common::run;
 use magnetite_testkit::servers::Server as Redis;
+use magnetite_testkit::sinks::xrange;
 
 /// A Redis on a free port with its data in a temp dir (removed with the guard).
 fn redis() -> (Redis, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     (magnetite_testkit::servers::redis(dir.path()), dir)
-}
-
-/// `XRANGE key - +` as a list of field maps.
-fn xrange(port: u16, key: &str) -> Vec<std::collections::HashMap<String, String>> {
-    let out = run(
-        "redis-cli",
-        &["-p", &port.to_string(), "--raw", "XRANGE", key, "-", "+"],
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    // --raw prints: id, then field, value, field, value ... per entry; ids look like 123-0.
-    let mut entries = Vec::new();
-    let mut current: Option<std::collections::HashMap<String, String>> = None;
-    let mut lines = text.lines().peekable();
-    while let Some(line) = lines.next() {
-        let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-        let is_id = line
-            .split_once('-')
-            .is_some_and(|(a, b)| digits(a) && digits(b));
-        if is_id {
-            if let Some(m) = current.take() {
-                entries.push(m);
-            }
-            current = Some(Default::default());
-            continue;
-        }
-        if let (Some(m), Some(value)) = (current.as_mut(), lines.next()) {
-            m.insert(line.to_string(), value.to_string());
-        }
-    }
-    entries.extend(current);
-    entries
 }
 
 fn http_get(addr: std::net::SocketAddr, path: &str) -> String {

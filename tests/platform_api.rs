@@ -41,7 +41,7 @@ fn users_tokens_and_errors() {
         400,
     );
     let (status, body) = admin.call("POST", "/users", Some(json!([1, 2])));
-    assert_eq!(status.as_u16(), 422, "{body}");
+    assert_eq!(status.as_u16(), 400, "{body}");
     assert!(body["message"].is_string());
     let mut anonymous = Api::admin(&server);
     anonymous.token.clear();

@@ -3,54 +3,12 @@
 
 mod common;
 
-use async_nats::jetstream::{self, consumer};
 use common::*;
-use futures_util::StreamExt;
 use magnetite_events::encode::{json_body, Names};
 use magnetite_events::{Event, Events, EventsConfig};
+use magnetite_testkit::sinks::read_subject;
 use serde_json::{Map, Value};
 use std::time::Duration;
-
-/// Every message on `subject` in stream `events`, in stream order.
-async fn read_subject(port: u16, subject: &str) -> Vec<Map<String, Value>> {
-    let client = async_nats::connect(format!("127.0.0.1:{port}"))
-        .await
-        .unwrap();
-    let js = jetstream::new(client);
-    let Ok(stream) = js.get_stream("events").await else {
-        return Vec::new();
-    };
-    let cons = stream
-        .create_consumer(consumer::pull::Config {
-            filter_subject: subject.to_string(),
-            deliver_policy: consumer::DeliverPolicy::All,
-            ack_policy: consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    loop {
-        let mut batch = cons
-            .fetch()
-            .max_messages(500)
-            .expires(Duration::from_millis(300))
-            .messages()
-            .await
-            .unwrap();
-        let mut n = 0;
-        while let Some(m) = batch.next().await {
-            let m = m.unwrap();
-            assert_eq!(m.subject.as_str(), subject);
-            let v: Value = serde_json::from_slice(&m.payload).expect("JSON body");
-            out.push(v.as_object().cloned().expect("JSON object"));
-            n += 1;
-        }
-        if n == 0 {
-            return out;
-        }
-    }
-}
 
 async fn wait_len(port: u16, subject: &str, n: usize) -> Vec<Map<String, Value>> {
     eventually(Duration::from_secs(30), || async {

@@ -5,75 +5,11 @@
 mod common;
 
 use common::*;
-use futures_util::StreamExt;
 use magnetite_events::encode::{json_body, Names};
 use magnetite_events::{Event, Events, EventsConfig};
-use rabbitmq_stream_client::types::OffsetSpecification;
-use rabbitmq_stream_client::Environment;
+use magnetite_testkit::sinks::read_stream;
 use serde_json::{Map, Value};
 use std::time::Duration;
-
-/// Connects, retrying while the node finishes booting (the port opens before it
-/// accepts stream connections).
-async fn env(port: u16) -> Environment {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        match Environment::builder()
-            .host("127.0.0.1")
-            .port(port)
-            .build()
-            .await
-        {
-            Ok(env) => return env,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => panic!("rabbitmq env: {e}"),
-        }
-    }
-}
-
-/// Reads `stream` from the first offset until `n` messages or 20 s pass; then waits a
-/// little more to catch duplicates.
-async fn read_stream(port: u16, stream: &str, n: usize) -> Vec<Map<String, Value>> {
-    let env = env(port).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut consumer = loop {
-        match env
-            .consumer()
-            .offset(OffsetSpecification::First)
-            .build(stream)
-            .await
-        {
-            Ok(c) => break c,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("consumer on {stream}: {e}"),
-        }
-    };
-    let mut out = Vec::new();
-    loop {
-        let wait = if out.len() >= n {
-            Duration::from_millis(500)
-        } else {
-            deadline.saturating_duration_since(tokio::time::Instant::now())
-        };
-        match tokio::time::timeout(wait, consumer.next()).await {
-            Ok(Some(Ok(d))) => {
-                let body = d.message().data().expect("body");
-                let v: Value = serde_json::from_slice(body).expect("JSON body");
-                out.push(v.as_object().cloned().expect("object"));
-            }
-            Ok(Some(Err(e))) => panic!("delivery: {e:?}"),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    let _ = consumer.handle().close().await;
-    out
-}
 
 fn config(prefix: &str, port: u16) -> EventsConfig {
     EventsConfig {

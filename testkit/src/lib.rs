@@ -3,3 +3,4 @@
 pub mod magnetite;
 pub mod poll;
 pub mod servers;
+pub mod sinks;

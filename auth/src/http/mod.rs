@@ -22,7 +22,7 @@ use crate::error::AuthError;
 use crate::model::{Status, User};
 use crate::platform::Platform;
 
-pub use access::Caller;
+pub use access::{Caller, Need};
 pub(crate) use users::create_user as create_admin;
 
 pub type AppState = Arc<Platform>;
@@ -52,9 +52,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
+/// Any malformed or mistyped body is a 400 (axum says 422 for the latter); a missing
+/// JSON content type stays 415.
 fn json_rejection(rejection: JsonRejection) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let status = rejection.status();
+    let status = match rejection {
+        JsonRejection::JsonDataError(_) | JsonRejection::JsonSyntaxError(_) => {
+            axum::http::StatusCode::BAD_REQUEST
+        }
+        ref other => other.status(),
+    };
     let body = json!({ "message": rejection.body_text() });
     (status, axum::Json(body)).into_response()
 }

@@ -1,0 +1,198 @@
+//! The certificates HTTP API (Magistrala-style paths), merged into the platform app.
+//!
+//! The routes authenticate with `magnetite_auth::http::Caller`, whose extractor is
+//! implemented for the state `Arc<Platform>` only; so the routes are built on that
+//! state, the service travels in an `Extension`, and [`router`] finishes with
+//! `.with_state(platform)`: it returns a plain `Router` that merges with
+//! `magnetite_auth::http::router(..)` like any other.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use magnetite_auth::http::{Body, Caller, Need};
+use magnetite_auth::model::{Domain, Kind};
+use magnetite_auth::Platform;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{CertsError, Result};
+use crate::issue::{parse_ttl, DEFAULT_TTL};
+use crate::service::CertsService;
+use crate::store::{Page, MAX_LIMIT};
+
+type Svc = Extension<Arc<CertsService>>;
+type Plat = State<Arc<Platform>>;
+
+/// Every certificates route, ready to merge (state already applied).
+pub fn router(service: Arc<CertsService>) -> Router {
+    let platform = service.platform().clone();
+    Router::<Arc<Platform>>::new()
+        .route("/certs/ca", get(ca))
+        .route(
+            "/:domain/certs",
+            get(list).post(issue).delete(revoke_client),
+        )
+        .route("/:domain/certs/:serial", get(view).delete(revoke_one))
+        .layer(Extension(service))
+        .with_state(platform)
+}
+
+/// The domain if the caller may `need` it (the platform's role rule).
+async fn domain_for(caller: &Caller, platform: &Platform, id: &str, need: Need) -> Result<Domain> {
+    Ok(caller.domain(platform, id, need).await?)
+}
+
+#[derive(Debug, Deserialize)]
+struct IssueBody {
+    client_id: Option<String>,
+    /// `"24h"`, `"30d"`, `"3600s"` or a number of seconds.
+    ttl: Option<Value>,
+}
+
+/// `POST /{domain}/certs`: 201 with the certificate, its key (the only time it is
+/// shown) and the CA certificate.
+async fn issue(
+    caller: Caller,
+    State(platform): Plat,
+    Extension(svc): Svc,
+    Path(domain): Path<String>,
+    Body(body): Body<IssueBody>,
+) -> Result<impl IntoResponse> {
+    let domain = domain_for(&caller, &platform, &domain, Need::Write).await?;
+    let client_id = body
+        .client_id
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| CertsError::bad_request("missing client_id"))?;
+    let ttl = ttl_of(body.ttl.as_ref())?;
+    let client = platform
+        .store
+        .entity(Kind::Client, &domain.id, &client_id)
+        .await?;
+    let issued = svc.issue(&domain.id, &client.id, ttl).await?;
+    let body = json!({
+        "serial_number": issued.serial_number,
+        "client_id": issued.client_id,
+        "certificate": issued.certificate_pem,
+        "key": issued.key_pem,
+        "ca": svc.ca().certificate_pem(),
+        "expires_at": issued.expires_at,
+    });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// The requested lifetime: absent -> [`DEFAULT_TTL`]; a string -> [`parse_ttl`]; a
+/// whole number -> seconds. Bounds are checked when issuing.
+fn ttl_of(v: Option<&Value>) -> Result<Duration> {
+    match v {
+        None | Some(Value::Null) => Ok(DEFAULT_TTL),
+        Some(Value::String(s)) => parse_ttl(s),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Duration::from_secs)
+            .ok_or_else(|| CertsError::bad_request("ttl must be a whole number of seconds")),
+        Some(_) => Err(CertsError::bad_request(
+            "ttl must be a duration string (e.g. \"30d\") or seconds",
+        )),
+    }
+}
+
+/// `GET /{domain}/certs?client_id=&offset=&limit=`: `{"certs", "total", "offset", "limit"}`.
+async fn list(
+    caller: Caller,
+    State(platform): Plat,
+    Extension(svc): Svc,
+    Path(domain): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>> {
+    let domain = domain_for(&caller, &platform, &domain, Need::Read).await?;
+    let page = page_of(&params)?;
+    let client_id = params.get("client_id").filter(|c| !c.is_empty());
+    let (total, rows) = svc
+        .list(&domain.id, client_id.map(String::as_str), page)
+        .await?;
+    let certs: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
+    Ok(Json(json!({
+        "certs": certs,
+        "total": total,
+        "offset": page.offset,
+        "limit": page.limit,
+    })))
+}
+
+/// `offset` / `limit` query parameters; malformed or out of range is a 400.
+fn page_of(params: &HashMap<String, String>) -> Result<Page> {
+    let number = |key: &str, default: u64| -> Result<u64> {
+        match params.get(key).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| CertsError::bad_request(format!("invalid {key}: {v:?}"))),
+        }
+    };
+    let page = Page {
+        offset: number("offset", 0)?,
+        limit: number("limit", Page::default().limit)?,
+    };
+    if page.limit == 0 || page.limit > MAX_LIMIT {
+        return Err(CertsError::bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    Ok(page)
+}
+
+/// `GET /{domain}/certs/{serial}`: the certificate (never a key).
+async fn view(
+    caller: Caller,
+    State(platform): Plat,
+    Extension(svc): Svc,
+    Path((domain, serial)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let domain = domain_for(&caller, &platform, &domain, Need::Read).await?;
+    Ok(Json(svc.get(&domain.id, &serial).await?.to_json()))
+}
+
+/// `DELETE /{domain}/certs/{serial}`: 204; the client's live sessions end.
+async fn revoke_one(
+    caller: Caller,
+    State(platform): Plat,
+    Extension(svc): Svc,
+    Path((domain, serial)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let domain = domain_for(&caller, &platform, &domain, Need::Write).await?;
+    svc.revoke(&domain.id, &serial).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /{domain}/certs?client_id=`: revokes all of a client's certificates, 204.
+/// The client need not exist any more (certificates of a deleted client can still be
+/// revoked); the parameter is required, so there is no revoke-everything by accident.
+async fn revoke_client(
+    caller: Caller,
+    State(platform): Plat,
+    Extension(svc): Svc,
+    Path(domain): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<StatusCode> {
+    let domain = domain_for(&caller, &platform, &domain, Need::Write).await?;
+    let client_id = params
+        .get("client_id")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| CertsError::bad_request("missing client_id"))?;
+    svc.revoke_client(&domain.id, client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /certs/ca`: the CA certificate devices must trust. Public: it is no secret
+/// and a device fetches it before it has any credential.
+async fn ca(Extension(svc): Svc) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        svc.ca().certificate_pem().to_string(),
+    )
+}
