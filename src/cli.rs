@@ -26,6 +26,53 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker and the HTTP API.
     Serve(Box<ServeArgs>),
+    /// Operator tools for client certificates (works on the database directly).
+    Certs(CertsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CertsArgs {
+    #[command(subcommand)]
+    pub action: CertsAction,
+    /// Data directory holding the CA [default: ./data]
+    #[arg(long, env = "MAGNETITE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Platform database [default: sqlite://<data dir>/magnetite.db]
+    #[arg(long, env = "MAGNETITE_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertsAction {
+    /// Issue a certificate for a client and write <client>.crt, <client>.key, ca.crt.
+    Issue {
+        /// The platform client id.
+        #[arg(long)]
+        client: String,
+        /// Validity: `30d`, `24h`, `3600s` or seconds [default: 90d]
+        #[arg(long, default_value = "90d")]
+        ttl: String,
+        /// Where to write the files [default: .]
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Revoke one certificate (--serial) or all of a client's (--client).
+    Revoke {
+        #[arg(long, conflicts_with = "client", required_unless_present = "client")]
+        serial: Option<String>,
+        #[arg(long)]
+        client: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsClientAuth {
+    /// Client certificates are verified when sent; password logins still work.
+    #[default]
+    Optional,
+    /// The TLS handshake fails without a client certificate.
+    Required,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -116,6 +163,28 @@ pub struct ServeArgs {
     /// Redis Streams `MAXLEN ~` bound [default: 1000000]
     #[arg(long, env = "MAGNETITE_EVENT_MAXLEN")]
     pub event_maxlen: Option<usize>,
+    /// MQTT over TLS [default: 0.0.0.0:8883, when a certificate is configured]
+    #[arg(long, env = "MAGNETITE_MQTTS_ADDR")]
+    pub mqtts_addr: Option<SocketAddr>,
+    /// MQTT over secure WebSocket, path /mqtt [default: 0.0.0.0:8084, when a certificate is configured]
+    #[arg(long, env = "MAGNETITE_WSS_ADDR")]
+    pub wss_addr: Option<SocketAddr>,
+    /// Server certificate chain (PEM); reloaded when the file changes
+    #[arg(long, env = "MAGNETITE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM)
+    #[arg(long, env = "MAGNETITE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Extra CAs (PEM) that may sign client certificates; the platform CA always may
+    #[arg(long, env = "MAGNETITE_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// `optional` (default) or `required` client certificates
+    #[arg(long, env = "MAGNETITE_TLS_CLIENT_AUTH", value_enum)]
+    pub tls_client_auth: Option<TlsClientAuth>,
+    /// First run: generate a CA and a server certificate in the data dir (once)
+    #[arg(long, env = "MAGNETITE_TLS_SELF_SIGNED")]
+    #[serde(default)]
+    pub tls_self_signed: bool,
 }
 
 /// `serve` settings after flag > env > file > default.
@@ -140,6 +209,13 @@ pub struct Settings {
     pub event_stores: Vec<String>,
     pub event_prefix: String,
     pub event_maxlen: usize,
+    pub mqtts_addr: SocketAddr,
+    pub wss_addr: SocketAddr,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
+    pub tls_client_auth: TlsClientAuth,
+    pub tls_self_signed: bool,
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -214,6 +290,22 @@ impl Settings {
                 .or(file.event_prefix)
                 .unwrap_or_else(|| "magistrala".to_string()),
             event_maxlen: args.event_maxlen.or(file.event_maxlen).unwrap_or(1_000_000),
+            mqtts_addr: args
+                .mqtts_addr
+                .or(file.mqtts_addr)
+                .unwrap_or_else(|| addr("0.0.0.0:8883")),
+            wss_addr: args
+                .wss_addr
+                .or(file.wss_addr)
+                .unwrap_or_else(|| addr("0.0.0.0:8084")),
+            tls_cert: args.tls_cert.or(file.tls_cert),
+            tls_key: args.tls_key.or(file.tls_key),
+            tls_client_ca: args.tls_client_ca.or(file.tls_client_ca),
+            tls_client_auth: args
+                .tls_client_auth
+                .or(file.tls_client_auth)
+                .unwrap_or_default(),
+            tls_self_signed: args.tls_self_signed || file.tls_self_signed,
         })
     }
 }

@@ -1,8 +1,11 @@
 //! `magnetite`: the broker, the platform services and their HTTP API in one binary.
 
+mod certs_cmd;
 mod cli;
 mod event_hooks;
 mod http;
+mod services;
+mod tls;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,9 +19,8 @@ use magnetite_events::{Events, EventsConfig, MqttWriter};
 use tokio::net::TcpListener;
 
 use event_hooks::WithEvents;
-use magnetite_auth::bootstrap_admin::{ensure_admin, AdminBootstrap};
-use magnetite_auth::crypto::Keys;
-use magnetite_auth::{Platform, PlatformConfig, PlatformHooks, Store};
+use magnetite_auth::PlatformHooks;
+use magnetite_broker::TlsAcceptorSource;
 
 use cli::{AuthMode, Cli, Command, LogFormat, Settings};
 
@@ -32,6 +34,13 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(serve(settings))
+        }
+        Command::Certs(args) => {
+            init_logging(LogFormat::Text);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(certs_cmd::run(args))
         }
     }
 }
@@ -83,6 +92,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let events = start_events(&settings, &instance_id).await?;
     let (writer, writer_task) =
         MqttWriter::spawn_joinable(events.db().clone(), instance_id.clone());
+    let ca = tls::load_ca(&settings)?;
+    let tls = tls::acceptor(&settings, ca.as_ref())?;
+    let listeners = Listeners { tls };
     match settings.auth {
         AuthMode::None => {
             tracing::warn!("--auth none: ANY client may connect and use ANY topic allowed by the ACL; use only on a trusted network");
@@ -95,18 +107,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 &broker,
                 &events,
                 axum::Router::new(),
+                &listeners,
             )
             .await?;
             broker.hooks().close_events();
         }
         AuthMode::Platform => {
-            let platform = start_platform(&settings, &events).await?;
-            let hooks = WithEvents::new(PlatformHooks::new(Arc::clone(&platform)), writer);
+            let services = services::start(&settings, &events, ca).await?;
+            let hooks = WithEvents::new(PlatformHooks::new(Arc::clone(&services.platform)), writer);
             let broker = Broker::new(broker_config(&settings), hooks);
-            platform.attach_broker(broker.handle());
-            let api = magnetite_auth::http::router(platform);
-            run(&settings, &instance_id, &broker, &events, api).await?;
+            services.platform.attach_broker(broker.handle());
+            run(
+                &settings,
+                &instance_id,
+                &broker,
+                &events,
+                services.api,
+                &listeners,
+            )
+            .await?;
             broker.hooks().close_events();
+            services.bootstrap.shutdown().await;
         }
     }
     // Every MQTT event recorded so far is written before the process exits.
@@ -129,41 +150,6 @@ async fn start_events(settings: &Settings, instance_id: &str) -> anyhow::Result<
         .await
         .context("starting the event pipeline (database or --event-store settings)")?;
     Ok(Arc::new(events))
-}
-
-/// The platform: store (same database as the outbox), keys, first-start admin.
-async fn start_platform(settings: &Settings, events: &Events) -> anyhow::Result<Arc<Platform>> {
-    let store = Store::open(events.db().clone())
-        .await
-        .context("opening the platform store")?;
-    let keys = match std::env::var("MAGNETITE_AUTH_KEY") {
-        Ok(hex_key) if !hex_key.is_empty() => {
-            let master = hex_key.trim().as_bytes().to_vec();
-            Keys::from_master(&master)
-        }
-        _ => Keys::load_or_create(&settings.data_dir.join("auth.key"))?,
-    };
-    let config = PlatformConfig {
-        mail_dir: settings.data_dir.join("mail"),
-        ..PlatformConfig::default()
-    };
-    let platform = Arc::new(Platform::new(store, keys, config));
-    let email = std::env::var("MAGNETITE_ADMIN_EMAIL")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let password = std::env::var("MAGNETITE_ADMIN_PASSWORD")
-        .ok()
-        .filter(|s| !s.is_empty());
-    match ensure_admin(&platform, email, password).await? {
-        AdminBootstrap::Existing => {}
-        AdminBootstrap::Created { email } => tracing::info!(%email, "created the platform admin"),
-        AdminBootstrap::Generated { email, password } => {
-            tracing::warn!(%email, "created the platform admin with a generated password (printed once on stderr)");
-            // Deliberately not a log line: logs are shipped and kept, this is a secret.
-            eprintln!("\n  Platform admin: {email}\n  Password:       {password}\n  (shown once; set MAGNETITE_ADMIN_EMAIL / MAGNETITE_ADMIN_PASSWORD to choose them)\n");
-        }
-    }
-    Ok(platform)
 }
 
 fn load_acl(path: &Path) -> anyhow::Result<Acl> {
@@ -197,6 +183,7 @@ async fn run<H: Hooks>(
     broker: &Broker<H>,
     events: &Arc<Events>,
     api: axum::Router,
+    listeners: &Listeners,
 ) -> anyhow::Result<()> {
     let mqtt = bind(settings.mqtt_addr, "MQTT").await?;
     let ws = bind(settings.ws_addr, "MQTT over WebSocket (/mqtt)").await?;
@@ -217,6 +204,7 @@ async fn run<H: Hooks>(
         let broker = broker.clone();
         async move { broker.serve_ws(ws).await }
     });
+    let tls_tasks = spawn_tls(settings, broker, listeners).await?;
     let http_task = tokio::spawn(async move {
         axum::serve(http, app)
             .with_graceful_shutdown(shutdown_signal())
@@ -228,8 +216,38 @@ async fn run<H: Hooks>(
     broker.shutdown().await;
     let _ = tcp_task.await;
     let _ = ws_task.await;
+    for task in tls_tasks {
+        let _ = task.await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
     Ok(())
+}
+
+/// Optional listeners of `serve`.
+struct Listeners {
+    tls: Option<Arc<TlsAcceptorSource>>,
+}
+
+/// MQTT over TLS and over secure WebSocket, when a certificate is configured.
+async fn spawn_tls<H: Hooks>(
+    settings: &Settings,
+    broker: &Broker<H>,
+    listeners: &Listeners,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let Some(tls) = &listeners.tls else {
+        return Ok(Vec::new());
+    };
+    let mqtts = bind(settings.mqtts_addr, "MQTT over TLS").await?;
+    let wss = bind(settings.wss_addr, "MQTT over secure WebSocket (/mqtt)").await?;
+    let tls_task = tokio::spawn({
+        let (broker, tls) = (broker.clone(), Arc::clone(tls));
+        async move { broker.serve_tls(mqtts, tls).await }
+    });
+    let wss_task = tokio::spawn({
+        let (broker, tls) = (broker.clone(), Arc::clone(tls));
+        async move { broker.serve_wss(wss, tls).await }
+    });
+    Ok(vec![tls_task, wss_task])
 }
 
 async fn shutdown_signal() {

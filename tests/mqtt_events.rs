@@ -93,32 +93,11 @@ fn connect_and_disconnect_reach_redis_and_the_embedded_log() {
     assert!(metrics.contains("127.0.0.1"), "per-sink metrics: {metrics}");
 }
 
-/// CONNECT (3.1.1, clean session) for `client_id`, then DISCONNECT, over a raw socket.
 fn connect_and_disconnect(addr: std::net::SocketAddr, client_id: &str) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    let id = client_id.as_bytes();
-    let mut packet = vec![
-        0x10,
-        (12 + id.len()) as u8,
-        0,
-        4,
-        b'M',
-        b'Q',
-        b'T',
-        b'T',
-        4,
-        0x02,
-        0,
-        30,
-        0,
-        id.len() as u8,
-    ];
-    packet.extend_from_slice(id);
-    stream.write_all(&packet).unwrap();
-    let mut connack = [0u8; 4];
-    stream.read_exact(&mut connack).unwrap();
-    assert_eq!(connack, [0x20, 0x02, 0x00, 0x00]);
-    stream.write_all(&[0xe0, 0x00]).unwrap();
+    assert_eq!(
+        magnetite_testkit::mqtt::connect_and_disconnect(addr, client_id, None),
+        0
+    );
 }
 
 #[test]

@@ -2,8 +2,10 @@
 
 use dashmap::DashMap;
 use magnetite_broker::BrokerHandle;
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use crate::crypto::Keys;
 use crate::error::Result;
@@ -32,6 +34,12 @@ impl Default for PlatformConfig {
     }
 }
 
+/// Maps the DER of a client certificate (already verified by TLS) to the platform
+/// client it was issued to, or `None` (unknown, revoked, expired). Plugged in by the
+/// binary from the certs service: auth does not depend on certs.
+pub type CertResolver =
+    Arc<dyn Fn(Vec<u8>) -> Pin<Box<dyn Future<Output = Option<String>> + Send>> + Send + Sync>;
+
 pub struct Platform {
     pub store: Store,
     pub keys: Keys,
@@ -39,6 +47,7 @@ pub struct Platform {
     pub sessions: LiveSessions,
     pub config: PlatformConfig,
     broker: OnceLock<BrokerHandle>,
+    cert_resolver: OnceLock<CertResolver>,
 }
 
 impl Platform {
@@ -50,12 +59,24 @@ impl Platform {
             sessions: LiveSessions::default(),
             config,
             broker: OnceLock::new(),
+            cert_resolver: OnceLock::new(),
         }
     }
 
     /// Plugs in the running broker so revocations reach live sessions.
     pub fn attach_broker(&self, handle: BrokerHandle) {
         let _ = self.broker.set(handle);
+    }
+
+    /// Plugs in the certificate -> client lookup (the certs service).
+    pub fn set_cert_resolver(&self, resolver: CertResolver) {
+        let _ = self.cert_resolver.set(resolver);
+    }
+
+    /// The client a verified peer certificate identifies, if any.
+    pub async fn client_of_certificate(&self, der: &[u8]) -> Option<String> {
+        let resolver = self.cert_resolver.get()?;
+        resolver(der.to_vec()).await
     }
 
     /// Access of these clients may have grown: forget what the cache knows.

@@ -51,6 +51,11 @@ impl Magnetite {
         let log = std::fs::create_dir_all(&data_dir)
             .ok()
             .and_then(|_| std::fs::File::create(data_dir.join("test.log")).ok());
+        let stdout = log
+            .as_ref()
+            .and_then(|f| f.try_clone().ok())
+            .map(Stdio::from)
+            .unwrap_or_else(Stdio::null);
         let stderr = log.map(Stdio::from).unwrap_or_else(Stdio::null);
         let child = Command::new(bin)
             .arg("serve")
@@ -61,7 +66,7 @@ impl Magnetite {
             .args(args)
             .env("MAGNETITE_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("MAGNETITE_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .expect("spawn magnetite");
@@ -90,7 +95,7 @@ impl Magnetite {
         self.mqtt.port().to_string()
     }
 
-    /// What the server logged so far (stderr).
+    /// What the server wrote so far (log lines and stderr).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("test.log")).unwrap_or_default()
     }

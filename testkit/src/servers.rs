@@ -57,6 +57,28 @@ impl Server {
         self.launch();
     }
 
+    /// Stops it the way an operator would (SIGTERM to its process group), waiting up to
+    /// 30 s for it to exit before [`Server::stop`] kills what is left.
+    pub fn stop_gracefully(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let pgid = child.id() as i32;
+            if pgid > 1 {
+                // SAFETY: plain syscall; negative pid = the process group we created.
+                unsafe { libc::kill(-pgid, libc::SIGTERM) };
+            }
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(30) {
+                let gone = matches!(child.try_wait(), Ok(Some(_)))
+                    && TcpStream::connect(("127.0.0.1", self.port)).is_err();
+                if gone {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        self.stop();
+    }
+
     /// Stops it (SIGKILL to its process group, plus marked strays) and waits.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -103,7 +103,7 @@ pub async fn env(port: u16) -> Environment {
 /// little more to catch duplicates.
 pub async fn read_stream(port: u16, stream: &str, n: usize) -> Vec<Map<String, Value>> {
     let env = env(port).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut consumer = loop {
         match env
             .consumer()

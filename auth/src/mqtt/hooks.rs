@@ -69,10 +69,39 @@ impl PlatformHooks {
     }
 }
 
+impl PlatformHooks {
+    /// A client proved by a certificate we issued: no password needed; a username, if
+    /// sent, must name the same client.
+    async fn certificate_login(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+    ) -> AuthDecision<MqttIdentity> {
+        if username.is_some_and(|u| !u.is_empty() && u != client_id) {
+            return AuthDecision::Refuse(ConnectRefusal::BadCredentials);
+        }
+        let Some(access) = self.access(client_id).await else {
+            return AuthDecision::Refuse(ConnectRefusal::BadCredentials);
+        };
+        if !access.enabled {
+            return AuthDecision::Refuse(ConnectRefusal::NotAuthorized);
+        }
+        AuthDecision::Allow(MqttIdentity {
+            client_id: access.client_id.clone(),
+            domain_id: access.domain_id.clone(),
+        })
+    }
+}
+
 impl Hooks for PlatformHooks {
     type Identity = MqttIdentity;
 
     async fn authenticate(&self, info: ConnectInfo<'_>) -> AuthDecision<MqttIdentity> {
+        if let Some(der) = info.peer_certificate {
+            if let Some(client_id) = self.platform.client_of_certificate(der).await {
+                return self.certificate_login(&client_id, info.username).await;
+            }
+        }
         let (Some(username), Some(password)) = (info.username, info.password) else {
             return AuthDecision::Refuse(ConnectRefusal::BadCredentials);
         };

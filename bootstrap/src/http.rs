@@ -1,0 +1,243 @@
+//! Magistrala's bootstrap HTTP API.
+//!
+//! The router's state is `Arc<BootstrapService>` and it is closed with `.with_state`,
+//! so [`router`] returns a plain `Router` that merges into the root router next to
+//! auth's. Auth's [`Caller`] extractor is defined for state `Arc<Platform>`; the
+//! [`User`] extractor here delegates to it with the service's platform, so a bearer
+//! token is checked exactly as on every other platform route.
+
+use axum::async_trait;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, put};
+use axum::{Json, Router};
+use magnetite_auth::http::{Body, Caller};
+use magnetite_auth::AuthError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::error::BootstrapError;
+use crate::service::device::KeyForm;
+use crate::service::manage::{CreateConfig, UpdateCerts, UpdateConfig};
+use crate::store::configs::ListFilter;
+use crate::{BootstrapService, Config};
+
+type AppState = Arc<BootstrapService>;
+type Result<T, E = BootstrapError> = std::result::Result<T, E>;
+
+/// Default and largest page of `GET .../configs` (Magistrala's).
+const DEFAULT_LIMIT: u64 = 10;
+const MAX_LIMIT: u64 = 100;
+
+/// Every bootstrap route, ready to merge.
+pub fn router(service: Arc<BootstrapService>) -> Router {
+    Router::new()
+        .route("/:domain/clients/configs", get(list).post(create))
+        .route(
+            "/:domain/clients/configs/:client_id",
+            get(view).put(update).delete(remove),
+        )
+        .route(
+            "/:domain/clients/configs/certs/:client_id",
+            patch(update_certs),
+        )
+        .route(
+            "/:domain/clients/configs/connections/:client_id",
+            put(update_connections),
+        )
+        .route("/:domain/clients/state/:client_id", put(change_state))
+        .route("/clients/bootstrap/:external_id", get(bootstrap))
+        .route(
+            "/clients/bootstrap/secure/:external_id",
+            get(bootstrap_secure),
+        )
+        .with_state(service)
+}
+
+/// The authenticated user (auth's [`Caller`], resolved against the service's platform).
+struct User(Caller);
+
+#[async_trait]
+impl FromRequestParts<AppState> for User {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
+        Caller::from_request_parts(parts, state.platform())
+            .await
+            .map(User)
+    }
+}
+
+async fn create(
+    State(svc): State<AppState>,
+    User(caller): User,
+    Path(domain): Path<String>,
+    Body(body): Body<CreateConfig>,
+) -> Result<Response> {
+    let c = svc.create(&caller, &domain, body).await?;
+    let location = format!("/clients/configs/{}", c.client_id);
+    Ok((
+        StatusCode::CREATED,
+        [(LOCATION, location)],
+        Json(c.to_json()),
+    )
+        .into_response())
+}
+
+/// Parses `offset`, `limit`, `name`, `state`; anything unreadable is a 400.
+fn list_filter(params: &HashMap<String, String>) -> Result<ListFilter> {
+    let number = |key: &str, default: u64| -> Result<u64> {
+        match params.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| BootstrapError::bad_request(format!("invalid {key}"))),
+        }
+    };
+    let limit = number("limit", DEFAULT_LIMIT)?;
+    if limit > MAX_LIMIT {
+        return Err(BootstrapError::bad_request(format!(
+            "limit must be at most {MAX_LIMIT}"
+        )));
+    }
+    let state = match params.get("state").map(String::as_str) {
+        None => None,
+        Some("0") => Some(0),
+        Some("1") => Some(1),
+        Some(_) => return Err(BootstrapError::bad_request("state must be 0 or 1")),
+    };
+    Ok(ListFilter {
+        name: params.get("name").filter(|n| !n.is_empty()).cloned(),
+        state,
+        offset: number("offset", 0)?,
+        limit,
+    })
+}
+
+async fn list(
+    State(svc): State<AppState>,
+    User(caller): User,
+    Path(domain): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>> {
+    let f = list_filter(&params)?;
+    let (total, configs) = svc.list(&caller, &domain, &f).await?;
+    Ok(Json(json!({
+        "configs": configs.iter().map(Config::to_json).collect::<Vec<_>>(),
+        "total": total,
+        "offset": f.offset,
+        "limit": f.limit,
+    })))
+}
+
+async fn view(
+    State(svc): State<AppState>,
+    User(caller): User,
+    Path((domain, id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    Ok(Json(svc.view(&caller, &domain, &id).await?.to_json()))
+}
+
+async fn update(
+    State(svc): State<AppState>,
+    User(caller): User,
+    Path((domain, id)): Path<(String, String)>,
+    Body(body): Body<UpdateConfig>,
+) -> Result<Json<Value>> {
+    Ok(Json(
+        svc.update(&caller, &domain, &id, body).await?.to_json(),
+    ))
+}
+
+async fn remove(
+    State(svc): State<AppState>,
+    User(caller): User,
+    Path((domain, id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    svc.remove(&caller, &domain, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn update_certs(
+    State(svc): State<AppState>,
+    User(caller): User,
+    Path((domain, id)): Path<(String, String)>,
+    Body(body): Body<UpdateCerts>,
+) -> Result<Json<Value>> {
+    Ok(Json(
+        svc.update_certs(&caller, &domain, &id, body)
+            .await?
+            .to_json(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ConnectionsBody {
+    channels: Option<Vec<String>>,
+}
+
+async fn update_connections(
+    State(svc): State<AppState>,
+    User(caller): User,
+    Path((domain, id)): Path<(String, String)>,
+    Body(body): Body<ConnectionsBody>,
+) -> Result<Json<Value>> {
+    let channels = body
+        .channels
+        .ok_or_else(|| BootstrapError::bad_request("missing channels"))?;
+    let c = svc
+        .update_connections(&caller, &domain, &id, &channels)
+        .await?;
+    Ok(Json(c.to_json()))
+}
+
+#[derive(Deserialize)]
+struct StateBody {
+    state: Option<i64>,
+}
+
+async fn change_state(
+    State(svc): State<AppState>,
+    User(caller): User,
+    Path((domain, id)): Path<(String, String)>,
+    Body(body): Body<StateBody>,
+) -> Result<Json<Value>> {
+    let state = body
+        .state
+        .ok_or_else(|| BootstrapError::bad_request("missing state"))?;
+    let c = svc.change_state(&caller, &domain, &id, state).await?;
+    Ok(Json(c.to_json()))
+}
+
+/// The key after `Client ` in `Authorization` (Magistrala's device credentials).
+fn client_credentials(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let key = value.strip_prefix("Client ")?.trim();
+    (!key.is_empty()).then_some(key)
+}
+
+async fn bootstrap(
+    State(svc): State<AppState>,
+    Path(external_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let creds = client_credentials(&headers);
+    Ok(Json(
+        svc.bootstrap(&external_id, creds, KeyForm::Plain).await?,
+    ))
+}
+
+async fn bootstrap_secure(
+    State(svc): State<AppState>,
+    Path(external_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let creds = client_credentials(&headers);
+    let body = svc.bootstrap_secure(&external_id, creds).await?;
+    Ok(([(CONTENT_TYPE, "application/octet-stream")], body).into_response())
+}

@@ -1,0 +1,118 @@
+//! Magnetite bootstrap: Magistrala-compatible device bootstrap.
+//!
+//! An operator registers a *config* for a device (external id + external key, the
+//! platform client it becomes, its channels, opaque content, certificates); the device,
+//! knowing only its external id and key, fetches everything it needs to connect
+//! (`GET /clients/bootstrap/{external_id}`, or the AES-encrypted variant — see
+//! [`crypto`] for the exact scheme). The config's whitelist state drives the client's
+//! connections: `1` connects it to each channel for publish and subscribe, `0`
+//! disconnects it and ends its live MQTT sessions at once.
+//!
+//! Every change writes its `bootstrap` event to the outbox in the same transaction. A
+//! background task (module `tailer`) follows the `clients` event stream so that deleting a
+//! client or a channel through the platform API updates the configs, as Magistrala's
+//! bootstrap does by consuming the clients events.
+//!
+//! Wiring: [`BootstrapService::start`] then [`router`], merged into the root router.
+
+pub mod crypto;
+pub mod error;
+mod http;
+pub mod issuer;
+pub mod model;
+mod service;
+pub mod store;
+mod tailer;
+
+pub use crypto::{parse_encrypt_key, StorageKey};
+pub use error::BootstrapError;
+pub use http::router;
+pub use issuer::{CertIssuer, IssueFuture, IssuedCert};
+pub use model::{Channel, Config, State};
+pub use service::device::KeyForm;
+pub use service::manage::{CreateConfig, UpdateCerts, UpdateConfig};
+
+use magnetite_auth::Platform;
+use magnetite_events::Db;
+use std::sync::Arc;
+use tokio::sync::{watch, Mutex};
+use tokio::task::JoinHandle;
+
+use store::ConfigStore;
+
+/// The bootstrap service: its store, the platform it provisions clients on, its keys,
+/// and the tailing task.
+pub struct BootstrapService {
+    store: ConfigStore,
+    platform: Arc<Platform>,
+    encrypt_key: Option<[u8; 32]>,
+    storage: StorageKey,
+    issuer: Option<Arc<dyn CertIssuer>>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for BootstrapService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapService")
+            .field("secure_bootstrap", &self.encrypt_key.is_some())
+            .field("issuer", &self.issuer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BootstrapService {
+    /// Creates the tables and spawns the task that tails the `clients` stream.
+    ///
+    /// - `db`: the platform's database (`platform.store.db()`: the tailer reads auth's
+    ///   events from its outbox; start `magnetite_events::Events` first so it exists);
+    /// - `encrypt_key`: the secure-bootstrap key ([`parse_encrypt_key`]); without it the
+    ///   secure endpoint answers 501;
+    /// - `issuer`: issues certificates for `"issue_cert": true` configs;
+    /// - `storage`: seals client secrets and private keys at rest
+    ///   ([`StorageKey::load_or_create`] on `<data dir>/bootstrap.key`).
+    pub async fn start(
+        db: Db,
+        platform: Arc<Platform>,
+        encrypt_key: Option<[u8; 32]>,
+        issuer: Option<Arc<dyn CertIssuer>>,
+        storage: StorageKey,
+    ) -> Result<Arc<BootstrapService>, BootstrapError> {
+        let store = ConfigStore::open(db.clone()).await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let tailer = tailer::Tailer {
+            db,
+            store: store.clone(),
+            stop: stop_rx,
+        };
+        let task = tokio::spawn(tailer.run());
+        Ok(Arc::new(BootstrapService {
+            store,
+            platform,
+            encrypt_key,
+            storage,
+            issuer,
+            stop,
+            task: Mutex::new(Some(task)),
+        }))
+    }
+
+    /// Stops the tailing task (its cursor is saved after every window, so the next
+    /// start resumes where it stopped). Requests keep working.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// The platform the configs' clients live on.
+    pub fn platform(&self) -> &Arc<Platform> {
+        &self.platform
+    }
+
+    /// The config store (reads for tests and tools).
+    pub fn store(&self) -> &ConfigStore {
+        &self.store
+    }
+}

@@ -1,0 +1,372 @@
+//! Config management: create (provisioning the platform client when none is named),
+//! view, list, update, certificates, remove.
+
+use magnetite_auth::crypto::generate_secret;
+use magnetite_auth::http::{Caller, Need};
+use magnetite_auth::model::{Audit, Entity, Kind, Status};
+use magnetite_auth::store::entities::NewEntity;
+use magnetite_events::model::{bootstrap as bev, clients as cev};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{now, Result};
+use crate::error::{is_unique_violation, BootstrapError};
+use crate::model::{Channel, Config, State};
+use crate::store::configs::ListFilter;
+use crate::BootstrapService;
+
+/// `POST /{domainID}/clients/configs` body (Magistrala's, plus `client_secret` when
+/// `client_id` names an existing client, and `issue_cert`). No `Debug`: it holds keys.
+#[derive(Deserialize, Default)]
+pub struct CreateConfig {
+    /// Device external id (unique platform-wide).
+    pub external_id: Option<String>,
+    /// Device external key (stored as a keyed hash).
+    pub external_key: Option<String>,
+    /// Existing platform client; absent = create one named like the config.
+    pub client_id: Option<String>,
+    /// Secret of the existing client (verified, then stored sealed).
+    pub client_secret: Option<String>,
+    /// Config name.
+    pub name: Option<String>,
+    /// Opaque content for the device.
+    pub content: Option<String>,
+    /// Channel ids.
+    pub channels: Option<Vec<String>>,
+    /// Device certificate (PEM).
+    pub client_cert: Option<String>,
+    /// Device private key (PEM).
+    pub client_key: Option<String>,
+    /// CA certificate (PEM).
+    pub ca_cert: Option<String>,
+    /// Issue the certificate with the configured [`crate::CertIssuer`].
+    #[serde(default)]
+    pub issue_cert: bool,
+}
+
+/// `PATCH .../configs/certs/{id}` body: the three PEMs replace the stored ones
+/// (absent = empty), as in Magistrala.
+#[derive(Deserialize, Default)]
+pub struct UpdateCerts {
+    /// Device certificate.
+    pub client_cert: Option<String>,
+    /// Device private key.
+    pub client_key: Option<String>,
+    /// CA certificate.
+    pub ca_cert: Option<String>,
+}
+
+/// `PUT .../configs/{id}` body.
+#[derive(Deserialize, Default)]
+pub struct UpdateConfig {
+    /// New name (absent = unchanged).
+    pub name: Option<String>,
+    /// New content (absent = unchanged).
+    pub content: Option<String>,
+}
+
+/// The platform client a config is for, with its secret in clear.
+struct Provisioned {
+    entity: Entity,
+    secret: String,
+    created: bool,
+}
+
+/// A required, bounded text field.
+fn required(v: Option<String>, what: &str) -> Result<String> {
+    match v.map(|s| s.trim().to_string()) {
+        Some(s) if !s.is_empty() && s.len() <= 1024 => Ok(s),
+        Some(_) => Err(BootstrapError::bad_request(format!(
+            "{what} must be 1 to 1024 characters"
+        ))),
+        None => Err(BootstrapError::bad_request(format!("missing {what}"))),
+    }
+}
+
+impl BootstrapService {
+    /// Creates a config; provisions its client first when `client_id` is absent (and
+    /// removes that client again if the config cannot be stored).
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        domain: &str,
+        body: CreateConfig,
+    ) -> Result<Config> {
+        let d = caller.domain(&self.platform, domain, Need::Write).await?;
+        let external_id = required(body.external_id.clone(), "external_id")?;
+        required(body.external_key.clone(), "external_key")?;
+        if let Some(n) = &body.name {
+            required(Some(n.clone()), "name")?;
+        }
+        if self.store.by_external_id(&external_id).await?.is_some() {
+            return Err(external_id_taken());
+        }
+        let channels = self
+            .resolve_channels(&d.id, body.channels.as_deref().unwrap_or_default())
+            .await?;
+        let client = self.provision(caller, &d.id, &body, &external_id).await?;
+        match self.store_new(&d.id, body, channels, &client).await {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                if client.created {
+                    self.undo_client(&client.entity).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The existing client (secret verified) or a new one named like the config.
+    async fn provision(
+        &self,
+        caller: &Caller,
+        domain_id: &str,
+        body: &CreateConfig,
+        external_id: &str,
+    ) -> Result<Provisioned> {
+        let name = body.name.clone().unwrap_or_else(|| external_id.to_string());
+        let Some(id) = body.client_id.as_deref().filter(|s| !s.is_empty()) else {
+            return self
+                .new_client(caller, domain_id, required(Some(name), "name")?)
+                .await;
+        };
+        let entity = self
+            .platform
+            .store
+            .entity(Kind::Client, domain_id, id)
+            .await?;
+        if self.store.get_any(&entity.id).await?.is_some() {
+            return Err(BootstrapError::Conflict(
+                "this client already has a bootstrap config".into(),
+            ));
+        }
+        let secret = body
+            .client_secret
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| BootstrapError::bad_request("client_id needs client_secret"))?;
+        let access = self.platform.store.client_access(&entity.id).await?;
+        let ok = access.is_some_and(|a| {
+            self.platform
+                .keys
+                .verify_secret(secret.as_bytes(), &a.secret_hash)
+        });
+        if !ok {
+            return Err(BootstrapError::bad_request(
+                "client_secret does not match the client",
+            ));
+        }
+        Ok(Provisioned {
+            entity,
+            secret,
+            created: false,
+        })
+    }
+
+    async fn new_client(
+        &self,
+        caller: &Caller,
+        domain_id: &str,
+        name: String,
+    ) -> Result<Provisioned> {
+        let entity = Entity {
+            kind: Kind::Client,
+            id: magnetite_auth::store::new_id(),
+            domain_id: domain_id.to_string(),
+            name,
+            route: None,
+            description: None,
+            tags: Vec::new(),
+            metadata: json!({}),
+            status: Status::Enabled,
+            parent_id: None,
+            created_by: caller.id().to_string(),
+            audit: Audit {
+                created_at: now(),
+                updated_at: None,
+                updated_by: None,
+            },
+        };
+        let secret = generate_secret();
+        let hash = self.platform.keys.hash_secret(&secret);
+        let event = cev::client_create(&entity.record());
+        let row = NewEntity {
+            entity: &entity,
+            secret_hash: Some(&hash),
+            event: &event,
+        };
+        self.platform.store.insert_entities(&[row]).await?;
+        tracing::info!(client_id = %entity.id, "bootstrap: client created for a config");
+        Ok(Provisioned {
+            entity,
+            secret,
+            created: true,
+        })
+    }
+
+    /// Removes a client this service created for a config that then failed.
+    async fn undo_client(&self, e: &Entity) {
+        let ev = cev::client_remove(&e.record()).with("status", "deleted");
+        let store = &self.platform.store;
+        if let Err(err) = store
+            .delete_entity(Kind::Client, &e.domain_id, &e.id, &ev)
+            .await
+        {
+            tracing::error!(client_id = %e.id, error = %err, "bootstrap: cannot remove the client of a failed config");
+        }
+    }
+
+    /// Certificates (issued or given), sealing, and the insert with `config.create`.
+    async fn store_new(
+        &self,
+        domain_id: &str,
+        body: CreateConfig,
+        channels: Vec<Channel>,
+        client: &Provisioned,
+    ) -> Result<Config> {
+        let id = client.entity.id.clone();
+        let (cert, key, ca) = self.certs_for(&id, &body).await?;
+        let external_key = body.external_key.unwrap_or_default();
+        let c = Config {
+            client_id: id.clone(),
+            domain_id: domain_id.to_string(),
+            external_id: body.external_id.unwrap_or_default().trim().to_string(),
+            name: client_name(body.name, &client.entity),
+            content: body.content.unwrap_or_default(),
+            client_cert: cert,
+            ca_cert: ca,
+            state: State::Inactive,
+            channels,
+            created_at: now(),
+            updated_at: None,
+            external_key_hash: self.platform.keys.hash_secret(external_key.trim()),
+            client_secret_sealed: self.storage.seal(&id, &client.secret)?,
+            client_key_sealed: self.storage.seal(&id, &key)?,
+        };
+        let ev = bev::config_create(&c.create_event(&key));
+        self.store.insert(&c, &ev).await.map_err(|e| match e {
+            BootstrapError::Database(ref db) if is_unique_violation(db) => external_id_taken(),
+            other => other,
+        })?;
+        tracing::info!(client_id = %c.client_id, external_id = %c.external_id, "bootstrap: config created");
+        Ok(c)
+    }
+
+    /// The PEMs: from the issuer when asked and configured, otherwise from the body.
+    async fn certs_for(
+        &self,
+        client_id: &str,
+        body: &CreateConfig,
+    ) -> Result<(String, String, String)> {
+        match (&self.issuer, body.issue_cert) {
+            (Some(issuer), true) => {
+                let cert = issuer.issue(client_id).await.map_err(|e| {
+                    BootstrapError::Internal(format!("certificate for {client_id}: {e}"))
+                })?;
+                Ok((cert.certificate, cert.key, cert.ca))
+            }
+            (None, true) => {
+                tracing::warn!(client_id, "bootstrap: issue_cert asked but no issuer is configured; using the body's PEMs");
+                Ok(body_certs(body))
+            }
+            _ => Ok(body_certs(body)),
+        }
+    }
+
+    /// `GET .../configs/{id}` (`config.view`).
+    pub async fn view(&self, caller: &Caller, domain: &str, client_id: &str) -> Result<Config> {
+        let d = caller.domain(&self.platform, domain, Need::Read).await?;
+        let c = self.config(&d.id, client_id).await?;
+        self.record(&bev::config_view(&c.view_event())).await?;
+        Ok(c)
+    }
+
+    /// `GET .../configs` (`config.list`): the total and one page.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        domain: &str,
+        f: &ListFilter,
+    ) -> Result<(u64, Vec<Config>)> {
+        let d = caller.domain(&self.platform, domain, Need::Read).await?;
+        let page = self.store.list(&d.id, f).await?;
+        self.record(&bev::config_list(f.offset, f.limit)).await?;
+        Ok(page)
+    }
+
+    /// `PUT .../configs/{id}`: name and content (`config.update`).
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        domain: &str,
+        client_id: &str,
+        body: UpdateConfig,
+    ) -> Result<Config> {
+        let name = body.name.map(|n| required(Some(n), "name")).transpose()?;
+        let d = caller.domain(&self.platform, domain, Need::Write).await?;
+        let mut c = self.config(&d.id, client_id).await?;
+        if let Some(n) = name {
+            c.name = n;
+        }
+        if let Some(content) = body.content {
+            c.content = content;
+        }
+        c.updated_at = Some(now());
+        self.store
+            .update_info(&c, &bev::config_update(&c.update_event()))
+            .await?;
+        Ok(c)
+    }
+
+    /// `PATCH .../configs/certs/{id}` (`cert.update`).
+    pub async fn update_certs(
+        &self,
+        caller: &Caller,
+        domain: &str,
+        client_id: &str,
+        body: UpdateCerts,
+    ) -> Result<Config> {
+        let d = caller.domain(&self.platform, domain, Need::Write).await?;
+        let mut c = self.config(&d.id, client_id).await?;
+        let key = body.client_key.unwrap_or_default();
+        c.client_cert = body.client_cert.unwrap_or_default();
+        c.ca_cert = body.ca_cert.unwrap_or_default();
+        c.client_key_sealed = self.storage.seal(&c.client_id, &key)?;
+        c.updated_at = Some(now());
+        let ev = bev::cert_update(&c.client_id, &c.client_cert, &key, &c.ca_cert);
+        self.store.update_certs(&c, &ev).await?;
+        Ok(c)
+    }
+
+    /// `DELETE .../configs/{id}` (`config.remove`). The client and its connections
+    /// stay, as in Magistrala.
+    pub async fn remove(&self, caller: &Caller, domain: &str, client_id: &str) -> Result<()> {
+        let d = caller.domain(&self.platform, domain, Need::Write).await?;
+        self.store
+            .delete(&d.id, client_id, &bev::config_remove(client_id))
+            .await?;
+        tracing::info!(client_id, "bootstrap: config removed");
+        Ok(())
+    }
+}
+
+fn body_certs(body: &CreateConfig) -> (String, String, String) {
+    let pem = |v: &Option<String>| v.clone().unwrap_or_default();
+    (
+        pem(&body.client_cert),
+        pem(&body.client_key),
+        pem(&body.ca_cert),
+    )
+}
+
+/// The config name: as given, else the client's name.
+fn client_name(given: Option<String>, client: &Entity) -> String {
+    given
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| client.name.clone())
+}
+
+fn external_id_taken() -> BootstrapError {
+    BootstrapError::Conflict("a config with this external_id or client already exists".into())
+}

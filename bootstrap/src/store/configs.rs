@@ -1,0 +1,298 @@
+//! Config rows and their channels: create, read, list, update, delete. Each mutation
+//! takes the event that describes it and writes it in the same transaction.
+
+use magnetite_events::Event;
+
+use super::{channel_from_row, config_from_row, read, tx, Cols, ConfigStore, Outbox, Result};
+use crate::error::BootstrapError;
+use crate::model::{Channel, Config};
+
+/// List filters: `name` (case-insensitive substring) and `state`, plus the page.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Substring of the config name.
+    pub name: Option<String>,
+    /// Only this state (`0` / `1`).
+    pub state: Option<i64>,
+    /// Rows to skip.
+    pub offset: u64,
+    /// Rows to return.
+    pub limit: u64,
+}
+
+const INSERT_CHANNEL: &str = "INSERT INTO bootstrap_channels \
+     (client_id, channel_id, position, name, metadata) VALUES ($1, $2, $3, $4, $5)";
+
+/// `LIKE` pattern for a literal substring (`\` escapes `%` and `_`).
+fn like_pattern(name: &str) -> String {
+    let escaped = name
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn not_found(done: u64) -> Result<()> {
+    if done == 0 {
+        Err(BootstrapError::NotFound("config"))
+    } else {
+        Ok(())
+    }
+}
+
+impl ConfigStore {
+    /// Inserts the config and its channels with `ev`. A taken client id or external
+    /// id fails with a unique violation (409) and leaves nothing behind.
+    pub async fn insert(&self, c: &Config, ev: &Event) -> Result<()> {
+        tx!(self, tx => {
+            sqlx::query(
+                "INSERT INTO bootstrap_configs (client_id, domain_id, external_id, \
+                 external_key_hash, client_secret_sealed, name, content, client_cert, \
+                 client_key_sealed, ca_cert, state, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&c.client_id)
+            .bind(&c.domain_id)
+            .bind(&c.external_id)
+            .bind(&c.external_key_hash)
+            .bind(&c.client_secret_sealed)
+            .bind(&c.name)
+            .bind(&c.content)
+            .bind(&c.client_cert)
+            .bind(&c.client_key_sealed)
+            .bind(&c.ca_cert)
+            .bind(c.state.as_i64())
+            .bind(&c.created_at)
+            .execute(&mut *tx)
+            .await?;
+            for (i, ch) in c.channels.iter().enumerate() {
+                sqlx::query(INSERT_CHANNEL)
+                    .bind(&c.client_id)
+                    .bind(&ch.id)
+                    .bind(i as i64)
+                    .bind(&ch.name)
+                    .bind(ch.metadata.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+
+    /// The channels of a config, in order.
+    pub async fn channels(&self, client_id: &str) -> Result<Vec<Channel>> {
+        read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT channel_id, name, metadata FROM bootstrap_channels \
+                 WHERE client_id = $1 ORDER BY position, channel_id",
+            )
+            .bind(client_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(channel_from_row).collect()
+        })
+    }
+
+    async fn with_channels(&self, c: Option<Config>) -> Result<Option<Config>> {
+        match c {
+            None => Ok(None),
+            Some(mut c) => {
+                c.channels = self.channels(&c.client_id).await?;
+                Ok(Some(c))
+            }
+        }
+    }
+
+    /// The config of `client_id` in `domain_id`.
+    pub async fn get(&self, domain_id: &str, client_id: &str) -> Result<Option<Config>> {
+        let c = read!(self, pool => {
+            sqlx::query("SELECT * FROM bootstrap_configs WHERE client_id = $1 AND domain_id = $2")
+                .bind(client_id)
+                .bind(domain_id)
+                .fetch_optional(pool)
+                .await?
+                .as_ref()
+                .map(config_from_row)
+                .transpose()?
+        });
+        self.with_channels(c).await
+    }
+
+    /// The config of `client_id` in any domain (a client has at most one).
+    pub async fn get_any(&self, client_id: &str) -> Result<Option<Config>> {
+        let c = read!(self, pool => {
+            sqlx::query("SELECT * FROM bootstrap_configs WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(pool)
+                .await?
+                .as_ref()
+                .map(config_from_row)
+                .transpose()?
+        });
+        self.with_channels(c).await
+    }
+
+    /// The config a device names by its external id.
+    pub async fn by_external_id(&self, external_id: &str) -> Result<Option<Config>> {
+        let c = read!(self, pool => {
+            sqlx::query("SELECT * FROM bootstrap_configs WHERE external_id = $1")
+                .bind(external_id)
+                .fetch_optional(pool)
+                .await?
+                .as_ref()
+                .map(config_from_row)
+                .transpose()?
+        });
+        self.with_channels(c).await
+    }
+
+    /// A page of the domain's configs (oldest first) and the total that match.
+    pub async fn list(&self, domain_id: &str, f: &ListFilter) -> Result<(u64, Vec<Config>)> {
+        let pattern = f.name.as_deref().map(like_pattern).unwrap_or_default();
+        let state = f.state.unwrap_or(-1);
+        let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(f.offset).unwrap_or(i64::MAX);
+        let filter = "FROM bootstrap_configs WHERE domain_id = $1 \
+             AND ($2 = '' OR LOWER(name) LIKE $2 ESCAPE '\\') AND ($3 < 0 OR state = $3)";
+        let count_sql = format!("SELECT COUNT(*) AS n {filter}");
+        let page_sql =
+            format!("SELECT * {filter} ORDER BY created_at, client_id LIMIT $4 OFFSET $5");
+        let (total, configs) = read!(self, pool => {
+            let total = sqlx::query(&count_sql)
+                .bind(domain_id)
+                .bind(&pattern)
+                .bind(state)
+                .fetch_one(pool)
+                .await?
+                .int("n")?;
+            let rows = sqlx::query(&page_sql)
+                .bind(domain_id)
+                .bind(&pattern)
+                .bind(state)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let configs = rows.iter().map(config_from_row).collect::<Result<Vec<_>>>()?;
+            (total, configs)
+        });
+        let mut out = Vec::with_capacity(configs.len());
+        for c in configs {
+            out.extend(self.with_channels(Some(c)).await?);
+        }
+        Ok((u64::try_from(total).unwrap_or(0), out))
+    }
+
+    /// Writes name, content and `updated_at` of `c`.
+    pub async fn update_info(&self, c: &Config, ev: &Event) -> Result<()> {
+        tx!(self, tx => {
+            let done = sqlx::query(
+                "UPDATE bootstrap_configs SET name = $3, content = $4, updated_at = $5 \
+                 WHERE client_id = $1 AND domain_id = $2",
+            )
+            .bind(&c.client_id)
+            .bind(&c.domain_id)
+            .bind(&c.name)
+            .bind(&c.content)
+            .bind(&c.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            not_found(done.rows_affected())?;
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+
+    /// Writes the certificate, the sealed private key and the CA of `c`.
+    pub async fn update_certs(&self, c: &Config, ev: &Event) -> Result<()> {
+        tx!(self, tx => {
+            let done = sqlx::query(
+                "UPDATE bootstrap_configs SET client_cert = $3, client_key_sealed = $4, \
+                 ca_cert = $5, updated_at = $6 WHERE client_id = $1 AND domain_id = $2",
+            )
+            .bind(&c.client_id)
+            .bind(&c.domain_id)
+            .bind(&c.client_cert)
+            .bind(&c.client_key_sealed)
+            .bind(&c.ca_cert)
+            .bind(&c.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            not_found(done.rows_affected())?;
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+
+    /// Replaces the channel list of `c` with `c.channels`.
+    pub async fn replace_channels(&self, c: &Config, ev: &Event) -> Result<()> {
+        tx!(self, tx => {
+            let done = sqlx::query(
+                "UPDATE bootstrap_configs SET updated_at = $3 WHERE client_id = $1 AND domain_id = $2",
+            )
+            .bind(&c.client_id)
+            .bind(&c.domain_id)
+            .bind(&c.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            not_found(done.rows_affected())?;
+            sqlx::query("DELETE FROM bootstrap_channels WHERE client_id = $1")
+                .bind(&c.client_id)
+                .execute(&mut *tx)
+                .await?;
+            for (i, ch) in c.channels.iter().enumerate() {
+                sqlx::query(INSERT_CHANNEL)
+                    .bind(&c.client_id)
+                    .bind(&ch.id)
+                    .bind(i as i64)
+                    .bind(&ch.name)
+                    .bind(ch.metadata.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+
+    /// Writes the whitelist state of `c`.
+    pub async fn set_state(&self, c: &Config, ev: &Event) -> Result<()> {
+        tx!(self, tx => {
+            let done = sqlx::query(
+                "UPDATE bootstrap_configs SET state = $3, updated_at = $4 \
+                 WHERE client_id = $1 AND domain_id = $2",
+            )
+            .bind(&c.client_id)
+            .bind(&c.domain_id)
+            .bind(c.state.as_i64())
+            .bind(&c.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            not_found(done.rows_affected())?;
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes the config of `client_id` in `domain_id` with its channels.
+    pub async fn delete(&self, domain_id: &str, client_id: &str, ev: &Event) -> Result<()> {
+        tx!(self, tx => {
+            let done = sqlx::query(
+                "DELETE FROM bootstrap_configs WHERE client_id = $1 AND domain_id = $2",
+            )
+            .bind(client_id)
+            .bind(domain_id)
+            .execute(&mut *tx)
+            .await?;
+            not_found(done.rows_affected())?;
+            sqlx::query("DELETE FROM bootstrap_channels WHERE client_id = $1")
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! Bootstrap tables on SQLite or PostgreSQL through one set of SQL (the auth pattern).
+//!
+//! Both engines accept `$1`-style parameters and TEXT/BIGINT columns, so each statement
+//! is written once and `tx!` / `read!` expand the body for either pool. Every
+//! change appends its event to `events_outbox` inside the same transaction, so a
+//! change and its event are committed (or lost) together.
+//!
+//! SQLite has one writer: writes here take this store's lock and `BEGIN IMMEDIATE`
+//! (auth has its own lock; the two meet at SQLite's busy timeout, which waits).
+
+pub mod configs;
+pub mod reactions;
+
+use magnetite_events::{Db, Event};
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{PgConnection, Row, SqliteConnection};
+use std::sync::Arc;
+
+use crate::error::BootstrapError;
+use crate::model::{Channel, Config, State};
+
+/// Runs `$body` in a write transaction bound to `$tx`; commits at the end, rolls back
+/// on `?`.
+macro_rules! tx {
+    ($store:expr, $tx:ident => $body:block) => {{
+        match $store.db() {
+            magnetite_events::Db::Sqlite(pool) => {
+                let _writer = $store.write_lock().lock().await;
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            magnetite_events::Db::Postgres(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    }};
+}
+pub(crate) use tx;
+
+/// Runs `$body` with `$pool` bound to the pool of either engine (reads).
+macro_rules! read {
+    ($store:expr, $pool:ident => $body:block) => {{
+        match $store.db() {
+            magnetite_events::Db::Sqlite($pool) => $body,
+            magnetite_events::Db::Postgres($pool) => $body,
+        }
+    }};
+}
+pub(crate) use read;
+
+type Result<T, E = BootstrapError> = std::result::Result<T, E>;
+
+/// Schema steps, idempotent, valid on both engines.
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS bootstrap_configs (client_id TEXT PRIMARY KEY, \
+     domain_id TEXT NOT NULL, external_id TEXT NOT NULL UNIQUE, external_key_hash TEXT NOT NULL, \
+     client_secret_sealed TEXT NOT NULL, name TEXT NOT NULL, content TEXT NOT NULL, \
+     client_cert TEXT NOT NULL, client_key_sealed TEXT NOT NULL, ca_cert TEXT NOT NULL, \
+     state BIGINT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS bootstrap_configs_by_domain ON bootstrap_configs (domain_id)",
+    "CREATE TABLE IF NOT EXISTS bootstrap_channels (client_id TEXT NOT NULL, \
+     channel_id TEXT NOT NULL, position BIGINT NOT NULL, name TEXT NOT NULL, \
+     metadata TEXT NOT NULL, PRIMARY KEY (client_id, channel_id))",
+    "CREATE INDEX IF NOT EXISTS bootstrap_channels_by_channel ON bootstrap_channels (channel_id)",
+    "CREATE TABLE IF NOT EXISTS bootstrap_cursor (name TEXT PRIMARY KEY, last_id BIGINT NOT NULL)",
+];
+
+/// The bootstrap tables over the shared database pool (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct ConfigStore {
+    db: Db,
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl ConfigStore {
+    /// Wraps the pool and creates the tables.
+    pub async fn open(db: Db) -> Result<ConfigStore> {
+        let store = ConfigStore {
+            db,
+            write_lock: Default::default(),
+        };
+        tx!(store, tx => {
+            for step in SCHEMA {
+                sqlx::query(step).execute(&mut *tx).await?;
+            }
+        });
+        Ok(store)
+    }
+
+    /// The pool.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(crate) fn write_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.write_lock
+    }
+}
+
+/// Typed column access both row types share.
+pub(crate) trait Cols {
+    fn text(&self, col: &str) -> Result<String>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<i64>;
+}
+
+macro_rules! impl_cols {
+    ($row:ty) => {
+        impl Cols for $row {
+            fn text(&self, col: &str) -> Result<String> {
+                Ok(self.try_get::<String, _>(col)?)
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>> {
+                Ok(self.try_get::<Option<String>, _>(col)?)
+            }
+            fn int(&self, col: &str) -> Result<i64> {
+                Ok(self.try_get::<i64, _>(col)?)
+            }
+        }
+    };
+}
+impl_cols!(SqliteRow);
+impl_cols!(PgRow);
+
+/// Appends an event on the transaction's connection.
+pub(crate) trait Outbox {
+    async fn append(&mut self, ev: &Event) -> Result<()>;
+}
+
+impl Outbox for SqliteConnection {
+    async fn append(&mut self, ev: &Event) -> Result<()> {
+        magnetite_events::append_sqlite(self, ev).await?;
+        Ok(())
+    }
+}
+
+impl Outbox for PgConnection {
+    async fn append(&mut self, ev: &Event) -> Result<()> {
+        magnetite_events::append_postgres(self, ev).await?;
+        Ok(())
+    }
+}
+
+/// The config columns of a row (channels are loaded separately).
+pub(crate) fn config_from_row(r: &impl Cols) -> Result<Config> {
+    let state = r.int("state")?;
+    Ok(Config {
+        client_id: r.text("client_id")?,
+        domain_id: r.text("domain_id")?,
+        external_id: r.text("external_id")?,
+        name: r.text("name")?,
+        content: r.text("content")?,
+        client_cert: r.text("client_cert")?,
+        ca_cert: r.text("ca_cert")?,
+        state: State::from_i64(state).unwrap_or(State::Inactive),
+        channels: Vec::new(),
+        created_at: r.text("created_at")?,
+        updated_at: r.opt_text("updated_at")?,
+        external_key_hash: r.text("external_key_hash")?,
+        client_secret_sealed: r.text("client_secret_sealed")?,
+        client_key_sealed: r.text("client_key_sealed")?,
+    })
+}
+
+pub(crate) fn channel_from_row(r: &impl Cols) -> Result<Channel> {
+    Ok(Channel {
+        id: r.text("channel_id")?,
+        name: r.text("name")?,
+        metadata: parse_metadata(&r.text("metadata")?),
+    })
+}
+
+/// Metadata as stored (JSON text); anything unreadable is `{}`.
+pub(crate) fn parse_metadata(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({}))
+}

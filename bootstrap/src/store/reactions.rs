@@ -1,0 +1,119 @@
+//! What the rest of the platform's changes do to configs, and the tailer's cursor.
+//!
+//! Every reaction is idempotent (it matches on ids and only emits its event when a row
+//! actually changed), so a row of the `clients` stream seen twice — after a crash
+//! before the cursor was saved, or while a PostgreSQL id gap settles — changes nothing
+//! the second time.
+
+use magnetite_events::model::bootstrap as bev;
+use serde_json::Value;
+
+use super::{read, tx, Cols, ConfigStore, Outbox, Result};
+
+/// Cursor row name of the `clients` stream tailer.
+const CURSOR: &str = "clients";
+
+impl ConfigStore {
+    /// A client was deleted: its config goes too (`config.remove_handler`).
+    pub async fn remove_for_client(&self, client_id: &str) -> Result<bool> {
+        let ev = bev::config_remove_handler(client_id);
+        let removed = tx!(self, tx => {
+            let done = sqlx::query("DELETE FROM bootstrap_configs WHERE client_id = $1")
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM bootstrap_channels WHERE client_id = $1")
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+            let removed = done.rows_affected() > 0;
+            if removed {
+                tx.append(&ev).await?;
+            }
+            removed
+        });
+        Ok(removed)
+    }
+
+    /// A channel was deleted: it leaves every config naming it
+    /// (`channel.remove_handler`).
+    pub async fn remove_channel(&self, channel_id: &str) -> Result<bool> {
+        let ev = bev::channel_remove_handler(channel_id);
+        let removed = tx!(self, tx => {
+            let done = sqlx::query("DELETE FROM bootstrap_channels WHERE channel_id = $1")
+                .bind(channel_id)
+                .execute(&mut *tx)
+                .await?;
+            let removed = done.rows_affected() > 0;
+            if removed {
+                tx.append(&ev).await?;
+            }
+            removed
+        });
+        Ok(removed)
+    }
+
+    /// A channel changed: the cached name and metadata in configs follow
+    /// (`channel.update_handler`). `None` keeps the cached value.
+    pub async fn update_channel(
+        &self,
+        channel_id: &str,
+        name: Option<&str>,
+        metadata: Option<&Value>,
+    ) -> Result<bool> {
+        let meta_text = metadata.map(Value::to_string);
+        let changed = tx!(self, tx => {
+            let done = sqlx::query(
+                "UPDATE bootstrap_channels SET name = COALESCE($2, name), \
+                 metadata = COALESCE($3, metadata) WHERE channel_id = $1 \
+                 AND (name <> COALESCE($2, name) OR metadata <> COALESCE($3, metadata))",
+            )
+            .bind(channel_id)
+            .bind(name)
+            .bind(&meta_text)
+            .execute(&mut *tx)
+            .await?;
+            let changed = done.rows_affected() > 0;
+            if changed {
+                let row = sqlx::query(
+                    "SELECT name, metadata FROM bootstrap_channels WHERE channel_id = $1 LIMIT 1",
+                )
+                .bind(channel_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let meta = super::parse_metadata(&row.text("metadata")?);
+                let ev = bev::channel_update_handler(channel_id, &row.text("name")?, &meta);
+                tx.append(&ev).await?;
+            }
+            changed
+        });
+        Ok(changed)
+    }
+
+    /// The tailer's saved position, or `None` before its first start.
+    pub async fn cursor(&self) -> Result<Option<i64>> {
+        read!(self, pool => {
+            sqlx::query("SELECT last_id FROM bootstrap_cursor WHERE name = $1")
+                .bind(CURSOR)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.int("last_id"))
+                .transpose()
+        })
+    }
+
+    /// Saves the tailer's position (upsert).
+    pub async fn save_cursor(&self, last_id: i64) -> Result<()> {
+        tx!(self, tx => {
+            sqlx::query(
+                "INSERT INTO bootstrap_cursor (name, last_id) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
+            )
+            .bind(CURSOR)
+            .bind(last_id)
+            .execute(&mut *tx)
+            .await?;
+        });
+        Ok(())
+    }
+}

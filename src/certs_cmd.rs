@@ -1,0 +1,68 @@
+//! `magnetite certs issue|revoke`: operator tools that work on the database directly
+//! (the CA passphrase comes from `MAGNETITE_CA_KEY_PASSPHRASE`, as for `serve`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use magnetite_auth::crypto::Keys;
+use magnetite_auth::{Platform, PlatformConfig, Store};
+use magnetite_certs::cli::{issue_to_files, revoke, RevokeTarget};
+use magnetite_certs::{parse_ttl, Ca, CertsService};
+use magnetite_events::{Events, EventsConfig};
+
+use crate::cli::{CertsAction, CertsArgs};
+
+pub async fn run(args: CertsArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
+    let url = args
+        .database_url
+        .unwrap_or_else(|| format!("sqlite://{}/magnetite.db", data_dir.display()));
+    let passphrase = std::env::var("MAGNETITE_CA_KEY_PASSPHRASE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string(data_dir.join("ca.passphrase"))
+                .ok()
+                .map(|p| p.trim().to_string())
+        })
+        .context("set MAGNETITE_CA_KEY_PASSPHRASE (the passphrase of the CA key)")?;
+    let ca = Ca::load_or_create(&data_dir.join("ca"), passphrase.as_bytes())?;
+    let events = Events::start(url.as_str(), EventsConfig::default())
+        .await
+        .context("opening the database")?;
+    let store = Store::open(events.db().clone()).await?;
+    let keys = Keys::load_or_create(&data_dir.join("auth.key"))?;
+    let platform = Arc::new(Platform::new(store, keys, PlatformConfig::default()));
+    let service = CertsService::open(events.db().clone(), ca, platform).await?;
+    match args.action {
+        CertsAction::Issue { client, ttl, out } => {
+            let ttl = parse_ttl(&ttl)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let files = issue_to_files(&service, &client, ttl, &out).await?;
+            println!(
+                "serial {} expires {}",
+                files.serial_number, files.expires_at
+            );
+            println!(
+                "certificate {}\nkey {}\nca {}",
+                files.cert_path.display(),
+                files.key_path.display(),
+                files.ca_path.display()
+            );
+        }
+        CertsAction::Revoke { serial, client } => {
+            let target = match (&serial, &client) {
+                (Some(s), _) => RevokeTarget::Serial(s),
+                (None, Some(c)) => RevokeTarget::Client(c),
+                (None, None) => anyhow::bail!("give --serial or --client"),
+            };
+            let n = revoke(&service, target).await?;
+            println!(
+                "revoked {n} certificate(s); running brokers refuse them at the next handshake"
+            );
+        }
+    }
+    events.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! The platform services behind `--auth platform`: identity and access (auth), client
+//! certificates (certs) and device bootstrap, sharing one database and merged into one
+//! HTTP router.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use magnetite_auth::bootstrap_admin::{ensure_admin, AdminBootstrap};
+use magnetite_auth::crypto::Keys;
+use magnetite_auth::{Platform, PlatformConfig, Store};
+use magnetite_bootstrap::{BootstrapService, CertIssuer, IssueFuture, IssuedCert, StorageKey};
+use magnetite_certs::{Ca, CertsService};
+use magnetite_events::Events;
+
+use crate::cli::Settings;
+
+pub struct Services {
+    pub platform: Arc<Platform>,
+    pub bootstrap: Arc<BootstrapService>,
+    pub api: axum::Router,
+}
+
+pub async fn start(
+    settings: &Settings,
+    events: &Events,
+    ca: Option<Ca>,
+) -> anyhow::Result<Services> {
+    let platform = start_platform(settings, events).await?;
+    let mut api = magnetite_auth::http::router(Arc::clone(&platform));
+    let certs = match ca {
+        Some(ca) => {
+            let service =
+                CertsService::open(events.db().clone(), ca, Arc::clone(&platform)).await?;
+            Some(Arc::new(service))
+        }
+        None => {
+            tracing::warn!("certs service off: set MAGNETITE_CA_KEY_PASSPHRASE (or use --tls-self-signed) to issue client certificates");
+            None
+        }
+    };
+    if let Some(certs) = &certs {
+        let resolver = Arc::clone(certs);
+        platform.set_cert_resolver(Arc::new(move |der: Vec<u8>| {
+            let certs = Arc::clone(&resolver);
+            Box::pin(async move { certs.identify_der(&der).await })
+        }));
+        api = api.merge(magnetite_certs::http::router(Arc::clone(certs)));
+    }
+    let bootstrap = start_bootstrap(settings, events, &platform, certs).await?;
+    api = api.merge(magnetite_bootstrap::router(Arc::clone(&bootstrap)));
+    Ok(Services {
+        platform,
+        bootstrap,
+        api,
+    })
+}
+
+/// Auth: store (same database as the outbox), keys, first-start admin.
+async fn start_platform(settings: &Settings, events: &Events) -> anyhow::Result<Arc<Platform>> {
+    let store = Store::open(events.db().clone())
+        .await
+        .context("opening the platform store")?;
+    let keys = match std::env::var("MAGNETITE_AUTH_KEY") {
+        Ok(key) if !key.is_empty() => Keys::from_master(key.trim().as_bytes()),
+        _ => Keys::load_or_create(&settings.data_dir.join("auth.key"))?,
+    };
+    let config = PlatformConfig {
+        mail_dir: settings.data_dir.join("mail"),
+        ..PlatformConfig::default()
+    };
+    let platform = Arc::new(Platform::new(store, keys, config));
+    let email = std::env::var("MAGNETITE_ADMIN_EMAIL")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let password = std::env::var("MAGNETITE_ADMIN_PASSWORD")
+        .ok()
+        .filter(|s| !s.is_empty());
+    match ensure_admin(&platform, email, password).await? {
+        AdminBootstrap::Existing => {}
+        AdminBootstrap::Created { email } => tracing::info!(%email, "created the platform admin"),
+        AdminBootstrap::Generated { email, password } => {
+            tracing::warn!(%email, "created the platform admin with a generated password (printed once on stderr)");
+            // Deliberately not a log line: logs are shipped and kept, this is a secret.
+            eprintln!("\n  Platform admin: {email}\n  Password:       {password}\n  (shown once; set MAGNETITE_ADMIN_EMAIL / MAGNETITE_ADMIN_PASSWORD to choose them)\n");
+        }
+    }
+    Ok(platform)
+}
+
+/// Bootstrap: configs, device bootstrap (plain and AES with
+/// `MAGNETITE_BOOTSTRAP_ENCRYPT_KEY`), certificates from the certs service when on.
+async fn start_bootstrap(
+    settings: &Settings,
+    events: &Events,
+    platform: &Arc<Platform>,
+    certs: Option<Arc<CertsService>>,
+) -> anyhow::Result<Arc<BootstrapService>> {
+    let encrypt_key = match std::env::var("MAGNETITE_BOOTSTRAP_ENCRYPT_KEY") {
+        Ok(k) if !k.is_empty() => Some(
+            magnetite_bootstrap::parse_encrypt_key(&k)
+                .context("MAGNETITE_BOOTSTRAP_ENCRYPT_KEY")?,
+        ),
+        _ => None,
+    };
+    let storage = StorageKey::load_or_create(&settings.data_dir.join("bootstrap.key"))?;
+    let issuer = certs.map(|c| Arc::new(Issuer(c)) as Arc<dyn CertIssuer>);
+    let service = BootstrapService::start(
+        events.db().clone(),
+        Arc::clone(platform),
+        encrypt_key,
+        issuer,
+        storage,
+    )
+    .await
+    .context("starting bootstrap")?;
+    Ok(service)
+}
+
+/// Bootstrap's certificate issuer: the certs service, in the client's own domain.
+struct Issuer(Arc<CertsService>);
+
+/// How long certificates issued at bootstrap are valid.
+const BOOTSTRAP_CERT_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+
+impl CertIssuer for Issuer {
+    fn issue<'a>(&'a self, client_id: &'a str) -> IssueFuture<'a> {
+        Box::pin(async move {
+            let access = self
+                .0
+                .platform()
+                .store
+                .client_access(client_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("unknown client {client_id}"))?;
+            let issued = self
+                .0
+                .issue(&access.domain_id, client_id, BOOTSTRAP_CERT_TTL)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(IssuedCert {
+                certificate: issued.certificate_pem,
+                key: issued.key_pem,
+                ca: self.0.ca().certificate_pem().to_string(),
+            })
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! TLS for the MQTT listeners: the platform CA (encrypted at rest), `--tls-self-signed`,
+//! and the rustls settings handed to the broker.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use magnetite_broker::tls::{ClientAuth, TlsAcceptorSource, TlsSettings};
+use magnetite_certs::Ca;
+
+use crate::cli::{Settings, TlsClientAuth};
+
+/// The CA passphrase: `MAGNETITE_CA_KEY_PASSPHRASE`, or, only for `--tls-self-signed`
+/// first runs, a random one kept in `<data dir>/ca.passphrase` (mode 0600).
+fn ca_passphrase(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
+    if let Ok(p) = std::env::var("MAGNETITE_CA_KEY_PASSPHRASE") {
+        if !p.is_empty() {
+            return Ok(Some(p.into_bytes()));
+        }
+    }
+    if !settings.tls_self_signed {
+        return Ok(None);
+    }
+    let path = settings.data_dir.join("ca.passphrase");
+    if !path.exists() {
+        let generated = magnetite_auth::crypto::generate_secret();
+        magnetite_auth::crypto::write_private(&path, generated.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(text.trim().as_bytes().to_vec()))
+}
+
+/// The platform CA, when it can be opened: without a passphrase there is none (the
+/// certs service is then off and says so), never an unencrypted one.
+pub fn load_ca(settings: &Settings) -> anyhow::Result<Option<Ca>> {
+    let Some(passphrase) = ca_passphrase(settings)? else {
+        return Ok(None);
+    };
+    let dir = settings.data_dir.join("ca");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ca = Ca::load_or_create(&dir, &passphrase)
+        .context("opening the platform CA (MAGNETITE_CA_KEY_PASSPHRASE)")?;
+    Ok(Some(ca))
+}
+
+/// Server certificate and key paths: from the flags, or generated once by the CA.
+fn server_files(
+    settings: &Settings,
+    ca: Option<&Ca>,
+) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
+    match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => return Ok(Some((cert.clone(), key.clone()))),
+        (Some(_), None) | (None, Some(_)) => anyhow::bail!("--tls-cert and --tls-key go together"),
+        (None, None) => {}
+    }
+    if !settings.tls_self_signed {
+        return Ok(None);
+    }
+    let ca = ca.context("--tls-self-signed needs the CA")?;
+    let dir = settings.data_dir.join("tls");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let files = ca.ensure_server_cert(&dir)?;
+    let ca_file = settings.data_dir.join("ca").join("ca.crt");
+    tracing::info!(ca = %ca_file.display(), "self-signed TLS: clients trust this CA file (mosquitto_pub --cafile)");
+    eprintln!("TLS CA certificate for clients: {}", ca_file.display());
+    Ok(Some((files.cert_path, files.key_path)))
+}
+
+/// The TLS acceptor for the MQTT listeners, or `None` when TLS is not configured.
+pub fn acceptor(
+    settings: &Settings,
+    ca: Option<&Ca>,
+) -> anyhow::Result<Option<Arc<TlsAcceptorSource>>> {
+    let Some((cert_path, key_path)) = server_files(settings, ca)? else {
+        return Ok(None);
+    };
+    let mut tls = TlsSettings::new(cert_path, key_path);
+    tls.client_ca = settings.tls_client_ca.clone();
+    tls.client_ca_der = ca
+        .map(|ca| vec![ca.certificate_der().to_vec()])
+        .unwrap_or_default();
+    tls.client_auth = match settings.tls_client_auth {
+        TlsClientAuth::Optional => ClientAuth::Optional,
+        TlsClientAuth::Required => ClientAuth::Required,
+    };
+    let source = TlsAcceptorSource::new(&tls).context("TLS settings")?;
+    Ok(Some(Arc::new(source)))
+}

@@ -1,0 +1,53 @@
+//! A minimal raw MQTT 3.1.1 client for connect storms in tests: no client library in
+//! between, so what is measured and asserted is the broker's answer.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
+    buf.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    buf.extend_from_slice(s);
+}
+
+/// CONNECT (clean session, keep-alive 30 s) with optional username/password; returns
+/// the CONNACK return code, and on 0 sends DISCONNECT and closes first (as a client
+/// should: the broker waits for that).
+pub fn connect_and_disconnect(
+    addr: SocketAddr,
+    client_id: &str,
+    login: Option<(&str, &str)>,
+) -> u8 {
+    let mut body = Vec::new();
+    put_str(&mut body, b"MQTT");
+    body.push(4);
+    body.push(0x02 | if login.is_some() { 0xC0 } else { 0 });
+    body.extend_from_slice(&30u16.to_be_bytes());
+    put_str(&mut body, client_id.as_bytes());
+    if let Some((user, pass)) = login {
+        put_str(&mut body, user.as_bytes());
+        put_str(&mut body, pass.as_bytes());
+    }
+    let mut packet = vec![0x10];
+    let mut len = body.len();
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        packet.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+    packet.extend_from_slice(&body);
+    let mut stream = TcpStream::connect(addr).expect("TCP connect");
+    stream.write_all(&packet).expect("CONNECT");
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack).expect("CONNACK");
+    assert_eq!(&connack[..2], &[0x20, 0x02], "a CONNACK");
+    if connack[3] == 0 {
+        stream.write_all(&[0xe0, 0x00]).expect("DISCONNECT");
+    }
+    connack[3]
+}
