@@ -13,7 +13,7 @@ use crate::error::{CertsError, Result};
 use crate::files::{self, Mode};
 use crate::issue::check_client_id;
 use crate::service::CertsService;
-use crate::store::{self, read};
+use crate::store;
 
 /// The files [`issue_to_files`] wrote, and what the operator wants to see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub async fn revoke(service: &CertsService, target: RevokeTarget<'_>) -> Result<
 async fn client_domain(service: &CertsService, client_id: &str) -> Result<String> {
     use sqlx::Row;
     let sql = "SELECT domain_id FROM clients WHERE id = $1";
-    let domain: Option<String> = read!(service.db(), pool => {
+    let domain: Option<String> = magnetite_events::db_read!(service.db(), pool => {
         let row = sqlx::query(sql).bind(client_id).fetch_optional(pool).await?;
         row.map(|r| r.try_get::<String, _>(0)).transpose()?
     });

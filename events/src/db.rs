@@ -331,3 +331,50 @@ fn pg_rows(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<OutboxRow>, EventsErr
         })
         .collect()
 }
+
+/// One writer at a time on SQLite, process-wide: every crate writing to the platform
+/// database (auth, certs, bootstrap, the MQTT event writer's transactions) shares it, so
+/// nobody fails on SQLite's single-writer lock. PostgreSQL does not need it.
+pub fn sqlite_write_lock() -> &'static tokio::sync::Mutex<()> {
+    static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+}
+
+/// Runs `$body` in a write transaction bound to `$tx` (use `&mut *$tx` as the executor)
+/// on either engine of a [`Db`]; commits when the body finishes, rolls back on `?`.
+/// SQL is written once with `$1` parameters, which both engines accept. On SQLite the
+/// transaction starts `IMMEDIATE` under [`sqlite_write_lock`], so one that reads before
+/// it writes never fails upgrading its lock.
+#[macro_export]
+macro_rules! db_tx {
+    ($db:expr, $tx:ident => $body:block) => {{
+        match $db {
+            $crate::Db::Sqlite(pool) => {
+                let _writer = $crate::db::sqlite_write_lock().lock().await;
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::Db::Postgres(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    }};
+}
+
+/// Runs `$body` with `$pool` bound to the pool of either engine of a [`Db`] (reads).
+#[macro_export]
+macro_rules! db_read {
+    ($db:expr, $pool:ident => $body:block) => {{
+        match $db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    }};
+}

@@ -177,7 +177,7 @@ fn like_escape(s: &str) -> String {
 macro_rules! fetch_page {
     ($store:expr, $filter:expr, $table:expr, $q:expr, $map:expr) => {{
         let filter = $filter;
-        $crate::store::read!($store, pool => {
+        magnetite_events::db_read!($store.db(), pool => {
             let count_sql = filter.count_sql($table);
             let mut count = sqlx::query(&count_sql);
             for b in &filter.binds {

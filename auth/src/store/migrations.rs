@@ -1,7 +1,7 @@
 //! One ordered list of schema steps, valid SQL on both SQLite and PostgreSQL, applied at
 //! start; `auth_migrations` remembers which ran. Append new steps; never edit old ones.
 
-use super::{tx, Store};
+use super::Store;
 use crate::error::Result;
 use sqlx::Row;
 
@@ -40,7 +40,7 @@ const STEPS: &[&str] = &[
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<()> {
-    tx!(store, tx => {
+    magnetite_events::db_tx!(store.db(), tx => {
         sqlx::query("CREATE TABLE IF NOT EXISTS auth_migrations (version BIGINT PRIMARY KEY)")
             .execute(&mut *tx)
             .await?;

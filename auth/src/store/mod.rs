@@ -5,8 +5,8 @@
 //! body for each pool type. Each mutation appends its event to the outbox in the same
 //! transaction (`Outbox`), which is what makes "nothing lost" hold across a crash.
 //!
-//! SQLite allows one writer: writes take `write_lock` and start with `BEGIN IMMEDIATE`,
-//! so a transaction that reads before it writes never fails on a lock upgrade.
+//! Transactions go through `magnetite_events::db_tx!` (SQLite: one writer per process,
+//! `BEGIN IMMEDIATE`), reads through `db_read!`.
 
 pub mod connections;
 pub mod domains;
@@ -26,16 +26,12 @@ use crate::error::Result;
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
-    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
     /// Wraps the pool and applies the migrations.
     pub async fn open(db: Db) -> Result<Store> {
-        let store = Store {
-            db,
-            write_lock: Default::default(),
-        };
+        let store = Store { db };
         migrations::apply(&store).await?;
         Ok(store)
     }
@@ -43,47 +39,7 @@ impl Store {
     pub fn db(&self) -> &Db {
         &self.db
     }
-
-    pub(crate) fn write_lock(&self) -> &tokio::sync::Mutex<()> {
-        &self.write_lock
-    }
 }
-
-/// Runs `$body` in a write transaction bound to `$tx` (a `&mut` connection of either
-/// engine after `&mut *`); commits when the body finishes, rolls back on `?`.
-macro_rules! tx {
-    ($store:expr, $tx:ident => $body:block) => {{
-        match $store.db() {
-            magnetite_events::Db::Sqlite(pool) => {
-                let _writer = $store.write_lock().lock().await;
-                #[allow(unused_mut)]
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-            magnetite_events::Db::Postgres(pool) => {
-                #[allow(unused_mut)]
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-        }
-    }};
-}
-pub(crate) use tx;
-
-/// Runs `$body` with `$pool` bound to the pool of either engine (reads).
-macro_rules! read {
-    ($store:expr, $pool:ident => $body:block) => {{
-        match $store.db() {
-            magnetite_events::Db::Sqlite($pool) => $body,
-            magnetite_events::Db::Postgres($pool) => $body,
-        }
-    }};
-}
-pub(crate) use read;
 
 /// Typed column access that both row types share.
 pub(crate) trait Cols {

@@ -4,7 +4,7 @@ use magnetite_events::Event;
 use sqlx::Row;
 
 use super::list::{fetch_page, Filter, ListQuery};
-use super::{json_text, parse_metadata, parse_tags, read, tx, Cols, Outbox, Store};
+use super::{json_text, parse_metadata, parse_tags, Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
 use crate::model::{Audit, Role, Status, User};
 
@@ -29,14 +29,14 @@ pub(crate) fn user_from_row(r: &impl Cols) -> Result<User> {
 
 impl Store {
     pub async fn user_count(&self) -> Result<i64> {
-        read!(self, pool => {
+        magnetite_events::db_read!(self.db(), pool => {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(pool).await?;
             Ok(row.try_get::<i64, _>("n")?)
         })
     }
 
     pub async fn insert_user(&self, u: &User, secret_hash: &str, ev: &Event) -> Result<()> {
-        tx!(self, tx => {
+        magnetite_events::db_tx!(self.db(), tx => {
             sqlx::query(
                 "INSERT INTO users (id, first_name, last_name, email, username, secret_hash, role, \
                  tags, metadata, status, created_at) \
@@ -77,7 +77,7 @@ impl Store {
 
     async fn user_where(&self, cond: &str, value: &str) -> Result<Option<(User, String)>> {
         let sql = format!("SELECT * FROM users WHERE {cond}");
-        read!(self, pool => {
+        magnetite_events::db_read!(self.db(), pool => {
             match sqlx::query(&sql).bind(value).fetch_optional(pool).await? {
                 Some(row) => Ok(Some((user_from_row(&row)?, row.text("secret_hash")?))),
                 None => Ok(None),
@@ -92,7 +92,7 @@ impl Store {
 
     /// Writes every mutable column of `u` (and optionally a new password hash).
     pub async fn update_user(&self, u: &User, secret_hash: Option<&str>, ev: &Event) -> Result<()> {
-        tx!(self, tx => {
+        magnetite_events::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE users SET first_name = $2, last_name = $3, email = $4, username = $5, \
                  role = $6, tags = $7, metadata = $8, status = $9, updated_at = $10, \
@@ -121,7 +121,7 @@ impl Store {
     }
 
     pub async fn delete_user(&self, id: &str, ev: &Event) -> Result<()> {
-        tx!(self, tx => {
+        magnetite_events::db_tx!(self.db(), tx => {
             let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
             if done.rows_affected() == 0 {
                 return Err(AuthError::NotFound("user"));
@@ -134,7 +134,7 @@ impl Store {
 
     /// Appends an event that has no state change of its own (a view, a login).
     pub async fn record_event(&self, ev: &Event) -> Result<()> {
-        tx!(self, tx => {
+        magnetite_events::db_tx!(self.db(), tx => {
             tx.append(ev).await?;
         });
         Ok(())

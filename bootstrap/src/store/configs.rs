@@ -3,7 +3,7 @@
 
 use magnetite_events::Event;
 
-use super::{channel_from_row, config_from_row, read, tx, Cols, ConfigStore, Outbox, Result};
+use super::{channel_from_row, config_from_row, Cols, ConfigStore, Outbox, Result};
 use crate::error::BootstrapError;
 use crate::model::{Channel, Config};
 
@@ -45,7 +45,7 @@ impl ConfigStore {
     /// Inserts the config and its channels with `ev`. A taken client id or external
     /// id fails with a unique violation (409) and leaves nothing behind.
     pub async fn insert(&self, c: &Config, ev: &Event) -> Result<()> {
-        tx!(self, tx => {
+        magnetite_events::db_tx!(self.db(), tx => {
             sqlx::query(
                 "INSERT INTO bootstrap_configs (client_id, domain_id, external_id, \
                  external_key_hash, client_secret_sealed, name, content, client_cert, \
@@ -83,7 +83,7 @@ impl ConfigStore {
 
     /// The channels of a config, in order.
     pub async fn channels(&self, client_id: &str) -> Result<Vec<Channel>> {
-        read!(self, pool => {
+        magnetite_events::db_read!(self.db(), pool => {
             let rows = sqlx::query(
                 "SELECT channel_id, name, metadata FROM bootstrap_channels \
                  WHERE client_id = $1 ORDER BY position, channel_id",
@@ -107,7 +107,7 @@ impl ConfigStore {
 
     /// The config of `client_id` in `domain_id`.
     pub async fn get(&self, domain_id: &str, client_id: &str) -> Result<Option<Config>> {
-        let c = read!(self, pool => {
+        let c = magnetite_events::db_read!(self.db(), pool => {
             sqlx::query("SELECT * FROM bootstrap_configs WHERE client_id = $1 AND domain_id = $2")
                 .bind(client_id)
                 .bind(domain_id)
@@ -122,7 +122,7 @@ impl ConfigStore {
 
     /// The config of `client_id` in any domain (a client has at most one).
     pub async fn get_any(&self, client_id: &str) -> Result<Option<Config>> {
-        let c = read!(self, pool => {
+        let c = magnetite_events::db_read!(self.db(), pool => {
             sqlx::query("SELECT * FROM bootstrap_configs WHERE client_id = $1")
                 .bind(client_id)
                 .fetch_optional(pool)
@@ -136,7 +136,7 @@ impl ConfigStore {
 
     /// The config a device names by its external id.
     pub async fn by_external_id(&self, external_id: &str) -> Result<Option<Config>> {
-        let c = read!(self, pool => {
+        let c = magnetite_events::db_read!(self.db(), pool => {
             sqlx::query("SELECT * FROM bootstrap_configs WHERE external_id = $1")
                 .bind(external_id)
                 .fetch_optional(pool)
@@ -159,7 +159,7 @@ impl ConfigStore {
         let count_sql = format!("SELECT COUNT(*) AS n {filter}");
         let page_sql =
             format!("SELECT * {filter} ORDER BY created_at, client_id LIMIT $4 OFFSET $5");
-        let (total, configs) = read!(self, pool => {
+        let (total, configs) = magnetite_events::db_read!(self.db(), pool => {
             let total = sqlx::query(&count_sql)
                 .bind(domain_id)
                 .bind(&pattern)
@@ -187,7 +187,7 @@ impl ConfigStore {
 
     /// Writes name, content and `updated_at` of `c`.
     pub async fn update_info(&self, c: &Config, ev: &Event) -> Result<()> {
-        tx!(self, tx => {
+        magnetite_events::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE bootstrap_configs SET name = $3, content = $4, updated_at = $5 \
                  WHERE client_id = $1 AND domain_id = $2",
@@ -207,7 +207,7 @@ impl ConfigStore {
 
     /// Writes the certificate, the sealed private key and the CA of `c`.
     pub async fn update_certs(&self, c: &Config, ev: &Event) -> Result<()> {
-        tx!(self, tx => {
+        magnetite_events::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE bootstrap_configs SET client_cert = $3, client_key_sealed = $4, \
                  ca_cert = $5, updated_at = $6 WHERE client_id = $1 AND domain_id = $2",
@@ -228,7 +228,7 @@ impl ConfigStore {
 
     /// Replaces the channel list of `c` with `c.channels`.
     pub async fn replace_channels(&self, c: &Config, ev: &Event) -> Result<()> {
-        tx!(self, tx => {
+        magnetite_events::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE bootstrap_configs SET updated_at = $3 WHERE client_id = $1 AND domain_id = $2",
             )
@@ -259,7 +259,7 @@ impl ConfigStore {
 
     /// Writes the whitelist state of `c`.
     pub async fn set_state(&self, c: &Config, ev: &Event) -> Result<()> {
-        tx!(self, tx => {
+        magnetite_events::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE bootstrap_configs SET state = $3, updated_at = $4 \
                  WHERE client_id = $1 AND domain_id = $2",
@@ -278,7 +278,7 @@ impl ConfigStore {
 
     /// Deletes the config of `client_id` in `domain_id` with its channels.
     pub async fn delete(&self, domain_id: &str, client_id: &str, ev: &Event) -> Result<()> {
-        tx!(self, tx => {
+        magnetite_events::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "DELETE FROM bootstrap_configs WHERE client_id = $1 AND domain_id = $2",
             )

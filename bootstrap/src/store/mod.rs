@@ -16,46 +16,9 @@ use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{PgConnection, Row, SqliteConnection};
-use std::sync::Arc;
 
 use crate::error::BootstrapError;
 use crate::model::{Channel, Config, State};
-
-/// Runs `$body` in a write transaction bound to `$tx`; commits at the end, rolls back
-/// on `?`.
-macro_rules! tx {
-    ($store:expr, $tx:ident => $body:block) => {{
-        match $store.db() {
-            magnetite_events::Db::Sqlite(pool) => {
-                let _writer = $store.write_lock().lock().await;
-                #[allow(unused_mut)]
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-            magnetite_events::Db::Postgres(pool) => {
-                #[allow(unused_mut)]
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-        }
-    }};
-}
-pub(crate) use tx;
-
-/// Runs `$body` with `$pool` bound to the pool of either engine (reads).
-macro_rules! read {
-    ($store:expr, $pool:ident => $body:block) => {{
-        match $store.db() {
-            magnetite_events::Db::Sqlite($pool) => $body,
-            magnetite_events::Db::Postgres($pool) => $body,
-        }
-    }};
-}
-pub(crate) use read;
 
 type Result<T, E = BootstrapError> = std::result::Result<T, E>;
 
@@ -78,17 +41,13 @@ const SCHEMA: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct ConfigStore {
     db: Db,
-    write_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ConfigStore {
     /// Wraps the pool and creates the tables.
     pub async fn open(db: Db) -> Result<ConfigStore> {
-        let store = ConfigStore {
-            db,
-            write_lock: Default::default(),
-        };
-        tx!(store, tx => {
+        let store = ConfigStore { db };
+        magnetite_events::db_tx!(store.db(), tx => {
             for step in SCHEMA {
                 sqlx::query(step).execute(&mut *tx).await?;
             }
@@ -99,10 +58,6 @@ impl ConfigStore {
     /// The pool.
     pub fn db(&self) -> &Db {
         &self.db
-    }
-
-    pub(crate) fn write_lock(&self) -> &tokio::sync::Mutex<()> {
-        &self.write_lock
     }
 }
 

@@ -8,7 +8,7 @@
 use magnetite_events::model::bootstrap as bev;
 use serde_json::Value;
 
-use super::{read, tx, Cols, ConfigStore, Outbox, Result};
+use super::{Cols, ConfigStore, Outbox, Result};
 
 /// Cursor row name of the `clients` stream tailer.
 const CURSOR: &str = "clients";
@@ -17,7 +17,7 @@ impl ConfigStore {
     /// A client was deleted: its config goes too (`config.remove_handler`).
     pub async fn remove_for_client(&self, client_id: &str) -> Result<bool> {
         let ev = bev::config_remove_handler(client_id);
-        let removed = tx!(self, tx => {
+        let removed = magnetite_events::db_tx!(self.db(), tx => {
             let done = sqlx::query("DELETE FROM bootstrap_configs WHERE client_id = $1")
                 .bind(client_id)
                 .execute(&mut *tx)
@@ -39,7 +39,7 @@ impl ConfigStore {
     /// (`channel.remove_handler`).
     pub async fn remove_channel(&self, channel_id: &str) -> Result<bool> {
         let ev = bev::channel_remove_handler(channel_id);
-        let removed = tx!(self, tx => {
+        let removed = magnetite_events::db_tx!(self.db(), tx => {
             let done = sqlx::query("DELETE FROM bootstrap_channels WHERE channel_id = $1")
                 .bind(channel_id)
                 .execute(&mut *tx)
@@ -62,7 +62,7 @@ impl ConfigStore {
         metadata: Option<&Value>,
     ) -> Result<bool> {
         let meta_text = metadata.map(Value::to_string);
-        let changed = tx!(self, tx => {
+        let changed = magnetite_events::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE bootstrap_channels SET name = COALESCE($2, name), \
                  metadata = COALESCE($3, metadata) WHERE channel_id = $1 \
@@ -92,7 +92,7 @@ impl ConfigStore {
 
     /// The tailer's saved position, or `None` before its first start.
     pub async fn cursor(&self) -> Result<Option<i64>> {
-        read!(self, pool => {
+        magnetite_events::db_read!(self.db(), pool => {
             sqlx::query("SELECT last_id FROM bootstrap_cursor WHERE name = $1")
                 .bind(CURSOR)
                 .fetch_optional(pool)
@@ -104,7 +104,7 @@ impl ConfigStore {
 
     /// Saves the tailer's position (upsert).
     pub async fn save_cursor(&self, last_id: i64) -> Result<()> {
-        tx!(self, tx => {
+        magnetite_events::db_tx!(self.db(), tx => {
             sqlx::query(
                 "INSERT INTO bootstrap_cursor (name, last_id) VALUES ($1, $2) \
                  ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
