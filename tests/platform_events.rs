@@ -20,6 +20,19 @@ type Fields = BTreeMap<String, String>;
 const REC: &[&str] = &["id", "name", "metadata", "tags", "status", "created_at"];
 const UPD: &[&str] = &["updated_at", "updated_by"];
 const LIST: &[&str] = &["total", "offset", "limit", "status"];
+/// A bootstrap config as the reference's `config.*` / `client.bootstrap` events carry it.
+const BOOT: &[&str] = &[
+    "client_id",
+    "owner",
+    "name",
+    "external_id",
+    "channels",
+    "content",
+    "client_cert",
+    "client_key",
+    "ca_cert",
+    "state",
+];
 
 /// The reference's field set for `op` (`operation` and `occurred_at` implied) and the
 /// fields every such event must carry.
@@ -64,6 +77,38 @@ fn reference(op: &str) -> (Vec<&'static str>, Vec<&'static str>) {
             vec!["channel_ids", "client_ids", "types"],
             vec!["channel_ids", "client_ids", "types"],
         ),
+        "config.create" | "config.view" => (
+            BOOT.to_vec(),
+            vec![
+                "client_id",
+                "external_id",
+                "name",
+                "owner",
+                "channels",
+                "state",
+            ],
+        ),
+        "config.update" => (
+            vec!["client_id", "name", "content", "state"],
+            vec!["client_id"],
+        ),
+        "cert.update" => (
+            vec!["client_id", "client_cert", "client_key", "ca_cert"],
+            vec!["client_id"],
+        ),
+        "config.list" => (
+            vec!["offset", "limit", "total", "state", "name"],
+            vec!["offset", "limit"],
+        ),
+        "config.remove" => (vec!["client_id"], vec!["client_id"]),
+        "client.bootstrap" => (
+            BOOT.iter().copied().chain(["success"]).collect(),
+            vec!["external_id", "success"],
+        ),
+        "client.change_state" => (vec!["client_id", "state"], vec!["client_id", "state"]),
+        "client.update_connections" => {
+            (vec!["client_id", "channels"], vec!["client_id", "channels"])
+        }
         other => panic!("no reference entry for {other}"),
     }
 }
@@ -73,6 +118,7 @@ fn reference(op: &str) -> (Vec<&'static str>, Vec<&'static str>) {
 struct Drive {
     users: Vec<&'static str>,
     clients: Vec<&'static str>,
+    bootstrap: Vec<&'static str>,
     mqtt_client: String,
     secrets: Vec<String>,
 }
@@ -245,7 +291,7 @@ fn drive(server: &Server) -> Drive {
     admin.disconnect(&d, &ch, &device.id, &["publish"]);
     admin.expect("POST", &format!("/{d}/channels/{ch}/disable"), None, 200);
     admin.expect("DELETE", &format!("/{d}/clients/{}", device.id), None, 204);
-    let clients = vec![
+    let mut clients = vec![
         "client.create",
         "channel.create",
         "client.update",
@@ -263,17 +309,93 @@ fn drive(server: &Server) -> Drive {
         "channel.remove",
         "client.remove",
     ];
+    let (bootstrap, more_clients) = drive_bootstrap(&admin, &d);
+    clients.extend(more_clients);
+    let secrets = vec![
+        "fay-password".into(),
+        "fay-password-2".into(),
+        device.secret,
+        "meter-secret-2".into(),
+        BOOT_KEY.into(),
+    ];
     Drive {
         users,
         clients,
+        bootstrap,
         mqtt_client: device.id,
-        secrets: vec![
-            "fay-password".into(),
-            "fay-password-2".into(),
-            device.secret,
-            "meter-secret-2".into(),
-        ],
+        secrets,
     }
+}
+
+const BOOT_KEY: &str = "factory-key-4711";
+
+/// Every bootstrap operation once; returns the bootstrap stream's expected operations
+/// and what it adds to the clients stream.
+fn drive_bootstrap(admin: &Api, d: &str) -> (Vec<&'static str>, Vec<&'static str>) {
+    let ch = admin.channel(d, "boot-channel");
+    let body = json!({"external_id": "ext-1", "external_key": BOOT_KEY, "name": "gateway", "content": "{}", "channels": [ch]});
+    let cfg = admin.expect("POST", &format!("/{d}/clients/configs"), Some(body), 201);
+    let id = cfg["client_id"]
+        .as_str()
+        .expect("config client id")
+        .to_string();
+    admin.expect("GET", &format!("/{d}/clients/configs/{id}"), None, 200);
+    admin.expect("GET", &format!("/{d}/clients/configs"), None, 200);
+    admin.expect(
+        "PUT",
+        &format!("/{d}/clients/configs/{id}"),
+        Some(json!({"name": "gateway-2", "content": "{\"a\":1}"})),
+        200,
+    );
+    admin.expect(
+        "PATCH",
+        &format!("/{d}/clients/configs/certs/{id}"),
+        Some(json!({"client_cert": "CERT", "client_key": "KEY", "ca_cert": "CA"})),
+        200,
+    );
+    admin.expect(
+        "PUT",
+        &format!("/{d}/clients/configs/connections/{id}"),
+        Some(json!({"channels": [ch]})),
+        200,
+    );
+    let http = reqwest::blocking::Client::new();
+    let base = admin.base_url();
+    let ok = http
+        .get(format!("{base}/clients/bootstrap/ext-1"))
+        .header("Authorization", format!("Client {BOOT_KEY}"))
+        .send()
+        .expect("bootstrap");
+    assert_eq!(ok.status().as_u16(), 200);
+    let bad = http
+        .get(format!("{base}/clients/bootstrap/ext-1"))
+        .header("Authorization", "Client wrong-key")
+        .send()
+        .expect("bootstrap");
+    assert!(bad.status().is_client_error());
+    admin.expect(
+        "PUT",
+        &format!("/{d}/clients/state/{id}"),
+        Some(json!({"state": 1})),
+        200,
+    );
+    admin.expect("DELETE", &format!("/{d}/clients/configs/{id}"), None, 204);
+    let boot = vec![
+        "config.create",
+        "config.view",
+        "config.list",
+        "config.update",
+        "cert.update",
+        "client.update_connections",
+        "client.bootstrap",
+        "client.bootstrap",
+        "client.change_state",
+        "config.remove",
+    ];
+    (
+        boot,
+        vec!["channel.create", "client.create", "channel.connect"],
+    )
 }
 
 /// Checks one stream's events against what the drive did.
@@ -398,6 +520,12 @@ fn every_family_reaches_redis_streams() {
         &d.secrets,
     );
     check_mqtt("redis mqtt", &read("magistrala.mqtt", 2), &d);
+    check_stream(
+        "redis bootstrap",
+        &read("magistrala.bootstrap", d.bootstrap.len()),
+        &d.bootstrap,
+        &d.secrets,
+    );
 }
 
 #[test]
@@ -425,6 +553,12 @@ fn every_family_reaches_nats_jetstream() {
         &d.secrets,
     );
     check_mqtt("nats mqtt", &read("events.magistrala.mqtt", 2), &d);
+    check_stream(
+        "nats bootstrap",
+        &read("events.magistrala.bootstrap", d.bootstrap.len()),
+        &d.bootstrap,
+        &d.secrets,
+    );
 }
 
 #[test]
@@ -457,4 +591,10 @@ fn every_family_reaches_rabbitmq_streams() {
         &d.secrets,
     );
     check_mqtt("rabbitmq mqtt", &read("magistrala.mqtt", 2), &d);
+    check_stream(
+        "rabbitmq bootstrap",
+        &read("magistrala.bootstrap", d.bootstrap.len()),
+        &d.bootstrap,
+        &d.secrets,
+    );
 }

@@ -497,16 +497,28 @@ fn a_silent_tls_client_is_dropped_after_the_connect_timeout() {
     use std::io::Read;
     let s = tls_server(&["--tls-self-signed", "--connect-timeout", "1"]);
     let mut silent = TcpStream::connect(s.mqtts).expect("connect");
-    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     // Meanwhile others get through: the handshake is not on the accept loop.
     let ca = s.server.data_dir.join("ca").join("ca.crt");
     let api = Api::admin(&s.server);
     let f = fleet(&api, "silent");
     let topic = format!("m/{}/c/{}", f.domain, f.ch);
-    assert!(tls_pub(&s, &ca, &["-u", &f.device.id, "-P", &f.device.secret], &topic).status.success());
+    assert!(tls_pub(
+        &s,
+        &ca,
+        &["-u", &f.device.id, "-P", &f.device.secret],
+        &topic
+    )
+    .status
+    .success());
     let t = Instant::now();
     let mut buf = [0u8; 16];
     let n = silent.read(&mut buf).unwrap_or(0);
     assert_eq!(n, 0, "closed without a handshake");
-    assert!(t.elapsed() < Duration::from_secs(4), "closed by the timeout, not by the read timeout");
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "closed by the timeout, not by the read timeout"
+    );
 }

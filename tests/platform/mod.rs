@@ -32,6 +32,11 @@ impl Api {
         api
     }
 
+    /// `http://host:port` of the API.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     pub fn login(&self, username: &str, password: &str) -> String {
         let (status, body) = self.call(
             "POST",
