@@ -217,6 +217,8 @@ fn domains_roles_and_members() {
         Some(json!({"name": "bad", "route": "a/b"})),
         400,
     );
+    let reserved = json!({"name": "bad", "route": "users"});
+    dave_api.expect("POST", "/domains", Some(reserved), 400);
     let client = dave_api.client(&d, "tractor");
     // Erin is not in the domain: 403 everywhere in it.
     erin_api.expect("GET", &format!("/domains/{d}"), None, 403);

@@ -27,6 +27,23 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/domains/:id/users/unassign", post(unassign))
 }
 
+/// First path segments the API itself uses: a domain route equal to one of them would
+/// be shadowed by (or shadow) those endpoints.
+const RESERVED_DOMAIN_ROUTES: &[&str] = &[
+    "users", "domains", "clients", "certs", "password", "events", "health", "metrics",
+];
+
+/// A domain route: a valid route that is not one of the API's own path segments.
+pub(crate) fn check_domain_route(route: &str) -> Result<()> {
+    check_route(route)?;
+    if RESERVED_DOMAIN_ROUTES.contains(&route) {
+        return Err(AuthError::bad_request(format!(
+            "route {route:?} is reserved"
+        )));
+    }
+    Ok(())
+}
+
 /// Routes name a domain in topics: letters, digits, `-`, `_`, up to 64.
 pub(crate) fn check_route(route: &str) -> Result<()> {
     let ok = !route.is_empty()
@@ -58,7 +75,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>)> {
     let id = new_id();
     let route = body.route.unwrap_or_else(|| id.clone());
-    check_route(&route)?;
+    check_domain_route(&route)?;
     let domain = Domain {
         id,
         name: name_of(body.name, "name")?,
