@@ -196,7 +196,7 @@ fn drive(server: &Server) -> Drive {
         "user.send_password_reset",
     ]);
 
-    let d = admin.domain("Events", "events");
+    let d = admin.domain("Events", "factory");
     let g = admin.expect(
         "POST",
         &format!("/{d}/groups"),
