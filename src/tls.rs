@@ -1,7 +1,7 @@
 //! TLS for the MQTT listeners: the platform CA (encrypted at rest), `--tls-self-signed`,
 //! and the rustls settings handed to the broker.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -10,19 +10,21 @@ use magnetite_certs::Ca;
 
 use crate::cli::{Settings, TlsClientAuth};
 
-/// The CA passphrase: `MAGNETITE_CA_KEY_PASSPHRASE`, or, only for `--tls-self-signed`
-/// first runs, a random one kept in `<data dir>/ca.passphrase` (mode 0600).
+/// The CA passphrase: `MAGNETITE_CA_KEY_PASSPHRASE`, or the random one a
+/// `--tls-self-signed` first run keeps in `<data dir>/ca.passphrase` (mode 0600; generated
+/// only with that flag, used whenever present so a later start without the flag keeps
+/// the same CA).
 fn ca_passphrase(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
     if let Ok(p) = std::env::var("MAGNETITE_CA_KEY_PASSPHRASE") {
         if !p.is_empty() {
             return Ok(Some(p.into_bytes()));
         }
     }
-    if !settings.tls_self_signed {
-        return Ok(None);
-    }
     let path = settings.data_dir.join("ca.passphrase");
     if !path.exists() {
+        if !settings.tls_self_signed {
+            return Ok(None);
+        }
         let generated = magnetite_auth::crypto::generate_secret();
         magnetite_auth::crypto::write_private(&path, generated.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
@@ -32,17 +34,39 @@ fn ca_passphrase(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(Some(text.trim().as_bytes().to_vec()))
 }
 
-/// The platform CA, when it can be opened: without a passphrase there is none (the
-/// certs service is then off and says so), never an unencrypted one.
+/// The platform CA, when it can be opened; never an unencrypted one.
+///
+/// Without a passphrase the certs service is off, which is fine for a broker that
+/// uses no client certificates. It refuses to start instead when that would break
+/// something an operator set up: a CA already in the data dir (its certificates would
+/// stop logging in), or `--tls-client-auth required` with no CA to verify devices.
 pub fn load_ca(settings: &Settings) -> anyhow::Result<Option<Ca>> {
+    let dir = settings.data_dir.join("ca");
     let Some(passphrase) = ca_passphrase(settings)? else {
+        refuse_without_passphrase(settings, &dir)?;
         return Ok(None);
     };
-    let dir = settings.data_dir.join("ca");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let ca = Ca::load_or_create(&dir, &passphrase)
         .context("opening the platform CA (MAGNETITE_CA_KEY_PASSPHRASE)")?;
     Ok(Some(ca))
+}
+
+fn refuse_without_passphrase(settings: &Settings, ca_dir: &Path) -> anyhow::Result<()> {
+    if ca_dir.join(magnetite_certs::ca::CA_KEY_FILE).exists() {
+        anyhow::bail!(
+            "{} holds the platform CA, encrypted: set MAGNETITE_CA_KEY_PASSPHRASE to the passphrase it was created with",
+            ca_dir.display()
+        );
+    }
+    let tls_on = settings.tls_cert.is_some() || settings.tls_self_signed;
+    let required = matches!(settings.tls_client_auth, TlsClientAuth::Required);
+    if tls_on && required && settings.tls_client_ca.is_none() {
+        anyhow::bail!(
+            "--tls-client-auth required needs a CA for client certificates: set MAGNETITE_CA_KEY_PASSPHRASE (the platform CA) or --tls-client-ca"
+        );
+    }
+    Ok(())
 }
 
 /// Server certificate and key paths: from the flags, or generated once by the CA.

@@ -31,6 +31,11 @@ pub fn start_platform(extra: &[&str]) -> Server {
     Server::start(BIN, temp_data_dir(), extra)
 }
 
+/// The platform on fresh ports with an existing (or new) data dir.
+pub fn start_in_platform(data_dir: PathBuf, extra: &[&str]) -> Server {
+    Server::start(BIN, data_dir, extra)
+}
+
 /// Runs a required external tool; a missing tool fails the test with a clear message.
 pub fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
