@@ -4,6 +4,7 @@
 
 mod access;
 mod connections;
+mod credentials;
 mod domains;
 mod entities;
 mod users;
@@ -31,6 +32,7 @@ pub type AppState = Arc<Platform>;
 pub fn router(platform: Arc<Platform>) -> Router {
     Router::new()
         .merge(users::routes())
+        .merge(credentials::routes())
         .merge(domains::routes())
         .merge(entities::routes())
         .merge(connections::routes())

@@ -1,18 +1,17 @@
-//! `/users`, `/users/tokens/*`, `/password/*`.
+//! `/users`: accounts, their profile, roles and status (credentials: `credentials.rs`).
 
 use axum::extract::{Path, Query, State};
-use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post, put};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use magnetite_events::model::users as ev;
 use magnetite_events::Page;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 
-use super::{bearer_user, metadata_of, name_of, page, tags_of, AppState, Body, Caller};
-use crate::crypto::{hash_password, verify_password, Claims, TokenKind};
+use super::{metadata_of, name_of, page, tags_of, AppState, Body, Caller};
+use crate::crypto::hash_password;
 use crate::error::{AuthError, Result};
 use crate::model::{Audit, Role, Status, User};
 use crate::store::list::ListQuery;
@@ -22,9 +21,6 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/users", post(create).get(list))
         .route("/users/profile", get(profile))
-        .route("/users/secret", patch(update_secret))
-        .route("/users/tokens/issue", post(issue_token))
-        .route("/users/tokens/refresh", post(refresh_token))
         .route("/users/:id", get(view).patch(update).delete(delete))
         .route("/users/:id/email", patch(update_email))
         .route("/users/:id/username", patch(update_username))
@@ -32,8 +28,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/users/:id/role", patch(update_role))
         .route("/users/:id/enable", post(enable))
         .route("/users/:id/disable", post(disable))
-        .route("/password/reset-request", post(reset_request))
-        .route("/password/reset", put(reset))
 }
 
 #[derive(Deserialize, Default)]
@@ -446,199 +440,4 @@ async fn delete(
         .delete_user(&id, &ev::user_remove(&record))
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-struct SecretBody {
-    old_secret: Option<String>,
-    new_secret: Option<String>,
-}
-
-async fn update_secret(
-    State(state): State<AppState>,
-    caller: Caller,
-    Body(body): Body<SecretBody>,
-) -> Result<Json<Value>> {
-    let (Some(old), Some(new)) = (body.old_secret, body.new_secret) else {
-        return Err(AuthError::bad_request(
-            "old_secret and new_secret are required",
-        ));
-    };
-    check_password(&new)?;
-    let (_, hash) = state
-        .store
-        .user_by_login(&caller.user.email)
-        .await?
-        .ok_or(AuthError::NotFound("user"))?;
-    if !verify_password(&old, &hash) {
-        return Err(AuthError::Unauthorized("wrong secret".into()));
-    }
-    let mut user = caller.user.clone();
-    user.audit.updated_at = Some(now_rfc3339());
-    user.audit.updated_by = Some(user.id.clone());
-    let new_hash = hash_password(&new)?;
-    state
-        .store
-        .update_user(
-            &user,
-            Some(&new_hash),
-            &ev::user_update_secret(&user.record()),
-        )
-        .await?;
-    Ok(Json(user.to_json()))
-}
-
-#[derive(Deserialize)]
-struct Login {
-    username: Option<String>,
-    email: Option<String>,
-    identity: Option<String>,
-    password: Option<String>,
-    secret: Option<String>,
-}
-
-fn tokens(state: &AppState, user_id: &str) -> Result<Value> {
-    let c = &state.config;
-    let access =
-        state
-            .keys
-            .sign_token(&Claims::new(user_id, TokenKind::Access, c.access_ttl_secs))?;
-    let refresh = state.keys.sign_token(&Claims::new(
-        user_id,
-        TokenKind::Refresh,
-        c.refresh_ttl_secs,
-    ))?;
-    Ok(json!({ "access_token": access, "refresh_token": refresh, "access_type": "Bearer" }))
-}
-
-async fn issue_token(
-    State(state): State<AppState>,
-    Body(body): Body<Login>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let login = body
-        .username
-        .or(body.email)
-        .or(body.identity)
-        .ok_or_else(|| AuthError::bad_request("missing username"))?;
-    let password = body
-        .password
-        .or(body.secret)
-        .ok_or_else(|| AuthError::bad_request("missing password"))?;
-    let denied = || AuthError::Unauthorized("wrong username or password".into());
-    let (user, hash) = state
-        .store
-        .user_by_login(&login)
-        .await?
-        .ok_or_else(denied)?;
-    if !verify_password(&password, &hash) {
-        return Err(denied());
-    }
-    if user.status != Status::Enabled {
-        return Err(AuthError::Unauthorized("user is disabled".into()));
-    }
-    state
-        .store
-        .record_event(&ev::user_issue_token(&user.email))
-        .await?;
-    Ok((StatusCode::CREATED, Json(tokens(&state, &user.id)?)))
-}
-
-/// Extracts the user of a refresh token.
-struct RefreshCaller(User);
-
-#[axum::async_trait]
-impl axum::extract::FromRequestParts<AppState> for RefreshCaller {
-    type Rejection = AuthError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        Ok(RefreshCaller(
-            bearer_user(parts, state, TokenKind::Refresh).await?,
-        ))
-    }
-}
-
-async fn refresh_token(
-    State(state): State<AppState>,
-    RefreshCaller(user): RefreshCaller,
-) -> Result<(StatusCode, Json<Value>)> {
-    state.store.record_event(&ev::user_refresh_token()).await?;
-    Ok((StatusCode::CREATED, Json(tokens(&state, &user.id)?)))
-}
-
-#[derive(Deserialize)]
-struct ResetRequest {
-    email: Option<String>,
-    host: Option<String>,
-}
-
-/// Writes the reset link as a mail file in the mail dir; answers the same whether or
-/// not the e-mail is known, so the endpoint does not reveal who has an account.
-async fn reset_request(
-    State(state): State<AppState>,
-    Body(body): Body<ResetRequest>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let email = body
-        .email
-        .ok_or_else(|| AuthError::bad_request("missing email"))?;
-    check_email(&email)?;
-    let host = body.host.unwrap_or_else(|| "http://localhost:9000".into());
-    if let Some((user, _)) = state.store.user_by_login(&email).await? {
-        let token = state.keys.sign_token(&Claims::new(
-            &user.id,
-            TokenKind::Reset,
-            state.config.reset_ttl_secs,
-        ))?;
-        let path = crate::mail::write_reset_mail(&state.config.mail_dir, &user, &host, &token)?;
-        tracing::info!(user_id = %user.id, path = %path.display(), "password reset mail written");
-        state
-            .store
-            .record_event(&ev::user_generate_reset_token(&email, &host))
-            .await?;
-        state
-            .store
-            .record_event(&ev::user_send_password_reset(&host, &email, &user.username))
-            .await?;
-    }
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "msg": "Email with reset link is sent" })),
-    ))
-}
-
-#[derive(Deserialize)]
-struct Reset {
-    token: Option<String>,
-    password: Option<String>,
-    confirm_password: Option<String>,
-}
-
-async fn reset(
-    State(state): State<AppState>,
-    Body(body): Body<Reset>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let (Some(token), Some(password)) = (body.token, body.password) else {
-        return Err(AuthError::bad_request("token and password are required"));
-    };
-    if body
-        .confirm_password
-        .as_deref()
-        .is_some_and(|c| c != password)
-    {
-        return Err(AuthError::bad_request(
-            "password and confirm_password differ",
-        ));
-    }
-    check_password(&password)?;
-    let claims = state.keys.verify_token(&token)?;
-    if claims.typ != TokenKind::Reset {
-        return Err(AuthError::Unauthorized("invalid or expired token".into()));
-    }
-    let mut user = state.store.user(&claims.sub).await?;
-    user.audit.updated_at = Some(now_rfc3339());
-    user.audit.updated_by = Some(user.id.clone());
-    let hash = hash_password(&password)?;
-    state
-        .store
-        .update_user(&user, Some(&hash), &ev::user_reset_secret())
-        .await?;
-    Ok((StatusCode::CREATED, Json(json!({}))))
 }

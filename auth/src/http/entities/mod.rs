@@ -1,5 +1,7 @@
 //! `/{domainID}/clients`, `/{domainID}/channels`, `/{domainID}/groups`: one generic set
-//! of handlers, instantiated per kind (`KindOf`).
+//! of handlers, instantiated per kind (`KindOf`); parents and children in `hierarchy.rs`.
+
+mod hierarchy;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -50,10 +52,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/:domain/channels/:id/clients", get(related::<Clients>))
         .route("/:domain/clients/:id/channels", get(related::<Channels>))
-        .route(
-            "/:domain/groups/:id/children",
-            get(children).post(add_children).delete(remove_children),
-        )
+        .merge(hierarchy::routes())
 }
 
 fn kind_routes<K: KindOf>() -> Router<AppState> {
@@ -73,10 +72,7 @@ fn kind_routes<K: KindOf>() -> Router<AppState> {
         )
         .route(&format!("{base}/:id/enable"), post(enable::<K>))
         .route(&format!("{base}/:id/disable"), post(disable::<K>))
-        .route(
-            &format!("{base}/:id/parent"),
-            post(set_parent::<K>).delete(remove_parent::<K>),
-        )
+        .merge(hierarchy::parent_routes::<K>(&base))
 }
 
 fn ev_create(e: &Entity) -> Event {
@@ -336,23 +332,6 @@ async fn related<K: KindOf>(
     .await
 }
 
-async fn children(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, id)): Path<(String, String)>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>> {
-    list_scoped(
-        &state,
-        &caller,
-        Kind::Group,
-        &domain,
-        &params,
-        Some((Kind::Group, &id)),
-    )
-    .await
-}
-
 async fn view<K: KindOf>(
     State(state): State<AppState>,
     caller: Caller,
@@ -566,129 +545,4 @@ async fn update_secret(
         .map_err(conflict(Kind::Client))?;
     state.revoke(std::slice::from_ref(&e.id));
     Ok(Json(e.to_json(Some(&secret))))
-}
-
-#[derive(Deserialize)]
-struct ParentBody {
-    parent_id: Option<String>,
-    parent_group_id: Option<String>,
-}
-
-async fn set_parent<K: KindOf>(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, id)): Path<(String, String)>,
-    Body(body): Body<ParentBody>,
-) -> Result<Json<Value>> {
-    let parent = body
-        .parent_id
-        .or(body.parent_group_id)
-        .ok_or_else(|| AuthError::bad_request("missing parent_id"))?;
-    let d = caller.domain(&state, &domain, Need::Write).await?;
-    let ancestors = state.store.group_ancestors(&d.id, &parent).await?;
-    if K::KIND == Kind::Group && ancestors.contains(&id) {
-        return Err(AuthError::Conflict(
-            "a group cannot be its own ancestor".into(),
-        ));
-    }
-    let e = modify(
-        &state,
-        &caller,
-        (K::KIND, &domain, &id),
-        |e| {
-            e.parent_id = Some(parent);
-            Ok(())
-        },
-        ev_update,
-    )
-    .await?;
-    Ok(Json(e.to_json(None)))
-}
-
-async fn remove_parent<K: KindOf>(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, id)): Path<(String, String)>,
-) -> Result<StatusCode> {
-    modify(
-        &state,
-        &caller,
-        (K::KIND, &domain, &id),
-        |e| {
-            e.parent_id = None;
-            Ok(())
-        },
-        ev_update,
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-struct ChildrenBody {
-    children_ids: Option<Vec<String>>,
-}
-
-async fn add_children(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, id)): Path<(String, String)>,
-    Body(body): Body<ChildrenBody>,
-) -> Result<StatusCode> {
-    let children = body
-        .children_ids
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| AuthError::bad_request("missing children_ids"))?;
-    let d = caller.domain(&state, &domain, Need::Write).await?;
-    let ancestors = state.store.group_ancestors(&d.id, &id).await?;
-    for child in &children {
-        if ancestors.contains(child) {
-            return Err(AuthError::Conflict(
-                "a group cannot be its own ancestor".into(),
-            ));
-        }
-        let parent = id.clone();
-        modify(
-            &state,
-            &caller,
-            (Kind::Group, &domain, child),
-            |e| {
-                e.parent_id = Some(parent);
-                Ok(())
-            },
-            ev_update,
-        )
-        .await?;
-    }
-    Ok(StatusCode::CREATED)
-}
-
-async fn remove_children(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, id)): Path<(String, String)>,
-    Body(body): Body<ChildrenBody>,
-) -> Result<StatusCode> {
-    let children = body
-        .children_ids
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| AuthError::bad_request("missing children_ids"))?;
-    for child in &children {
-        let parent = id.clone();
-        modify(
-            &state,
-            &caller,
-            (Kind::Group, &domain, child),
-            |e| {
-                if e.parent_id.as_deref() != Some(parent.as_str()) {
-                    return Err(AuthError::bad_request("not a child of this group"));
-                }
-                e.parent_id = None;
-                Ok(())
-            },
-            ev_update,
-        )
-        .await?;
-    }
-    Ok(StatusCode::NO_CONTENT)
 }
