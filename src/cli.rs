@@ -163,6 +163,10 @@ pub struct ServeArgs {
     /// Redis Streams `MAXLEN ~` bound [default: 1000000]
     #[arg(long, env = "MAGNETITE_EVENT_MAXLEN")]
     pub event_maxlen: Option<usize>,
+    /// Keep shipped outbox events (and the `GET /events` log) this long, e.g. 24h, 7d;
+    /// 0 keeps everything. Unshipped events are never pruned [default: 7d]
+    #[arg(long, env = "MAGNETITE_EVENT_RETENTION")]
+    pub event_retention: Option<String>,
     /// MQTT over TLS [default: 0.0.0.0:8883, when a certificate is configured]
     #[arg(long, env = "MAGNETITE_MQTTS_ADDR")]
     pub mqtts_addr: Option<SocketAddr>,
@@ -209,6 +213,7 @@ pub struct Settings {
     pub event_stores: Vec<String>,
     pub event_prefix: String,
     pub event_maxlen: usize,
+    pub event_retention: std::time::Duration,
     pub mqtts_addr: SocketAddr,
     pub wss_addr: SocketAddr,
     pub tls_cert: Option<PathBuf>,
@@ -290,6 +295,11 @@ impl Settings {
                 .or(file.event_prefix)
                 .unwrap_or_else(|| "magistrala".to_string()),
             event_maxlen: args.event_maxlen.or(file.event_maxlen).unwrap_or(1_000_000),
+            event_retention: match args.event_retention.or(file.event_retention) {
+                Some(text) => magnetite_certs::parse_ttl(&text)
+                    .map_err(|e| anyhow::anyhow!("--event-retention: {e}"))?,
+                None => magnetite_events::DEFAULT_RETENTION,
+            },
             mqtts_addr: args
                 .mqtts_addr
                 .or(file.mqtts_addr)

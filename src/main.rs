@@ -145,6 +145,7 @@ async fn start_events(settings: &Settings, instance_id: &str) -> anyhow::Result<
         stores: settings.event_stores.clone(),
         maxlen: settings.event_maxlen,
         instance_id: instance_id.to_string(),
+        retention: settings.event_retention,
     };
     let events = Events::start(settings.database_url.as_str(), config)
         .await

@@ -193,3 +193,58 @@ fn events_pending_at_a_kill_9_are_shipped_after_restart() {
     );
     drop(restarted);
 }
+
+/// The MQTT events the embedded log (`GET /events`) still holds.
+fn logged_disconnects(server: &common::Server) -> usize {
+    http_get(server.http, "/events?stream=mqtt&limit=500")
+        .matches("\"disconnect\"")
+        .count()
+}
+
+#[test]
+fn retention_prunes_only_what_every_sink_has_shipped() {
+    let (mut redis, _dir) = redis();
+    redis.stop();
+    let store = format!("redis://127.0.0.1:{}", redis.port);
+    let flags = ["--event-store", store.as_str(), "--event-retention", "1s"];
+    let server = common::start(&flags);
+    for i in 0..20 {
+        connect_and_disconnect(server.mqtt, &format!("r{i:02}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while logged_disconnects(&server) < 20 {
+        assert!(Instant::now() < deadline, "events never reached the outbox");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Older than the retention but unshipped: a restart's sweep keeps them.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let server = common::start_in(server.kill9(), &flags);
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(
+        logged_disconnects(&server),
+        20,
+        "nothing unshipped is pruned"
+    );
+
+    redis.start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while xrange(redis.port, "magistrala.mqtt").len() < 40 {
+        assert!(Instant::now() < deadline, "events never shipped");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Shipped and old: the next sweep (at start) deletes them from the outbox.
+    let server = common::start_in(server.kill9(), &flags);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while logged_disconnects(&server) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "shipped events were never pruned"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        xrange(redis.port, "magistrala.mqtt").len(),
+        40,
+        "pruning the outbox touches nothing shipped"
+    );
+}

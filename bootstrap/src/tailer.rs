@@ -3,8 +3,10 @@
 //! and reacts to `client.remove` (deleted), `channel.remove` (deleted) and
 //! `channel.update`.
 //!
-//! Position: `bootstrap_cursor`. The first start begins at the end of the outbox: no
-//! config can predate the bootstrap tables, so nothing earlier concerns us.
+//! Position: the `#bootstrap:clients` row of `events_cursors`, beside the shippers'
+//! cursors, so outbox retention never prunes what the tailer has not read. The first
+//! start begins at the end of the outbox: no config can predate the bootstrap tables,
+//! so nothing earlier concerns us.
 //!
 //! PostgreSQL sequences can commit out of order, so a row may become visible after a
 //! higher id was already read. The tailer therefore keeps its saved cursor behind any

@@ -13,16 +13,29 @@ use sqlx::Row;
 use std::str::FromStr;
 use std::time::Duration;
 
-const SQLITE_SCHEMA: [&str; 2] = [
+// The (stream, id) index serves readers of one stream (the bootstrap tailer, `GET
+// /events?stream=`): without it each of their polls scans every row after their cursor,
+// which MQTT connect/disconnect events make grow without bound.
+const SQLITE_SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS events_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, \
      stream TEXT NOT NULL, payload TEXT NOT NULL, created_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS events_cursors (sink TEXT PRIMARY KEY, last_id BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS events_outbox_stream_id ON events_outbox (stream, id)",
 ];
-const PG_SCHEMA: [&str; 2] = [
+const PG_SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS events_outbox (id BIGSERIAL PRIMARY KEY, \
      stream TEXT NOT NULL, payload TEXT NOT NULL, created_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS events_cursors (sink TEXT PRIMARY KEY, last_id BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS events_outbox_stream_id ON events_outbox (stream, id)",
 ];
+
+/// One stream's rows after a cursor. `INDEXED BY`: without statistics SQLite may pick
+/// the rowid range instead, a scan of every later row of every stream.
+pub const SQLITE_READ_STREAM: &str = "SELECT id, stream, payload, created_at FROM events_outbox \
+     INDEXED BY events_outbox_stream_id WHERE id > ? AND stream = ? ORDER BY id LIMIT ?";
+
+/// The cursor row that is not a reader's position.
+pub const EPOCH_CURSOR: &str = "#epoch";
 
 /// One outbox row.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,7 +205,7 @@ impl Db {
                     .bind(after).bind(limit).fetch_all(p).await?
             }
             (Db::Sqlite(p), Some(s)) => {
-                sqlx::query("SELECT id, stream, payload, created_at FROM events_outbox WHERE id > ? AND stream = ? ORDER BY id LIMIT ?")
+                sqlx::query(SQLITE_READ_STREAM)
                     .bind(after).bind(s).bind(limit).fetch_all(p).await?
             }
             (Db::Postgres(p), None) => {
@@ -219,19 +232,26 @@ impl Db {
 
     /// The saved cursor of `sink` (0 when it never shipped).
     pub async fn cursor(&self, sink: &str) -> Result<i64, EventsError> {
+        Ok(self.saved_cursor(sink).await?.unwrap_or(0))
+    }
+
+    /// The saved cursor of `reader`, `None` before it saved one. Every saved cursor
+    /// holds back retention (see [`crate::retention`]): a reader of the outbox (a sink,
+    /// the bootstrap tailer) keeps its position here so nothing it has not read is pruned.
+    pub async fn saved_cursor(&self, reader: &str) -> Result<Option<i64>, EventsError> {
         let row = match self {
             Db::Sqlite(p) => sqlx::query("SELECT last_id FROM events_cursors WHERE sink = ?")
-                .bind(sink)
+                .bind(reader)
                 .fetch_optional(p)
                 .await?
                 .map(|r| r.try_get::<i64, _>(0)),
             Db::Postgres(p) => sqlx::query("SELECT last_id FROM events_cursors WHERE sink = $1")
-                .bind(sink)
+                .bind(reader)
                 .fetch_optional(p)
                 .await?
                 .map(|r| r.try_get::<i64, _>(0)),
         };
-        Ok(row.transpose()?.unwrap_or(0))
+        Ok(row.transpose()?)
     }
 
     /// Saves the cursor of `sink` (upsert).
@@ -253,7 +273,7 @@ impl Db {
     /// pseudo-sink `#epoch`): prefixes the dedup ids given to NATS and RabbitMQ so a
     /// fresh database that restarts ids at 1 is never mistaken for a duplicate.
     pub async fn epoch(&self) -> Result<i64, EventsError> {
-        let existing = self.cursor("#epoch").await?;
+        let existing = self.cursor(EPOCH_CURSOR).await?;
         if existing != 0 {
             return Ok(existing);
         }
@@ -268,7 +288,34 @@ impl Db {
                     .bind(fresh).execute(p).await?;
             }
         }
-        self.cursor("#epoch").await
+        self.cursor(EPOCH_CURSOR).await
+    }
+
+    /// The lowest saved position of any reader (`None` when no reader saved one).
+    pub async fn lowest_cursor(&self) -> Result<Option<(String, i64)>, EventsError> {
+        let q = "SELECT sink, last_id FROM events_cursors WHERE sink <> $1 ORDER BY last_id, sink LIMIT 1";
+        let row = crate::db_read!(self, pool => {
+            sqlx::query(q).bind(EPOCH_CURSOR).fetch_optional(pool).await?.map(|r| {
+                Ok::<_, sqlx::Error>((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?))
+            })
+        });
+        Ok(row.transpose()?)
+    }
+
+    /// Deletes up to `limit` of the oldest rows with id <= `up_to` written before
+    /// `before_ns`; returns how many went.
+    pub async fn delete_old(
+        &self,
+        up_to: i64,
+        before_ns: i64,
+        limit: i64,
+    ) -> Result<u64, EventsError> {
+        let q = "DELETE FROM events_outbox WHERE id IN (SELECT id FROM events_outbox \
+                 WHERE id <= $1 AND created_at < $2 ORDER BY id LIMIT $3)";
+        let done = crate::db_tx!(self, tx => {
+            sqlx::query(q).bind(up_to).bind(before_ns).bind(limit).execute(&mut *tx).await?.rows_affected()
+        });
+        Ok(done)
     }
 }
 

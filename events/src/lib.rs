@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod retention;
 pub mod shipper;
 pub mod sink;
 pub mod url;
@@ -32,6 +33,8 @@ use tokio::task::JoinHandle;
 
 /// Redis `MAXLEN ~` default.
 pub const DEFAULT_MAXLEN: usize = 1_000_000;
+/// How long shipped outbox rows are kept (and served by `GET /events`) by default.
+pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 
 /// Settings from the command line (`--event-prefix`, `--event-store`, ...).
 #[derive(Debug, Clone)]
@@ -44,6 +47,9 @@ pub struct EventsConfig {
     pub maxlen: usize,
     /// This broker's instance id (the `instance` field of MQTT events).
     pub instance_id: String,
+    /// Outbox rows older than this that every reader has passed are deleted
+    /// ([`retention`]); zero keeps everything.
+    pub retention: std::time::Duration,
 }
 
 impl Default for EventsConfig {
@@ -53,6 +59,7 @@ impl Default for EventsConfig {
             stores: Vec::new(),
             maxlen: DEFAULT_MAXLEN,
             instance_id: String::new(),
+            retention: DEFAULT_RETENTION,
         }
     }
 }
@@ -104,10 +111,17 @@ impl Events {
                 stop: stop_rx.clone(),
             });
         }
-        let tasks = shippers
+        let pruner = (!config.retention.is_zero()).then(|| retention::Pruner {
+            db: db.clone(),
+            sinks: shippers.iter().map(|s| s.name.clone()).collect(),
+            retention: config.retention,
+            stop: stop_rx.clone(),
+        });
+        let mut tasks: Vec<JoinHandle<()>> = shippers
             .into_iter()
             .map(|s| tokio::spawn(s.run()))
             .collect();
+        tasks.extend(pruner.map(|p| tokio::spawn(p.run())));
         Ok(Events {
             db,
             names,

@@ -40,6 +40,7 @@ fn config(prefix: &str, port: u16) -> EventsConfig {
         stores: vec![format!("redis://127.0.0.1:{port}")],
         maxlen: 1_000_000,
         instance_id: "node-a".into(),
+        ..Default::default()
     }
 }
 

@@ -34,7 +34,6 @@ const SCHEMA: &[&str] = &[
      channel_id TEXT NOT NULL, position BIGINT NOT NULL, name TEXT NOT NULL, \
      metadata TEXT NOT NULL, PRIMARY KEY (client_id, channel_id))",
     "CREATE INDEX IF NOT EXISTS bootstrap_channels_by_channel ON bootstrap_channels (channel_id)",
-    "CREATE TABLE IF NOT EXISTS bootstrap_cursor (name TEXT PRIMARY KEY, last_id BIGINT NOT NULL)",
 ];
 
 /// The bootstrap tables over the shared database pool (cheap to clone).

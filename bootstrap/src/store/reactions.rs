@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{Cols, ConfigStore, Outbox, Result};
 
 /// Cursor row name of the `clients` stream tailer.
-const CURSOR: &str = "clients";
+const CURSOR: &str = "#bootstrap:clients";
 
 impl ConfigStore {
     /// A client was deleted: its config goes too (`config.remove_handler`).
@@ -90,30 +90,15 @@ impl ConfigStore {
         Ok(changed)
     }
 
-    /// The tailer's saved position, or `None` before its first start.
+    /// The tailer's saved position, or `None` before its first start. Kept with the
+    /// event shippers' cursors, so outbox retention never prunes what it has not read.
     pub async fn cursor(&self) -> Result<Option<i64>> {
-        magnetite_events::db_read!(self.db(), pool => {
-            sqlx::query("SELECT last_id FROM bootstrap_cursor WHERE name = $1")
-                .bind(CURSOR)
-                .fetch_optional(pool)
-                .await?
-                .map(|r| r.int("last_id"))
-                .transpose()
-        })
+        Ok(self.db().saved_cursor(CURSOR).await?)
     }
 
-    /// Saves the tailer's position (upsert).
+    /// Saves the tailer's position.
     pub async fn save_cursor(&self, last_id: i64) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
-            sqlx::query(
-                "INSERT INTO bootstrap_cursor (name, last_id) VALUES ($1, $2) \
-                 ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
-            )
-            .bind(CURSOR)
-            .bind(last_id)
-            .execute(&mut *tx)
-            .await?;
-        });
+        self.db().save_cursor(CURSOR, last_id).await?;
         Ok(())
     }
 }
