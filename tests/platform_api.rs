@@ -428,3 +428,52 @@ fn clients_channels_groups_paging_and_conflicts() {
         1
     );
 }
+
+/// One login attempt without a token: status, `Retry-After`, body.
+fn try_login(base: &str, login: &str, password: &str) -> (u16, Option<String>, Value) {
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{base}/users/tokens/issue"))
+        .json(&json!({"username": login, "password": password}))
+        .send()
+        .expect("login request");
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, retry, resp.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn repeated_wrong_passwords_throttle_that_login_only() {
+    let server = platform::server(&[]);
+    let admin = Api::admin(&server);
+    user(&admin, "carol@example.com", "carol-password");
+    let base = admin.base_url().to_string();
+    for _ in 0..5 {
+        let (status, retry, _) = try_login(&base, "carol@example.com", "guess");
+        assert_eq!((status, retry), (401, None));
+    }
+    // Even the right password waits now; the answer says for how long.
+    let (status, retry, body) = try_login(&base, "carol@example.com", "carol-password");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("retry in"),
+        "{body}"
+    );
+    // Unknown accounts are throttled alike, and other logins are untouched.
+    assert_eq!(try_login(&base, "nobody@example.com", "x").0, 401);
+    admin.login(common::ADMIN_EMAIL, common::ADMIN_PASSWORD);
+
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let (status, _, body) = try_login(&base, "carol@example.com", "carol-password");
+    assert_eq!(status, 201, "{body}");
+    // A success starts the count again.
+    assert_eq!(try_login(&base, "carol@example.com", "guess").0, 401);
+    assert_eq!(
+        try_login(&base, "carol@example.com", "carol-password").0,
+        201
+    );
+}

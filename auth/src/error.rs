@@ -20,6 +20,9 @@ pub enum AuthError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// Too many failed logins: retry after this many seconds (`Retry-After`).
+    #[error("too many failed logins; retry in {0} s")]
+    TooManyRequests(u64),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("event outbox error: {0}")]
@@ -46,6 +49,7 @@ impl AuthError {
             AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
             AuthError::Conflict(_) => StatusCode::CONFLICT,
+            AuthError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AuthError::Database(e) if is_unique_violation(e) => StatusCode::CONFLICT,
             AuthError::Database(_) | AuthError::Events(_) | AuthError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -82,6 +86,12 @@ impl IntoResponse for AuthError {
             tracing::error!(error = %self, "request failed");
         }
         let body = serde_json::json!({ "message": self.public_message() });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let AuthError::TooManyRequests(secs) = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

@@ -7,9 +7,11 @@ pub mod bootstrap_admin;
 pub mod crypto;
 pub mod error;
 pub mod http;
+pub mod login_throttle;
 pub mod mail;
 pub mod model;
 pub mod mqtt;
+pub mod passwords;
 pub mod platform;
 pub mod store;
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::crypto::Keys;
 use crate::error::Result;
+use crate::login_throttle::LoginThrottle;
 use crate::mqtt::cache::AccessCache;
 use crate::store::Store;
 
@@ -45,6 +46,7 @@ pub struct Platform {
     pub keys: Keys,
     pub cache: AccessCache,
     pub sessions: LiveSessions,
+    pub login_throttle: LoginThrottle,
     pub config: PlatformConfig,
     broker: OnceLock<BrokerHandle>,
     cert_resolver: OnceLock<CertResolver>,
@@ -57,6 +59,7 @@ impl Platform {
             keys,
             cache: AccessCache::default(),
             sessions: LiveSessions::default(),
+            login_throttle: LoginThrottle::default(),
             config,
             broker: OnceLock::new(),
             cert_resolver: OnceLock::new(),

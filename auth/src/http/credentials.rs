@@ -8,12 +8,14 @@ use axum::{Json, Router};
 use magnetite_events::model::users as ev;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::time::Instant;
 
 use super::users::{check_email, check_password};
 use super::{bearer_user, AppState, Body, Caller};
-use crate::crypto::{hash_password, verify_password, Claims, TokenKind};
+use crate::crypto::{Claims, TokenKind};
 use crate::error::{AuthError, Result};
 use crate::model::{Status, User};
+use crate::passwords;
 use crate::store::now_rfc3339;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -47,13 +49,13 @@ async fn update_secret(
         .user_by_login(&caller.user.email)
         .await?
         .ok_or(AuthError::NotFound("user"))?;
-    if !verify_password(&old, &hash) {
+    if !passwords::verify(&old, Some(&hash)).await? {
         return Err(AuthError::Unauthorized("wrong secret".into()));
     }
     let mut user = caller.user.clone();
     user.audit.updated_at = Some(now_rfc3339());
     user.audit.updated_by = Some(user.id.clone());
-    let new_hash = hash_password(&new)?;
+    let new_hash = passwords::hash(&new).await?;
     state
         .store
         .update_user(
@@ -101,15 +103,18 @@ async fn issue_token(
         .password
         .or(body.secret)
         .ok_or_else(|| AuthError::bad_request("missing password"))?;
-    let denied = || AuthError::Unauthorized("wrong username or password".into());
-    let (user, hash) = state
-        .store
-        .user_by_login(&login)
-        .await?
-        .ok_or_else(denied)?;
-    if !verify_password(&password, &hash) {
-        return Err(denied());
+    let throttle = &state.login_throttle;
+    if let Some(wait) = throttle.wait(&login, Instant::now()) {
+        return Err(AuthError::TooManyRequests(wait.as_secs_f64().ceil() as u64));
     }
+    let account = state.store.user_by_login(&login).await?;
+    let hash = account.as_ref().map(|(_, hash)| hash.as_str());
+    let verified = passwords::verify(&password, hash).await?;
+    let Some((user, _)) = account.filter(|_| verified) else {
+        throttle.failed(&login, Instant::now());
+        return Err(AuthError::Unauthorized("wrong username or password".into()));
+    };
+    throttle.succeeded(&login);
     if user.status != Status::Enabled {
         return Err(AuthError::Unauthorized("user is disabled".into()));
     }
@@ -212,7 +217,7 @@ async fn reset(
     let mut user = state.store.user(&claims.sub).await?;
     user.audit.updated_at = Some(now_rfc3339());
     user.audit.updated_by = Some(user.id.clone());
-    let hash = hash_password(&password)?;
+    let hash = passwords::hash(&password).await?;
     state
         .store
         .update_user(&user, Some(&hash), &ev::user_reset_secret())

@@ -11,7 +11,6 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 use super::{metadata_of, name_of, page, tags_of, AppState, Body, Caller};
-use crate::crypto::hash_password;
 use crate::error::{AuthError, Result};
 use crate::model::{Audit, Role, Status, User};
 use crate::store::list::ListQuery;
@@ -110,7 +109,7 @@ pub(crate) async fn create_user(
             updated_by: None,
         },
     };
-    let hash = hash_password(password)?;
+    let hash = crate::passwords::hash(password).await?;
     let event = ev::user_create(&user.record());
     state
         .store
