@@ -247,4 +247,16 @@ fn retention_prunes_only_what_every_sink_has_shipped() {
         40,
         "pruning the outbox touches nothing shipped"
     );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics = http_get(server.http, "/metrics");
+        if metrics.contains("magnetite_events_pruned_total 40") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pruned rows not counted: {metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

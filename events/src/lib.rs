@@ -70,6 +70,7 @@ pub struct Events {
     names: Names,
     config: EventsConfig,
     metrics: Vec<Arc<SinkMetrics>>,
+    pruned: Arc<std::sync::atomic::AtomicU64>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -111,11 +112,13 @@ impl Events {
                 stop: stop_rx.clone(),
             });
         }
+        let pruned = Arc::default();
         let pruner = (!config.retention.is_zero()).then(|| retention::Pruner {
             db: db.clone(),
             sinks: shippers.iter().map(|s| s.name.clone()).collect(),
             retention: config.retention,
             stop: stop_rx.clone(),
+            pruned: Arc::clone(&pruned),
         });
         let mut tasks: Vec<JoinHandle<()>> = shippers
             .into_iter()
@@ -127,6 +130,7 @@ impl Events {
             names,
             config,
             metrics,
+            pruned,
             stop,
             tasks: Mutex::new(tasks),
         })
@@ -152,9 +156,11 @@ impl Events {
         http::router(self.db.clone(), self.names.clone())
     }
 
-    /// Prometheus text lines (shipped, pending, failures per sink) for `/metrics`.
+    /// Prometheus text lines (shipped, pending, failures per sink; rows pruned) for
+    /// `/metrics`.
     pub fn metrics_text(&self) -> String {
-        metrics::render(&self.metrics)
+        let pruned = self.pruned.load(std::sync::atomic::Ordering::Relaxed);
+        metrics::render(&self.metrics) + &metrics::render_pruned(pruned)
     }
 
     /// A batching writer for MQTT connect/disconnect events stamped with this instance.

@@ -72,3 +72,12 @@ pub fn render(sinks: &[std::sync::Arc<SinkMetrics>]) -> String {
     }
     out
 }
+
+/// The retention counter, in Prometheus text.
+pub fn render_pruned(pruned: u64) -> String {
+    format!(
+        "# HELP magnetite_events_pruned_total Outbox rows deleted by retention after every reader passed them.\n\
+         # TYPE magnetite_events_pruned_total counter\n\
+         magnetite_events_pruned_total {pruned}\n"
+    )
+}

@@ -8,6 +8,8 @@
 //! its events; nothing unshipped is ever deleted. The embedded log (`GET /events`)
 //! serves what is kept.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -28,6 +30,8 @@ pub(crate) struct Pruner {
     pub(crate) sinks: Vec<String>,
     pub(crate) retention: Duration,
     pub(crate) stop: watch::Receiver<bool>,
+    /// Rows deleted so far (`magnetite_events_pruned_total`).
+    pub(crate) pruned: Arc<AtomicU64>,
 }
 
 impl Pruner {
@@ -36,7 +40,10 @@ impl Pruner {
         loop {
             match sweep(&self.db, &self.sinks, self.retention).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "outbox: pruned rows past retention"),
+                Ok(n) => {
+                    self.pruned.fetch_add(n, Ordering::Relaxed);
+                    tracing::info!(deleted = n, "outbox: pruned rows past retention");
+                }
                 Err(e) => tracing::warn!(error = %e, "outbox: pruning failed; retrying later"),
             }
             tokio::select! {
