@@ -37,7 +37,9 @@ fn reserve_for_read(buf: &mut BytesMut) {
 impl Io for TcpStream {
     async fn read_into(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         loop {
-            self.readable().await?;
+            // `poll_read_ready` keeps the waker in the socket's registration; the
+            // `readable()` future would carry a 152-byte waiter in every idle task.
+            std::future::poll_fn(|cx| self.poll_read_ready(cx)).await?;
             reserve_for_read(buf);
             match self.try_read_buf(buf) {
                 Ok(n) => return Ok(n),

@@ -355,8 +355,10 @@ mod size_tests {
             "serve_connection future: {} B",
             std::mem::size_of_val(&task)
         );
+        // 1,288 B in a debug build (1,264 B release) since reads wait with
+        // `poll_read_ready`: a new per-connection state must not undo that unnoticed.
         assert!(
-            std::mem::size_of_val(&task) <= 2048,
+            std::mem::size_of_val(&task) <= 1_400,
             "idle connections must stay small"
         );
         println!("Sleep: {} B", std::mem::size_of::<tokio::time::Sleep>());
