@@ -20,9 +20,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-if ! python3 -c 'import paho.mqtt' 2>/dev/null; then
-  echo "installing: paho-mqtt (pip)"
-  python3 -m pip install -q paho-mqtt
+need_pip=()
+python3 -c 'import paho.mqtt' 2>/dev/null || need_pip+=(paho-mqtt)
+python3 -c 'import aiosmtpd' 2>/dev/null || need_pip+=(aiosmtpd)
+if [ ${#need_pip[@]} -gt 0 ]; then
+  echo "installing: ${need_pip[*]} (pip)"
+  python3 -m pip install -q "${need_pip[@]}"
 fi
 
 # Several test binaries start brokers; two at a time suits a 2-core machine.

@@ -167,6 +167,13 @@ pub struct ServeArgs {
     /// 0 keeps everything. Unshipped events are never pruned [default: 7d]
     #[arg(long, env = "MAGNETITE_EVENT_RETENTION")]
     pub event_retention: Option<String>,
+    /// SMTP server for password-reset mail: smtp://[user:pass@]host[:port][?tls=required]
+    /// or smtps://...; without it the mail is written to <data dir>/mail
+    #[arg(long, env = "MAGNETITE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of password-reset mail [default: Magnetite <noreply@localhost>]
+    #[arg(long, env = "MAGNETITE_SMTP_FROM")]
+    pub smtp_from: Option<String>,
     /// MQTT over TLS [default: 0.0.0.0:8883, when a certificate is configured]
     #[arg(long, env = "MAGNETITE_MQTTS_ADDR")]
     pub mqtts_addr: Option<SocketAddr>,
@@ -214,6 +221,8 @@ pub struct Settings {
     pub event_prefix: String,
     pub event_maxlen: usize,
     pub event_retention: std::time::Duration,
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
     pub mqtts_addr: SocketAddr,
     pub wss_addr: SocketAddr,
     pub tls_cert: Option<PathBuf>,
@@ -300,6 +309,11 @@ impl Settings {
                     .map_err(|e| anyhow::anyhow!("--event-retention: {e}"))?,
                 None => magnetite_events::DEFAULT_RETENTION,
             },
+            smtp_url: args.smtp_url.or(file.smtp_url).filter(|u| !u.is_empty()),
+            smtp_from: args
+                .smtp_from
+                .or(file.smtp_from)
+                .unwrap_or_else(|| "Magnetite <noreply@localhost>".to_string()),
             mqtts_addr: args
                 .mqtts_addr
                 .or(file.mqtts_addr)

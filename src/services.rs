@@ -2,6 +2,7 @@
 //! certificates (certs) and device bootstrap, sharing one database and merged into one
 //! HTTP router.
 
+use magnetite_auth::mail::Mailer;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -64,8 +65,13 @@ async fn start_platform(settings: &Settings, events: &Events) -> anyhow::Result<
         Ok(key) if !key.is_empty() => Keys::from_master(key.trim().as_bytes()),
         _ => Keys::load_or_create(&settings.data_dir.join("auth.key"))?,
     };
+    let mail_dir = settings.data_dir.join("mail");
+    let mailer = match &settings.smtp_url {
+        Some(url) => Mailer::smtp(url, &settings.smtp_from, mail_dir)?,
+        None => Mailer::files(mail_dir),
+    };
     let config = PlatformConfig {
-        mail_dir: settings.data_dir.join("mail"),
+        mailer,
         ..PlatformConfig::default()
     };
     let platform = Arc::new(Platform::new(store, keys, config));

@@ -1,13 +1,136 @@
-//! Password-reset mail without an SMTP server: each message is written as an `.eml`
-//! file (mode 0600) into the mail dir, where an operator's mailer or a person picks it
-//! up. The link carries a secret token, which is why it is not a log line.
+//! Password-reset mail. With `--smtp-url` it goes through that SMTP server; without
+//! one, or when the server cannot take it, the message is written as an `.eml` file
+//! (mode 0600) into the mail dir, so it is never lost. The link carries a secret token,
+//! which is why it is never a log line; the SMTP password is never logged either.
 
 use std::path::{Path, PathBuf};
+
+use lettre::message::{header::ContentType, Mailbox, Message};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::error::{AuthError, Result};
 use crate::model::User;
 
-pub fn write_reset_mail(dir: &Path, user: &User, host: &str, token: &str) -> Result<PathBuf> {
+/// Where reset mail goes.
+#[derive(Clone)]
+pub struct Mailer {
+    dir: PathBuf,
+    smtp: Option<Smtp>,
+}
+
+#[derive(Clone)]
+struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    /// `host:port` only, for logs.
+    server: String,
+}
+
+/// Never prints credentials.
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("dir", &self.dir)
+            .field("smtp", &self.smtp.as_ref().map(|s| s.server.as_str()))
+            .finish()
+    }
+}
+
+/// How a message was delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// Accepted by the SMTP server.
+    Smtp,
+    /// Written to this file.
+    File(PathBuf),
+}
+
+impl Mailer {
+    /// Mail as files in `dir` only.
+    pub fn files(dir: impl Into<PathBuf>) -> Mailer {
+        Mailer {
+            dir: dir.into(),
+            smtp: None,
+        }
+    }
+
+    /// Mail through the SMTP server of `url` (`smtp://[user:pass@]host[:port]`, plain or
+    /// `?tls=required` for STARTTLS; `smtps://` for implicit TLS), from `from`; files in
+    /// `dir` when the server fails. Errors never echo the URL's password.
+    pub fn smtp(url: &str, from: &str, dir: impl Into<PathBuf>) -> Result<Mailer> {
+        let server = server_of(url);
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| AuthError::bad_request(format!("--smtp-url {server}: {e}")))?
+            .build();
+        let from = from
+            .parse::<Mailbox>()
+            .map_err(|e| AuthError::bad_request(format!("--smtp-from {from:?}: {e}")))?;
+        Ok(Mailer {
+            dir: dir.into(),
+            smtp: Some(Smtp {
+                transport,
+                from,
+                server,
+            }),
+        })
+    }
+
+    /// Sends the reset link for `user`.
+    pub async fn send_reset(&self, user: &User, host: &str, token: &str) -> Result<Delivered> {
+        let subject = "Magnetite password reset";
+        let text = reset_text(user, host, token);
+        if let Some(smtp) = &self.smtp {
+            match smtp.send(&user.email, subject, &text).await {
+                Ok(()) => return Ok(Delivered::Smtp),
+                Err(e) => tracing::error!(
+                    server = %smtp.server, user_id = %user.id, error = %e,
+                    "SMTP refused the password reset mail; writing it to the mail dir"
+                ),
+            }
+        }
+        write_eml(&self.dir, user, subject, &text).map(Delivered::File)
+    }
+}
+
+impl Smtp {
+    async fn send(&self, to: &str, subject: &str, text: &str) -> std::result::Result<(), String> {
+        let to = to.parse::<Mailbox>().map_err(|e| e.to_string())?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(text.to_string())
+            .map_err(|e| e.to_string())?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// `host[:port]` of an SMTP URL, without scheme, credentials or parameters.
+fn server_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_string()
+}
+
+fn reset_text(user: &User, host: &str, token: &str) -> String {
+    format!(
+        "Hello {},\r\n\r\nOpen this link to choose a new password (valid 15 minutes):\r\n\
+         {}/password/reset?token={}\r\n",
+        user.username,
+        host.trim_end_matches('/'),
+        token
+    )
+}
+
+fn write_eml(dir: &Path, user: &User, subject: &str, text: &str) -> Result<PathBuf> {
     let io = |e: std::io::Error| AuthError::Internal(format!("mail dir {}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
     let name = format!(
@@ -17,14 +140,33 @@ pub fn write_reset_mail(dir: &Path, user: &User, host: &str, token: &str) -> Res
     );
     let path = dir.join(name);
     let body = format!(
-        "To: {}\r\nSubject: Magnetite password reset\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
-         Hello {},\r\n\r\nOpen this link to choose a new password (valid 15 minutes):\r\n\
-         {}/password/reset?token={}\r\n",
-        user.email,
-        user.username,
-        host.trim_end_matches('/'),
-        token
+        "To: {}\r\nSubject: {subject}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}",
+        user.email
     );
     crate::crypto::write_private(&path, body.as_bytes()).map_err(io)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_label_drops_credentials() {
+        assert_eq!(
+            server_of("smtp://bob:s3cret@mail.example.com:587?tls=required"),
+            "mail.example.com:587"
+        );
+        assert_eq!(server_of("smtps://mail.example.com"), "mail.example.com");
+        let m = Mailer::smtp(
+            "smtp://bob:s3cret@127.0.0.1:2525",
+            "Magnetite <noreply@example.com>",
+            "x",
+        )
+        .unwrap();
+        assert!(!format!("{m:?}").contains("s3cret"));
+        let err =
+            Mailer::smtp("smtp://bob:s3cret@127.0.0.1:2525", "not an address", "x").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"));
+    }
 }

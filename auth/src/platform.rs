@@ -3,13 +3,13 @@
 use dashmap::DashMap;
 use magnetite_broker::BrokerHandle;
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 use crate::crypto::Keys;
 use crate::error::Result;
 use crate::login_throttle::LoginThrottle;
+use crate::mail::Mailer;
 use crate::mqtt::cache::AccessCache;
 use crate::store::Store;
 
@@ -19,9 +19,9 @@ pub struct PlatformConfig {
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
     pub reset_ttl_secs: i64,
-    /// Password-reset messages are written here as `.eml` files (mode 0600): the link
+    /// Where password-reset mail goes (SMTP, or `.eml` files in the mail dir): the link
     /// carries a secret, so it never goes to the log.
-    pub mail_dir: PathBuf,
+    pub mailer: Mailer,
 }
 
 impl Default for PlatformConfig {
@@ -30,7 +30,7 @@ impl Default for PlatformConfig {
             access_ttl_secs: 3600,
             refresh_ttl_secs: 24 * 3600,
             reset_ttl_secs: 900,
-            mail_dir: PathBuf::from("data/mail"),
+            mailer: Mailer::files("data/mail"),
         }
     }
 }

@@ -14,6 +14,7 @@ use super::users::{check_email, check_password};
 use super::{bearer_user, AppState, Body, Caller};
 use crate::crypto::{Claims, TokenKind};
 use crate::error::{AuthError, Result};
+use crate::mail::Delivered;
 use crate::model::{Status, User};
 use crate::passwords;
 use crate::store::now_rfc3339;
@@ -152,8 +153,8 @@ struct ResetRequest {
     host: Option<String>,
 }
 
-/// Writes the reset link as a mail file in the mail dir; answers the same whether or
-/// not the e-mail is known, so the endpoint does not reveal who has an account.
+/// Mails the reset link (SMTP or the mail dir, see [`crate::mail`]); answers the same
+/// whether or not the e-mail is known, so the endpoint does not reveal who has an account.
 async fn reset_request(
     State(state): State<AppState>,
     Body(body): Body<ResetRequest>,
@@ -169,8 +170,12 @@ async fn reset_request(
             TokenKind::Reset,
             state.config.reset_ttl_secs,
         ))?;
-        let path = crate::mail::write_reset_mail(&state.config.mail_dir, &user, &host, &token)?;
-        tracing::info!(user_id = %user.id, path = %path.display(), "password reset mail written");
+        match state.config.mailer.send_reset(&user, &host, &token).await? {
+            Delivered::Smtp => tracing::info!(user_id = %user.id, "password reset mail sent"),
+            Delivered::File(path) => {
+                tracing::info!(user_id = %user.id, path = %path.display(), "password reset mail written");
+            }
+        }
         state
             .store
             .record_event(&ev::user_generate_reset_token(&email, &host))

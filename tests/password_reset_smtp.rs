@@ -1,0 +1,137 @@
+//! Password-reset mail through a real SMTP server (Python's aiosmtpd, writing a
+//! Maildir): the link works, the token is never logged, and when the server is gone
+//! the mail lands in the mail dir instead of being lost.
+
+mod common;
+mod platform;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::free_port;
+use platform::Api;
+use serde_json::json;
+
+/// aiosmtpd on `port`, storing what it receives in the Maildir `dir`.
+struct SmtpServer(Child);
+
+impl SmtpServer {
+    fn start(port: u16, dir: &Path) -> SmtpServer {
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd is required (scripts/test.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        SmtpServer(child)
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Undoes quoted-printable soft breaks and `=3D` (enough for a URL with a JWT).
+fn unfold(mail: &str) -> String {
+    mail.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
+}
+
+fn token_in(mail: &str) -> String {
+    unfold(mail)
+        .split("/password/reset?token=")
+        .nth(1)
+        .expect("a reset link")
+        .split_whitespace()
+        .next()
+        .expect("a token")
+        .to_string()
+}
+
+fn wait_for_files(dir: &Path, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let files: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if files.len() >= n {
+            return files;
+        }
+        assert!(Instant::now() < deadline, "no mail in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn reset_mail_goes_through_smtp_and_falls_back_to_the_mail_dir() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    // aiosmtpd creates the Maildir only where nothing exists yet.
+    let maildir = temp.path().join("maildir");
+    let port = free_port();
+    let smtp = SmtpServer::start(port, &maildir);
+    let url = format!("smtp://127.0.0.1:{port}");
+    let server = platform::server(&[
+        "--smtp-url",
+        &url,
+        "--smtp-from",
+        "Magnetite <noreply@example.com>",
+    ]);
+    let admin = Api::admin(&server);
+    let user = json!({"email": "dave@example.com", "credentials": {"username": "dave", "secret": "dave-password"}});
+    admin.expect("POST", "/users", Some(user), 201);
+    let mut anonymous = Api::admin(&server);
+    anonymous.token.clear();
+    let request = json!({"email": "dave@example.com", "host": "https://portal.example.com"});
+    anonymous.expect(
+        "POST",
+        "/password/reset-request",
+        Some(request.clone()),
+        201,
+    );
+
+    let mails = wait_for_files(&maildir.join("new"), 1);
+    let mail = &mails[0];
+    assert!(mail.contains("dave@example.com"), "{mail}");
+    assert!(mail.contains("noreply@example.com"), "{mail}");
+    assert!(unfold(mail).contains("https://portal.example.com/password/reset?token="));
+    let token = token_in(mail);
+    assert!(!server.log().contains(&token), "the token is never logged");
+    let local = server.data_dir.join("mail");
+    assert!(
+        !local.exists() || wait_is_empty(&local),
+        "sent, not written"
+    );
+    let reset =
+        json!({"token": token, "password": "dave-new-pass", "confirm_password": "dave-new-pass"});
+    anonymous.expect("PUT", "/password/reset", Some(reset), 201);
+    anonymous.login("dave@example.com", "dave-new-pass");
+
+    // The SMTP server is gone: the mail is kept in the mail dir, the answer is the same.
+    drop(smtp);
+    anonymous.expect("POST", "/password/reset-request", Some(request), 201);
+    let kept = wait_for_files(&local, 1);
+    let token = token_in(&kept[0]);
+    assert!(server.log().contains("SMTP refused"), "{}", server.log());
+    assert!(!server.log().contains(&token), "the token is never logged");
+}
+
+fn wait_is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
+}
