@@ -60,7 +60,7 @@ async fn build(
     let store = Store::open(db.clone()).await.unwrap();
     let keys = Keys::from_master(b"0123456789abcdef0123456789abcdef");
     let config = PlatformConfig {
-        mail_dir: dir.path().join("mail"),
+        mailer: magnetite_auth::mail::Mailer::files(dir.path().join("mail")),
         ..Default::default()
     };
     let platform = Arc::new(Platform::new(store, keys, config));

@@ -19,7 +19,7 @@ pub async fn platform_on(db: Db, dir: &Path) -> Arc<Platform> {
     let store = Store::open(db).await.unwrap();
     let keys = Keys::from_master(b"0123456789abcdef0123456789abcdef");
     let config = PlatformConfig {
-        mail_dir: dir.join("mail"),
+        mailer: magnetite_auth::mail::Mailer::files(dir.join("mail")),
         ..PlatformConfig::default()
     };
     let platform = Arc::new(Platform::new(store, keys, config));
