@@ -107,16 +107,21 @@ struct ChildrenBody {
     children_ids: Option<Vec<String>>,
 }
 
+impl ChildrenBody {
+    fn ids(self) -> Result<Vec<String>> {
+        self.children_ids
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| AuthError::bad_request("missing children_ids"))
+    }
+}
+
 async fn add_children(
     State(state): State<AppState>,
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
     Body(body): Body<ChildrenBody>,
 ) -> Result<StatusCode> {
-    let children = body
-        .children_ids
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| AuthError::bad_request("missing children_ids"))?;
+    let children = body.ids()?;
     let d = caller.domain(&state, &domain, Need::Write).await?;
     let ancestors = state.store.group_ancestors(&d.id, &id).await?;
     for child in &children {
@@ -147,10 +152,7 @@ async fn remove_children(
     Path((domain, id)): Path<(String, String)>,
     Body(body): Body<ChildrenBody>,
 ) -> Result<StatusCode> {
-    let children = body
-        .children_ids
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| AuthError::bad_request("missing children_ids"))?;
+    let children = body.ids()?;
     for child in &children {
         let parent = id.clone();
         modify(
