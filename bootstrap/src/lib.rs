@@ -32,6 +32,7 @@ pub use model::{Channel, Config, State};
 pub use service::device::KeyForm;
 pub use service::manage::{CreateConfig, UpdateCerts, UpdateConfig};
 
+use magnetite_auth::login_throttle::LoginThrottle;
 use magnetite_auth::Platform;
 use magnetite_events::Db;
 use std::sync::Arc;
@@ -48,6 +49,9 @@ pub struct BootstrapService {
     encrypt_key: Option<[u8; 32]>,
     storage: StorageKey,
     issuer: Option<Arc<dyn CertIssuer>>,
+    /// Failed device attempts per external id: slows guessing of external keys, which
+    /// operators often derive from serial numbers or MAC addresses.
+    attempts: LoginThrottle,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -92,6 +96,7 @@ impl BootstrapService {
             encrypt_key,
             storage,
             issuer,
+            attempts: LoginThrottle::default(),
             stop,
             task: Mutex::new(Some(task)),
         }))

@@ -180,3 +180,37 @@ async fn secure_bootstrap_round_trip() {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn guessing_an_external_key_is_throttled_per_external_id() {
+    let app = app().await;
+    setup(&app).await;
+    for _ in 0..5 {
+        let resp = app
+            .device("/clients/bootstrap/dev-1", Some("Client guess"))
+            .await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    }
+    // Even the right key waits now, and is told for how long.
+    let right = format!("Client {KEY}");
+    let resp = app.device("/clients/bootstrap/dev-1", Some(&right)).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let v: Value = resp.json().await.unwrap();
+    assert!(
+        v["message"].as_str().unwrap_or("").contains("retry in"),
+        "{v}"
+    );
+    // Other devices are not affected.
+    let resp = app.device("/clients/bootstrap/nobody", Some(&right)).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let resp = app.device("/clients/bootstrap/dev-1", Some(&right)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}

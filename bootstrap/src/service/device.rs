@@ -4,11 +4,15 @@
 //! Checks run in this order, each with its own status and nothing changed on failure:
 //! no `Client` credentials 401, unknown external id 404, malformed encrypted key 400,
 //! wrong key 403. Every attempt, failed or not, records `client.bootstrap` with
-//! `success`; the key is never in it (nor in logs or messages).
+//! `success`; the key is never in it (nor in logs or messages). After five wrong keys
+//! (or unknown-id attempts) in a row for one external id, that id is answered 429 (with `Retry-After`, doubling
+//! from 1 s to 5 min) without checking anything until the delay is over.
 
+use magnetite_auth::AuthError;
 use magnetite_events::model::bootstrap as bev;
 use magnetite_events::Event;
 use serde_json::{json, Value};
+use std::time::Instant;
 
 use super::Result;
 use crate::crypto::{decrypt_external_key, encrypt_cfb};
@@ -53,8 +57,21 @@ impl BootstrapService {
                 "secure bootstrap is not configured (MAGNETITE_BOOTSTRAP_ENCRYPT_KEY)",
             ));
         }
+        if let Some(wait) = self.attempts.wait(external_id, Instant::now()) {
+            let secs = wait.as_secs_f64().ceil() as u64;
+            return Err(AuthError::TooManyRequests(secs).into());
+        }
         let found = self.store.by_external_id(external_id).await?;
         let outcome = self.authenticate(found.as_ref(), credentials, form);
+        match &outcome {
+            Ok(_) => self.attempts.succeeded(external_id),
+            // Guesses: a wrong key, or an id that does not exist. Missing or malformed
+            // credentials guess nothing.
+            Err(BootstrapError::Forbidden(_) | BootstrapError::NotFound(_)) => {
+                self.attempts.failed(external_id, Instant::now());
+            }
+            Err(_) => {}
+        }
         let ev = match &outcome {
             Ok(c) => bev::client_bootstrap(&c.bootstrap_event(), true),
             Err(_) => failed_event(external_id, found.as_ref()),
