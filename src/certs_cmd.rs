@@ -18,16 +18,9 @@ pub async fn run(args: CertsArgs) -> anyhow::Result<()> {
     let url = args
         .database_url
         .unwrap_or_else(|| format!("sqlite://{}/magnetite.db", data_dir.display()));
-    let passphrase = std::env::var("MAGNETITE_CA_KEY_PASSPHRASE")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string(data_dir.join("ca.passphrase"))
-                .ok()
-                .map(|p| p.trim().to_string())
-        })
+    let passphrase = crate::tls::saved_ca_passphrase(&data_dir)?
         .context("set MAGNETITE_CA_KEY_PASSPHRASE (the passphrase of the CA key)")?;
-    let ca = Ca::load_or_create(&data_dir.join("ca"), passphrase.as_bytes())?;
+    let ca = Ca::load_or_create(&data_dir.join("ca"), &passphrase)?;
     let events = Events::start(url.as_str(), EventsConfig::default())
         .await
         .context("opening the database")?;

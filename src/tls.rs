@@ -10,28 +10,40 @@ use magnetite_certs::Ca;
 
 use crate::cli::{Settings, TlsClientAuth};
 
-/// The CA passphrase: `MAGNETITE_CA_KEY_PASSPHRASE`, or the random one a
-/// `--tls-self-signed` first run keeps in `<data dir>/ca.passphrase` (mode 0600; generated
-/// only with that flag, used whenever present so a later start without the flag keeps
-/// the same CA).
-fn ca_passphrase(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
+/// The CA passphrase already chosen for `data_dir`: `MAGNETITE_CA_KEY_PASSPHRASE`, or
+/// the one a `--tls-self-signed` first run kept in `<data dir>/ca.passphrase`. Shared by
+/// `serve` and `magnetite certs`, so both open the same CA.
+pub fn saved_ca_passphrase(data_dir: &Path) -> anyhow::Result<Option<Vec<u8>>> {
     if let Ok(p) = std::env::var("MAGNETITE_CA_KEY_PASSPHRASE") {
         if !p.is_empty() {
             return Ok(Some(p.into_bytes()));
         }
     }
-    let path = settings.data_dir.join("ca.passphrase");
+    let path = data_dir.join(CA_PASSPHRASE_FILE);
     if !path.exists() {
-        if !settings.tls_self_signed {
-            return Ok(None);
-        }
-        let generated = magnetite_auth::crypto::generate_secret();
-        magnetite_auth::crypto::write_private(&path, generated.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
+        return Ok(None);
     }
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(Some(text.trim().as_bytes().to_vec()))
+}
+
+const CA_PASSPHRASE_FILE: &str = "ca.passphrase";
+
+/// [`saved_ca_passphrase`], or for a `--tls-self-signed` first run a random one, kept
+/// in `<data dir>/ca.passphrase` (mode 0600) for later starts, with or without the flag.
+fn ca_passphrase(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
+    if let Some(p) = saved_ca_passphrase(&settings.data_dir)? {
+        return Ok(Some(p));
+    }
+    if !settings.tls_self_signed {
+        return Ok(None);
+    }
+    let generated = magnetite_auth::crypto::generate_secret();
+    let path = settings.data_dir.join(CA_PASSPHRASE_FILE);
+    magnetite_auth::crypto::write_private(&path, generated.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(generated.into_bytes()))
 }
 
 /// The platform CA, when it can be opened; never an unencrypted one.
@@ -59,9 +71,9 @@ fn refuse_without_passphrase(settings: &Settings, ca_dir: &Path) -> anyhow::Resu
             ca_dir.display()
         );
     }
-    let tls_on = settings.tls_cert.is_some() || settings.tls_self_signed;
+    // `--tls-self-signed` always has a passphrase, so only `--tls-cert` gets here.
     let required = matches!(settings.tls_client_auth, TlsClientAuth::Required);
-    if tls_on && required && settings.tls_client_ca.is_none() {
+    if settings.tls_cert.is_some() && required && settings.tls_client_ca.is_none() {
         anyhow::bail!(
             "--tls-client-auth required needs a CA for client certificates: set MAGNETITE_CA_KEY_PASSPHRASE (the platform CA) or --tls-client-ca"
         );
