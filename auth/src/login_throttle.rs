@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
+use crate::error::AuthError;
+
 /// Failures allowed before a login is delayed.
 pub const FREE_FAILURES: u32 = 5;
 /// The longest delay.
@@ -38,6 +40,14 @@ impl LoginThrottle {
         let entry = self.failures.get(&key(login))?;
         let until = entry.blocked_until?;
         (until > now).then(|| until - now)
+    }
+
+    /// `Err(TooManyRequests)` (with the seconds to wait) while `login` is throttled.
+    pub fn check(&self, login: &str, now: Instant) -> Result<(), AuthError> {
+        match self.wait(login, now) {
+            Some(wait) => Err(AuthError::TooManyRequests(wait.as_secs_f64().ceil() as u64)),
+            None => Ok(()),
+        }
     }
 
     /// Records a wrong password for `login` at `now`.

@@ -292,14 +292,12 @@ impl Db {
     }
 
     /// The lowest saved position of any reader (`None` when no reader saved one).
-    pub async fn lowest_cursor(&self) -> Result<Option<(String, i64)>, EventsError> {
-        let q = "SELECT sink, last_id FROM events_cursors WHERE sink <> $1 ORDER BY last_id, sink LIMIT 1";
-        let row = crate::db_read!(self, pool => {
-            sqlx::query(q).bind(EPOCH_CURSOR).fetch_optional(pool).await?.map(|r| {
-                Ok::<_, sqlx::Error>((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?))
-            })
+    pub async fn lowest_cursor(&self) -> Result<Option<i64>, EventsError> {
+        let q = "SELECT MIN(last_id) FROM events_cursors WHERE sink <> $1";
+        let lowest: Option<i64> = crate::db_read!(self, pool => {
+            sqlx::query(q).bind(EPOCH_CURSOR).fetch_one(pool).await?.try_get(0)?
         });
-        Ok(row.transpose()?)
+        Ok(lowest)
     }
 
     /// Deletes up to `limit` of the oldest rows with id <= `up_to` written before

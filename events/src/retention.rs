@@ -73,25 +73,13 @@ pub async fn sweep(db: &Db, sinks: &[String], retention: Duration) -> Result<u64
     }
 }
 
-/// The highest id every reader has passed; `None` when a configured sink has not
-/// shipped yet.
+/// The highest id every reader has passed: the lowest saved cursor (the configured
+/// sinks' are among them); `None` while a configured sink has not shipped yet.
 async fn floor(db: &Db, sinks: &[String]) -> Result<Option<i64>, EventsError> {
-    let mut up_to = i64::MAX;
     for sink in sinks {
-        match db.saved_cursor(sink).await? {
-            Some(c) => up_to = up_to.min(c),
-            None => return Ok(None),
+        if db.saved_cursor(sink).await?.is_none() {
+            return Ok(None);
         }
     }
-    if let Some((reader, c)) = db.lowest_cursor().await? {
-        if c < up_to {
-            tracing::debug!(
-                reader,
-                cursor = c,
-                "outbox: retention held back by a reader"
-            );
-            up_to = c;
-        }
-    }
-    Ok(Some(up_to))
+    Ok(Some(db.lowest_cursor().await?.unwrap_or(i64::MAX)))
 }

@@ -105,9 +105,7 @@ async fn issue_token(
         .or(body.secret)
         .ok_or_else(|| AuthError::bad_request("missing password"))?;
     let throttle = &state.login_throttle;
-    if let Some(wait) = throttle.wait(&login, Instant::now()) {
-        return Err(AuthError::TooManyRequests(wait.as_secs_f64().ceil() as u64));
-    }
+    throttle.check(&login, Instant::now())?;
     let account = state.store.user_by_login(&login).await?;
     let hash = account.as_ref().map(|(_, hash)| hash.as_str());
     let verified = passwords::verify(&password, hash).await?;

@@ -5,10 +5,10 @@
 //! no `Client` credentials 401, unknown external id 404, malformed encrypted key 400,
 //! wrong key 403. Every attempt, failed or not, records `client.bootstrap` with
 //! `success`; the key is never in it (nor in logs or messages). After five wrong keys
-//! (or unknown-id attempts) in a row for one external id, that id is answered 429 (with `Retry-After`, doubling
-//! from 1 s to 5 min) without checking anything until the delay is over.
+//! (or unknown-id attempts) in a row for one external id, that id is answered 429 (with
+//! `Retry-After`, doubling from 1 s to 5 min) without checking anything until the
+//! delay is over.
 
-use magnetite_auth::AuthError;
 use magnetite_events::model::bootstrap as bev;
 use magnetite_events::Event;
 use serde_json::{json, Value};
@@ -57,10 +57,7 @@ impl BootstrapService {
                 "secure bootstrap is not configured (MAGNETITE_BOOTSTRAP_ENCRYPT_KEY)",
             ));
         }
-        if let Some(wait) = self.attempts.wait(external_id, Instant::now()) {
-            let secs = wait.as_secs_f64().ceil() as u64;
-            return Err(AuthError::TooManyRequests(secs).into());
-        }
+        self.attempts.check(external_id, Instant::now())?;
         let found = self.store.by_external_id(external_id).await?;
         let outcome = self.authenticate(found.as_ref(), credentials, form);
         match &outcome {
