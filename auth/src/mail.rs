@@ -1,4 +1,5 @@
-//! Password-reset mail. With `--smtp-url` it goes through that SMTP server; without
+//! Password-reset mail. With `--smtp-url` it goes through that SMTP server (from its own
+//! task, off the request); without
 //! one, or when the server cannot take it, the message is written as an `.eml` file
 //! (mode 0600) into the mail dir, so it is never lost. The link carries a secret token,
 //! which is why it is never a log line; the SMTP password is never logged either.
@@ -36,15 +37,6 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
-/// How a message was delivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivered {
-    /// Accepted by the SMTP server.
-    Smtp,
-    /// Written to this file.
-    File(PathBuf),
-}
-
 impl Mailer {
     /// Mail as files in `dir` only.
     pub fn files(dir: impl Into<PathBuf>) -> Mailer {
@@ -75,22 +67,33 @@ impl Mailer {
         })
     }
 
-    /// Sends the reset link for `user`.
-    pub async fn send_reset(&self, user: &User, host: &str, token: &str) -> Result<Delivered> {
-        let subject = "Magnetite password reset";
+    /// Sends the reset link for `user`. A file is written at once; SMTP runs in its own
+    /// task, so the request neither waits on a mail server (up to its timeouts) nor
+    /// takes longer for a known account than for an unknown one.
+    pub fn send_reset(&self, user: &User, host: &str, token: &str) -> Result<()> {
         let text = reset_text(user, host, token);
-        if let Some(smtp) = &self.smtp {
-            match smtp.send(&user.email, subject, &text).await {
-                Ok(()) => return Ok(Delivered::Smtp),
-                Err(e) => tracing::error!(
-                    server = %smtp.server, user_id = %user.id, error = %e,
-                    "SMTP refused the password reset mail; writing it to the mail dir"
-                ),
+        let Some(smtp) = self.smtp.clone() else {
+            return write_eml(&self.dir, user, RESET_SUBJECT, &text);
+        };
+        let (dir, user) = (self.dir.clone(), user.clone());
+        tokio::spawn(async move {
+            let Err(e) = smtp.send(&user.email, RESET_SUBJECT, &text).await else {
+                tracing::info!(user_id = %user.id, "password reset mail sent");
+                return;
+            };
+            tracing::error!(
+                server = %smtp.server, user_id = %user.id, error = %e,
+                "SMTP refused the password reset mail; writing it to the mail dir"
+            );
+            if let Err(e) = write_eml(&dir, &user, RESET_SUBJECT, &text) {
+                tracing::error!(user_id = %user.id, error = %e, "password reset mail lost");
             }
-        }
-        write_eml(&self.dir, user, subject, &text).map(Delivered::File)
+        });
+        Ok(())
     }
 }
+
+const RESET_SUBJECT: &str = "Magnetite password reset";
 
 impl Smtp {
     async fn send(&self, to: &str, subject: &str, text: &str) -> std::result::Result<(), String> {
@@ -130,7 +133,8 @@ fn reset_text(user: &User, host: &str, token: &str) -> String {
     )
 }
 
-fn write_eml(dir: &Path, user: &User, subject: &str, text: &str) -> Result<PathBuf> {
+/// Writes the message into `dir` (mode 0600) and logs where (never what).
+fn write_eml(dir: &Path, user: &User, subject: &str, text: &str) -> Result<()> {
     let io = |e: std::io::Error| AuthError::Internal(format!("mail dir {}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
     let name = format!(
@@ -144,7 +148,8 @@ fn write_eml(dir: &Path, user: &User, subject: &str, text: &str) -> Result<PathB
         user.email
     );
     crate::crypto::write_private(&path, body.as_bytes()).map_err(io)?;
-    Ok(path)
+    tracing::info!(user_id = %user.id, path = %path.display(), "password reset mail written");
+    Ok(())
 }
 
 #[cfg(test)]

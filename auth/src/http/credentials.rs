@@ -14,7 +14,6 @@ use super::users::{check_email, check_password};
 use super::{bearer_user, AppState, Body, Caller};
 use crate::crypto::{Claims, TokenKind};
 use crate::error::{AuthError, Result};
-use crate::mail::Delivered;
 use crate::model::{Status, User};
 use crate::passwords;
 use crate::store::now_rfc3339;
@@ -168,12 +167,7 @@ async fn reset_request(
             TokenKind::Reset,
             state.config.reset_ttl_secs,
         ))?;
-        match state.config.mailer.send_reset(&user, &host, &token).await? {
-            Delivered::Smtp => tracing::info!(user_id = %user.id, "password reset mail sent"),
-            Delivered::File(path) => {
-                tracing::info!(user_id = %user.id, path = %path.display(), "password reset mail written");
-            }
-        }
+        state.config.mailer.send_reset(&user, &host, &token)?;
         state
             .store
             .record_event(&ev::user_generate_reset_token(&email, &host))
