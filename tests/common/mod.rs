@@ -28,7 +28,7 @@ pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
 
 /// `magnetite serve` with the platform (the default auth) plus `extra` flags.
 pub fn start_platform(extra: &[&str]) -> Server {
-    Server::start(BIN, temp_data_dir(), extra)
+    start_in_platform(temp_data_dir(), extra)
 }
 
 /// The platform on fresh ports with an existing (or new) data dir.
