@@ -1,7 +1,8 @@
 //! Password-reset mail. With `--smtp-url` it goes through that SMTP server (from its own
 //! task, off the request); without one, or when the server cannot take it, the message
-//! is written as an `.eml` file (mode 0600) into the mail dir, so it is never lost. The link carries a secret token,
-//! which is why it is never a log line; the SMTP password is never logged either.
+//! is written as an `.eml` file (mode 0600) into the mail dir, so it is never lost. The
+//! link carries a secret token, which is why it is never a log line; the SMTP password
+//! is never logged either.
 
 use std::path::{Path, PathBuf};
 
