@@ -11,60 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, run, spawn, Server};
+use common::{run, spawn};
+use platform::tls::{cert_args, tls_pub, tls_server};
 use platform::{fleet, Api, Device};
 use serde_json::json;
-
-struct TlsServer {
-    server: Server,
-    mqtts: SocketAddr,
-}
-
-fn wait_port(addr: SocketAddr) {
-    let t = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "no TLS listener on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn tls_server(extra: &[&str]) -> TlsServer {
-    let mqtts = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let wss = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let (m, w) = (mqtts.to_string(), wss.to_string());
-    let mut args = vec!["--mqtts-addr", &m, "--wss-addr", &w];
-    args.extend_from_slice(extra);
-    let server = platform::server(&args);
-    wait_port(mqtts);
-    TlsServer { server, mqtts }
-}
-
-/// mosquitto_pub over TLS; `auth` is either `-u/-P` or `--cert/--key` arguments.
-fn tls_pub(s: &TlsServer, ca: &Path, auth: &[&str], topic: &str) -> std::process::Output {
-    let port = s.mqtts.port().to_string();
-    let ca = ca.to_string_lossy();
-    let mut args = vec![
-        "-h",
-        "localhost",
-        "-p",
-        &port,
-        "--cafile",
-        &ca,
-        "-V",
-        "mqttv5",
-        "-q",
-        "1",
-        "-t",
-        topic,
-        "-m",
-        "1",
-    ];
-    args.extend_from_slice(auth);
-    run("mosquitto_pub", &args)
-}
 
 /// Issues a certificate through the API and writes `<name>.crt/.key` into `dir`.
 fn issue(
@@ -92,10 +42,6 @@ fn issue(
         key,
         c["serial_number"].as_str().expect("serial").to_string(),
     )
-}
-
-fn cert_args<'a>(crt: &'a str, key: &'a str) -> Vec<&'a str> {
-    vec!["--cert", crt, "--key", key]
 }
 
 #[test]
@@ -521,93 +467,4 @@ fn a_silent_tls_client_is_dropped_after_the_connect_timeout() {
         t.elapsed() < Duration::from_secs(4),
         "closed by the timeout, not by the read timeout"
     );
-}
-
-#[test]
-fn operator_cli_issues_and_revokes_certificates() {
-    let out_dir = tempfile::tempdir().unwrap();
-    let s = tls_server(&["--tls-self-signed"]);
-    let api = Api::admin(&s.server);
-    let f = fleet(&api, "cli");
-    let topic = format!("m/{}/c/{}", f.domain, f.ch);
-    let data = s.server.data_dir.to_string_lossy().to_string();
-    let bin = env!("CARGO_BIN_EXE_magnetite");
-    let out_s = out_dir.path().to_string_lossy().to_string();
-    let issued = run(
-        bin,
-        &[
-            "certs",
-            "issue",
-            "--client",
-            &f.device.id,
-            "--ttl",
-            "1h",
-            "--out",
-            &out_s,
-            "--data-dir",
-            &data,
-        ],
-    );
-    assert!(
-        issued.status.success(),
-        "{}",
-        String::from_utf8_lossy(&issued.stderr)
-    );
-    let crt = out_dir
-        .path()
-        .join(format!("{}.crt", f.device.id))
-        .to_string_lossy()
-        .to_string();
-    let key = out_dir
-        .path()
-        .join(format!("{}.key", f.device.id))
-        .to_string_lossy()
-        .to_string();
-    let ca = out_dir.path().join("ca.crt");
-    assert!(
-        tls_pub(&s, &ca, &cert_args(&crt, &key), &topic)
-            .status
-            .success(),
-        "the CLI's certificate logs in"
-    );
-    let revoked = run(
-        bin,
-        &[
-            "certs",
-            "revoke",
-            "--client",
-            &f.device.id,
-            "--data-dir",
-            &data,
-        ],
-    );
-    assert!(
-        String::from_utf8_lossy(&revoked.stdout).contains("revoked 1"),
-        "{}",
-        String::from_utf8_lossy(&revoked.stdout)
-    );
-    // A broker (re)started after the revocation refuses the certificate at once.
-    let TlsServer { server, mqtts } = s;
-    let data_dir = server.kill9();
-    let m = mqtts.to_string();
-    let restarted = Server::start(bin, data_dir, &["--tls-self-signed", "--mqtts-addr", &m]);
-    wait_port(mqtts);
-    let s = TlsServer {
-        server: restarted,
-        mqtts,
-    };
-    assert!(
-        !tls_pub(&s, &ca, &cert_args(&crt, &key), &topic)
-            .status
-            .success(),
-        "revoked by the CLI"
-    );
-    assert!(tls_pub(
-        &s,
-        &ca,
-        &["-u", &f.device.id, "-P", &f.device.secret],
-        &topic
-    )
-    .status
-    .success());
 }

@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 
 use crate::common::{self, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 
+pub mod tls;
+
 pub struct Api {
     http: Http,
     base: String,
