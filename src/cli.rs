@@ -171,6 +171,11 @@ pub struct ServeArgs {
     /// or smtps://...; without it the mail is written to <data dir>/mail
     #[arg(long, env = "MAGNETITE_SMTP_URL")]
     pub smtp_url: Option<String>,
+    /// Base URL of links in mail, e.g. https://iot.example.com (reset links are
+    /// <public url>/password/reset?token=...) [default: http://<HTTP address>, with
+    /// 127.0.0.1 for 0.0.0.0]
+    #[arg(long, env = "MAGNETITE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Sender of password-reset mail [default: Magnetite <noreply@localhost>]
     #[arg(long, env = "MAGNETITE_SMTP_FROM")]
     pub smtp_from: Option<String>,
@@ -223,6 +228,7 @@ pub struct Settings {
     pub event_retention: std::time::Duration,
     pub smtp_url: Option<String>,
     pub smtp_from: String,
+    pub public_url: String,
     pub mqtts_addr: SocketAddr,
     pub wss_addr: SocketAddr,
     pub tls_cert: Option<PathBuf>,
@@ -235,6 +241,33 @@ pub struct Settings {
 fn addr(s: &str) -> SocketAddr {
     s.parse()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+/// `--public-url`: an absolute http(s) URL with a host, kept without a trailing `/`.
+fn public_url(url: &str) -> anyhow::Result<String> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+            Ok(url.to_string())
+        }
+        _ => anyhow::bail!(
+            "--public-url must be http://host[:port][/path] or https://..., got {url:?}"
+        ),
+    }
+}
+
+/// The HTTP API's own address: a wildcard listen address becomes loopback, which
+/// works on the machine itself; anything reachable from elsewhere needs --public-url.
+fn default_public_url(http_addr: SocketAddr) -> String {
+    let ip = match http_addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip if ip.is_unspecified() => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, http_addr.port()))
 }
 
 impl Settings {
@@ -252,6 +285,14 @@ impl Settings {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("./data"));
+        let http_addr = args
+            .http_addr
+            .or(file.http_addr)
+            .unwrap_or_else(|| addr("0.0.0.0:9000"));
+        let public_url = match args.public_url.or(file.public_url) {
+            Some(url) => public_url(&url)?,
+            None => default_public_url(http_addr),
+        };
         let database_url = args
             .database_url
             .or(file.database_url)
@@ -265,10 +306,7 @@ impl Settings {
                 .ws_addr
                 .or(file.ws_addr)
                 .unwrap_or_else(|| addr("0.0.0.0:8083")),
-            http_addr: args
-                .http_addr
-                .or(file.http_addr)
-                .unwrap_or_else(|| addr("0.0.0.0:9000")),
+            http_addr,
             data_dir,
             database_url,
             auth: args.auth.or(file.auth).unwrap_or(AuthMode::Platform),
@@ -314,6 +352,7 @@ impl Settings {
                 .smtp_from
                 .or(file.smtp_from)
                 .unwrap_or_else(|| "Magnetite <noreply@localhost>".to_string()),
+            public_url,
             mqtts_addr: args
                 .mqtts_addr
                 .or(file.mqtts_addr)

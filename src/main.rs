@@ -2,8 +2,10 @@
 
 mod certs_cmd;
 mod cli;
+mod data_dir;
 mod event_hooks;
 mod http;
+mod http_errors;
 mod services;
 mod tls;
 
@@ -25,6 +27,7 @@ use magnetite_broker::TlsAcceptorSource;
 use cli::{AuthMode, Cli, Command, LogFormat, Settings};
 
 fn main() -> anyhow::Result<()> {
+    data_dir::restrict_umask();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
@@ -86,8 +89,8 @@ fn instance_id(settings: &Settings) -> anyhow::Result<String> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    data_dir::make_private(&settings.data_dir)
+        .with_context(|| format!("securing data dir {}", settings.data_dir.display()))?;
     let instance_id = instance_id(&settings)?;
     let events = start_events(&settings, &instance_id).await?;
     let (writer, writer_task) =
@@ -194,7 +197,7 @@ async fn run<H: Hooks>(
         broker: broker.handle(),
         events: Arc::clone(events),
     });
-    let app = events.router().merge(http::router(info)).merge(api);
+    let app = http_errors::json_errors(events.router().merge(http::router(info)).merge(api));
     tracing::info!(%instance_id, "magnetite started");
 
     let tcp_task = tokio::spawn({
@@ -207,6 +210,7 @@ async fn run<H: Hooks>(
     });
     let tls_tasks = spawn_tls(settings, broker, listeners).await?;
     let http_task = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(http, app)
             .with_graceful_shutdown(shutdown_signal())
             .await

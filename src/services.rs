@@ -72,6 +72,7 @@ async fn start_platform(settings: &Settings, events: &Events) -> anyhow::Result<
     };
     let config = PlatformConfig {
         mailer,
+        public_url: settings.public_url.clone(),
         ..PlatformConfig::default()
     };
     let platform = Arc::new(Platform::new(store, keys, config));

@@ -92,13 +92,16 @@ fn reset_mail_goes_through_smtp_and_falls_back_to_the_mail_dir() {
         &url,
         "--smtp-from",
         "Magnetite <noreply@example.com>",
+        "--public-url",
+        "https://portal.example.com/",
     ]);
     let admin = Api::admin(&server);
     let user = json!({"email": "dave@example.com", "credentials": {"username": "dave", "secret": "dave-password"}});
     admin.expect("POST", "/users", Some(user), 201);
     let mut anonymous = Api::admin(&server);
     anonymous.token.clear();
-    let request = json!({"email": "dave@example.com", "host": "https://portal.example.com"});
+    // The link's host is --public-url; the body's is ignored.
+    let request = json!({"email": "dave@example.com", "host": "https://evil.example"});
     anonymous.expect(
         "POST",
         "/password/reset-request",

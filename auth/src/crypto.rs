@@ -141,6 +141,10 @@ pub struct Claims {
     pub typ: TokenKind,
     pub iat: i64,
     pub exp: i64,
+    /// The user's token epoch at issue (see `User::token_epoch`); tokens from before
+    /// the field existed read as 0, the epoch every user starts with.
+    #[serde(default)]
+    pub ep: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -152,7 +156,7 @@ pub enum TokenKind {
 }
 
 impl Claims {
-    pub fn new(user_id: &str, typ: TokenKind, ttl_secs: i64) -> Claims {
+    pub fn new(user_id: &str, epoch: i64, typ: TokenKind, ttl_secs: i64) -> Claims {
         let now = chrono::Utc::now().timestamp();
         Claims {
             iss: "magnetite".into(),
@@ -160,6 +164,7 @@ impl Claims {
             typ,
             iat: now,
             exp: now + ttl_secs,
+            ep: epoch,
         }
     }
 }
@@ -212,7 +217,7 @@ mod tests {
     fn token_round_trip_and_tamper() {
         let keys = Keys::from_master(b"0123456789abcdef0123456789abcdef");
         let t = keys
-            .sign_token(&Claims::new("u1", TokenKind::Access, 60))
+            .sign_token(&Claims::new("u1", 0, TokenKind::Access, 60))
             .unwrap();
         assert_eq!(keys.verify_token(&t).unwrap().sub, "u1");
         let mut forged = t.clone();
@@ -221,7 +226,7 @@ mod tests {
         let other = Keys::from_master(b"another master key of 32 bytes!!");
         assert!(other.verify_token(&t).is_err());
         let expired = keys
-            .sign_token(&Claims::new("u1", TokenKind::Access, -1))
+            .sign_token(&Claims::new("u1", 0, TokenKind::Access, -1))
             .unwrap();
         assert!(keys.verify_token(&expired).is_err());
     }

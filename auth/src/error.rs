@@ -20,9 +20,9 @@ pub enum AuthError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
-    /// Too many failed attempts (logins, device bootstraps): retry after this many
-    /// seconds (`Retry-After`).
-    #[error("too many failed attempts; retry in {0} s")]
+    /// Too many attempts (failed logins or device bootstraps, password-reset
+    /// requests): retry after this many seconds (`Retry-After`).
+    #[error("too many attempts; retry in {0} s")]
     TooManyRequests(u64),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

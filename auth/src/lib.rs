@@ -13,6 +13,7 @@ pub mod model;
 pub mod mqtt;
 pub mod passwords;
 pub mod platform;
+pub mod reset_throttle;
 pub mod store;
 
 pub use error::{AuthError, Result};

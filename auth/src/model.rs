@@ -69,6 +69,11 @@ pub struct User {
     pub metadata: Value,
     pub status: Status,
     pub audit: Audit,
+    /// Tokens are valid only while they carry this number; a password reset bumps it,
+    /// which ends every access, refresh and reset token issued before (checked where a
+    /// bearer token is resolved to its user, with no extra query). Never written by
+    /// ordinary updates, only by [`crate::store::Store::reset_password`].
+    pub token_epoch: i64,
 }
 
 impl User {

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::login_throttle::LoginThrottle;
 use crate::mail::Mailer;
 use crate::mqtt::cache::AccessCache;
+use crate::reset_throttle::ResetThrottle;
 use crate::store::Store;
 
 /// Token lifetimes and where password-reset mail goes.
@@ -22,6 +23,10 @@ pub struct PlatformConfig {
     /// Where password-reset mail goes (SMTP, or `.eml` files in the mail dir): the link
     /// carries a secret, so it never goes to the log.
     pub mailer: Mailer,
+    /// The base of links in mail (`--public-url`), e.g. `https://iot.example.com`. Set
+    /// by the operator, never taken from a request: a reset link pointing at a host
+    /// from the (unauthenticated) request would hand the token to whoever chose it.
+    pub public_url: String,
 }
 
 impl Default for PlatformConfig {
@@ -31,6 +36,7 @@ impl Default for PlatformConfig {
             refresh_ttl_secs: 24 * 3600,
             reset_ttl_secs: 900,
             mailer: Mailer::files("data/mail"),
+            public_url: "http://127.0.0.1:9000".into(),
         }
     }
 }
@@ -47,6 +53,7 @@ pub struct Platform {
     pub cache: AccessCache,
     pub sessions: LiveSessions,
     pub login_throttle: LoginThrottle,
+    pub reset_throttle: ResetThrottle,
     pub config: PlatformConfig,
     broker: OnceLock<BrokerHandle>,
     cert_resolver: OnceLock<CertResolver>,
@@ -60,6 +67,7 @@ impl Platform {
             cache: AccessCache::default(),
             sessions: LiveSessions::default(),
             login_throttle: LoginThrottle::default(),
+            reset_throttle: ResetThrottle::default(),
             config,
             broker: OnceLock::new(),
             cert_resolver: OnceLock::new(),

@@ -31,6 +31,7 @@ fn user(name: &str) -> User {
         metadata: json!({"team": "ops"}),
         status: Status::Enabled,
         audit: audit(),
+        token_epoch: 0,
     }
 }
 

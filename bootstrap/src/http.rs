@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, put};
 use axum::{Json, Router};
 use magnetite_auth::http::{Body, Caller};
+use magnetite_auth::store::list::MAX_OFFSET;
 use magnetite_auth::AuthError;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -111,10 +112,16 @@ fn list_filter(params: &HashMap<String, String>) -> Result<ListFilter> {
         Some("1") => Some(1),
         Some(_) => return Err(BootstrapError::bad_request("state must be 0 or 1")),
     };
+    let offset = number("offset", 0)?;
+    if offset > MAX_OFFSET {
+        return Err(BootstrapError::bad_request(format!(
+            "offset must be at most {MAX_OFFSET}"
+        )));
+    }
     Ok(ListFilter {
         name: params.get("name").filter(|n| !n.is_empty()).cloned(),
         state,
-        offset: number("offset", 0)?,
+        offset,
         limit,
     })
 }

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use magnetite_auth::http::{Body, Caller, Need};
 use magnetite_auth::model::{Domain, Kind};
+use magnetite_auth::store::list::MAX_OFFSET;
 use magnetite_auth::Platform;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -138,6 +139,11 @@ fn page_of(params: &HashMap<String, String>) -> Result<Page> {
         offset: number("offset", 0)?,
         limit: number("limit", Page::default().limit)?,
     };
+    if page.offset > MAX_OFFSET {
+        return Err(CertsError::bad_request(format!(
+            "offset must be at most {MAX_OFFSET}"
+        )));
+    }
     if page.limit == 0 || page.limit > MAX_LIMIT {
         return Err(CertsError::bad_request(format!(
             "limit must be between 1 and {MAX_LIMIT}"

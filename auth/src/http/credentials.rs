@@ -1,6 +1,6 @@
 //! Credentials: a user's own secret, access and refresh tokens, password reset.
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{patch, post, put};
@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use magnetite_events::model::users as ev;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::users::{check_email, check_password};
@@ -76,17 +77,16 @@ struct Login {
     secret: Option<String>,
 }
 
-fn tokens(state: &AppState, user_id: &str) -> Result<Value> {
+/// An access and a refresh token for `user`, bound to its current token epoch.
+fn tokens(state: &AppState, user: &User) -> Result<Value> {
     let c = &state.config;
-    let access =
-        state
-            .keys
-            .sign_token(&Claims::new(user_id, TokenKind::Access, c.access_ttl_secs))?;
-    let refresh = state.keys.sign_token(&Claims::new(
-        user_id,
-        TokenKind::Refresh,
-        c.refresh_ttl_secs,
-    ))?;
+    let claims = |kind, ttl| Claims::new(&user.id, user.token_epoch, kind, ttl);
+    let access = state
+        .keys
+        .sign_token(&claims(TokenKind::Access, c.access_ttl_secs))?;
+    let refresh = state
+        .keys
+        .sign_token(&claims(TokenKind::Refresh, c.refresh_ttl_secs))?;
     Ok(json!({ "access_token": access, "refresh_token": refresh, "access_type": "Bearer" }))
 }
 
@@ -120,7 +120,7 @@ async fn issue_token(
         .store
         .record_event(&ev::user_issue_token(&user.email))
         .await?;
-    Ok((StatusCode::CREATED, Json(tokens(&state, &user.id)?)))
+    Ok((StatusCode::CREATED, Json(tokens(&state, &user)?)))
 }
 
 /// Extracts the user of a refresh token.
@@ -141,46 +141,63 @@ async fn refresh_token(
     RefreshCaller(user): RefreshCaller,
 ) -> Result<(StatusCode, Json<Value>)> {
     state.store.record_event(&ev::user_refresh_token()).await?;
-    Ok((StatusCode::CREATED, Json(tokens(&state, &user.id)?)))
+    Ok((StatusCode::CREATED, Json(tokens(&state, &user)?)))
 }
 
+/// SuperMQ's UI also sends a `host`: like any unknown field it is accepted and ignored,
+/// links use [`crate::platform::PlatformConfig::public_url`].
 #[derive(Deserialize)]
 struct ResetRequest {
     email: Option<String>,
-    host: Option<String>,
 }
 
-/// Mails the reset link (SMTP or the mail dir, see [`crate::mail`]); answers the same
-/// whether or not the e-mail is known, so the endpoint does not reveal who has an account.
+/// Mails the reset link (SMTP or the mail dir, see [`crate::mail`]) under the
+/// configured public URL. Answers the same whether or not the e-mail is known, so the
+/// endpoint does not reveal who has an account; throttled per e-mail and per source
+/// address ([`crate::reset_throttle`]) alike for known and unknown e-mails.
 async fn reset_request(
     State(state): State<AppState>,
+    peer: Option<ConnectInfo<SocketAddr>>,
     Body(body): Body<ResetRequest>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let email = body
         .email
         .ok_or_else(|| AuthError::bad_request("missing email"))?;
     check_email(&email)?;
-    let host = body.host.unwrap_or_else(|| "http://localhost:9000".into());
+    let peer = peer.map(|ConnectInfo(addr)| addr.ip());
+    state.reset_throttle.hit(&email, peer, Instant::now())?;
     if let Some((user, _)) = state.store.user_by_login(&email).await? {
-        let token = state.keys.sign_token(&Claims::new(
-            &user.id,
-            TokenKind::Reset,
-            state.config.reset_ttl_secs,
-        ))?;
-        state.config.mailer.send_reset(&user, &host, &token)?;
-        state
-            .store
-            .record_event(&ev::user_generate_reset_token(&email, &host))
-            .await?;
-        state
-            .store
-            .record_event(&ev::user_send_password_reset(&host, &email, &user.username))
-            .await?;
+        send_reset_mail(&state, &user).await?;
     }
     Ok((
         StatusCode::CREATED,
         Json(json!({ "msg": "Email with reset link is sent" })),
     ))
+}
+
+/// A reset token bound to the user's token epoch (so it dies with the first reset),
+/// mailed under the public URL; the events name that URL as the host.
+async fn send_reset_mail(state: &AppState, user: &User) -> Result<()> {
+    let token = state.keys.sign_token(&Claims::new(
+        &user.id,
+        user.token_epoch,
+        TokenKind::Reset,
+        state.config.reset_ttl_secs,
+    ))?;
+    let host = &state.config.public_url;
+    state.config.mailer.send_reset(user, host, &token)?;
+    state
+        .store
+        .record_event(&ev::user_generate_reset_token(&user.email, host))
+        .await?;
+    state
+        .store
+        .record_event(&ev::user_send_password_reset(
+            host,
+            &user.email,
+            &user.username,
+        ))
+        .await
 }
 
 #[derive(Deserialize)]
@@ -190,6 +207,9 @@ struct Reset {
     confirm_password: Option<String>,
 }
 
+/// Sets the new password and bumps the user's token epoch in one conditional update:
+/// the reset token works once, and every access and refresh token issued before the
+/// reset stops working.
 async fn reset(
     State(state): State<AppState>,
     Body(body): Body<Reset>,
@@ -207,17 +227,25 @@ async fn reset(
         ));
     }
     check_password(&password)?;
+    let invalid = || AuthError::Unauthorized("invalid or expired token".into());
     let claims = state.keys.verify_token(&token)?;
     if claims.typ != TokenKind::Reset {
-        return Err(AuthError::Unauthorized("invalid or expired token".into()));
+        return Err(invalid());
     }
-    let mut user = state.store.user(&claims.sub).await?;
+    let mut user = state.store.user(&claims.sub).await.map_err(|e| match e {
+        AuthError::NotFound(_) => invalid(),
+        other => other,
+    })?;
+    if user.token_epoch != claims.ep {
+        return Err(invalid());
+    }
     user.audit.updated_at = Some(now_rfc3339());
     user.audit.updated_by = Some(user.id.clone());
     let hash = passwords::hash(&password).await?;
     state
         .store
-        .update_user(&user, Some(&hash), &ev::user_reset_secret())
+        .reset_password(&user, claims.ep, &hash, &ev::user_reset_secret())
         .await?;
+    tracing::info!(user_id = %user.id, "password reset: earlier tokens of the user revoked");
     Ok((StatusCode::CREATED, Json(json!({}))))
 }

@@ -3,6 +3,7 @@
 //! same transaction) -> cache invalidation / revocation.
 
 mod access;
+mod body;
 mod connections;
 mod credentials;
 mod domains;
@@ -10,11 +11,9 @@ mod entities;
 mod users;
 
 use axum::async_trait;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::Router;
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -24,6 +23,7 @@ use crate::model::{Status, User};
 use crate::platform::Platform;
 
 pub use access::{Caller, Need};
+pub use body::{Body, BodyRejection};
 pub(crate) use users::create_user as create_admin;
 
 pub type AppState = Arc<Platform>;
@@ -37,35 +37,6 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .merge(entities::routes())
         .merge(connections::routes())
         .with_state(platform)
-}
-
-/// A JSON body whose rejection is a `{"message"}` error (400, or 415 without JSON).
-pub struct Body<T>(pub T);
-
-#[async_trait]
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = axum::response::Response;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
-    }
-}
-
-/// Any malformed or mistyped body is a 400 (axum says 422 for the latter); a missing
-/// JSON content type stays 415.
-fn json_rejection(rejection: JsonRejection) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let status = match rejection {
-        JsonRejection::JsonDataError(_) | JsonRejection::JsonSyntaxError(_) => {
-            axum::http::StatusCode::BAD_REQUEST
-        }
-        ref other => other.status(),
-    };
-    let body = json!({ "message": rejection.body_text() });
-    (status, axum::Json(body)).into_response()
 }
 
 /// The authenticated user behind `Authorization: Bearer <access token>`.
@@ -101,6 +72,9 @@ pub(crate) async fn bearer_user(
         AuthError::NotFound(_) => AuthError::Unauthorized("invalid or expired token".into()),
         other => other,
     })?;
+    if claims.ep != user.token_epoch {
+        return Err(AuthError::Unauthorized("invalid or expired token".into()));
+    }
     if user.status != Status::Enabled {
         return Err(AuthError::Unauthorized("user is disabled".into()));
     }

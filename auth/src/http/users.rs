@@ -108,6 +108,7 @@ pub(crate) async fn create_user(
             updated_at: None,
             updated_by: None,
         },
+        token_epoch: 0,
     };
     let hash = crate::passwords::hash(password).await?;
     let event = ev::user_create(&user.record());

@@ -38,6 +38,9 @@ impl Default for ListQuery {
 }
 
 pub const MAX_LIMIT: u64 = 100;
+/// The largest `offset`: SQL's OFFSET is a signed 64-bit integer on SQLite and
+/// PostgreSQL, so anything larger would fail in the database (a 500) instead of here.
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
 
 impl ListQuery {
     /// Parses query parameters; anything malformed is a 400 naming the parameter.
@@ -53,6 +56,11 @@ impl ListQuery {
                 .transpose()
         };
         q.offset = number("offset")?.unwrap_or(0);
+        if q.offset > MAX_OFFSET {
+            return Err(AuthError::bad_request(format!(
+                "offset must be at most {MAX_OFFSET}"
+            )));
+        }
         q.limit = number("limit")?.unwrap_or(10);
         if q.limit == 0 || q.limit > MAX_LIMIT {
             return Err(AuthError::bad_request(format!(

@@ -37,6 +37,8 @@ const STEPS: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS channels_by_domain ON channels (domain_id)",
     "CREATE INDEX IF NOT EXISTS groups_by_domain ON groups (domain_id)",
     "CREATE INDEX IF NOT EXISTS members_by_user ON domain_members (user_id)",
+    // Bumped by a password reset: tokens carry the epoch they were issued in.
+    "ALTER TABLE users ADD COLUMN token_epoch BIGINT NOT NULL DEFAULT 0",
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<()> {

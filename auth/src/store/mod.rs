@@ -45,6 +45,7 @@ impl Store {
 pub(crate) trait Cols {
     fn text(&self, col: &str) -> Result<String>;
     fn opt_text(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<i64>;
 }
 
 macro_rules! impl_cols {
@@ -55,6 +56,9 @@ macro_rules! impl_cols {
             }
             fn opt_text(&self, col: &str) -> Result<Option<String>> {
                 Ok(self.try_get::<Option<String>, _>(col)?)
+            }
+            fn int(&self, col: &str) -> Result<i64> {
+                Ok(self.try_get::<i64, _>(col)?)
             }
         }
     };

@@ -24,6 +24,7 @@ pub(crate) fn user_from_row(r: &impl Cols) -> Result<User> {
             updated_at: r.opt_text("updated_at")?,
             updated_by: r.opt_text("updated_by")?,
         },
+        token_epoch: r.int("token_epoch")?,
     })
 }
 
@@ -114,6 +115,37 @@ impl Store {
             .await?;
             if done.rows_affected() == 0 {
                 return Err(AuthError::NotFound("user"));
+            }
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+
+    /// Sets a new password hash and bumps the token epoch, if the user is still at
+    /// `epoch` (the one the reset token carries). The condition makes a reset token
+    /// single-use even against two concurrent uses: only one update can match.
+    /// `Unauthorized` when the epoch moved on (the token was used or outdated).
+    pub async fn reset_password(
+        &self,
+        u: &User,
+        epoch: i64,
+        secret_hash: &str,
+        ev: &Event,
+    ) -> Result<()> {
+        magnetite_events::db_tx!(self.db(), tx => {
+            let done = sqlx::query(
+                "UPDATE users SET secret_hash = $2, token_epoch = token_epoch + 1, \
+                 updated_at = $3, updated_by = $4 WHERE id = $1 AND token_epoch = $5",
+            )
+            .bind(&u.id)
+            .bind(secret_hash)
+            .bind(&u.audit.updated_at)
+            .bind(&u.audit.updated_by)
+            .bind(epoch)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(AuthError::Unauthorized("invalid or expired token".into()));
             }
             tx.append(ev).await?;
         });
