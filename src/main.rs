@@ -6,6 +6,7 @@ mod data_dir;
 mod event_hooks;
 mod http;
 mod http_errors;
+mod http_serve;
 mod services;
 mod tls;
 
@@ -209,12 +210,8 @@ async fn run<H: Hooks>(
         async move { broker.serve_ws(ws).await }
     });
     let tls_tasks = spawn_tls(settings, broker, listeners).await?;
-    let http_task = tokio::spawn(async move {
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(http, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-    });
+    let http_task =
+        tokio::spawn(async move { http_serve::serve(http, app, shutdown_signal()).await });
 
     shutdown_signal().await;
     tracing::info!("shutting down: closing listeners and disconnecting clients");

@@ -10,3 +10,6 @@ mod platform;
 
 #[path = "security/tenants.rs"]
 mod tenants;
+
+#[path = "security/hygiene.rs"]
+mod hygiene;
