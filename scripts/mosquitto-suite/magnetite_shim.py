@@ -77,6 +77,8 @@ def conf_from_cmd(cmd):
 
 
 def start_broker(filename, cmd=None, port=0, use_conf=False, expect_fail=False, nolog=False):
+    if "bridge" in filename:
+        not_applicable("mosquitto as a bridge")
     conf = None
     if use_conf:
         conf = filename.replace(".py", ".conf")
@@ -96,7 +98,8 @@ def start_broker(filename, cmd=None, port=0, use_conf=False, expect_fail=False, 
         port = 1888
     data_dir = tempfile.mkdtemp(prefix="magnetite-mosq-")
     binary = os.environ["MAGNETITE_BIN"]
-    args = [binary, "serve", "--auth", "none",
+    # mosquitto's own topic depth limit (200 levels) instead of Magnetite's default 32.
+    args = [binary, "serve", "--auth", "none", "--max-topic-levels", "200",
             "--mqtt-addr", "127.0.0.1:%d" % port,
             "--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
             "--data-dir", data_dir] + flags
