@@ -121,7 +121,7 @@ pub struct ServeArgs {
     /// mosquitto `acl_file` syntax; only with --auth none
     #[arg(long, env = "MAGNETITE_ACL_FILE")]
     pub acl_file: Option<PathBuf>,
-    /// Highest keep-alive granted to MQTT 5 clients (seconds)
+    /// Highest keep-alive (seconds): MQTT 5 clients asking for more (or 0) are told this value; 3.1/3.1.1 clients are refused (CONNACK 0x02), as mosquitto does
     #[arg(long, env = "MAGNETITE_MAX_KEEPALIVE")]
     pub max_keepalive: Option<u16>,
     /// Stable id of this instance, stamped on events [default: generated once, kept in the data dir]

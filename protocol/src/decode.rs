@@ -1,6 +1,7 @@
 //! The streaming decoder: one whole packet off the front of a read buffer.
 
 use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
 
 use crate::properties::{self, Context};
 use crate::wire::{peek_varint, read_binary, read_string, read_u16, read_u8};
@@ -73,19 +74,19 @@ fn decode_body(
         3 => Packet::Publish(decode_publish(header, &mut body, v5)?),
         4 => {
             expect_flags(header, 0)?;
-            Packet::PubAck(decode_pub_response(&mut body, v5)?)
+            Packet::PubAck(decode_pub_response(&mut body, v5, PubAckKind::AckOrRec)?)
         }
         5 => {
             expect_flags(header, 0)?;
-            Packet::PubRec(decode_pub_response(&mut body, v5)?)
+            Packet::PubRec(decode_pub_response(&mut body, v5, PubAckKind::AckOrRec)?)
         }
         6 => {
             expect_flags(header, 0b0010)?;
-            Packet::PubRel(decode_pub_response(&mut body, v5)?)
+            Packet::PubRel(decode_pub_response(&mut body, v5, PubAckKind::RelOrComp)?)
         }
         7 => {
             expect_flags(header, 0)?;
-            Packet::PubComp(decode_pub_response(&mut body, v5)?)
+            Packet::PubComp(decode_pub_response(&mut body, v5, PubAckKind::RelOrComp)?)
         }
         8 => {
             expect_flags(header, 0b0010)?;
@@ -268,10 +269,51 @@ fn nonzero_pkid(body: &mut Bytes) -> Result<u16, DecodeError> {
     }
 }
 
+/// Which reason codes an acknowledgement may carry (MQTT 5.0 §3.4.2.1, §3.6.2.1).
+#[derive(Clone, Copy)]
+enum PubAckKind {
+    /// PUBACK and PUBREC: success, no matching subscribers, or one of the refusals.
+    AckOrRec,
+    /// PUBREL and PUBCOMP: success or packet identifier not found.
+    RelOrComp,
+}
+
+impl PubAckKind {
+    fn allows(self, code: u8) -> bool {
+        use crate::reason::*;
+        match self {
+            PubAckKind::AckOrRec => matches!(
+                code,
+                SUCCESS
+                    | NO_MATCHING_SUBSCRIBERS
+                    | UNSPECIFIED_ERROR
+                    | IMPLEMENTATION_SPECIFIC_ERROR
+                    | NOT_AUTHORIZED
+                    | TOPIC_NAME_INVALID
+                    | PACKET_IDENTIFIER_IN_USE
+                    | QUOTA_EXCEEDED
+                    | PAYLOAD_FORMAT_INVALID
+            ),
+            PubAckKind::RelOrComp => matches!(code, SUCCESS | PACKET_IDENTIFIER_NOT_FOUND),
+        }
+    }
+}
+
 /// PUBACK / PUBREC / PUBREL / PUBCOMP; 5.0 may omit the reason code and properties.
-fn decode_pub_response(body: &mut Bytes, v5: bool) -> Result<PubResponse, DecodeError> {
+/// A reason code the packet type does not define is a protocol error: the peer and we
+/// would disagree on whether the flow succeeded.
+fn decode_pub_response(
+    body: &mut Bytes,
+    v5: bool,
+    kind: PubAckKind,
+) -> Result<PubResponse, DecodeError> {
     let pkid = nonzero_pkid(body)?;
     let (code, properties) = short_form_tail(body, v5, Context::PubResponse)?;
+    if !kind.allows(code) {
+        return Err(DecodeError::Protocol(
+            "reason code not defined for this packet",
+        ));
+    }
     Ok(PubResponse {
         pkid,
         code,
@@ -343,7 +385,7 @@ fn decode_subscribe(body: &mut Bytes, v5: bool) -> Result<Subscribe, DecodeError
     }
     let mut filters = Vec::new();
     while !body.is_empty() {
-        let filter = read_string(body)?;
+        let filter = read_filter(body)?;
         let options = decode_options(read_u8(body)?, v5)?;
         filters.push((filter, options));
     }
@@ -355,6 +397,16 @@ fn decode_subscribe(body: &mut Bytes, v5: bool) -> Result<Subscribe, DecodeError
         filters,
         properties,
     })
+}
+
+/// A topic filter of SUBSCRIBE / UNSUBSCRIBE: never empty [MQTT-4.7.3-1]. Malformed,
+/// not a per-filter refusal, as mosquitto answers it (DISCONNECT 0x81 and close).
+fn read_filter(body: &mut Bytes) -> Result<ByteString, DecodeError> {
+    let filter = read_string(body)?;
+    if filter.is_empty() {
+        return Err(DecodeError::Malformed("empty topic filter"));
+    }
+    Ok(filter)
 }
 
 fn decode_suback(body: &mut Bytes, v5: bool) -> Result<SubAck, DecodeError> {
@@ -381,7 +433,7 @@ fn decode_unsubscribe(body: &mut Bytes, v5: bool) -> Result<Unsubscribe, DecodeE
     };
     let mut filters = Vec::new();
     while !body.is_empty() {
-        filters.push(read_string(body)?);
+        filters.push(read_filter(body)?);
     }
     if filters.is_empty() {
         return Err(DecodeError::Protocol("UNSUBSCRIBE without topic filters"));

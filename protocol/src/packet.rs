@@ -234,6 +234,25 @@ pub enum Packet {
 }
 
 impl Packet {
+    /// The 5.0 properties of the packet, for packets that carry them.
+    pub fn properties_mut(&mut self) -> Option<&mut Properties> {
+        match self {
+            Packet::Connect(c) => Some(&mut c.properties),
+            Packet::ConnAck(a) => Some(&mut a.properties),
+            Packet::Publish(p) => Some(&mut p.properties),
+            Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
+                Some(&mut r.properties)
+            }
+            Packet::Subscribe(s) => Some(&mut s.properties),
+            Packet::SubAck(a) => Some(&mut a.properties),
+            Packet::Unsubscribe(u) => Some(&mut u.properties),
+            Packet::UnsubAck(a) => Some(&mut a.properties),
+            Packet::Disconnect(d) => Some(&mut d.properties),
+            Packet::Auth(a) => Some(&mut a.properties),
+            Packet::PingReq | Packet::PingResp => None,
+        }
+    }
+
     /// A short name for logs and errors.
     pub fn name(&self) -> &'static str {
         match self {

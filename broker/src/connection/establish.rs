@@ -154,7 +154,24 @@ async fn accept_connect<H: Hooks, S: Io>(
         refuse(&mut accepted.io, version, reason::BAD_AUTHENTICATION_METHOD).await;
         return None;
     }
+    if v5
+        && connect
+            .properties
+            .maximum_packet_size
+            .is_some_and(|max| max < MIN_V5_CONNACK)
+    {
+        // Not even a CONNACK without properties fits: nothing may be sent [MQTT-3.1.2-24].
+        tracing::debug!(peer = %accepted.peer, "client maximum packet size below a CONNACK; closed");
+        return None;
+    }
     let (client_id, assigned) = match choose_client_id(&connect) {
+        Ok(pair) => pair,
+        Err(code) => {
+            refuse(&mut accepted.io, version, code).await;
+            return None;
+        }
+    };
+    let (keep_alive, server_keep_alive) = match keep_alive(&connect, shared.config.max_keepalive) {
         Ok(pair) => pair,
         Err(code) => {
             refuse(&mut accepted.io, version, code).await;
@@ -190,7 +207,6 @@ async fn accept_connect<H: Hooks, S: Io>(
         attach_session(shared, &client_id, connect.clean_start, kick_tx).await;
     let config = &shared.config;
     let (session_expiry, expiry_capped) = session_expiry(&connect, config.max_session_expiry);
-    let (keep_alive, server_keep_alive) = keep_alive(&connect, config.max_keepalive);
 
     let mut properties = Properties::default();
     if v5 {
@@ -237,6 +253,8 @@ async fn accept_connect<H: Hooks, S: Io>(
         pending_done: None,
         _slot: accepted.permit,
     };
+    // MQTT 3.1 has no session present flag: the byte is reserved, 0.
+    let session_present = session_present && version != ProtocolVersion::V31;
     connection.write_packet(&connack(reason::SUCCESS, session_present, properties));
     connection.session.set_online(true);
     shared
@@ -253,8 +271,11 @@ fn choose_client_id(connect: &Connect) -> Result<(ByteString, bool), u8> {
         // connection's life.
         return Ok((ByteString::from(&*connect.client_id), false));
     }
-    if !connect.protocol.is_v5() && !connect.clean_start {
-        // 3.1.1 [MQTT-3.1.3-8]: a zero-length id needs CleanSession=1.
+    if connect.protocol == ProtocolVersion::V31
+        || (!connect.protocol.is_v5() && !connect.clean_start)
+    {
+        // 3.1 requires a client id (1 to 23 characters); 3.1.1 [MQTT-3.1.3-8]: a
+        // zero-length id needs CleanSession=1.
         return Err(reason::v3::IDENTIFIER_REJECTED);
     }
     let id = format!(
@@ -376,18 +397,26 @@ fn session_expiry(connect: &Connect, max: u32) -> (u32, bool) {
     (granted, connect.protocol.is_v5() && granted != asked)
 }
 
-/// (keep-alive to enforce, Server Keep Alive to announce).
-fn keep_alive(connect: &Connect, max: Option<u16>) -> (u16, Option<u16>) {
+/// (keep-alive to enforce, Server Keep Alive to announce), or the CONNACK refusal code.
+/// A 5.0 client asking for more than `--max-keepalive` (or for none) is told the maximum;
+/// 3.1 / 3.1.1 cannot be told, so such a client is refused with 0x02, as mosquitto 2.0
+/// does (a clamp it does not know about would disconnect it at a time it did not choose).
+fn keep_alive(connect: &Connect, max: Option<u16>) -> Result<(u16, Option<u16>), u8> {
+    let asked = connect.keep_alive;
     match max {
-        Some(max)
-            if connect.protocol.is_v5()
-                && (connect.keep_alive == 0 || connect.keep_alive > max) =>
-        {
-            (max, Some(max))
+        Some(max) if asked == 0 || asked > max => {
+            if connect.protocol.is_v5() {
+                Ok((max, Some(max)))
+            } else {
+                Err(reason::v3::IDENTIFIER_REJECTED)
+            }
         }
-        _ => (connect.keep_alive, None),
+        _ => Ok((asked, None)),
     }
 }
+
+/// A 5.0 CONNACK without properties: header, length, flags, reason code, property length.
+const MIN_V5_CONNACK: u32 = 5;
 
 /// The will, with topic and payload copied out of the read buffer (see `choose_client_id`).
 fn owned_will(will: LastWill) -> Box<LastWill> {

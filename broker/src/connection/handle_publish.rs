@@ -15,6 +15,10 @@ use crate::protocol::{reason, Packet, PubResponse, Publish, QoS};
 
 impl<H: Hooks, S: Io> Connection<H, S> {
     pub(super) async fn handle_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
+        if !publish.properties.subscription_identifiers.is_empty() {
+            // Only a server may send one [MQTT-3.3.4-6].
+            return Err(self.violation(reason::PROTOCOL_ERROR));
+        }
         self.resolve_topic_alias(&mut publish)?;
         if publish.topic.split('/').count() > self.shared.config.max_topic_levels {
             return Err(self.violation(reason::TOPIC_NAME_INVALID));

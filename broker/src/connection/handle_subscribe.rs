@@ -29,7 +29,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         for (filter, options) in subscribe.filters {
             let code = self
                 .subscribe_one(filter, &options, subscription_id, &mut replay)
-                .await;
+                .await?;
             codes.push(code);
         }
         let suback = SubAck {
@@ -45,25 +45,33 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     }
 
     /// Returns the SUBACK code for one filter; retained messages to replay go to `replay`.
+    /// A filter the spec calls a protocol error (not a refusal) ends the connection.
     async fn subscribe_one(
         &mut self,
         filter: ByteString,
         options: &SubscriptionOptions,
         subscription_id: Option<u32>,
         replay: &mut Vec<Delivery>,
-    ) -> u8 {
+    ) -> Result<u8, Exit> {
         let (group, plain) = match topic::parse_shared(&filter) {
             Ok(Some((group, plain))) => (Some(ByteString::from(group)), ByteString::from(plain)),
             Ok(None) => (None, filter.clone()),
-            Err(_) => return self.suback_failure(reason::TOPIC_FILTER_INVALID),
+            // `$share/<group>` without a filter: no SUBACK code says that [MQTT-4.8.2-1].
+            Err(topic::TopicError::MalformedShared) => {
+                return Err(self.violation(reason::PROTOCOL_ERROR))
+            }
+            Err(topic::TopicError::InvalidShareName) => {
+                return Ok(self.suback_failure(reason::TOPIC_FILTER_INVALID))
+            }
         };
+        if group.is_some() && options.no_local {
+            // [MQTT-3.8.3-4]: a protocol error, and 0x82 is not a SUBACK code.
+            return Err(self.violation(reason::PROTOCOL_ERROR));
+        }
         if !topic::valid_topic_filter(&plain)
             || topic::level_count(&plain) > self.shared.config.max_topic_levels
         {
-            return self.suback_failure(reason::TOPIC_FILTER_INVALID);
-        }
-        if group.is_some() && options.no_local {
-            return self.suback_failure(reason::PROTOCOL_ERROR);
+            return Ok(self.suback_failure(reason::TOPIC_FILTER_INVALID));
         }
         if !self
             .shared
@@ -72,7 +80,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             .await
         {
             tracing::debug!(client_id = %self.client_id, filter = %plain, "subscribe not authorized");
-            return self.suback_failure(self.shared.hooks.subscribe_refusal_code());
+            return Ok(self.suback_failure(self.shared.hooks.subscribe_refusal_code()));
         }
         let sub_options = SubOptions {
             qos: options.qos,
@@ -110,7 +118,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                     .map(|m| retained_delivery(m, &sub_options)),
             );
         }
-        options.qos as u8
+        Ok(options.qos as u8)
     }
 
     fn suback_failure(&self, v5_code: u8) -> u8 {

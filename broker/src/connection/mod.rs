@@ -257,6 +257,14 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         let Some(kick) = kick else {
             return Exit::Kicked(DisconnectReason::Kicked);
         };
+        if let Some(exit) = self.read_before_kick().await {
+            // The client ended (or broke) the connection before the takeover: its
+            // DISCONNECT decides the will, not the kick.
+            if let Some(done) = kick.done {
+                self.pending_done = Some(done);
+            }
+            return exit;
+        }
         let code = match kick.reason {
             DisconnectReason::TakenOver => reason::SESSION_TAKEN_OVER,
             DisconnectReason::Revoked => {
@@ -274,6 +282,23 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         Exit::Kicked(kick.reason)
     }
 
+    /// Handles input that already arrived when a kick comes. A client that sends
+    /// DISCONNECT and reconnects at once has its DISCONNECT waiting in the old socket
+    /// when the new connection's takeover kicks it (the select prefers the kick), and
+    /// its will must then be discarded [MQTT-3.1.2-10, 3.14.4-3], not published as if
+    /// the connection was lost. Only what is readable now is read: the takeover waits.
+    async fn read_before_kick(&mut self) -> Option<Exit> {
+        let ready = tokio::time::timeout(Duration::ZERO, self.io.read_into(&mut self.rbuf)).await;
+        if self.rbuf.is_empty() {
+            return None;
+        }
+        let outcome = self.process_input().await.err();
+        match ready {
+            Ok(Ok(0)) if outcome.is_none() => Some(Exit::Lost),
+            _ => outcome,
+        }
+    }
+
     /// v5 only: 3.1.1 has no server DISCONNECT, the socket is simply closed.
     fn send_disconnect(&mut self, code: u8) {
         if self.version.is_v5() {
@@ -287,8 +312,37 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     }
 
     fn write_packet(&mut self, packet: &Packet) {
+        if !self.fits_client_limit(packet) {
+            return self.write_shrunk(packet.clone());
+        }
         if let Err(err) = protocol::encode(packet, self.version, &mut self.wbuf) {
             tracing::warn!(client_id = %self.client_id, error = %err, packet = packet.name(), "cannot encode");
+        }
+    }
+
+    fn fits_client_limit(&self, packet: &Packet) -> bool {
+        match self.limits.max_packet_size {
+            Some(max) => protocol::encoded_len(packet, self.version) <= max as usize,
+            None => true,
+        }
+    }
+
+    /// Nothing larger than the client's Maximum Packet Size is sent [MQTT-3.1.2-24]: a
+    /// Reason String and User Properties go first [MQTT-3.1.2-25]; a CONNACK may lose
+    /// its other properties too (all optional; the minimal one is checked at CONNECT).
+    /// What still does not fit is not sent.
+    fn write_shrunk(&mut self, mut packet: Packet) {
+        if let Some(properties) = packet.properties_mut() {
+            properties.reason_string = None;
+            properties.user_properties.clear();
+        }
+        if let (false, Packet::ConnAck(ack)) = (self.fits_client_limit(&packet), &mut packet) {
+            ack.properties = Properties::default();
+        }
+        if self.fits_client_limit(&packet) {
+            self.write_packet(&packet);
+        } else {
+            tracing::debug!(client_id = %self.client_id, packet = packet.name(), "larger than the client's maximum packet size; not sent");
         }
     }
 

@@ -5,11 +5,27 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use magnetite_protocol::{decode, encode, ProtocolVersion};
+use magnetite_protocol::{decode, encode, Packet, ProtocolVersion};
+
+/// What the decoder promises the broker beyond "it parses": filters are never empty
+/// [MQTT-4.7.3-1] and acks carry only reason codes their packet type defines.
+fn check_promises(packet: &Packet) {
+    match packet {
+        Packet::Subscribe(s) => assert!(s.filters.iter().all(|(f, _)| !f.is_empty())),
+        Packet::Unsubscribe(u) => assert!(u.filters.iter().all(|f| !f.is_empty())),
+        Packet::PubRel(r) | Packet::PubComp(r) => assert!(matches!(r.code, 0x00 | 0x92)),
+        Packet::PubAck(r) | Packet::PubRec(r) => assert!(matches!(
+            r.code,
+            0x00 | 0x10 | 0x80 | 0x83 | 0x87 | 0x90 | 0x91 | 0x97 | 0x99
+        )),
+        _ => {}
+    }
+}
 
 fn round_trip(data: &[u8], version: ProtocolVersion) {
     let mut buf = BytesMut::from(data);
     while let Ok(Some(packet)) = decode(&mut buf, version, 1 << 20) {
+        check_promises(&packet);
         // A CONNECT carries its own version; everything else uses the session's.
         let as_version = match &packet {
             magnetite_protocol::Packet::Connect(c) => c.protocol,
