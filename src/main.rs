@@ -106,7 +106,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 &instance_id,
                 &broker,
                 &events,
-                axum::Router::new(),
+                events.router(magnetite_events::http::open_access()),
                 &listeners,
             )
             .await?;
@@ -194,7 +194,7 @@ async fn run<H: Hooks>(
         broker: broker.handle(),
         events: Arc::clone(events),
     });
-    let app = events.router().merge(http::router(info)).merge(api);
+    let app = http::router(info).merge(api);
     tracing::info!(%instance_id, "magnetite started");
 
     let tcp_task = tokio::spawn({
