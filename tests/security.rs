@@ -10,3 +10,9 @@ mod platform;
 
 #[path = "security/tenants.rs"]
 mod tenants;
+
+#[path = "security/http_tenants.rs"]
+mod http_tenants;
+
+#[path = "security/events.rs"]
+mod events;

@@ -7,14 +7,15 @@
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use magnetite_auth::Platform;
+use magnetite_auth::model::Kind;
+use magnetite_auth::{AuthError, Platform};
 use magnetite_events::Db;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::ca::Ca;
-use crate::error::Result;
+use crate::error::{CertsError, Result};
 use crate::issue::{fingerprint, Issued};
 use crate::store::{self, CertIdentity, CertRow, Page};
 
@@ -118,11 +119,28 @@ impl CertsService {
     }
 
     /// Revokes every certificate of `client_id` in `domain_id`; returns how many were
-    /// still valid. Ends the client's live sessions either way.
+    /// still valid. A client of the domain has its live sessions ended either way; an
+    /// id that is neither a client of the domain nor has a valid certificate of it is a
+    /// 404, and another tenant's client is never touched.
     pub async fn revoke_client(&self, domain_id: &str, client_id: &str) -> Result<usize> {
+        let in_domain = match self
+            .platform
+            .store
+            .entity(Kind::Client, domain_id, client_id)
+            .await
+        {
+            Ok(_) => true,
+            Err(AuthError::NotFound(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
         let fingerprints = store::revoke_client(&self.db, domain_id, client_id).await?;
+        if !in_domain && fingerprints.is_empty() {
+            return Err(CertsError::NotFound("client"));
+        }
         self.forget(&fingerprints);
-        self.platform.revoke(&[client_id.to_string()]);
+        if in_domain {
+            self.platform.revoke(&[client_id.to_string()]);
+        }
         tracing::info!(
             client_id,
             domain_id,
