@@ -119,28 +119,17 @@ impl CertsService {
     }
 
     /// Revokes every certificate of `client_id` in `domain_id`; returns how many were
-    /// still valid. A client of the domain has its live sessions ended either way; an
-    /// id that is neither a client of the domain nor has a valid certificate of it is a
-    /// 404, and another tenant's client is never touched.
+    /// still valid, and ends the client's live sessions. The client must belong to the
+    /// domain: a client of it, or one the domain issued certificates to (a deleted
+    /// client's can still be revoked). Anything else is a 404 that touches nothing, so
+    /// another tenant's client is never revoked nor disconnected.
     pub async fn revoke_client(&self, domain_id: &str, client_id: &str) -> Result<usize> {
-        let in_domain = match self
-            .platform
-            .store
-            .entity(Kind::Client, domain_id, client_id)
-            .await
-        {
-            Ok(_) => true,
-            Err(AuthError::NotFound(_)) => false,
-            Err(e) => return Err(e.into()),
-        };
-        let fingerprints = store::revoke_client(&self.db, domain_id, client_id).await?;
-        if !in_domain && fingerprints.is_empty() {
+        if !self.belongs(domain_id, client_id).await? {
             return Err(CertsError::NotFound("client"));
         }
+        let fingerprints = store::revoke_client(&self.db, domain_id, client_id).await?;
         self.forget(&fingerprints);
-        if in_domain {
-            self.platform.revoke(&[client_id.to_string()]);
-        }
+        self.platform.revoke(&[client_id.to_string()]);
         tracing::info!(
             client_id,
             domain_id,
@@ -148,6 +137,22 @@ impl CertsService {
             "revoked the client's certificates"
         );
         Ok(fingerprints.len())
+    }
+
+    /// `client_id` is a client of `domain_id`, or has a certificate recorded there.
+    async fn belongs(&self, domain_id: &str, client_id: &str) -> Result<bool> {
+        let clients = &self.platform.store;
+        match clients.entity(Kind::Client, domain_id, client_id).await {
+            Ok(_) => return Ok(true),
+            Err(AuthError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let one = Page {
+            offset: 0,
+            limit: 1,
+        };
+        let (issued, _) = store::list(&self.db, domain_id, Some(client_id), one).await?;
+        Ok(issued > 0)
     }
 
     /// The client a presented certificate (DER) authenticates: `None` when unknown,
