@@ -10,8 +10,13 @@ use magnetite_events::{MqttEventType, MqttWriter};
 
 /// Which id an MQTT event names: the authenticated platform client when there is one
 /// (devices choose their MQTT client id freely), else the MQTT client id.
+/// The domain is the tenant whose `GET /events` shows the event (none without platform
+/// auth, where only the open log of `--auth none` reads it).
 pub trait EventClientId {
     fn event_client_id<'a>(&'a self, mqtt_client_id: &'a str) -> &'a str;
+    fn event_domain(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl EventClientId for () {
@@ -30,6 +35,9 @@ impl EventClientId for Option<String> {
 impl EventClientId for magnetite_auth::MqttIdentity {
     fn event_client_id<'a>(&'a self, _: &'a str) -> &'a str {
         &self.client_id
+    }
+    fn event_domain(&self) -> Option<&str> {
+        Some(&self.domain_id)
     }
 }
 
@@ -54,10 +62,10 @@ impl<H> WithEvents<H> {
         }
     }
 
-    fn record(&self, client_id: &str, kind: MqttEventType) {
+    fn record(&self, client_id: &str, domain: Option<&str>, kind: MqttEventType) {
         if let Ok(writer) = self.writer.lock() {
             if let Some(writer) = writer.as_ref() {
-                writer.record(client_id, kind);
+                writer.record(client_id, domain, kind);
             }
         }
     }
@@ -100,13 +108,18 @@ where
 
     fn on_connect(&self, identity: &Self::Identity, client_id: &str) {
         self.inner.on_connect(identity, client_id);
-        self.record(identity.event_client_id(client_id), MqttEventType::Connect);
+        self.record(
+            identity.event_client_id(client_id),
+            identity.event_domain(),
+            MqttEventType::Connect,
+        );
     }
 
     fn on_disconnect(&self, identity: &Self::Identity, client_id: &str, reason: DisconnectReason) {
         self.inner.on_disconnect(identity, client_id, reason);
         self.record(
             identity.event_client_id(client_id),
+            identity.event_domain(),
             MqttEventType::Disconnect,
         );
     }

@@ -110,7 +110,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 &instance_id,
                 &broker,
                 &events,
-                axum::Router::new(),
+                events.router(magnetite_events::http::open_access()),
                 &listeners,
             )
             .await?;
@@ -198,7 +198,7 @@ async fn run<H: Hooks>(
         broker: broker.handle(),
         events: Arc::clone(events),
     });
-    let app = http_errors::json_errors(events.router().merge(http::router(info)).merge(api));
+    let app = http_errors::json_errors(http::router(info).merge(api));
     tracing::info!(%instance_id, "magnetite started");
 
     let tcp_task = tokio::spawn({

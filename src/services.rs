@@ -8,10 +8,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use magnetite_auth::bootstrap_admin::{ensure_admin, AdminBootstrap};
 use magnetite_auth::crypto::Keys;
+use magnetite_auth::http::Caller;
 use magnetite_auth::{Platform, PlatformConfig, Store};
 use magnetite_bootstrap::{BootstrapService, CertIssuer, IssueFuture, IssuedCert, StorageKey};
 use magnetite_certs::{Ca, CertsService};
-use magnetite_events::Events;
+use magnetite_events::http::{LogAccess, Refused};
+use magnetite_events::{Events, ReadScope};
 
 use crate::cli::Settings;
 
@@ -27,7 +29,8 @@ pub async fn start(
     ca: Option<Ca>,
 ) -> anyhow::Result<Services> {
     let platform = start_platform(settings, events).await?;
-    let mut api = magnetite_auth::http::router(Arc::clone(&platform));
+    let mut api = magnetite_auth::http::router(Arc::clone(&platform))
+        .merge(events.router(event_log_access(&platform)));
     let certs = match ca {
         Some(ca) => {
             let service =
@@ -53,6 +56,29 @@ pub async fn start(
         platform,
         bootstrap,
         api,
+    })
+}
+
+/// Who reads what from `GET /events`: an access token is required; the platform admin
+/// reads every event, anyone else only the events of the domains they administer or
+/// belong to (never the platform-level user and token events, which carry e-mails).
+fn event_log_access(platform: &Arc<Platform>) -> LogAccess {
+    let platform = Arc::clone(platform);
+    Arc::new(move |headers| {
+        let platform = Arc::clone(&platform);
+        Box::pin(async move {
+            let refused = |e: magnetite_auth::AuthError| Refused {
+                status: e.status(),
+                message: e.public_message(),
+            };
+            let caller = Caller::from_headers(&platform, &headers)
+                .await
+                .map_err(refused)?;
+            match caller.readable_domains(&platform).await.map_err(refused)? {
+                None => Ok(ReadScope::All),
+                Some(domains) => Ok(ReadScope::Domains(domains)),
+            }
+        })
     })
 }
 

@@ -51,13 +51,25 @@ fn device_bootstrap_journey() {
         !log.contains("factory-secret-0001") && !log.contains(&secret),
         "secrets in the log"
     );
-    let events = reqwest::blocking::get(format!(
-        "http://{}/events?stream=bootstrap&limit=100",
-        server.http
-    ))
-    .expect("events")
-    .text()
-    .expect("body");
+    let http = reqwest::blocking::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("http://{}/users/tokens/issue", server.http))
+        .json(&serde_json::json!({"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .expect("login")
+        .json()
+        .expect("token JSON");
+    let token = login["access_token"].as_str().expect("access_token");
+    let events = http
+        .get(format!(
+            "http://{}/events?stream=bootstrap&limit=100",
+            server.http
+        ))
+        .bearer_auth(token)
+        .send()
+        .expect("events")
+        .text()
+        .expect("body");
     for op in ["config.create", "client.bootstrap", "client.change_state"] {
         assert!(events.contains(op), "{op} in {events}");
     }
@@ -68,5 +80,9 @@ fn device_bootstrap_journey() {
     assert!(
         !events.contains("factory-secret-0001"),
         "the external key never appears in events"
+    );
+    assert!(
+        !events.contains("PRIVATE KEY"),
+        "no private key PEM in the bootstrap events: {events}"
     );
 }

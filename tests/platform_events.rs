@@ -29,7 +29,7 @@ const BOOT: &[&str] = &[
     "channels",
     "content",
     "client_cert",
-    "client_key",
+    "client_key_sha256",
     "ca_cert",
     "state",
 ];
@@ -93,7 +93,7 @@ fn reference(op: &str) -> (Vec<&'static str>, Vec<&'static str>) {
             vec!["client_id"],
         ),
         "cert.update" => (
-            vec!["client_id", "client_cert", "client_key", "ca_cert"],
+            vec!["client_id", "client_cert", "client_key_sha256", "ca_cert"],
             vec!["client_id"],
         ),
         "config.list" => (
@@ -317,6 +317,8 @@ fn drive(server: &Server) -> Drive {
         device.secret,
         "meter-secret-2".into(),
         BOOT_KEY.into(),
+        DEVICE_KEY.into(),
+        "-----BEGIN".into(),
     ];
     Drive {
         users,
@@ -328,6 +330,9 @@ fn drive(server: &Server) -> Drive {
 }
 
 const BOOT_KEY: &str = "factory-key-4711";
+/// The device private key given to `cert.update`: events carry only its SHA-256.
+const DEVICE_KEY: &str =
+    "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIDEVICEKEY4711\n-----END PRIVATE KEY-----\n";
 
 /// Every bootstrap operation once; returns the bootstrap stream's expected operations
 /// and what it adds to the clients stream.
@@ -350,7 +355,7 @@ fn drive_bootstrap(admin: &Api, d: &str) -> (Vec<&'static str>, Vec<&'static str
     admin.expect(
         "PATCH",
         &format!("/{d}/clients/configs/certs/{id}"),
-        Some(json!({"client_cert": "CERT", "client_key": "KEY", "ca_cert": "CA"})),
+        Some(json!({"client_cert": "CERT", "client_key": DEVICE_KEY, "ca_cert": "CA"})),
         200,
     );
     admin.expect(

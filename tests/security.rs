@@ -13,3 +13,9 @@ mod tenants;
 
 #[path = "security/hygiene.rs"]
 mod hygiene;
+
+#[path = "security/http_tenants.rs"]
+mod http_tenants;
+
+#[path = "security/events.rs"]
+mod events;

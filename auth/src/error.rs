@@ -58,7 +58,8 @@ impl AuthError {
         }
     }
 
-    fn public_message(&self) -> String {
+    /// The `message` a client is given (store details stay in the log).
+    pub fn public_message(&self) -> String {
         match self {
             AuthError::Database(e) if is_unique_violation(e) => "entity already exists".into(),
             AuthError::Database(_) | AuthError::Events(_) | AuthError::Internal(_) => {

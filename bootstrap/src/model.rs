@@ -1,7 +1,7 @@
 //! A bootstrap config and its two public forms: the management JSON and the event
-//! snapshot. Neither ever carries the external key or the client secret; the private
-//! key goes only into the events whose reference form shows it (`config.create`,
-//! `cert.update`).
+//! snapshot. Neither ever carries the external key, the client secret or the private
+//! key: where the reference shows the key (`config.create`, `cert.update`) the events
+//! carry its SHA-256 (`client_key_sha256`) instead, and the key itself is stored sealed.
 
 use magnetite_events::model::bootstrap as bev;
 use serde_json::{json, Value};
@@ -146,11 +146,12 @@ impl Config {
         }
     }
 
-    /// `config.create`: everything the reference shows, the private key included.
-    pub(crate) fn create_event(&self, client_key: &str) -> bev::Config {
+    /// `config.create`: everything the reference shows, the private key as its
+    /// fingerprint ([`bev::key_fingerprint`]; omitted when no key was given).
+    pub(crate) fn create_event(&self, client_key_sha256: &str) -> bev::Config {
         bev::Config {
             client_cert: present(&self.client_cert),
-            client_key: present(client_key),
+            client_key_sha256: present(client_key_sha256),
             ca_cert: present(&self.ca_cert),
             ..self.event_base()
         }

@@ -239,7 +239,7 @@ async fn events_have_reference_names_and_no_keys() {
         "channels",
         "content",
         "state",
-        "client_key",
+        "client_key_sha256",
     ] {
         assert!(
             create.get(field).is_some(),
@@ -260,7 +260,10 @@ async fn events_have_reference_names_and_no_keys() {
         events[7].get("client_key").is_none(),
         "bootstrap event shows no key"
     );
+    assert!(create.get("client_key").is_none(), "no key in {create}");
     let all = app.outbox_text().await;
+    assert!(!all.contains("PRIV-55"), "a private key is in the outbox");
+    assert!(!all.contains("PRIV-56"), "a private key is in the outbox");
     assert!(!all.contains(ext_key), "the external key is in the outbox");
     assert!(!all.contains(&secret), "the client secret is in the outbox");
     let views = serde_json::to_string(&events[1]).unwrap();

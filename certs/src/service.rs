@@ -7,14 +7,15 @@
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use magnetite_auth::Platform;
+use magnetite_auth::model::Kind;
+use magnetite_auth::{AuthError, Platform};
 use magnetite_events::Db;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::ca::Ca;
-use crate::error::Result;
+use crate::error::{CertsError, Result};
 use crate::issue::{fingerprint, Issued};
 use crate::store::{self, CertIdentity, CertRow, Page};
 
@@ -118,8 +119,14 @@ impl CertsService {
     }
 
     /// Revokes every certificate of `client_id` in `domain_id`; returns how many were
-    /// still valid. Ends the client's live sessions either way.
+    /// still valid, and ends the client's live sessions. The client must belong to the
+    /// domain: a client of it, or one the domain issued certificates to (a deleted
+    /// client's can still be revoked). Anything else is a 404 that touches nothing, so
+    /// another tenant's client is never revoked nor disconnected.
     pub async fn revoke_client(&self, domain_id: &str, client_id: &str) -> Result<usize> {
+        if !self.belongs(domain_id, client_id).await? {
+            return Err(CertsError::NotFound("client"));
+        }
         let fingerprints = store::revoke_client(&self.db, domain_id, client_id).await?;
         self.forget(&fingerprints);
         self.platform.revoke(&[client_id.to_string()]);
@@ -130,6 +137,22 @@ impl CertsService {
             "revoked the client's certificates"
         );
         Ok(fingerprints.len())
+    }
+
+    /// `client_id` is a client of `domain_id`, or has a certificate recorded there.
+    async fn belongs(&self, domain_id: &str, client_id: &str) -> Result<bool> {
+        let clients = &self.platform.store;
+        match clients.entity(Kind::Client, domain_id, client_id).await {
+            Ok(_) => return Ok(true),
+            Err(AuthError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let one = Page {
+            offset: 0,
+            limit: 1,
+        };
+        let (issued, _) = store::list(&self.db, domain_id, Some(client_id), one).await?;
+        Ok(issued > 0)
     }
 
     /// The client a presented certificate (DER) authenticates: `None` when unknown,

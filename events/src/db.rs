@@ -22,6 +22,13 @@ const SQLITE_SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS events_cursors (sink TEXT PRIMARY KEY, last_id BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS events_outbox_stream_id ON events_outbox (stream, id)",
 ];
+/// The `domain` column (who may read a row from `GET /events`, see [`Event::domain`])
+/// and its index, added after the tables above; SQLite has no `ADD COLUMN IF NOT
+/// EXISTS`, so [`Db::ensure_schema`] checks `pragma_table_info` first.
+const SQLITE_ADD_DOMAIN: &str = "ALTER TABLE events_outbox ADD COLUMN domain TEXT";
+const PG_ADD_DOMAIN: &str = "ALTER TABLE events_outbox ADD COLUMN IF NOT EXISTS domain TEXT";
+const DOMAIN_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS events_outbox_domain_id ON events_outbox (domain, id)";
 const PG_SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS events_outbox (id BIGSERIAL PRIMARY KEY, \
      stream TEXT NOT NULL, payload TEXT NOT NULL, created_at BIGINT NOT NULL)",
@@ -36,6 +43,19 @@ pub const SQLITE_READ_STREAM: &str = "SELECT id, stream, payload, created_at FRO
 
 /// The cursor row that is not a reader's position.
 pub const EPOCH_CURSOR: &str = "#epoch";
+
+/// Which rows a reader of the log may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadScope {
+    /// Every row (platform admins).
+    All,
+    /// Only rows of these domains (a domain's admins and members); never a row without
+    /// a domain. At most [`MAX_SCOPE_DOMAINS`] are used, the first ones given.
+    Domains(Vec<String>),
+}
+
+/// Most domains one scoped read filters on (one bound parameter each).
+pub const MAX_SCOPE_DOMAINS: usize = 1000;
 
 /// One outbox row.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,11 +117,12 @@ impl From<Db> for DbSource {
 /// Inserts one event into the SQLite outbox on `conn` (use the caller's transaction).
 pub async fn append_sqlite(conn: &mut SqliteConnection, ev: &Event) -> Result<i64, EventsError> {
     let row = sqlx::query(
-        "INSERT INTO events_outbox (stream, payload, created_at) VALUES (?, ?, ?) RETURNING id",
+        "INSERT INTO events_outbox (stream, payload, created_at, domain) VALUES (?, ?, ?, ?) RETURNING id",
     )
     .bind(ev.service.as_str())
     .bind(ev.payload())
     .bind(crate::model::now_ns())
+    .bind(ev.domain.as_deref())
     .fetch_one(conn)
     .await?;
     Ok(row.try_get::<i64, _>(0)?)
@@ -110,11 +131,12 @@ pub async fn append_sqlite(conn: &mut SqliteConnection, ev: &Event) -> Result<i6
 /// Inserts one event into the PostgreSQL outbox on `conn` (use the caller's transaction).
 pub async fn append_postgres(conn: &mut PgConnection, ev: &Event) -> Result<i64, EventsError> {
     let row = sqlx::query(
-        "INSERT INTO events_outbox (stream, payload, created_at) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO events_outbox (stream, payload, created_at, domain) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(ev.service.as_str())
     .bind(ev.payload())
     .bind(crate::model::now_ns())
+    .bind(ev.domain.as_deref())
     .fetch_one(conn)
     .await?;
     Ok(row.try_get::<i64, _>(0)?)
@@ -153,9 +175,19 @@ impl Db {
                 for s in SQLITE_SCHEMA {
                     sqlx::query(s).execute(p).await?;
                 }
+                let has_domain: i64 = sqlx::query(
+                    "SELECT COUNT(*) FROM pragma_table_info('events_outbox') WHERE name = 'domain'",
+                )
+                .fetch_one(p)
+                .await?
+                .try_get(0)?;
+                if has_domain == 0 {
+                    sqlx::query(SQLITE_ADD_DOMAIN).execute(p).await?;
+                }
+                sqlx::query(DOMAIN_INDEX).execute(p).await?;
             }
             Db::Postgres(p) => {
-                for s in PG_SCHEMA {
+                for s in PG_SCHEMA.iter().chain(&[PG_ADD_DOMAIN, DOMAIN_INDEX]) {
                     sqlx::query(s).execute(p).await?;
                 }
             }
@@ -218,6 +250,45 @@ impl Db {
             }
         };
         rows.iter().map(sqlite_row).collect()
+    }
+
+    /// Up to `limit` rows with id > `after` that `scope` may read, optionally of one
+    /// stream, in id order: the page `GET /events` serves. The filter is in the query,
+    /// so a page is bounded by `limit` whatever the other tenants wrote.
+    pub async fn fetch_scoped(
+        &self,
+        after: i64,
+        stream: Option<&str>,
+        limit: i64,
+        scope: &ReadScope,
+    ) -> Result<Vec<OutboxRow>, EventsError> {
+        let domains = match scope {
+            ReadScope::All => return self.fetch_after(after, stream, limit).await,
+            ReadScope::Domains(d) if d.is_empty() => return Ok(Vec::new()),
+            ReadScope::Domains(d) => &d[..d.len().min(MAX_SCOPE_DOMAINS)],
+        };
+        let sql = scoped_sql(stream.is_some(), domains.len());
+        crate::db_read!(self, pool => {
+            let mut q = sqlx::query(&sql).bind(after).bind(limit);
+            if let Some(s) = stream {
+                q = q.bind(s);
+            }
+            for d in domains {
+                q = q.bind(d.as_str());
+            }
+            q.fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(OutboxRow {
+                        id: r.try_get("id")?,
+                        stream: r.try_get("stream")?,
+                        payload: r.try_get("payload")?,
+                        created_at: r.try_get("created_at")?,
+                    })
+                })
+                .collect()
+        })
     }
 
     /// Highest outbox id (0 when empty): the lag reference.
@@ -353,6 +424,19 @@ impl Db {
             .try_get(0)?;
         Ok(got.then_some(Lease(Some(conn))))
     }
+}
+
+/// `$1` after, `$2` limit, then the stream when filtered, then one parameter per
+/// domain (numbered placeholders, which both engines accept).
+fn scoped_sql(by_stream: bool, domains: usize) -> String {
+    let first = if by_stream { 4 } else { 3 };
+    let list: Vec<String> = (first..first + domains).map(|n| format!("${n}")).collect();
+    let stream = if by_stream { " AND stream = $3" } else { "" };
+    format!(
+        "SELECT id, stream, payload, created_at FROM events_outbox \
+         WHERE id > $1{stream} AND domain IN ({}) ORDER BY id LIMIT $2",
+        list.join(", ")
+    )
 }
 
 fn sqlite_row(r: &sqlx::sqlite::SqliteRow) -> Result<OutboxRow, EventsError> {

@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(f["operation"], json!("thing.change_state"));
         let f = s.renamed(&bootstrap::cert_update("t", "a", "b", "c").fields);
         assert_eq!(f["thing_key"], json!("t"));
-        assert_eq!(f["client_key"], json!("b"));
+        assert_eq!(f["client_key_sha256"], json!("b"));
         let f =
             s.renamed(&users::policy_authorize(Service::Clients, "client", "o", "m_read").fields);
         assert_eq!(f["entity_type"], json!("thing"));

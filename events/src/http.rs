@@ -1,21 +1,49 @@
 //! The embedded event log: `GET /events?stream=...&after=...&limit=...`, served straight
 //! from the outbox table (always on, no sink needed).
 //!
+//! Every request goes through a [`LogAccess`] first: this crate knows no users, so the
+//! root binary plugs in who the caller is and which domains they may read ([`ReadScope`]);
+//! a caller it refuses gets its 401/403 and the table is not read. The scope is applied
+//! in the query ([`Db::fetch_scoped`]), so a page never holds another tenant's row.
+//!
 //! Response: `{"events": [{"id", "stream", "event": {...}}], "next": id}` where `event`
 //! is the JSON body NATS/RabbitMQ consumers get and `next` is the `after` to pass for
 //! the following page (the last id returned, or `after` itself when nothing is new).
 
-use crate::db::Db;
+use crate::db::{Db, ReadScope};
 use crate::encode::{json_body, Names};
 use crate::model::Service;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+/// Why [`LogAccess`] refused a caller: the status (401 or 403) and the `message`.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// HTTP status to answer.
+    pub status: StatusCode,
+    /// `{"message": ...}` text (never echoes a credential).
+    pub message: String,
+}
+
+/// The future a [`LogAccess`] returns.
+pub type AccessFuture = Pin<Box<dyn Future<Output = Result<ReadScope, Refused>> + Send>>;
+
+/// Decides from a request's headers what the caller may read from the log.
+pub type LogAccess = Arc<dyn Fn(HeaderMap) -> AccessFuture + Send + Sync>;
+
+/// A [`LogAccess`] that lets everyone read everything: only for `--auth none`, where
+/// nobody is authenticated anywhere (a trusted network by definition).
+pub fn open_access() -> LogAccess {
+    Arc::new(|_| Box::pin(async { Ok(ReadScope::All) }))
+}
 
 /// Default page size.
 const DEFAULT_LIMIT: i64 = 100;
@@ -26,6 +54,7 @@ const MAX_LIMIT: i64 = 1000;
 struct LogState {
     db: Db,
     names: Arc<Names>,
+    access: LogAccess,
 }
 
 /// Query parameters.
@@ -39,13 +68,14 @@ pub struct LogQuery {
     pub limit: Option<i64>,
 }
 
-/// The router with `GET /events`.
-pub fn router(db: Db, names: Names) -> Router {
+/// The router with `GET /events`, readable as `access` decides.
+pub fn router(db: Db, names: Names, access: LogAccess) -> Router {
     Router::new()
         .route("/events", get(list))
         .with_state(LogState {
             db,
             names: Arc::new(names),
+            access,
         })
 }
 
@@ -59,7 +89,15 @@ fn canonical_stream(raw: &str) -> Option<&'static str> {
     Service::parse(service).map(Service::as_str)
 }
 
-async fn list(State(st): State<LogState>, Query(q): Query<LogQuery>) -> Response {
+async fn list(
+    State(st): State<LogState>,
+    headers: HeaderMap,
+    Query(q): Query<LogQuery>,
+) -> Response {
+    let scope = match (st.access)(headers).await {
+        Ok(scope) => scope,
+        Err(r) => return (r.status, Json(json!({ "message": r.message }))).into_response(),
+    };
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return bad_request(format!("limit must be between 1 and {MAX_LIMIT}"));
@@ -72,7 +110,7 @@ async fn list(State(st): State<LogState>, Query(q): Query<LogQuery>) -> Response
             None => return bad_request(format!("unknown stream {s}")),
         },
     };
-    let rows = match st.db.fetch_after(after, stream, limit).await {
+    let rows = match st.db.fetch_scoped(after, stream, limit, &scope).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "events: log read failed");

@@ -18,7 +18,7 @@ pub mod sink;
 pub mod url;
 pub mod writer;
 
-pub use db::{append_postgres, append_sqlite, Db, DbSource, OutboxRow};
+pub use db::{append_postgres, append_sqlite, Db, DbSource, OutboxRow, ReadScope};
 pub use encode::Names;
 pub use error::EventsError;
 pub use model::mqtt::{mqtt_event, mqtt_event_at, MqttEventType};
@@ -151,9 +151,10 @@ impl Events {
         &self.config
     }
 
-    /// `GET /events` (the embedded log), to merge into the root router.
-    pub fn router(&self) -> axum::Router {
-        http::router(self.db.clone(), self.names.clone())
+    /// `GET /events` (the embedded log), readable as `access` decides, to merge into
+    /// the root router.
+    pub fn router(&self, access: http::LogAccess) -> axum::Router {
+        http::router(self.db.clone(), self.names.clone(), access)
     }
 
     /// Prometheus text lines (shipped, pending, failures per sink; rows pruned) for

@@ -33,8 +33,12 @@ impl MqttWriter {
     }
 
     /// Records an event for `client_id` (the authenticated id) now; never blocks.
-    pub fn record(&self, client_id: &str, kind: MqttEventType) {
-        let _ = self.tx.send(mqtt_event(client_id, kind, &self.instance));
+    /// `domain` is the client's domain (`None` without platform auth): the event
+    /// belongs to that tenant's log.
+    pub fn record(&self, client_id: &str, domain: Option<&str>, kind: MqttEventType) {
+        let mut ev = mqtt_event(client_id, kind, &self.instance);
+        ev.domain = domain.map(str::to_string);
+        let _ = self.tx.send(ev);
     }
 }
 

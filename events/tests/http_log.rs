@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 async fn serve(events: &Events) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let app = events.router();
+    let app = events.router(magnetite_events::http::open_access());
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -119,6 +119,7 @@ async fn mqtt_writer_batches_into_the_outbox() {
     for i in 0..500 {
         w.record(
             &format!("dev-{i}"),
+            Some("domain-1"),
             magnetite_events::MqttEventType::Connect,
         );
     }

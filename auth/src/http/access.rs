@@ -45,6 +45,25 @@ impl Caller {
         }
     }
 
+    /// The user behind `Authorization: Bearer <access token>` in `headers`, for
+    /// routes other crates serve (the event log) that cannot use the extractor.
+    pub async fn from_headers(
+        platform: &Platform,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Caller> {
+        let user = super::bearer_user(headers, platform, crate::crypto::TokenKind::Access).await?;
+        Ok(Caller { user })
+    }
+
+    /// The ids of the domains this caller may read (admin or member), `None` for a
+    /// platform admin, who reads every domain and the platform-level records.
+    pub async fn readable_domains(&self, platform: &Platform) -> Result<Option<Vec<String>>> {
+        if self.is_admin() {
+            return Ok(None);
+        }
+        Ok(Some(platform.store.member_domain_ids(&self.user.id).await?))
+    }
+
     /// The domain (by id or route) if the caller may `need` it.
     pub async fn domain(
         &self,

@@ -27,6 +27,9 @@ struct ConnectBody {
     types: Option<Vec<String>>,
 }
 
+/// Most channel ids and most client ids one request may name: a bound on its work.
+const MAX_IDS: usize = 1000;
+
 /// The validated request: ids (resolved to channel ids) and connection types.
 struct Request {
     domain_id: String,
@@ -64,14 +67,26 @@ async fn validate(
             })
             .collect::<Result<Vec<_>>>()?,
     };
+    if channels.len() > MAX_IDS || clients.len() > MAX_IDS {
+        return Err(AuthError::bad_request(format!(
+            "at most {MAX_IDS} channel_ids and {MAX_IDS} client_ids per request"
+        )));
+    }
+    // Every id must name an entity of the path's domain, for disconnect as much as for
+    // connect: a foreign id is a 404 and nothing happens (no session of another tenant
+    // is ended, no event is written).
     let mut channel_ids = Vec::with_capacity(channels.len());
     for ch in &channels {
         channel_ids.push(state.store.entity(Kind::Channel, &d.id, ch).await?.id);
     }
+    let mut client_ids = Vec::with_capacity(clients.len());
+    for cl in &clients {
+        client_ids.push(state.store.entity(Kind::Client, &d.id, cl).await?.id);
+    }
     Ok(Request {
         domain_id: d.id,
         channels: channel_ids,
-        clients,
+        clients: client_ids,
         types,
     })
 }

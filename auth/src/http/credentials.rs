@@ -131,7 +131,7 @@ impl axum::extract::FromRequestParts<AppState> for RefreshCaller {
     type Rejection = AuthError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         Ok(RefreshCaller(
-            bearer_user(parts, state, TokenKind::Refresh).await?,
+            bearer_user(&parts.headers, state, TokenKind::Refresh).await?,
         ))
     }
 }

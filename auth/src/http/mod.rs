@@ -45,19 +45,18 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
-        let user = bearer_user(parts, state, TokenKind::Access).await?;
+        let user = bearer_user(&parts.headers, state, TokenKind::Access).await?;
         Ok(Caller { user })
     }
 }
 
 /// Resolves a bearer token of `kind` to an enabled user.
 pub(crate) async fn bearer_user(
-    parts: &Parts,
-    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    state: &Platform,
     kind: TokenKind,
 ) -> Result<User, AuthError> {
-    let header = parts
-        .headers
+    let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .ok_or_else(|| AuthError::Unauthorized("missing bearer token".into()))?;

@@ -71,10 +71,18 @@ pub(crate) fn check_password(pw: &str) -> Result<()> {
     Ok(())
 }
 
+/// Logins accept an e-mail or a username, so the two must never be confusable: a
+/// username has no `@` (every e-mail has one), hence no username can equal or shadow
+/// anyone's e-mail, and usernames are unique among themselves (database constraint).
 fn check_username(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 254 || name.contains(char::is_whitespace) {
         return Err(AuthError::bad_request(
             "username must be 1 to 254 characters without spaces",
+        ));
+    }
+    if name.contains('@') {
+        return Err(AuthError::bad_request(
+            "username must not contain '@': logins accept an e-mail or a username, so a username may not look like an e-mail",
         ));
     }
     Ok(())

@@ -60,7 +60,7 @@ impl Store {
                     }
                 }
             }
-            tx.append(ev).await?;
+            tx.append_in(ev, domain_id).await?;
         });
         Ok(())
     }
@@ -90,7 +90,7 @@ impl Store {
                     }
                 }
             }
-            tx.append(ev).await?;
+            tx.append_in(ev, domain_id).await?;
         });
         Ok(())
     }

@@ -172,6 +172,17 @@ impl Store {
         Ok(())
     }
 
+    /// Ids of the domains `user_id` is an admin or member of.
+    pub async fn member_domain_ids(&self, user_id: &str) -> Result<Vec<String>> {
+        magnetite_events::db_read!(self.db(), pool => {
+            let rows = sqlx::query("SELECT domain_id FROM domain_members WHERE user_id = $1 ORDER BY domain_id")
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|r| r.text("domain_id")).collect()
+        })
+    }
+
     /// `(user_id, relation)` of every member.
     pub async fn members(&self, domain_id: &str) -> Result<Vec<(String, String)>> {
         magnetite_events::db_read!(self.db(), pool => {

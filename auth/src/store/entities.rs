@@ -62,7 +62,7 @@ impl Store {
                     .bind(&e.audit.created_at)
                     .execute(&mut *tx)
                     .await?;
-                tx.append(item.event).await?;
+                tx.append_in(item.event, &e.domain_id).await?;
             }
         });
         Ok(())
@@ -147,7 +147,7 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(AuthError::NotFound(e.kind.name()));
             }
-            tx.append(ev).await?;
+            tx.append_in(ev, &e.domain_id).await?;
         });
         Ok(())
     }
@@ -181,7 +181,7 @@ impl Store {
             for stmt in cleanup {
                 sqlx::query(stmt).bind(id).execute(&mut *tx).await?;
             }
-            tx.append(ev).await?;
+            tx.append_in(ev, domain_id).await?;
         });
         Ok(())
     }

@@ -69,6 +69,13 @@ impl_cols!(PgRow);
 /// Appends an event on the transaction's connection.
 pub(crate) trait Outbox {
     async fn append(&mut self, ev: &Event) -> Result<()>;
+
+    /// Appends an event about something in `domain_id`: only that domain's members
+    /// (and platform admins) read it from `GET /events`. Every store write inside a
+    /// domain goes through here, so no handler can forget the scope.
+    async fn append_in(&mut self, ev: &Event, domain_id: &str) -> Result<()> {
+        self.append(&ev.clone().in_domain(domain_id)).await
+    }
 }
 
 impl Outbox for SqliteConnection {

@@ -73,6 +73,12 @@ impl BootstrapService {
             Ok(c) => bev::client_bootstrap(&c.bootstrap_event(), true),
             Err(_) => failed_event(external_id, found.as_ref()),
         };
+        // An attempt on an existing config is its domain's business; one on an unknown
+        // id belongs to no tenant (platform admins see it).
+        let ev = match &found {
+            Some(c) => ev.in_domain(&c.domain_id),
+            None => ev,
+        };
         self.record(&ev).await?;
         let config = outcome?;
         tracing::info!(client_id = %config.client_id, external_id, "bootstrap: device bootstrapped");

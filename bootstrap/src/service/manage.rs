@@ -243,7 +243,7 @@ impl BootstrapService {
             client_secret_sealed: self.storage.seal(&id, &client.secret)?,
             client_key_sealed: self.storage.seal(&id, &key)?,
         };
-        let ev = bev::config_create(&c.create_event(&key));
+        let ev = bev::config_create(&c.create_event(&bev::key_fingerprint(&key)));
         self.store.insert(&c, &ev).await.map_err(|e| match e {
             BootstrapError::Database(ref db) if is_unique_violation(db) => external_id_taken(),
             other => other,
@@ -277,7 +277,8 @@ impl BootstrapService {
     pub async fn view(&self, caller: &Caller, domain: &str, client_id: &str) -> Result<Config> {
         let d = caller.domain(&self.platform, domain, Need::Read).await?;
         let c = self.config(&d.id, client_id).await?;
-        self.record(&bev::config_view(&c.view_event())).await?;
+        self.record(&bev::config_view(&c.view_event()).in_domain(&d.id))
+            .await?;
         Ok(c)
     }
 
@@ -290,7 +291,8 @@ impl BootstrapService {
     ) -> Result<(u64, Vec<Config>)> {
         let d = caller.domain(&self.platform, domain, Need::Read).await?;
         let page = self.store.list(&d.id, f).await?;
-        self.record(&bev::config_list(f.offset, f.limit)).await?;
+        self.record(&bev::config_list(f.offset, f.limit).in_domain(&d.id))
+            .await?;
         Ok(page)
     }
 
@@ -333,7 +335,12 @@ impl BootstrapService {
         c.ca_cert = body.ca_cert.unwrap_or_default();
         c.client_key_sealed = self.storage.seal(&c.client_id, &key)?;
         c.updated_at = Some(now());
-        let ev = bev::cert_update(&c.client_id, &c.client_cert, &key, &c.ca_cert);
+        let ev = bev::cert_update(
+            &c.client_id,
+            &c.client_cert,
+            &bev::key_fingerprint(&key),
+            &c.ca_cert,
+        );
         self.store.update_certs(&c, &ev).await?;
         Ok(c)
     }

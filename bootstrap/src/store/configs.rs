@@ -76,7 +76,7 @@ impl ConfigStore {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.append(ev).await?;
+            tx.append_in(ev, &c.domain_id).await?;
         });
         Ok(())
     }
@@ -200,7 +200,7 @@ impl ConfigStore {
             .execute(&mut *tx)
             .await?;
             not_found(done.rows_affected())?;
-            tx.append(ev).await?;
+            tx.append_in(ev, &c.domain_id).await?;
         });
         Ok(())
     }
@@ -221,7 +221,7 @@ impl ConfigStore {
             .execute(&mut *tx)
             .await?;
             not_found(done.rows_affected())?;
-            tx.append(ev).await?;
+            tx.append_in(ev, &c.domain_id).await?;
         });
         Ok(())
     }
@@ -252,7 +252,7 @@ impl ConfigStore {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.append(ev).await?;
+            tx.append_in(ev, &c.domain_id).await?;
         });
         Ok(())
     }
@@ -271,7 +271,7 @@ impl ConfigStore {
             .execute(&mut *tx)
             .await?;
             not_found(done.rows_affected())?;
-            tx.append(ev).await?;
+            tx.append_in(ev, &c.domain_id).await?;
         });
         Ok(())
     }
@@ -291,7 +291,7 @@ impl ConfigStore {
                 .bind(client_id)
                 .execute(&mut *tx)
                 .await?;
-            tx.append(ev).await?;
+            tx.append_in(ev, domain_id).await?;
         });
         Ok(())
     }

@@ -10,6 +10,11 @@ use serde_json::Value;
 
 use super::{Cols, ConfigStore, Outbox, Result};
 
+/// The domain of a channel named in configs (a channel lives in one domain, and only
+/// configs of that domain can name it), for the scope of the handler events.
+const CHANNEL_DOMAIN: &str = "SELECT c.domain_id FROM bootstrap_channels ch \
+     JOIN bootstrap_configs c ON c.client_id = ch.client_id WHERE ch.channel_id = $1 LIMIT 1";
+
 /// Cursor row name of the `clients` stream tailer.
 const CURSOR: &str = "#bootstrap:clients";
 
@@ -18,19 +23,18 @@ impl ConfigStore {
     pub async fn remove_for_client(&self, client_id: &str) -> Result<bool> {
         let ev = bev::config_remove_handler(client_id);
         let removed = magnetite_events::db_tx!(self.db(), tx => {
-            let done = sqlx::query("DELETE FROM bootstrap_configs WHERE client_id = $1")
+            let gone = sqlx::query("DELETE FROM bootstrap_configs WHERE client_id = $1 RETURNING domain_id")
                 .bind(client_id)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
             sqlx::query("DELETE FROM bootstrap_channels WHERE client_id = $1")
                 .bind(client_id)
                 .execute(&mut *tx)
                 .await?;
-            let removed = done.rows_affected() > 0;
-            if removed {
-                tx.append(&ev).await?;
+            if let Some(row) = &gone {
+                tx.append_in(&ev, &row.text("domain_id")?).await?;
             }
-            removed
+            gone.is_some()
         });
         Ok(removed)
     }
@@ -40,13 +44,17 @@ impl ConfigStore {
     pub async fn remove_channel(&self, channel_id: &str) -> Result<bool> {
         let ev = bev::channel_remove_handler(channel_id);
         let removed = magnetite_events::db_tx!(self.db(), tx => {
+            let domain = sqlx::query(CHANNEL_DOMAIN)
+                .bind(channel_id)
+                .fetch_optional(&mut *tx)
+                .await?;
             let done = sqlx::query("DELETE FROM bootstrap_channels WHERE channel_id = $1")
                 .bind(channel_id)
                 .execute(&mut *tx)
                 .await?;
             let removed = done.rows_affected() > 0;
-            if removed {
-                tx.append(&ev).await?;
+            if let (true, Some(row)) = (removed, &domain) {
+                tx.append_in(&ev, &row.text("domain_id")?).await?;
             }
             removed
         });
@@ -83,7 +91,11 @@ impl ConfigStore {
                 .await?;
                 let meta = super::parse_metadata(&row.text("metadata")?);
                 let ev = bev::channel_update_handler(channel_id, &row.text("name")?, &meta);
-                tx.append(&ev).await?;
+                let domain = sqlx::query(CHANNEL_DOMAIN)
+                    .bind(channel_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.append_in(&ev, &domain.text("domain_id")?).await?;
             }
             changed
         });

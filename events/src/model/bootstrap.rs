@@ -26,8 +26,10 @@ pub struct Config {
     pub content: Option<String>,
     /// Device certificate (PEM).
     pub client_cert: Option<String>,
-    /// Device key (PEM) - the reference includes it; the bootstrap service decides.
-    pub client_key: Option<String>,
+    /// SHA-256 (hex) of the device key: the reference's `client_key` carries the PEM
+    /// itself, which would put a private key on every sink and in the outbox file; the
+    /// fingerprint lets a consumer tell keys apart without holding one.
+    pub client_key_sha256: Option<String>,
     /// CA certificate (PEM).
     pub ca_cert: Option<String>,
     /// `0` inactive, `1` active; rendered as a string (`"0"`) as the reference shows.
@@ -43,7 +45,7 @@ impl Config {
             .with_opt("channels", self.channels.as_deref().map(str_list))
             .with_opt("content", self.content.clone())
             .with_opt("client_cert", self.client_cert.clone())
-            .with_opt("client_key", self.client_key.clone())
+            .with_opt("client_key_sha256", self.client_key_sha256.clone())
             .with_opt("ca_cert", self.ca_cert.clone())
             .with_opt("state", self.state.map(|s| s.to_string()))
     }
@@ -77,13 +79,30 @@ pub fn config_remove_handler(config_id: &str) -> Event {
 }
 /// `cert.update`: the certificates of a config changed. The reference's example labels
 /// the client id `client_key` next to the real `client_key`; a map cannot hold both, so
-/// the id is `client_id` (`thing_key` under SuperMQ, as its reference shows).
-pub fn cert_update(client_id: &str, client_cert: &str, client_key: &str, ca_cert: &str) -> Event {
+/// the id is `client_id` (`thing_key` under SuperMQ, as its reference shows). The key
+/// itself is replaced by its [`key_fingerprint`] (`client_key_sha256`).
+pub fn cert_update(
+    client_id: &str,
+    client_cert: &str,
+    client_key_sha256: &str,
+    ca_cert: &str,
+) -> Event {
     ev("cert.update")
         .with("client_id", client_id)
         .with("client_cert", client_cert)
-        .with("client_key", client_key)
+        .with("client_key_sha256", client_key_sha256)
         .with("ca_cert", ca_cert)
+}
+
+/// What an event says about a private key: the lowercase hex SHA-256 of the PEM text
+/// exactly as given; empty when no key was given (so the field is omitted). A key has
+/// far too much entropy for the digest to reveal it.
+pub fn key_fingerprint(client_key_pem: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if client_key_pem.is_empty() {
+        return String::new();
+    }
+    hex::encode(Sha256::digest(client_key_pem.as_bytes()))
 }
 /// `client.bootstrap`: a device fetched its config; `success` is `"1"`/`"0"` in Redis.
 pub fn client_bootstrap(c: &Config, success: bool) -> Event {

@@ -76,6 +76,10 @@ pub struct Event {
     pub service: Service,
     /// Canonical fields, `operation` and `occurred_at` included.
     pub fields: Map<String, Value>,
+    /// The domain (tenant) the event is about: who may read it from `GET /events`.
+    /// `None` = platform-level (users, tokens): only platform admins read it. Stored in
+    /// the outbox row's `domain` column, never in the payload, so sinks see no change.
+    pub domain: Option<String>,
 }
 
 impl Event {
@@ -89,12 +93,22 @@ impl Event {
         let mut fields = Map::new();
         fields.insert("operation".into(), Value::from(operation));
         fields.insert("occurred_at".into(), Value::from(occurred_at));
-        Event { service, fields }
+        Event {
+            service,
+            fields,
+            domain: None,
+        }
     }
 
     /// Sets a field (builder style).
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.fields.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Scopes the event to a domain (builder style); see [`Event::domain`].
+    pub fn in_domain(mut self, domain_id: &str) -> Self {
+        self.domain = Some(domain_id.to_string());
         self
     }
 

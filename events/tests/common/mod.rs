@@ -73,7 +73,7 @@ pub fn every_operation() -> Vec<Event> {
         channels: Some(vec!["ch1".into(), "ch2".into()]),
         content: Some(r#"{"device_id": "12345"}"#.into()),
         client_cert: Some("CERT".into()),
-        client_key: Some("KEY".into()),
+        client_key_sha256: Some(b::key_fingerprint("KEY")),
         ca_cert: Some("CA".into()),
         state: Some(0),
     };
@@ -134,7 +134,7 @@ pub fn every_operation() -> Vec<Event> {
         u::policy_list(Service::Clients, 0, 0, 10),
         b::config_create(&cfg),
         b::config_update(&cfg),
-        b::cert_update("dc82d6bf", "CERT", "KEY", "CA"),
+        b::cert_update("dc82d6bf", "CERT", &b::key_fingerprint("KEY"), "CA"),
         b::config_list(0, 10),
         b::config_view(&cfg),
         b::config_remove("dc82d6bf"),

@@ -124,6 +124,11 @@ async fn add_children(
     let children = body.ids()?;
     let d = caller.domain(&state, &domain, Need::Write).await?;
     let ancestors = state.store.group_ancestors(&d.id, &id).await?;
+    // Every child must be a group of this domain before any changes: a foreign or
+    // unknown id is a 404 with nothing modified.
+    for child in &children {
+        state.store.entity(Kind::Group, &d.id, child).await?;
+    }
     for child in &children {
         if ancestors.contains(child) {
             return Err(AuthError::Conflict(
@@ -153,6 +158,10 @@ async fn remove_children(
     Body(body): Body<ChildrenBody>,
 ) -> Result<StatusCode> {
     let children = body.ids()?;
+    let d = caller.domain(&state, &domain, Need::Write).await?;
+    for child in &children {
+        state.store.entity(Kind::Group, &d.id, child).await?;
+    }
     for child in &children {
         let parent = id.clone();
         modify(

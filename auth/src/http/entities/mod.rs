@@ -299,7 +299,10 @@ async fn list_scoped(
         Scope::ConnectedFrom(cl) => cev::channel_list_by_client(&p, cl),
         _ => ev_list(kind, &p),
     };
-    state.store.record_event(&event).await?;
+    state
+        .store
+        .record_event(&event.in_domain(&domain.id))
+        .await?;
     Ok(Json(page(
         kind.table(),
         total,
@@ -339,7 +342,10 @@ async fn view<K: KindOf>(
 ) -> Result<Json<Value>> {
     let d = caller.domain(&state, &domain, Need::Read).await?;
     let e = state.store.entity(K::KIND, &d.id, &id).await?;
-    state.store.record_event(&ev_view(&e)).await?;
+    state
+        .store
+        .record_event(&ev_view(&e).in_domain(&e.domain_id))
+        .await?;
     Ok(Json(e.to_json(None)))
 }
 

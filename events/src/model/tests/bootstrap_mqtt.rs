@@ -15,10 +15,21 @@ fn config() -> Config {
         channels: Some(vec!["8d77099e-4911-4140-8555-7d3be65a1694".into()]),
         content: Some("{}".into()),
         client_cert: Some("cert".into()),
-        client_key: Some("key".into()),
+        client_key_sha256: Some(b::key_fingerprint("key")),
         ca_cert: Some("ca".into()),
         state: Some(0),
     }
+}
+
+/// The events carry a fingerprint, never the key: SHA-256 of the PEM text, in hex.
+#[test]
+fn key_fingerprint_is_the_sha256_of_the_pem() {
+    assert_eq!(
+        b::key_fingerprint("abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let ev = b::config_create(&config());
+    assert!(!ev.payload().contains("\"key\""), "{}", ev.payload());
 }
 
 #[test]
@@ -33,7 +44,7 @@ fn bootstrap_operations_match_reference() {
             "channels",
             "client_cert",
             "client_id",
-            "client_key",
+            "client_key_sha256",
             "content",
             "external_id",
             "name",
@@ -64,14 +75,14 @@ fn bootstrap_operations_match_reference() {
         ],
     );
     check(
-        b::cert_update("c", "cc", "ck", "ca"),
+        b::cert_update("c", "cc", &b::key_fingerprint("ck"), "ca"),
         bs,
         "cert.update",
         &[
             "ca_cert",
             "client_cert",
             "client_id",
-            "client_key",
+            "client_key_sha256",
             "occurred_at",
             "operation",
         ],
@@ -83,7 +94,7 @@ fn bootstrap_operations_match_reference() {
         &["limit", "occurred_at", "offset", "operation"],
     );
     let view = Config {
-        client_key: None,
+        client_key_sha256: None,
         ca_cert: None,
         ..config()
     };
@@ -118,7 +129,7 @@ fn bootstrap_operations_match_reference() {
     );
     let boot = Config {
         client_cert: None,
-        client_key: None,
+        client_key_sha256: None,
         state: None,
         ..config()
     };
