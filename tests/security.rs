@@ -10,3 +10,9 @@ mod platform;
 
 #[path = "security/tenants.rs"]
 mod tenants;
+
+#[path = "security/raw.rs"]
+mod raw;
+
+#[path = "security/bounds.rs"]
+mod bounds;
