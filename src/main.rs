@@ -123,8 +123,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 router: services.api,
                 metrics: services.metrics,
             };
-            run(&settings, &instance_id, &broker, &events, api, &listeners)
-            .await?;
+            run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
             services.bootstrap.shutdown().await;
         }
@@ -196,10 +195,7 @@ async fn run<H: Hooks>(
         http: Arc::clone(&http_stats),
         metrics: api.metrics,
     });
-    let app = events
-        .router()
-        .merge(http::router(info))
-        .merge(api.router);
+    let app = events.router().merge(http::router(info)).merge(api.router);
     let http_limits = http_server::HttpLimits {
         header_read_timeout: Duration::from_secs(settings.http_header_timeout),
         idle_timeout: Duration::from_secs(settings.http_idle_timeout),

@@ -172,12 +172,18 @@ impl LoginThrottle {
                 Some(until) => Err(too_many(until - now)),
                 None => {
                     record(&mut f, now, &self.policy);
-                    Ok(Attempt { throttle: self, key })
+                    Ok(Attempt {
+                        throttle: self,
+                        key,
+                    })
                 }
             };
         }
         self.insert_new(key, now)?;
-        Ok(Attempt { throttle: self, key })
+        Ok(Attempt {
+            throttle: self,
+            key,
+        })
     }
 
     /// Records a failure for `login` at `now` (a guess that was not reserved).

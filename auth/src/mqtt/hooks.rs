@@ -110,9 +110,9 @@ impl Hooks for PlatformHooks {
             return AuthDecision::Refuse(ConnectRefusal::Throttled);
         };
         let access = self.access(username).await;
-        let Some(access) = access.filter(|a| {
-            self.platform.keys.verify_secret(password, &a.secret_hash)
-        }) else {
+        let Some(access) =
+            access.filter(|a| self.platform.keys.verify_secret(password, &a.secret_hash))
+        else {
             attempt.failed();
             return AuthDecision::Refuse(ConnectRefusal::BadCredentials);
         };

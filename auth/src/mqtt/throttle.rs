@@ -193,7 +193,10 @@ mod tests {
             t.begin("dev", attacker).unwrap().failed();
         }
         assert_eq!(t.begin("dev", attacker).err(), Some(Throttled::ClientId));
-        assert_eq!(t.begin("dev", ip("10.0.0.3")).err(), Some(Throttled::ClientId));
+        assert_eq!(
+            t.begin("dev", ip("10.0.0.3")).err(),
+            Some(Throttled::ClientId)
+        );
         assert!(t.begin("dev", home).is_ok(), "the device's own address");
         assert!(t.begin("other", attacker).is_ok(), "other client ids");
     }
