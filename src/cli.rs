@@ -133,6 +133,9 @@ pub struct ServeArgs {
     /// Largest MQTT packet accepted, bytes [default: 1048576]
     #[arg(long, env = "MAGNETITE_MAX_PACKET_SIZE")]
     pub max_packet_size: Option<u32>,
+    /// Largest CONNECT accepted, bytes: the cap before authentication [default: 65536]
+    #[arg(long, env = "MAGNETITE_MAX_CONNECT_PACKET_SIZE")]
+    pub max_connect_packet_size: Option<u32>,
     /// Unacknowledged QoS 1/2 messages per session [default: 1024]
     #[arg(long, env = "MAGNETITE_MAX_INFLIGHT")]
     pub max_inflight: Option<u16>,
@@ -145,6 +148,16 @@ pub struct ServeArgs {
     /// Topic levels allowed in a topic or filter [default: 32]
     #[arg(long, env = "MAGNETITE_MAX_TOPIC_LEVELS")]
     pub max_topic_levels: Option<usize>,
+    /// Seconds an HTTP request's headers may take to arrive (also ends idle keep-alive
+    /// connections) [default: 10]
+    #[arg(long, env = "MAGNETITE_HTTP_HEADER_TIMEOUT")]
+    pub http_header_timeout: Option<u64>,
+    /// Seconds an HTTP connection may move no byte before it is closed [default: 60]
+    #[arg(long, env = "MAGNETITE_HTTP_IDLE_TIMEOUT")]
+    pub http_idle_timeout: Option<u64>,
+    /// HTTP connections held at once; more are answered 503 and closed [default: 1024]
+    #[arg(long, env = "MAGNETITE_MAX_HTTP_CONNECTIONS")]
+    pub max_http_connections: Option<usize>,
     /// `text` or `json` [default: text]
     #[arg(long, env = "MAGNETITE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -217,10 +230,14 @@ pub struct Settings {
     pub instance_id: Option<String>,
     pub max_connections: usize,
     pub max_packet_size: u32,
+    pub max_connect_packet_size: u32,
     pub max_inflight: u16,
     pub max_queued: usize,
     pub connect_timeout: u64,
     pub max_topic_levels: usize,
+    pub http_header_timeout: u64,
+    pub http_idle_timeout: u64,
+    pub max_http_connections: usize,
     pub log_format: LogFormat,
     pub event_stores: Vec<String>,
     pub event_prefix: String,
@@ -268,6 +285,17 @@ fn default_public_url(http_addr: SocketAddr) -> String {
         ip => ip,
     };
     format!("http://{}", SocketAddr::new(ip, http_addr.port()))
+}
+
+/// A limit where 0 would mean "refuse everything" rather than "no limit": refused.
+fn at_least_one<T: PartialOrd + From<u8> + std::fmt::Display>(
+    name: &str,
+    value: Option<T>,
+    default: T,
+) -> anyhow::Result<T> {
+    let value = value.unwrap_or(default);
+    anyhow::ensure!(value >= T::from(1), "--{name} must be at least 1");
+    Ok(value)
 }
 
 impl Settings {
@@ -321,6 +349,10 @@ impl Settings {
                 .max_packet_size
                 .or(file.max_packet_size)
                 .unwrap_or(1024 * 1024),
+            max_connect_packet_size: args
+                .max_connect_packet_size
+                .or(file.max_connect_packet_size)
+                .unwrap_or(64 * 1024),
             max_inflight: args.max_inflight.or(file.max_inflight).unwrap_or(1024),
             max_queued: args.max_queued.or(file.max_queued).unwrap_or(10_000),
             connect_timeout: args.connect_timeout.or(file.connect_timeout).unwrap_or(10),
@@ -328,6 +360,21 @@ impl Settings {
                 .max_topic_levels
                 .or(file.max_topic_levels)
                 .unwrap_or(32),
+            http_header_timeout: at_least_one(
+                "http-header-timeout",
+                args.http_header_timeout.or(file.http_header_timeout),
+                10,
+            )?,
+            http_idle_timeout: at_least_one(
+                "http-idle-timeout",
+                args.http_idle_timeout.or(file.http_idle_timeout),
+                60,
+            )?,
+            max_http_connections: at_least_one(
+                "max-http-connections",
+                args.max_http_connections.or(file.max_http_connections),
+                1024,
+            )?,
             log_format: args
                 .log_format
                 .or(file.log_format)

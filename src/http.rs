@@ -11,11 +11,27 @@ use axum::{Json, Router};
 use magnetite_broker::BrokerHandle;
 use serde_json::json;
 
+use crate::http_server::HttpStats;
+
+/// Prometheus text from a service the binary does not know in detail (the platform's
+/// throttles, bootstrap's counters), appended to `/metrics`.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The routes and metrics of the services behind `--auth platform` (empty for `none`).
+#[derive(Default)]
+pub struct Api {
+    pub router: Router,
+    pub metrics: Vec<MetricsSource>,
+}
+
 pub struct AppInfo {
     pub instance_id: String,
     pub broker: BrokerHandle,
     /// For the per-sink shipped / pending / failure lines.
     pub events: Arc<magnetite_events::Events>,
+    /// Open and refused HTTP connections.
+    pub http: Arc<HttpStats>,
+    pub metrics: Vec<MetricsSource>,
 }
 
 pub fn router(info: Arc<AppInfo>) -> Router {
@@ -80,5 +96,9 @@ async fn metrics(State(info): State<Arc<AppInfo>>) -> impl IntoResponse {
         ));
     }
     body.push_str(&info.events.metrics_text());
+    body.push_str(&info.http.metrics_text());
+    for source in &info.metrics {
+        body.push_str(&source());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -5,8 +5,9 @@ mod cli;
 mod data_dir;
 mod event_hooks;
 mod http;
+mod http_error_heads;
 mod http_errors;
-mod http_serve;
+mod http_server;
 mod services;
 mod tls;
 
@@ -63,6 +64,7 @@ fn broker_config(settings: &Settings) -> BrokerConfig {
     BrokerConfig {
         max_connections: settings.max_connections,
         max_packet_size: settings.max_packet_size,
+        max_connect_packet_size: settings.max_connect_packet_size,
         max_inflight: settings.max_inflight,
         max_queued: settings.max_queued,
         connect_timeout: Duration::from_secs(settings.connect_timeout),
@@ -110,7 +112,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 &instance_id,
                 &broker,
                 &events,
-                events.router(magnetite_events::http::open_access()),
+                http::Api {
+                    router: events.router(magnetite_events::http::open_access()),
+                    metrics: Vec::new(),
+                },
                 &listeners,
             )
             .await?;
@@ -121,15 +126,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             let hooks = WithEvents::new(PlatformHooks::new(Arc::clone(&services.platform)), writer);
             let broker = Broker::new(broker_config(&settings), hooks);
             services.platform.attach_broker(broker.handle());
-            run(
-                &settings,
-                &instance_id,
-                &broker,
-                &events,
-                services.api,
-                &listeners,
-            )
-            .await?;
+            let api = http::Api {
+                router: services.api,
+                metrics: services.metrics,
+            };
+            run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
             services.bootstrap.shutdown().await;
         }
@@ -187,18 +188,26 @@ async fn run<H: Hooks>(
     instance_id: &str,
     broker: &Broker<H>,
     events: &Arc<Events>,
-    api: axum::Router,
+    api: http::Api,
     listeners: &Listeners,
 ) -> anyhow::Result<()> {
     let mqtt = bind(settings.mqtt_addr, "MQTT").await?;
     let ws = bind(settings.ws_addr, "MQTT over WebSocket (/mqtt)").await?;
     let http = bind(settings.http_addr, "HTTP API").await?;
+    let http_stats = Arc::new(http_server::HttpStats::default());
     let info = Arc::new(http::AppInfo {
         instance_id: instance_id.to_string(),
         broker: broker.handle(),
         events: Arc::clone(events),
+        http: Arc::clone(&http_stats),
+        metrics: api.metrics,
     });
-    let app = http_errors::json_errors(http::router(info).merge(api));
+    let app = http_errors::json_errors(http::router(info).merge(api.router));
+    let http_limits = http_server::HttpLimits {
+        header_read_timeout: Duration::from_secs(settings.http_header_timeout),
+        idle_timeout: Duration::from_secs(settings.http_idle_timeout),
+        max_connections: settings.max_http_connections,
+    };
     tracing::info!(%instance_id, "magnetite started");
 
     let tcp_task = tokio::spawn({
@@ -210,8 +219,13 @@ async fn run<H: Hooks>(
         async move { broker.serve_ws(ws).await }
     });
     let tls_tasks = spawn_tls(settings, broker, listeners).await?;
-    let http_task =
-        tokio::spawn(async move { http_serve::serve(http, app, shutdown_signal()).await });
+    let http_task = tokio::spawn(http_server::serve(
+        http,
+        app,
+        http_limits,
+        http_stats,
+        shutdown_signal(),
+    ));
 
     shutdown_signal().await;
     tracing::info!("shutting down: closing listeners and disconnecting clients");

@@ -16,11 +16,14 @@ use magnetite_events::http::{LogAccess, Refused};
 use magnetite_events::{Events, ReadScope};
 
 use crate::cli::Settings;
+use crate::http::MetricsSource;
 
 pub struct Services {
     pub platform: Arc<Platform>,
     pub bootstrap: Arc<BootstrapService>,
     pub api: axum::Router,
+    /// Their `/metrics` lines (throttle tables, bootstrap attempts for unknown ids).
+    pub metrics: Vec<MetricsSource>,
 }
 
 pub async fn start(
@@ -52,10 +55,21 @@ pub async fn start(
     }
     let bootstrap = start_bootstrap(settings, events, &platform, certs).await?;
     api = api.merge(magnetite_bootstrap::router(Arc::clone(&bootstrap)));
+    let metrics: Vec<MetricsSource> = vec![
+        {
+            let platform = Arc::clone(&platform);
+            Arc::new(move || platform.metrics_text())
+        },
+        {
+            let bootstrap = Arc::clone(&bootstrap);
+            Arc::new(move || bootstrap.metrics_text())
+        },
+    ];
     Ok(Services {
         platform,
         bootstrap,
         api,
+        metrics,
     })
 }
 

@@ -19,3 +19,9 @@ mod http_tenants;
 
 #[path = "security/events.rs"]
 mod events;
+
+#[path = "security/raw.rs"]
+mod raw;
+
+#[path = "security/bounds.rs"]
+mod bounds;

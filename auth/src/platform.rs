@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::login_throttle::LoginThrottle;
 use crate::mail::Mailer;
 use crate::mqtt::cache::AccessCache;
+use crate::mqtt::throttle::ConnectThrottle;
 use crate::reset_throttle::ResetThrottle;
 use crate::store::Store;
 
@@ -54,6 +55,8 @@ pub struct Platform {
     pub sessions: LiveSessions,
     pub login_throttle: LoginThrottle,
     pub reset_throttle: ResetThrottle,
+    /// Wrong-secret MQTT CONNECTs per client id and per source address.
+    pub connect_throttle: ConnectThrottle,
     pub config: PlatformConfig,
     broker: OnceLock<BrokerHandle>,
     cert_resolver: OnceLock<CertResolver>,
@@ -68,10 +71,23 @@ impl Platform {
             sessions: LiveSessions::default(),
             login_throttle: LoginThrottle::default(),
             reset_throttle: ResetThrottle::default(),
+            connect_throttle: ConnectThrottle::default(),
             config,
             broker: OnceLock::new(),
             cert_resolver: OnceLock::new(),
         }
+    }
+
+    /// Prometheus text for `/metrics`: the failed-login table and the MQTT CONNECT
+    /// throttle, so an operator sees a guessing flood and that memory stays bounded.
+    pub fn metrics_text(&self) -> String {
+        format!(
+            "# HELP magnetite_login_throttle_entries Logins with recent failed attempts (bounded).\n\
+             # TYPE magnetite_login_throttle_entries gauge\n\
+             magnetite_login_throttle_entries {}\n{}",
+            self.login_throttle.len(),
+            self.connect_throttle.metrics_text(),
+        )
     }
 
     /// Plugs in the running broker so revocations reach live sessions.

@@ -35,6 +35,7 @@ pub use service::manage::{CreateConfig, UpdateCerts, UpdateConfig};
 use magnetite_auth::login_throttle::LoginThrottle;
 use magnetite_auth::Platform;
 use magnetite_events::Db;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
@@ -52,6 +53,9 @@ pub struct BootstrapService {
     /// Failed device attempts per external id: slows guessing of external keys, which
     /// operators often derive from serial numbers or MAC addresses.
     attempts: LoginThrottle,
+    /// Failed bootstraps for external ids no config has: counted, not recorded as events
+    /// (see [`service::device`]).
+    unknown_attempts: AtomicU64,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -97,6 +101,7 @@ impl BootstrapService {
             storage,
             issuer,
             attempts: LoginThrottle::default(),
+            unknown_attempts: AtomicU64::new(0),
             stop,
             task: Mutex::new(Some(task)),
         }))
@@ -114,6 +119,21 @@ impl BootstrapService {
     /// The platform the configs' clients live on.
     pub fn platform(&self) -> &Arc<Platform> {
         &self.platform
+    }
+
+    /// Prometheus text for `/metrics`: the failed-attempt table's size and the
+    /// attempts against unknown external ids (which leave no event).
+    pub fn metrics_text(&self) -> String {
+        format!(
+            "# HELP magnetite_bootstrap_throttle_entries External ids with recent failed bootstrap attempts (bounded).\n\
+             # TYPE magnetite_bootstrap_throttle_entries gauge\n\
+             magnetite_bootstrap_throttle_entries {}\n\
+             # HELP magnetite_bootstrap_unknown_id_total Bootstrap attempts for external ids that have no config (not recorded as events).\n\
+             # TYPE magnetite_bootstrap_unknown_id_total counter\n\
+             magnetite_bootstrap_unknown_id_total {}\n",
+            self.attempts.len(),
+            self.unknown_attempts.load(Ordering::Relaxed),
+        )
     }
 
     /// The config store (reads for tests and tools).

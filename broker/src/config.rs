@@ -9,6 +9,10 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     /// Largest packet accepted from a client, fixed header included (v5 `Maximum Packet Size`).
     pub max_packet_size: u32,
+    /// Largest CONNECT accepted (bytes): before authentication a peer is anyone, so its
+    /// first packet gets a small cap whatever `max_packet_size` is (5.0 CONNACK 0x95,
+    /// else the socket is closed).
+    pub max_connect_packet_size: u32,
     /// Unacknowledged QoS 1/2 messages sent to one session at once (capped further by
     /// the client's Receive Maximum).
     pub max_inflight: u16,
@@ -34,6 +38,7 @@ impl Default for BrokerConfig {
         BrokerConfig {
             max_connections: 1_000_000,
             max_packet_size: 1024 * 1024,
+            max_connect_packet_size: 64 * 1024,
             max_inflight: 1024,
             receive_maximum: 1024,
             max_queued: 10_000,

@@ -36,13 +36,17 @@ pub struct ConnectInfo<'a> {
 }
 
 /// Why a CONNECT is refused; the engine maps it to the CONNACK code of the client's
-/// protocol version (3.1.1: 0x04 / 0x05 / 0x03, 5.0: 0x86 / 0x87 / 0x88 / 0x8A).
+/// protocol version (3.1.1: 0x04 / 0x05 / 0x03, 5.0: 0x86 / 0x87 / 0x88 / 0x8A / 0x9F).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectRefusal {
     BadCredentials,
     NotAuthorized,
     ServerUnavailable,
     Banned,
+    /// Too many failed attempts for this identity or address: refused without checking
+    /// (5.0 0x9F connection rate exceeded; 3.1.1 0x05 not authorized, as 3.1.1 has no
+    /// rate code and 0x04 would tell a device with the right secret that it is wrong).
+    Throttled,
 }
 
 pub enum AuthDecision<I> {

@@ -11,9 +11,16 @@ use crate::{
     Unsubscribe,
 };
 
+/// How far ahead of the bytes already buffered the decoder reserves room for a partial
+/// packet. A declared size is only a claim: reserving all of it would let a peer that
+/// sends a header and nothing more hold `max_packet_size` of memory per socket. Larger
+/// packets grow the buffer geometrically as their bytes arrive.
+pub const MAX_RESERVE_AHEAD: usize = 64 * 1024;
+
 /// Decodes the next packet in `buf`. Returns `Ok(None)` and consumes nothing when the
-/// buffer does not yet hold a whole packet. Fails as soon as the remaining length shows
-/// the packet is larger than `max_packet_size`.
+/// buffer does not yet hold a whole packet (reserving at most [`MAX_RESERVE_AHEAD`] more).
+/// Fails as soon as the remaining length shows the packet is larger than
+/// `max_packet_size`.
 pub fn decode(
     buf: &mut BytesMut,
     version: ProtocolVersion,
@@ -33,7 +40,7 @@ pub fn decode(
         });
     }
     if buf.len() < total {
-        buf.reserve(total - buf.len());
+        buf.reserve((total - buf.len()).min(MAX_RESERVE_AHEAD));
         return Ok(None);
     }
     let header = buf[0];

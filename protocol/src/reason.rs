@@ -81,6 +81,7 @@ pub fn describe(code: u8) -> &'static str {
         PACKET_TOO_LARGE => "packet too large",
         QUOTA_EXCEEDED => "quota exceeded: the client does not read fast enough",
         ADMINISTRATIVE_ACTION => "disconnected by the administrator (access changed)",
+        CONNECTION_RATE_EXCEEDED => "too many failed logins: retry later",
         _ => "error",
     }
 }

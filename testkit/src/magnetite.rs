@@ -91,6 +91,11 @@ impl Magnetite {
         self.data_dir.clone()
     }
 
+    /// The server's process id (to read its `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn port(&self) -> String {
         self.mqtt.port().to_string()
     }

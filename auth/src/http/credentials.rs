@@ -103,16 +103,17 @@ async fn issue_token(
         .password
         .or(body.secret)
         .ok_or_else(|| AuthError::bad_request("missing password"))?;
-    let throttle = &state.login_throttle;
-    throttle.check(&login, Instant::now())?;
+    check_login_size(&login, &password)?;
+    // Counted before the hashing slot is awaited: concurrent guesses see each other.
+    let attempt = state.login_throttle.begin(&login, Instant::now())?;
     let account = state.store.user_by_login(&login).await?;
     let hash = account.as_ref().map(|(_, hash)| hash.as_str());
     let verified = passwords::verify(&password, hash).await?;
     let Some((user, _)) = account.filter(|_| verified) else {
-        throttle.failed(&login, Instant::now());
+        drop(attempt);
         return Err(AuthError::Unauthorized("wrong username or password".into()));
     };
-    throttle.succeeded(&login);
+    attempt.succeeded();
     if user.status != Status::Enabled {
         return Err(AuthError::Unauthorized("user is disabled".into()));
     }
@@ -121,6 +122,26 @@ async fn issue_token(
         .record_event(&ev::user_issue_token(&user.email))
         .await?;
     Ok((StatusCode::CREATED, Json(tokens(&state, &user)?)))
+}
+
+/// The longest login (username or e-mail) and password a login may carry: no account
+/// can have longer ones (usernames and e-mails are at most 254 bytes), so longer ones are
+/// refused before any lookup, hashing or throttle bookkeeping.
+pub const MAX_LOGIN_LEN: usize = 254;
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+fn check_login_size(login: &str, password: &str) -> Result<()> {
+    if login.len() > MAX_LOGIN_LEN {
+        return Err(AuthError::bad_request(format!(
+            "username is longer than {MAX_LOGIN_LEN} bytes"
+        )));
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(AuthError::bad_request(format!(
+            "password is longer than {MAX_PASSWORD_LEN} bytes"
+        )));
+    }
+    Ok(())
 }
 
 /// Extracts the user of a refresh token.

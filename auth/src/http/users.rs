@@ -68,6 +68,12 @@ pub(crate) fn check_password(pw: &str) -> Result<()> {
             "password must be at least 8 characters",
         ));
     }
+    if pw.len() > super::credentials::MAX_PASSWORD_LEN {
+        return Err(AuthError::bad_request(format!(
+            "password must be at most {} bytes",
+            super::credentials::MAX_PASSWORD_LEN
+        )));
+    }
     Ok(())
 }
 

@@ -105,16 +105,18 @@ impl Hooks for PlatformHooks {
         let (Some(username), Some(password)) = (info.username, info.password) else {
             return AuthDecision::Refuse(ConnectRefusal::BadCredentials);
         };
-        let Some(access) = self.access(username).await else {
+        let throttle = &self.platform.connect_throttle;
+        let Ok(attempt) = throttle.begin(username, info.peer_addr.ip()) else {
+            return AuthDecision::Refuse(ConnectRefusal::Throttled);
+        };
+        let access = self.access(username).await;
+        let Some(access) =
+            access.filter(|a| self.platform.keys.verify_secret(password, &a.secret_hash))
+        else {
+            attempt.failed();
             return AuthDecision::Refuse(ConnectRefusal::BadCredentials);
         };
-        if !self
-            .platform
-            .keys
-            .verify_secret(password, &access.secret_hash)
-        {
-            return AuthDecision::Refuse(ConnectRefusal::BadCredentials);
-        }
+        attempt.succeeded(username);
         if !access.enabled {
             return AuthDecision::Refuse(ConnectRefusal::NotAuthorized);
         }

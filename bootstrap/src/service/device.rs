@@ -2,16 +2,24 @@
 //! `Authorization: Client <external key>` (hex of the encrypted key for `secure`).
 //!
 //! Checks run in this order, each with its own status and nothing changed on failure:
-//! no `Client` credentials 401, unknown external id 404, malformed encrypted key 400,
-//! wrong key 403. Every attempt, failed or not, records `client.bootstrap` with
-//! `success`; the key is never in it (nor in logs or messages). After five wrong keys
-//! (or unknown-id attempts) in a row for one external id, that id is answered 429 (with
-//! `Retry-After`, doubling from 1 s to 5 min) without checking anything until the
-//! delay is over.
+//! external id longer than [`MAX_EXTERNAL_ID_LEN`] 400 (before any work), no `Client`
+//! credentials 401, unknown external id 404, malformed encrypted key 400, wrong key 403.
+//! After five wrong keys (or unknown-id attempts) in a row for one external id, that id
+//! is answered 429 (with `Retry-After`, doubling from 1 s to 5 min) without checking
+//! anything until the delay is over; guesses are counted as they start.
+//!
+//! Every attempt against an existing config, failed or not, records `client.bootstrap`
+//! with `success`; the key is never in it (nor in logs or messages). Attempts for
+//! external ids that have no config record nothing: they concern no device, and
+//! recording them would let anyone without credentials grow the outbox (and every
+//! sink's stream) without bound with junk ids. They are counted on `/metrics`
+//! (`magnetite_bootstrap_unknown_id_total`) instead. Failed events for real configs stay
+//! bounded by the throttle (a handful per config per delay period).
 
 use magnetite_events::model::bootstrap as bev;
 use magnetite_events::Event;
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::Result;
@@ -29,19 +37,19 @@ pub enum KeyForm {
     Encrypted,
 }
 
-/// `client.bootstrap` with `success: false`: the external id, and the client id when
-/// the config exists; nothing of what the device sent.
-fn failed_event(external_id: &str, config: Option<&Config>) -> Event {
+/// The longest external id accepted (what config creation allows, see `manage`):
+/// longer ones are refused before any lookup or bookkeeping.
+pub const MAX_EXTERNAL_ID_LEN: usize = 1024;
+
+/// `client.bootstrap` with `success: false` for an existing config: the external id and
+/// the client id; nothing of what the device sent.
+fn failed_event(external_id: &str, config: &Config) -> Event {
     let snapshot = bev::Config {
-        client_id: config.map(|c| c.client_id.clone()).unwrap_or_default(),
+        client_id: config.client_id.clone(),
         external_id: Some(external_id.to_string()),
         ..Default::default()
     };
-    let mut ev = bev::client_bootstrap(&snapshot, false);
-    if config.is_none() {
-        ev.fields.remove("client_id");
-    }
-    ev
+    bev::client_bootstrap(&snapshot, false)
 }
 
 impl BootstrapService {
@@ -57,29 +65,39 @@ impl BootstrapService {
                 "secure bootstrap is not configured (MAGNETITE_BOOTSTRAP_ENCRYPT_KEY)",
             ));
         }
-        self.attempts.check(external_id, Instant::now())?;
+        if external_id.len() > MAX_EXTERNAL_ID_LEN {
+            return Err(BootstrapError::bad_request(format!(
+                "external_id is longer than {MAX_EXTERNAL_ID_LEN} bytes"
+            )));
+        }
+        let attempt = self.attempts.begin(external_id, Instant::now())?;
         let found = self.store.by_external_id(external_id).await?;
         let outcome = self.authenticate(found.as_ref(), credentials, form);
         match &outcome {
-            Ok(_) => self.attempts.succeeded(external_id),
-            // Guesses: a wrong key, or an id that does not exist. Missing or malformed
-            // credentials guess nothing.
-            Err(BootstrapError::Forbidden(_) | BootstrapError::NotFound(_)) => {
-                self.attempts.failed(external_id, Instant::now());
-            }
-            Err(_) => {}
+            Ok(_) => attempt.succeeded(),
+            // Guesses: a wrong key, or an id that does not exist (the attempt stays
+            // counted). Missing or malformed credentials guess nothing.
+            Err(BootstrapError::Forbidden(_) | BootstrapError::NotFound(_)) => drop(attempt),
+            Err(_) => attempt.not_a_guess(),
         }
-        let ev = match &outcome {
-            Ok(c) => bev::client_bootstrap(&c.bootstrap_event(), true),
-            Err(_) => failed_event(external_id, found.as_ref()),
+        let ev = match (&outcome, found.as_ref()) {
+            (Ok(c), _) => Some(bev::client_bootstrap(&c.bootstrap_event(), true)),
+            (Err(_), Some(config)) => Some(failed_event(external_id, config)),
+            (Err(_), None) => None,
         };
-        // An attempt on an existing config is its domain's business; one on an unknown
-        // id belongs to no tenant (platform admins see it).
-        let ev = match &found {
-            Some(c) => ev.in_domain(&c.domain_id),
-            None => ev,
-        };
-        self.record(&ev).await?;
+        match ev {
+            // An attempt on an existing config is its domain's business.
+            Some(ev) => {
+                let ev = match &found {
+                    Some(c) => ev.in_domain(&c.domain_id),
+                    None => ev,
+                };
+                self.record(&ev).await?
+            }
+            None => {
+                self.unknown_attempts.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let config = outcome?;
         tracing::info!(client_id = %config.client_id, external_id, "bootstrap: device bootstrapped");
         self.device_view(config)

@@ -50,23 +50,17 @@ async fn establish<H: Hooks, S: Io>(
     mut accepted: Accepted<S>,
 ) -> Option<Connection<H, S>> {
     let mut rbuf = BytesMut::new();
-    let max = shared.config.max_packet_size as usize;
+    let config = &shared.config;
+    let max = config.max_packet_size.min(config.max_connect_packet_size) as usize;
     let first = tokio::time::timeout(
-        shared.config.connect_timeout,
+        config.connect_timeout,
         read_connect(&mut accepted.io, &mut rbuf, max),
     )
     .await;
     let connect = match first {
         Ok(Ok(connect)) => connect,
-        Ok(Err(Some(code))) => {
-            // Unsupported protocol level: answer in 3.1.1 form, which every version reads.
-            let mut out = BytesMut::new();
-            let _ = protocol::encode(
-                &connack(code, false, Properties::default()),
-                ProtocolVersion::V311,
-                &mut out,
-            );
-            let _ = accepted.io.write_all(&out).await;
+        Ok(Err(ConnectFailure::Refuse(version, code))) => {
+            refuse(&mut accepted.io, version, code).await;
             return None;
         }
         _ => return None,
@@ -74,28 +68,62 @@ async fn establish<H: Hooks, S: Io>(
     accept_connect(&shared, accepted, rbuf, *connect).await
 }
 
-/// Reads until the first packet; it must be CONNECT. `Err(Some(code))` asks for a
-/// CONNACK refusal with `code`, `Err(None)` for a silent close.
+/// Why no CONNECT came out of the first bytes.
+enum ConnectFailure {
+    /// Close without a word (not MQTT, malformed, EOF).
+    Close,
+    /// Answer CONNACK with this code in this protocol version, then close.
+    Refuse(ProtocolVersion, u8),
+}
+
+/// Reads until the first packet; it must be CONNECT of at most `max` bytes. The buffer
+/// grows as bytes arrive (see `protocol::MAX_RESERVE_AHEAD`), not by the size a header
+/// declares, so a socket that never sends its CONNECT costs little.
 async fn read_connect<S: Io>(
     io: &mut S,
     rbuf: &mut BytesMut,
     max: usize,
-) -> Result<Box<Connect>, Option<u8>> {
+) -> Result<Box<Connect>, ConnectFailure> {
     loop {
         match protocol::decode(rbuf, ProtocolVersion::V311, max) {
             Ok(Some(Packet::Connect(connect))) => return Ok(connect),
-            Ok(Some(_)) => return Err(None),
+            Ok(Some(_)) => return Err(ConnectFailure::Close),
             Ok(None) => {}
             Err(err) if err.reason_code() == reason::UNSUPPORTED_PROTOCOL_VERSION => {
-                return Err(Some(reason::v3::UNACCEPTABLE_PROTOCOL_VERSION))
+                // Answered in 3.1.1 form, which every version reads.
+                return Err(ConnectFailure::Refuse(
+                    ProtocolVersion::V311,
+                    reason::v3::UNACCEPTABLE_PROTOCOL_VERSION,
+                ));
             }
-            Err(_) => return Err(None),
+            Err(protocol::DecodeError::PacketTooLarge { .. }) if announces_v5(rbuf) => {
+                // 3.1.1 has no code for it: those sockets are just closed.
+                return Err(ConnectFailure::Refuse(
+                    ProtocolVersion::V5,
+                    reason::PACKET_TOO_LARGE,
+                ));
+            }
+            Err(_) => return Err(ConnectFailure::Close),
         }
         match io.read_into(rbuf).await {
-            Ok(0) | Err(_) => return Err(None),
+            Ok(0) | Err(_) => return Err(ConnectFailure::Close),
             Ok(_) => {}
         }
     }
+}
+
+/// Whether the buffered start of a CONNECT names protocol level 5 (`MQTT`, 5).
+fn announces_v5(buf: &[u8]) -> bool {
+    let Some(len_bytes) = buf
+        .iter()
+        .skip(1)
+        .take(4)
+        .position(|b| b & 0x80 == 0)
+        .map(|i| i + 1)
+    else {
+        return false;
+    };
+    buf.get(1 + len_bytes..1 + len_bytes + 7) == Some(&[0, 4, b'M', b'Q', b'T', b'T', 5][..])
 }
 
 fn connack(code: u8, session_present: bool, properties: Properties) -> Packet {
@@ -112,10 +140,12 @@ fn refusal_code(version: ProtocolVersion, refusal: ConnectRefusal) -> u8 {
         (true, ConnectRefusal::NotAuthorized) => reason::NOT_AUTHORIZED,
         (true, ConnectRefusal::ServerUnavailable) => reason::SERVER_UNAVAILABLE,
         (true, ConnectRefusal::Banned) => reason::BANNED,
+        (true, ConnectRefusal::Throttled) => reason::CONNECTION_RATE_EXCEEDED,
         (false, ConnectRefusal::BadCredentials) => reason::v3::BAD_USERNAME_OR_PASSWORD,
-        (false, ConnectRefusal::NotAuthorized | ConnectRefusal::Banned) => {
-            reason::v3::NOT_AUTHORIZED
-        }
+        (
+            false,
+            ConnectRefusal::NotAuthorized | ConnectRefusal::Banned | ConnectRefusal::Throttled,
+        ) => reason::v3::NOT_AUTHORIZED,
         (false, ConnectRefusal::ServerUnavailable) => reason::v3::SERVER_UNAVAILABLE,
     }
 }
@@ -303,6 +333,11 @@ async fn authenticate<H: Hooks, S>(
     };
     match shared.hooks.authenticate(info).await {
         AuthDecision::Allow(identity) => Ok(identity),
+        AuthDecision::Refuse(ConnectRefusal::Throttled) => {
+            // A flood: counted by the hooks; a log line each would grow the log unbounded.
+            tracing::debug!(client_id, peer = %accepted.peer, "connection refused: throttled");
+            Err(refusal_code(connect.protocol, ConnectRefusal::Throttled))
+        }
         AuthDecision::Refuse(refusal) => {
             tracing::info!(client_id, peer = %accepted.peer, ?refusal, "connection refused");
             Err(refusal_code(connect.protocol, refusal))

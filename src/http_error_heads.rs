@@ -1,67 +1,15 @@
-//! Serves the HTTP API over HTTP/1.1 with hyper directly (what `axum::serve` does),
-//! for two things axum 0.7's `serve` cannot do:
-//!
-//! - hand handlers the peer address (`ConnectInfo<SocketAddr>`, used to throttle
-//!   password-reset requests per source address), and
-//! - give the errors hyper answers by itself, before any handler runs, a JSON body.
-//!   A request line over 64 KiB gets `414 URI Too Long`, a head over the buffer limit
-//!   `431`, a malformed one `400`, all written by hyper with an empty body. Everything
-//!   the API answers must be `{"message"}` (see `http_errors`), so [`JsonErrorHeads`]
-//!   rewrites such a bodiless error head on its way to the socket. The router's own
-//!   errors always carry `content-type: application/json`, so only hyper's match.
+//! hyper answers a few errors itself, before any handler runs: a request line over
+//! 64 KiB gets `414 URI Too Long`, a head over the buffer limit `431`, a malformed one
+//! `400`, all with an empty body. Everything the API answers must be `{"message"}` (see
+//! `http_errors`), so [`JsonErrorHeads`] rewrites such a bodiless error head on its way
+//! to the socket. The router's own errors always carry `content-type:
+//! application/json`, so only hyper's match.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
-use tower::ServiceExt;
-
-/// Serves `app` on `listener` until `shutdown` completes, then lets open requests
-/// finish (the caller bounds how long).
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let app = app.clone();
-                    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                        req.extensions_mut().insert(ConnectInfo(peer));
-                        app.clone().oneshot(req.map(axum::body::Body::new))
-                    });
-                    let io = TokioIo::new(JsonErrorHeads::new(stream));
-                    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: wait, do not spin.
-                    tracing::warn!(error = %e, "HTTP accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            () = &mut shutdown => break,
-        }
-    }
-    graceful.shutdown().await;
-    Ok(())
-}
 
 /// Passes bytes through, except a bodiless 4xx/5xx response head, which gets a JSON
 /// `{"message"}` body (the status's reason phrase, lowercased).
@@ -82,6 +30,10 @@ impl<T> JsonErrorHeads<T> {
 
 /// The head with a JSON body, when `buf` is exactly a bodiless error head.
 fn with_json_body(buf: &[u8]) -> Option<Vec<u8>> {
+    // Cheap refusal first: this runs on every write of every response.
+    if !(buf.starts_with(b"HTTP/1.1 4") || buf.starts_with(b"HTTP/1.1 5")) {
+        return None;
+    }
     let head = std::str::from_utf8(buf).ok()?;
     let status_line = head.strip_prefix("HTTP/1.1 ")?.split("\r\n").next()?;
     let (code, reason) = status_line.split_once(' ')?;
