@@ -1,13 +1,21 @@
 //! The device side: `GET /clients/bootstrap[/secure]/{external_id}` with
 //! `Authorization: Client <external key>` (hex of the encrypted key for `secure`).
 //!
+//! External ids are unique only per domain, so the device is identified by its
+//! external id *and* key: the config whose `(external_id, keyed hash of the key)`
+//! matches (the store holds that pair unique platform-wide). An unknown external id and
+//! a wrong key are the same answer (403), so nobody — another tenant included — learns
+//! from this endpoint whether an external id exists.
+//!
 //! Checks run in this order, each with its own status and nothing changed on failure:
-//! no `Client` credentials 401, unknown external id 404, malformed encrypted key 400,
-//! wrong key 403. Every attempt, failed or not, records `client.bootstrap` with
-//! `success`; the key is never in it (nor in logs or messages). After five wrong keys
-//! (or unknown-id attempts) in a row for one external id, that id is answered 429 (with
-//! `Retry-After`, doubling from 1 s to 5 min) without checking anything until the
-//! delay is over.
+//! no `Client` credentials 401, malformed encrypted key 400, no config with this
+//! external id and key 403. Every attempt, failed or not, records `client.bootstrap`
+//! with `success` (a failure in the domain of each config with this external id, or
+//! platform-level when there is none); the key is never in it (nor in logs or
+//! messages). After five failed attempts in a row for one external id (wrong keys,
+//! unknown ids, and config creations naming it — see `manage`), that id is answered
+//! 429 (with `Retry-After`, doubling from 1 s to 5 min) without checking anything
+//! until the delay is over.
 
 use magnetite_events::model::bootstrap as bev;
 use magnetite_events::Event;
@@ -19,6 +27,10 @@ use crate::crypto::{decrypt_external_key, encrypt_cfb};
 use crate::error::BootstrapError;
 use crate::model::{Channel, Config};
 use crate::BootstrapService;
+
+/// At most this many `client.bootstrap` failure events per attempt (one per domain
+/// with a config of the external id): a bound on one request's writes.
+const MAX_FAILURE_EVENTS: i64 = 16;
 
 /// How the device sent its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,31 +70,45 @@ impl BootstrapService {
             ));
         }
         self.attempts.check(external_id, Instant::now())?;
-        let found = self.store.by_external_id(external_id).await?;
-        let outcome = self.authenticate(found.as_ref(), credentials, form);
+        let outcome = self.authenticate(external_id, credentials, form).await;
         match &outcome {
             Ok(_) => self.attempts.succeeded(external_id),
-            // Guesses: a wrong key, or an id that does not exist. Missing or malformed
-            // credentials guess nothing.
-            Err(BootstrapError::Forbidden(_) | BootstrapError::NotFound(_)) => {
+            // Guesses: a wrong key or an unknown id. Missing or malformed credentials
+            // guess nothing.
+            Err(BootstrapError::Forbidden(_)) => {
                 self.attempts.failed(external_id, Instant::now());
             }
             Err(_) => {}
         }
-        let ev = match &outcome {
-            Ok(c) => bev::client_bootstrap(&c.bootstrap_event(), true),
-            Err(_) => failed_event(external_id, found.as_ref()),
+        let config = match outcome {
+            Ok(c) => c,
+            Err(e) => {
+                self.record_failure(external_id).await?;
+                return Err(e);
+            }
         };
-        // An attempt on an existing config is its domain's business; one on an unknown
-        // id belongs to no tenant (platform admins see it).
-        let ev = match &found {
-            Some(c) => ev.in_domain(&c.domain_id),
-            None => ev,
-        };
-        self.record(&ev).await?;
-        let config = outcome?;
+        let ev = bev::client_bootstrap(&config.bootstrap_event(), true);
+        self.record(&ev.in_domain(&config.domain_id)).await?;
         tracing::info!(client_id = %config.client_id, external_id, "bootstrap: device bootstrapped");
-        self.device_view(config)
+        self.device_view(&config)
+    }
+
+    /// A failed attempt is the business of every domain with a config of this external
+    /// id (each sees its own config's client id, never the others'); with none it
+    /// belongs to no tenant (platform admins see it).
+    async fn record_failure(&self, external_id: &str) -> Result<()> {
+        let named = self
+            .store
+            .with_external_id(external_id, MAX_FAILURE_EVENTS)
+            .await?;
+        if named.is_empty() {
+            return self.record(&failed_event(external_id, None)).await;
+        }
+        for c in &named {
+            self.record(&failed_event(external_id, Some(c)).in_domain(&c.domain_id))
+                .await?;
+        }
+        Ok(())
     }
 
     /// The encrypted variant: `IV || AES-256-CFB(json)`.
@@ -103,16 +129,18 @@ impl BootstrapService {
         Ok(encrypt_cfb(key, body.to_string().as_bytes()))
     }
 
-    /// Credentials against the config (no I/O: the outcome decides the event).
-    fn authenticate<'a>(
+    /// The config whose external id and key the device sent, or 403 (unknown id and
+    /// wrong key alike). The store matches on the keyed hash of the key; the stored
+    /// hash is then verified in constant time, so the decision never rests on the
+    /// database's string comparison.
+    async fn authenticate(
         &self,
-        config: Option<&'a Config>,
+        external_id: &str,
         credentials: Option<&str>,
         form: KeyForm,
-    ) -> Result<&'a Config> {
+    ) -> Result<Config> {
         let sent = credentials
             .ok_or_else(|| BootstrapError::Unauthorized("missing Client credentials".into()))?;
-        let config = config.ok_or(BootstrapError::NotFound("config"))?;
         let key = match (form, &self.encrypt_key) {
             (KeyForm::Encrypted, Some(k)) => decrypt_external_key(k, sent)?,
             (KeyForm::Encrypted, None) => {
@@ -122,12 +150,20 @@ impl BootstrapService {
             }
             (KeyForm::Plain, _) => sent.as_bytes().to_vec(),
         };
+        let refused = || BootstrapError::Forbidden("invalid external id or external key".into());
+        // Keys are stored as the hash of the trimmed text they were created with; bytes
+        // that are not text match no config.
+        let Ok(key) = std::str::from_utf8(&key).map(str::trim) else {
+            return Err(refused());
+        };
         let keys = &self.platform.keys;
-        if keys.verify_secret(key.trim_ascii(), &config.external_key_hash) {
-            Ok(config)
-        } else {
-            Err(BootstrapError::Forbidden("invalid external key".into()))
-        }
+        let found = self
+            .store
+            .by_external_key(external_id, &keys.hash_secret(key))
+            .await?;
+        found
+            .filter(|c| keys.verify_secret(key.as_bytes(), &c.external_key_hash))
+            .ok_or_else(refused)
     }
 
     /// `{client_id, client_secret, channels, content, client_cert, client_key, ca_cert}`.
