@@ -95,20 +95,22 @@ impl BootstrapService {
 
     /// A failed attempt is the business of every domain with a config of this external
     /// id (each sees its own config's client id, never the others'); with none it
-    /// belongs to no tenant (platform admins see it).
+    /// belongs to no tenant (platform admins see it). One commit whatever the number,
+    /// so the answer takes no longer when more domains use the id.
     async fn record_failure(&self, external_id: &str) -> Result<()> {
         let named = self
             .store
             .with_external_id(external_id, MAX_FAILURE_EVENTS)
             .await?;
-        if named.is_empty() {
-            return self.record(&failed_event(external_id, None)).await;
-        }
-        for c in &named {
-            self.record(&failed_event(external_id, Some(c)).in_domain(&c.domain_id))
-                .await?;
-        }
-        Ok(())
+        let events: Vec<Event> = if named.is_empty() {
+            vec![failed_event(external_id, None)]
+        } else {
+            named
+                .iter()
+                .map(|c| failed_event(external_id, Some(c)).in_domain(&c.domain_id))
+                .collect()
+        };
+        self.store.record_all(&events).await
     }
 
     /// The encrypted variant: `IV || AES-256-CFB(json)`.

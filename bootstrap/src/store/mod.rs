@@ -41,6 +41,17 @@ impl ConfigStore {
     pub fn db(&self) -> &Db {
         &self.db
     }
+
+    /// Appends events that record no change (reads, device attempts) in one
+    /// transaction: one commit however many there are.
+    pub async fn record_all(&self, events: &[Event]) -> Result<()> {
+        magnetite_events::db_tx!(self.db(), tx => {
+            for ev in events {
+                tx.append(ev).await?;
+            }
+        });
+        Ok(())
+    }
 }
 
 /// Typed column access both row types share.
