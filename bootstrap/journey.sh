@@ -42,7 +42,7 @@ echo "STEP bootstrap-secure ok"
 # Refusals change nothing.
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 [ "$(code "$H/clients/bootstrap/$EXT_ID" -H "Authorization: Client wrong-key")" = 403 ] || fail "wrong key"
-[ "$(code "$H/clients/bootstrap/nobody" -H "Authorization: Client $EXT_KEY")" = 404 ] || fail "unknown id"
+[ "$(code "$H/clients/bootstrap/nobody" -H "Authorization: Client $EXT_KEY")" = 403 ] || fail "unknown id answers like a wrong key"
 [ "$(code "$H/clients/bootstrap/secure/$EXT_ID" -H "Authorization: Client not-hex")" = 400 ] || fail "malformed"
 [ "$(curl -sf "$H/$D/clients/configs/$C" -H "$A" | jq -r .state)" = 0 ] || fail "state changed"
 echo "STEP refusals ok"

@@ -68,7 +68,7 @@ pub struct Config {
     pub client_id: String,
     /// Its domain.
     pub domain_id: String,
-    /// The device's external id (unique platform-wide).
+    /// The device's external id (unique in its domain; with the key, platform-wide).
     pub external_id: String,
     /// Config name.
     pub name: String,

@@ -105,6 +105,47 @@ async fn postgres_scenario() {
         .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
+    // Another domain may use pg-1 too (with its own key); each key finds its config,
+    // and pg-1 with pg-key once more is refused.
+    let (_, other) = app
+        .call(
+            Method::POST,
+            "/domains",
+            Some(json!({"name": "Pg2", "route": "pg-two"})),
+        )
+        .await;
+    let other = format!("/{}/clients/configs", other["id"].as_str().unwrap());
+    let (s, twin) = app
+        .call(
+            Method::POST,
+            &other,
+            Some(json!({"external_id": "pg-1", "external_key": "pg-key-b"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{twin}");
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &other,
+            Some(json!({"external_id": "pg-1", "external_key": "pg-key"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let got: Value = app
+        .device("/clients/bootstrap/pg-1", Some("Client pg-key-b"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["client_id"], twin["client_id"]);
+    let got: Value = app
+        .device("/clients/bootstrap/pg-1", Some("Client pg-key"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["client_id"], id.as_str());
+
     // Reactions through the tailer.
     let wait = Duration::from_secs(10);
     let body = json!({"name": "pg-a-renamed"});

@@ -28,7 +28,7 @@ fn get_events(t: &Tenants, token: Option<&str>, query: &str) -> (u16, Value) {
 }
 
 /// Every event `token` can read, 5 per page, as JSON text.
-fn read_all(t: &Tenants, token: &str) -> Vec<String> {
+pub(crate) fn read_all(t: &Tenants, token: &str) -> Vec<String> {
     let mut after = 0;
     let mut out = Vec::new();
     loop {

@@ -1,7 +1,8 @@
 //! Cross-tenant HTTP: user B, administering D2, names D1's ids through D2's paths. Every
 //! such request is a 404 (or 400) and changes nothing of D1's: its device stays
 //! connected and keeps receiving, its entities, connections and certificates are as
-//! they were. Also: usernames can never be confused with e-mails.
+//! they were. A domain may use an external id another domain uses, and learns nothing
+//! of it. Also: usernames can never be confused with e-mails.
 
 use std::time::Duration;
 
@@ -293,7 +294,30 @@ fn every_route_refuses_another_domains_ids() {
         ),
         ("DELETE", format!("/{d}/certs?client_id={c1}"), None),
         ("GET", format!("/{}/clients/{c1}", d1.domain), None),
+        // Bulk creation checks every item's ids before creating any.
+        (
+            "POST",
+            format!("/{d}/clients/bulk"),
+            Some(json!([{"name": "bulk-ok"}, {"name": "x", "parent_id": g1}])),
+        ),
+        (
+            "POST",
+            format!("/{d}/clients/bulk"),
+            Some(json!([{"name": "x", "parent_group_id": g1}])),
+        ),
+        (
+            "POST",
+            format!("/{d}/channels/bulk"),
+            Some(json!([{"name": "bulk-ok"}, {"name": "x", "parent_id": g1}])),
+        ),
     ];
+    let d2_counts = |what: &str| {
+        let page = d2
+            .api
+            .expect("GET", &format!("/{d}/{what}?limit=100"), None, 200);
+        page["total"].clone()
+    };
+    let d2_before = (d2_counts("clients"), d2_counts("channels"));
     for (method, path, body) in table {
         let (status, reply) = d2.api.call(method, &path, body);
         let code = status.as_u16();
@@ -316,6 +340,11 @@ fn every_route_refuses_another_domains_ids() {
     assert_eq!(status.as_u16(), 403);
 
     assert_eq!(snapshot(d1), before, "D1's data changed");
+    assert_eq!(
+        (d2_counts("clients"), d2_counts("channels")),
+        d2_before,
+        "a refused request created nothing in D2"
+    );
     let group_after = d1
         .api
         .expect("GET", &format!("/{}/groups/{g1}", d1.domain), None, 200);
@@ -358,4 +387,79 @@ fn usernames_can_never_be_confused_with_emails() {
     // A's login by e-mail still reaches A and only A.
     let token = t.d1.api.login(&t.d1.email, &t.d1.password);
     assert!(!token.is_empty());
+}
+
+/// `GET /clients/bootstrap/{external_id}` as a device with `key`.
+fn bootstrap(t: &Tenants, external_id: &str, key: &str) -> (u16, Value) {
+    let resp = reqwest::blocking::Client::new()
+        .get(format!(
+            "http://{}/clients/bootstrap/{external_id}",
+            t.server.http
+        ))
+        .header("Authorization", format!("Client {key}"))
+        .send()
+        .expect("bootstrap");
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+/// D2 picks the external id D1's device already uses: created (a 409 would say that
+/// the id exists), and each device's key still finds its own domain's config. D2
+/// learns nothing of D1's config from answers or from its events; only someone who
+/// already holds D1's key is told that the same id and key are taken.
+#[test]
+fn another_domains_external_id_is_free_and_reveals_nothing() {
+    let t = two_tenants(&[]);
+    let (d1, d2) = (&t.d1, &t.d2);
+    let create = |tenant: &Tenant, key: &str, want: u16| {
+        let body = json!({"external_id": "gw-0001", "external_key": key,
+                          "content": format!("for {}", tenant.domain)});
+        let path = format!("/{}/clients/configs", tenant.domain);
+        tenant.api.expect("POST", &path, Some(body), want)
+    };
+    let mine = create(d1, "d1-device-key", 201);
+    let mine_id = mine["client_id"].as_str().expect("client id").to_string();
+    let view = format!("/{}/clients/configs/{mine_id}", d1.domain);
+    let d1_before = d1.api.expect("GET", &view, None, 200);
+
+    let theirs = create(d2, "d2-device-key", 201);
+    assert_eq!(theirs["domain_id"], d2.domain.as_str());
+    let refused = create(d2, "d1-device-key", 409);
+    let text = refused.to_string();
+    assert!(
+        !text.contains(&d1.domain) && !text.contains(&mine_id),
+        "{text}"
+    );
+
+    let (status, got) = bootstrap(&t, "gw-0001", "d1-device-key");
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["client_id"], mine_id.as_str());
+    assert_eq!(got["content"], format!("for {}", d1.domain));
+    let (status, got) = bootstrap(&t, "gw-0001", "d2-device-key");
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["client_id"], theirs["client_id"]);
+    // Wrong key and unknown id: the same refusal, as before for a wrong key.
+    let wrong = bootstrap(&t, "gw-0001", "guess");
+    assert_eq!(wrong.0, 403, "{}", wrong.1);
+    assert_eq!(bootstrap(&t, "gw-9999", "guess"), wrong);
+
+    let seen_by_d2 = crate::events::read_all(&t, &d2.api.token).join("\n");
+    assert!(seen_by_d2.contains("gw-0001"), "D2 sees its own config");
+    for d1_thing in [&d1.domain, &mine_id] {
+        assert!(
+            !seen_by_d2.contains(d1_thing.as_str()),
+            "D2's events show {d1_thing}"
+        );
+    }
+    let listed = d2
+        .api
+        .expect("GET", &format!("/{}/clients/configs", d2.domain), None, 200);
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(
+        d1.api.expect("GET", &view, None, 200),
+        d1_before,
+        "D1's config changed"
+    );
+    let (status, got) = bootstrap(&t, "gw-0001", "d1-device-key");
+    assert_eq!((status, &got["client_id"]), (200, &json!(mine_id)));
 }

@@ -8,6 +8,7 @@ use magnetite_auth::store::entities::NewEntity;
 use magnetite_events::model::{bootstrap as bev, clients as cev};
 use serde::Deserialize;
 use serde_json::json;
+use std::time::Instant;
 
 use super::{now, Result};
 use crate::error::{is_unique_violation, BootstrapError};
@@ -19,7 +20,7 @@ use crate::BootstrapService;
 /// `client_id` names an existing client, and `issue_cert`). No `Debug`: it holds keys.
 #[derive(Deserialize, Default)]
 pub struct CreateConfig {
-    /// Device external id (unique platform-wide).
+    /// Device external id (unique in the domain).
     pub external_id: Option<String>,
     /// Device external key (stored as a keyed hash).
     pub external_key: Option<String>,
@@ -98,8 +99,15 @@ impl BootstrapService {
         if let Some(n) = &body.name {
             required(Some(n.clone()), "name")?;
         }
-        if self.store.by_external_id(&external_id).await?.is_some() {
-            return Err(external_id_taken());
+        self.count_as_key_guess(&external_id)?;
+        if self
+            .store
+            .external_id_in_domain(&d.id, &external_id)
+            .await?
+        {
+            return Err(BootstrapError::Conflict(
+                "a config with this external_id already exists in this domain".into(),
+            ));
         }
         let channels = self
             .resolve_channels(&d.id, body.channels.as_deref().unwrap_or_default())
@@ -114,6 +122,20 @@ impl BootstrapService {
                 Err(e)
             }
         }
+    }
+
+    /// A creation is refused (409) when another domain's config has the same external
+    /// id *and* key — the device could not tell them apart. Only someone who already
+    /// holds that key learns anything from it, but each creation is still a guess at
+    /// the key of every config with this external id; so it is checked against, and
+    /// counted in, the same per-external-id throttle as a device's wrong key (every
+    /// creation counts, whatever its outcome, so the count itself says nothing about
+    /// other domains). A device's successful bootstrap clears it.
+    fn count_as_key_guess(&self, external_id: &str) -> Result<()> {
+        let now = Instant::now();
+        self.attempts.check(external_id, now)?;
+        self.attempts.failed(external_id, now);
+        Ok(())
     }
 
     /// The existing client (secret verified) or a new one named like the config.
@@ -245,7 +267,7 @@ impl BootstrapService {
         };
         let ev = bev::config_create(&c.create_event(&bev::key_fingerprint(&key)));
         self.store.insert(&c, &ev).await.map_err(|e| match e {
-            BootstrapError::Database(ref db) if is_unique_violation(db) => external_id_taken(),
+            BootstrapError::Database(ref db) if is_unique_violation(db) => config_taken(),
             other => other,
         })?;
         tracing::info!(client_id = %c.client_id, external_id = %c.external_id, "bootstrap: config created");
@@ -374,6 +396,13 @@ fn client_name(given: Option<String>, client: &Entity) -> String {
         .unwrap_or_else(|| client.name.clone())
 }
 
-fn external_id_taken() -> BootstrapError {
-    BootstrapError::Conflict("a config with this external_id or client already exists".into())
+/// A unique index refused the row: the client already has a config, this domain
+/// already has the external id (a race the earlier check missed), or a config of any
+/// domain has this external id with this very key.
+fn config_taken() -> BootstrapError {
+    BootstrapError::Conflict(
+        "a config for this client or with this external_id and external_key already exists; \
+         choose another external_key"
+            .into(),
+    )
 }

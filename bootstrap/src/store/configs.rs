@@ -42,8 +42,9 @@ fn not_found(done: u64) -> Result<()> {
 }
 
 impl ConfigStore {
-    /// Inserts the config and its channels with `ev`. A taken client id or external
-    /// id fails with a unique violation (409) and leaves nothing behind.
+    /// Inserts the config and its channels with `ev`. A taken client id, an external
+    /// id the domain already has, or an external id + key pair any domain has fails
+    /// with a unique violation and leaves nothing behind.
     pub async fn insert(&self, c: &Config, ev: &Event) -> Result<()> {
         magnetite_events::db_tx!(self.db(), tx => {
             sqlx::query(
@@ -134,18 +135,59 @@ impl ConfigStore {
         self.with_channels(c).await
     }
 
-    /// The config a device names by its external id.
-    pub async fn by_external_id(&self, external_id: &str) -> Result<Option<Config>> {
+    /// The config a device names by its external id and the keyed hash of its
+    /// external key (auth's `hash_secret`): at most one, by the unique
+    /// `(external_id, external_key_hash)` index. External ids alone are unique only
+    /// per domain.
+    pub async fn by_external_key(
+        &self,
+        external_id: &str,
+        key_hash: &str,
+    ) -> Result<Option<Config>> {
         let c = magnetite_events::db_read!(self.db(), pool => {
-            sqlx::query("SELECT * FROM bootstrap_configs WHERE external_id = $1")
-                .bind(external_id)
-                .fetch_optional(pool)
-                .await?
-                .as_ref()
-                .map(config_from_row)
-                .transpose()?
+            sqlx::query(
+                "SELECT * FROM bootstrap_configs WHERE external_id = $1 AND external_key_hash = $2",
+            )
+            .bind(external_id)
+            .bind(key_hash)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(config_from_row)
+            .transpose()?
         });
         self.with_channels(c).await
+    }
+
+    /// Up to `limit` configs (any domain, channels not loaded) with this external id:
+    /// the domains a failed device attempt is reported to.
+    pub async fn with_external_id(&self, external_id: &str, limit: i64) -> Result<Vec<Config>> {
+        magnetite_events::db_read!(self.db(), pool => {
+            let rows = sqlx::query(
+                "SELECT * FROM bootstrap_configs WHERE external_id = $1 \
+                 ORDER BY created_at, client_id LIMIT $2",
+            )
+            .bind(external_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(config_from_row).collect()
+        })
+    }
+
+    /// Whether `domain_id` has a config with this external id.
+    pub async fn external_id_in_domain(&self, domain_id: &str, external_id: &str) -> Result<bool> {
+        magnetite_events::db_read!(self.db(), pool => {
+            let n = sqlx::query(
+                "SELECT COUNT(*) AS n FROM bootstrap_configs WHERE domain_id = $1 AND external_id = $2",
+            )
+            .bind(domain_id)
+            .bind(external_id)
+            .fetch_one(pool)
+            .await?
+            .int("n")?;
+            Ok(n > 0)
+        })
     }
 
     /// A page of the domain's configs (oldest first) and the total that match.

@@ -10,6 +10,7 @@
 
 pub mod configs;
 pub mod reactions;
+mod schema;
 
 use magnetite_events::{Db, Event};
 use serde_json::Value;
@@ -22,20 +23,6 @@ use crate::model::{Channel, Config, State};
 
 type Result<T, E = BootstrapError> = std::result::Result<T, E>;
 
-/// Schema steps, idempotent, valid on both engines.
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS bootstrap_configs (client_id TEXT PRIMARY KEY, \
-     domain_id TEXT NOT NULL, external_id TEXT NOT NULL UNIQUE, external_key_hash TEXT NOT NULL, \
-     client_secret_sealed TEXT NOT NULL, name TEXT NOT NULL, content TEXT NOT NULL, \
-     client_cert TEXT NOT NULL, client_key_sealed TEXT NOT NULL, ca_cert TEXT NOT NULL, \
-     state BIGINT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT)",
-    "CREATE INDEX IF NOT EXISTS bootstrap_configs_by_domain ON bootstrap_configs (domain_id)",
-    "CREATE TABLE IF NOT EXISTS bootstrap_channels (client_id TEXT NOT NULL, \
-     channel_id TEXT NOT NULL, position BIGINT NOT NULL, name TEXT NOT NULL, \
-     metadata TEXT NOT NULL, PRIMARY KEY (client_id, channel_id))",
-    "CREATE INDEX IF NOT EXISTS bootstrap_channels_by_channel ON bootstrap_channels (channel_id)",
-];
-
 /// The bootstrap tables over the shared database pool (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct ConfigStore {
@@ -43,20 +30,27 @@ pub struct ConfigStore {
 }
 
 impl ConfigStore {
-    /// Wraps the pool and creates the tables.
+    /// Wraps the pool, creates the tables and migrates an older database
+    /// ([`schema`]).
     pub async fn open(db: Db) -> Result<ConfigStore> {
-        let store = ConfigStore { db };
-        magnetite_events::db_tx!(store.db(), tx => {
-            for step in SCHEMA {
-                sqlx::query(step).execute(&mut *tx).await?;
-            }
-        });
-        Ok(store)
+        schema::ensure(&db).await?;
+        Ok(ConfigStore { db })
     }
 
     /// The pool.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Appends events that record no change (reads, device attempts) in one
+    /// transaction: one commit however many there are.
+    pub async fn record_all(&self, events: &[Event]) -> Result<()> {
+        magnetite_events::db_tx!(self.db(), tx => {
+            for ev in events {
+                tx.append(ev).await?;
+            }
+        });
+        Ok(())
     }
 }
 
