@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod hooks;
+pub mod routing;
 pub mod topic;
 
 pub use hooks::{MqttIdentity, PlatformHooks};
