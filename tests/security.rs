@@ -10,3 +10,12 @@ mod platform;
 
 #[path = "security/tenants.rs"]
 mod tenants;
+
+#[path = "security/mqtt.rs"]
+mod mqtt;
+
+#[path = "security/mqtt_topics.rs"]
+mod mqtt_topics;
+
+#[path = "security/sessions.rs"]
+mod sessions;
