@@ -5,7 +5,9 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use magnetite_broker::{AuthDecision, ConnectInfo, DisconnectReason, Hooks};
+use magnetite_broker::{
+    AuthDecision, ConnectInfo, DisconnectReason, FilterVerdict, Hooks, TopicVerdict,
+};
 use magnetite_events::{MqttEventType, MqttWriter};
 
 /// Which id an MQTT event names: the authenticated platform client when there is one
@@ -89,7 +91,7 @@ where
         identity: &Self::Identity,
         client_id: &str,
         topic: &str,
-    ) -> impl Future<Output = bool> + Send {
+    ) -> impl Future<Output = TopicVerdict> + Send {
         self.inner.authorize_publish(identity, client_id, topic)
     }
 
@@ -98,8 +100,12 @@ where
         identity: &Self::Identity,
         client_id: &str,
         filter: &str,
-    ) -> impl Future<Output = bool> + Send {
+    ) -> impl Future<Output = FilterVerdict> + Send {
         self.inner.authorize_subscribe(identity, client_id, filter)
+    }
+
+    fn session_namespace<'a>(&self, identity: &'a Self::Identity) -> &'a str {
+        self.inner.session_namespace(identity)
     }
 
     fn subscribe_refusal_code(&self) -> u8 {

@@ -25,3 +25,12 @@ mod raw;
 
 #[path = "security/bounds.rs"]
 mod bounds;
+
+#[path = "security/mqtt.rs"]
+mod mqtt;
+
+#[path = "security/mqtt_topics.rs"]
+mod mqtt_topics;
+
+#[path = "security/sessions.rs"]
+mod sessions;

@@ -121,8 +121,9 @@ impl Platform {
             let Some(broker) = self.broker.get() else {
                 continue;
             };
+            // The broker keys sessions by (platform client id, MQTT client id).
             for session in self.sessions.of(id) {
-                if broker.revoke(&session) {
+                if broker.revoke(id, &session) {
                     tracing::info!(client_id = %id, session = %session, "access revoked: session ended");
                 }
             }

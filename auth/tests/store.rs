@@ -227,7 +227,11 @@ async fn scenario(db: Db) {
         .unwrap();
     let access = store.client_access(&c0.id).await.unwrap().unwrap();
     assert!(access.enabled);
-    assert!(access.publish.contains(&channel.id) && access.publish.contains("temps"));
+    assert_eq!(
+        access.publish.resolve(&channel.id),
+        Some(channel.id.as_str())
+    );
+    assert_eq!(access.publish.resolve("temps"), Some(channel.id.as_str()));
     assert!(access.subscribe.is_empty());
     assert!(keys.verify_secret(b"secret-0", &access.secret_hash));
     assert!(store.client_access("unknown").await.unwrap().is_none());

@@ -53,7 +53,7 @@ async fn state_connects_and_disconnects() {
     // The MQTT hooks' cache has the grant; deactivation must drop it at once.
     let cache = &app.platform.cache;
     let cached = cache.get(&app.platform.store, &id).await.unwrap().unwrap();
-    assert!(cached.publish.contains(&ch2));
+    assert_eq!(cached.publish.resolve(&ch2), Some(ch2.as_str()));
     let (s, _) = app
         .call(Method::PUT, &state, Some(json!({"state": 0})))
         .await;

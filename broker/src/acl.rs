@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use crate::hooks::{AuthDecision, ConnectInfo, Hooks};
+use crate::hooks::{AuthDecision, ConnectInfo, FilterVerdict, Hooks, TopicVerdict};
 use crate::protocol::topic;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,10 +203,11 @@ impl Hooks for OpenHooks {
         username: &Option<String>,
         client_id: &str,
         topic: &str,
-    ) -> bool {
+    ) -> TopicVerdict {
         self.acl
             .as_ref()
             .is_none_or(|acl| acl.allows(username.as_deref(), client_id, topic, true))
+            .into()
     }
 
     async fn authorize_subscribe(
@@ -214,10 +215,11 @@ impl Hooks for OpenHooks {
         username: &Option<String>,
         client_id: &str,
         filter: &str,
-    ) -> bool {
+    ) -> FilterVerdict {
         self.acl
             .as_ref()
             .is_none_or(|acl| acl.allows(username.as_deref(), client_id, filter, false))
+            .into()
     }
 
     /// ACL refusals answer 0x80 "unspecified error" in 5.0 too, as the Eclipse Paho

@@ -11,9 +11,9 @@ use crate::config::BrokerConfig;
 use crate::hooks::{DisconnectReason, Hooks};
 use crate::message::{Delivery, Message};
 use crate::retained::RetainedStore;
-use crate::router::{Router, SubOptions};
+use crate::router::{Entry, Router};
 use crate::session::{Kick, Session};
-use crate::sessions::Sessions;
+use crate::sessions::{SessionKey, Sessions};
 
 /// Counters exported on `/metrics`.
 #[derive(Default)]
@@ -104,23 +104,26 @@ impl<H: Hooks> Shared<H> {
         }
         let mut routed = Routed::default();
         // Sessions with more than one subscription may match twice; they are merged
-        // into one delivery (max QoS, all subscription ids) below.
-        let mut several: Vec<(Arc<Session>, SubOptions)> = Vec::new();
+        // into one delivery per presented topic (max QoS, all subscription ids) below.
+        let mut several: Vec<Match> = Vec::new();
         self.router.route(&message.topic, |entry| {
             if entry.options.no_local && entry.session.id == message.origin {
                 return;
             }
             routed.matched += 1;
             if entry.session.subscription_count.load(Ordering::Relaxed) <= 1 {
-                if let Err(back) = entry.session.deliver(delivery(&message, &entry.options)) {
+                if let Err(back) = entry.session.deliver(delivery(&message, entry)) {
                     routed.blocked.push((Arc::clone(&entry.session), back));
                 }
             } else {
-                several.push((Arc::clone(&entry.session), entry.options));
+                several.push(Match {
+                    session: Arc::clone(&entry.session),
+                    delivery: delivery(&message, entry),
+                });
             }
         });
         if !several.is_empty() {
-            deliver_merged(&message, several, &mut routed.blocked);
+            deliver_merged(several, &mut routed.blocked);
         }
         routed
     }
@@ -133,8 +136,8 @@ impl<H: Hooks> Shared<H> {
         }
     }
 
-    pub fn kick(&self, client_id: &str, reason: DisconnectReason) -> bool {
-        let Some(session) = self.sessions.get(client_id) else {
+    pub fn kick(&self, key: &SessionKey, reason: DisconnectReason) -> bool {
+        let Some(session) = self.sessions.get(key) else {
             return false;
         };
         match session.replace_control(None) {
@@ -143,11 +146,11 @@ impl<H: Hooks> Shared<H> {
         }
     }
 
-    /// Ends `client_id`'s access: a live connection is closed (v5: DISCONNECT 0x87) and
-    /// its session discarded; an offline persistent session is discarded at once, so no
-    /// subscription it held keeps receiving.
-    pub fn revoke(&self, client_id: &str) -> bool {
-        let Some(session) = self.sessions.get(client_id) else {
+    /// Ends the access of the session under `key`: a live connection is closed (v5:
+    /// DISCONNECT 0x87) and its session discarded; an offline persistent session is
+    /// discarded at once, so no subscription it held keeps receiving.
+    pub fn revoke(&self, key: &SessionKey) -> bool {
+        let Some(session) = self.sessions.get(key) else {
             return false;
         };
         if let Some(control) = session.replace_control(None) {
@@ -178,46 +181,59 @@ pub(crate) struct Routed {
     pub blocked: Vec<(Arc<Session>, Delivery)>,
 }
 
-fn delivery(message: &Arc<Message>, options: &SubOptions) -> Delivery {
+/// One matching subscription of a session that holds several.
+struct Match {
+    session: Arc<Session>,
+    delivery: Delivery,
+}
+
+fn delivery(message: &Arc<Message>, entry: &Entry) -> Delivery {
+    let options = &entry.options;
     Delivery {
         message: Arc::clone(message),
         qos: message.qos.min(options.qos),
         retain: options.retain_as_published && message.retain,
         subscription_ids: options.subscription_id.into_iter().collect(),
+        presented: entry.presented.clone(),
     }
 }
 
-fn deliver_merged(
-    message: &Arc<Message>,
-    mut matches: Vec<(Arc<Session>, SubOptions)>,
-    blocked: &mut Vec<(Arc<Session>, Delivery)>,
-) {
-    matches.sort_by_key(|(s, _)| s.id);
+/// Overlapping subscriptions of one session get one delivery per topic they are shown
+/// (one for most sessions; one per form when a channel is subscribed by id and by route).
+fn deliver_merged(mut matches: Vec<Match>, blocked: &mut Vec<(Arc<Session>, Delivery)>) {
+    matches.sort_by_key(|m| m.session.id);
     let mut i = 0;
     while i < matches.len() {
-        let session = Arc::clone(&matches[i].0);
-        let mut merged = delivery(message, &matches[i].1);
-        let mut j = i + 1;
-        while j < matches.len() && matches[j].0.id == session.id {
-            let next = delivery(message, &matches[j].1);
-            merged.qos = merged.qos.max(next.qos);
-            merged.retain |= next.retain;
-            merged.subscription_ids.extend(next.subscription_ids);
-            j += 1;
+        let session = Arc::clone(&matches[i].session);
+        let mut merged: Vec<Delivery> = Vec::with_capacity(1);
+        while i < matches.len() && matches[i].session.id == session.id {
+            let next = matches[i].delivery.clone();
+            match merged.iter_mut().find(|d| d.presented == next.presented) {
+                Some(same) => {
+                    same.qos = same.qos.max(next.qos);
+                    same.retain |= next.retain;
+                    same.subscription_ids.extend(next.subscription_ids);
+                }
+                None => merged.push(next),
+            }
+            i += 1;
         }
-        if let Err(back) = session.deliver(merged) {
-            blocked.push((session, back));
+        for one in merged {
+            if let Err(back) = session.deliver(one) {
+                blocked.push((Arc::clone(&session), back));
+            }
         }
-        i = j;
     }
 }
 
-/// What the platform may do to the broker without knowing its hook type.
+/// What the platform may do to the broker without knowing its hook type. Sessions are
+/// named by (namespace, MQTT client id), the namespace being what
+/// [`Hooks::session_namespace`] said for the session's identity.
 pub trait BrokerControl: Send + Sync {
-    /// Ends the live connection of `client_id` (the session stays, per its expiry).
-    fn kick(&self, client_id: &str) -> bool;
-    /// Closes the connection of `client_id` and discards its session (revoked access).
-    fn revoke(&self, client_id: &str) -> bool;
+    /// Ends the live connection of the session (the session stays, per its expiry).
+    fn kick(&self, namespace: &str, client_id: &str) -> bool;
+    /// Closes the connection of the session and discards it (revoked access).
+    fn revoke(&self, namespace: &str, client_id: &str) -> bool;
     fn connection_count(&self) -> usize;
     fn session_count(&self) -> usize;
     fn retained_count(&self) -> usize;
@@ -227,11 +243,12 @@ pub trait BrokerControl: Send + Sync {
 }
 
 impl<H: Hooks> BrokerControl for Shared<H> {
-    fn kick(&self, client_id: &str) -> bool {
-        Shared::kick(self, client_id, DisconnectReason::Kicked)
+    fn kick(&self, namespace: &str, client_id: &str) -> bool {
+        let key = SessionKey::new(namespace, client_id.into());
+        Shared::kick(self, &key, DisconnectReason::Kicked)
     }
-    fn revoke(&self, client_id: &str) -> bool {
-        Shared::revoke(self, client_id)
+    fn revoke(&self, namespace: &str, client_id: &str) -> bool {
+        Shared::revoke(self, &SessionKey::new(namespace, client_id.into()))
     }
     fn connection_count(&self) -> usize {
         self.stats.connections.load(Ordering::Relaxed)
@@ -260,16 +277,17 @@ pub struct BrokerHandle {
 }
 
 impl BrokerHandle {
-    /// Disconnects the live session of `client_id` (v5: DISCONNECT 0x98 administrative
-    /// action). Returns false when no such client is connected.
-    pub fn kick(&self, client_id: &str) -> bool {
-        self.control.kick(client_id)
+    /// Disconnects the live session of `client_id` in `namespace` (see
+    /// [`Hooks::session_namespace`]; `""` with `--auth none`), v5: DISCONNECT 0x98
+    /// administrative action. Returns false when no such client is connected.
+    pub fn kick(&self, namespace: &str, client_id: &str) -> bool {
+        self.control.kick(namespace, client_id)
     }
 
-    /// Closes the connection of `client_id` (v5: DISCONNECT 0x87) and discards its
-    /// session, online or not. Returns false when there was no session.
-    pub fn revoke(&self, client_id: &str) -> bool {
-        self.control.revoke(client_id)
+    /// Closes the connection of `client_id` in `namespace` (v5: DISCONNECT 0x87) and
+    /// discards its session, online or not. Returns false when there was no session.
+    pub fn revoke(&self, namespace: &str, client_id: &str) -> bool {
+        self.control.revoke(namespace, client_id)
     }
 
     pub fn control(&self) -> &dyn BrokerControl {

@@ -10,6 +10,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use bytestring::ByteString;
 
 use crate::protocol::ProtocolVersion;
 
@@ -63,7 +66,7 @@ pub enum DisconnectReason {
     /// The socket closed or failed without a DISCONNECT.
     ConnectionLost,
     KeepAliveTimeout,
-    /// Another connection with the same client id took the session over.
+    /// Another connection with the same session key took the session over.
     TakenOver,
     /// Kicked through [`crate::BrokerHandle::kick`].
     Kicked,
@@ -76,6 +79,86 @@ pub enum DisconnectReason {
     ServerShutdown,
 }
 
+/// A hook's answer to "may this session publish to this topic, and under which name is
+/// it routed?". Routing, retained messages and wills use the routed name, so two texts
+/// naming one thing (an id and a route, say) reach the same subscribers and two equal
+/// texts naming different things (one tenant's `telemetry` and another's) never meet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicVerdict {
+    Refuse,
+    /// Route under the topic as published (no copy: the common case and `--auth none`).
+    Allow,
+    /// Route under this canonical topic instead.
+    AllowAs(ByteString),
+}
+
+impl From<bool> for TopicVerdict {
+    fn from(allowed: bool) -> Self {
+        if allowed {
+            TopicVerdict::Allow
+        } else {
+            TopicVerdict::Refuse
+        }
+    }
+}
+
+/// A hook's answer for one SUBSCRIBE filter (see [`TopicVerdict`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterVerdict {
+    Refuse,
+    /// Subscribe to the filter as sent; delivered topics are shown as routed.
+    Allow,
+    /// Subscribe to `filter` (canonical); when `presented` is set, delivered topics are
+    /// shown to this subscriber with its own prefix instead of the canonical one.
+    AllowAs {
+        filter: ByteString,
+        presented: Option<Arc<Presentation>>,
+    },
+}
+
+impl From<bool> for FilterVerdict {
+    fn from(allowed: bool) -> Self {
+        if allowed {
+            FilterVerdict::Allow
+        } else {
+            FilterVerdict::Refuse
+        }
+    }
+}
+
+/// How a subscriber sees routed topics: a routed topic starting with `canonical_prefix`
+/// is delivered with that prefix replaced by `presented_prefix` (the rest, e.g. a
+/// subtopic, is unchanged). Wildcards may only follow the prefix, so every topic a
+/// subscription matches starts with it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Presentation {
+    canonical_prefix: ByteString,
+    presented_prefix: ByteString,
+}
+
+impl Presentation {
+    /// `None` when both prefixes are equal: nothing to rewrite, the shared frame is used.
+    pub fn new(canonical_prefix: ByteString, presented_prefix: ByteString) -> Option<Self> {
+        (canonical_prefix != presented_prefix).then_some(Presentation {
+            canonical_prefix,
+            presented_prefix,
+        })
+    }
+
+    /// The topic this subscriber is shown for a routed `topic`.
+    pub fn present(&self, topic: &ByteString) -> ByteString {
+        match topic.strip_prefix(&*self.canonical_prefix) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                let mut shown = String::with_capacity(self.presented_prefix.len() + rest.len());
+                shown.push_str(&self.presented_prefix);
+                shown.push_str(rest);
+                ByteString::from(shown)
+            }
+            _ => topic.clone(),
+        }
+    }
+}
+
 pub trait Hooks: Send + Sync + 'static {
     /// What the hooks remember about an accepted session (e.g. its domain and client id).
     type Identity: Send + Sync + 'static;
@@ -85,21 +168,32 @@ pub trait Hooks: Send + Sync + 'static {
         info: ConnectInfo<'_>,
     ) -> impl Future<Output = AuthDecision<Self::Identity>> + Send;
 
-    /// May this session publish to `topic` (already resolved from a topic alias)?
+    /// May this session publish to `topic` (already resolved from a topic alias), and
+    /// under which topic is it routed? Also asked for a will's topic at CONNECT.
     fn authorize_publish(
         &self,
         identity: &Self::Identity,
         client_id: &str,
         topic: &str,
-    ) -> impl Future<Output = bool> + Send;
+    ) -> impl Future<Output = TopicVerdict> + Send;
 
-    /// May this session subscribe to `filter` (the filter without any `$share/<group>/`)?
+    /// May this session subscribe to `filter` (the filter without any `$share/<group>/`),
+    /// and to which routed filter? A shared group is keyed by the routed filter, so
+    /// groups of different canonical filters never mix.
     fn authorize_subscribe(
         &self,
         identity: &Self::Identity,
         client_id: &str,
         filter: &str,
-    ) -> impl Future<Output = bool> + Send;
+    ) -> impl Future<Output = FilterVerdict> + Send;
+
+    /// The namespace of this session's MQTT client id: sessions (persistent state,
+    /// takeover, kick and revoke) are keyed by (namespace, MQTT client id), so two
+    /// identities that pick the same MQTT client id never share or take over a session.
+    /// Empty for one global namespace (plain MQTT semantics).
+    fn session_namespace<'a>(&self, _identity: &'a Self::Identity) -> &'a str {
+        ""
+    }
 
     /// The 5.0 SUBACK code for a filter `authorize_subscribe` refused (3.1.1 has only 0x80).
     fn subscribe_refusal_code(&self) -> u8 {
@@ -130,11 +224,11 @@ impl Hooks for AllowAll {
         AuthDecision::Allow(())
     }
 
-    async fn authorize_publish(&self, _: &(), _: &str, _: &str) -> bool {
-        true
+    async fn authorize_publish(&self, _: &(), _: &str, _: &str) -> TopicVerdict {
+        TopicVerdict::Allow
     }
 
-    async fn authorize_subscribe(&self, _: &(), _: &str, _: &str) -> bool {
-        true
+    async fn authorize_subscribe(&self, _: &(), _: &str, _: &str) -> FilterVerdict {
+        FilterVerdict::Allow
     }
 }

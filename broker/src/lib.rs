@@ -35,6 +35,7 @@ pub use magnetite_protocol as protocol;
 pub use broker::{Broker, BrokerHandle};
 pub use config::BrokerConfig;
 pub use hooks::{
-    AllowAll, AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, Transport,
+    AllowAll, AuthDecision, ByteString, ConnectInfo, ConnectRefusal, DisconnectReason,
+    FilterVerdict, Hooks, Presentation, TopicVerdict, Transport,
 };
 pub use tls::{ClientAuth, TlsAcceptorSource, TlsError, TlsSettings};

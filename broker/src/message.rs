@@ -11,6 +11,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
+use crate::hooks::Presentation;
 use crate::protocol::{Properties, ProtocolVersion, Publish, QoS};
 
 #[derive(Debug)]
@@ -125,4 +126,17 @@ pub struct Delivery {
     pub retain: bool,
     /// 5.0 subscription identifiers of every matching subscription of this session.
     pub subscription_ids: Vec<u32>,
+    /// The subscriber sees the topic under its own prefix (`None`: as routed, which
+    /// lets the shared encoded frame be used).
+    pub presented: Option<Arc<Presentation>>,
+}
+
+impl Delivery {
+    /// The topic as this subscriber is shown it.
+    pub fn topic(&self) -> ByteString {
+        match &self.presented {
+            None => self.message.topic.clone(),
+            Some(presentation) => presentation.present(&self.message.topic),
+        }
+    }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::hooks::Presentation;
 use crate::protocol::QoS;
 use crate::session::Session;
 
@@ -25,9 +26,19 @@ pub struct SubOptions {
     pub subscription_id: Option<u32>,
 }
 
+/// One subscription of one session. A session may hold one filter several times with
+/// different presentations (a channel subscribed by id and by route): each is its own
+/// entry, as each is shown its own topic.
 pub struct Entry {
     pub session: Arc<Session>,
     pub options: SubOptions,
+    pub presented: Option<Arc<Presentation>>,
+}
+
+impl Entry {
+    fn is(&self, session_id: u64, presented: Option<&Presentation>) -> bool {
+        self.session.id == session_id && self.presented.as_deref() == presented
+    }
 }
 
 /// One `$share/<group>/<filter>` subscription: each message goes to one member.
@@ -61,7 +72,8 @@ impl Subscribers {
                 }
             },
         };
-        match list.iter_mut().find(|e| e.session.id == entry.session.id) {
+        let (id, presented) = (entry.session.id, entry.presented.clone());
+        match list.iter_mut().find(|e| e.is(id, presented.as_deref())) {
             Some(existing) => {
                 *existing = entry;
                 true
@@ -73,12 +85,12 @@ impl Subscribers {
         }
     }
 
-    fn remove(&mut self, group: Option<&str>, session_id: u64) -> bool {
+    fn remove(&mut self, group: Option<&str>, key: EntryKey<'_>) -> bool {
         let removed = match group {
-            None => remove_session(&mut self.direct, session_id),
+            None => remove_entry(&mut self.direct, key),
             Some(name) => match self.shared.iter_mut().position(|g| &*g.group == name) {
                 Some(i) => {
-                    let removed = remove_session(&mut self.shared[i].members, session_id);
+                    let removed = remove_entry(&mut self.shared[i].members, key);
                     if self.shared[i].members.is_empty() {
                         self.shared.swap_remove(i);
                     }
@@ -111,9 +123,16 @@ impl Subscribers {
     }
 }
 
-fn remove_session(list: &mut Vec<Entry>, session_id: u64) -> bool {
+/// Which entry to remove: the session and the presentation it subscribed with.
+#[derive(Clone, Copy)]
+pub struct EntryKey<'a> {
+    pub session_id: u64,
+    pub presented: Option<&'a Presentation>,
+}
+
+fn remove_entry(list: &mut Vec<Entry>, key: EntryKey<'_>) -> bool {
     let before = list.len();
-    list.retain(|e| e.session.id != session_id);
+    list.retain(|e| !e.is(key.session_id, key.presented));
     before != list.len()
 }
 
@@ -152,15 +171,15 @@ impl TrieNode {
     }
 
     /// Removes and prunes empty nodes on the way back up.
-    fn remove(&mut self, levels: &[&str], group: Option<&str>, session_id: u64) -> bool {
+    fn remove(&mut self, levels: &[&str], group: Option<&str>, key: EntryKey<'_>) -> bool {
         match levels.split_first() {
-            None => self.here.remove(group, session_id),
-            Some((&"#", _)) => self.hash.remove(group, session_id),
+            None => self.here.remove(group, key),
+            Some((&"#", _)) => self.hash.remove(group, key),
             Some((&"+", rest)) => {
                 let Some(child) = self.plus.as_mut() else {
                     return false;
                 };
-                let removed = child.remove(rest, group, session_id);
+                let removed = child.remove(rest, group, key);
                 if child.is_empty() {
                     self.plus = None;
                 }
@@ -170,7 +189,7 @@ impl TrieNode {
                 let Some(child) = self.children.get_mut(*level) else {
                     return false;
                 };
-                let removed = child.remove(rest, group, session_id);
+                let removed = child.remove(rest, group, key);
                 if child.is_empty() {
                     self.children.remove(*level);
                 }
@@ -231,15 +250,9 @@ impl Router {
         &self.exact[h % EXACT_SHARDS]
     }
 
-    /// Adds (or replaces) a subscription; returns true when the session already had it.
-    pub fn subscribe(
-        &self,
-        filter: &str,
-        group: Option<&str>,
-        session: Arc<Session>,
-        options: SubOptions,
-    ) -> bool {
-        let entry = Entry { session, options };
+    /// Adds (or replaces) a subscription; returns true when the session already had it
+    /// (same filter, group and presentation).
+    pub fn subscribe(&self, filter: &str, group: Option<&str>, entry: Entry) -> bool {
         if is_wildcard(filter) {
             let levels: Vec<&str> = filter.split('/').collect();
             self.wild.write().subscribers_mut(&levels).add(group, entry)
@@ -252,16 +265,16 @@ impl Router {
         }
     }
 
-    pub fn unsubscribe(&self, filter: &str, group: Option<&str>, session_id: u64) -> bool {
+    pub fn unsubscribe(&self, filter: &str, group: Option<&str>, key: EntryKey<'_>) -> bool {
         if is_wildcard(filter) {
             let levels: Vec<&str> = filter.split('/').collect();
-            self.wild.write().remove(&levels, group, session_id)
+            self.wild.write().remove(&levels, group, key)
         } else {
             let mut shard = self.shard(filter).write();
             let Some(subs) = shard.get_mut(filter) else {
                 return false;
             };
-            let removed = subs.remove(group, session_id);
+            let removed = subs.remove(group, key);
             if subs.is_empty() {
                 shard.remove(filter);
             }

@@ -4,11 +4,28 @@ use bytestring::ByteString;
 
 use super::*;
 use crate::session::Session;
+use crate::sessions::SessionKey;
 
 fn session(id: u64) -> Arc<Session> {
-    let s = Arc::new(Session::new(id, ByteString::from(format!("c{id}")), 100));
+    let key = SessionKey::new("", ByteString::from(format!("c{id}")));
+    let s = Arc::new(Session::new(id, key, 100));
     s.set_online(true);
     s
+}
+
+fn entry(session: Arc<Session>, presented: Option<Arc<Presentation>>) -> Entry {
+    Entry {
+        session,
+        options: options(),
+        presented,
+    }
+}
+
+fn plain(session_id: u64) -> EntryKey<'static> {
+    EntryKey {
+        session_id,
+        presented: None,
+    }
 }
 
 fn options() -> SubOptions {
@@ -30,11 +47,11 @@ fn matches(router: &Router, topic: &str) -> Vec<u64> {
 #[test]
 fn exact_and_wildcard_filters_match() {
     let router = Router::default();
-    router.subscribe("a/b", None, session(1), options());
-    router.subscribe("a/+", None, session(2), options());
-    router.subscribe("a/#", None, session(3), options());
-    router.subscribe("#", None, session(4), options());
-    router.subscribe("+/+/c", None, session(5), options());
+    router.subscribe("a/b", None, entry(session(1), None));
+    router.subscribe("a/+", None, entry(session(2), None));
+    router.subscribe("a/#", None, entry(session(3), None));
+    router.subscribe("#", None, entry(session(4), None));
+    router.subscribe("+/+/c", None, entry(session(5), None));
     assert_eq!(matches(&router, "a/b"), vec![1, 2, 3, 4]);
     assert_eq!(matches(&router, "a"), vec![3, 4]);
     assert_eq!(matches(&router, "a/x/c"), vec![3, 4, 5]);
@@ -44,10 +61,10 @@ fn exact_and_wildcard_filters_match() {
 #[test]
 fn dollar_topics_skip_leading_wildcards() {
     let router = Router::default();
-    router.subscribe("#", None, session(1), options());
-    router.subscribe("+/info", None, session(2), options());
-    router.subscribe("$SYS/#", None, session(3), options());
-    router.subscribe("$SYS/info", None, session(4), options());
+    router.subscribe("#", None, entry(session(1), None));
+    router.subscribe("+/info", None, entry(session(2), None));
+    router.subscribe("$SYS/#", None, entry(session(3), None));
+    router.subscribe("$SYS/info", None, entry(session(4), None));
     assert_eq!(matches(&router, "$SYS/info"), vec![3, 4]);
 }
 
@@ -55,11 +72,11 @@ fn dollar_topics_skip_leading_wildcards() {
 fn unsubscribe_prunes_and_resubscribe_replaces() {
     let router = Router::default();
     let s = session(1);
-    assert!(!router.subscribe("a/+/c", None, Arc::clone(&s), options()));
-    assert!(router.subscribe("a/+/c", None, Arc::clone(&s), options()));
+    assert!(!router.subscribe("a/+/c", None, entry(Arc::clone(&s), None)));
+    assert!(router.subscribe("a/+/c", None, entry(Arc::clone(&s), None)));
     assert_eq!(matches(&router, "a/b/c"), vec![1]);
-    assert!(router.unsubscribe("a/+/c", None, 1));
-    assert!(!router.unsubscribe("a/+/c", None, 1));
+    assert!(router.unsubscribe("a/+/c", None, plain(1)));
+    assert!(!router.unsubscribe("a/+/c", None, plain(1)));
     assert!(matches(&router, "a/b/c").is_empty());
     assert!(router.wild.read().is_empty());
 }
@@ -67,9 +84,9 @@ fn unsubscribe_prunes_and_resubscribe_replaces() {
 #[test]
 fn shared_group_delivers_to_one_member_in_turn() {
     let router = Router::default();
-    router.subscribe("t", Some("g"), session(1), options());
-    router.subscribe("t", Some("g"), session(2), options());
-    router.subscribe("t", None, session(3), options());
+    router.subscribe("t", Some("g"), entry(session(1), None));
+    router.subscribe("t", Some("g"), entry(session(2), None));
+    router.subscribe("t", None, entry(session(3), None));
     let mut counts = [0usize; 4];
     for _ in 0..10 {
         let got = matches(&router, "t");
@@ -92,6 +109,25 @@ fn deep_topics_beyond_inline_levels_match() {
     let router = Router::default();
     let deep: Vec<String> = (0..20).map(|i| i.to_string()).collect();
     let topic = deep.join("/");
-    router.subscribe("0/+/#", None, session(1), options());
+    router.subscribe("0/+/#", None, entry(session(1), None));
     assert_eq!(matches(&router, &topic), vec![1]);
+}
+
+#[test]
+fn one_filter_under_two_presentations_is_two_entries() {
+    let router = Router::default();
+    let s = session(1);
+    let by_route =
+        Presentation::new(ByteString::from("m/d/c/ch"), ByteString::from("m/r/c/x")).map(Arc::new);
+    assert!(!router.subscribe("m/d/c/ch", None, entry(Arc::clone(&s), None)));
+    assert!(!router.subscribe("m/d/c/ch", None, entry(Arc::clone(&s), by_route.clone())));
+    assert_eq!(matches(&router, "m/d/c/ch"), vec![1, 1]);
+    let key = EntryKey {
+        session_id: 1,
+        presented: by_route.as_deref(),
+    };
+    assert!(router.unsubscribe("m/d/c/ch", None, key));
+    assert_eq!(matches(&router, "m/d/c/ch"), vec![1]);
+    assert!(router.unsubscribe("m/d/c/ch", None, plain(1)));
+    assert!(matches(&router, "m/d/c/ch").is_empty());
 }

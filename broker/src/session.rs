@@ -16,8 +16,10 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
 use crate::hooks::DisconnectReason;
+use crate::hooks::Presentation;
 use crate::message::{Delivery, Message};
 use crate::protocol::QoS;
+use crate::sessions::SessionKey;
 
 /// A request to end the connection that currently owns the session.
 pub struct Kick {
@@ -38,11 +40,13 @@ struct Mailbox {
 
 /// A subscription as the session remembers it, to take it out of the router when the
 /// client unsubscribes or the session ends.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSubscription {
     pub group: Option<ByteString>,
-    /// The filter without its `$share/<group>/` prefix.
+    /// The routed filter (as the hooks canonicalised it), without `$share/<group>/`.
     pub filter: ByteString,
+    /// How delivered topics are shown to this subscription, when not as routed.
+    pub presented: Option<Arc<Presentation>>,
 }
 
 /// An outgoing QoS 1/2 message not yet fully acknowledged.
@@ -56,7 +60,8 @@ pub struct Inflight {
 /// State owned by whichever connection currently holds the session.
 #[derive(Default)]
 pub struct SessionState {
-    /// Keyed by the full filter as subscribed (including any `$share/<group>/`).
+    /// Keyed by the full filter as the client sent it (including any `$share/<group>/`),
+    /// so UNSUBSCRIBE finds it by the same text whatever it was routed as.
     pub subscriptions: HashMap<ByteString, StoredSubscription>,
     pub inflight: VecDeque<Inflight>,
     pub next_pkid: u16,
@@ -90,7 +95,7 @@ struct Timers {
 
 pub struct Session {
     pub id: u64,
-    pub client_id: ByteString,
+    pub key: SessionKey,
     max_queued: usize,
     mailbox: Mutex<Mailbox>,
     wake: Notify,
@@ -106,10 +111,10 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(id: u64, client_id: ByteString, max_queued: usize) -> Session {
+    pub fn new(id: u64, key: SessionKey, max_queued: usize) -> Session {
         Session {
             id,
-            client_id,
+            key,
             max_queued,
             mailbox: Mutex::default(),
             wake: Notify::new(),

@@ -12,7 +12,8 @@ use bytestring::ByteString;
 use common::{connect_packet, publish, Client};
 use magnetite_broker::protocol::{reason, Packet, ProtocolVersion, QoS};
 use magnetite_broker::{
-    AuthDecision, BrokerConfig, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks,
+    AuthDecision, BrokerConfig, ConnectInfo, ConnectRefusal, DisconnectReason, FilterVerdict,
+    Hooks, TopicVerdict,
 };
 
 /// Accepts password "good" (identity = username), refuses others; only the `own/<user>/#`
@@ -33,12 +34,27 @@ impl Hooks for Recorder {
         }
     }
 
-    async fn authorize_publish(&self, user: &String, _client_id: &str, topic: &str) -> bool {
-        topic.starts_with(&format!("own/{user}/"))
+    async fn authorize_publish(
+        &self,
+        user: &String,
+        _client_id: &str,
+        topic: &str,
+    ) -> TopicVerdict {
+        topic.starts_with(&format!("own/{user}/")).into()
     }
 
-    async fn authorize_subscribe(&self, user: &String, _client_id: &str, filter: &str) -> bool {
-        filter.starts_with(&format!("own/{user}/"))
+    async fn authorize_subscribe(
+        &self,
+        user: &String,
+        _client_id: &str,
+        filter: &str,
+    ) -> FilterVerdict {
+        filter.starts_with(&format!("own/{user}/")).into()
+    }
+
+    /// Each user's MQTT client ids are their own.
+    fn session_namespace<'a>(&self, user: &'a String) -> &'a str {
+        user
     }
 
     fn on_connect(&self, user: &String, client_id: &str) {
@@ -157,13 +173,16 @@ async fn kick_ends_a_live_session_with_administrative_action() {
         login(ProtocolVersion::V5, "dev-2", "alice", b"good"),
     )
     .await;
-    assert!(b.broker.handle().kick("dev-2"));
+    assert!(b.broker.handle().kick("alice", "dev-2"));
     match c.recv().await {
         Some(Packet::Disconnect(d)) => assert_eq!(d.code, reason::ADMINISTRATIVE_ACTION),
         other => panic!("expected DISCONNECT 0x98, got {other:?}"),
     }
     assert!(c.closed_within(Duration::from_secs(2)).await);
-    assert!(!b.broker.handle().kick("dev-2"), "nobody left to kick");
+    assert!(
+        !b.broker.handle().kick("alice", "dev-2"),
+        "nobody left to kick"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     let events = hooks.events.lock().unwrap().clone();
     assert_eq!(

@@ -17,8 +17,8 @@ use common::{connect_packet, publish, subscribe, Client};
 use futures_util::{SinkExt, StreamExt};
 use magnetite_broker::protocol::{self, Packet, ProtocolVersion, QoS};
 use magnetite_broker::{
-    AllowAll, AuthDecision, Broker, BrokerConfig, ClientAuth, ConnectInfo, Hooks,
-    TlsAcceptorSource, TlsError, TlsSettings, Transport,
+    AllowAll, AuthDecision, Broker, BrokerConfig, ClientAuth, ConnectInfo, FilterVerdict, Hooks,
+    TlsAcceptorSource, TlsError, TlsSettings, TopicVerdict, Transport,
 };
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
@@ -211,12 +211,12 @@ impl Hooks for CertRecorder {
         AuthDecision::Allow(())
     }
 
-    async fn authorize_publish(&self, _: &(), _: &str, _: &str) -> bool {
-        true
+    async fn authorize_publish(&self, _: &(), _: &str, _: &str) -> TopicVerdict {
+        TopicVerdict::Allow
     }
 
-    async fn authorize_subscribe(&self, _: &(), _: &str, _: &str) -> bool {
-        true
+    async fn authorize_subscribe(&self, _: &(), _: &str, _: &str) -> FilterVerdict {
+        FilterVerdict::Allow
     }
 }
 

@@ -82,3 +82,32 @@ pub fn tenant(
         channel_route: channel_route.to_string(),
     }
 }
+
+/// Writes a route straight into the server's SQLite database, as a row created before
+/// id-shaped routes were refused would look (the API refuses to create one now).
+/// `table` is `domains` or `channels`.
+pub fn force_route(server: &Server, table: &str, id: &str, route: &str) {
+    assert!(matches!(table, "domains" | "channels"), "table {table}");
+    let url = format!(
+        "sqlite://{}?mode=rw",
+        server.data_dir.join("magnetite.db").display()
+    );
+    let sql = format!("UPDATE {table} SET route = $1 WHERE id = $2");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        use sqlx::ConnectOptions;
+        let options: sqlx::sqlite::SqliteConnectOptions = url.parse().expect("sqlite url");
+        let mut db = options
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .connect()
+            .await
+            .expect("open the server's database");
+        let done = sqlx::query(&sql)
+            .bind(route)
+            .bind(id)
+            .execute(&mut db)
+            .await
+            .expect("update route");
+        assert_eq!(done.rows_affected(), 1, "{table} {id}");
+    });
+}

@@ -44,20 +44,26 @@ pub(crate) fn check_domain_route(route: &str) -> Result<()> {
     Ok(())
 }
 
-/// Routes name a domain in topics: letters, digits, `-`, `_`, up to 64.
+/// Routes name a domain or channel in topics: letters, digits, `-`, `_`, up to 64, and
+/// never shaped like an id (a UUID, with or without hyphens): a route that looks like
+/// some other entity's id could otherwise be mistaken for it in a topic.
 pub(crate) fn check_route(route: &str) -> Result<()> {
     let ok = !route.is_empty()
         && route.len() <= 64
         && route
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(AuthError::bad_request(
+    if !ok {
+        return Err(AuthError::bad_request(
             "route must be 1 to 64 letters, digits, '-' or '_'",
-        ))
+        ));
     }
+    if uuid::Uuid::try_parse(route).is_ok() {
+        return Err(AuthError::bad_request(
+            "route must not be shaped like an id (a UUID)",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -74,8 +80,14 @@ async fn create(
     Body(body): Body<CreateDomain>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let id = new_id();
-    let route = body.route.unwrap_or_else(|| id.clone());
-    check_domain_route(&route)?;
+    // Without a route the domain is named by its id alone (its route is its own id).
+    let route = match body.route {
+        Some(route) => {
+            check_domain_route(&route)?;
+            route
+        }
+        None => id.clone(),
+    };
     let domain = Domain {
         id,
         name: name_of(body.name, "name")?,
@@ -257,4 +269,22 @@ async fn unassign(
     }
     state.store.set_members(&domain.id, &users, None).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_route;
+
+    #[test]
+    fn routes_shaped_like_ids_are_refused() {
+        assert!(check_route("telemetry").is_ok());
+        assert!(check_route("plant-1_a").is_ok());
+        for id_shaped in [
+            "2f1c8f2e-6f8e-4b7e-9a51-0c3e8e4b1d2a",
+            "2f1c8f2e6f8e4b7e9a510c3e8e4b1d2a",
+            "2F1C8F2E-6F8E-4B7E-9A51-0C3E8E4B1D2A",
+        ] {
+            assert!(check_route(id_shaped).is_err(), "{id_shaped}");
+        }
+    }
 }

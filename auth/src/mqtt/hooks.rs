@@ -1,11 +1,13 @@
 //! `Hooks` for `--auth platform`: username = client id, password = client secret;
 //! PUBLISH / SUBSCRIBE only on channels the client is connected to for that action.
 
-use magnetite_broker::hooks::{AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks};
+use magnetite_broker::hooks::{
+    AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, FilterVerdict, Hooks, TopicVerdict,
+};
 use std::sync::Arc;
 
-use super::topic::{parse_publish, parse_subscribe, ChannelTopic};
-use crate::model::ConnType;
+use super::routing::{publish_verdict, subscribe_verdict};
+use super::topic::{parse_publish, parse_subscribe};
 use crate::platform::Platform;
 use crate::store::connections::ClientAccess;
 
@@ -39,33 +41,6 @@ impl PlatformHooks {
                 None
             }
         }
-    }
-
-    async fn allowed(
-        &self,
-        identity: &MqttIdentity,
-        topic: Option<ChannelTopic<'_>>,
-        action: ConnType,
-    ) -> bool {
-        let Some(topic) = topic else {
-            return false;
-        };
-        let Some(access) = self.access(&identity.client_id).await else {
-            return false;
-        };
-        if !access.enabled {
-            return false;
-        }
-        if let Some(domain) = topic.domain {
-            if domain != access.domain_id && domain != access.domain_route {
-                return false;
-            }
-        }
-        let channels = match action {
-            ConnType::Publish => &access.publish,
-            ConnType::Subscribe => &access.subscribe,
-        };
-        channels.contains(topic.channel)
     }
 }
 
@@ -126,14 +101,34 @@ impl Hooks for PlatformHooks {
         })
     }
 
-    async fn authorize_publish(&self, identity: &MqttIdentity, _: &str, topic: &str) -> bool {
-        self.allowed(identity, parse_publish(topic), ConnType::Publish)
-            .await
+    async fn authorize_publish(
+        &self,
+        identity: &MqttIdentity,
+        _: &str,
+        topic: &str,
+    ) -> TopicVerdict {
+        match self.access(&identity.client_id).await {
+            Some(access) => publish_verdict(&access, parse_publish(topic)),
+            None => TopicVerdict::Refuse,
+        }
     }
 
-    async fn authorize_subscribe(&self, identity: &MqttIdentity, _: &str, filter: &str) -> bool {
-        self.allowed(identity, parse_subscribe(filter), ConnType::Subscribe)
-            .await
+    async fn authorize_subscribe(
+        &self,
+        identity: &MqttIdentity,
+        _: &str,
+        filter: &str,
+    ) -> FilterVerdict {
+        match self.access(&identity.client_id).await {
+            Some(access) => subscribe_verdict(&access, filter, parse_subscribe(filter)),
+            None => FilterVerdict::Refuse,
+        }
+    }
+
+    /// The platform client id: globally unique, so a device's MQTT client id (free text
+    /// it chooses) can never reach another client's session.
+    fn session_namespace<'a>(&self, identity: &'a MqttIdentity) -> &'a str {
+        &identity.client_id
     }
 
     fn on_connect(&self, identity: &MqttIdentity, session_id: &str) {

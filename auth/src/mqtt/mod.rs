@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod hooks;
+pub mod routing;
 pub mod throttle;
 pub mod topic;
 

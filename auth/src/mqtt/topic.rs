@@ -6,13 +6,51 @@
 //! mixed into a level. Wildcards `+` and `#` are allowed in a subscription's subtopic
 //! only, as whole levels; never in the domain or channel part.
 
+use std::borrow::Cow;
+
 /// A parsed platform topic or filter.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ChannelTopic<'a> {
     /// `None` for the legacy form (the client's own domain).
     pub domain: Option<&'a str>,
     pub channel: &'a str,
-    pub subtopic: Option<String>,
+    /// The normalised subtopic (unescaped, trimmed); borrowed when already normal.
+    pub subtopic: Option<Cow<'a, str>>,
+    /// The text after `<channel>/` (legacy: after `messages/`) as sent, if any.
+    pub raw_subtopic: Option<&'a str>,
+}
+
+impl ChannelTopic<'_> {
+    /// The topic's prefix as the client wrote it: `m/<domain>/c/<channel>` or
+    /// `channels/<channel>/messages`.
+    pub fn written_prefix(&self) -> String {
+        match self.domain {
+            Some(domain) => format!("m/{domain}/c/{}", self.channel),
+            None => format!("channels/{}/messages", self.channel),
+        }
+    }
+
+    /// True when the text already is `m/<domain_id>/c/<channel_id>[/<subtopic>]` with a
+    /// normal subtopic, so it can be routed as sent (no copy).
+    pub fn is_canonical(&self, domain_id: &str, channel_id: &str) -> bool {
+        self.domain == Some(domain_id)
+            && self.channel == channel_id
+            && self.subtopic.as_deref() == self.raw_subtopic
+    }
+}
+
+/// The canonical name of a channel: `m/<domain id>/c/<channel id>`.
+pub fn canonical_prefix(domain_id: &str, channel_id: &str) -> String {
+    format!("m/{domain_id}/c/{channel_id}")
+}
+
+/// `prefix[/<subtopic>]`.
+pub fn with_subtopic(mut prefix: String, subtopic: Option<&str>) -> String {
+    if let Some(sub) = subtopic {
+        prefix.push('/');
+        prefix.push_str(sub);
+    }
+    prefix
 }
 
 /// Parses a PUBLISH topic (no wildcards anywhere).
@@ -53,6 +91,7 @@ fn parse(topic: &str, wildcards: bool) -> Option<ChannelTopic<'_>> {
         domain,
         channel,
         subtopic,
+        raw_subtopic: rest,
     })
 }
 
@@ -69,9 +108,18 @@ fn plain_level(s: &str) -> bool {
 }
 
 /// The normalised subtopic, `Some(None)` when it trims to nothing, `None` if malformed.
-fn subtopic(raw: &str, wildcards: bool) -> Option<Option<String>> {
+/// A wildcard must be written as one: an escaped `+` or `#` is refused, not unescaped
+/// into a wildcard; so are control characters.
+fn subtopic(raw: &str, wildcards: bool) -> Option<Option<Cow<'_, str>>> {
     let unescaped = percent_decode(raw)?;
-    let trimmed = unescaped.trim_matches('/');
+    let wildcard_chars = |s: &str| s.chars().filter(|c| matches!(c, '+' | '#')).count();
+    if wildcard_chars(&unescaped) != wildcard_chars(raw) || unescaped.contains(char::is_control) {
+        return None;
+    }
+    let trimmed = match unescaped {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim_matches('/')),
+        Cow::Owned(s) => Cow::Owned(s.trim_matches('/').to_string()),
+    };
     if trimmed.is_empty() {
         return Some(None);
     }
@@ -89,12 +137,12 @@ fn subtopic(raw: &str, wildcards: bool) -> Option<Option<String>> {
             return None;
         }
     }
-    Some(Some(trimmed.to_string()))
+    Some(Some(trimmed))
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains('%') {
-        return Some(s.to_string());
+        return Some(Cow::Borrowed(s));
     }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -109,7 +157,7 @@ fn percent_decode(s: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 #[cfg(test)]
@@ -145,9 +193,26 @@ mod tests {
             "channels/ch/messagesX",
             "other/topic",
             "m/d/c/ch/+",
+            "m/d/c/ch/%2B",
+            "m/d/c/ch/a%00b",
+            "m/d/c/ch/a%0Ab",
         ] {
             assert!(parse_publish(bad).is_none(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn canonical_only_when_ids_and_a_normal_subtopic() {
+        let t = parse_publish("m/d1/c/ch1/a/b").unwrap();
+        assert!(t.is_canonical("d1", "ch1"));
+        assert!(!t.is_canonical("d1", "other"));
+        for not_canonical in ["m/d1/c/ch1/a/b/", "m/d1/c/ch1/a%2Fb", "m/d1/c/ch1/"] {
+            let t = parse_publish(not_canonical).unwrap();
+            assert!(!t.is_canonical("d1", "ch1"), "{not_canonical}");
+        }
+        let legacy = parse_publish("channels/ch1/messages/a").unwrap();
+        assert!(!legacy.is_canonical("d1", "ch1"));
+        assert_eq!(legacy.written_prefix(), "channels/ch1/messages");
     }
 
     #[test]
@@ -162,6 +227,8 @@ mod tests {
             "channels/+/messages",
             "m/d/c/ch/a+",
             "m/d/c/ch/#/x",
+            "m/d/c/ch/%23",
+            "m/d/c/ch/%2B/x",
         ] {
             assert!(parse_subscribe(bad).is_none(), "{bad} accepted");
         }

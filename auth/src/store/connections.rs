@@ -2,7 +2,7 @@
 //! hot path needs on a cache miss.
 
 use magnetite_events::Event;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{now_rfc3339, Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
@@ -17,9 +17,45 @@ pub struct ClientAccess {
     pub secret_hash: String,
     /// Client and domain both enabled.
     pub enabled: bool,
-    /// Channel ids and routes (enabled channels only) per connection type.
-    pub publish: HashSet<String>,
-    pub subscribe: HashSet<String>,
+    /// Channels of the client's own domain (enabled ones only) per connection type.
+    pub publish: ChannelNames,
+    pub subscribe: ChannelNames,
+}
+
+/// The channels a client may use for one action, by the names a topic may give them:
+/// their id or their route, both of the client's own domain only. An id always wins
+/// over a route, so a route shaped like an id (refused by the API, but possibly in an
+/// old row) can never take another channel's place.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelNames {
+    ids: HashSet<String>,
+    routes: HashMap<String, String>,
+}
+
+impl ChannelNames {
+    pub fn insert(&mut self, id: String, route: Option<String>) {
+        if let Some(route) = route.filter(|r| !r.is_empty()) {
+            self.routes.insert(route, id.clone());
+        }
+        self.ids.insert(id);
+    }
+
+    /// The id of the channel `name` (an id or a route) names, if the client may use it.
+    pub fn resolve(&self, name: &str) -> Option<&str> {
+        match self.ids.get(name) {
+            Some(id) => Some(id),
+            None => self.routes.get(name).map(String::as_str),
+        }
+    }
+
+    /// Every channel id in the set.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.ids.iter().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
 }
 
 impl Store {
@@ -123,15 +159,18 @@ impl Store {
                 domain_route: row.text("route")?,
                 secret_hash: row.text("secret_hash")?,
                 enabled: row.text("cs")? == "enabled" && row.text("ds")? == "enabled",
-                publish: HashSet::new(),
-                subscribe: HashSet::new(),
+                publish: ChannelNames::default(),
+                subscribe: ChannelNames::default(),
             };
+            // Only channels of the client's own domain: a topic names a channel inside
+            // the connecting client's domain and nowhere else.
             let rows = sqlx::query(
                 "SELECT ch.id, ch.route, cn.type FROM connections cn \
                  JOIN channels ch ON ch.id = cn.channel_id \
-                 WHERE cn.client_id = $1 AND ch.status = 'enabled'",
+                 WHERE cn.client_id = $1 AND ch.domain_id = $2 AND ch.status = 'enabled'",
             )
             .bind(client_id)
+            .bind(&access.domain_id)
             .fetch_all(pool)
             .await?;
             for r in &rows {
@@ -140,10 +179,7 @@ impl Store {
                     Some(ConnType::Subscribe) => &mut access.subscribe,
                     None => continue,
                 };
-                set.insert(r.text("id")?);
-                if let Some(route) = r.opt_text("route")? {
-                    set.insert(route);
-                }
+                set.insert(r.text("id")?, r.opt_text("route")?);
             }
             Ok(Some(access))
         })

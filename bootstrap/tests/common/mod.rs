@@ -215,8 +215,8 @@ impl App {
             .await
             .unwrap()
             .unwrap();
-        let mut p: Vec<String> = a.publish.into_iter().collect();
-        let mut s: Vec<String> = a.subscribe.into_iter().collect();
+        let mut p: Vec<String> = a.publish.ids().map(String::from).collect();
+        let mut s: Vec<String> = a.subscribe.ids().map(String::from).collect();
         p.sort();
         s.sort();
         (p, s)

@@ -14,11 +14,14 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use super::io::Io;
 use super::{ClientLimits, Connection};
 use crate::broker::Shared;
-use crate::hooks::{AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, Transport};
+use crate::hooks::{
+    AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, TopicVerdict, Transport,
+};
 use crate::protocol::{
     self, reason, ConnAck, Connect, LastWill, Packet, Properties, ProtocolVersion,
 };
 use crate::session::{Kick, Session, SessionState};
+use crate::sessions::SessionKey;
 
 /// Everything the listener knows about a fresh socket.
 pub struct Accepted<S> {
@@ -167,7 +170,7 @@ async fn accept_connect<H: Hooks, S: Io>(
     shared: &Arc<Shared<H>>,
     mut accepted: Accepted<S>,
     rbuf: BytesMut,
-    connect: Connect,
+    mut connect: Connect,
 ) -> Option<Connection<H, S>> {
     let version = connect.protocol;
     let v5 = version.is_v5();
@@ -215,14 +218,8 @@ async fn accept_connect<H: Hooks, S: Io>(
             return None;
         }
     };
-    if let Some(will) = &connect.will {
-        let levels_ok = will.topic.split('/').count() <= shared.config.max_topic_levels;
-        if !levels_ok
-            || !shared
-                .hooks
-                .authorize_publish(&identity, &client_id, &will.topic)
-                .await
-        {
+    if let Some(will) = connect.will.as_mut() {
+        if !authorize_will(shared, &identity, &client_id, will).await {
             let code = if v5 {
                 reason::NOT_AUTHORIZED
             } else {
@@ -233,8 +230,9 @@ async fn accept_connect<H: Hooks, S: Io>(
         }
     }
     let (kick_tx, kick_rx) = oneshot::channel();
+    let key = SessionKey::new(shared.hooks.session_namespace(&identity), client_id.clone());
     let (session, state, session_present) =
-        attach_session(shared, &client_id, connect.clean_start, kick_tx).await;
+        attach_session(shared, key, connect.clean_start, kick_tx).await;
     let config = &shared.config;
     let (session_expiry, expiry_capped) = session_expiry(&connect, config.max_session_expiry);
 
@@ -345,15 +343,41 @@ async fn authenticate<H: Hooks, S>(
     }
 }
 
-/// Takes the session over from any live connection, then resumes or replaces it.
-/// Returns the session, its state, and "session present".
+/// Asks the hooks about the will's topic; an allowed will is kept under its routed topic,
+/// so it reaches the same subscribers as a PUBLISH on that topic would.
+async fn authorize_will<H: Hooks>(
+    shared: &Shared<H>,
+    identity: &H::Identity,
+    client_id: &str,
+    will: &mut LastWill,
+) -> bool {
+    if will.topic.split('/').count() > shared.config.max_topic_levels {
+        return false;
+    }
+    match shared
+        .hooks
+        .authorize_publish(identity, client_id, &will.topic)
+        .await
+    {
+        TopicVerdict::Refuse => false,
+        TopicVerdict::Allow => true,
+        TopicVerdict::AllowAs(routed) => {
+            will.topic = routed;
+            true
+        }
+    }
+}
+
+/// Takes the session over from any live connection of the same key (namespace and
+/// client id), then resumes or replaces it. Returns the session, its state, and
+/// "session present".
 async fn attach_session<H: Hooks>(
     shared: &Arc<Shared<H>>,
-    client_id: &ByteString,
+    key: SessionKey,
     clean_start: bool,
     control: oneshot::Sender<Kick>,
 ) -> (Arc<Session>, Box<SessionState>, bool) {
-    let existing = match shared.sessions.get(client_id) {
+    let existing = match shared.sessions.get(&key) {
         Some(session) => take_over(shared, &session)
             .await
             .map(|state| (session, state)),
@@ -368,9 +392,7 @@ async fn attach_session<H: Hooks>(
             if let Some((old, state)) = other {
                 super::teardown::discard_session(shared, &old, &state);
             }
-            let session = shared
-                .sessions
-                .create(client_id.clone(), shared.config.max_queued);
+            let session = shared.sessions.create(key, shared.config.max_queued);
             let state = session.take_state().unwrap_or_default();
             (session, state, false)
         }
@@ -408,14 +430,14 @@ async fn take_over<H: Hooks>(
         }
         let still_registered = shared
             .sessions
-            .get(&session.client_id)
+            .get(&session.key)
             .is_some_and(|s| s.id == session.id);
         if !still_registered {
             return None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tracing::warn!(client_id = %session.client_id, "previous connection did not release its session");
+    tracing::warn!(client_id = %session.key.client_id, "previous connection did not release its session");
     None
 }
 

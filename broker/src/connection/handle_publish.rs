@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::io::Io;
 use super::{Connection, Exit};
-use crate::hooks::Hooks;
+use crate::hooks::{Hooks, TopicVerdict};
 use crate::message::{Delivery, Message};
 use crate::session::Session;
 
@@ -34,13 +34,17 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 return Err(self.violation(reason::RECEIVE_MAXIMUM_EXCEEDED));
             }
         }
-        let allowed = self
+        let verdict = self
             .shared
             .hooks
             .authorize_publish(&self.identity, &self.client_id, &publish.topic)
             .await;
-        if !allowed {
-            return self.refuse_publish(qos, pkid);
+        match verdict {
+            TopicVerdict::Refuse => return self.refuse_publish(qos, pkid),
+            TopicVerdict::Allow => {}
+            // Routed (and retained) under the canonical name; each subscriber is shown
+            // its own form of it on delivery.
+            TopicVerdict::AllowAs(routed) => publish.topic = routed,
         }
         let message = Message::from_publish(publish, self.session.id);
         let routed = self.shared.publish(Arc::new(message));

@@ -8,13 +8,13 @@ use bytestring::ByteString;
 
 use super::io::Io;
 use super::{Connection, Exit};
-use crate::hooks::Hooks;
+use crate::hooks::{FilterVerdict, Hooks, Presentation};
 use crate::message::{Delivery, Message};
 use crate::protocol::topic;
 use crate::protocol::{
     reason, Packet, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
 };
-use crate::router::SubOptions;
+use crate::router::{Entry, EntryKey, SubOptions};
 use crate::session::StoredSubscription;
 
 impl<H: Hooks, S: Io> Connection<H, S> {
@@ -73,14 +73,21 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         {
             return Ok(self.suback_failure(reason::TOPIC_FILTER_INVALID));
         }
-        if !self
+        let verdict = self
             .shared
             .hooks
             .authorize_subscribe(&self.identity, &self.client_id, &plain)
-            .await
-        {
-            tracing::debug!(client_id = %self.client_id, filter = %plain, "subscribe not authorized");
-            return Ok(self.suback_failure(self.shared.hooks.subscribe_refusal_code()));
+            .await;
+        let (routed, presented) = match verdict {
+            FilterVerdict::Refuse => {
+                tracing::debug!(client_id = %self.client_id, filter = %plain, "subscribe not authorized");
+                return Ok(self.suback_failure(self.shared.hooks.subscribe_refusal_code()));
+            }
+            FilterVerdict::Allow => (plain, None),
+            FilterVerdict::AllowAs { filter, presented } => (filter, presented),
+        };
+        if !topic::valid_topic_filter(&routed) {
+            return Ok(self.suback_failure(reason::TOPIC_FILTER_INVALID));
         }
         let sub_options = SubOptions {
             qos: options.qos,
@@ -88,12 +95,15 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             retain_as_published: options.retain_as_published,
             subscription_id,
         };
-        let existed = self.shared.router.subscribe(
-            &plain,
-            group.as_deref(),
-            Arc::clone(&self.session),
-            sub_options,
-        );
+        let entry = Entry {
+            session: Arc::clone(&self.session),
+            options: sub_options,
+            presented: presented.clone(),
+        };
+        let existed = self
+            .shared
+            .router
+            .subscribe(&routed, group.as_deref(), entry);
         if !existed {
             self.session
                 .subscription_count
@@ -101,9 +111,13 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         }
         let stored = StoredSubscription {
             group: group.clone(),
-            filter: plain.clone(),
+            filter: routed.clone(),
+            presented: presented.clone(),
         };
-        self.state.subscriptions.insert(filter, stored);
+        if let Some(previous) = self.state.subscriptions.insert(filter, stored) {
+            // The same text now routes elsewhere (a route was changed): drop the old one.
+            self.release(&previous);
+        }
         let send_retained = group.is_none()
             && match options.retain_handling {
                 RetainHandling::SendAtSubscribe => true,
@@ -111,14 +125,37 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 RetainHandling::DoNotSend => false,
             };
         if send_retained {
-            let messages = self.shared.retained.matching(&plain);
+            let messages = self.shared.retained.matching(&routed);
             replay.extend(
                 messages
                     .into_iter()
-                    .map(|m| retained_delivery(m, &sub_options)),
+                    .map(|m| retained_delivery(m, &sub_options, presented.clone())),
             );
         }
         Ok(options.qos as u8)
+    }
+
+    /// Takes a subscription the client no longer holds out of the router, unless another
+    /// of its filters (another text for the same routed filter) still needs that entry.
+    /// Returns whether the router entry was removed.
+    fn release(&mut self, sub: &StoredSubscription) -> bool {
+        if self.state.subscriptions.values().any(|held| held == sub) {
+            return false;
+        }
+        let key = EntryKey {
+            session_id: self.session.id,
+            presented: sub.presented.as_deref(),
+        };
+        let removed = self
+            .shared
+            .router
+            .unsubscribe(&sub.filter, sub.group.as_deref(), key);
+        if removed {
+            self.session
+                .subscription_count
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
     }
 
     fn suback_failure(&self, v5_code: u8) -> u8 {
@@ -132,20 +169,12 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     pub(super) fn handle_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Result<(), Exit> {
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
         for filter in &unsubscribe.filters {
-            let removed = match self.state.subscriptions.remove(filter) {
-                Some(sub) => self.shared.router.unsubscribe(
-                    &sub.filter,
-                    sub.group.as_deref(),
-                    self.session.id,
-                ),
-                None => false,
-            };
-            if removed {
-                self.session
-                    .subscription_count
-                    .fetch_sub(1, Ordering::Relaxed);
+            // Found by the text the client subscribed with, whatever it was routed as.
+            let held = self.state.subscriptions.remove(filter);
+            if let Some(sub) = &held {
+                self.release(sub);
             }
-            codes.push(if removed {
+            codes.push(if held.is_some() {
                 reason::SUCCESS
             } else {
                 reason::NO_SUBSCRIPTION_EXISTED
@@ -164,12 +193,18 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     }
 }
 
-/// Retained messages are sent with RETAIN set, whatever retain-as-published says.
-fn retained_delivery(message: Arc<Message>, options: &SubOptions) -> Delivery {
+/// Retained messages are sent with RETAIN set, whatever retain-as-published says, and
+/// under the subscriber's own form of the topic.
+fn retained_delivery(
+    message: Arc<Message>,
+    options: &SubOptions,
+    presented: Option<Arc<Presentation>>,
+) -> Delivery {
     Delivery {
         qos: message.qos.min(options.qos),
         retain: true,
         subscription_ids: options.subscription_id.into_iter().collect(),
         message,
+        presented,
     }
 }

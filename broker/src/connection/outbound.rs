@@ -67,10 +67,11 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     }
 
     /// QoS 0 deliveries with nothing per-subscriber (no subscription id, no topic alias,
-    /// no expiry) reuse the message's encoded frame. Returns false when not applicable.
+    /// no expiry, the topic shown as routed) reuse the message's encoded frame. Returns false when not applicable.
     fn send_shared_frame(&mut self, delivery: &Delivery) -> bool {
         let plain = delivery.qos == QoS::AtMostOnce
             && delivery.subscription_ids.is_empty()
+            && delivery.presented.is_none()
             && self.limits.topic_alias_max == 0;
         if !plain {
             return false;
@@ -124,7 +125,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             dup: false,
             qos: delivery.qos,
             retain: delivery.retain,
-            topic: message.topic.clone(),
+            topic: delivery.topic(),
             pkid: 0,
             payload: message.payload.clone(),
             properties: Properties::default(),

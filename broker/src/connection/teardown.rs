@@ -9,6 +9,7 @@ use super::io::Io;
 use super::{Connection, Exit};
 use crate::broker::Shared;
 use crate::hooks::Hooks;
+use crate::router::EntryKey;
 use crate::session::{Session, SessionState};
 use crate::will;
 
@@ -91,9 +92,13 @@ pub(crate) fn discard_session<H: Hooks>(
     state: &SessionState,
 ) {
     for sub in state.subscriptions.values() {
+        let key = EntryKey {
+            session_id: session.id,
+            presented: sub.presented.as_deref(),
+        };
         shared
             .router
-            .unsubscribe(&sub.filter, sub.group.as_deref(), session.id);
+            .unsubscribe(&sub.filter, sub.group.as_deref(), key);
     }
     shared.sessions.remove_if_same(session);
     session.set_expiry_timer(None);
