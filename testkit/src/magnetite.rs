@@ -21,15 +21,28 @@ pub struct Magnetite {
     keep_data: bool,
 }
 
-fn wait_for(addr: SocketAddr) {
+/// Waits until the server listens on `addr`; fails with the server's log when it exits
+/// or takes more than 30 s.
+fn wait_for(child: &mut Child, addr: SocketAddr, log: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let log_text = || std::fs::read_to_string(log).unwrap_or_default();
     while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "magnetite exited ({status}) before listening on {addr}:\n{}",
+                log_text()
+            );
+        }
         if TcpStream::connect(addr).is_ok() {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("magnetite did not listen on {addr}");
+    let _ = child.kill();
+    panic!(
+        "magnetite did not listen on {addr} within 30 s:\n{}",
+        log_text()
+    );
 }
 
 /// A data dir under the temp dir, unique to this process and call.
@@ -57,7 +70,7 @@ impl Magnetite {
             .map(Stdio::from)
             .unwrap_or_else(Stdio::null);
         let stderr = log.map(Stdio::from).unwrap_or_else(Stdio::null);
-        let child = Command::new(bin)
+        let mut child = Command::new(bin)
             .arg("serve")
             .args(["--mqtt-addr", &mqtt.to_string()])
             .args(["--ws-addr", &ws.to_string()])
@@ -70,9 +83,10 @@ impl Magnetite {
             .stderr(stderr)
             .spawn()
             .expect("spawn magnetite");
-        wait_for(mqtt);
-        wait_for(ws);
-        wait_for(http);
+        let log_path = data_dir.join("test.log");
+        for addr in [mqtt, ws, http] {
+            wait_for(&mut child, addr, &log_path);
+        }
         Magnetite {
             child,
             mqtt,
