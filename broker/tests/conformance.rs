@@ -8,6 +8,8 @@ mod common;
 mod acks;
 #[path = "conformance/connect.rs"]
 mod connect;
+#[path = "conformance/sessions.rs"]
+mod sessions;
 #[path = "conformance/subscribe.rs"]
 mod subscribe;
 

@@ -185,16 +185,19 @@ fn all_packets(version: ProtocolVersion, with_props: bool) -> Vec<Packet> {
             }),
         }),
     ];
-    for kind in [
-        Packet::PubAck,
-        Packet::PubRec,
-        Packet::PubRel,
-        Packet::PubComp,
-    ] {
+    // A reason code each packet defines: 0x10 No matching subscribers (PUBACK, PUBREC),
+    // 0x92 Packet Identifier not found (PUBREL, PUBCOMP).
+    let kinds: [(fn(PubResponse) -> Packet, u8); 4] = [
+        (Packet::PubAck, 0x10),
+        (Packet::PubRec, 0x10),
+        (Packet::PubRel, 0x92),
+        (Packet::PubComp, 0x92),
+    ];
+    for (kind, code) in kinds {
         out.push(kind(PubResponse::ok(1)));
         out.push(kind(PubResponse {
             pkid: 2,
-            code: reason(0x10),
+            code: reason(code),
             properties: props(Properties {
                 reason_string: Some(s("why")),
                 ..Default::default()

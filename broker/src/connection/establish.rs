@@ -141,6 +141,12 @@ async fn accept_connect<H: Hooks, S: Io>(
 ) -> Option<Connection<H, S>> {
     let version = connect.protocol;
     let v5 = version.is_v5();
+    // A slot freed since the accept (a client that just closed) is counted too.
+    if accepted.permit.is_none() {
+        accepted.permit = Arc::clone(&shared.connection_slots)
+            .try_acquire_owned()
+            .ok();
+    }
     if accepted.permit.is_none() {
         let code = if v5 {
             reason::SERVER_BUSY
@@ -331,6 +337,9 @@ async fn attach_session<H: Hooks>(
         }
         other => {
             if let Some((old, state)) = other {
+                // A new connection for the client id cancels a delayed will even when it
+                // starts a new session [MQTT-3.1.2-8], so discarding must not publish it.
+                old.cancel_timers();
                 super::teardown::discard_session(shared, &old, &state);
             }
             let session = shared
