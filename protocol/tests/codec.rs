@@ -48,6 +48,9 @@ fn connack_properties() -> Properties {
     }
 }
 
+/// The constructor of one of the four acks (`Packet::PubAck`, ...).
+type AckKind = fn(PubResponse) -> Packet;
+
 fn round_trip(packet: Packet, version: ProtocolVersion) {
     let mut buf = BytesMut::new();
     encode(&packet, version, &mut buf).expect("encode");
@@ -187,7 +190,7 @@ fn all_packets(version: ProtocolVersion, with_props: bool) -> Vec<Packet> {
     ];
     // A reason code each packet defines: 0x10 No matching subscribers (PUBACK, PUBREC),
     // 0x92 Packet Identifier not found (PUBREL, PUBCOMP).
-    let kinds: [(fn(PubResponse) -> Packet, u8); 4] = [
+    let kinds: [(AckKind, u8); 4] = [
         (Packet::PubAck, 0x10),
         (Packet::PubRec, 0x10),
         (Packet::PubRel, 0x92),
