@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use magnetite_broker::{AuthDecision, ConnectInfo, DisconnectReason, Hooks};
+use magnetite_broker::{AuthDecision, ConnectInfo, DisconnectReason, Hooks, V3PublishRefusal};
 use magnetite_events::{MqttEventType, MqttWriter};
 
 /// Which id an MQTT event names: the authenticated platform client when there is one
@@ -96,6 +96,10 @@ where
 
     fn subscribe_refusal_code(&self) -> u8 {
         self.inner.subscribe_refusal_code()
+    }
+
+    fn v3_publish_refusal(&self) -> V3PublishRefusal {
+        self.inner.v3_publish_refusal()
     }
 
     fn on_connect(&self, identity: &Self::Identity, client_id: &str) {

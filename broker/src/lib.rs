@@ -36,5 +36,6 @@ pub use broker::{Broker, BrokerHandle};
 pub use config::BrokerConfig;
 pub use hooks::{
     AllowAll, AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, Transport,
+    V3PublishRefusal,
 };
 pub use tls::{ClientAuth, TlsAcceptorSource, TlsError, TlsSettings};
