@@ -4,8 +4,9 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    /// Sockets held at once (TCP + WebSocket + TLS); more are answered with
-    /// CONNACK "server unavailable" / 0x89 and closed.
+    /// Sockets held at once (TCP + WebSocket + TLS); a CONNECT beyond waits up to
+    /// `connect_slot_wait` for a slot, then is answered with CONNACK "server
+    /// unavailable" / 0x89 and closed.
     pub max_connections: usize,
     /// Largest packet accepted from a client, fixed header included (v5 `Maximum Packet Size`).
     pub max_packet_size: u32,
