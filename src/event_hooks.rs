@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use magnetite_broker::{
     AuthDecision, ConnectInfo, DisconnectReason, FilterVerdict, Hooks, TopicVerdict,
+    V3PublishRefusal,
 };
 use magnetite_events::{MqttEventType, MqttWriter};
 
@@ -110,6 +111,10 @@ where
 
     fn subscribe_refusal_code(&self) -> u8 {
         self.inner.subscribe_refusal_code()
+    }
+
+    fn v3_publish_refusal(&self) -> V3PublishRefusal {
+        self.inner.v3_publish_refusal()
     }
 
     fn on_connect(&self, identity: &Self::Identity, client_id: &str) {

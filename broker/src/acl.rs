@@ -14,7 +14,9 @@
 
 use std::path::Path;
 
-use crate::hooks::{AuthDecision, ConnectInfo, FilterVerdict, Hooks, TopicVerdict};
+use crate::hooks::{
+    AuthDecision, ConnectInfo, FilterVerdict, Hooks, TopicVerdict, V3PublishRefusal,
+};
 use crate::protocol::topic;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +229,13 @@ impl Hooks for OpenHooks {
     /// `acl_file` denies.
     fn subscribe_refusal_code(&self) -> u8 {
         crate::protocol::reason::UNSPECIFIED_ERROR
+    }
+
+    /// A 3.1.1 PUBLISH the ACL denies is acknowledged and dropped, as mosquitto does with
+    /// an `acl_file`: this mode is where its users bring their ACL files, and their
+    /// devices expect to stay connected (platform mode closes instead).
+    fn v3_publish_refusal(&self) -> V3PublishRefusal {
+        V3PublishRefusal::AckAndDrop
     }
 }
 

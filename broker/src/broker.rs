@@ -24,6 +24,12 @@ pub struct Stats {
     pub messages_dropped: AtomicU64,
 }
 
+/// CONNECTs that may wait for a connection slot at once (see
+/// `BrokerConfig::connect_slot_wait`). A waiter is a socket that has already sent its
+/// CONNECT, so it costs what it held while reading it; the cap keeps a flood of connects
+/// at the limit from queueing more than a reconnect wave's worth of them.
+pub const MAX_SLOT_WAITERS: usize = 1024;
+
 pub(crate) struct Shared<H: Hooks> {
     pub config: BrokerConfig,
     pub hooks: H,
@@ -32,6 +38,9 @@ pub(crate) struct Shared<H: Hooks> {
     pub sessions: Sessions,
     pub stats: Stats,
     pub connection_slots: Arc<Semaphore>,
+    /// Admission to wait for a connection slot: at most [`MAX_SLOT_WAITERS`] (or
+    /// `max_connections`, if fewer) CONNECTs wait at once; more are refused at once.
+    pub slot_waiters: Semaphore,
     pub shutdown: watch::Sender<bool>,
     pub tasks: TaskTracker,
 }
@@ -54,6 +63,7 @@ impl<H: Hooks> Broker<H> {
         let slots = Arc::new(Semaphore::new(
             config.max_connections.min(Semaphore::MAX_PERMITS),
         ));
+        let slot_waiters = Semaphore::new(config.max_connections.min(MAX_SLOT_WAITERS));
         Broker {
             shared: Arc::new(Shared {
                 config,
@@ -63,6 +73,7 @@ impl<H: Hooks> Broker<H> {
                 sessions: Sessions::default(),
                 stats: Stats::default(),
                 connection_slots: slots,
+                slot_waiters,
                 shutdown,
                 tasks: TaskTracker::new(),
             }),

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    /// Sockets held at once (TCP + WebSocket + TLS); more are answered with
-    /// CONNACK "server unavailable" / 0x89 and closed.
+    /// Sockets held at once (TCP + WebSocket + TLS); a CONNECT beyond waits up to
+    /// `connect_slot_wait` for a slot, then is answered with CONNACK "server
+    /// unavailable" / 0x89 and closed.
     pub max_connections: usize,
     /// Largest packet accepted from a client, fixed header included (v5 `Maximum Packet Size`).
     pub max_packet_size: u32,
@@ -22,6 +23,11 @@ pub struct BrokerConfig {
     pub max_queued: usize,
     /// A socket that has not sent CONNECT within this time is closed.
     pub connect_timeout: Duration,
+    /// How long a CONNECT that finds all `max_connections` slots taken waits for one to
+    /// free before it is refused (never past `connect_timeout`). A client that closes and
+    /// at once reconnects races its own close: the slot frees only once the broker has
+    /// read the close, so without a short wait the reconnect could be refused.
+    pub connect_slot_wait: Duration,
     /// Topic names and filters with more levels are refused.
     pub max_topic_levels: usize,
     /// Highest keep-alive granted; 5.0 clients asking for more (or 0) are told this value.
@@ -43,6 +49,7 @@ impl Default for BrokerConfig {
             receive_maximum: 1024,
             max_queued: 10_000,
             connect_timeout: Duration::from_secs(10),
+            connect_slot_wait: Duration::from_secs(1),
             max_topic_levels: 32,
             max_keepalive: None,
             topic_alias_maximum: 1024,

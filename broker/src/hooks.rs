@@ -58,6 +58,19 @@ pub enum AuthDecision<I> {
     Refuse(ConnectRefusal),
 }
 
+/// What a 3.1 / 3.1.1 client's PUBLISH that `authorize_publish` refused gets. Those
+/// versions have no code to say "not authorized"; the server "MUST either make a positive
+/// acknowledgement, according to the normal QoS rules, or close the Network Connection"
+/// [MQTT-3.3.5-2]. (5.0 always answers 0x87 in PUBACK / PUBREC.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V3PublishRefusal {
+    /// Close the connection: the device learns it did something it may not.
+    Close,
+    /// Acknowledge as if delivered and drop the message, as mosquitto does: what clients
+    /// migrating with a mosquitto ACL file expect.
+    AckAndDrop,
+}
+
 /// Why a session ended, as told to [`Hooks::on_disconnect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisconnectReason {
@@ -74,7 +87,7 @@ pub enum DisconnectReason {
     Revoked,
     /// The client broke the protocol (malformed packet, limit exceeded, ...).
     ProtocolError,
-    /// An unauthorized 3.1.1 PUBLISH closes the connection.
+    /// An unauthorized 3.1.1 PUBLISH closed the connection ([`V3PublishRefusal::Close`]).
     NotAuthorized,
     ServerShutdown,
 }
@@ -198,6 +211,11 @@ pub trait Hooks: Send + Sync + 'static {
     /// The 5.0 SUBACK code for a filter `authorize_subscribe` refused (3.1.1 has only 0x80).
     fn subscribe_refusal_code(&self) -> u8 {
         crate::protocol::reason::NOT_AUTHORIZED
+    }
+
+    /// What a 3.1.1 PUBLISH `authorize_publish` refused gets (5.0 always gets 0x87).
+    fn v3_publish_refusal(&self) -> V3PublishRefusal {
+        V3PublishRefusal::Close
     }
 
     /// A session was accepted (after CONNACK is queued). Must not block.

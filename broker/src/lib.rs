@@ -36,6 +36,6 @@ pub use broker::{Broker, BrokerHandle};
 pub use config::BrokerConfig;
 pub use hooks::{
     AllowAll, AuthDecision, ByteString, ConnectInfo, ConnectRefusal, DisconnectReason,
-    FilterVerdict, Hooks, Presentation, TopicVerdict, Transport,
+    FilterVerdict, Hooks, Presentation, TopicVerdict, Transport, V3PublishRefusal,
 };
 pub use tls::{ClientAuth, TlsAcceptorSource, TlsError, TlsSettings};

@@ -41,10 +41,15 @@ impl RetainedStore {
                 .into_iter()
                 .collect();
         }
-        map.values()
+        let mut found: Vec<Arc<Message>> = map
+            .values()
             .filter(|m| !m.is_expired(now) && topic::matches(filter, &m.topic))
             .cloned()
-            .collect()
+            .collect();
+        // A stable replay order (a parent topic before its children) instead of the
+        // map's: the spec sets none, but subscribers and tests can rely on this one.
+        found.sort_unstable_by(|a, b| a.topic.cmp(&b.topic));
+        found
     }
 
     pub fn len(&self) -> usize {

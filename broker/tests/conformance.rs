@@ -6,8 +6,14 @@ mod common;
 
 #[path = "conformance/acks.rs"]
 mod acks;
+#[path = "conformance/acl.rs"]
+mod acl;
 #[path = "conformance/connect.rs"]
 mod connect;
+#[path = "conformance/sessions.rs"]
+mod sessions;
+#[path = "conformance/slots.rs"]
+mod slots;
 #[path = "conformance/subscribe.rs"]
 mod subscribe;
 

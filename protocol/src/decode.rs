@@ -56,6 +56,16 @@ fn expect_flags(header: u8, flags: u8) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// MQTT 3.1 set DUP (bit 3) on a resent PUBREL, SUBSCRIBE or UNSUBSCRIBE; 3.1.1 made
+/// those flags fixed. A 3.1 client resending one must not be cut off as malformed.
+fn without_v31_dup(header: u8, version: ProtocolVersion) -> u8 {
+    if version == ProtocolVersion::V31 {
+        header & !0x08
+    } else {
+        header
+    }
+}
+
 fn expect_empty(body: &Bytes) -> Result<(), DecodeError> {
     if !body.is_empty() {
         return Err(DecodeError::TrailingBytes);
@@ -88,7 +98,7 @@ fn decode_body(
             Packet::PubRec(decode_pub_response(&mut body, v5, PubAckKind::AckOrRec)?)
         }
         6 => {
-            expect_flags(header, 0b0010)?;
+            expect_flags(without_v31_dup(header, version), 0b0010)?;
             Packet::PubRel(decode_pub_response(&mut body, v5, PubAckKind::RelOrComp)?)
         }
         7 => {
@@ -96,7 +106,7 @@ fn decode_body(
             Packet::PubComp(decode_pub_response(&mut body, v5, PubAckKind::RelOrComp)?)
         }
         8 => {
-            expect_flags(header, 0b0010)?;
+            expect_flags(without_v31_dup(header, version), 0b0010)?;
             Packet::Subscribe(decode_subscribe(&mut body, v5)?)
         }
         9 => {
@@ -104,7 +114,7 @@ fn decode_body(
             Packet::SubAck(decode_suback(&mut body, v5)?)
         }
         10 => {
-            expect_flags(header, 0b0010)?;
+            expect_flags(without_v31_dup(header, version), 0b0010)?;
             Packet::Unsubscribe(decode_unsubscribe(&mut body, v5)?)
         }
         11 => {

@@ -48,6 +48,9 @@ fn connack_properties() -> Properties {
     }
 }
 
+/// The constructor of one of the four acks (`Packet::PubAck`, ...).
+type AckKind = fn(PubResponse) -> Packet;
+
 fn round_trip(packet: Packet, version: ProtocolVersion) {
     let mut buf = BytesMut::new();
     encode(&packet, version, &mut buf).expect("encode");
@@ -185,16 +188,19 @@ fn all_packets(version: ProtocolVersion, with_props: bool) -> Vec<Packet> {
             }),
         }),
     ];
-    for kind in [
-        Packet::PubAck,
-        Packet::PubRec,
-        Packet::PubRel,
-        Packet::PubComp,
-    ] {
+    // A reason code each packet defines: 0x10 No matching subscribers (PUBACK, PUBREC),
+    // 0x92 Packet Identifier not found (PUBREL, PUBCOMP).
+    let kinds: [(AckKind, u8); 4] = [
+        (Packet::PubAck, 0x10),
+        (Packet::PubRec, 0x10),
+        (Packet::PubRel, 0x92),
+        (Packet::PubComp, 0x92),
+    ];
+    for (kind, code) in kinds {
         out.push(kind(PubResponse::ok(1)));
         out.push(kind(PubResponse {
             pkid: 2,
-            code: reason(0x10),
+            code: reason(code),
             properties: props(Properties {
                 reason_string: Some(s("why")),
                 ..Default::default()

@@ -7,7 +7,9 @@ Magnetite flags; a setting Magnetite cannot express makes the script exit 77
 ("not applicable") with the setting named on stderr.
 """
 
+import atexit
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -27,14 +29,15 @@ FLAGS = {
     "acl_file": "--acl-file",
 }
 # Settings that change nothing for Magnetite's behaviour in these tests.
-IGNORED = {"log_type", "log_dest", "connection_messages", "user"}
+# (per_listener_settings: translate() accepts a single listener only, so per-listener
+# and global settings are the same thing.)
+IGNORED = {"log_type", "log_dest", "connection_messages", "user", "per_listener_settings"}
 # Settings whose default-equivalent value is fine; any other value is not applicable.
 NEUTRAL_VALUES = {
     "allow_anonymous": {"true"},
     "persistence": {"false"},
     "allow_zero_length_clientid": {"true"},
     "retain_available": {"true"},
-    "per_listener_settings": {"false"},
 }
 
 
@@ -45,8 +48,13 @@ def not_applicable(why):
 
 
 def translate(conf_path):
-    """Returns (port, flags) for a mosquitto config file."""
-    port, flags = None, []
+    """Returns (port, flags, anonymous) for a mosquitto config file.
+
+    mosquitto 2.0 refuses anonymous clients once a config defines a listener, unless it
+    says `allow_anonymous true`; Magnetite's equivalent is its default `--auth platform`
+    with no accounts (every client is refused).
+    """
+    port, flags, anonymous = None, [], True
     with open(conf_path) as conf:
         for raw in conf:
             line = raw.strip()
@@ -59,6 +67,7 @@ def translate(conf_path):
                 if port is not None or len(parts) > 1:
                     not_applicable("several listeners or a bound address (%s)" % line)
                 port = int(parts[0])
+                anonymous = anonymous and "allow_anonymous true" in open(conf_path).read()
             elif key in FLAGS:
                 flags += [FLAGS[key], value]
             elif key in IGNORED:
@@ -67,7 +76,7 @@ def translate(conf_path):
                 pass
             else:
                 not_applicable("mosquitto setting `%s`" % line)
-    return port, flags
+    return port, flags, anonymous
 
 
 def conf_from_cmd(cmd):
@@ -90,20 +99,26 @@ def start_broker(filename, cmd=None, port=0, use_conf=False, expect_fail=False, 
             port = int(cmd[cmd.index("-p") + 1])
     elif port == 0:
         conf = filename.replace(".py", ".conf")
-    flags = []
+    flags, anonymous = [], True
     if conf is not None:
-        conf_port, flags = translate(conf)
+        conf_port, flags, anonymous = translate(conf)
         port = conf_port or port or 1888
     if port == 0:
         port = 1888
     data_dir = tempfile.mkdtemp(prefix="magnetite-mosq-")
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     binary = os.environ["MAGNETITE_BIN"]
-    # mosquitto's own topic depth limit (200 levels) instead of Magnetite's default 32.
-    args = [binary, "serve", "--auth", "none", "--max-topic-levels", "200",
+    # mosquitto's topic depth limit instead of Magnetite's default 32 levels:
+    # mosquitto counts separators (200), Magnetite levels (separators + 1).
+    auth = ["--auth", "none"] if anonymous else []
+    args = [binary, "serve"] + auth + ["--max-topic-levels", "201",
             "--mqtt-addr", "127.0.0.1:%d" % port,
             "--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
             "--data-dir", data_dir] + flags
-    env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"), NO_COLOR="1")
+    # A chosen admin password, so platform mode does not print a generated one.
+    env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"), NO_COLOR="1",
+               MAGNETITE_ADMIN_EMAIL="admin@example.com",
+               MAGNETITE_ADMIN_PASSWORD=secrets.token_hex(16))
     stderr = subprocess.DEVNULL if nolog else subprocess.PIPE
     broker = subprocess.Popen(args, stderr=stderr, env=env)
     broker.magnetite_data_dir = data_dir

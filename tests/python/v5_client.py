@@ -181,9 +181,14 @@ def refused_filters():
     codes = c.subscribe("test/nosubscribe")
     if codes[0].value < 0x80:
         fail(f"ACL-denied filter granted: {codes}")
-    codes = c.subscribe("$share/g")
+    codes = c.subscribe("/".join(["level"] * 40))
     if codes[0].value != 0x8F:
-        fail(f"malformed shared filter should get 0x8F: {codes}")
+        fail(f"a filter deeper than the level limit should get 0x8F: {codes}")
+    # `$share/<group>` without a filter is a protocol error, not a SUBACK code [MQTT-4.8.2-1].
+    c.client.subscribe("$share/g", options=SubscribeOptions(qos=1))
+    wait_until(lambda: c.disconnects, "DISCONNECT for $share/g")
+    if c.disconnects[0].value != 0x82:
+        fail(f"$share/g should end the connection with 0x82: {c.disconnects}")
 
 
 def websocket():

@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use bytestring::ByteString;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
+use tokio::time::Instant;
 
 use super::io::Io;
 use super::{ClientLimits, Connection};
@@ -55,11 +56,9 @@ async fn establish<H: Hooks, S: Io>(
     let mut rbuf = BytesMut::new();
     let config = &shared.config;
     let max = config.max_packet_size.min(config.max_connect_packet_size) as usize;
-    let first = tokio::time::timeout(
-        config.connect_timeout,
-        read_connect(&mut accepted.io, &mut rbuf, max),
-    )
-    .await;
+    let deadline = Instant::now() + config.connect_timeout;
+    let first =
+        tokio::time::timeout_at(deadline, read_connect(&mut accepted.io, &mut rbuf, max)).await;
     let connect = match first {
         Ok(Ok(connect)) => connect,
         Ok(Err(ConnectFailure::Refuse(version, code))) => {
@@ -68,7 +67,33 @@ async fn establish<H: Hooks, S: Io>(
         }
         _ => return None,
     };
+    if accepted.permit.is_none() {
+        accepted.permit = wait_for_slot(&shared, deadline).await;
+    }
     accept_connect(&shared, accepted, rbuf, *connect).await
+}
+
+/// A connection slot for a CONNECT that arrived with every slot taken: the first one
+/// freed within `connect_slot_wait` (and before the connect deadline), or `None`.
+///
+/// The semaphore wakes waiters in arrival order as permits are released; no polling.
+/// Waiting does not make a permit-less socket live longer than `connect_timeout`
+/// already allows one that is slow to send its CONNECT, and at most
+/// [`MAX_SLOT_WAITERS`](crate::broker::MAX_SLOT_WAITERS) wait at once: the rest are refused without waiting.
+async fn wait_for_slot<H: Hooks>(
+    shared: &Shared<H>,
+    connect_deadline: Instant,
+) -> Option<OwnedSemaphorePermit> {
+    let slots = Arc::clone(&shared.connection_slots);
+    if let Ok(permit) = Arc::clone(&slots).try_acquire_owned() {
+        return Some(permit);
+    }
+    let _waiting = shared.slot_waiters.try_acquire().ok()?;
+    let until = connect_deadline.min(Instant::now() + shared.config.connect_slot_wait);
+    match tokio::time::timeout_at(until, slots.acquire_owned()).await {
+        Ok(Ok(permit)) => Some(permit),
+        _ => None,
+    }
 }
 
 /// Why no CONNECT came out of the first bytes.
@@ -390,6 +415,9 @@ async fn attach_session<H: Hooks>(
         }
         other => {
             if let Some((old, state)) = other {
+                // A new connection for the client id cancels a delayed will even when it
+                // starts a new session [MQTT-3.1.2-8], so discarding must not publish it.
+                old.cancel_timers();
                 super::teardown::discard_session(shared, &old, &state);
             }
             let session = shared.sessions.create(key, shared.config.max_queued);

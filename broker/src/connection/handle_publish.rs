@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::io::Io;
 use super::{Connection, Exit};
-use crate::hooks::{Hooks, TopicVerdict};
+use crate::hooks::{Hooks, TopicVerdict, V3PublishRefusal};
 use crate::message::{Delivery, Message};
 use crate::session::Session;
 
@@ -55,6 +55,13 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         } else {
             reason::SUCCESS
         };
+        self.acknowledge(qos, pkid, code);
+        Ok(())
+    }
+
+    /// The positive acknowledgement of an accepted PUBLISH: PUBACK, or PUBREC with the
+    /// packet id remembered until PUBREL (a resend is then acknowledged only).
+    fn acknowledge(&mut self, qos: QoS, pkid: u16, code: u8) {
         match qos {
             QoS::AtMostOnce => {}
             QoS::AtLeastOnce => self.write_pub_response(Packet::PubAck, pkid, code),
@@ -63,7 +70,6 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 self.write_pub_response(Packet::PubRec, pkid, code);
             }
         }
-        Ok(())
     }
 
     /// Backpressure: a QoS 1/2 message for a subscriber whose queue is full waits here
@@ -82,12 +88,19 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         }
     }
 
-    /// 3.1.1 has no way to say "not authorized" for a PUBLISH: the connection is closed.
-    /// 5.0 answers with 0x87 in PUBACK / PUBREC (QoS 0 is dropped silently).
+    /// 3.1.1 has no way to say "not authorized" for a PUBLISH: the hooks choose between
+    /// closing and a positive ack of a dropped message [MQTT-3.3.5-2]. 5.0 answers with
+    /// 0x87 in PUBACK / PUBREC (QoS 0 is dropped silently).
     fn refuse_publish(&mut self, qos: QoS, pkid: u16) -> Result<(), Exit> {
         tracing::debug!(client_id = %self.client_id, "publish not authorized");
         if !self.version.is_v5() {
-            return Err(Exit::NotAuthorized);
+            return match self.shared.hooks.v3_publish_refusal() {
+                V3PublishRefusal::Close => Err(Exit::NotAuthorized),
+                V3PublishRefusal::AckAndDrop => {
+                    self.acknowledge(qos, pkid, reason::SUCCESS);
+                    Ok(())
+                }
+            };
         }
         match qos {
             QoS::AtMostOnce => {}

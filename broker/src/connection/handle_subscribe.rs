@@ -68,9 +68,13 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             // [MQTT-3.8.3-4]: a protocol error, and 0x82 is not a SUBACK code.
             return Err(self.violation(reason::PROTOCOL_ERROR));
         }
-        if !topic::valid_topic_filter(&plain)
-            || topic::level_count(&plain) > self.shared.config.max_topic_levels
-        {
+        // A wildcard out of place breaks a MUST of the filter syntax [MQTT-4.7.1-1/2]:
+        // a malformed packet, not 0x8F ("correctly formed but not allowed").
+        if !topic::valid_topic_filter(&plain) {
+            return Err(self.violation(reason::MALFORMED_PACKET));
+        }
+        // Too many levels is our limit, not a syntax error: refused per filter.
+        if topic::level_count(&plain) > self.shared.config.max_topic_levels {
             return Ok(self.suback_failure(reason::TOPIC_FILTER_INVALID));
         }
         let verdict = self
@@ -167,6 +171,14 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     }
 
     pub(super) fn handle_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Result<(), Exit> {
+        if !unsubscribe
+            .filters
+            .iter()
+            .all(|f| topic::valid_topic_filter(f))
+        {
+            // As in SUBSCRIBE: a filter that breaks the syntax makes the packet malformed.
+            return Err(self.violation(reason::MALFORMED_PACKET));
+        }
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
         for filter in &unsubscribe.filters {
             // Found by the text the client subscribed with, whatever it was routed as.

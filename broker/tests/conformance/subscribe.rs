@@ -1,6 +1,7 @@
 //! SUBSCRIBE / UNSUBSCRIBE filters the spec makes a protocol error rather than a
 //! per-filter refusal: an empty filter [MQTT-4.7.3-1], `$share/<group>` without a filter
-//! [MQTT-4.8.2-1], No Local on a shared subscription [MQTT-3.8.3-4].
+//! [MQTT-4.8.2-1], No Local on a shared subscription [MQTT-3.8.3-4], a wildcard out of
+//! place [MQTT-4.7.1-1/2].
 
 use bytestring::ByteString;
 use magnetite_broker::protocol::{reason, Packet, Properties, ProtocolVersion, QoS, Unsubscribe};
@@ -62,12 +63,40 @@ async fn no_local_on_a_shared_subscription_is_a_protocol_error() {
 }
 
 #[tokio::test]
-async fn well_formed_refusals_still_get_a_suback_code() {
-    // Contrast: a wildcard in the wrong place is refused per filter, the connection stays.
-    for (version, code) in [(V311, 0x80), (V5, reason::TOPIC_FILTER_INVALID)] {
+async fn a_misplaced_wildcard_is_malformed() {
+    // [MQTT-4.7.1-1/2]; 0x8F means "correctly formed but not allowed", so it cannot be it.
+    for version in [V311, V5] {
+        for filter in ["#/test/topic", "a/b#", "a/+b/c"] {
+            subscribe_violates(version, filter, false, reason::MALFORMED_PACKET).await;
+        }
         let b = common::start(BrokerConfig::default(), AllowAll).await;
         let mut client = Client::connect(b.addr, version, "c").await;
-        assert_eq!(client.subscribe("a/#/b", QoS::AtMostOnce).await, vec![code]);
+        let packet = Unsubscribe {
+            pkid: 1,
+            filters: vec![ByteString::from("#/test/topic")],
+            properties: Properties::default(),
+        };
+        client.send(Packet::Unsubscribe(packet)).await;
+        expect_violation(&mut client, reason::MALFORMED_PACKET).await;
+    }
+}
+
+#[tokio::test]
+async fn well_formed_refusals_still_get_a_suback_code() {
+    // Contrast: a well-formed filter deeper than --max-topic-levels is refused per
+    // filter, and the connection stays.
+    let config = BrokerConfig {
+        max_topic_levels: 3,
+        ..Default::default()
+    };
+    for (version, code) in [(V311, 0x80), (V5, reason::TOPIC_FILTER_INVALID)] {
+        let b = common::start(config.clone(), AllowAll).await;
+        let mut client = Client::connect(b.addr, version, "c").await;
+        assert_eq!(
+            client.subscribe("a/b/c/d", QoS::AtMostOnce).await,
+            vec![code]
+        );
+        assert_eq!(client.subscribe("a/b/c", QoS::AtMostOnce).await, vec![0]);
         assert_eq!(
             client.subscribe("$share/g/t", QoS::AtMostOnce).await,
             vec![0]
