@@ -165,9 +165,13 @@ async fn sqlite_outbox_without_domain_column_is_migrated() {
         pool.close().await;
     }
     let db = Db::open(&url).await.unwrap();
-    let events = Events::start(db.clone(), EventsConfig::default())
-        .await
-        .unwrap();
+    // No retention sweep: the old row's `created_at` is long past any retention, and the
+    // pruner running at start would race this test for it.
+    let config = EventsConfig {
+        retention: std::time::Duration::ZERO,
+        ..EventsConfig::default()
+    };
+    let events = Events::start(db.clone(), config).await.unwrap();
     // A second start finds the column and leaves it alone.
     db.ensure_schema().await.unwrap();
     let d1 = ReadScope::Domains(vec!["d1".into()]);
