@@ -45,6 +45,20 @@ fn wait_for(child: &mut Child, addr: SocketAddr, log: &std::path::Path) {
     );
 }
 
+/// Free loopback ports for the TLS listeners unless `args` names them: a test that
+/// turns TLS on (`--tls-self-signed`) must never bind the defaults (8883, 8084), which
+/// two tests running at once would fight over. Unused when TLS stays off.
+fn tls_ports(args: &[&str]) -> Vec<String> {
+    let mut extra = Vec::new();
+    for flag in ["--mqtts-addr", "--wss-addr"] {
+        if !args.contains(&flag) {
+            extra.push(flag.to_string());
+            extra.push(format!("127.0.0.1:{}", free_port()));
+        }
+    }
+    extra
+}
+
 /// A data dir under the temp dir, unique to this process and call.
 pub fn temp_data_dir() -> PathBuf {
     std::env::temp_dir().join(format!(
@@ -76,6 +90,7 @@ impl Magnetite {
             .args(["--ws-addr", &ws.to_string()])
             .args(["--http-addr", &http.to_string()])
             .args(["--data-dir", &data_dir.to_string_lossy()])
+            .args(tls_ports(args))
             .args(args)
             .env("MAGNETITE_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("MAGNETITE_ADMIN_PASSWORD", ADMIN_PASSWORD)
