@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::secrets::{parse_secret, Secrets};
 
@@ -47,14 +47,15 @@ pub struct Storage {
     )]
     pub data_dir: PathBuf,
     /// `sqlite://...` or `postgres://...` [default: sqlite://<data dir>/magnetite.db]
-    #[arg(long, env = "MAGNETITE_DATABASE_URL", global = true)]
-    pub database_url: Option<String>,
+    #[arg(long, env = "MAGNETITE_DATABASE_URL", global = true, hide_env_values = true, value_parser = parse_secret)]
+    pub database_url: Option<SecretString>,
 }
 
 impl Storage {
+    /// The database URL (it may carry a password: only for opening the pool).
     pub fn database_url(&self) -> String {
         match &self.database_url {
-            Some(url) => url.clone(),
+            Some(url) => url.expose_secret().to_string(),
             None => format!("sqlite://{}/magnetite.db", self.data_dir.display()),
         }
     }
@@ -186,9 +187,10 @@ pub struct Settings {
         long = "event-store",
         env = "MAGNETITE_EVENT_STORE",
         value_delimiter = ',',
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_secret
     )]
-    pub event_stores: Vec<String>,
+    pub event_stores: Vec<SecretString>,
     /// Stream prefix: `magistrala` or `supermq` (SuperMQ naming)
     #[arg(long, env = "MAGNETITE_EVENT_PREFIX", default_value = "magistrala")]
     pub event_prefix: String,
@@ -249,9 +251,14 @@ impl Settings {
         }
     }
 
+    /// The event sinks' URLs (they may carry passwords: only for connecting).
+    pub fn event_stores(&self) -> Vec<String> {
+        let urls = self.event_stores.iter();
+        urls.map(|url| url.expose_secret().to_string()).collect()
+    }
+
     /// SMTP server of `--smtp-url`, when set (empty counts as unset).
     pub fn smtp_url(&self) -> Option<&str> {
-        use secrecy::ExposeSecret;
         self.smtp_url
             .as_ref()
             .map(|url| url.expose_secret())
@@ -309,4 +316,41 @@ fn default_public_url(http_addr: SocketAddr) -> String {
         ip => ip,
     };
     format!("http://{}", SocketAddr::new(ip, http_addr.port()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    /// Settings that can carry a password (database, event sinks, SMTP) print redacted.
+    #[test]
+    fn debug_of_the_settings_shows_no_password() {
+        let cli = Cli::try_parse_from([
+            "magnetite",
+            "serve",
+            "--database-url",
+            "postgres://app:hunter2-db@db/magnetite",
+            "--event-store",
+            "rabbitmq-stream://app:hunter2-mq@mq:5552",
+            "--smtp-url",
+            "smtp://mailer:hunter2-smtp@mail",
+        ]);
+        let cli = cli.unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let Command::Serve(settings) = cli.command else {
+            panic!("serve");
+        };
+        assert_eq!(
+            settings.storage.database_url(),
+            "postgres://app:hunter2-db@db/magnetite"
+        );
+        assert_eq!(
+            settings.event_stores(),
+            ["rabbitmq-stream://app:hunter2-mq@mq:5552"]
+        );
+        assert_eq!(settings.smtp_url(), Some("smtp://mailer:hunter2-smtp@mail"));
+    }
 }

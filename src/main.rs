@@ -148,7 +148,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 async fn start_events(settings: &Settings, instance_id: &str) -> anyhow::Result<Arc<Events>> {
     let config = EventsConfig {
         prefix: settings.event_prefix.clone(),
-        stores: settings.event_stores.clone(),
+        stores: settings.event_stores(),
         maxlen: settings.event_maxlen,
         instance_id: instance_id.to_string(),
         retention: settings.event_retention,
