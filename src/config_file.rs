@@ -13,7 +13,7 @@
 //! by serde rather than by the flag's parser.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::parser::ValueSource;
@@ -26,21 +26,16 @@ use crate::cli::Cli;
 pub fn parse() -> anyhow::Result<Cli> {
     let args: Vec<OsString> = std::env::args_os().collect();
     let matches = Cli::command().get_matches_from(&args);
-    let file = match matches.subcommand() {
-        Some(("serve", serve)) => serve.get_one::<std::path::PathBuf>("config"),
-        _ => None,
-    };
-    let Some(path) = file else {
+    let Some(("serve", serve)) = matches.subcommand() else {
         return Ok(Cli::from_arg_matches(&matches)?);
     };
-    let table = read(path)?;
-    let Some(("serve", serve)) = matches.subcommand() else {
-        anyhow::bail!("--config belongs to serve");
+    let Some(path) = serve.get_one::<PathBuf>("config") else {
+        return Ok(Cli::from_arg_matches(&matches)?);
     };
     let from_file =
-        file_args(serve, &table).with_context(|| format!("parsing {}", path.display()))?;
+        file_args(serve, &read(path)?).with_context(|| format!("parsing {}", path.display()))?;
     let matches = Cli::command()
-        .try_get_matches_from(args.into_iter().chain(from_file))
+        .try_get_matches_from(args.iter().cloned().chain(from_file))
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
     Ok(Cli::from_arg_matches(&matches)?)
 }
@@ -105,4 +100,52 @@ fn push_flags(
         flags.push(format!("--{key}={text}").into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_matches(args: &[&str]) -> ArgMatches {
+        let argv = ["magnetite", "serve"].iter().chain(args);
+        let matches = Cli::command().get_matches_from(argv);
+        match matches.subcommand() {
+            Some(("serve", serve)) => serve.clone(),
+            _ => panic!("serve"),
+        }
+    }
+
+    #[test]
+    fn file_fills_only_what_no_flag_set_and_switches_only_when_true() {
+        let serve = serve_matches(&["--mqtt-addr", "127.0.0.1:1"]);
+        let table: toml::Table = toml::from_str(
+            "mqtt-addr = \"127.0.0.1:2\"\nevent-store = [\"redis://a\", \"nats://b\"]\nmax-queued = 5\ntls-self-signed = true\n",
+        )
+        .unwrap();
+        let flags = file_args(&serve, &table).unwrap();
+        let expected: Vec<OsString> = [
+            "--event-store=redis://a",
+            "--event-store=nats://b",
+            "--max-queued=5",
+            "--tls-self-signed",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(flags, expected);
+        let off: toml::Table = toml::from_str("tls-self-signed = false\n").unwrap();
+        assert!(file_args(&serve, &off).unwrap().is_empty());
+    }
+
+    #[test]
+    fn keys_that_are_no_setting_are_refused_by_name() {
+        let serve = serve_matches(&[]);
+        for key in ["config", "max_queued", "auth-key", "admin-password"] {
+            let table: toml::Table = toml::from_str(&format!("{key} = \"x\"\n")).unwrap();
+            let error = file_args(&serve, &table).unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
+        let table: toml::Table = toml::from_str("max-queued = { a = 1 }\n").unwrap();
+        assert!(file_args(&serve, &table).is_err());
+    }
 }
