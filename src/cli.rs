@@ -78,8 +78,8 @@ pub enum CertsAction {
         /// The platform client id.
         #[arg(long)]
         client: String,
-        /// Validity: `30d`, `24h`, `3600s` or seconds
-        #[arg(long, default_value = "90d", value_parser = duration)]
+        /// Validity: `30d`, `24h`, `3600s`, `1y` or seconds (as the HTTP API's `ttl`)
+        #[arg(long, default_value = "90d", value_parser = certificate_ttl)]
         ttl: Duration,
         /// Where to write the files
         #[arg(long, default_value = ".")]
@@ -266,11 +266,21 @@ impl Settings {
     }
 }
 
-/// A duration: plain seconds (`"10"`, as every duration setting always took) or a
-/// humantime duration (`"500ms"`, `"24h"`, `"7d"`); see [`magnetite_certs::parse_ttl`].
+/// A duration setting: plain seconds (`"10"`, what every duration setting always took)
+/// or anything `humantime` reads (`"500ms"`, `"24h"`, `"7d"`, `"1h 30m"`).
 fn duration(text: &str) -> Result<Duration, String> {
-    magnetite_certs::parse_ttl(text)
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = text.parse().map_err(|e| format!("{e}"))?;
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text)
         .map_err(|_| format!("{text:?} is not a duration: use seconds or e.g. 30s, 10m, 24h, 7d"))
+}
+
+/// A certificate's lifetime, in the certs service's own format (shared with its API).
+fn certificate_ttl(text: &str) -> Result<Duration, String> {
+    magnetite_certs::parse_ttl(text).map_err(|e| e.to_string())
 }
 
 /// A timeout where zero would close every connection at once: refused.
@@ -325,6 +335,22 @@ mod tests {
     use super::{Cli, Command};
 
     /// Settings that can carry a password (database, event sinks, SMTP) print redacted.
+    #[test]
+    fn durations_take_plain_seconds_and_humantime() {
+        use std::time::Duration;
+        let parsed = |text| super::duration(text);
+        assert_eq!(parsed("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parsed("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parsed("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parsed("3600s"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parsed("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parsed("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parsed("0"), Ok(Duration::ZERO));
+        for bad in ["", "soon", "-5s", "10x", "99999999999999999999"] {
+            assert!(parsed(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn debug_of_the_settings_shows_no_password() {
         let cli = Cli::try_parse_from([

@@ -163,30 +163,25 @@ pub(crate) fn check_client_id(client_id: &str) -> Result<()> {
     }
 }
 
-/// Parses a lifetime: plain seconds (`"3600"`), whole years of 365 days (`"1y"`), or
-/// any whole-unit `humantime` duration (`"3600s"`, `"90m"`, `"24h"`, `"30d"`, `"1h 30m"`). Years
-/// stay this API's own: humantime's year is 365.25 days, which would move every
-/// `"<n>y"` certificate's expiry and push `"10y"` past [`MAX_TTL`]. Bounds are checked
-/// at issue time.
+/// Parses a lifetime: `"3600s"`, `"90m"`, `"24h"`, `"30d"`, `"1y"` (365 days) or plain
+/// seconds (`"3600"`). Bounds are checked at issue time.
 pub fn parse_ttl(text: &str) -> Result<Duration> {
     let text = text.trim();
     let bad = || CertsError::bad_request(format!("invalid ttl {text:?}: use e.g. 3600s, 24h, 30d"));
-    let whole = |digits: &str| -> Option<u64> {
-        let digits_only = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-        digits_only.then(|| digits.parse().ok()).flatten()
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "y" => 365 * 86_400,
+        _ => return Err(bad()),
     };
-    if let Some(secs) = whole(text) {
-        return Ok(Duration::from_secs(secs));
-    }
-    if let Some(years) = text.strip_suffix('y').and_then(whole) {
-        return years
-            .checked_mul(365 * 86_400)
-            .map(Duration::from_secs)
-            .ok_or_else(bad);
-    }
-    // Whole units only, as ever: humantime would take `1.5h`.
-    if text.contains('.') {
-        return Err(bad());
-    }
-    humantime::parse_duration(text).map_err(|_| bad())
+    n.checked_mul(unit_secs)
+        .map(Duration::from_secs)
+        .ok_or_else(bad)
 }

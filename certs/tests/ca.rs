@@ -184,16 +184,6 @@ fn ttl_parsing() {
 }
 
 #[test]
-fn ttl_years_are_365_days_and_other_humantime_forms_parse() {
-    use magnetite_certs::parse_ttl;
-    assert_eq!(parse_ttl("1y").unwrap(), Duration::from_secs(365 * 86_400));
-    assert_eq!(parse_ttl("10y").unwrap(), magnetite_certs::issue::MAX_TTL);
-    assert_eq!(parse_ttl("1h 30m").unwrap(), Duration::from_secs(5400));
-    assert_eq!(parse_ttl("500ms").unwrap(), Duration::from_millis(500));
-    assert_eq!(parse_ttl("0").unwrap(), Duration::ZERO);
-}
-
-#[test]
 fn self_signed_server_certificate_is_kept_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let out = generate_self_signed(dir.path(), PASSPHRASE).unwrap();
