@@ -140,13 +140,11 @@ async fn start_bootstrap(
     platform: &Arc<Platform>,
     certs: Option<Arc<CertsService>>,
 ) -> anyhow::Result<Arc<BootstrapService>> {
-    let encrypt_key = match &settings.secrets.bootstrap_encrypt_key {
-        Some(key) => Some(
-            magnetite_bootstrap::parse_encrypt_key(key.expose_secret())
-                .context("MAGNETITE_BOOTSTRAP_ENCRYPT_KEY")?,
-        ),
-        None => None,
-    };
+    let encrypt_key = settings.secrets.bootstrap_encrypt_key.as_ref();
+    let encrypt_key = encrypt_key
+        .map(|key| magnetite_bootstrap::parse_encrypt_key(key.expose_secret()))
+        .transpose()
+        .context("MAGNETITE_BOOTSTRAP_ENCRYPT_KEY")?;
     let storage = StorageKey::load_or_create(&settings.storage.data_dir.join("bootstrap.key"))?;
     let issuer = certs.map(|c| Arc::new(Issuer(c)) as Arc<dyn CertIssuer>);
     let service = BootstrapService::start(

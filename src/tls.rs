@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use magnetite_broker::tls::{ClientAuth, TlsAcceptorSource, TlsSettings};
 use magnetite_certs::Ca;
-
 use secrecy::ExposeSecret;
 
 use crate::cli::{Settings, TlsClientAuth};
