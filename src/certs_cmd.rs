@@ -1,36 +1,32 @@
 //! `magnetite certs issue|revoke`: operator tools that work on the database directly
-//! (the CA passphrase comes from `MAGNETITE_CA_KEY_PASSPHRASE`, as for `serve`).
+//! (the CA passphrase and the auth key come from `MAGNETITE_CA_KEY_PASSPHRASE` and
+//! `MAGNETITE_AUTH_KEY` or the data dir, as for `serve`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use magnetite_auth::crypto::Keys;
 use magnetite_auth::{Platform, PlatformConfig, Store};
 use magnetite_certs::cli::{issue_to_files, revoke, RevokeTarget};
-use magnetite_certs::{parse_ttl, Ca, CertsService};
+use magnetite_certs::{Ca, CertsService};
 use magnetite_events::{Events, EventsConfig};
 
 use crate::cli::{CertsAction, CertsArgs};
 
 pub async fn run(args: CertsArgs) -> anyhow::Result<()> {
-    let data_dir = args.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
-    let url = args
-        .database_url
-        .unwrap_or_else(|| format!("sqlite://{}/magnetite.db", data_dir.display()));
-    let passphrase = crate::tls::saved_ca_passphrase(&data_dir)?
+    let data_dir = &args.storage.data_dir;
+    let url = args.storage.database_url();
+    let passphrase = crate::tls::saved_ca_passphrase(&args.secrets, data_dir)?
         .context("set MAGNETITE_CA_KEY_PASSPHRASE (the passphrase of the CA key)")?;
     let ca = Ca::load_or_create(&data_dir.join("ca"), &passphrase)?;
     let events = Events::start(url.as_str(), EventsConfig::default())
         .await
         .context("opening the database")?;
     let store = Store::open(events.db().clone()).await?;
-    let keys = Keys::load_or_create(&data_dir.join("auth.key"))?;
+    let keys = args.secrets.auth_keys(data_dir)?;
     let platform = Arc::new(Platform::new(store, keys, PlatformConfig::default()));
     let service = CertsService::open(events.db().clone(), ca, platform).await?;
     match args.action {
         CertsAction::Issue { client, ttl, out } => {
-            let ttl = parse_ttl(&ttl)?;
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let files = issue_to_files(&service, &client, ttl, &out).await?;
             println!(

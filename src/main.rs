@@ -2,12 +2,14 @@
 
 mod certs_cmd;
 mod cli;
+mod config_file;
 mod data_dir;
 mod event_hooks;
 mod http;
 mod http_error_heads;
 mod http_errors;
 mod http_server;
+mod secrets;
 mod services;
 mod tls;
 
@@ -16,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 use magnetite_broker::acl::{Acl, OpenHooks};
 use magnetite_broker::{Broker, BrokerConfig, Hooks};
 use magnetite_events::{Events, EventsConfig, MqttWriter};
@@ -26,19 +27,18 @@ use event_hooks::WithEvents;
 use magnetite_auth::PlatformHooks;
 use magnetite_broker::TlsAcceptorSource;
 
-use cli::{AuthMode, Cli, Command, LogFormat, Settings};
+use cli::{AuthMode, Command, LogFormat, Settings};
 
 fn main() -> anyhow::Result<()> {
     data_dir::restrict_umask();
-    let cli = Cli::parse();
+    let cli = config_file::parse()?;
     match cli.command {
-        Command::Serve(args) => {
-            let settings = Settings::resolve(*args)?;
+        Command::Serve(settings) => {
             init_logging(settings.log_format);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(serve(settings))
+            runtime.block_on(serve(*settings))
         }
         Command::Certs(args) => {
             init_logging(LogFormat::Text);
@@ -67,7 +67,7 @@ fn broker_config(settings: &Settings) -> BrokerConfig {
         max_connect_packet_size: settings.max_connect_packet_size,
         max_inflight: settings.max_inflight,
         max_queued: settings.max_queued,
-        connect_timeout: Duration::from_secs(settings.connect_timeout),
+        connect_timeout: settings.connect_timeout,
         max_topic_levels: settings.max_topic_levels,
         max_keepalive: settings.max_keepalive,
         ..BrokerConfig::default()
@@ -79,7 +79,7 @@ fn instance_id(settings: &Settings) -> anyhow::Result<String> {
     if let Some(id) = &settings.instance_id {
         return Ok(id.clone());
     }
-    let path = settings.data_dir.join("instance_id");
+    let path = settings.storage.data_dir.join("instance_id");
     if let Ok(id) = std::fs::read_to_string(&path) {
         let id = id.trim();
         if !id.is_empty() {
@@ -92,8 +92,9 @@ fn instance_id(settings: &Settings) -> anyhow::Result<String> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    data_dir::make_private(&settings.data_dir)
-        .with_context(|| format!("securing data dir {}", settings.data_dir.display()))?;
+    let data_dir = &settings.storage.data_dir;
+    data_dir::make_private(data_dir)
+        .with_context(|| format!("securing data dir {}", data_dir.display()))?;
     let instance_id = instance_id(&settings)?;
     let events = start_events(&settings, &instance_id).await?;
     let (writer, writer_task) =
@@ -147,12 +148,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 async fn start_events(settings: &Settings, instance_id: &str) -> anyhow::Result<Arc<Events>> {
     let config = EventsConfig {
         prefix: settings.event_prefix.clone(),
-        stores: settings.event_stores.clone(),
+        stores: settings.event_stores(),
         maxlen: settings.event_maxlen,
         instance_id: instance_id.to_string(),
         retention: settings.event_retention,
     };
-    let events = Events::start(settings.database_url.as_str(), config)
+    let events = Events::start(settings.storage.database_url().as_str(), config)
         .await
         .context("starting the event pipeline (database or --event-store settings)")?;
     Ok(Arc::new(events))
@@ -204,8 +205,8 @@ async fn run<H: Hooks>(
     });
     let app = http_errors::json_errors(http::router(info).merge(api.router));
     let http_limits = http_server::HttpLimits {
-        header_read_timeout: Duration::from_secs(settings.http_header_timeout),
-        idle_timeout: Duration::from_secs(settings.http_idle_timeout),
+        header_read_timeout: settings.http_header_timeout,
+        idle_timeout: settings.http_idle_timeout,
         max_connections: settings.max_http_connections,
     };
     tracing::info!(%instance_id, "magnetite started");

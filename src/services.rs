@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use magnetite_auth::bootstrap_admin::{ensure_admin, AdminBootstrap};
-use magnetite_auth::crypto::Keys;
 use magnetite_auth::http::Caller;
 use magnetite_auth::{Platform, PlatformConfig, Store};
 use magnetite_bootstrap::{BootstrapService, CertIssuer, IssueFuture, IssuedCert, StorageKey};
 use magnetite_certs::{Ca, CertsService};
 use magnetite_events::http::{LogAccess, Refused};
 use magnetite_events::{Events, ReadScope};
+use secrecy::ExposeSecret;
 
 use crate::cli::Settings;
 use crate::http::MetricsSource;
@@ -101,27 +101,25 @@ async fn start_platform(settings: &Settings, events: &Events) -> anyhow::Result<
     let store = Store::open(events.db().clone())
         .await
         .context("opening the platform store")?;
-    let keys = match std::env::var("MAGNETITE_AUTH_KEY") {
-        Ok(key) if !key.is_empty() => Keys::from_master(key.trim().as_bytes()),
-        _ => Keys::load_or_create(&settings.data_dir.join("auth.key"))?,
-    };
-    let mail_dir = settings.data_dir.join("mail");
-    let mailer = match &settings.smtp_url {
+    let data_dir = &settings.storage.data_dir;
+    let keys = settings.secrets.auth_keys(data_dir)?;
+    let mail_dir = data_dir.join("mail");
+    let mailer = match settings.smtp_url() {
         Some(url) => Mailer::smtp(url, &settings.smtp_from, mail_dir)?,
         None => Mailer::files(mail_dir),
     };
     let config = PlatformConfig {
         mailer,
-        public_url: settings.public_url.clone(),
+        public_url: settings.public_url(),
         ..PlatformConfig::default()
     };
     let platform = Arc::new(Platform::new(store, keys, config));
-    let email = std::env::var("MAGNETITE_ADMIN_EMAIL")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let password = std::env::var("MAGNETITE_ADMIN_PASSWORD")
-        .ok()
-        .filter(|s| !s.is_empty());
+    let secrets = &settings.secrets;
+    let email = secrets.admin_email.clone();
+    let password = secrets
+        .admin_password
+        .as_ref()
+        .map(|p| p.expose_secret().to_string());
     match ensure_admin(&platform, email, password).await? {
         AdminBootstrap::Existing => {}
         AdminBootstrap::Created { email } => tracing::info!(%email, "created the platform admin"),
@@ -142,14 +140,12 @@ async fn start_bootstrap(
     platform: &Arc<Platform>,
     certs: Option<Arc<CertsService>>,
 ) -> anyhow::Result<Arc<BootstrapService>> {
-    let encrypt_key = match std::env::var("MAGNETITE_BOOTSTRAP_ENCRYPT_KEY") {
-        Ok(k) if !k.is_empty() => Some(
-            magnetite_bootstrap::parse_encrypt_key(&k)
-                .context("MAGNETITE_BOOTSTRAP_ENCRYPT_KEY")?,
-        ),
-        _ => None,
-    };
-    let storage = StorageKey::load_or_create(&settings.data_dir.join("bootstrap.key"))?;
+    let encrypt_key = settings.secrets.bootstrap_encrypt_key.as_ref();
+    let encrypt_key = encrypt_key
+        .map(|key| magnetite_bootstrap::parse_encrypt_key(key.expose_secret()))
+        .transpose()
+        .context("MAGNETITE_BOOTSTRAP_ENCRYPT_KEY")?;
+    let storage = StorageKey::load_or_create(&settings.storage.data_dir.join("bootstrap.key"))?;
     let issuer = certs.map(|c| Arc::new(Issuer(c)) as Arc<dyn CertIssuer>);
     let service = BootstrapService::start(
         events.db().clone(),

@@ -7,17 +7,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use magnetite_broker::tls::{ClientAuth, TlsAcceptorSource, TlsSettings};
 use magnetite_certs::Ca;
+use secrecy::ExposeSecret;
 
 use crate::cli::{Settings, TlsClientAuth};
+use crate::secrets::Secrets;
 
 /// The CA passphrase already chosen for `data_dir`: `MAGNETITE_CA_KEY_PASSPHRASE`, or
 /// the one a `--tls-self-signed` first run kept in `<data dir>/ca.passphrase`. Shared by
 /// `serve` and `magnetite certs`, so both open the same CA.
-pub fn saved_ca_passphrase(data_dir: &Path) -> anyhow::Result<Option<Vec<u8>>> {
-    if let Ok(p) = std::env::var("MAGNETITE_CA_KEY_PASSPHRASE") {
-        if !p.is_empty() {
-            return Ok(Some(p.into_bytes()));
-        }
+pub fn saved_ca_passphrase(secrets: &Secrets, data_dir: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    if let Some(p) = &secrets.ca_key_passphrase {
+        return Ok(Some(p.expose_secret().as_bytes().to_vec()));
     }
     let path = data_dir.join(CA_PASSPHRASE_FILE);
     if !path.exists() {
@@ -33,14 +33,15 @@ const CA_PASSPHRASE_FILE: &str = "ca.passphrase";
 /// [`saved_ca_passphrase`], or for a `--tls-self-signed` first run a random one, kept
 /// in `<data dir>/ca.passphrase` (mode 0600) for later starts, with or without the flag.
 fn ca_passphrase(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
-    if let Some(p) = saved_ca_passphrase(&settings.data_dir)? {
+    let data_dir = &settings.storage.data_dir;
+    if let Some(p) = saved_ca_passphrase(&settings.secrets, data_dir)? {
         return Ok(Some(p));
     }
     if !settings.tls_self_signed {
         return Ok(None);
     }
     let generated = magnetite_auth::crypto::generate_secret();
-    let path = settings.data_dir.join(CA_PASSPHRASE_FILE);
+    let path = data_dir.join(CA_PASSPHRASE_FILE);
     magnetite_auth::crypto::write_private(&path, generated.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(Some(generated.into_bytes()))
@@ -53,7 +54,7 @@ fn ca_passphrase(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
 /// something an operator set up: a CA already in the data dir (its certificates would
 /// stop logging in), or `--tls-client-auth required` with no CA to verify devices.
 pub fn load_ca(settings: &Settings) -> anyhow::Result<Option<Ca>> {
-    let dir = settings.data_dir.join("ca");
+    let dir = settings.storage.data_dir.join("ca");
     let Some(passphrase) = ca_passphrase(settings)? else {
         refuse_without_passphrase(settings, &dir)?;
         return Ok(None);
@@ -95,10 +96,10 @@ fn server_files(
         return Ok(None);
     }
     let ca = ca.context("--tls-self-signed needs the CA")?;
-    let dir = settings.data_dir.join("tls");
+    let dir = settings.storage.data_dir.join("tls");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let files = ca.ensure_server_cert(&dir)?;
-    let ca_file = settings.data_dir.join("ca").join("ca.crt");
+    let ca_file = settings.storage.data_dir.join("ca").join("ca.crt");
     tracing::info!(ca = %ca_file.display(), "self-signed TLS: clients trust this CA file (mosquitto_pub --cafile)");
     eprintln!("TLS CA certificate for clients: {}", ca_file.display());
     Ok(Some((files.cert_path, files.key_path)))

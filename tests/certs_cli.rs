@@ -96,3 +96,44 @@ fn operator_cli_issues_and_revokes_certificates() {
     .status
     .success());
 }
+
+/// `magnetite certs` opens auth with the same key as `serve`: with `MAGNETITE_AUTH_KEY`
+/// set it never writes a key file of its own into the data dir (one that a later
+/// `serve` without the variable would pick up, hashing secrets under another key).
+#[test]
+fn certs_command_uses_the_auth_key_from_the_environment() {
+    for (auth_key, key_file_expected) in [
+        (Some("an operator's shared master key"), false),
+        (None, true),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_magnetite"));
+        command
+            .args([
+                "certs",
+                "revoke",
+                "--client",
+                "no-such-client",
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .env("MAGNETITE_CA_KEY_PASSPHRASE", "a passphrase for this test")
+            .env_remove("MAGNETITE_AUTH_KEY");
+        if let Some(key) = auth_key {
+            command.env("MAGNETITE_AUTH_KEY", key);
+        }
+        let out = command.output().expect("run magnetite certs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("revoked 0"));
+        assert_eq!(
+            data.path().join("auth.key").exists(),
+            key_file_expected,
+            "MAGNETITE_AUTH_KEY set: {}",
+            auth_key.is_some()
+        );
+    }
+}

@@ -10,8 +10,6 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -98,39 +96,34 @@ impl Keys {
 
     /// Signs `claims` as a compact HS256 JWT.
     pub fn sign_token(&self, claims: &Claims) -> Result<String> {
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let body = serde_json::to_vec(claims).map_err(|e| AuthError::Internal(e.to_string()))?;
-        let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(body));
-        let mut mac =
-            HmacSha256::new_from_slice(&self.token).unwrap_or_else(|_| unreachable_hmac());
-        mac.update(signing_input.as_bytes());
-        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        Ok(format!("{signing_input}.{sig}"))
+        let key = jsonwebtoken::EncodingKey::from_secret(&self.token);
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(TOKEN_ALGORITHM), claims, &key)
+            .map_err(|e| AuthError::Internal(format!("signing a token: {e}")))
     }
 
     /// Verifies signature and expiry; the caller checks the token kind.
+    ///
+    /// Only HS256 is accepted (a token naming another algorithm, `none` included, is
+    /// refused before its signature is looked at). No leeway: a token is dead from the
+    /// second its `exp` names, as it was before the library did the checking.
     pub fn verify_token(&self, token: &str) -> Result<Claims> {
         let invalid = || AuthError::Unauthorized("invalid or expired token".into());
-        let (signing_input, sig) = token.rsplit_once('.').ok_or_else(invalid)?;
-        let (header, body) = signing_input.split_once('.').ok_or_else(invalid)?;
-        let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| invalid())?;
-        let header: serde_json::Value = serde_json::from_slice(&header).map_err(|_| invalid())?;
-        if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
-            return Err(invalid());
-        }
-        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| invalid())?;
-        let mut mac =
-            HmacSha256::new_from_slice(&self.token).unwrap_or_else(|_| unreachable_hmac());
-        mac.update(signing_input.as_bytes());
-        mac.verify_slice(&sig).map_err(|_| invalid())?;
-        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| invalid())?;
-        let claims: Claims = serde_json::from_slice(&body).map_err(|_| invalid())?;
+        let key = jsonwebtoken::DecodingKey::from_secret(&self.token);
+        let mut validation = jsonwebtoken::Validation::new(TOKEN_ALGORITHM);
+        validation.leeway = 0;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|_| invalid())?
+            .claims;
+        // The library still accepts `exp == now`; the platform never did.
         if claims.exp <= chrono::Utc::now().timestamp() {
             return Err(invalid());
         }
         Ok(claims)
     }
 }
+
+/// The one signing algorithm: the key is a shared secret that never leaves the server.
+const TOKEN_ALGORITHM: jsonwebtoken::Algorithm = jsonwebtoken::Algorithm::HS256;
 
 /// What a token says. `typ` keeps an access token from being used as a refresh token
 /// (and a reset token from being either).
@@ -229,6 +222,24 @@ mod tests {
             .sign_token(&Claims::new("u1", 0, TokenKind::Access, -1))
             .unwrap();
         assert!(keys.verify_token(&expired).is_err());
+    }
+
+    #[test]
+    fn tokens_naming_another_algorithm_are_refused() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let keys = Keys::from_master(b"0123456789abcdef0123456789abcdef");
+        let t = keys
+            .sign_token(&Claims::new("u1", 0, TokenKind::Access, 60))
+            .unwrap();
+        let (_, rest) = t.split_once('.').unwrap();
+        let (body, _) = rest.split_once('.').unwrap();
+        for alg in ["none", "HS512", "RS256"] {
+            let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+            assert!(keys.verify_token(&format!("{header}.{body}.")).is_err());
+            let resigned = format!("{header}.{}", rest);
+            assert!(keys.verify_token(&resigned).is_err(), "{alg}");
+        }
     }
 
     #[test]
