@@ -25,6 +25,10 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -49,18 +53,22 @@ pub struct HttpStats {
     refused: AtomicU64,
 }
 
-impl HttpStats {
-    pub fn metrics_text(&self) -> String {
-        format!(
-            "# HELP magnetite_http_connections Open HTTP API connections.\n\
-             # TYPE magnetite_http_connections gauge\n\
-             magnetite_http_connections {}\n\
-             # HELP magnetite_http_connections_refused_total HTTP connections closed at once because --max-http-connections were open.\n\
-             # TYPE magnetite_http_connections_refused_total counter\n\
-             magnetite_http_connections_refused_total {}\n",
-            self.open.load(Ordering::Relaxed),
-            self.refused.load(Ordering::Relaxed),
-        )
+impl prometheus_client::collector::Collector for HttpStats {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let open = ConstGauge::new(self.open.load(Ordering::Relaxed));
+        open.encode(encoder.encode_descriptor(
+            "magnetite_http_connections",
+            "Open HTTP API connections.",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let refused = ConstCounter::new(self.refused.load(Ordering::Relaxed));
+        refused.encode(encoder.encode_descriptor(
+            "magnetite_http_connections_refused",
+            "HTTP connections closed at once because --max-http-connections were open.",
+            None,
+            MetricType::Counter,
+        )?)
     }
 }
 

@@ -9,6 +9,7 @@ mod http;
 mod http_error_heads;
 mod http_errors;
 mod http_server;
+mod metrics;
 mod secrets;
 mod services;
 mod tls;
@@ -196,12 +197,14 @@ async fn run<H: Hooks>(
     let ws = bind(settings.ws_addr, "MQTT over WebSocket (/mqtt)").await?;
     let http = bind(settings.http_addr, "HTTP API").await?;
     let http_stats = Arc::new(http_server::HttpStats::default());
+    let mut parts: Vec<http::MetricsSource> = vec![
+        Box::new(events.collector()),
+        Box::new(Arc::clone(&http_stats)),
+    ];
+    parts.extend(api.metrics);
     let info = Arc::new(http::AppInfo {
         instance_id: instance_id.to_string(),
-        broker: broker.handle(),
-        events: Arc::clone(events),
-        http: Arc::clone(&http_stats),
-        metrics: api.metrics,
+        metrics: metrics::registry(broker.handle(), parts),
     });
     let app = http_errors::json_errors(http::router(info).merge(api.router));
     let http_limits = http_server::HttpLimits {

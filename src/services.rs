@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use magnetite_auth::bootstrap_admin::{ensure_admin, AdminBootstrap};
 use magnetite_auth::http::Caller;
+use magnetite_auth::platform::PlatformCollector;
 use magnetite_auth::{Platform, PlatformConfig, Store};
 use magnetite_bootstrap::{BootstrapService, CertIssuer, IssueFuture, IssuedCert, StorageKey};
 use magnetite_certs::{Ca, CertsService};
@@ -22,7 +23,7 @@ pub struct Services {
     pub platform: Arc<Platform>,
     pub bootstrap: Arc<BootstrapService>,
     pub api: axum::Router,
-    /// Their `/metrics` lines (throttle tables, bootstrap attempts for unknown ids).
+    /// Their `/metrics` families (throttle tables, bootstrap attempts for unknown ids).
     pub metrics: Vec<MetricsSource>,
 }
 
@@ -56,14 +57,8 @@ pub async fn start(
     let bootstrap = start_bootstrap(settings, events, &platform, certs).await?;
     api = api.merge(magnetite_bootstrap::router(Arc::clone(&bootstrap)));
     let metrics: Vec<MetricsSource> = vec![
-        {
-            let platform = Arc::clone(&platform);
-            Arc::new(move || platform.metrics_text())
-        },
-        {
-            let bootstrap = Arc::clone(&bootstrap);
-            Arc::new(move || bootstrap.metrics_text())
-        },
+        Box::new(PlatformCollector(Arc::clone(&platform))),
+        Box::new(bootstrap.collector()),
     ];
     Ok(Services {
         platform,

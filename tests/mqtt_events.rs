@@ -260,3 +260,78 @@ fn retention_prunes_only_what_every_sink_has_shipped() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// An MQTT 3.1.1 packet: fixed-header byte, remaining length, body.
+fn packet(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![first];
+    let mut len = body.len();
+    loop {
+        let byte = (len % 128) as u8;
+        len /= 128;
+        out.push(if len > 0 { byte | 0x80 } else { byte });
+        if len == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+fn with_len(s: &[u8]) -> Vec<u8> {
+    [&(s.len() as u16).to_be_bytes()[..], s].concat()
+}
+
+/// A raw 3.1.1 connection (clean session), CONNACK read.
+fn mqtt_connect(addr: std::net::SocketAddr, client_id: &str) -> TcpStream {
+    let body = [
+        &with_len(b"MQTT")[..],
+        &[4, 0x02, 0, 60],
+        &with_len(client_id.as_bytes()),
+    ]
+    .concat();
+    let mut stream = TcpStream::connect(addr).expect("MQTT connect");
+    stream.write_all(&packet(0x10, &body)).expect("CONNECT");
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack).expect("CONNACK");
+    assert_eq!(connack, [0x20, 2, 0, 0]);
+    stream
+}
+
+/// The bug this guards: QoS 0 messages dropped at a full subscriber queue were counted
+/// nowhere `/metrics` could see. A subscriber that stops reading, a flood bigger than its
+/// socket buffers and `--max-queued`: the drops show with reason `queue_full`.
+#[test]
+fn qos0_dropped_at_a_full_subscriber_queue_are_counted_on_metrics() {
+    let server = common::start(&["--max-queued", "5"]);
+    let mut slow = mqtt_connect(server.mqtt, "slow");
+    let subscribe = [&[0, 1][..], &with_len(b"flood"), &[0]].concat();
+    slow.write_all(&packet(0x82, &subscribe))
+        .expect("SUBSCRIBE");
+    let mut suback = [0u8; 5];
+    slow.read_exact(&mut suback).expect("SUBACK");
+    assert_eq!(suback, [0x90, 3, 0, 1, 0]);
+    // `slow` reads nothing from now on.
+    let mut publisher = mqtt_connect(server.mqtt, "fast");
+    let flood = packet(0x30, &[&with_len(b"flood")[..], &[7u8; 64 * 1024]].concat());
+    for _ in 0..400 {
+        publisher.write_all(&flood).expect("PUBLISH");
+    }
+    // A QoS 1 PUBLISH elsewhere: its PUBACK means every flood message was routed.
+    let done = [&with_len(b"done")[..], &[0, 1]].concat();
+    publisher
+        .write_all(&packet(0x32, &done))
+        .expect("PUBLISH done");
+    let mut puback = [0u8; 4];
+    publisher.read_exact(&mut puback).expect("PUBACK");
+    assert_eq!(puback, [0x40, 2, 0, 1]);
+    let metrics = http_get(server.http, "/metrics");
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("magnetite_mqtt_messages_dropped_total{reason=\"queue_full\"} ")
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no queue_full drops line: {metrics}"));
+    assert!(dropped > 0, "{metrics}");
+    drop(slow);
+}

@@ -2,6 +2,10 @@
 
 use dashmap::DashMap;
 use magnetite_broker::BrokerHandle;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -76,18 +80,6 @@ impl Platform {
             broker: OnceLock::new(),
             cert_resolver: OnceLock::new(),
         }
-    }
-
-    /// Prometheus text for `/metrics`: the failed-login table and the MQTT CONNECT
-    /// throttle, so an operator sees a guessing flood and that memory stays bounded.
-    pub fn metrics_text(&self) -> String {
-        format!(
-            "# HELP magnetite_login_throttle_entries Logins with recent failed attempts (bounded).\n\
-             # TYPE magnetite_login_throttle_entries gauge\n\
-             magnetite_login_throttle_entries {}\n{}",
-            self.login_throttle.len(),
-            self.connect_throttle.metrics_text(),
-        )
     }
 
     /// Plugs in the running broker so revocations reach live sessions.
@@ -192,5 +184,29 @@ impl LiveSessions {
             ids.extend(off);
         }
         ids
+    }
+}
+
+/// The platform's `/metrics` families, read at each scrape: the failed-login table and
+/// the MQTT CONNECT throttle, so an operator sees a guessing flood and that memory stays
+/// bounded.
+pub struct PlatformCollector(pub Arc<Platform>);
+
+impl std::fmt::Debug for PlatformCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlatformCollector")
+    }
+}
+
+impl Collector for PlatformCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let entries = ConstGauge::new(self.0.login_throttle.len() as u64);
+        entries.encode(encoder.encode_descriptor(
+            "magnetite_login_throttle_entries",
+            "Logins with recent failed attempts (bounded).",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        self.0.connect_throttle.encode_metrics(&mut encoder)
     }
 }

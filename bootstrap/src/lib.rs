@@ -19,6 +19,7 @@ pub mod crypto;
 pub mod error;
 mod http;
 pub mod issuer;
+pub mod metrics;
 pub mod model;
 mod service;
 pub mod store;
@@ -28,6 +29,7 @@ pub use crypto::{parse_encrypt_key, StorageKey};
 pub use error::BootstrapError;
 pub use http::router;
 pub use issuer::{CertIssuer, IssueFuture, IssuedCert};
+pub use metrics::BootstrapCollector;
 pub use model::{Channel, Config, State};
 pub use service::device::KeyForm;
 pub use service::manage::{CreateConfig, UpdateCerts, UpdateConfig};
@@ -35,7 +37,7 @@ pub use service::manage::{CreateConfig, UpdateCerts, UpdateConfig};
 use magnetite_auth::login_throttle::LoginThrottle;
 use magnetite_auth::Platform;
 use magnetite_events::Db;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
@@ -121,19 +123,19 @@ impl BootstrapService {
         &self.platform
     }
 
-    /// Prometheus text for `/metrics`: the failed-attempt table's size and the
-    /// attempts against unknown external ids (which leave no event).
-    pub fn metrics_text(&self) -> String {
-        format!(
-            "# HELP magnetite_bootstrap_throttle_entries External ids with recent failed bootstrap attempts (bounded).\n\
-             # TYPE magnetite_bootstrap_throttle_entries gauge\n\
-             magnetite_bootstrap_throttle_entries {}\n\
-             # HELP magnetite_bootstrap_unknown_id_total Bootstrap attempts for external ids that have no config (not recorded as events).\n\
-             # TYPE magnetite_bootstrap_unknown_id_total counter\n\
-             magnetite_bootstrap_unknown_id_total {}\n",
-            self.attempts.len(),
-            self.unknown_attempts.load(Ordering::Relaxed),
-        )
+    /// Its `/metrics` families (see [`metrics`]), read at each scrape.
+    pub fn collector(self: &Arc<Self>) -> BootstrapCollector {
+        BootstrapCollector(Arc::clone(self))
+    }
+
+    /// The same families as Prometheus text (for tests and tools).
+    pub fn metrics_text(self: &Arc<Self>) -> String {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(self.collector()));
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry);
+        text
     }
 
     /// The config store (reads for tests and tools).

@@ -1,7 +1,7 @@
 //! The broker: shared state of all connections, the publish path, and the handle the
 //! rest of the platform uses to act on live sessions.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::{watch, Semaphore};
@@ -14,15 +14,7 @@ use crate::retained::RetainedStore;
 use crate::router::{Entry, Router};
 use crate::session::{Kick, Session};
 use crate::sessions::{SessionKey, Sessions};
-
-/// Counters exported on `/metrics`.
-#[derive(Default)]
-pub struct Stats {
-    pub connections: AtomicUsize,
-    pub messages_received: AtomicU64,
-    pub messages_sent: AtomicU64,
-    pub messages_dropped: AtomicU64,
-}
+use crate::stats::{DropReason, Drops, Stats};
 
 /// CONNECTs that may wait for a connection slot at once (see
 /// `BrokerConfig::connect_slot_wait`). A waiter is a socket that has already sent its
@@ -123,7 +115,8 @@ impl<H: Hooks> Shared<H> {
             }
             routed.matched += 1;
             if entry.session.subscription_count.load(Ordering::Relaxed) <= 1 {
-                if let Err(back) = entry.session.deliver(delivery(&message, entry)) {
+                let one = delivery(&message, entry);
+                if let Err(back) = entry.session.deliver(one, &self.stats.dropped) {
                     routed.blocked.push((Arc::clone(&entry.session), back));
                 }
             } else {
@@ -134,7 +127,7 @@ impl<H: Hooks> Shared<H> {
             }
         });
         if !several.is_empty() {
-            deliver_merged(several, &mut routed.blocked);
+            deliver_merged(several, &mut routed.blocked, &self.stats.dropped);
         }
         routed
     }
@@ -143,7 +136,7 @@ impl<H: Hooks> Shared<H> {
     /// overflows instead.
     pub fn publish_detached(&self, message: Arc<Message>) {
         for (session, delivery) in self.publish(message).blocked {
-            session.deliver_or_overflow(delivery);
+            session.deliver_or_overflow(delivery, &self.stats.dropped);
         }
     }
 
@@ -211,7 +204,11 @@ fn delivery(message: &Arc<Message>, entry: &Entry) -> Delivery {
 
 /// Overlapping subscriptions of one session get one delivery per topic they are shown
 /// (one for most sessions; one per form when a channel is subscribed by id and by route).
-fn deliver_merged(mut matches: Vec<Match>, blocked: &mut Vec<(Arc<Session>, Delivery)>) {
+fn deliver_merged(
+    mut matches: Vec<Match>,
+    blocked: &mut Vec<(Arc<Session>, Delivery)>,
+    drops: &Drops,
+) {
     matches.sort_by_key(|m| m.session.id);
     let mut i = 0;
     while i < matches.len() {
@@ -230,7 +227,7 @@ fn deliver_merged(mut matches: Vec<Match>, blocked: &mut Vec<(Arc<Session>, Deli
             i += 1;
         }
         for one in merged {
-            if let Err(back) = session.deliver(one) {
+            if let Err(back) = session.deliver(one, drops) {
                 blocked.push((Arc::clone(&session), back));
             }
         }
@@ -250,7 +247,7 @@ pub trait BrokerControl: Send + Sync {
     fn retained_count(&self) -> usize;
     fn messages_received(&self) -> u64;
     fn messages_sent(&self) -> u64;
-    fn messages_dropped(&self) -> u64;
+    fn messages_dropped(&self, reason: DropReason) -> u64;
 }
 
 impl<H: Hooks> BrokerControl for Shared<H> {
@@ -276,8 +273,8 @@ impl<H: Hooks> BrokerControl for Shared<H> {
     fn messages_sent(&self) -> u64 {
         self.stats.messages_sent.load(Ordering::Relaxed)
     }
-    fn messages_dropped(&self) -> u64 {
-        self.stats.messages_dropped.load(Ordering::Relaxed)
+    fn messages_dropped(&self, reason: DropReason) -> u64 {
+        self.stats.dropped.get(reason)
     }
 }
 

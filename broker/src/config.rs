@@ -1,4 +1,9 @@
-//! Limits and switches of the engine. Every field is a setting of `magnetite serve`.
+//! Limits and switches of the engine. `magnetite serve` sets most of them from its
+//! settings (`broker_config` in the root binary): `--max-connections`,
+//! `--max-packet-size`, `--max-connect-packet-size`, `--max-inflight`, `--max-queued`,
+//! `--connect-timeout`, `--max-topic-levels`, `--max-keepalive`. The others
+//! (`receive_maximum`, `topic_alias_maximum`, `max_session_expiry`) keep their defaults
+//! in the binary; embedders and tests set them directly.
 
 use std::time::Duration;
 

@@ -2,8 +2,10 @@
 //!
 //! The engine knows nothing about users, domains or channels: it asks its `Hooks` on
 //! CONNECT, on every PUBLISH and on every SUBSCRIBE filter, and tells them when a session
-//! comes and goes. The platform (`auth/`) implements this trait; [`AllowAll`] is the
-//! implementation behind `magnetite serve --auth none`.
+//! comes and goes. The platform (`auth/`) implements this trait for `--auth platform`;
+//! [`OpenHooks`](crate::acl::OpenHooks) (anyone connects, an optional `--acl-file`
+//! filters topics) is the one behind `magnetite serve --auth none`; [`AllowAll`] allows
+//! everything and is what the engine's own tests run with.
 //!
 //! The broker is generic over `H: Hooks`, so calls are statically dispatched and the
 //! allow-all futures compile down to nothing on the publish path.
@@ -231,7 +233,8 @@ pub trait Hooks: Send + Sync + 'static {
     }
 }
 
-/// Any client, any topic. Optionally filtered by an ACL (see `acl.rs`) by the caller.
+/// Any client, any topic, no ACL: the engine alone, for its own tests.
+/// (`--auth none` uses [`OpenHooks`](crate::acl::OpenHooks), which adds the ACL.)
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AllowAll;
 

@@ -24,6 +24,7 @@ mod retained;
 mod router;
 mod session;
 mod sessions;
+pub mod stats;
 pub mod tls;
 mod will;
 mod ws;
@@ -38,4 +39,5 @@ pub use hooks::{
     AllowAll, AuthDecision, ByteString, ConnectInfo, ConnectRefusal, DisconnectReason,
     FilterVerdict, Hooks, Presentation, TopicVerdict, Transport, V3PublishRefusal,
 };
+pub use stats::DropReason;
 pub use tls::{ClientAuth, TlsAcceptorSource, TlsError, TlsSettings};

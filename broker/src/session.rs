@@ -20,6 +20,7 @@ use crate::hooks::Presentation;
 use crate::message::{Delivery, Message};
 use crate::protocol::QoS;
 use crate::sessions::SessionKey;
+use crate::stats::{DropReason, Drops};
 
 /// A request to end the connection that currently owns the session.
 pub struct Kick {
@@ -35,7 +36,6 @@ struct Mailbox {
     overflowed: bool,
     /// A publisher waits for room in this queue.
     publishers_waiting: bool,
-    dropped: u64,
 }
 
 /// A subscription as the session remembers it, to take it out of the router when the
@@ -131,12 +131,14 @@ impl Session {
         self.online.load(Ordering::Acquire)
     }
 
-    /// Queues a delivery. QoS 0 is dropped (and counted) when the queue is full or the
-    /// session is offline; QoS 1/2 for an offline session beyond the limit too. A QoS 1/2
-    /// delivery to an online session with a full queue is handed back (`Err`): the
-    /// publisher waits for room ([`Session::deliver_when_room`]), so a slow subscriber
-    /// slows its publishers instead of losing their messages or growing memory.
-    pub fn deliver(&self, delivery: Delivery) -> Result<(), Delivery> {
+    /// Queues a delivery. QoS 0 for an offline session is not kept (MQTT keeps only
+    /// QoS 1/2 for later). QoS 0 is dropped when the queue is full, and so is QoS 1/2 for
+    /// an offline session beyond the limit; both are counted in `drops` (the broker's
+    /// counters, passed in so a session costs no pointer to them). A QoS 1/2 delivery to
+    /// an online session with a full queue is handed back (`Err`): the publisher waits for
+    /// room ([`Session::deliver_when_room`]), so a slow subscriber slows its publishers
+    /// instead of losing their messages or growing memory.
+    pub fn deliver(&self, delivery: Delivery, drops: &Drops) -> Result<(), Delivery> {
         let online = self.is_online();
         let mut mailbox = self.mailbox.lock();
         if delivery.qos == QoS::AtMostOnce && !online {
@@ -147,7 +149,8 @@ impl Session {
                 mailbox.publishers_waiting = true;
                 return Err(delivery);
             }
-            mailbox.dropped += 1;
+            drop(mailbox);
+            drops.count(DropReason::QueueFull);
             return Ok(());
         }
         let was_empty = mailbox.queue.is_empty();
@@ -161,10 +164,10 @@ impl Session {
 
     /// For callers that cannot wait (wills, retained replays): a full queue of an online
     /// session marks it overflowed, and its connection is closed with "quota exceeded".
-    pub fn deliver_or_overflow(&self, delivery: Delivery) {
-        if self.deliver(delivery).is_err() {
+    pub fn deliver_or_overflow(&self, delivery: Delivery, drops: &Drops) {
+        if self.deliver(delivery, drops).is_err() {
+            drops.count(DropReason::SlowSubscriber);
             let mut mailbox = self.mailbox.lock();
-            mailbox.dropped += 1;
             mailbox.overflowed = true;
             drop(mailbox);
             self.wake.notify_one();
@@ -173,18 +176,23 @@ impl Session {
 
     /// Waits (up to `limit`) until the queue has room for `delivery`; if it never does,
     /// the subscriber is treated as stuck and disconnected ("quota exceeded").
-    pub async fn deliver_when_room(&self, mut delivery: Delivery, limit: std::time::Duration) {
+    pub async fn deliver_when_room(
+        &self,
+        mut delivery: Delivery,
+        limit: std::time::Duration,
+        drops: &Drops,
+    ) {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.deliver(delivery) {
+            match self.deliver(delivery, drops) {
                 Ok(()) => return,
                 Err(back) => delivery = back,
             }
             if tokio::time::timeout_at(deadline, room).await.is_err() {
-                self.deliver_or_overflow(delivery);
+                self.deliver_or_overflow(delivery, drops);
                 return;
             }
         }

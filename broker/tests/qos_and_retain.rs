@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{publish, Client};
 use magnetite_broker::protocol::{Packet, ProtocolVersion, PubResponse, QoS};
-use magnetite_broker::{AllowAll, BrokerConfig};
+use magnetite_broker::{AllowAll, BrokerConfig, DropReason};
 
 #[tokio::test]
 async fn qos_levels_are_downgraded_to_the_granted_qos() {
@@ -233,4 +233,42 @@ async fn slow_qos1_subscriber_slows_the_publisher_and_loses_nothing() {
             other => panic!("expected the remaining PUBACKs, got {other:?}"),
         }
     }
+}
+
+/// A QoS 0 subscriber that stops reading: once its socket buffers and its queue
+/// (`max_queued`) are full, further messages are dropped, and every one of them is
+/// counted — what it received plus what was counted is exactly what was published.
+#[tokio::test]
+async fn qos0_dropped_at_a_full_queue_are_counted() {
+    const SENT: usize = 400;
+    const PAYLOAD: usize = 64 * 1024; // 400 x 64 KiB outgrows any loopback socket buffer
+    let config = BrokerConfig {
+        max_queued: 5,
+        ..Default::default()
+    };
+    let b = common::start(config, AllowAll).await;
+    let mut slow = Client::connect(b.addr, ProtocolVersion::V311, "slow").await;
+    slow.subscribe("flood", QoS::AtMostOnce).await;
+    let mut publisher = Client::connect(b.addr, ProtocolVersion::V311, "fast").await;
+    for _ in 0..SENT {
+        let mut p = publish("flood", b"", QoS::AtMostOnce, 0);
+        p.payload = bytes::Bytes::from(vec![7u8; PAYLOAD]);
+        publisher.send(Packet::Publish(p)).await;
+    }
+    // The PUBACK of a later QoS 1 message on another topic: every flood message was routed.
+    publisher
+        .send(Packet::Publish(publish("done", b"", QoS::AtLeastOnce, 1)))
+        .await;
+    assert!(matches!(publisher.recv().await, Some(Packet::PubAck(_))));
+    let dropped = b.broker.stats().dropped.get(DropReason::QueueFull) as usize;
+    assert!(dropped > 0, "nothing was dropped; the queue never filled");
+    let mut received = 0;
+    while received + dropped < SENT {
+        let p = slow.next_publish().await.expect("the rest is delivered");
+        assert_eq!(p.payload.len(), PAYLOAD);
+        received += 1;
+    }
+    assert!(slow.recv_within(Duration::from_millis(200)).await.is_none());
+    assert_eq!(received + dropped, SENT);
+    assert_eq!(b.broker.stats().dropped.get(DropReason::SlowSubscriber), 0);
 }

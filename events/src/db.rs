@@ -2,7 +2,9 @@
 //!
 //! Writers (auth, bootstrap, the MQTT batching writer) insert into `events_outbox` inside
 //! their own transaction with [`append_sqlite`] / [`append_postgres`]; the shippers read
-//! it in id order after their cursor and the HTTP log serves it.
+//! it in id order after their cursor and the HTTP log serves it. Which SQLite writers
+//! take the process-wide write lock, and why the others need not, is told at
+//! [`sqlite_write_lock`].
 
 use crate::error::EventsError;
 use crate::model::Event;
@@ -461,9 +463,13 @@ fn pg_rows(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<OutboxRow>, EventsErr
         .collect()
 }
 
-/// One writer at a time on SQLite, process-wide: every crate writing to the platform
-/// database (auth, certs, bootstrap, the MQTT event writer's transactions) shares it, so
-/// nobody fails on SQLite's single-writer lock. PostgreSQL does not need it.
+/// One read-then-write transaction at a time on SQLite, process-wide. Every [`db_tx!`](crate::db_tx)
+/// takes it (the auth, certs and bootstrap stores, retention's prune), because such a
+/// transaction may read before it writes, and SQLite fails (`SQLITE_BUSY`, no busy wait)
+/// a transaction that must upgrade a read lock while another writes. Writes that start
+/// with their write do not take it and simply wait out SQLite's single-writer lock
+/// (the busy timeout set in [`Db::open`]): [`Db::append`], the MQTT batching writer's
+/// [`Db::append_batch`], and the shippers' cursor saves. PostgreSQL does not need it.
 pub fn sqlite_write_lock() -> &'static tokio::sync::Mutex<()> {
     static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
     LOCK.get_or_init(|| tokio::sync::Mutex::new(()))

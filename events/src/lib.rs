@@ -157,11 +157,23 @@ impl Events {
         http::router(self.db.clone(), self.names.clone(), access)
     }
 
-    /// Prometheus text lines (shipped, pending, failures per sink; rows pruned) for
-    /// `/metrics`.
+    /// The `/metrics` families (shipped, pending, failures per sink; rows pruned), read
+    /// at each scrape.
+    pub fn collector(&self) -> metrics::EventsCollector {
+        metrics::EventsCollector {
+            sinks: self.metrics.clone(),
+            pruned: Arc::clone(&self.pruned),
+        }
+    }
+
+    /// The same families as Prometheus text (for tests and tools).
     pub fn metrics_text(&self) -> String {
-        let pruned = self.pruned.load(std::sync::atomic::Ordering::Relaxed);
-        metrics::render(&self.metrics) + &metrics::render_pruned(pruned)
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(self.collector()));
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry);
+        text
     }
 
     /// A batching writer for MQTT connect/disconnect events stamped with this instance.

@@ -3,17 +3,12 @@
 //! acknowledgements while another writes.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
 
-use futures_util::{Sink, Stream};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
@@ -63,68 +58,10 @@ where
     let (ws, _) = tokio_tungstenite::client_async(request, stream)
         .await
         .map_err(to_io)?;
-    let (r, w) = tokio::io::split(WsBytes {
-        ws,
-        pending: Vec::new(),
-        offset: 0,
-    });
+    let (r, w) = tokio::io::split(magnetite_wsbytes::bytes(ws));
     Ok((Box::new(r), Box::new(w)))
 }
 
 fn to_io(err: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::other(err)
-}
-
-/// Binary WebSocket messages as a byte stream.
-struct WsBytes<S> {
-    ws: WebSocketStream<S>,
-    pending: Vec<u8>,
-    offset: usize,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsBytes<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            if self.offset < self.pending.len() {
-                let n = buf.remaining().min(self.pending.len() - self.offset);
-                let start = self.offset;
-                buf.put_slice(&self.pending[start..start + n]);
-                self.offset += n;
-                return Poll::Ready(Ok(()));
-            }
-            match ready!(Pin::new(&mut self.ws).poll_next(cx)) {
-                Some(Ok(Message::Binary(data))) => {
-                    self.pending = data;
-                    self.offset = 0;
-                }
-                Some(Ok(Message::Close(_))) | None => return Poll::Ready(Ok(())),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Poll::Ready(Err(to_io(e))),
-            }
-        }
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsBytes<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(to_io)?;
-        Pin::new(&mut self.ws)
-            .start_send(Message::Binary(buf.to_vec()))
-            .map_err(to_io)?;
-        Poll::Ready(Ok(buf.len()))
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.ws).poll_flush(cx).map_err(to_io)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.ws).poll_close(cx).map_err(to_io)
-    }
 }

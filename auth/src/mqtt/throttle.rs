@@ -15,11 +15,16 @@
 //!
 //! Both tables are [`LoginThrottle`]s: fixed-size keys, hard entry caps.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 
 use crate::login_throttle::{Attempt, LoginThrottle, ThrottlePolicy};
 
@@ -140,27 +145,40 @@ impl ConnectThrottle {
         self.trusted.insert(client_id.to_string(), peer);
     }
 
-    /// Prometheus text for `/metrics`.
-    pub fn metrics_text(&self) -> String {
+    /// Its `/metrics` families: failures, refusals per limit, table sizes per limit.
+    pub fn encode_metrics(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        format!(
-            "# HELP magnetite_mqtt_connect_failures_total Password CONNECTs refused for a wrong secret or an unknown client id.\n\
-             # TYPE magnetite_mqtt_connect_failures_total counter\n\
-             magnetite_mqtt_connect_failures_total {}\n\
-             # HELP magnetite_mqtt_connect_throttled_total CONNECTs refused unchecked because their client id or source address failed too often.\n\
-             # TYPE magnetite_mqtt_connect_throttled_total counter\n\
-             magnetite_mqtt_connect_throttled_total{{by=\"client_id\"}} {}\n\
-             magnetite_mqtt_connect_throttled_total{{by=\"address\"}} {}\n\
-             # HELP magnetite_mqtt_connect_throttle_entries Client ids and addresses with recent failures (bounded).\n\
-             # TYPE magnetite_mqtt_connect_throttle_entries gauge\n\
-             magnetite_mqtt_connect_throttle_entries{{by=\"client_id\"}} {}\n\
-             magnetite_mqtt_connect_throttle_entries{{by=\"address\"}} {}\n",
-            load(&self.failures),
-            load(&self.refused_client),
-            load(&self.refused_address),
-            self.by_client.len(),
-            self.by_address.len(),
-        )
+        ConstCounter::new(load(&self.failures)).encode(encoder.encode_descriptor(
+            "magnetite_mqtt_connect_failures",
+            "Password CONNECTs refused for a wrong secret or an unknown client id.",
+            None,
+            MetricType::Counter,
+        )?)?;
+        let mut throttled = encoder.encode_descriptor(
+            "magnetite_mqtt_connect_throttled",
+            "CONNECTs refused unchecked because their client id or source address failed too often.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (by, refused) in [
+            ("client_id", &self.refused_client),
+            ("address", &self.refused_address),
+        ] {
+            ConstCounter::new(load(refused)).encode(throttled.encode_family(&[("by", by)])?)?;
+        }
+        let mut entries = encoder.encode_descriptor(
+            "magnetite_mqtt_connect_throttle_entries",
+            "Client ids and addresses with recent failures (bounded).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (by, table) in [
+            ("client_id", &self.by_client),
+            ("address", &self.by_address),
+        ] {
+            ConstGauge::new(table.len() as u64).encode(entries.encode_family(&[("by", by)])?)?;
+        }
+        Ok(())
     }
 }
 
@@ -182,6 +200,23 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[derive(Debug)]
+    struct Probe(std::sync::Arc<ConnectThrottle>);
+
+    impl prometheus_client::collector::Collector for Probe {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+            self.0.encode_metrics(&mut encoder)
+        }
+    }
+
+    fn metrics_text(throttle: ConnectThrottle) -> String {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(Probe(std::sync::Arc::new(throttle))));
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
+        text
     }
 
     #[test]
@@ -214,6 +249,6 @@ mod tests {
             "the same /64"
         );
         assert!(t.begin("fresh", ip("2001:db9::1")).is_ok());
-        assert!(t.metrics_text().contains("{by=\"address\"} 1\n"));
+        assert!(metrics_text(t).contains("{by=\"address\"} 1\n"));
     }
 }

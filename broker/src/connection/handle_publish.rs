@@ -79,10 +79,10 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     async fn wait_for_slow_subscribers(&mut self, blocked: Vec<(Arc<Session>, Delivery)>) {
         for (session, delivery) in blocked {
             if session.id == self.session.id {
-                session.deliver_or_overflow(delivery);
+                session.deliver_or_overflow(delivery, &self.shared.stats.dropped);
             } else {
                 session
-                    .deliver_when_room(delivery, SLOW_SUBSCRIBER_LIMIT)
+                    .deliver_when_room(delivery, SLOW_SUBSCRIBER_LIMIT, &self.shared.stats.dropped)
                     .await;
             }
         }

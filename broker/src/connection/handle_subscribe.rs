@@ -39,7 +39,8 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         };
         self.write_packet(&Packet::SubAck(suback));
         for delivery in replay {
-            self.session.deliver_or_overflow(delivery);
+            self.session
+                .deliver_or_overflow(delivery, &self.shared.stats.dropped);
         }
         self.drain_deliveries()
     }

@@ -10,6 +10,7 @@ use crate::hooks::Hooks;
 use crate::message::Delivery;
 use crate::protocol::{self, reason, Packet, Properties, PubResponse, Publish, QoS};
 use crate::session::Inflight;
+use crate::stats::DropReason;
 
 impl<H: Hooks, S: Io> Connection<H, S> {
     /// Moves queued deliveries into the write buffer. Fails when the session overflowed
@@ -49,10 +50,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         }
         let mut publish = self.outgoing_publish(&delivery, now);
         if !self.fits_client(&publish) {
-            self.shared
-                .stats
-                .messages_dropped
-                .fetch_add(1, Ordering::Relaxed);
+            self.shared.stats.dropped.count(DropReason::PacketTooLarge);
             return;
         }
         if delivery.qos != QoS::AtMostOnce {
@@ -84,10 +82,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             .max_packet_size
             .is_some_and(|max| frame.len() > max as usize)
         {
-            self.shared
-                .stats
-                .messages_dropped
-                .fetch_add(1, Ordering::Relaxed);
+            self.shared.stats.dropped.count(DropReason::PacketTooLarge);
             return true;
         }
         self.wbuf.extend_from_slice(frame);
