@@ -3,6 +3,7 @@
 //! the same transaction; the HTTP API; and the broker `Hooks` that enforce it all on
 //! every MQTT CONNECT, PUBLISH and SUBSCRIBE.
 
+pub mod access;
 pub mod bootstrap_admin;
 pub mod crypto;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod mqtt;
 pub mod passwords;
 pub mod platform;
 pub mod reset_throttle;
+pub mod service;
 pub mod store;
 
 pub use error::{AuthError, Result};

@@ -8,10 +8,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-use super::access::Need;
 use super::{metadata_of, name_of, page, tags_of, AppState, Body, Caller};
+use crate::access::Need;
 use crate::error::{AuthError, Result};
 use crate::model::{Audit, Domain, Status};
+use crate::service::check_route;
 use crate::store::domains::Relation;
 use crate::store::list::ListQuery;
 use crate::store::{new_id, now_rfc3339};
@@ -40,28 +41,6 @@ pub(crate) fn check_domain_route(route: &str) -> Result<()> {
         return Err(AuthError::bad_request(format!(
             "route {route:?} is reserved"
         )));
-    }
-    Ok(())
-}
-
-/// Routes name a domain or channel in topics: letters, digits, `-`, `_`, up to 64, and
-/// never shaped like an id (a UUID, with or without hyphens): a route that looks like
-/// some other entity's id could otherwise be mistaken for it in a topic.
-pub(crate) fn check_route(route: &str) -> Result<()> {
-    let ok = !route.is_empty()
-        && route.len() <= 64
-        && route
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !ok {
-        return Err(AuthError::bad_request(
-            "route must be 1 to 64 letters, digits, '-' or '_'",
-        ));
-    }
-    if uuid::Uuid::try_parse(route).is_ok() {
-        return Err(AuthError::bad_request(
-            "route must not be shaped like an id (a UUID)",
-        ));
     }
     Ok(())
 }

@@ -1,5 +1,11 @@
 //! Who may do what: platform admins everything; a domain's admins (its creator first)
 //! everything inside it; its members read it. Anything else is 403.
+//!
+//! Every operation of the service layer (`crate::service`) is done by an [`Actor`]: a
+//! user who came through HTTP ([`Caller`]), or the system itself (another crate of the
+//! platform acting on something it already authorized, e.g. bootstrap connecting a
+//! config's client when its state turns active). This module lives outside `http` so
+//! other crates can act on the platform without touching HTTP types.
 
 use crate::error::{AuthError, Result};
 use crate::model::{Domain, Role, User};
@@ -45,16 +51,6 @@ impl Caller {
         }
     }
 
-    /// The user behind `Authorization: Bearer <access token>` in `headers`, for
-    /// routes other crates serve (the event log) that cannot use the extractor.
-    pub async fn from_headers(
-        platform: &Platform,
-        headers: &axum::http::HeaderMap,
-    ) -> Result<Caller> {
-        let user = super::bearer_user(headers, platform, crate::crypto::TokenKind::Access).await?;
-        Ok(Caller { user })
-    }
-
     /// The ids of the domains this caller may read (admin or member), `None` for a
     /// platform admin, who reads every domain and the platform-level records.
     pub async fn readable_domains(&self, platform: &Platform) -> Result<Option<Vec<String>>> {
@@ -82,5 +78,44 @@ impl Caller {
             (Some(Relation::Admin), _) | (Some(Relation::Member), Need::Read) => Ok(domain),
             _ => Err(AuthError::forbidden()),
         }
+    }
+}
+
+/// Who performs a service operation.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// An authenticated user; the domain access rules above apply.
+    User(&'a Caller),
+    /// The platform itself, named for the audit fields (`created_by`, `updated_by`).
+    /// It passes every access check: whoever hands it over has authorized the act.
+    System(&'static str),
+}
+
+impl Actor<'_> {
+    /// The id written as `created_by` / `updated_by`.
+    pub fn id(&self) -> &str {
+        match self {
+            Actor::User(caller) => caller.id(),
+            Actor::System(name) => name,
+        }
+    }
+
+    /// The domain (by id or route) if this actor may `need` it.
+    pub async fn domain(
+        &self,
+        platform: &Platform,
+        id_or_route: &str,
+        need: Need,
+    ) -> Result<Domain> {
+        match self {
+            Actor::User(caller) => caller.domain(platform, id_or_route, need).await,
+            Actor::System(_) => platform.store.domain(id_or_route).await,
+        }
+    }
+}
+
+impl<'a> From<&'a Caller> for Actor<'a> {
+    fn from(caller: &'a Caller) -> Actor<'a> {
+        Actor::User(caller)
     }
 }
