@@ -70,6 +70,41 @@ pub struct Created {
     pub secret: Option<String>,
 }
 
+/// A validated create with its event, not yet written (see
+/// [`Entities::prepare_create`]). No `Debug`: it holds the secret.
+pub struct PreparedCreate {
+    created: Created,
+    secret_hash: Option<String>,
+    event: Event,
+}
+
+impl PreparedCreate {
+    /// The entity as it will be stored.
+    pub fn entity(&self) -> &Entity {
+        &self.created.entity
+    }
+
+    /// A client's secret in clear.
+    pub fn secret(&self) -> Option<&str> {
+        self.created.secret.as_deref()
+    }
+
+    /// The row and its event, for `EntityRows::insert_entity_rows`.
+    pub fn row(&self) -> NewEntity<'_> {
+        NewEntity {
+            entity: &self.created.entity,
+            secret_hash: self.secret_hash.as_deref(),
+            event: &self.event,
+        }
+    }
+
+    /// Once the row is committed. A new entity has no connections, so no cached
+    /// access changes: there is nothing to refresh or revoke.
+    pub fn committed(self) -> Created {
+        self.created
+    }
+}
+
 /// One page of a list and the query that produced it.
 pub struct Listed {
     pub total: u64,
@@ -89,10 +124,23 @@ impl<'a> Entities<'a> {
         domain: &str,
         input: NewEntityInput,
     ) -> Result<Created> {
+        let prepared = self.prepare_create(actor, domain, input).await?;
+        self.insert(std::slice::from_ref(&prepared)).await?;
+        Ok(prepared.committed())
+    }
+
+    /// Checks access and validates a create without writing it: the caller writes
+    /// [`PreparedCreate::row`] in its own transaction (`store::entities::EntityRows`),
+    /// so the entity and what depends on it commit together, or neither does.
+    pub async fn prepare_create(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        input: NewEntityInput,
+    ) -> Result<PreparedCreate> {
         let d = actor.domain(self.platform, domain, Need::Write).await?;
-        let item = self.build(actor, &d, input).await?;
-        self.insert(std::slice::from_ref(&item)).await?;
-        Ok(item)
+        let created = self.build(actor, &d, input).await?;
+        Ok(self.prepared(created))
     }
 
     /// Creates all of `inputs` in one transaction, or none (one event each).
@@ -110,10 +158,10 @@ impl<'a> Entities<'a> {
         }
         let mut items = Vec::with_capacity(inputs.len());
         for input in inputs {
-            items.push(self.build(actor, &d, input).await?);
+            items.push(self.prepared(self.build(actor, &d, input).await?));
         }
         self.insert(&items).await?;
-        Ok(items)
+        Ok(items.into_iter().map(PreparedCreate::committed).collect())
     }
 
     /// The entity `id` (channels: or route) of the domain `domain_id`, read without an
@@ -182,24 +230,19 @@ impl<'a> Entities<'a> {
         Ok(Created { entity, secret })
     }
 
-    /// Writes the rows with their `<kind>.create` events in one transaction.
-    async fn insert(&self, items: &[Created]) -> Result<()> {
+    /// The stored form of the secret and the `<kind>.create` event.
+    fn prepared(&self, created: Created) -> PreparedCreate {
         let keys = &self.platform.keys;
-        let hashes: Vec<Option<String>> = items
-            .iter()
-            .map(|c| c.secret.as_deref().map(|s| keys.hash_secret(s)))
-            .collect();
-        let events: Vec<Event> = items.iter().map(|c| ev_create(&c.entity)).collect();
-        let rows: Vec<NewEntity<'_>> = items
-            .iter()
-            .zip(&hashes)
-            .zip(&events)
-            .map(|((c, hash), event)| NewEntity {
-                entity: &c.entity,
-                secret_hash: hash.as_deref(),
-                event,
-            })
-            .collect();
+        PreparedCreate {
+            secret_hash: created.secret.as_deref().map(|s| keys.hash_secret(s)),
+            event: ev_create(&created.entity),
+            created,
+        }
+    }
+
+    /// Writes the rows with their events in one transaction.
+    async fn insert(&self, items: &[PreparedCreate]) -> Result<()> {
+        let rows: Vec<NewEntity<'_>> = items.iter().map(PreparedCreate::row).collect();
         self.platform
             .store
             .insert_entities(&rows)

@@ -32,7 +32,7 @@ pub mod entities;
 mod hierarchy;
 
 pub use connections::{ConnectRequest, Connections};
-pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput};
+pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
 
 use serde_json::{json, Value};
 
