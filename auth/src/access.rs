@@ -100,6 +100,15 @@ impl Actor<'_> {
         }
     }
 
+    /// `Some(user id)` when lists must be limited to that user's domains; `None` for a
+    /// platform admin or the system, who see every domain.
+    pub fn member_filter(&self) -> Option<&str> {
+        match self {
+            Actor::User(caller) if !caller.is_admin() => Some(caller.id()),
+            _ => None,
+        }
+    }
+
     /// The domain (by id or route) if this actor may `need` it.
     pub async fn domain(
         &self,

@@ -1,5 +1,5 @@
 //! The platform's operations, one place each: entities (clients, channels, groups),
-//! connections, and — still in `http`, next to move — domains and users.
+//! connections, domains; users and tokens are still in `http` (next to move).
 //!
 //! # Why this layer
 //! Followed as a newcomer would, `POST /{d}/clients` used to go: the HTTP handler
@@ -28,10 +28,12 @@
 //! which of 400 / 403 / 404 a bad request gets is part of the contract.
 
 pub mod connections;
+pub mod domains;
 pub mod entities;
 mod hierarchy;
 
 pub use connections::{ConnectRequest, Connections};
+pub use domains::{DomainChange, Domains, NewDomainInput};
 pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
 
 use serde_json::{json, Value};
@@ -59,6 +61,11 @@ impl Platform {
     /// Groups.
     pub fn groups(&self) -> Entities<'_> {
         self.entities(Kind::Group)
+    }
+
+    /// Domains (tenants) and their members.
+    pub fn domains(&self) -> Domains<'_> {
+        Domains::new(self)
     }
 
     /// Connections of clients to channels.
@@ -116,4 +123,22 @@ pub(crate) fn check_route(route: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_route;
+
+    #[test]
+    fn routes_shaped_like_ids_are_refused() {
+        assert!(check_route("telemetry").is_ok());
+        assert!(check_route("plant-1_a").is_ok());
+        for id_shaped in [
+            "2f1c8f2e-6f8e-4b7e-9a51-0c3e8e4b1d2a",
+            "2f1c8f2e6f8e4b7e9a510c3e8e4b1d2a",
+            "2F1C8F2E-6F8E-4B7E-9A51-0C3E8E4B1D2A",
+        ] {
+            assert!(check_route(id_shaped).is_err(), "{id_shaped}");
+        }
+    }
 }
