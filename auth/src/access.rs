@@ -100,6 +100,22 @@ impl Actor<'_> {
         }
     }
 
+    /// Platform admins (and the system) only.
+    pub fn require_admin(&self) -> Result<()> {
+        match self {
+            Actor::User(caller) => caller.require_admin(),
+            Actor::System(_) => Ok(()),
+        }
+    }
+
+    /// Platform admins, the user `user_id` themselves, or the system.
+    pub fn require_self_or_admin(&self, user_id: &str) -> Result<()> {
+        match self {
+            Actor::User(caller) => caller.require_self_or_admin(user_id),
+            Actor::System(_) => Ok(()),
+        }
+    }
+
     /// `Some(user id)` when lists must be limited to that user's domains; `None` for a
     /// platform admin or the system, who see every domain.
     pub fn member_filter(&self) -> Option<&str> {

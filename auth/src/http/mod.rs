@@ -102,5 +102,3 @@ pub(crate) fn page(
     v[key] = Value::Array(items);
     v
 }
-
-pub(crate) use crate::service::{metadata_of, name_of, tags_of};

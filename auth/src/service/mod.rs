@@ -1,5 +1,6 @@
 //! The platform's operations, one place each: entities (clients, channels, groups),
-//! connections, domains; users and tokens are still in `http` (next to move).
+//! connections, domains, users. Credentials and tokens (login, refresh, password
+//! reset) are still in `http::credentials`: the next to move.
 //!
 //! # Why this layer
 //! Followed as a newcomer would, `POST /{d}/clients` used to go: the HTTP handler
@@ -31,10 +32,12 @@ pub mod connections;
 pub mod domains;
 pub mod entities;
 mod hierarchy;
+pub mod users;
 
 pub use connections::{ConnectRequest, Connections};
 pub use domains::{DomainChange, Domains, NewDomainInput};
 pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
+pub use users::{NewUserInput, UserChange, Users};
 
 use serde_json::{json, Value};
 
@@ -66,6 +69,11 @@ impl Platform {
     /// Domains (tenants) and their members.
     pub fn domains(&self) -> Domains<'_> {
         Domains::new(self)
+    }
+
+    /// User accounts.
+    pub fn users(&self) -> Users<'_> {
+        Users::new(self)
     }
 
     /// Connections of clients to channels.
