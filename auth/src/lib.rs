@@ -1,7 +1,8 @@
 //! Magnetite identity and access: users, domains, clients, channels, groups and
-//! connections; the store (SQLite or PostgreSQL) with every change's event written in
-//! the same transaction; the HTTP API; and the broker `Hooks` that enforce it all on
-//! every MQTT CONNECT, PUBLISH and SUBSCRIBE.
+//! connections; the service layer every change goes through (`service`, acting for an
+//! `access::Actor`); the store (SQLite or PostgreSQL) with every change's event written
+//! in the same transaction; the HTTP API over the service; and the broker `Hooks` that
+//! enforce it all on every MQTT CONNECT, PUBLISH and SUBSCRIBE.
 
 pub mod access;
 pub mod bootstrap_admin;

@@ -1,6 +1,8 @@
 //! The platform's HTTP API (Magistrala / SuperMQ paths): users and tokens, domains,
-//! clients, channels, groups, connections. Handlers go route -> store (+ event in the
-//! same transaction) -> cache invalidation / revocation.
+//! clients, channels, groups, connections. Requests go route -> service -> store: a
+//! handler extracts (bearer token -> [`Caller`], path, body), calls `crate::service`
+//! (access, validation, event, write + outbox row in one transaction, cache), and
+//! renders. Credentials and tokens (`credentials.rs`) still talk to the store directly.
 
 mod body;
 mod connections;
