@@ -80,11 +80,7 @@ impl<'a> Domains<'a> {
             metadata: metadata_of(input.metadata)?,
             status: Status::Enabled,
             created_by: actor.id().to_string(),
-            audit: Audit {
-                created_at: now_rfc3339(),
-                updated_at: None,
-                updated_by: None,
-            },
+            audit: Audit::created_now(),
         };
         let stored = self.platform.store.insert_domain(&domain).await;
         stored.map_err(|e| match e {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 
-use super::{check_route, metadata_of, name_of, tags_of};
+use super::{check_route, metadata_of, name_of, page_of, tags_of};
 use crate::access::{Actor, Need};
 use crate::crypto::generate_secret;
 use crate::error::{is_unique_violation, AuthError, Result};
@@ -221,11 +221,7 @@ impl<'a> Entities<'a> {
             status,
             parent_id,
             created_by: actor.id().to_string(),
-            audit: Audit {
-                created_at: now_rfc3339(),
-                updated_at: None,
-                updated_by: None,
-            },
+            audit: Audit::created_now(),
         };
         Ok(Created { entity, secret })
     }
@@ -270,12 +266,7 @@ impl<'a> Entities<'a> {
         };
         let store = &self.platform.store;
         let (total, items) = store.list_entities(kind, &domain.id, &q, scope).await?;
-        let p = Page {
-            total,
-            offset: q.offset,
-            limit: q.limit,
-            status: q.status.clone(),
-        };
+        let p = page_of(total, &q);
         let event = match scope {
             Scope::ConnectedTo(ch) => cev::client_list_by_channel(&p, ch),
             Scope::ConnectedFrom(cl) => cev::channel_list_by_client(&p, cl),

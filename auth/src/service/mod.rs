@@ -39,11 +39,13 @@ pub use domains::{DomainChange, Domains, NewDomainInput};
 pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
 pub use users::{NewUserInput, UserChange, Users};
 
+use magnetite_events::Page;
 use serde_json::{json, Value};
 
 use crate::error::{AuthError, Result};
 use crate::model::Kind;
 use crate::platform::Platform;
+use crate::store::list::ListQuery;
 
 impl Platform {
     /// Clients, channels or groups.
@@ -79,6 +81,16 @@ impl Platform {
     /// Connections of clients to channels.
     pub fn connections(&self) -> Connections<'_> {
         Connections::new(self)
+    }
+}
+
+/// The `Page` a list event reports.
+pub(crate) fn page_of(total: u64, q: &ListQuery) -> Page {
+    Page {
+        total,
+        offset: q.offset,
+        limit: q.limit,
+        status: q.status.clone(),
     }
 }
 

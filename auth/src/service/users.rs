@@ -3,12 +3,12 @@
 //! transaction; users hold no MQTT access, so no cache is touched.
 
 use magnetite_events::model::users as ev;
-use magnetite_events::{Event, Page};
+use magnetite_events::Event;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 
-use super::{metadata_of, name_of, tags_of};
+use super::{metadata_of, name_of, page_of, tags_of};
 use crate::access::{Actor, Caller};
 use crate::error::{is_unique_violation, AuthError, Result};
 use crate::model::{Audit, Role, Status, User};
@@ -115,11 +115,7 @@ pub(crate) async fn create_user(
         tags,
         metadata,
         status,
-        audit: Audit {
-            created_at: now_rfc3339(),
-            updated_at: None,
-            updated_by: None,
-        },
+        audit: Audit::created_now(),
         token_epoch: 0,
     };
     let hash = crate::passwords::hash(password).await?;
@@ -197,12 +193,7 @@ impl<'a> Users<'a> {
         let q = ListQuery::parse(params)?;
         let store = &self.platform.store;
         let (total, users) = store.list_users(&q).await?;
-        let p = Page {
-            total,
-            offset: q.offset,
-            limit: q.limit,
-            status: q.status.clone(),
-        };
+        let p = page_of(total, &q);
         store.record_event(&ev::user_list(&p)).await?;
         Ok((total, q, users))
     }
