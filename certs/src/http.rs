@@ -1,6 +1,6 @@
 //! The certificates HTTP API (Magistrala-style paths), merged into the platform app.
 //!
-//! The routes authenticate with `magnetite_auth::http::Caller`, whose extractor is
+//! The routes authenticate with `magnetite_auth::access::Caller`, whose extractor is
 //! implemented for the state `Arc<Platform>` only; so the routes are built on that
 //! state, the service travels in an `Extension`, and [`router`] finishes with
 //! `.with_state(platform)`: it returns a plain `Router` that merges with
