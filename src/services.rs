@@ -161,19 +161,11 @@ struct Issuer(Arc<CertsService>);
 const BOOTSTRAP_CERT_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
 
 impl CertIssuer for Issuer {
-    fn issue<'a>(&'a self, client_id: &'a str) -> IssueFuture<'a> {
+    fn issue<'a>(&'a self, domain_id: &'a str, client_id: &'a str) -> IssueFuture<'a> {
         Box::pin(async move {
-            let access = self
-                .0
-                .platform()
-                .store
-                .client_access(client_id)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("unknown client {client_id}"))?;
             let issued = self
                 .0
-                .issue(&access.domain_id, client_id, BOOTSTRAP_CERT_TTL)
+                .issue(domain_id, client_id, BOOTSTRAP_CERT_TTL)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(IssuedCert {

@@ -1,8 +1,10 @@
 //! Magnetite identity and access: users, domains, clients, channels, groups and
-//! connections; the store (SQLite or PostgreSQL) with every change's event written in
-//! the same transaction; the HTTP API; and the broker `Hooks` that enforce it all on
-//! every MQTT CONNECT, PUBLISH and SUBSCRIBE.
+//! connections; the service layer every change goes through (`service`, acting for an
+//! `access::Actor`); the store (SQLite or PostgreSQL) with every change's event written
+//! in the same transaction; the HTTP API over the service; and the broker `Hooks` that
+//! enforce it all on every MQTT CONNECT, PUBLISH and SUBSCRIBE.
 
+pub mod access;
 pub mod bootstrap_admin;
 pub mod crypto;
 pub mod error;
@@ -14,6 +16,7 @@ pub mod mqtt;
 pub mod passwords;
 pub mod platform;
 pub mod reset_throttle;
+pub mod service;
 pub mod store;
 
 pub use error::{AuthError, Result};

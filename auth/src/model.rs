@@ -57,6 +57,17 @@ pub struct Audit {
     pub updated_by: Option<String>,
 }
 
+impl Audit {
+    /// A record created now, never updated.
+    pub fn created_now() -> Audit {
+        Audit {
+            created_at: crate::store::now_rfc3339(),
+            updated_at: None,
+            updated_by: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: String,

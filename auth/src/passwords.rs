@@ -35,6 +35,10 @@ async fn in_hashing_slot<T: Send + 'static>(
         .map_err(|e| AuthError::Internal(format!("password hashing task failed: {e}")))
 }
 
+/// The longest password anyone can have (set or log in with): hashing work per request
+/// is bounded by it.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
 /// [`crypto::hash_password`], off the async workers.
 pub async fn hash(password: &str) -> Result<String> {
     let password = password.to_string();

@@ -35,6 +35,8 @@ pub type IssueFuture<'a> = Pin<Box<dyn Future<Output = Result<IssuedCert, String
 /// Issues a client certificate for a platform client id. The error string is logged,
 /// never returned to the HTTP caller, so it must not contain key material either.
 pub trait CertIssuer: Send + Sync {
-    /// Issues a certificate whose identity is `client_id`.
-    fn issue<'a>(&'a self, client_id: &'a str) -> IssueFuture<'a>;
+    /// Issues a certificate whose identity is `client_id`, recorded in `domain_id`.
+    /// The client may not be committed yet (it is created in the config's transaction),
+    /// so the issuer must not look it up.
+    fn issue<'a>(&'a self, domain_id: &'a str, client_id: &'a str) -> IssueFuture<'a>;
 }

@@ -268,7 +268,7 @@ async fn view_list_update_certs_delete() {
 struct FakeIssuer;
 
 impl CertIssuer for FakeIssuer {
-    fn issue<'a>(&'a self, client_id: &'a str) -> IssueFuture<'a> {
+    fn issue<'a>(&'a self, _domain_id: &'a str, client_id: &'a str) -> IssueFuture<'a> {
         Box::pin(async move {
             Ok(IssuedCert {
                 certificate: format!("CERT for {client_id}"),

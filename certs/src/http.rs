@@ -1,6 +1,6 @@
 //! The certificates HTTP API (Magistrala-style paths), merged into the platform app.
 //!
-//! The routes authenticate with `magnetite_auth::http::Caller`, whose extractor is
+//! The routes authenticate with `magnetite_auth::access::Caller`, whose extractor is
 //! implemented for the state `Arc<Platform>` only; so the routes are built on that
 //! state, the service travels in an `Extension`, and [`router`] finishes with
 //! `.with_state(platform)`: it returns a plain `Router` that merges with
@@ -11,8 +11,9 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use magnetite_auth::http::{Body, Caller, Need};
-use magnetite_auth::model::{Domain, Kind};
+use magnetite_auth::access::{Caller, Need};
+use magnetite_auth::http::Body;
+use magnetite_auth::model::Domain;
 use magnetite_auth::store::list::MAX_OFFSET;
 use magnetite_auth::Platform;
 use serde::Deserialize;
@@ -70,10 +71,7 @@ async fn issue(
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| CertsError::bad_request("missing client_id"))?;
     let ttl = ttl_of(body.ttl.as_ref())?;
-    let client = platform
-        .store
-        .entity(Kind::Client, &domain.id, &client_id)
-        .await?;
+    let client = platform.clients().get(&domain.id, &client_id).await?;
     let issued = svc.issue(&domain.id, &client.id, ttl).await?;
     let body = json!({
         "serial_number": issued.serial_number,

@@ -7,7 +7,6 @@
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use magnetite_auth::model::Kind;
 use magnetite_auth::{AuthError, Platform};
 use magnetite_events::Db;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,8 +140,7 @@ impl CertsService {
 
     /// `client_id` is a client of `domain_id`, or has a certificate recorded there.
     async fn belongs(&self, domain_id: &str, client_id: &str) -> Result<bool> {
-        let clients = &self.platform.store;
-        match clients.entity(Kind::Client, domain_id, client_id).await {
+        match self.platform.clients().get(domain_id, client_id).await {
             Ok(_) => return Ok(true),
             Err(AuthError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),

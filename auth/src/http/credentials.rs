@@ -128,7 +128,7 @@ async fn issue_token(
 /// can have longer ones (usernames and e-mails are at most 254 bytes), so longer ones are
 /// refused before any lookup, hashing or throttle bookkeeping.
 pub const MAX_LOGIN_LEN: usize = 254;
-pub const MAX_PASSWORD_LEN: usize = 1024;
+pub use crate::passwords::MAX_PASSWORD_LEN;
 
 fn check_login_size(login: &str, password: &str) -> Result<()> {
     if login.len() > MAX_LOGIN_LEN {

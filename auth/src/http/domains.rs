@@ -1,4 +1,5 @@
-//! `/domains`: tenants, their status and their members.
+//! `/domains`: tenants, their status and their members (thin handlers over
+//! `crate::service::Domains`).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -8,13 +9,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-use super::access::Need;
-use super::{metadata_of, name_of, page, tags_of, AppState, Body, Caller};
-use crate::error::{AuthError, Result};
-use crate::model::{Audit, Domain, Status};
-use crate::store::domains::Relation;
-use crate::store::list::ListQuery;
-use crate::store::{new_id, now_rfc3339};
+use super::{page, AppState, Body, Caller};
+use crate::access::Actor;
+use crate::error::Result;
+use crate::model::{Domain, Status};
+use crate::service::{DomainChange, NewDomainInput};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -27,91 +26,12 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/domains/:id/users/unassign", post(unassign))
 }
 
-/// First path segments the API itself uses: a domain route equal to one of them would
-/// be shadowed by (or shadow) those endpoints.
-const RESERVED_DOMAIN_ROUTES: &[&str] = &[
-    "users", "domains", "clients", "certs", "password", "events", "health", "metrics",
-];
-
-/// A domain route: a valid route that is not one of the API's own path segments.
-pub(crate) fn check_domain_route(route: &str) -> Result<()> {
-    check_route(route)?;
-    if RESERVED_DOMAIN_ROUTES.contains(&route) {
-        return Err(AuthError::bad_request(format!(
-            "route {route:?} is reserved"
-        )));
-    }
-    Ok(())
-}
-
-/// Routes name a domain or channel in topics: letters, digits, `-`, `_`, up to 64, and
-/// never shaped like an id (a UUID, with or without hyphens): a route that looks like
-/// some other entity's id could otherwise be mistaken for it in a topic.
-pub(crate) fn check_route(route: &str) -> Result<()> {
-    let ok = !route.is_empty()
-        && route.len() <= 64
-        && route
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !ok {
-        return Err(AuthError::bad_request(
-            "route must be 1 to 64 letters, digits, '-' or '_'",
-        ));
-    }
-    if uuid::Uuid::try_parse(route).is_ok() {
-        return Err(AuthError::bad_request(
-            "route must not be shaped like an id (a UUID)",
-        ));
-    }
-    Ok(())
-}
-
-#[derive(Deserialize)]
-struct CreateDomain {
-    name: Option<String>,
-    route: Option<String>,
-    tags: Option<Vec<String>>,
-    metadata: Option<Value>,
-}
-
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Body(body): Body<CreateDomain>,
+    Body(body): Body<NewDomainInput>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let id = new_id();
-    // Without a route the domain is named by its id alone (its route is its own id).
-    let route = match body.route {
-        Some(route) => {
-            check_domain_route(&route)?;
-            route
-        }
-        None => id.clone(),
-    };
-    let domain = Domain {
-        id,
-        name: name_of(body.name, "name")?,
-        route,
-        tags: tags_of(body.tags)?,
-        metadata: metadata_of(body.metadata)?,
-        status: Status::Enabled,
-        created_by: caller.id().to_string(),
-        audit: Audit {
-            created_at: now_rfc3339(),
-            updated_at: None,
-            updated_by: None,
-        },
-    };
-    state
-        .store
-        .insert_domain(&domain)
-        .await
-        .map_err(|e| match e {
-            AuthError::Database(ref db) if crate::error::is_unique_violation(db) => {
-                AuthError::Conflict("a domain with this route already exists".into())
-            }
-            other => other,
-        })?;
+    let domain = state.domains().create(&Actor::User(&caller), body).await?;
     Ok((StatusCode::CREATED, Json(domain.to_json())))
 }
 
@@ -120,15 +40,9 @@ async fn list(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>> {
-    let q = ListQuery::parse(&params)?;
-    let member = (!caller.is_admin()).then(|| caller.id());
-    let (total, domains) = state.store.list_domains(&q, member).await?;
-    Ok(Json(page(
-        "domains",
-        total,
-        &q,
-        domains.iter().map(Domain::to_json).collect(),
-    )))
+    let (total, q, domains) = state.domains().list(&Actor::User(&caller), &params).await?;
+    let items = domains.iter().map(Domain::to_json).collect();
+    Ok(Json(page("domains", total, &q, items)))
 }
 
 async fn view(
@@ -136,59 +50,20 @@ async fn view(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    Ok(Json(
-        caller.domain(&state, &id, Need::Read).await?.to_json(),
-    ))
-}
-
-#[derive(Deserialize)]
-struct UpdateDomain {
-    name: Option<String>,
-    tags: Option<Vec<String>>,
-    metadata: Option<Value>,
+    let domain = state.domains().view(&Actor::User(&caller), &id).await?;
+    Ok(Json(domain.to_json()))
 }
 
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<UpdateDomain>,
+    Body(body): Body<DomainChange>,
 ) -> Result<Json<Value>> {
-    let mut domain = caller.domain(&state, &id, Need::Write).await?;
-    if body.name.is_some() {
-        domain.name = name_of(body.name, "name")?;
-    }
-    if body.tags.is_some() {
-        domain.tags = tags_of(body.tags)?;
-    }
-    if body.metadata.is_some() {
-        domain.metadata = metadata_of(body.metadata)?;
-    }
-    stamp_and_save(&state, &caller, &mut domain).await?;
-    Ok(Json(domain.to_json()))
-}
-
-async fn stamp_and_save(state: &AppState, caller: &Caller, domain: &mut Domain) -> Result<()> {
-    domain.audit.updated_at = Some(now_rfc3339());
-    domain.audit.updated_by = Some(caller.id().to_string());
-    state.store.update_domain(domain).await
-}
-
-/// Enabling or disabling a domain changes the access of every client in it.
-async fn set_status(
-    state: AppState,
-    caller: Caller,
-    id: String,
-    status: Status,
-) -> Result<Json<Value>> {
-    let mut domain = caller.domain(&state, &id, Need::Write).await?;
-    domain.status = status;
-    stamp_and_save(&state, &caller, &mut domain).await?;
-    let clients = state.store.domain_client_ids(&domain.id).await?;
-    match status {
-        Status::Disabled => state.revoke(&clients),
-        Status::Enabled => state.refresh(&clients),
-    }
+    let domain = state
+        .domains()
+        .update(&Actor::User(&caller), &id, body)
+        .await?;
     Ok(Json(domain.to_json()))
 }
 
@@ -197,7 +72,11 @@ async fn enable(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    set_status(state, caller, id, Status::Enabled).await
+    let domain = state
+        .domains()
+        .set_status(&Actor::User(&caller), &id, Status::Enabled)
+        .await?;
+    Ok(Json(domain.to_json()))
 }
 
 async fn disable(
@@ -205,7 +84,11 @@ async fn disable(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    set_status(state, caller, id, Status::Disabled).await
+    let domain = state
+        .domains()
+        .set_status(&Actor::User(&caller), &id, Status::Disabled)
+        .await?;
+    Ok(Json(domain.to_json()))
 }
 
 async fn members(
@@ -213,8 +96,7 @@ async fn members(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let domain = caller.domain(&state, &id, Need::Read).await?;
-    let members = state.store.members(&domain.id).await?;
+    let members = state.domains().members(&Actor::User(&caller), &id).await?;
     let items: Vec<Value> = members
         .into_iter()
         .map(|(user_id, relation)| json!({ "user_id": user_id, "relation": relation }))
@@ -234,19 +116,11 @@ async fn assign(
     Path(id): Path<String>,
     Body(body): Body<Assign>,
 ) -> Result<StatusCode> {
-    let domain = caller.domain(&state, &id, Need::Write).await?;
-    let users = body
-        .user_ids
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| AuthError::bad_request("missing user_ids"))?;
-    let relation = match body.relation.as_deref() {
-        None => Relation::Member,
-        Some(r) => Relation::parse(r)
-            .ok_or_else(|| AuthError::bad_request("relation must be admin or member"))?,
-    };
+    let actor = Actor::User(&caller);
+    let relation = body.relation.as_deref();
     state
-        .store
-        .set_members(&domain.id, &users, Some(relation))
+        .domains()
+        .assign(&actor, &id, body.user_ids, relation)
         .await?;
     Ok(StatusCode::CREATED)
 }
@@ -257,34 +131,9 @@ async fn unassign(
     Path(id): Path<String>,
     Body(body): Body<Assign>,
 ) -> Result<StatusCode> {
-    let domain = caller.domain(&state, &id, Need::Write).await?;
-    let users = body
-        .user_ids
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| AuthError::bad_request("missing user_ids"))?;
-    if users.contains(&domain.created_by) {
-        return Err(AuthError::bad_request(
-            "the domain's creator cannot be unassigned",
-        ));
-    }
-    state.store.set_members(&domain.id, &users, None).await?;
+    state
+        .domains()
+        .unassign(&Actor::User(&caller), &id, body.user_ids)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_route;
-
-    #[test]
-    fn routes_shaped_like_ids_are_refused() {
-        assert!(check_route("telemetry").is_ok());
-        assert!(check_route("plant-1_a").is_ok());
-        for id_shaped in [
-            "2f1c8f2e-6f8e-4b7e-9a51-0c3e8e4b1d2a",
-            "2f1c8f2e6f8e4b7e9a510c3e8e4b1d2a",
-            "2F1C8F2E-6F8E-4B7E-9A51-0C3E8E4B1D2A",
-        ] {
-            assert!(check_route(id_shaped).is_err(), "{id_shaped}");
-        }
-    }
 }

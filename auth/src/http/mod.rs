@@ -1,8 +1,9 @@
 //! The platform's HTTP API (Magistrala / SuperMQ paths): users and tokens, domains,
-//! clients, channels, groups, connections. Handlers go route -> store (+ event in the
-//! same transaction) -> cache invalidation / revocation.
+//! clients, channels, groups, connections. Requests go route -> service -> store: a
+//! handler extracts (bearer token -> [`Caller`], path, body), calls `crate::service`
+//! (access, validation, event, write + outbox row in one transaction, cache), and
+//! renders. Credentials and tokens (`credentials.rs`) still talk to the store directly.
 
-mod access;
 mod body;
 mod connections;
 mod credentials;
@@ -22,7 +23,7 @@ use crate::error::AuthError;
 use crate::model::{Status, User};
 use crate::platform::Platform;
 
-pub use access::{Caller, Need};
+pub use crate::access::{Actor, Caller, Need};
 pub use body::{Body, BodyRejection};
 pub(crate) use users::create_user as create_admin;
 
@@ -46,6 +47,18 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
         let user = bearer_user(&parts.headers, state, TokenKind::Access).await?;
+        Ok(Caller { user })
+    }
+}
+
+impl Caller {
+    /// The user behind `Authorization: Bearer <access token>` in `headers`, for
+    /// routes other crates serve (the event log) that cannot use the extractor.
+    pub async fn from_headers(
+        platform: &Platform,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Caller, AuthError> {
+        let user = bearer_user(headers, platform, TokenKind::Access).await?;
         Ok(Caller { user })
     }
 }
@@ -90,33 +103,4 @@ pub(crate) fn page(
     let mut v = json!({ "total": total, "offset": q.offset, "limit": q.limit });
     v[key] = Value::Array(items);
     v
-}
-
-/// Tags from a body: a list of non-empty strings.
-pub(crate) fn tags_of(v: Option<Vec<String>>) -> Result<Vec<String>, AuthError> {
-    let tags = v.unwrap_or_default();
-    if tags.iter().any(|t| t.trim().is_empty()) {
-        return Err(AuthError::bad_request("tags must be non-empty strings"));
-    }
-    Ok(tags)
-}
-
-/// Metadata from a body: a JSON object (default `{}`).
-pub(crate) fn metadata_of(v: Option<Value>) -> Result<Value, AuthError> {
-    match v {
-        None | Some(Value::Null) => Ok(json!({})),
-        Some(obj @ Value::Object(_)) => Ok(obj),
-        Some(_) => Err(AuthError::bad_request("metadata must be a JSON object")),
-    }
-}
-
-/// Names: 1..=1024 characters.
-pub(crate) fn name_of(name: Option<String>, what: &str) -> Result<String, AuthError> {
-    match name.map(|n| n.trim().to_string()) {
-        Some(n) if !n.is_empty() && n.len() <= 1024 => Ok(n),
-        Some(_) => Err(AuthError::bad_request(format!(
-            "{what} must be 1 to 1024 characters"
-        ))),
-        None => Err(AuthError::bad_request(format!("missing {what}"))),
-    }
 }

@@ -1,6 +1,7 @@
 //! Clients, channels and groups: one table shape, one code path (see `model::Kind`).
 
 use magnetite_events::Event;
+use sqlx::{PgConnection, SqliteConnection};
 
 use super::list::{fetch_page, Filter, ListQuery};
 use super::{json_text, parse_metadata, parse_tags, Cols, Outbox, Store};
@@ -35,35 +36,57 @@ pub struct NewEntity<'a> {
     pub event: &'a Event,
 }
 
+/// Writes entity rows (with their events) on an open transaction's connection, so
+/// another service's rows can commit in the same transaction (bootstrap creates a
+/// client and its config together). Implemented for both engines from one body.
+#[allow(async_fn_in_trait)] // called on the concrete connection types only
+pub trait EntityRows {
+    /// Inserts `items` and appends their events, in order.
+    async fn insert_entity_rows(&mut self, items: &[NewEntity<'_>]) -> Result<()>;
+}
+
+macro_rules! impl_entity_rows {
+    ($conn:ty) => {
+        impl EntityRows for $conn {
+            async fn insert_entity_rows(&mut self, items: &[NewEntity<'_>]) -> Result<()> {
+                for item in items {
+                    let e = item.entity;
+                    let sql = format!(
+                        "INSERT INTO {} (id, domain_id, name, route, description, secret_hash, \
+                         tags, metadata, status, parent_id, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                        e.kind.table()
+                    );
+                    sqlx::query(&sql)
+                        .bind(&e.id)
+                        .bind(&e.domain_id)
+                        .bind(&e.name)
+                        .bind(&e.route)
+                        .bind(&e.description)
+                        .bind(item.secret_hash.unwrap_or(""))
+                        .bind(json_text(&e.tags))
+                        .bind(json_text(&e.metadata))
+                        .bind(e.status.as_str())
+                        .bind(&e.parent_id)
+                        .bind(&e.created_by)
+                        .bind(&e.audit.created_at)
+                        .execute(&mut *self)
+                        .await?;
+                    self.append_in(item.event, &e.domain_id).await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+impl_entity_rows!(SqliteConnection);
+impl_entity_rows!(PgConnection);
+
 impl Store {
     /// Inserts all of `items` in one transaction (a bulk create is all or nothing).
     pub async fn insert_entities(&self, items: &[NewEntity<'_>]) -> Result<()> {
         magnetite_events::db_tx!(self.db(), tx => {
-            for item in items {
-                let e = item.entity;
-                let sql = format!(
-                    "INSERT INTO {} (id, domain_id, name, route, description, secret_hash, tags, \
-                     metadata, status, parent_id, created_by, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    e.kind.table()
-                );
-                sqlx::query(&sql)
-                    .bind(&e.id)
-                    .bind(&e.domain_id)
-                    .bind(&e.name)
-                    .bind(&e.route)
-                    .bind(&e.description)
-                    .bind(item.secret_hash.unwrap_or(""))
-                    .bind(json_text(&e.tags))
-                    .bind(json_text(&e.metadata))
-                    .bind(e.status.as_str())
-                    .bind(&e.parent_id)
-                    .bind(&e.created_by)
-                    .bind(&e.audit.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.append_in(item.event, &e.domain_id).await?;
-            }
+            tx.insert_entity_rows(items).await?;
         });
         Ok(())
     }

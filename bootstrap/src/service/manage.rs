@@ -1,13 +1,11 @@
 //! Config management: create (provisioning the platform client when none is named),
 //! view, list, update, certificates, remove.
 
-use magnetite_auth::crypto::generate_secret;
-use magnetite_auth::http::{Caller, Need};
-use magnetite_auth::model::{Audit, Entity, Kind, Status};
-use magnetite_auth::store::entities::NewEntity;
-use magnetite_events::model::{bootstrap as bev, clients as cev};
+use magnetite_auth::access::{Actor, Caller, Need};
+use magnetite_auth::model::Entity;
+use magnetite_auth::service::{NewEntityInput, PreparedCreate};
+use magnetite_events::model::bootstrap as bev;
 use serde::Deserialize;
-use serde_json::json;
 use std::time::Instant;
 
 use super::{now, Result};
@@ -66,11 +64,27 @@ pub struct UpdateConfig {
     pub content: Option<String>,
 }
 
-/// The platform client a config is for, with its secret in clear.
-struct Provisioned {
-    entity: Entity,
-    secret: String,
-    created: bool,
+/// The platform client a config is for: an existing one (its secret verified), or a
+/// new one whose row is written in the config's transaction.
+enum Provisioned {
+    Existing { entity: Entity, secret: String },
+    New(PreparedCreate),
+}
+
+impl Provisioned {
+    fn entity(&self) -> &Entity {
+        match self {
+            Provisioned::Existing { entity, .. } => entity,
+            Provisioned::New(p) => p.entity(),
+        }
+    }
+
+    fn secret(&self) -> &str {
+        match self {
+            Provisioned::Existing { secret, .. } => secret,
+            Provisioned::New(p) => p.secret().unwrap_or_default(),
+        }
+    }
 }
 
 /// A required, bounded text field.
@@ -85,8 +99,8 @@ fn required(v: Option<String>, what: &str) -> Result<String> {
 }
 
 impl BootstrapService {
-    /// Creates a config; provisions its client first when `client_id` is absent (and
-    /// removes that client again if the config cannot be stored).
+    /// Creates a config; when `client_id` is absent, its new client is created in the
+    /// same transaction (both or neither).
     pub async fn create(
         &self,
         caller: &Caller,
@@ -113,15 +127,7 @@ impl BootstrapService {
             .resolve_channels(&d.id, body.channels.as_deref().unwrap_or_default())
             .await?;
         let client = self.provision(caller, &d.id, &body, &external_id).await?;
-        match self.store_new(&d.id, body, channels, &client).await {
-            Ok(c) => Ok(c),
-            Err(e) => {
-                if client.created {
-                    self.undo_client(&client.entity).await;
-                }
-                Err(e)
-            }
-        }
+        self.store_new(&d.id, body, channels, client).await
     }
 
     /// A creation is refused (409) when another domain's config has the same external
@@ -148,15 +154,17 @@ impl BootstrapService {
     ) -> Result<Provisioned> {
         let name = body.name.clone().unwrap_or_else(|| external_id.to_string());
         let Some(id) = body.client_id.as_deref().filter(|s| !s.is_empty()) else {
-            return self
-                .new_client(caller, domain_id, required(Some(name), "name")?)
-                .await;
+            let input = NewEntityInput {
+                name: Some(required(Some(name), "name")?),
+                ..NewEntityInput::default()
+            };
+            let clients = self.platform.clients();
+            let prepared = clients
+                .prepare_create(&Actor::User(caller), domain_id, input)
+                .await?;
+            return Ok(Provisioned::New(prepared));
         };
-        let entity = self
-            .platform
-            .store
-            .entity(Kind::Client, domain_id, id)
-            .await?;
+        let entity = self.platform.clients().get(domain_id, id).await?;
         if self.store.get_any(&entity.id).await?.is_some() {
             return Err(BootstrapError::Conflict(
                 "this client already has a bootstrap config".into(),
@@ -167,75 +175,17 @@ impl BootstrapService {
             .clone()
             .filter(|s| !s.is_empty())
             .ok_or_else(|| BootstrapError::bad_request("client_id needs client_secret"))?;
-        let access = self.platform.store.client_access(&entity.id).await?;
-        let ok = access.is_some_and(|a| {
-            self.platform
-                .keys
-                .verify_secret(secret.as_bytes(), &a.secret_hash)
-        });
-        if !ok {
+        if !self
+            .platform
+            .clients()
+            .secret_matches(&entity.id, &secret)
+            .await?
+        {
             return Err(BootstrapError::bad_request(
                 "client_secret does not match the client",
             ));
         }
-        Ok(Provisioned {
-            entity,
-            secret,
-            created: false,
-        })
-    }
-
-    async fn new_client(
-        &self,
-        caller: &Caller,
-        domain_id: &str,
-        name: String,
-    ) -> Result<Provisioned> {
-        let entity = Entity {
-            kind: Kind::Client,
-            id: magnetite_auth::store::new_id(),
-            domain_id: domain_id.to_string(),
-            name,
-            route: None,
-            description: None,
-            tags: Vec::new(),
-            metadata: json!({}),
-            status: Status::Enabled,
-            parent_id: None,
-            created_by: caller.id().to_string(),
-            audit: Audit {
-                created_at: now(),
-                updated_at: None,
-                updated_by: None,
-            },
-        };
-        let secret = generate_secret();
-        let hash = self.platform.keys.hash_secret(&secret);
-        let event = cev::client_create(&entity.record());
-        let row = NewEntity {
-            entity: &entity,
-            secret_hash: Some(&hash),
-            event: &event,
-        };
-        self.platform.store.insert_entities(&[row]).await?;
-        tracing::info!(client_id = %entity.id, "bootstrap: client created for a config");
-        Ok(Provisioned {
-            entity,
-            secret,
-            created: true,
-        })
-    }
-
-    /// Removes a client this service created for a config that then failed.
-    async fn undo_client(&self, e: &Entity) {
-        let ev = cev::client_remove(&e.record()).with("status", "deleted");
-        let store = &self.platform.store;
-        if let Err(err) = store
-            .delete_entity(Kind::Client, &e.domain_id, &e.id, &ev)
-            .await
-        {
-            tracing::error!(client_id = %e.id, error = %err, "bootstrap: cannot remove the client of a failed config");
-        }
+        Ok(Provisioned::Existing { entity, secret })
     }
 
     /// Certificates (issued or given), sealing, and the insert with `config.create`.
@@ -244,16 +194,16 @@ impl BootstrapService {
         domain_id: &str,
         body: CreateConfig,
         channels: Vec<Channel>,
-        client: &Provisioned,
+        client: Provisioned,
     ) -> Result<Config> {
-        let id = client.entity.id.clone();
-        let (cert, key, ca) = self.certs_for(&id, &body).await?;
+        let id = client.entity().id.clone();
+        let (cert, key, ca) = self.certs_for(domain_id, &id, &body).await?;
         let external_key = body.external_key.unwrap_or_default();
         let c = Config {
             client_id: id.clone(),
             domain_id: domain_id.to_string(),
             external_id: body.external_id.unwrap_or_default().trim().to_string(),
-            name: client_name(body.name, &client.entity),
+            name: client_name(body.name, client.entity()),
             content: body.content.unwrap_or_default(),
             client_cert: cert,
             ca_cert: ca,
@@ -262,14 +212,23 @@ impl BootstrapService {
             created_at: now(),
             updated_at: None,
             external_key_hash: self.platform.keys.hash_secret(external_key.trim()),
-            client_secret_sealed: self.storage.seal(&id, &client.secret)?,
+            client_secret_sealed: self.storage.seal(&id, client.secret())?,
             client_key_sealed: self.storage.seal(&id, &key)?,
         };
         let ev = bev::config_create(&c.create_event(&bev::key_fingerprint(&key)));
-        self.store.insert(&c, &ev).await.map_err(|e| match e {
+        let new_client = match &client {
+            Provisioned::New(p) => Some(p.row()),
+            Provisioned::Existing { .. } => None,
+        };
+        let stored = self.store.insert(&c, &ev, new_client).await;
+        stored.map_err(|e| match e {
             BootstrapError::Database(ref db) if is_unique_violation(db) => config_taken(),
             other => other,
         })?;
+        if let Provisioned::New(p) = client {
+            let created = p.committed();
+            tracing::info!(client_id = %created.entity.id, "bootstrap: client created for a config");
+        }
         tracing::info!(client_id = %c.client_id, external_id = %c.external_id, "bootstrap: config created");
         Ok(c)
     }
@@ -277,12 +236,13 @@ impl BootstrapService {
     /// The PEMs: from the issuer when asked and configured, otherwise from the body.
     async fn certs_for(
         &self,
+        domain_id: &str,
         client_id: &str,
         body: &CreateConfig,
     ) -> Result<(String, String, String)> {
         match (&self.issuer, body.issue_cert) {
             (Some(issuer), true) => {
-                let cert = issuer.issue(client_id).await.map_err(|e| {
+                let cert = issuer.issue(domain_id, client_id).await.map_err(|e| {
                     BootstrapError::Internal(format!("certificate for {client_id}: {e}"))
                 })?;
                 Ok((cert.certificate, cert.key, cert.ca))

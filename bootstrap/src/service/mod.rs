@@ -5,7 +5,6 @@ pub mod device;
 pub mod manage;
 pub mod whitelist;
 
-use magnetite_auth::model::Kind;
 use magnetite_events::Event;
 
 use crate::error::BootstrapError;
@@ -35,11 +34,7 @@ impl BootstrapService {
             if id.trim().is_empty() {
                 return Err(BootstrapError::bad_request("channel ids must not be empty"));
             }
-            let e = self
-                .platform
-                .store
-                .entity(Kind::Channel, domain_id, id)
-                .await?;
+            let e = self.platform.channels().get(domain_id, id).await?;
             if !out.iter().any(|c| c.id == e.id) {
                 out.push(Channel {
                     id: e.id,

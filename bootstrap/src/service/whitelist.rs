@@ -2,16 +2,18 @@
 //!
 //! State `1` connects the config's client to each of its channels for publish and
 //! subscribe; state `0` removes those connections and ends the client's MQTT sessions
-//! at once (`Platform::revoke`). The connections are auth's (written with their own
-//! `channel.connect` / `channel.disconnect` events in auth's transaction); the state is
+//! at once. The connections are auth's, made through its service
+//! (`platform.connections()`, as the system: the caller was checked here) with their
+//! own `channel.connect` / `channel.disconnect` events in auth's transaction; the state is
 //! ours (`client.change_state` in ours). The two writes are ordered to fail closed: on
 //! activation the state is stored before access is granted, on deactivation access is
 //! taken away before the state is stored, so a failure in between never leaves more
 //! access than the stored state promises, and a retry completes it (both idempotent).
 
-use magnetite_auth::http::{Caller, Need};
+use magnetite_auth::access::{Actor, Caller, Need};
 use magnetite_auth::model::ConnType;
-use magnetite_events::model::{bootstrap as bev, clients as cev};
+use magnetite_auth::service::ConnectRequest;
+use magnetite_events::model::bootstrap as bev;
 
 use super::{now, Result};
 use crate::error::BootstrapError;
@@ -20,9 +22,8 @@ use crate::BootstrapService;
 
 const TYPES: [ConnType; 2] = [ConnType::Publish, ConnType::Subscribe];
 
-fn type_names() -> Vec<String> {
-    TYPES.iter().map(|t| t.as_str().to_string()).collect()
-}
+/// Bootstrap acting on the platform for a config whose caller it already checked.
+const SYSTEM: Actor<'static> = Actor::System("bootstrap");
 
 impl BootstrapService {
     /// `PUT /{domainID}/clients/state/{client_id}`.
@@ -98,27 +99,23 @@ impl BootstrapService {
         if channels.is_empty() {
             return Ok(());
         }
-        let clients = vec![c.client_id.clone()];
-        let ev = cev::channel_connect(channels, &clients, &type_names());
-        let store = &self.platform.store;
-        store
-            .connect(&c.domain_id, channels, &clients, &TYPES, &ev)
-            .await?;
-        self.platform.refresh(&clients);
+        let req = ConnectRequest::of(channels, std::slice::from_ref(&c.client_id), &TYPES);
+        let connections = self.platform.connections();
+        connections.connect(&SYSTEM, &c.domain_id, req).await?;
         Ok(())
     }
 
-    /// Disconnects the client from `channels` and ends its live sessions.
+    /// Disconnects the client from `channels` and ends its live sessions (also when
+    /// there is nothing to disconnect: the state says "no access").
     async fn withdraw(&self, c: &Config, channels: &[String]) -> Result<()> {
-        let clients = vec![c.client_id.clone()];
-        if !channels.is_empty() {
-            let ev = cev::channel_disconnect(channels, &clients, &type_names());
-            let store = &self.platform.store;
-            store
-                .disconnect(&c.domain_id, channels, &clients, &TYPES, &ev)
-                .await?;
+        let clients = std::slice::from_ref(&c.client_id);
+        if channels.is_empty() {
+            self.platform.revoke(clients);
+            return Ok(());
         }
-        self.platform.revoke(&clients);
+        let req = ConnectRequest::of(channels, clients, &TYPES);
+        let connections = self.platform.connections();
+        connections.disconnect(&SYSTEM, &c.domain_id, req).await?;
         Ok(())
     }
 }

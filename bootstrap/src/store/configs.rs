@@ -1,6 +1,7 @@
 //! Config rows and their channels: create, read, list, update, delete. Each mutation
 //! takes the event that describes it and writes it in the same transaction.
 
+use magnetite_auth::store::entities::{EntityRows, NewEntity};
 use magnetite_events::Event;
 
 use super::{channel_from_row, config_from_row, Cols, ConfigStore, Outbox, Result};
@@ -42,11 +43,22 @@ fn not_found(done: u64) -> Result<()> {
 }
 
 impl ConfigStore {
-    /// Inserts the config and its channels with `ev`. A taken client id, an external
-    /// id the domain already has, or an external id + key pair any domain has fails
-    /// with a unique violation and leaves nothing behind.
-    pub async fn insert(&self, c: &Config, ev: &Event) -> Result<()> {
+    /// Inserts the config and its channels with `ev`, after `new_client` (the client
+    /// created for this config, with its `client.create` event) in the same
+    /// transaction. A taken client id, an external id the domain already has, or an
+    /// external id + key pair any domain has fails with a unique violation and leaves
+    /// nothing behind: neither the config nor its new client.
+    pub async fn insert(
+        &self,
+        c: &Config,
+        ev: &Event,
+        new_client: Option<NewEntity<'_>>,
+    ) -> Result<()> {
         magnetite_events::db_tx!(self.db(), tx => {
+            if let Some(client) = &new_client {
+                let rows = std::slice::from_ref(client);
+                tx.insert_entity_rows(rows).await?;
+            }
             sqlx::query(
                 "INSERT INTO bootstrap_configs (client_id, domain_id, external_id, \
                  external_key_hash, client_secret_sealed, name, content, client_cert, \

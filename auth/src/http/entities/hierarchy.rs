@@ -1,4 +1,5 @@
-//! Group hierarchy: an entity's parent group, a group's children.
+//! Group hierarchy routes: an entity's parent group, a group's children (thin handlers
+//! over `crate::service::Entities`).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -8,9 +9,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 
-use super::{ev_update, list_scoped, modify, KindOf};
+use super::{render_page, service, KindOf};
+use crate::access::Actor;
 use crate::error::{AuthError, Result};
-use crate::http::access::Need;
 use crate::http::{AppState, Body, Caller};
 use crate::model::Kind;
 
@@ -35,15 +36,16 @@ async fn children(
     Path((domain, id)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>> {
-    list_scoped(
-        &state,
-        &caller,
-        Kind::Group,
-        &domain,
-        &params,
-        Some((Kind::Group, &id)),
-    )
-    .await
+    let listed = state
+        .groups()
+        .list(
+            &Actor::User(&caller),
+            &domain,
+            &params,
+            Some((Kind::Group, &id)),
+        )
+        .await?;
+    Ok(render_page(Kind::Group, listed))
 }
 
 #[derive(Deserialize)]
@@ -62,24 +64,9 @@ async fn set_parent<K: KindOf>(
         .parent_id
         .or(body.parent_group_id)
         .ok_or_else(|| AuthError::bad_request("missing parent_id"))?;
-    let d = caller.domain(&state, &domain, Need::Write).await?;
-    let ancestors = state.store.group_ancestors(&d.id, &parent).await?;
-    if K::KIND == Kind::Group && ancestors.contains(&id) {
-        return Err(AuthError::Conflict(
-            "a group cannot be its own ancestor".into(),
-        ));
-    }
-    let e = modify(
-        &state,
-        &caller,
-        (K::KIND, &domain, &id),
-        |e| {
-            e.parent_id = Some(parent);
-            Ok(())
-        },
-        ev_update,
-    )
-    .await?;
+    let e = service::<K>(&state)
+        .set_parent(&Actor::User(&caller), &domain, &id, parent)
+        .await?;
     Ok(Json(e.to_json(None)))
 }
 
@@ -88,17 +75,9 @@ async fn remove_parent<K: KindOf>(
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    modify(
-        &state,
-        &caller,
-        (K::KIND, &domain, &id),
-        |e| {
-            e.parent_id = None;
-            Ok(())
-        },
-        ev_update,
-    )
-    .await?;
+    service::<K>(&state)
+        .remove_parent(&Actor::User(&caller), &domain, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -122,32 +101,10 @@ async fn add_children(
     Body(body): Body<ChildrenBody>,
 ) -> Result<StatusCode> {
     let children = body.ids()?;
-    let d = caller.domain(&state, &domain, Need::Write).await?;
-    let ancestors = state.store.group_ancestors(&d.id, &id).await?;
-    // Every child must be a group of this domain before any changes: a foreign or
-    // unknown id is a 404 with nothing modified.
-    for child in &children {
-        state.store.entity(Kind::Group, &d.id, child).await?;
-    }
-    for child in &children {
-        if ancestors.contains(child) {
-            return Err(AuthError::Conflict(
-                "a group cannot be its own ancestor".into(),
-            ));
-        }
-        let parent = id.clone();
-        modify(
-            &state,
-            &caller,
-            (Kind::Group, &domain, child),
-            |e| {
-                e.parent_id = Some(parent);
-                Ok(())
-            },
-            ev_update,
-        )
+    state
+        .groups()
+        .add_children(&Actor::User(&caller), &domain, &id, &children)
         .await?;
-    }
     Ok(StatusCode::CREATED)
 }
 
@@ -158,26 +115,9 @@ async fn remove_children(
     Body(body): Body<ChildrenBody>,
 ) -> Result<StatusCode> {
     let children = body.ids()?;
-    let d = caller.domain(&state, &domain, Need::Write).await?;
-    for child in &children {
-        state.store.entity(Kind::Group, &d.id, child).await?;
-    }
-    for child in &children {
-        let parent = id.clone();
-        modify(
-            &state,
-            &caller,
-            (Kind::Group, &domain, child),
-            |e| {
-                if e.parent_id.as_deref() != Some(parent.as_str()) {
-                    return Err(AuthError::bad_request("not a child of this group"));
-                }
-                e.parent_id = None;
-                Ok(())
-            },
-            ev_update,
-        )
+    state
+        .groups()
+        .remove_children(&Actor::User(&caller), &domain, &id, &children)
         .await?;
-    }
     Ok(StatusCode::NO_CONTENT)
 }

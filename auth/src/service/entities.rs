@@ -1,0 +1,538 @@
+//! Clients, channels and groups: create, list, view, update, enable/disable, delete,
+//! client secrets. One code path for the three kinds (see `model::Kind`); the kind
+//! picks the event. Parents and children are in `hierarchy.rs`.
+
+use magnetite_events::model::{clients as cev, users as uev};
+use magnetite_events::{Event, Page};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+use super::{check_route, metadata_of, name_of, page_of, tags_of};
+use crate::access::{Actor, Need};
+use crate::crypto::generate_secret;
+use crate::error::{is_unique_violation, AuthError, Result};
+use crate::model::{Audit, Domain, Entity, Kind, Status};
+use crate::platform::Platform;
+use crate::store::entities::{NewEntity, Scope};
+use crate::store::list::ListQuery;
+use crate::store::{new_id, now_rfc3339};
+
+/// Most entities one bulk create may hold: a bound on one request's work.
+const MAX_BULK: usize = 1000;
+
+/// The operations on one kind of entity (`platform.clients()`, `.channels()`,
+/// `.groups()`).
+#[derive(Clone, Copy)]
+pub struct Entities<'a> {
+    pub(super) platform: &'a Platform,
+    pub(super) kind: Kind,
+}
+
+/// A client's credentials in a create request.
+#[derive(Deserialize, Default)]
+pub struct ClientCredentials {
+    /// Empty or absent: one is generated.
+    pub secret: Option<String>,
+}
+
+/// A create request (`POST /{d}/<kind>`), as the API takes it. No `Debug`: it may hold
+/// a client secret.
+#[derive(Deserialize, Default)]
+pub struct NewEntityInput {
+    pub name: Option<String>,
+    /// Channels only.
+    pub route: Option<String>,
+    /// Groups only.
+    pub description: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub metadata: Option<Value>,
+    pub status: Option<String>,
+    pub parent_id: Option<String>,
+    /// Magistrala's other name for `parent_id`.
+    pub parent_group_id: Option<String>,
+    /// Clients only.
+    pub credentials: Option<ClientCredentials>,
+}
+
+/// An update request (`PATCH|PUT /{d}/<kind>/{id}`): absent fields stay.
+#[derive(Deserialize, Default)]
+pub struct EntityChange {
+    pub name: Option<String>,
+    pub route: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+/// A created entity and, for a client, its secret in clear (shown once).
+pub struct Created {
+    pub entity: Entity,
+    pub secret: Option<String>,
+}
+
+/// A validated create with its event, not yet written (see
+/// [`Entities::prepare_create`]). No `Debug`: it holds the secret.
+pub struct PreparedCreate {
+    created: Created,
+    secret_hash: Option<String>,
+    event: Event,
+}
+
+impl PreparedCreate {
+    /// The entity as it will be stored.
+    pub fn entity(&self) -> &Entity {
+        &self.created.entity
+    }
+
+    /// A client's secret in clear.
+    pub fn secret(&self) -> Option<&str> {
+        self.created.secret.as_deref()
+    }
+
+    /// The row and its event, for `EntityRows::insert_entity_rows`.
+    pub fn row(&self) -> NewEntity<'_> {
+        NewEntity {
+            entity: &self.created.entity,
+            secret_hash: self.secret_hash.as_deref(),
+            event: &self.event,
+        }
+    }
+
+    /// Once the row is committed. A new entity has no connections, so no cached
+    /// access changes: there is nothing to refresh or revoke.
+    pub fn committed(self) -> Created {
+        self.created
+    }
+}
+
+/// One page of a list and the query that produced it.
+pub struct Listed {
+    pub total: u64,
+    pub query: ListQuery,
+    pub items: Vec<Entity>,
+}
+
+impl<'a> Entities<'a> {
+    pub(super) fn new(platform: &'a Platform, kind: Kind) -> Entities<'a> {
+        Entities { platform, kind }
+    }
+
+    /// Creates one entity (`<kind>.create`).
+    pub async fn create(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        input: NewEntityInput,
+    ) -> Result<Created> {
+        let prepared = self.prepare_create(actor, domain, input).await?;
+        self.insert(std::slice::from_ref(&prepared)).await?;
+        Ok(prepared.committed())
+    }
+
+    /// Checks access and validates a create without writing it: the caller writes
+    /// [`PreparedCreate::row`] in its own transaction (`store::entities::EntityRows`),
+    /// so the entity and what depends on it commit together, or neither does.
+    pub async fn prepare_create(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        input: NewEntityInput,
+    ) -> Result<PreparedCreate> {
+        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let created = self.build(actor, &d, input).await?;
+        Ok(self.prepared(created))
+    }
+
+    /// Creates all of `inputs` in one transaction, or none (one event each).
+    pub async fn create_many(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        inputs: Vec<NewEntityInput>,
+    ) -> Result<Vec<Created>> {
+        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        if inputs.is_empty() || inputs.len() > MAX_BULK {
+            return Err(AuthError::bad_request(format!(
+                "bulk takes 1 to {MAX_BULK} entities"
+            )));
+        }
+        let mut items = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            items.push(self.prepared(self.build(actor, &d, input).await?));
+        }
+        self.insert(&items).await?;
+        Ok(items.into_iter().map(PreparedCreate::committed).collect())
+    }
+
+    /// The entity `id` (channels: or route) of the domain `domain_id`, read without an
+    /// access check or an event: for other services that already authorized the caller.
+    pub async fn get(&self, domain_id: &str, id: &str) -> Result<Entity> {
+        self.platform.store.entity(self.kind, domain_id, id).await
+    }
+
+    /// Whether `secret` is the current secret of the client `client_id`.
+    pub async fn secret_matches(&self, client_id: &str, secret: &str) -> Result<bool> {
+        let access = self.platform.store.client_access(client_id).await?;
+        Ok(access.is_some_and(|a| {
+            self.platform
+                .keys
+                .verify_secret(secret.as_bytes(), &a.secret_hash)
+        }))
+    }
+
+    /// Validates a create request into an entity (and, for clients, its plain secret).
+    async fn build(
+        &self,
+        actor: &Actor<'_>,
+        domain: &Domain,
+        input: NewEntityInput,
+    ) -> Result<Created> {
+        let kind = self.kind;
+        if let Some(route) = &input.route {
+            check_route(route)?;
+        }
+        let parent_id = input
+            .parent_id
+            .or(input.parent_group_id)
+            .filter(|p| !p.is_empty());
+        if let Some(parent) = &parent_id {
+            self.platform
+                .store
+                .entity(Kind::Group, &domain.id, parent)
+                .await?;
+        }
+        let status = match input.status.as_deref() {
+            None => Status::Enabled,
+            Some(s) => Status::parse(s).ok_or_else(|| AuthError::bad_request("invalid status"))?,
+        };
+        let secret = match kind {
+            Kind::Client => Some(secret_of(input.credentials.unwrap_or_default().secret)?),
+            _ => None,
+        };
+        let entity = Entity {
+            kind,
+            id: new_id(),
+            domain_id: domain.id.clone(),
+            name: name_of(input.name, "name")?,
+            route: input.route.filter(|_| kind == Kind::Channel),
+            description: input.description.filter(|_| kind == Kind::Group),
+            tags: tags_of(input.tags)?,
+            metadata: metadata_of(input.metadata)?,
+            status,
+            parent_id,
+            created_by: actor.id().to_string(),
+            audit: Audit::created_now(),
+        };
+        Ok(Created { entity, secret })
+    }
+
+    /// The stored form of the secret and the `<kind>.create` event.
+    fn prepared(&self, created: Created) -> PreparedCreate {
+        let keys = &self.platform.keys;
+        PreparedCreate {
+            secret_hash: created.secret.as_deref().map(|s| keys.hash_secret(s)),
+            event: ev_create(&created.entity),
+            created,
+        }
+    }
+
+    /// Writes the rows with their events in one transaction.
+    async fn insert(&self, items: &[PreparedCreate]) -> Result<()> {
+        let rows: Vec<NewEntity<'_>> = items.iter().map(PreparedCreate::row).collect();
+        self.platform
+            .store
+            .insert_entities(&rows)
+            .await
+            .map_err(conflict(self.kind))
+    }
+
+    /// A page of the domain's entities (`<kind>.list`). `scope`: children of a group,
+    /// clients of a channel, channels of a client (the anchor already resolved).
+    pub async fn list(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        params: &HashMap<String, String>,
+        scope: Option<(Kind, &str)>,
+    ) -> Result<Listed> {
+        let kind = self.kind;
+        let domain = actor.domain(self.platform, domain, Need::Read).await?;
+        let q = ListQuery::parse(params)?;
+        let scope = match scope {
+            None => Scope::All,
+            Some((Kind::Group, id)) => Scope::Parent(id),
+            Some((Kind::Channel, id)) => Scope::ConnectedTo(id),
+            Some((Kind::Client, id)) => Scope::ConnectedFrom(id),
+        };
+        let store = &self.platform.store;
+        let (total, items) = store.list_entities(kind, &domain.id, &q, scope).await?;
+        let p = page_of(total, &q);
+        let event = match scope {
+            Scope::ConnectedTo(ch) => cev::client_list_by_channel(&p, ch),
+            Scope::ConnectedFrom(cl) => cev::channel_list_by_client(&p, cl),
+            _ => ev_list(kind, &p),
+        };
+        store.record_event(&event.in_domain(&domain.id)).await?;
+        Ok(Listed {
+            total,
+            query: q,
+            items,
+        })
+    }
+
+    /// The entities of this kind related to `id`: the clients of channel `id`
+    /// (`platform.clients()`), the channels of client `id` (`platform.channels()`).
+    pub async fn related(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        params: &HashMap<String, String>,
+    ) -> Result<Listed> {
+        let via = match self.kind {
+            Kind::Client => Kind::Channel,
+            _ => Kind::Client,
+        };
+        let d = actor.domain(self.platform, domain, Need::Read).await?;
+        let anchor = self.platform.store.entity(via, &d.id, id).await?;
+        self.list(actor, domain, params, Some((via, &anchor.id)))
+            .await
+    }
+
+    /// One entity (`<kind>.view`).
+    pub async fn view(&self, actor: &Actor<'_>, domain: &str, id: &str) -> Result<Entity> {
+        let d = actor.domain(self.platform, domain, Need::Read).await?;
+        let e = self.platform.store.entity(self.kind, &d.id, id).await?;
+        self.platform
+            .store
+            .record_event(&ev_view(&e).in_domain(&e.domain_id))
+            .await?;
+        Ok(e)
+    }
+
+    /// Name, metadata, a channel's route, a group's description (`<kind>.update`).
+    pub async fn update(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        change: EntityChange,
+    ) -> Result<Entity> {
+        if let Some(route) = &change.route {
+            check_route(route)?;
+        }
+        let name = change.name.map(|n| name_of(Some(n), "name")).transpose()?;
+        let metadata = change.metadata.map(|m| metadata_of(Some(m))).transpose()?;
+        let apply = |e: &mut Entity| {
+            if let Some(n) = name {
+                e.name = n;
+            }
+            if let Some(m) = metadata {
+                e.metadata = m;
+            }
+            if e.kind == Kind::Channel && change.route.is_some() {
+                e.route = change.route;
+            }
+            if e.kind == Kind::Group && change.description.is_some() {
+                e.description = change.description;
+            }
+            Ok(())
+        };
+        self.modify(actor, domain, id, apply, ev_update).await
+    }
+
+    /// Replaces the tags (`client.update_tags` for clients, `<kind>.update` otherwise).
+    pub async fn update_tags(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        tags: Option<Vec<String>>,
+    ) -> Result<Entity> {
+        let tags = tags_of(tags)?;
+        let event: fn(&Entity) -> Event = match self.kind {
+            Kind::Client => |e| cev::client_update_tags(&e.record()),
+            _ => ev_update,
+        };
+        let apply = |e: &mut Entity| {
+            e.tags = tags;
+            Ok(())
+        };
+        self.modify(actor, domain, id, apply, event).await
+    }
+
+    /// Enables or disables (`<kind>.remove` with the new status, as Magistrala does);
+    /// disabling ends the affected MQTT sessions.
+    pub async fn set_status(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        status: Status,
+    ) -> Result<Entity> {
+        let apply = |e: &mut Entity| {
+            e.status = status;
+            Ok(())
+        };
+        self.modify(actor, domain, id, apply, ev_remove).await
+    }
+
+    /// Deletes the entity and its connections (`<kind>.remove`, status `deleted`); the
+    /// clients that were connected lose their sessions.
+    pub async fn delete(&self, actor: &Actor<'_>, domain: &str, id: &str) -> Result<()> {
+        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let store = &self.platform.store;
+        let e = store.entity(self.kind, &d.id, id).await?;
+        // Who was connected must be read before the connections go with the entity.
+        let affected = match e.kind {
+            Kind::Channel => store.channel_client_ids(&e.id).await?,
+            Kind::Client => vec![e.id.clone()],
+            Kind::Group => Vec::new(),
+        };
+        let mut gone = e.clone();
+        stamp(&mut gone, actor);
+        let event = ev_remove(&gone).with("status", "deleted");
+        store.delete_entity(e.kind, &d.id, &e.id, &event).await?;
+        self.platform.revoke(&affected);
+        Ok(())
+    }
+
+    /// Sets a client's secret (generated when empty) and ends its sessions
+    /// (`client.update_secret`); returns the client and the new secret in clear.
+    pub async fn update_secret(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        secret: Option<String>,
+    ) -> Result<Created> {
+        let secret = secret_of(secret)?;
+        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let store = &self.platform.store;
+        let mut e = store.entity(Kind::Client, &d.id, id).await?;
+        stamp(&mut e, actor);
+        let hash = self.platform.keys.hash_secret(&secret);
+        let event = cev::client_update_secret(&e.record());
+        store
+            .update_entity(&e, Some(&hash), &event)
+            .await
+            .map_err(conflict(Kind::Client))?;
+        self.platform.revoke(std::slice::from_ref(&e.id));
+        Ok(Created {
+            entity: e,
+            secret: Some(secret),
+        })
+    }
+
+    /// Loads, changes, stamps and stores an entity of this kind with `event`; then
+    /// tells the access cache what the change did.
+    pub(super) async fn modify(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        change: impl FnOnce(&mut Entity) -> Result<()>,
+        event: fn(&Entity) -> Event,
+    ) -> Result<Entity> {
+        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let store = &self.platform.store;
+        let mut e = store.entity(self.kind, &d.id, id).await?;
+        let before = e.clone();
+        change(&mut e)?;
+        stamp(&mut e, actor);
+        store
+            .update_entity(&e, None, &event(&e))
+            .await
+            .map_err(conflict(self.kind))?;
+        self.after_change(&before, Some(&e)).await?;
+        Ok(e)
+    }
+
+    /// Revokes or refreshes MQTT access that the change affects.
+    async fn after_change(&self, before: &Entity, after: Option<&Entity>) -> Result<()> {
+        let lost =
+            after.is_none_or(|a| a.status == Status::Disabled && before.status == Status::Enabled);
+        let clients = match before.kind {
+            Kind::Client => vec![before.id.clone()],
+            Kind::Channel => self.platform.store.channel_client_ids(&before.id).await?,
+            Kind::Group => return Ok(()),
+        };
+        if lost || after.is_some_and(|a| a.route != before.route) {
+            self.platform.revoke(&clients);
+        } else {
+            self.platform.refresh(&clients);
+        }
+        Ok(())
+    }
+}
+
+/// The audit stamp of a change.
+fn stamp(e: &mut Entity, actor: &Actor<'_>) {
+    e.audit.updated_at = Some(now_rfc3339());
+    e.audit.updated_by = Some(actor.id().to_string());
+}
+
+/// A client secret from a request: generated when empty, otherwise 8..=1024 characters.
+fn secret_of(given: Option<String>) -> Result<String> {
+    match given.filter(|s| !s.is_empty()) {
+        None => Ok(generate_secret()),
+        Some(s) if (8..=1024).contains(&s.len()) => Ok(s),
+        Some(_) => Err(AuthError::bad_request(
+            "secret must be 8 to 1024 characters",
+        )),
+    }
+}
+
+/// A unique index refused the row: the secret (clients) or route (channels) is taken.
+fn conflict(kind: Kind) -> impl Fn(AuthError) -> AuthError {
+    move |e| match e {
+        AuthError::Database(ref db) if is_unique_violation(db) => AuthError::Conflict(match kind {
+            Kind::Client => "a client with this secret already exists in the domain".into(),
+            _ => format!(
+                "a {} with this route already exists in the domain",
+                kind.name()
+            ),
+        }),
+        other => other,
+    }
+}
+
+fn ev_create(e: &Entity) -> Event {
+    match e.kind {
+        Kind::Client => cev::client_create(&e.record()),
+        Kind::Channel => cev::channel_create(&e.record()),
+        Kind::Group => uev::group_create(&e.record()),
+    }
+}
+
+pub(super) fn ev_update(e: &Entity) -> Event {
+    match e.kind {
+        Kind::Client => cev::client_update(&e.record()),
+        Kind::Channel => cev::channel_update(&e.record()),
+        Kind::Group => uev::group_update(&e.record()),
+    }
+}
+
+fn ev_remove(e: &Entity) -> Event {
+    match e.kind {
+        Kind::Client => cev::client_remove(&e.record()),
+        Kind::Channel => cev::channel_remove(&e.record()),
+        Kind::Group => uev::group_remove(&e.record()),
+    }
+}
+
+fn ev_view(e: &Entity) -> Event {
+    match e.kind {
+        Kind::Client => cev::client_view(&e.record()),
+        Kind::Channel => cev::channel_view(&e.record()),
+        Kind::Group => uev::group_view(&e.record()),
+    }
+}
+
+fn ev_list(kind: Kind, p: &Page) -> Event {
+    match kind {
+        Kind::Client => cev::client_list(p),
+        Kind::Channel => cev::channel_list(p),
+        Kind::Group => uev::group_list(p),
+    }
+}

@@ -1,0 +1,111 @@
+//! Group hierarchy: an entity's parent group, a group's children. Each change is an
+//! ordinary entity update (`<kind>.update`), refused when it would make a group its
+//! own ancestor.
+
+use super::entities::{ev_update, Entities};
+use crate::access::{Actor, Need};
+use crate::error::{AuthError, Result};
+use crate::model::{Entity, Kind};
+
+impl Entities<'_> {
+    /// Puts the entity `id` under the group `parent`; returns it as stored.
+    pub async fn set_parent(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        parent: String,
+    ) -> Result<Entity> {
+        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let ancestors = self.platform.store.group_ancestors(&d.id, &parent).await?;
+        if self.kind == Kind::Group && ancestors.iter().any(|a| a == id) {
+            return Err(own_ancestor());
+        }
+        let apply = |e: &mut Entity| {
+            e.parent_id = Some(parent);
+            Ok(())
+        };
+        self.modify(actor, domain, id, apply, ev_update).await
+    }
+
+    /// Takes the entity `id` out of its group.
+    pub async fn remove_parent(&self, actor: &Actor<'_>, domain: &str, id: &str) -> Result<()> {
+        let apply = |e: &mut Entity| {
+            e.parent_id = None;
+            Ok(())
+        };
+        self.modify(actor, domain, id, apply, ev_update).await?;
+        Ok(())
+    }
+
+    /// Makes each of `children` a child of the group `id` (groups only).
+    pub async fn add_children(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        children: &[String],
+    ) -> Result<()> {
+        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let ancestors = self.platform.store.group_ancestors(&d.id, id).await?;
+        self.all_groups_of(&d.id, children).await?;
+        let groups = self.platform.groups();
+        for child in children {
+            if ancestors.contains(child) {
+                return Err(own_ancestor());
+            }
+            let parent = id.to_string();
+            let apply = |e: &mut Entity| {
+                e.parent_id = Some(parent);
+                Ok(())
+            };
+            groups
+                .modify(actor, domain, child, apply, ev_update)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes each of `children` out of the group `id`; one that is not its child is a
+    /// 400 (those before it are already out).
+    pub async fn remove_children(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        children: &[String],
+    ) -> Result<()> {
+        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        self.all_groups_of(&d.id, children).await?;
+        let groups = self.platform.groups();
+        for child in children {
+            let apply = |e: &mut Entity| {
+                if e.parent_id.as_deref() != Some(id) {
+                    return Err(AuthError::bad_request("not a child of this group"));
+                }
+                e.parent_id = None;
+                Ok(())
+            };
+            groups
+                .modify(actor, domain, child, apply, ev_update)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Every id must be a group of this domain before any change: a foreign or unknown
+    /// id is a 404 with nothing modified.
+    async fn all_groups_of(&self, domain_id: &str, ids: &[String]) -> Result<()> {
+        for child in ids {
+            self.platform
+                .store
+                .entity(Kind::Group, domain_id, child)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn own_ancestor() -> AuthError {
+    AuthError::Conflict("a group cannot be its own ancestor".into())
+}
