@@ -160,6 +160,9 @@ def will_delay():
     will_props = Properties(PacketTypes.WILLMESSAGE)
     will_props.WillDelayInterval = 1
     dying = Peer("dying", props=props, will=("wills/dying", b"bye", will_props))
+    # No reconnect: paho's loop would reconnect as "dying", and a new connection for the
+    # client id cancels a delayed will [MQTT-3.1.2-8] (the broker does so since issue 12).
+    dying.client.loop_stop()
     start = time.time()
     dying.client._sock.close()  # abrupt: no DISCONNECT
     wait_until(lambda: watcher.messages, "delayed will", limit=6)
