@@ -17,7 +17,9 @@
 //! On a shared PostgreSQL only one instance tails (an advisory lease, like the event
 //! shippers); the others stand by and take over when it goes away.
 
-use magnetite_events::{Db, OutboxRow};
+use magnetite_db::Db;
+use magnetite_events::OutboxDb;
+use magnetite_events::OutboxRow;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -57,7 +59,7 @@ impl Tailer {
     }
 
     /// Waits for the lease (at once on SQLite); `None` on shutdown.
-    async fn lease(&mut self) -> Option<magnetite_events::db::Lease> {
+    async fn lease(&mut self) -> Option<magnetite_events::outbox::Lease> {
         loop {
             match self.db.try_lease(LEASE).await {
                 Ok(Some(lease)) => return Some(lease),

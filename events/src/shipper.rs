@@ -2,10 +2,11 @@
 //! then save the cursor. Retries with capped exponential backoff while the sink (or the
 //! database) fails; never skips a row it could ship; resumes from the saved cursor.
 
-use crate::db::{Db, OutboxRow};
 use crate::error::EventsError;
 use crate::metrics::SinkMetrics;
+use crate::outbox::{Lease, OutboxDb, OutboxRow};
 use crate::sink::{Prepared, Sink};
+use magnetite_db::Db;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -73,7 +74,7 @@ impl Shipper {
     /// Waits until this instance holds the sink's lease (always at once on SQLite; on a
     /// shared PostgreSQL only one instance ships a given sink, the others stand by).
     /// `None` on shutdown.
-    async fn lease(&mut self) -> Option<crate::db::Lease> {
+    async fn lease(&mut self) -> Option<Lease> {
         let mut standby_logged = false;
         loop {
             match self.db.try_lease(&self.name).await {

@@ -7,6 +7,7 @@ pub mod whitelist;
 
 use magnetite_auth::model::Kind;
 use magnetite_events::Event;
+use magnetite_events::OutboxDb;
 
 use crate::error::BootstrapError;
 use crate::model::{Channel, Config};

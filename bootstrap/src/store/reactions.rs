@@ -6,6 +6,7 @@
 //! the second time.
 
 use magnetite_events::model::bootstrap as bev;
+use magnetite_events::OutboxDb;
 use serde_json::Value;
 
 use super::{Cols, ConfigStore, Outbox, Result};
@@ -22,7 +23,7 @@ impl ConfigStore {
     /// A client was deleted: its config goes too (`config.remove_handler`).
     pub async fn remove_for_client(&self, client_id: &str) -> Result<bool> {
         let ev = bev::config_remove_handler(client_id);
-        let removed = magnetite_events::db_tx!(self.db(), tx => {
+        let removed = magnetite_db::db_tx!(self.db(), tx => {
             let gone = sqlx::query("DELETE FROM bootstrap_configs WHERE client_id = $1 RETURNING domain_id")
                 .bind(client_id)
                 .fetch_optional(&mut *tx)
@@ -43,7 +44,7 @@ impl ConfigStore {
     /// (`channel.remove_handler`).
     pub async fn remove_channel(&self, channel_id: &str) -> Result<bool> {
         let ev = bev::channel_remove_handler(channel_id);
-        let removed = magnetite_events::db_tx!(self.db(), tx => {
+        let removed = magnetite_db::db_tx!(self.db(), tx => {
             let domain = sqlx::query(CHANNEL_DOMAIN)
                 .bind(channel_id)
                 .fetch_optional(&mut *tx)
@@ -70,7 +71,7 @@ impl ConfigStore {
         metadata: Option<&Value>,
     ) -> Result<bool> {
         let meta_text = metadata.map(Value::to_string);
-        let changed = magnetite_events::db_tx!(self.db(), tx => {
+        let changed = magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE bootstrap_channels SET name = COALESCE($2, name), \
                  metadata = COALESCE($3, metadata) WHERE channel_id = $1 \
