@@ -12,6 +12,7 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod outbox;
+pub mod reader;
 pub mod retention;
 pub mod shipper;
 pub mod sink;

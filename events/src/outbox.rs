@@ -50,6 +50,11 @@ const READ_ALL: &str = "SELECT id, stream, payload, created_at FROM events_outbo
 const READ_STREAM: &str = "SELECT id, stream, payload, created_at FROM events_outbox \
      WHERE id > $1 AND stream = $2 ORDER BY id LIMIT $3";
 
+/// Every stream's ids after a cursor, with one stream's payloads.
+const READ_WINDOW: &str = "SELECT id, stream, \
+     CASE WHEN stream = $2 THEN payload ELSE '' END AS payload, created_at \
+     FROM events_outbox WHERE id > $1 ORDER BY id LIMIT $3";
+
 /// The cursor row that is not a reader's position.
 pub const EPOCH_CURSOR: &str = "#epoch";
 
@@ -158,6 +163,16 @@ pub trait OutboxDb {
         stream: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<OutboxRow>, EventsError>> + Send;
+    /// Up to `limit` rows of every stream with id > `after`, in id order, with the
+    /// payloads of `stream` only (others empty): what a reader of one stream needs to
+    /// see the holes in the id sequence ([`crate::reader`]) without copying the other
+    /// streams' payloads.
+    fn fetch_window(
+        &self,
+        after: i64,
+        stream: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, EventsError>> + Send;
     /// Up to `limit` rows with id > `after` that `scope` may read, optionally of one
     /// stream, in id order: the page `GET /events` serves. The filter is in the query,
     /// so a page is bounded by `limit` whatever the other tenants wrote.
@@ -199,7 +214,8 @@ pub trait OutboxDb {
         before_ns: i64,
         limit: i64,
     ) -> impl Future<Output = Result<u64, EventsError>> + Send;
-    /// Tries to become the one reader of `name`; `None` when another instance is.
+    /// Tries to become the one reader of `name` ([`crate::reader`]); `None` when
+    /// another instance is.
     fn try_lease(
         &self,
         name: &str,
@@ -268,6 +284,18 @@ impl OutboxDb for Db {
                 sqlx::query_as(READ_ALL).bind(after).bind(limit).fetch_all(pool).await?
             }),
         };
+        Ok(rows)
+    }
+
+    async fn fetch_window(
+        &self,
+        after: i64,
+        stream: &str,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, EventsError> {
+        let rows = db_read!(self, pool => {
+            sqlx::query_as(READ_WINDOW).bind(after).bind(stream).bind(limit).fetch_all(pool).await?
+        });
         Ok(rows)
     }
 
@@ -388,7 +416,7 @@ async fn ensure_pg_schema(p: &PgPool) -> Result<(), EventsError> {
     Ok(())
 }
 
-/// Exclusive right to ship for one sink name across instances sharing a PostgreSQL:
+/// Exclusive right to read as one reader name (a sink, the bootstrap tailer) across instances sharing a PostgreSQL:
 /// a session-level advisory lock on a connection taken out of the pool. Dropping the
 /// lease closes that connection, which releases the lock. SQLite is single-host, so
 /// its lease is empty.

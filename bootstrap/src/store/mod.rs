@@ -10,6 +10,7 @@
 
 pub mod configs;
 pub mod reactions;
+pub(crate) use reactions::TAILER_CURSOR;
 mod schema;
 
 use magnetite_db::Db;

@@ -1,12 +1,11 @@
-//! What the rest of the platform's changes do to configs, and the tailer's cursor.
+//! What the rest of the platform's changes do to configs, and the tailer's cursor name.
 //!
 //! Every reaction is idempotent (it matches on ids and only emits its event when a row
 //! actually changed), so a row of the `clients` stream seen twice — after a crash
-//! before the cursor was saved, or while a PostgreSQL id gap settles — changes nothing
+//! before the cursor was saved, or after a failed reaction in the same window — changes nothing
 //! the second time.
 
 use magnetite_events::model::bootstrap as bev;
-use magnetite_events::OutboxDb;
 use serde_json::Value;
 
 use super::{Cols, ConfigStore, Outbox, Result};
@@ -16,8 +15,9 @@ use super::{Cols, ConfigStore, Outbox, Result};
 const CHANNEL_DOMAIN: &str = "SELECT c.domain_id FROM bootstrap_channels ch \
      JOIN bootstrap_configs c ON c.client_id = ch.client_id WHERE ch.channel_id = $1 LIMIT 1";
 
-/// Cursor row name of the `clients` stream tailer.
-const CURSOR: &str = "#bootstrap:clients";
+/// Cursor row name of the `clients` stream tailer. Kept with the event shippers'
+/// cursors, so outbox retention never prunes what the tailer has not read.
+pub(crate) const TAILER_CURSOR: &str = "#bootstrap:clients";
 
 impl ConfigStore {
     /// A client was deleted: its config goes too (`config.remove_handler`).
@@ -101,17 +101,5 @@ impl ConfigStore {
             changed
         });
         Ok(changed)
-    }
-
-    /// The tailer's saved position, or `None` before its first start. Kept with the
-    /// event shippers' cursors, so outbox retention never prunes what it has not read.
-    pub async fn cursor(&self) -> Result<Option<i64>> {
-        Ok(self.db().saved_cursor(CURSOR).await?)
-    }
-
-    /// Saves the tailer's position.
-    pub async fn save_cursor(&self, last_id: i64) -> Result<()> {
-        self.db().save_cursor(CURSOR, last_id).await?;
-        Ok(())
     }
 }
