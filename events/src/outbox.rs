@@ -1,6 +1,5 @@
 //! The outbox and cursor tables on SQLite or PostgreSQL (sqlx, no query macros; rows
-//! mapped with `sqlx::FromRow`), as
-//! operations on the shared [`Db`] ([`OutboxDb`]).
+//! mapped with `sqlx::FromRow`), as operations on the shared [`Db`] ([`OutboxDb`]).
 //!
 //! Writers (auth, bootstrap, the MQTT batching writer) insert into `events_outbox` inside
 //! their own transaction with [`append_sqlite`] / [`append_postgres`]; the shippers read
