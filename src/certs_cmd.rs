@@ -8,7 +8,8 @@ use anyhow::Context;
 use magnetite_auth::{Platform, PlatformConfig, Store};
 use magnetite_certs::cli::{issue_to_files, revoke, RevokeTarget};
 use magnetite_certs::{Ca, CertsService};
-use magnetite_events::{Events, EventsConfig};
+use magnetite_db::Db;
+use magnetite_events::OutboxDb;
 
 use crate::cli::{CertsAction, CertsArgs};
 
@@ -18,13 +19,18 @@ pub async fn run(args: CertsArgs) -> anyhow::Result<()> {
     let passphrase = crate::tls::saved_ca_passphrase(&args.secrets, data_dir)?
         .context("set MAGNETITE_CA_KEY_PASSPHRASE (the passphrase of the CA key)")?;
     let ca = Ca::load_or_create(&data_dir.join("ca"), &passphrase)?;
-    let events = Events::start(url.as_str(), EventsConfig::default())
+    // The pool only: no shipper or pruner runs for a one-shot command. The outbox
+    // tables are still created, so a write that records an event finds them.
+    let db = Db::open(url.as_str())
         .await
         .context("opening the database")?;
-    let store = Store::open(events.db().clone()).await?;
+    db.ensure_schema()
+        .await
+        .context("creating the outbox tables")?;
+    let store = Store::open(db.clone()).await?;
     let keys = args.secrets.auth_keys(data_dir)?;
     let platform = Arc::new(Platform::new(store, keys, PlatformConfig::default()));
-    let service = CertsService::open(events.db().clone(), ca, platform).await?;
+    let service = CertsService::open(db, ca, platform).await?;
     match args.action {
         CertsAction::Issue { client, ttl, out } => {
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -52,6 +58,5 @@ pub async fn run(args: CertsArgs) -> anyhow::Result<()> {
             );
         }
     }
-    events.shutdown().await;
     Ok(())
 }

@@ -7,7 +7,8 @@ use magnetite_auth::crypto::Keys;
 use magnetite_auth::model::{ConnType, Domain, Kind, User};
 use magnetite_auth::service::{ConnectRequest, NewDomainInput, NewEntityInput, NewUserInput};
 use magnetite_auth::{AuthError, Platform, PlatformConfig, Store};
-use magnetite_events::Db;
+use magnetite_db::Db;
+use magnetite_events::OutboxDb;
 use serde_json::json;
 
 struct World {

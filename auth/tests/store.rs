@@ -6,8 +6,9 @@ use magnetite_auth::model::{Audit, ConnType, Domain, Entity, Kind, Role, Status,
 use magnetite_auth::store::entities::{NewEntity, Scope};
 use magnetite_auth::store::list::ListQuery;
 use magnetite_auth::{AuthError, Store};
+use magnetite_db::Db;
 use magnetite_events::model::{clients as cev, users as uev};
-use magnetite_events::Db;
+use magnetite_events::OutboxDb;
 use serde_json::json;
 use std::collections::HashMap;
 

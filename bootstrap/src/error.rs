@@ -79,16 +79,8 @@ impl BootstrapError {
     }
 }
 
-/// A UNIQUE / PRIMARY KEY constraint failed (SQLite 2067/1555, PostgreSQL 23505).
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => matches!(
-            db.code().as_deref(),
-            Some("2067") | Some("1555") | Some("23505")
-        ),
-        _ => false,
-    }
-}
+/// The database kit's test, at the path this crate's handlers use.
+pub(crate) use magnetite_db::is_unique_violation;
 
 impl IntoResponse for BootstrapError {
     fn into_response(self) -> Response {

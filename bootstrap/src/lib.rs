@@ -36,7 +36,7 @@ pub use service::manage::{CreateConfig, UpdateCerts, UpdateConfig};
 
 use magnetite_auth::login_throttle::LoginThrottle;
 use magnetite_auth::Platform;
-use magnetite_events::Db;
+use magnetite_db::Db;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use tokio::sync::{watch, Mutex};

@@ -8,32 +8,27 @@
 //! start begins at the end of the outbox: no config can predate the bootstrap tables,
 //! so nothing earlier concerns us.
 //!
-//! PostgreSQL sequences can commit out of order, so a row may become visible after a
-//! higher id was already read. The tailer therefore keeps its saved cursor behind any
-//! row younger than [`GAP_GRACE`] and re-reads that window each poll, skipping the ids
-//! it already handled (reactions are idempotent anyway). SQLite has one writer and no
-//! such holes, so there the cursor follows the last row at once.
-//!
-//! On a shared PostgreSQL only one instance tails (an advisory lease, like the event
-//! shippers); the others stand by and take over when it goes away.
+//! It reads through [`OutboxReader`], like the event shippers: ids committed out of
+//! order are waited for (the gap rule, `magnetite_events::reader`), the cursor is saved
+//! after each handled window (a crash re-handles it; reactions are idempotent), and on
+//! a shared PostgreSQL only one instance tails while the others stand by.
 
-use magnetite_events::{Db, OutboxRow};
+use magnetite_db::Db;
+use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Start, Step};
+use magnetite_events::OutboxRow;
 use serde_json::Value;
-use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::error::BootstrapError;
-use crate::store::ConfigStore;
+use crate::store::{ConfigStore, TAILER_CURSOR};
 
 /// Rows per read.
 const BATCH: i64 = 500;
 /// Pause when the stream is drained.
 const POLL: Duration = Duration::from_millis(200);
-/// Pause after an error.
+/// Pause after a failed reaction.
 const RETRY: Duration = Duration::from_secs(1);
-/// How long a PostgreSQL insert may stay uncommitted before its id hole is ignored.
-const GAP_GRACE: Duration = Duration::from_secs(3);
 /// Lease name among instances sharing a PostgreSQL.
 const LEASE: &str = "#bootstrap-clients-tailer";
 
@@ -45,98 +40,55 @@ pub(crate) struct Tailer {
 }
 
 impl Tailer {
-    /// Sleeps `d` unless shutdown comes first; `true` on shutdown.
-    async fn pause(&mut self, d: Duration) -> bool {
-        if *self.stop.borrow() {
-            return true;
+    /// The `clients` stream, from the end of the outbox on the first start.
+    fn reader_config() -> ReaderConfig {
+        ReaderConfig {
+            cursor_key: TAILER_CURSOR.to_string(),
+            lease_key: LEASE.to_string(),
+            stream: Some("clients".to_string()),
+            batch: BATCH,
+            poll: POLL,
+            start: Start::End,
         }
-        tokio::select! {
-            _ = tokio::time::sleep(d) => *self.stop.borrow(),
-            _ = self.stop.changed() => true,
-        }
-    }
-
-    /// Waits for the lease (at once on SQLite); `None` on shutdown.
-    async fn lease(&mut self) -> Option<magnetite_events::db::Lease> {
-        loop {
-            match self.db.try_lease(LEASE).await {
-                Ok(Some(lease)) => return Some(lease),
-                Ok(None) => tracing::debug!("bootstrap: another instance tails the clients stream"),
-                Err(e) => tracing::warn!(error = %e, "bootstrap: cannot take the tailer lease"),
-            }
-            if self.pause(RETRY).await {
-                return None;
-            }
-        }
-    }
-
-    /// The saved cursor, set to the end of the outbox on the first start.
-    async fn initial_cursor(&self) -> Result<i64, BootstrapError> {
-        if let Some(c) = self.store.cursor().await? {
-            return Ok(c);
-        }
-        let end = self.db.max_id().await?;
-        self.store.save_cursor(end).await?;
-        Ok(end)
     }
 
     /// Runs until shutdown.
-    pub(crate) async fn run(mut self) {
-        let Some(_lease) = self.lease().await else {
+    pub(crate) async fn run(self) {
+        let config = Self::reader_config();
+        let Some(mut reader) = OutboxReader::open(self.db.clone(), config, self.stop.clone()).await
+        else {
             return;
         };
-        let mut cursor = loop {
-            match self.initial_cursor().await {
-                Ok(c) => break c,
-                Err(e) => tracing::warn!(error = %e, "bootstrap: cannot read the tailer cursor"),
-            }
-            if self.pause(RETRY).await {
-                return;
-            }
-        };
-        tracing::info!(cursor, "bootstrap: tailing the clients stream");
-        let grace = match self.db {
-            Db::Sqlite(_) => Duration::ZERO,
-            Db::Postgres(_) => GAP_GRACE,
-        };
-        let mut seen = BTreeSet::new();
+        tracing::info!(
+            cursor = reader.cursor(),
+            "bootstrap: tailing the clients stream"
+        );
         loop {
-            let pause = match self.step(&mut cursor, &mut seen, grace).await {
-                Ok(true) => Duration::ZERO,
-                Ok(false) => POLL,
-                Err(e) => {
-                    tracing::warn!(error = %e, "bootstrap: clients stream reaction failed; retrying");
-                    RETRY
-                }
+            let batch = match reader.next().await {
+                Step::Stopped => return,
+                Step::Waiting => continue,
+                Step::Batch(batch) => batch,
             };
-            if self.pause(pause).await {
+            if let Err(e) = self.react_all(&batch).await {
+                tracing::warn!(error = %e, "bootstrap: clients stream reaction failed; retrying");
+                if reader.pause(RETRY).await {
+                    return;
+                }
+                continue;
+            }
+            if !reader.commit(batch.last).await {
                 return;
             }
         }
     }
 
-    /// Reads and handles one window after `cursor`; `Ok(true)` when more is waiting.
-    async fn step(
-        &self,
-        cursor: &mut i64,
-        seen: &mut BTreeSet<i64>,
-        grace: Duration,
-    ) -> Result<bool, BootstrapError> {
-        let rows = self.db.fetch_after(*cursor, Some("clients"), BATCH).await?;
-        for row in &rows {
-            if seen.contains(&row.id) {
-                continue;
-            }
+    /// Handles a window in id order; stops at the first failure (the window is read
+    /// again from the unchanged cursor).
+    async fn react_all(&self, batch: &Batch) -> Result<(), BootstrapError> {
+        for row in &batch.rows {
             self.react(row).await?;
-            seen.insert(row.id);
         }
-        let settled = settled_prefix(&rows, grace);
-        if let Some(last) = settled {
-            self.store.save_cursor(last).await?;
-            *cursor = last;
-            seen.retain(|id| *id > last);
-        }
-        Ok(rows.len() as i64 == BATCH && settled.is_some())
+        Ok(())
     }
 
     /// Applies one `clients` event to the configs.
@@ -180,40 +132,9 @@ fn metadata_object(v: &Value) -> Value {
     }
 }
 
-/// The id up to which the cursor may move: the last row of the leading run of rows
-/// older than `grace` (all of them when `grace` is zero).
-fn settled_prefix(rows: &[OutboxRow], grace: Duration) -> Option<i64> {
-    let grace_ns = i64::try_from(grace.as_nanos()).unwrap_or(i64::MAX);
-    let horizon = magnetite_events::model::now_ns().saturating_sub(grace_ns);
-    rows.iter()
-        .take_while(|r| grace.is_zero() || r.created_at <= horizon)
-        .last()
-        .map(|r| r.id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(id: i64, created_at: i64) -> OutboxRow {
-        OutboxRow {
-            id,
-            stream: "clients".into(),
-            payload: "{}".into(),
-            created_at,
-        }
-    }
-
-    #[test]
-    fn settled_prefix_holds_back_young_rows() {
-        let now = magnetite_events::model::now_ns();
-        let old = now - 10_000_000_000;
-        let rows = vec![row(3, old), row(7, old), row(9, now), row(10, old)];
-        assert_eq!(settled_prefix(&rows, GAP_GRACE), Some(7));
-        assert_eq!(settled_prefix(&rows, Duration::ZERO), Some(10));
-        assert_eq!(settled_prefix(&rows[2..3], GAP_GRACE), None);
-        assert_eq!(settled_prefix(&[], Duration::ZERO), None);
-    }
 
     #[test]
     fn metadata_text_or_object() {

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{app, firmware_decrypt, firmware_encrypt, firmware_encrypt_with, App};
+use magnetite_events::OutboxDb;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

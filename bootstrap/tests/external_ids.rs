@@ -6,7 +6,7 @@
 mod common;
 
 use common::{app, App};
-use magnetite_events::Db;
+use magnetite_db::Db;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

@@ -3,7 +3,7 @@
 //! (constraint dropped): rows are kept, and the new uniqueness rules hold.
 
 use magnetite_bootstrap::store::ConfigStore;
-use magnetite_events::Db;
+use magnetite_db::Db;
 
 /// The table as the previous release created it.
 const OLD_TABLE: &str = "CREATE TABLE bootstrap_configs (client_id TEXT PRIMARY KEY, \

@@ -92,7 +92,7 @@ pub async fn revoke(service: &CertsService, target: RevokeTarget<'_>) -> Result<
 async fn client_domain(service: &CertsService, client_id: &str) -> Result<String> {
     use sqlx::Row;
     let sql = "SELECT domain_id FROM clients WHERE id = $1";
-    let domain: Option<String> = magnetite_events::db_read!(service.db(), pool => {
+    let domain: Option<String> = magnetite_db::db_read!(service.db(), pool => {
         let row = sqlx::query(sql).bind(client_id).fetch_optional(pool).await?;
         row.map(|r| r.try_get::<String, _>(0)).transpose()?
     });

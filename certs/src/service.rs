@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use magnetite_auth::{AuthError, Platform};
-use magnetite_events::Db;
+use magnetite_db::Db;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

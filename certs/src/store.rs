@@ -5,7 +5,7 @@
 //! Only public material is stored: the certificate, its SHA-256 fingerprint (how a TLS
 //! peer is identified) and who it belongs to. Never the client's private key.
 
-use magnetite_events::Db;
+use magnetite_db::Db;
 use serde_json::{json, Value};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -113,7 +113,7 @@ impl_from_row!(PgRow);
 /// Creates the table and index if missing (idempotent; run at every start).
 pub async fn migrate(db: &Db) -> Result<()> {
     for sql in SCHEMA {
-        magnetite_events::db_read!(db, pool => { sqlx::query(sql).execute(pool).await?; });
+        magnetite_db::db_read!(db, pool => { sqlx::query(sql).execute(pool).await?; });
     }
     Ok(())
 }
@@ -121,7 +121,7 @@ pub async fn migrate(db: &Db) -> Result<()> {
 /// Records an issued certificate of `domain_id` (the key is not stored).
 pub async fn insert(db: &Db, domain_id: &str, issued: &Issued) -> Result<()> {
     let sql = format!("INSERT INTO certs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL)");
-    magnetite_events::db_tx!(db, tx => {
+    magnetite_db::db_tx!(db, tx => {
         sqlx::query(&sql)
             .bind(&issued.serial_number)
             .bind(&issued.fingerprint)
@@ -160,7 +160,7 @@ pub async fn by_fingerprint(db: &Db, fingerprint: &str) -> Result<Option<CertRow
 }
 
 async fn one(db: &Db, sql: &str, key: &str) -> Result<Option<CertRow>> {
-    magnetite_events::db_read!(db, pool => {
+    magnetite_db::db_read!(db, pool => {
         let row = sqlx::query(sql).bind(key).fetch_optional(pool).await?;
         row.as_ref().map(FromRow::cert).transpose()
     })
@@ -198,7 +198,7 @@ pub async fn list(
     let client = client_id.unwrap_or("");
     let limit = i64::try_from(page.limit.clamp(1, MAX_LIMIT)).unwrap_or(10);
     let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);
-    magnetite_events::db_read!(db, pool => {
+    magnetite_db::db_read!(db, pool => {
         let total: i64 = sqlx::query(&count)
             .bind(domain_id)
             .bind(client)
@@ -223,7 +223,7 @@ pub async fn revoke(db: &Db, domain_id: &str, serial: &str) -> Result<CertRow> {
     let now = crate::now_rfc3339();
     let select = format!("SELECT {COLUMNS} FROM certs WHERE serial = $1 AND domain_id = $2");
     let update = "UPDATE certs SET revoked_at = $1 WHERE serial = $2 AND revoked_at IS NULL";
-    magnetite_events::db_tx!(db, tx => {
+    magnetite_db::db_tx!(db, tx => {
         let row = sqlx::query(&select)
             .bind(serial)
             .bind(domain_id)
@@ -246,7 +246,7 @@ pub async fn revoke(db: &Db, domain_id: &str, serial: &str) -> Result<CertRow> {
 /// this still works after the client was deleted).
 pub async fn domains_of_client(db: &Db, client_id: &str) -> Result<Vec<String>> {
     let sql = "SELECT DISTINCT domain_id FROM certs WHERE client_id = $1";
-    magnetite_events::db_read!(db, pool => {
+    magnetite_db::db_read!(db, pool => {
         let rows = sqlx::query(sql).bind(client_id).fetch_all(pool).await?;
         rows.iter()
             .map(|r| r.try_get::<String, _>(0).map_err(CertsError::from))
@@ -261,7 +261,7 @@ pub async fn revoke_client(db: &Db, domain_id: &str, client_id: &str) -> Result<
     let sql = "UPDATE certs SET revoked_at = $1 \
                WHERE domain_id = $2 AND client_id = $3 AND revoked_at IS NULL \
                RETURNING fingerprint";
-    magnetite_events::db_tx!(db, tx => {
+    magnetite_db::db_tx!(db, tx => {
         let rows = sqlx::query(sql)
             .bind(&now)
             .bind(domain_id)

@@ -6,7 +6,7 @@ mod common;
 use common::{der_of, service_on};
 use magnetite_certs::store::{self, Page};
 use magnetite_certs::{CertIdentity, CertsError};
-use magnetite_events::Db;
+use magnetite_db::Db;
 use std::time::Duration;
 
 const DAY: Duration = Duration::from_secs(86_400);

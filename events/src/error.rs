@@ -6,6 +6,9 @@ pub enum EventsError {
     /// The outbox database could not be opened, read or written.
     #[error("outbox database: {0}")]
     Db(#[from] sqlx::Error),
+    /// The database could not be opened (bad URL, unreachable).
+    #[error(transparent)]
+    Open(#[from] magnetite_db::DbError),
     /// An `--event-store` URL or the database URL was not understood.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -10,14 +10,15 @@
 //! is the JSON body NATS/RabbitMQ consumers get and `next` is the `after` to pass for
 //! the following page (the last id returned, or `after` itself when nothing is new).
 
-use crate::db::{Db, ReadScope};
 use crate::encode::{json_body, Names};
 use crate::model::Service;
+use crate::outbox::{OutboxDb, ReadScope};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use magnetite_db::Db;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::future::Future;

@@ -6,25 +6,27 @@
 //! shipper per `--event-store` that ships the outbox in id order from its own cursor.
 //! See `README.md` for the delivery guarantees.
 
-pub mod db;
 pub mod encode;
 pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod outbox;
+pub mod reader;
 pub mod retention;
 pub mod shipper;
 pub mod sink;
 pub mod url;
 pub mod writer;
 
-pub use db::{append_postgres, append_sqlite, Db, DbSource, OutboxRow, ReadScope};
 pub use encode::Names;
 pub use error::EventsError;
 pub use model::mqtt::{mqtt_event, mqtt_event_at, MqttEventType};
 pub use model::{Event, Page, Record, Service};
+pub use outbox::{append_postgres, append_sqlite, DbSource, OutboxDb, OutboxRow, ReadScope};
 pub use writer::MqttWriter;
 
+use magnetite_db::Db;
 use metrics::SinkMetrics;
 use sink::{Sink, SinkContext};
 use std::sync::Arc;

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::db::Db;
 use crate::error::EventsError;
 use crate::model::now_ns;
+use crate::outbox::OutboxDb;
+use magnetite_db::Db;
 
 /// How often the outbox is swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);

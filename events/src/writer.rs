@@ -2,9 +2,10 @@
 //! pushes onto a channel (never waits on the database); a background task writes what
 //! accumulated in one transaction, retrying while the database is busy.
 
-use crate::db::Db;
 use crate::model::mqtt::{mqtt_event, MqttEventType};
 use crate::model::Event;
+use crate::outbox::OutboxDb;
+use magnetite_db::Db;
 use std::time::Duration;
 use tokio::sync::mpsc;
 

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use magnetite_events::OutboxDb;
 use magnetite_events::{Events, EventsConfig};
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use magnetite_events::OutboxDb;
 use magnetite_events::{Events, EventsConfig};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use magnetite_events::{append_postgres, mqtt_event, Db, Events, EventsConfig, MqttEventType};
+use magnetite_db::Db;
+use magnetite_events::OutboxDb;
+use magnetite_events::{append_postgres, mqtt_event, Events, EventsConfig, MqttEventType};
 use std::time::Duration;
 
 async fn mqtt_ids(port: u16) -> Vec<String> {

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use magnetite_events::encode::{json_body, Names};
+use magnetite_events::OutboxDb;
 use magnetite_events::{Event, Events, EventsConfig};
 use magnetite_testkit::sinks::read_stream;
 use serde_json::{Map, Value};

@@ -3,8 +3,10 @@
 mod common;
 
 use common::*;
+use magnetite_db::Db;
 use magnetite_events::encode::{redis_fields, Names};
-use magnetite_events::{Db, Event, Events, EventsConfig};
+use magnetite_events::OutboxDb;
+use magnetite_events::{Event, Events, EventsConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -4,8 +4,10 @@
 mod common;
 
 use common::*;
+use magnetite_db::Db;
 use magnetite_events::retention::sweep;
-use magnetite_events::{mqtt_event, Db, MqttEventType};
+use magnetite_events::OutboxDb;
+use magnetite_events::{mqtt_event, MqttEventType};
 use sqlx::Row;
 use std::time::Duration;
 
@@ -94,7 +96,7 @@ async fn reads_of_one_stream_use_the_stream_index() {
     };
     let explain = format!(
         "EXPLAIN QUERY PLAN {}",
-        magnetite_events::db::SQLITE_READ_STREAM
+        magnetite_events::outbox::SQLITE_READ_STREAM
     );
     let plan: Vec<String> = sqlx::query(&explain)
         .bind(5_i64)

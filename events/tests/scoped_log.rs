@@ -7,8 +7,10 @@ mod common;
 
 use axum::http::{HeaderMap, StatusCode};
 use common::*;
+use magnetite_db::Db;
 use magnetite_events::http::{LogAccess, Refused};
-use magnetite_events::{mqtt_event, Db, Event, Events, EventsConfig, MqttEventType, ReadScope};
+use magnetite_events::OutboxDb;
+use magnetite_events::{mqtt_event, Event, Events, EventsConfig, MqttEventType, ReadScope};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -69,7 +69,7 @@ impl Store {
         ev: &Event,
     ) -> Result<()> {
         let now = now_rfc3339();
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             for (table, ids) in [("channels", channels), ("clients", clients)] {
                 let sql = format!("SELECT id FROM {table} WHERE id = $1 AND domain_id = $2");
                 for id in ids {
@@ -109,7 +109,7 @@ impl Store {
         types: &[ConnType],
         ev: &Event,
     ) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             for ch in channels {
                 for cl in clients {
                     for t in types {
@@ -133,7 +133,7 @@ impl Store {
 
     /// Clients connected to `channel_id` (whose access changes with the channel).
     pub async fn channel_client_ids(&self, channel_id: &str) -> Result<Vec<String>> {
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let rows = sqlx::query("SELECT DISTINCT client_id FROM connections WHERE channel_id = $1")
                 .bind(channel_id)
                 .fetch_all(pool)
@@ -144,7 +144,7 @@ impl Store {
 
     /// Everything MQTT needs about `client_id`, or `None` for an unknown client.
     pub async fn client_access(&self, client_id: &str) -> Result<Option<ClientAccess>> {
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let row = sqlx::query(
                 "SELECT c.domain_id, c.secret_hash, c.status AS cs, d.route, d.status AS ds \
                  FROM clients c JOIN domains d ON d.id = c.domain_id WHERE c.id = $1",

@@ -51,7 +51,7 @@ fn domain_from_row(r: &impl Cols) -> Result<Domain> {
 impl Store {
     /// Creates the domain and makes its creator an admin of it.
     pub async fn insert_domain(&self, d: &Domain) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             sqlx::query(
                 "INSERT INTO domains (id, name, route, tags, metadata, status, created_by, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -78,7 +78,7 @@ impl Store {
 
     /// By id or by route.
     pub async fn domain(&self, id_or_route: &str) -> Result<Domain> {
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let row = sqlx::query("SELECT * FROM domains WHERE id = $1 OR route = $1")
                 .bind(id_or_route)
                 .fetch_optional(pool)
@@ -104,7 +104,7 @@ impl Store {
     }
 
     pub async fn update_domain(&self, d: &Domain) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE domains SET name = $2, tags = $3, metadata = $4, status = $5, \
                  updated_at = $6, updated_by = $7 WHERE id = $1",
@@ -126,7 +126,7 @@ impl Store {
     }
 
     pub async fn relation(&self, domain_id: &str, user_id: &str) -> Result<Option<Relation>> {
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let row = sqlx::query("SELECT relation FROM domain_members WHERE domain_id = $1 AND user_id = $2")
                 .bind(domain_id)
                 .bind(user_id)
@@ -145,7 +145,7 @@ impl Store {
         users: &[String],
         rel: Option<Relation>,
     ) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             for user in users {
                 sqlx::query("DELETE FROM domain_members WHERE domain_id = $1 AND user_id = $2")
                     .bind(domain_id)
@@ -174,7 +174,7 @@ impl Store {
 
     /// Ids of the domains `user_id` is an admin or member of.
     pub async fn member_domain_ids(&self, user_id: &str) -> Result<Vec<String>> {
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let rows = sqlx::query("SELECT domain_id FROM domain_members WHERE user_id = $1 ORDER BY domain_id")
                 .bind(user_id)
                 .fetch_all(pool)
@@ -185,7 +185,7 @@ impl Store {
 
     /// `(user_id, relation)` of every member.
     pub async fn members(&self, domain_id: &str) -> Result<Vec<(String, String)>> {
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let rows = sqlx::query("SELECT user_id, relation FROM domain_members WHERE domain_id = $1 ORDER BY user_id")
                 .bind(domain_id)
                 .fetch_all(pool)
@@ -196,7 +196,7 @@ impl Store {
 
     /// Ids of every client of the domain (to kick them when it is disabled).
     pub async fn domain_client_ids(&self, domain_id: &str) -> Result<Vec<String>> {
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let rows = sqlx::query("SELECT id FROM clients WHERE domain_id = $1")
                 .bind(domain_id)
                 .fetch_all(pool)

@@ -85,7 +85,7 @@ impl_entity_rows!(PgConnection);
 impl Store {
     /// Inserts all of `items` in one transaction (a bulk create is all or nothing).
     pub async fn insert_entities(&self, items: &[NewEntity<'_>]) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             tx.insert_entity_rows(items).await?;
         });
         Ok(())
@@ -97,7 +97,7 @@ impl Store {
             "SELECT * FROM {} WHERE domain_id = $1 AND (id = $2 OR route = $2)",
             kind.table()
         );
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let row = sqlx::query(&sql)
                 .bind(domain_id)
                 .bind(id_or_route)
@@ -151,7 +151,7 @@ impl Store {
              secret_hash = COALESCE($12, secret_hash) WHERE id = $1 AND domain_id = $2",
             e.kind.table()
         );
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(&sql)
                 .bind(&e.id)
                 .bind(&e.domain_id)
@@ -187,7 +187,7 @@ impl Store {
             "DELETE FROM {} WHERE id = $1 AND domain_id = $2",
             kind.table()
         );
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(&sql).bind(id).bind(domain_id).execute(&mut *tx).await?;
             if done.rows_affected() == 0 {
                 return Err(AuthError::NotFound(kind.name()));

@@ -185,7 +185,7 @@ fn like_escape(s: &str) -> String {
 macro_rules! fetch_page {
     ($store:expr, $filter:expr, $table:expr, $q:expr, $map:expr) => {{
         let filter = $filter;
-        magnetite_events::db_read!($store.db(), pool => {
+        magnetite_db::db_read!($store.db(), pool => {
             let count_sql = filter.count_sql($table);
             let mut count = sqlx::query(&count_sql);
             for b in &filter.binds {

@@ -42,7 +42,7 @@ const STEPS: &[&str] = &[
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<()> {
-    magnetite_events::db_tx!(store.db(), tx => {
+    magnetite_db::db_tx!(store.db(), tx => {
         sqlx::query("CREATE TABLE IF NOT EXISTS auth_migrations (version BIGINT PRIMARY KEY)")
             .execute(&mut *tx)
             .await?;

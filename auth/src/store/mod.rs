@@ -5,7 +5,7 @@
 //! body for each pool type. Each mutation appends its event to the outbox in the same
 //! transaction (`Outbox`), which is what makes "nothing lost" hold across a crash.
 //!
-//! Transactions go through `magnetite_events::db_tx!` (SQLite: one writer per process,
+//! Transactions go through `magnetite_db::db_tx!` (SQLite: one writer per process,
 //! `BEGIN IMMEDIATE`), reads through `db_read!`.
 
 pub mod connections;
@@ -15,7 +15,8 @@ pub mod list;
 pub mod migrations;
 pub mod users;
 
-use magnetite_events::{Db, Event};
+use magnetite_db::Db;
+use magnetite_events::Event;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{PgConnection, Row, SqliteConnection};

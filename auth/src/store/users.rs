@@ -30,14 +30,14 @@ pub(crate) fn user_from_row(r: &impl Cols) -> Result<User> {
 
 impl Store {
     pub async fn user_count(&self) -> Result<i64> {
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(pool).await?;
             Ok(row.try_get::<i64, _>("n")?)
         })
     }
 
     pub async fn insert_user(&self, u: &User, secret_hash: &str, ev: &Event) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             sqlx::query(
                 "INSERT INTO users (id, first_name, last_name, email, username, secret_hash, role, \
                  tags, metadata, status, created_at) \
@@ -78,7 +78,7 @@ impl Store {
 
     async fn user_where(&self, cond: &str, value: &str) -> Result<Option<(User, String)>> {
         let sql = format!("SELECT * FROM users WHERE {cond}");
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             match sqlx::query(&sql).bind(value).fetch_optional(pool).await? {
                 Some(row) => Ok(Some((user_from_row(&row)?, row.text("secret_hash")?))),
                 None => Ok(None),
@@ -93,7 +93,7 @@ impl Store {
 
     /// Writes every mutable column of `u` (and optionally a new password hash).
     pub async fn update_user(&self, u: &User, secret_hash: Option<&str>, ev: &Event) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE users SET first_name = $2, last_name = $3, email = $4, username = $5, \
                  role = $6, tags = $7, metadata = $8, status = $9, updated_at = $10, \
@@ -132,7 +132,7 @@ impl Store {
         secret_hash: &str,
         ev: &Event,
     ) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE users SET secret_hash = $2, token_epoch = token_epoch + 1, \
                  updated_at = $3, updated_by = $4 WHERE id = $1 AND token_epoch = $5",
@@ -153,7 +153,7 @@ impl Store {
     }
 
     pub async fn delete_user(&self, id: &str, ev: &Event) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
             if done.rows_affected() == 0 {
                 return Err(AuthError::NotFound("user"));
@@ -166,7 +166,7 @@ impl Store {
 
     /// Appends an event that has no state change of its own (a view, a login).
     pub async fn record_event(&self, ev: &Event) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             tx.append(ev).await?;
         });
         Ok(())

@@ -6,6 +6,7 @@ pub mod manage;
 pub mod whitelist;
 
 use magnetite_events::Event;
+use magnetite_events::OutboxDb;
 
 use crate::error::BootstrapError;
 use crate::model::{Channel, Config};

@@ -54,7 +54,7 @@ impl ConfigStore {
         ev: &Event,
         new_client: Option<NewEntity<'_>>,
     ) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             if let Some(client) = &new_client {
                 let rows = std::slice::from_ref(client);
                 tx.insert_entity_rows(rows).await?;
@@ -96,7 +96,7 @@ impl ConfigStore {
 
     /// The channels of a config, in order.
     pub async fn channels(&self, client_id: &str) -> Result<Vec<Channel>> {
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let rows = sqlx::query(
                 "SELECT channel_id, name, metadata FROM bootstrap_channels \
                  WHERE client_id = $1 ORDER BY position, channel_id",
@@ -120,7 +120,7 @@ impl ConfigStore {
 
     /// The config of `client_id` in `domain_id`.
     pub async fn get(&self, domain_id: &str, client_id: &str) -> Result<Option<Config>> {
-        let c = magnetite_events::db_read!(self.db(), pool => {
+        let c = magnetite_db::db_read!(self.db(), pool => {
             sqlx::query("SELECT * FROM bootstrap_configs WHERE client_id = $1 AND domain_id = $2")
                 .bind(client_id)
                 .bind(domain_id)
@@ -135,7 +135,7 @@ impl ConfigStore {
 
     /// The config of `client_id` in any domain (a client has at most one).
     pub async fn get_any(&self, client_id: &str) -> Result<Option<Config>> {
-        let c = magnetite_events::db_read!(self.db(), pool => {
+        let c = magnetite_db::db_read!(self.db(), pool => {
             sqlx::query("SELECT * FROM bootstrap_configs WHERE client_id = $1")
                 .bind(client_id)
                 .fetch_optional(pool)
@@ -156,7 +156,7 @@ impl ConfigStore {
         external_id: &str,
         key_hash: &str,
     ) -> Result<Option<Config>> {
-        let c = magnetite_events::db_read!(self.db(), pool => {
+        let c = magnetite_db::db_read!(self.db(), pool => {
             sqlx::query(
                 "SELECT * FROM bootstrap_configs WHERE external_id = $1 AND external_key_hash = $2",
             )
@@ -174,7 +174,7 @@ impl ConfigStore {
     /// Up to `limit` configs (any domain, channels not loaded) with this external id:
     /// the domains a failed device attempt is reported to.
     pub async fn with_external_id(&self, external_id: &str, limit: i64) -> Result<Vec<Config>> {
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let rows = sqlx::query(
                 "SELECT * FROM bootstrap_configs WHERE external_id = $1 \
                  ORDER BY created_at, client_id LIMIT $2",
@@ -189,7 +189,7 @@ impl ConfigStore {
 
     /// Whether `domain_id` has a config with this external id.
     pub async fn external_id_in_domain(&self, domain_id: &str, external_id: &str) -> Result<bool> {
-        magnetite_events::db_read!(self.db(), pool => {
+        magnetite_db::db_read!(self.db(), pool => {
             let n = sqlx::query(
                 "SELECT COUNT(*) AS n FROM bootstrap_configs WHERE domain_id = $1 AND external_id = $2",
             )
@@ -213,7 +213,7 @@ impl ConfigStore {
         let count_sql = format!("SELECT COUNT(*) AS n {filter}");
         let page_sql =
             format!("SELECT * {filter} ORDER BY created_at, client_id LIMIT $4 OFFSET $5");
-        let (total, configs) = magnetite_events::db_read!(self.db(), pool => {
+        let (total, configs) = magnetite_db::db_read!(self.db(), pool => {
             let total = sqlx::query(&count_sql)
                 .bind(domain_id)
                 .bind(&pattern)
@@ -241,7 +241,7 @@ impl ConfigStore {
 
     /// Writes name, content and `updated_at` of `c`.
     pub async fn update_info(&self, c: &Config, ev: &Event) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE bootstrap_configs SET name = $3, content = $4, updated_at = $5 \
                  WHERE client_id = $1 AND domain_id = $2",
@@ -261,7 +261,7 @@ impl ConfigStore {
 
     /// Writes the certificate, the sealed private key and the CA of `c`.
     pub async fn update_certs(&self, c: &Config, ev: &Event) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE bootstrap_configs SET client_cert = $3, client_key_sealed = $4, \
                  ca_cert = $5, updated_at = $6 WHERE client_id = $1 AND domain_id = $2",
@@ -282,7 +282,7 @@ impl ConfigStore {
 
     /// Replaces the channel list of `c` with `c.channels`.
     pub async fn replace_channels(&self, c: &Config, ev: &Event) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE bootstrap_configs SET updated_at = $3 WHERE client_id = $1 AND domain_id = $2",
             )
@@ -313,7 +313,7 @@ impl ConfigStore {
 
     /// Writes the whitelist state of `c`.
     pub async fn set_state(&self, c: &Config, ev: &Event) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE bootstrap_configs SET state = $3, updated_at = $4 \
                  WHERE client_id = $1 AND domain_id = $2",
@@ -332,7 +332,7 @@ impl ConfigStore {
 
     /// Deletes the config of `client_id` in `domain_id` with its channels.
     pub async fn delete(&self, domain_id: &str, client_id: &str, ev: &Event) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "DELETE FROM bootstrap_configs WHERE client_id = $1 AND domain_id = $2",
             )

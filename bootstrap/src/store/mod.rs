@@ -10,9 +10,11 @@
 
 pub mod configs;
 pub mod reactions;
+pub(crate) use reactions::TAILER_CURSOR;
 mod schema;
 
-use magnetite_events::{Db, Event};
+use magnetite_db::Db;
+use magnetite_events::Event;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -45,7 +47,7 @@ impl ConfigStore {
     /// Appends events that record no change (reads, device attempts) in one
     /// transaction: one commit however many there are.
     pub async fn record_all(&self, events: &[Event]) -> Result<()> {
-        magnetite_events::db_tx!(self.db(), tx => {
+        magnetite_db::db_tx!(self.db(), tx => {
             for ev in events {
                 tx.append(ev).await?;
             }

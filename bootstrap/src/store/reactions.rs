@@ -1,8 +1,8 @@
-//! What the rest of the platform's changes do to configs, and the tailer's cursor.
+//! What the rest of the platform's changes do to configs, and the tailer's cursor name.
 //!
 //! Every reaction is idempotent (it matches on ids and only emits its event when a row
 //! actually changed), so a row of the `clients` stream seen twice — after a crash
-//! before the cursor was saved, or while a PostgreSQL id gap settles — changes nothing
+//! before the cursor was saved, or after a failed reaction in the same window — changes nothing
 //! the second time.
 
 use magnetite_events::model::bootstrap as bev;
@@ -15,14 +15,15 @@ use super::{Cols, ConfigStore, Outbox, Result};
 const CHANNEL_DOMAIN: &str = "SELECT c.domain_id FROM bootstrap_channels ch \
      JOIN bootstrap_configs c ON c.client_id = ch.client_id WHERE ch.channel_id = $1 LIMIT 1";
 
-/// Cursor row name of the `clients` stream tailer.
-const CURSOR: &str = "#bootstrap:clients";
+/// Cursor row name of the `clients` stream tailer. Kept with the event shippers'
+/// cursors, so outbox retention never prunes what the tailer has not read.
+pub(crate) const TAILER_CURSOR: &str = "#bootstrap:clients";
 
 impl ConfigStore {
     /// A client was deleted: its config goes too (`config.remove_handler`).
     pub async fn remove_for_client(&self, client_id: &str) -> Result<bool> {
         let ev = bev::config_remove_handler(client_id);
-        let removed = magnetite_events::db_tx!(self.db(), tx => {
+        let removed = magnetite_db::db_tx!(self.db(), tx => {
             let gone = sqlx::query("DELETE FROM bootstrap_configs WHERE client_id = $1 RETURNING domain_id")
                 .bind(client_id)
                 .fetch_optional(&mut *tx)
@@ -43,7 +44,7 @@ impl ConfigStore {
     /// (`channel.remove_handler`).
     pub async fn remove_channel(&self, channel_id: &str) -> Result<bool> {
         let ev = bev::channel_remove_handler(channel_id);
-        let removed = magnetite_events::db_tx!(self.db(), tx => {
+        let removed = magnetite_db::db_tx!(self.db(), tx => {
             let domain = sqlx::query(CHANNEL_DOMAIN)
                 .bind(channel_id)
                 .fetch_optional(&mut *tx)
@@ -70,7 +71,7 @@ impl ConfigStore {
         metadata: Option<&Value>,
     ) -> Result<bool> {
         let meta_text = metadata.map(Value::to_string);
-        let changed = magnetite_events::db_tx!(self.db(), tx => {
+        let changed = magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE bootstrap_channels SET name = COALESCE($2, name), \
                  metadata = COALESCE($3, metadata) WHERE channel_id = $1 \
@@ -100,17 +101,5 @@ impl ConfigStore {
             changed
         });
         Ok(changed)
-    }
-
-    /// The tailer's saved position, or `None` before its first start. Kept with the
-    /// event shippers' cursors, so outbox retention never prunes what it has not read.
-    pub async fn cursor(&self) -> Result<Option<i64>> {
-        Ok(self.db().saved_cursor(CURSOR).await?)
-    }
-
-    /// Saves the tailer's position.
-    pub async fn save_cursor(&self, last_id: i64) -> Result<()> {
-        self.db().save_cursor(CURSOR, last_id).await?;
-        Ok(())
     }
 }

@@ -15,7 +15,7 @@
 //! transaction: a crash leaves the old table as it was, and the next start retries.
 //! The old constraint is stricter than the new ones, so every old row fits.
 
-use magnetite_events::Db;
+use magnetite_db::Db;
 use sqlx::Row;
 
 use super::Result;
@@ -65,7 +65,7 @@ const SQLITE_GLOBAL_UNIQUE: &str = "SELECT COUNT(*) AS n \
 
 /// Creates the tables, migrates an old database, creates the indexes.
 pub(crate) async fn ensure(db: &Db) -> Result<()> {
-    magnetite_events::db_tx!(db, tx => {
+    magnetite_db::db_tx!(db, tx => {
         sqlx::query(&configs_table("bootstrap_configs")).execute(&mut *tx).await?;
     });
     match db {
@@ -74,7 +74,7 @@ pub(crate) async fn ensure(db: &Db) -> Result<()> {
             sqlx::query(PG_DROP_GLOBAL_UNIQUE).execute(p).await?;
         }
     }
-    magnetite_events::db_tx!(db, tx => {
+    magnetite_db::db_tx!(db, tx => {
         for step in AFTER_MIGRATION {
             sqlx::query(step).execute(&mut *tx).await?;
         }
@@ -85,7 +85,7 @@ pub(crate) async fn ensure(db: &Db) -> Result<()> {
 /// Rebuilds the SQLite configs table without the platform-wide UNIQUE, if it has it.
 async fn rebuild_sqlite_if_old(db: &Db) -> Result<()> {
     let Db::Sqlite(_) = db else { return Ok(()) };
-    magnetite_events::db_tx!(db, tx => {
+    magnetite_db::db_tx!(db, tx => {
         let old: i64 = sqlx::query(SQLITE_GLOBAL_UNIQUE)
             .fetch_one(&mut *tx)
             .await?

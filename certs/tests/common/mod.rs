@@ -5,7 +5,8 @@ use magnetite_auth::bootstrap_admin::ensure_admin;
 use magnetite_auth::crypto::Keys;
 use magnetite_auth::{Platform, PlatformConfig, Store};
 use magnetite_certs::{Ca, CertsService};
-use magnetite_events::{Db, Events};
+use magnetite_db::Db;
+use magnetite_events::Events;
 use std::path::Path;
 use std::sync::Arc;
 

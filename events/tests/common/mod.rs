@@ -6,10 +6,12 @@
 pub use magnetite_testkit::poll::eventually;
 pub use magnetite_testkit::servers::*;
 
+use magnetite_db::Db;
 use magnetite_events::model::bootstrap::{self as b, Config};
 use magnetite_events::model::clients as c;
 use magnetite_events::model::users::{self as u, Policy};
-use magnetite_events::{mqtt_event, Db, Event, MqttEventType, Page, Record, Service};
+use magnetite_events::OutboxDb;
+use magnetite_events::{mqtt_event, Event, MqttEventType, Page, Record, Service};
 use serde_json::json;
 use std::path::Path;
 

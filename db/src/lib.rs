@@ -1,0 +1,122 @@
+//! The platform database kit: a SQLite or PostgreSQL pool ([`Db`]), write transactions
+//! ([`db_tx!`]) and reads ([`db_read!`]) written once for both engines, the process-wide
+//! SQLite write lock and the unique-violation test.
+//!
+//! Every platform crate (auth, certs, bootstrap, events) opens nothing of its own: they
+//! share one [`Db`], so a state change and its outbox row commit in one transaction.
+//! This crate knows no table; each crate keeps its own SQL. It depends on no crate of
+//! ours.
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// What can go wrong opening the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database could not be opened or reached.
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// The URL names no engine we speak. The URL itself is not repeated: it may carry a
+    /// password.
+    #[error("invalid configuration: database URL must start with sqlite: or postgres:")]
+    UnknownEngine,
+}
+
+/// The platform database: a SQLite or PostgreSQL pool (cheap to clone).
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// Embedded default.
+    Sqlite(SqlitePool),
+    /// Scale-out.
+    Postgres(PgPool),
+}
+
+impl Db {
+    /// Opens a database URL. SQLite files are created if missing, in WAL mode with a
+    /// busy timeout so the shippers and the writers do not fail on each other's locks.
+    pub async fn open(url: &str) -> Result<Db, DbError> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            // Each outbox reader keeps one connection for its lease (events' `try_lease`).
+            let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Err(DbError::UnknownEngine)
+        }
+    }
+}
+
+/// A UNIQUE / PRIMARY KEY constraint failed (SQLite 2067/1555, PostgreSQL 23505): the
+/// row already exists, which the HTTP layers answer with 409.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("2067") | Some("1555") | Some("23505")
+        ),
+        _ => false,
+    }
+}
+
+/// One read-then-write transaction at a time on SQLite, process-wide. Every [`db_tx!`]
+/// takes it (the auth, certs and bootstrap stores, the outbox retention's prune), because
+/// such a transaction may read before it writes, and SQLite fails (`SQLITE_BUSY`, no
+/// busy wait) a transaction that must upgrade a read lock while another writes. Writes
+/// that start with their write do not take it and simply wait out SQLite's single-writer
+/// lock (the busy timeout set in [`Db::open`]): the outbox's appends (the MQTT batching
+/// writer's batches among them) and the readers' cursor saves, in `magnetite-events`.
+/// PostgreSQL does not need it.
+pub fn sqlite_write_lock() -> &'static tokio::sync::Mutex<()> {
+    static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+}
+
+/// Runs `$body` in a write transaction bound to `$tx` (use `&mut *$tx` as the executor)
+/// on either engine of a [`Db`]; commits when the body finishes, rolls back on `?`.
+/// SQL is written once with `$1` parameters, which both engines accept. On SQLite the
+/// transaction starts `IMMEDIATE` under [`sqlite_write_lock`], so one that reads before
+/// it writes never fails upgrading its lock.
+#[macro_export]
+macro_rules! db_tx {
+    ($db:expr, $tx:ident => $body:block) => {{
+        match $db {
+            $crate::Db::Sqlite(pool) => {
+                let _writer = $crate::sqlite_write_lock().lock().await;
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::Db::Postgres(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    }};
+}
+
+/// Runs `$body` with `$pool` bound to the pool of either engine of a [`Db`] (reads).
+#[macro_export]
+macro_rules! db_read {
+    ($db:expr, $pool:ident => $body:block) => {{
+        match $db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    }};
+}

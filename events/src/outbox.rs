@@ -1,0 +1,452 @@
+//! The outbox and cursor tables on SQLite or PostgreSQL (sqlx, no query macros; rows
+//! mapped with `sqlx::FromRow`), as operations on the shared [`Db`] ([`OutboxDb`]).
+//!
+//! Writers (auth, bootstrap, the MQTT batching writer) insert into `events_outbox` inside
+//! their own transaction with [`append_sqlite`] / [`append_postgres`]; the shippers read
+//! it in id order after their cursor and the HTTP log serves it. The pool, transactions
+//! and the SQLite write lock are the database kit's (`magnetite-db`); the outbox SQL is
+//! here.
+
+use crate::error::EventsError;
+use crate::model::Event;
+use magnetite_db::{db_read, db_tx, Db};
+use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::Row;
+use std::future::Future;
+
+// The (stream, id) index serves readers of one stream (the bootstrap tailer, `GET
+// /events?stream=`): without it each of their polls scans every row after their cursor,
+// which MQTT connect/disconnect events make grow without bound.
+const SQLITE_SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS events_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+     stream TEXT NOT NULL, payload TEXT NOT NULL, created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS events_cursors (sink TEXT PRIMARY KEY, last_id BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS events_outbox_stream_id ON events_outbox (stream, id)",
+];
+/// The `domain` column (who may read a row from `GET /events`, see [`Event::domain`])
+/// and its index, added after the tables above; SQLite has no `ADD COLUMN IF NOT
+/// EXISTS`, so [`Db::ensure_schema`] checks `pragma_table_info` first.
+const SQLITE_ADD_DOMAIN: &str = "ALTER TABLE events_outbox ADD COLUMN domain TEXT";
+const PG_ADD_DOMAIN: &str = "ALTER TABLE events_outbox ADD COLUMN IF NOT EXISTS domain TEXT";
+const DOMAIN_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS events_outbox_domain_id ON events_outbox (domain, id)";
+const PG_SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS events_outbox (id BIGSERIAL PRIMARY KEY, \
+     stream TEXT NOT NULL, payload TEXT NOT NULL, created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS events_cursors (sink TEXT PRIMARY KEY, last_id BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS events_outbox_stream_id ON events_outbox (stream, id)",
+];
+
+/// One stream's rows after a cursor. `INDEXED BY`: without statistics SQLite may pick
+/// the rowid range instead, a scan of every later row of every stream.
+pub const SQLITE_READ_STREAM: &str = "SELECT id, stream, payload, created_at FROM events_outbox \
+     INDEXED BY events_outbox_stream_id WHERE id > ? AND stream = ? ORDER BY id LIMIT ?";
+
+/// Every stream's rows after a cursor.
+const READ_ALL: &str = "SELECT id, stream, payload, created_at FROM events_outbox \
+     WHERE id > $1 ORDER BY id LIMIT $2";
+/// One stream's rows after a cursor (PostgreSQL picks the (stream, id) index itself).
+const READ_STREAM: &str = "SELECT id, stream, payload, created_at FROM events_outbox \
+     WHERE id > $1 AND stream = $2 ORDER BY id LIMIT $3";
+
+/// Every stream's ids after a cursor, with one stream's payloads.
+const READ_WINDOW: &str = "SELECT id, stream, \
+     CASE WHEN stream = $2 THEN payload ELSE '' END AS payload, created_at \
+     FROM events_outbox WHERE id > $1 ORDER BY id LIMIT $3";
+
+/// The cursor row that is not a reader's position.
+pub const EPOCH_CURSOR: &str = "#epoch";
+
+/// Which rows a reader of the log may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadScope {
+    /// Every row (platform admins).
+    All,
+    /// Only rows of these domains (a domain's admins and members); never a row without
+    /// a domain. At most [`MAX_SCOPE_DOMAINS`] are used, the first ones given.
+    Domains(Vec<String>),
+}
+
+/// Most domains one scoped read filters on (one bound parameter each).
+pub const MAX_SCOPE_DOMAINS: usize = 1000;
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OutboxRow {
+    /// Monotonic id: the shipping order.
+    pub id: i64,
+    /// Canonical service name (`users`, `clients`, `bootstrap`, `mqtt`).
+    pub stream: String,
+    /// Canonical JSON payload.
+    pub payload: String,
+    /// Insert time (Unix ns).
+    pub created_at: i64,
+}
+
+/// What [`crate::Events::start`] accepts: a URL to open, or a pool the caller owns.
+#[derive(Debug, Clone)]
+pub enum DbSource {
+    /// `sqlite://...` or `postgres://...`.
+    Url(String),
+    /// An already-open pool (shared with auth).
+    Db(Db),
+}
+
+impl From<&str> for DbSource {
+    fn from(s: &str) -> Self {
+        DbSource::Url(s.to_string())
+    }
+}
+impl From<String> for DbSource {
+    fn from(s: String) -> Self {
+        DbSource::Url(s)
+    }
+}
+impl From<SqlitePool> for DbSource {
+    fn from(p: SqlitePool) -> Self {
+        DbSource::Db(Db::Sqlite(p))
+    }
+}
+impl From<PgPool> for DbSource {
+    fn from(p: PgPool) -> Self {
+        DbSource::Db(Db::Postgres(p))
+    }
+}
+impl From<Db> for DbSource {
+    fn from(d: Db) -> Self {
+        DbSource::Db(d)
+    }
+}
+
+/// Inserts one event into the SQLite outbox on `conn` (use the caller's transaction).
+pub async fn append_sqlite(conn: &mut SqliteConnection, ev: &Event) -> Result<i64, EventsError> {
+    let row = sqlx::query(
+        "INSERT INTO events_outbox (stream, payload, created_at, domain) VALUES (?, ?, ?, ?) RETURNING id",
+    )
+    .bind(ev.service.as_str())
+    .bind(ev.payload())
+    .bind(crate::model::now_ns())
+    .bind(ev.domain.as_deref())
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get::<i64, _>(0)?)
+}
+
+/// Inserts one event into the PostgreSQL outbox on `conn` (use the caller's transaction).
+pub async fn append_postgres(conn: &mut PgConnection, ev: &Event) -> Result<i64, EventsError> {
+    let row = sqlx::query(
+        "INSERT INTO events_outbox (stream, payload, created_at, domain) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(ev.service.as_str())
+    .bind(ev.payload())
+    .bind(crate::model::now_ns())
+    .bind(ev.domain.as_deref())
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get::<i64, _>(0)?)
+}
+
+/// The outbox operations on the shared database: a trait because [`Db`] is the
+/// database kit's type; `use magnetite_events::OutboxDb` to call them.
+pub trait OutboxDb {
+    /// Creates the outbox and cursor tables if they do not exist (either side may run first).
+    fn ensure_schema(&self) -> impl Future<Output = Result<(), EventsError>> + Send;
+    /// Appends one event in its own transaction (for writers without a transaction).
+    fn append(&self, ev: &Event) -> impl Future<Output = Result<i64, EventsError>> + Send;
+    /// Appends many events in one transaction, in order (the MQTT batching writer).
+    fn append_batch(&self, evs: &[Event]) -> impl Future<Output = Result<(), EventsError>> + Send;
+    /// Up to `limit` rows with id > `after`, optionally of one stream, in id order.
+    fn fetch_after(
+        &self,
+        after: i64,
+        stream: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, EventsError>> + Send;
+    /// Up to `limit` rows of every stream with id > `after`, in id order, with the
+    /// payloads of `stream` only (others empty): what a reader of one stream needs to
+    /// see the holes in the id sequence ([`crate::reader`]) without copying the other
+    /// streams' payloads.
+    fn fetch_window(
+        &self,
+        after: i64,
+        stream: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, EventsError>> + Send;
+    /// Up to `limit` rows with id > `after` that `scope` may read, optionally of one
+    /// stream, in id order: the page `GET /events` serves. The filter is in the query,
+    /// so a page is bounded by `limit` whatever the other tenants wrote.
+    fn fetch_scoped(
+        &self,
+        after: i64,
+        stream: Option<&str>,
+        limit: i64,
+        scope: &ReadScope,
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, EventsError>> + Send;
+    /// Highest outbox id (0 when empty): the lag reference.
+    fn max_id(&self) -> impl Future<Output = Result<i64, EventsError>> + Send;
+    /// The saved cursor of `sink` (0 when it never shipped).
+    fn cursor(&self, sink: &str) -> impl Future<Output = Result<i64, EventsError>> + Send;
+    /// The saved cursor of `reader`, `None` before it saved one. Every saved cursor
+    /// holds back retention (see [`crate::retention`]): a reader of the outbox (a sink,
+    /// the bootstrap tailer) keeps its position here so nothing it has not read is pruned.
+    fn saved_cursor(
+        &self,
+        reader: &str,
+    ) -> impl Future<Output = Result<Option<i64>, EventsError>> + Send;
+    /// Saves the cursor of `sink` (upsert).
+    fn save_cursor(
+        &self,
+        sink: &str,
+        last_id: i64,
+    ) -> impl Future<Output = Result<(), EventsError>> + Send;
+    /// A random number fixed for the life of this outbox (stored as the cursor of the
+    /// pseudo-sink `#epoch`): prefixes the dedup ids given to NATS and RabbitMQ so a
+    /// fresh database that restarts ids at 1 is never mistaken for a duplicate.
+    fn epoch(&self) -> impl Future<Output = Result<i64, EventsError>> + Send;
+    /// The lowest saved position of any reader (`None` when no reader saved one).
+    fn lowest_cursor(&self) -> impl Future<Output = Result<Option<i64>, EventsError>> + Send;
+    /// Deletes up to `limit` of the oldest rows with id <= `up_to` written before
+    /// `before_ns`; returns how many went.
+    fn delete_old(
+        &self,
+        up_to: i64,
+        before_ns: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<u64, EventsError>> + Send;
+    /// Tries to become the one reader of `name` ([`crate::reader`]); `None` when
+    /// another instance is.
+    fn try_lease(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Lease>, EventsError>> + Send;
+}
+
+impl OutboxDb for Db {
+    async fn ensure_schema(&self) -> Result<(), EventsError> {
+        match self {
+            Db::Sqlite(p) => ensure_sqlite_schema(p).await,
+            Db::Postgres(p) => ensure_pg_schema(p).await,
+        }
+    }
+
+    async fn append(&self, ev: &Event) -> Result<i64, EventsError> {
+        match self {
+            Db::Sqlite(p) => append_sqlite(&mut *p.acquire().await?, ev).await,
+            Db::Postgres(p) => append_postgres(&mut *p.acquire().await?, ev).await,
+        }
+    }
+
+    async fn append_batch(&self, evs: &[Event]) -> Result<(), EventsError> {
+        match self {
+            Db::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                for ev in evs {
+                    append_sqlite(&mut tx, ev).await?;
+                }
+                tx.commit().await?;
+            }
+            Db::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                for ev in evs {
+                    append_postgres(&mut tx, ev).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fetch_after(
+        &self,
+        after: i64,
+        stream: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, EventsError> {
+        let rows = match (self, stream) {
+            (Db::Sqlite(p), Some(s)) => {
+                sqlx::query_as(SQLITE_READ_STREAM)
+                    .bind(after)
+                    .bind(s)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+            (Db::Postgres(p), Some(s)) => {
+                sqlx::query_as(READ_STREAM)
+                    .bind(after)
+                    .bind(s)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+            (db, None) => db_read!(db, pool => {
+                sqlx::query_as(READ_ALL).bind(after).bind(limit).fetch_all(pool).await?
+            }),
+        };
+        Ok(rows)
+    }
+
+    async fn fetch_window(
+        &self,
+        after: i64,
+        stream: &str,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, EventsError> {
+        let rows = db_read!(self, pool => {
+            sqlx::query_as(READ_WINDOW).bind(after).bind(stream).bind(limit).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
+    async fn fetch_scoped(
+        &self,
+        after: i64,
+        stream: Option<&str>,
+        limit: i64,
+        scope: &ReadScope,
+    ) -> Result<Vec<OutboxRow>, EventsError> {
+        let domains = match scope {
+            ReadScope::All => return self.fetch_after(after, stream, limit).await,
+            ReadScope::Domains(d) if d.is_empty() => return Ok(Vec::new()),
+            ReadScope::Domains(d) => &d[..d.len().min(MAX_SCOPE_DOMAINS)],
+        };
+        let sql = scoped_sql(stream.is_some(), domains.len());
+        let rows = db_read!(self, pool => {
+            let mut q = sqlx::query_as(&sql).bind(after).bind(limit);
+            if let Some(s) = stream {
+                q = q.bind(s);
+            }
+            for d in domains {
+                q = q.bind(d.as_str());
+            }
+            q.fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
+    async fn max_id(&self) -> Result<i64, EventsError> {
+        let q = "SELECT COALESCE(MAX(id), 0) FROM events_outbox";
+        let v: i64 = db_read!(self, pool => { sqlx::query_scalar(q).fetch_one(pool).await? });
+        Ok(v)
+    }
+
+    async fn cursor(&self, sink: &str) -> Result<i64, EventsError> {
+        Ok(self.saved_cursor(sink).await?.unwrap_or(0))
+    }
+
+    async fn saved_cursor(&self, reader: &str) -> Result<Option<i64>, EventsError> {
+        let q = "SELECT last_id FROM events_cursors WHERE sink = $1";
+        let v: Option<i64> = db_read!(self, pool => {
+            sqlx::query_scalar(q).bind(reader).fetch_optional(pool).await?
+        });
+        Ok(v)
+    }
+
+    async fn save_cursor(&self, sink: &str, last_id: i64) -> Result<(), EventsError> {
+        let q = "INSERT INTO events_cursors (sink, last_id) VALUES ($1, $2) \
+                 ON CONFLICT(sink) DO UPDATE SET last_id = excluded.last_id";
+        db_read!(self, pool => { sqlx::query(q).bind(sink).bind(last_id).execute(pool).await?; });
+        Ok(())
+    }
+
+    async fn epoch(&self) -> Result<i64, EventsError> {
+        let existing = self.cursor(EPOCH_CURSOR).await?;
+        if existing != 0 {
+            return Ok(existing);
+        }
+        let fresh = (crate::model::now_ns() & 0x7fff_ffff_ffff) | 1;
+        let q = "INSERT INTO events_cursors (sink, last_id) VALUES ('#epoch', $1) \
+                 ON CONFLICT(sink) DO NOTHING";
+        db_read!(self, pool => { sqlx::query(q).bind(fresh).execute(pool).await?; });
+        self.cursor(EPOCH_CURSOR).await
+    }
+
+    async fn lowest_cursor(&self) -> Result<Option<i64>, EventsError> {
+        let q = "SELECT MIN(last_id) FROM events_cursors WHERE sink <> $1";
+        let lowest: Option<i64> = db_read!(self, pool => {
+            sqlx::query(q).bind(EPOCH_CURSOR).fetch_one(pool).await?.try_get(0)?
+        });
+        Ok(lowest)
+    }
+
+    async fn delete_old(&self, up_to: i64, before_ns: i64, limit: i64) -> Result<u64, EventsError> {
+        let q = "DELETE FROM events_outbox WHERE id IN (SELECT id FROM events_outbox \
+                 WHERE id <= $1 AND created_at < $2 ORDER BY id LIMIT $3)";
+        let done = db_tx!(self, tx => {
+            sqlx::query(q).bind(up_to).bind(before_ns).bind(limit).execute(&mut *tx).await?.rows_affected()
+        });
+        Ok(done)
+    }
+
+    async fn try_lease(&self, name: &str) -> Result<Option<Lease>, EventsError> {
+        let Db::Postgres(p) = self else {
+            return Ok(Some(Lease(None)));
+        };
+        let mut conn = p.acquire().await?.detach();
+        let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
+            .bind(lock_key(name))
+            .fetch_one(&mut conn)
+            .await?
+            .try_get(0)?;
+        Ok(got.then_some(Lease(Some(conn))))
+    }
+}
+
+async fn ensure_sqlite_schema(p: &SqlitePool) -> Result<(), EventsError> {
+    for s in SQLITE_SCHEMA {
+        sqlx::query(s).execute(p).await?;
+    }
+    let has_domain: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pragma_table_info('events_outbox') WHERE name = 'domain'",
+    )
+    .fetch_one(p)
+    .await?;
+    if has_domain == 0 {
+        sqlx::query(SQLITE_ADD_DOMAIN).execute(p).await?;
+    }
+    sqlx::query(DOMAIN_INDEX).execute(p).await?;
+    Ok(())
+}
+
+async fn ensure_pg_schema(p: &PgPool) -> Result<(), EventsError> {
+    for s in PG_SCHEMA.iter().chain(&[PG_ADD_DOMAIN, DOMAIN_INDEX]) {
+        sqlx::query(s).execute(p).await?;
+    }
+    Ok(())
+}
+
+/// Exclusive right to read as one reader name (a sink, the bootstrap tailer) across instances sharing a PostgreSQL:
+/// a session-level advisory lock on a connection taken out of the pool. Dropping the
+/// lease closes that connection, which releases the lock. SQLite is single-host, so
+/// its lease is empty.
+pub struct Lease(Option<PgConnection>);
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Lease").field(&self.0.is_some()).finish()
+    }
+}
+
+/// Stable 64-bit key of a sink name (FNV-1a) for `pg_try_advisory_lock`.
+fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// `$1` after, `$2` limit, then the stream when filtered, then one parameter per
+/// domain (numbered placeholders, which both engines accept).
+fn scoped_sql(by_stream: bool, domains: usize) -> String {
+    let first = if by_stream { 4 } else { 3 };
+    let list: Vec<String> = (first..first + domains).map(|n| format!("${n}")).collect();
+    let stream = if by_stream { " AND stream = $3" } else { "" };
+    format!(
+        "SELECT id, stream, payload, created_at FROM events_outbox \
+         WHERE id > $1{stream} AND domain IN ({}) ORDER BY id LIMIT $2",
+        list.join(", ")
+    )
+}

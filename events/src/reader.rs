@@ -1,0 +1,414 @@
+//! The one way to follow the outbox: a cursor saved in `events_cursors`, a lease so one
+//! instance reads per name on a shared PostgreSQL, the gap rule, stop, and backoff. The
+//! event shippers and the bootstrap tailer read through it (and the journal, consumers
+//! and cluster invalidation will).
+//!
+//! # The gap rule
+//!
+//! Outbox ids are taken when a row is inserted but become visible when its transaction
+//! commits, and transactions commit out of order: on PostgreSQL a `BIGSERIAL` id 7 may be
+//! visible while id 6 is still being written by a slower transaction (and a rolled-back
+//! insert leaves 6 empty for good). A reader that moved its cursor past 7 would never see
+//! 6. So a reader hands out only the leading run of rows whose ids follow the cursor
+//! without a hole ([`ready_prefix`]); at the first hole it stops, and it passes over that
+//! hole only after it has watched it for [`GAP_GRACE`] (long enough for any insert to
+//! commit, so the hole is a rollback). The wait is measured on this reader's own
+//! monotonic clock from when it first saw the hole — never against `created_at`, which
+//! another host's clock wrote. SQLite has one writer and `AUTOINCREMENT` rolls back with
+//! the transaction, so there it never waits.
+//!
+//! Holes are holes in the sequence of *all* streams, so a reader interested in one
+//! stream still reads every id ([`OutboxDb::fetch_window`] brings only the payloads it
+//! wants) and its cursor moves over the other streams' rows.
+//!
+//! Delivery is at least once: the cursor is saved after the consumer has handled a
+//! batch ([`OutboxReader::commit`]), so a crash in between hands the batch out again.
+
+use crate::error::EventsError;
+use crate::outbox::{Lease, OutboxDb, OutboxRow};
+use magnetite_db::Db;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// First retry delay; doubles up to [`BACKOFF_MAX`].
+pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Retry delay cap.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long a hole in the id sequence is waited for before it is taken as a rolled-back
+/// insert.
+pub const GAP_GRACE: Duration = Duration::from_secs(3);
+/// How often a standby reader checks whether the active one went away.
+const STANDBY_POLL: Duration = Duration::from_secs(1);
+
+/// Capped exponential backoff.
+#[derive(Debug)]
+pub struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(BACKOFF_MIN)
+    }
+}
+
+impl Backoff {
+    /// The delay to wait now; the next one is twice as long, up to [`BACKOFF_MAX`].
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(BACKOFF_MAX);
+        d
+    }
+
+    /// Back to [`BACKOFF_MIN`] after a success.
+    pub fn reset(&mut self) {
+        self.0 = BACKOFF_MIN;
+    }
+}
+
+/// A hole in the id sequence: the missing id and when this reader first saw it missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// The first missing id.
+    pub at: i64,
+    /// When it was first seen missing.
+    pub since: Instant,
+}
+
+/// How many leading `ids` (ascending, all after `cursor`) are safe to hand out at `now`:
+/// up to the first hole in the sequence, unless that hole has been watched for
+/// [`GAP_GRACE`] already. Records a newly seen hole in `gap`.
+pub fn ready_prefix(cursor: i64, ids: &[i64], gap: &mut Option<Gap>, now: Instant) -> usize {
+    let mut expected = cursor + 1;
+    for (i, &id) in ids.iter().enumerate() {
+        if id != expected {
+            match gap {
+                Some(g) if g.at == expected && now.duration_since(g.since) >= GAP_GRACE => {}
+                Some(g) if g.at == expected => return i,
+                _ => {
+                    *gap = Some(Gap {
+                        at: expected,
+                        since: now,
+                    });
+                    return i;
+                }
+            }
+        }
+        expected = id + 1;
+    }
+    ids.len()
+}
+
+/// Rows behind the newest outbox row, for the lag gauge.
+pub fn pending(max_id: i64, cursor: i64) -> i64 {
+    (max_id - cursor).max(0)
+}
+
+/// Where a reader without a saved cursor begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At the first row (a sink ships the whole history).
+    Beginning,
+    /// After the newest row, saved at once (the bootstrap tailer: no config predates it).
+    End,
+}
+
+/// What a reader is called and what it reads.
+#[derive(Debug, Clone)]
+pub struct ReaderConfig {
+    /// Its row in `events_cursors`.
+    pub cursor_key: String,
+    /// Its advisory lock on a shared PostgreSQL.
+    pub lease_key: String,
+    /// Only this stream's rows are handed out (`None`: every row).
+    pub stream: Option<String>,
+    /// Rows per read.
+    pub batch: i64,
+    /// Pause when nothing is ready.
+    pub poll: Duration,
+    /// Where to begin without a saved cursor.
+    pub start: Start,
+}
+
+/// Ready rows after the cursor.
+#[derive(Debug)]
+pub struct Batch {
+    /// The rows to handle, in id order (only the configured stream's).
+    pub rows: Vec<OutboxRow>,
+    /// The id to [`OutboxReader::commit`] once they are handled (it may be past the last
+    /// row handed out: other streams' rows are passed over).
+    pub last: i64,
+}
+
+/// What one [`OutboxReader::next`] gave.
+#[derive(Debug)]
+pub enum Step {
+    /// Ready rows.
+    Batch(Batch),
+    /// Nothing ready (drained, or a hole is being waited for, or the read failed and was
+    /// logged); the reader has already paused.
+    Waiting,
+    /// Shutdown.
+    Stopped,
+}
+
+/// A reader of the outbox holding its lease and its cursor.
+pub struct OutboxReader {
+    db: Db,
+    config: ReaderConfig,
+    stop: watch::Receiver<bool>,
+    cursor: i64,
+    gap: Option<Gap>,
+    pending: i64,
+    /// Shared by every retry of the consumer (reads, shipments, cursor saves).
+    pub backoff: Backoff,
+    _lease: Lease,
+}
+
+impl std::fmt::Debug for OutboxReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxReader")
+            .field("config", &self.config)
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutboxReader {
+    /// Waits for the lease (at once on SQLite; on a shared PostgreSQL the other
+    /// instances stand by until the holder goes away), then loads the cursor, retrying
+    /// with backoff. `None` on shutdown.
+    pub async fn open(
+        db: Db,
+        config: ReaderConfig,
+        mut stop: watch::Receiver<bool>,
+    ) -> Option<OutboxReader> {
+        let lease = wait_for_lease(&db, &config.lease_key, &mut stop).await?;
+        let mut reader = OutboxReader {
+            db,
+            config,
+            stop,
+            cursor: 0,
+            gap: None,
+            pending: 0,
+            backoff: Backoff::default(),
+            _lease: lease,
+        };
+        loop {
+            match reader.initial_cursor().await {
+                Ok(c) => break reader.cursor = c,
+                Err(e) => {
+                    tracing::warn!(reader = %reader.config.cursor_key, error = %e, "outbox: cannot read the cursor")
+                }
+            }
+            let delay = reader.backoff.next_delay();
+            if reader.pause(delay).await {
+                return None;
+            }
+        }
+        reader.backoff.reset();
+        Some(reader)
+    }
+
+    async fn initial_cursor(&self) -> Result<i64, EventsError> {
+        let key = &self.config.cursor_key;
+        match (self.db.saved_cursor(key).await?, self.config.start) {
+            (Some(c), _) => Ok(c),
+            (None, Start::Beginning) => Ok(0),
+            (None, Start::End) => {
+                let end = self.db.max_id().await?;
+                self.db.save_cursor(key, end).await?;
+                Ok(end)
+            }
+        }
+    }
+
+    /// The database read.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The committed position.
+    pub fn cursor(&self) -> i64 {
+        self.cursor
+    }
+
+    /// Rows behind the newest one at the last read.
+    pub fn pending(&self) -> i64 {
+        self.pending
+    }
+
+    /// The next ready rows after the cursor, or a pause. The cursor does not move until
+    /// [`OutboxReader::commit`], so rows not committed are handed out again.
+    pub async fn next(&mut self) -> Step {
+        if *self.stop.borrow() {
+            return Step::Stopped;
+        }
+        let pause = match self.read().await {
+            Ok(Some(batch)) => return Step::Batch(batch),
+            Ok(None) => self.config.poll,
+            Err(e) => {
+                tracing::warn!(reader = %self.config.cursor_key, error = %e, "outbox: read failed");
+                self.backoff.next_delay()
+            }
+        };
+        if self.pause(pause).await {
+            return Step::Stopped;
+        }
+        Step::Waiting
+    }
+
+    async fn read(&mut self) -> Result<Option<Batch>, EventsError> {
+        let max = self.db.max_id().await?;
+        self.pending = pending(max, self.cursor);
+        if max <= self.cursor {
+            return Ok(None);
+        }
+        let stream = self.config.stream.as_deref();
+        let rows = match stream {
+            None => {
+                self.db
+                    .fetch_after(self.cursor, None, self.config.batch)
+                    .await?
+            }
+            Some(s) => {
+                self.db
+                    .fetch_window(self.cursor, s, self.config.batch)
+                    .await?
+            }
+        };
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let ready = ready_prefix(self.cursor, &ids, &mut self.gap, Instant::now());
+        let Some(&last) = ids[..ready].last() else {
+            return Ok(None);
+        };
+        let mut rows = rows;
+        rows.truncate(ready);
+        if let Some(s) = stream {
+            rows.retain(|r| r.stream == s);
+        }
+        Ok(Some(Batch { rows, last }))
+    }
+
+    /// Saves `last` as the cursor until it sticks; `false` on shutdown.
+    pub async fn commit(&mut self, last: i64) -> bool {
+        loop {
+            match self.db.save_cursor(&self.config.cursor_key, last).await {
+                Ok(()) => {
+                    self.cursor = last;
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(reader = %self.config.cursor_key, error = %e, "outbox: cursor save failed")
+                }
+            }
+            let delay = self.backoff.next_delay();
+            if self.pause(delay).await {
+                return false;
+            }
+        }
+    }
+
+    /// Sleeps `d` unless shutdown comes first; `true` on shutdown.
+    pub async fn pause(&mut self, d: Duration) -> bool {
+        pause_or_stop(&mut self.stop, d).await
+    }
+}
+
+async fn pause_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+/// Waits until this instance holds `key`'s lease; `None` on shutdown.
+async fn wait_for_lease(db: &Db, key: &str, stop: &mut watch::Receiver<bool>) -> Option<Lease> {
+    let mut standby_logged = false;
+    loop {
+        match db.try_lease(key).await {
+            Ok(Some(lease)) => return Some(lease),
+            Ok(None) if !standby_logged => {
+                standby_logged = true;
+                tracing::info!(reader = %key, "outbox: another instance reads this; standing by");
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(reader = %key, error = %e, "outbox: cannot take the lease"),
+        }
+        if pause_or_stop(stop, STANDBY_POLL).await {
+            return None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contiguous_rows_are_all_ready() {
+        let mut gap = None;
+        assert_eq!(ready_prefix(0, &[1, 2, 3], &mut gap, Instant::now()), 3);
+        assert!(gap.is_none());
+    }
+
+    #[test]
+    fn a_fresh_hole_stops_the_batch_then_expires() {
+        let t0 = Instant::now();
+        let mut gap = None;
+        assert_eq!(ready_prefix(0, &[1, 2, 4, 5], &mut gap, t0), 2);
+        assert_eq!(gap.map(|g| g.at), Some(3));
+        // Still young: nothing past the hole.
+        let young = t0 + GAP_GRACE - Duration::from_millis(1);
+        assert_eq!(ready_prefix(2, &[4, 5], &mut gap, young), 0);
+        // Watched for the whole grace: passed over.
+        assert_eq!(ready_prefix(2, &[4, 5], &mut gap, t0 + GAP_GRACE), 2);
+    }
+
+    #[test]
+    fn a_hole_filled_late_is_read_in_order() {
+        let t0 = Instant::now();
+        let mut gap = None;
+        assert_eq!(ready_prefix(2, &[4, 5], &mut gap, t0), 0);
+        // The slow transaction commits id 3: everything is ready, in id order.
+        assert_eq!(ready_prefix(2, &[3, 4, 5], &mut gap, t0), 3);
+    }
+
+    #[test]
+    fn a_second_hole_gets_its_own_wait() {
+        let t0 = Instant::now();
+        let mut gap = Some(Gap { at: 3, since: t0 });
+        let later = t0 + GAP_GRACE;
+        assert_eq!(ready_prefix(2, &[4, 5, 7], &mut gap, later), 2);
+        assert_eq!(
+            gap,
+            Some(Gap {
+                at: 6,
+                since: later
+            })
+        );
+    }
+
+    #[test]
+    fn the_cursor_never_waits_for_itself() {
+        let mut gap = None;
+        assert_eq!(ready_prefix(9, &[], &mut gap, Instant::now()), 0);
+        assert!(gap.is_none());
+    }
+
+    #[test]
+    fn pending_is_never_negative() {
+        assert_eq!(pending(10, 4), 6);
+        assert_eq!(pending(4, 10), 0);
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let mut b = Backoff::default();
+        let seq: Vec<u128> = (0..8).map(|_| b.next_delay().as_millis()).collect();
+        assert_eq!(seq, vec![100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        b.reset();
+        assert_eq!(b.next_delay(), BACKOFF_MIN);
+    }
+}
