@@ -11,14 +11,17 @@ use crate::{
     Unsubscribe,
 };
 
-/// How far ahead of the bytes already buffered the decoder reserves room for a partial
-/// packet. A declared size is only a claim: reserving all of it would let a peer that
-/// sends a header and nothing more hold `max_packet_size` of memory per socket. Larger
-/// packets grow the buffer geometrically as their bytes arrive.
-pub const MAX_RESERVE_AHEAD: usize = 64 * 1024;
+/// The least room the decoder reserves ahead for a partial packet. Beyond it, it reserves
+/// at most as much again as is already buffered: a declared size is only a claim, and
+/// reserving all of it would let a peer that sends a header and nothing more hold
+/// `max_packet_size` (or, before CONNECT, `max_connect_packet_size`) of memory per
+/// socket. So a buffer grows with the bytes that actually arrive, geometrically, which
+/// costs a large packet a handful of copies and an idle liar a few KiB.
+pub const MIN_RESERVE_AHEAD: usize = 4 * 1024;
 
 /// Decodes the next packet in `buf`. Returns `Ok(None)` and consumes nothing when the
-/// buffer does not yet hold a whole packet (reserving at most [`MAX_RESERVE_AHEAD`] more).
+/// buffer does not yet hold a whole packet (reserving room as described at
+/// [`MIN_RESERVE_AHEAD`]).
 /// Fails as soon as the remaining length shows the packet is larger than
 /// `max_packet_size`.
 pub fn decode(
@@ -40,7 +43,8 @@ pub fn decode(
         });
     }
     if buf.len() < total {
-        buf.reserve((total - buf.len()).min(MAX_RESERVE_AHEAD));
+        let ahead = buf.len().max(MIN_RESERVE_AHEAD);
+        buf.reserve((total - buf.len()).min(ahead));
         return Ok(None);
     }
     let header = buf[0];

@@ -19,7 +19,7 @@ pub mod reason;
 pub mod topic;
 mod wire;
 
-pub use decode::{decode, MAX_RESERVE_AHEAD};
+pub use decode::{decode, MIN_RESERVE_AHEAD};
 pub use encode::{encode, encode_publish, encoded_len};
 pub use error::{DecodeError, EncodeError};
 pub use packet::*;

@@ -105,7 +105,7 @@ enum ConnectFailure {
 }
 
 /// Reads until the first packet; it must be CONNECT of at most `max` bytes. The buffer
-/// grows as bytes arrive (see `protocol::MAX_RESERVE_AHEAD`), not by the size a header
+/// grows as bytes arrive (see `protocol::MIN_RESERVE_AHEAD`), not by the size a header
 /// declares, so a socket that never sends its CONNECT costs little.
 async fn read_connect<S: Io>(
     io: &mut S,
