@@ -1,8 +1,15 @@
-//! The broker: shared state of all connections, the publish path, and the handle the
-//! rest of the platform uses to act on live sessions.
+//! The broker: shared state of all connections, the publish path, the end of a session,
+//! and the handle the rest of the platform uses to act on live sessions.
+//!
+//! Which way the arrows go inside the crate: `listener` -> `connection` -> `will` ->
+//! `broker` -> (`router`, `sessions`, `session`, `retained`, `stats`, `hooks`). This
+//! module never reaches back into `connection` or `will`: what both a connection's
+//! teardown and a revocation need (discarding a session, its expiry timer) lives here,
+//! on [`Shared`], so the engine has no import circle.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
@@ -11,8 +18,8 @@ use crate::config::BrokerConfig;
 use crate::hooks::{DisconnectReason, Hooks};
 use crate::message::{Delivery, Message};
 use crate::retained::RetainedStore;
-use crate::router::{Entry, Router};
-use crate::session::{Kick, Session};
+use crate::router::{Entry, EntryKey, Router};
+use crate::session::{Kick, Session, SessionState};
 use crate::sessions::{SessionKey, Sessions};
 use crate::stats::{DropReason, Drops, Stats};
 
@@ -168,11 +175,46 @@ impl<H: Hooks> Shared<H> {
         }
         match session.take_state() {
             Some(state) => {
-                crate::connection::teardown::discard_session(self, &session, &state);
+                self.discard_session(&session, &state);
                 true
             }
             None => false,
         }
+    }
+
+    /// Ends a session for good: its subscriptions leave the router, it leaves the table,
+    /// and a will still waiting for its delay is published now.
+    pub fn discard_session(&self, session: &Arc<Session>, state: &SessionState) {
+        for sub in state.subscriptions.values() {
+            let key = EntryKey {
+                session_id: session.id,
+                presented: sub.presented.as_deref(),
+            };
+            self.router
+                .unsubscribe(&sub.filter, sub.group.as_deref(), key);
+        }
+        self.sessions.remove_if_same(session);
+        session.set_expiry_timer(None);
+        if let Some(will) = session.take_pending_will() {
+            self.publish_detached(will);
+        }
+    }
+
+    /// Discards the offline `session` after `seconds` (its Session Expiry Interval),
+    /// unless a connection has taken it back by then.
+    pub fn schedule_expiry(self: &Arc<Self>, session: &Arc<Session>, seconds: u32) {
+        let shared_for_task = Arc::clone(self);
+        let session_for_task = Arc::clone(session);
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(seconds))).await;
+            if session_for_task.is_online() {
+                return;
+            }
+            if let Some(state) = session_for_task.take_state() {
+                shared_for_task.discard_session(&session_for_task, &state);
+            }
+        });
+        session.set_expiry_timer(Some(timer.abort_handle()));
     }
 }
 

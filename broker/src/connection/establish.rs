@@ -418,7 +418,7 @@ async fn attach_session<H: Hooks>(
                 // A new connection for the client id cancels a delayed will even when it
                 // starts a new session [MQTT-3.1.2-8], so discarding must not publish it.
                 old.cancel_timers();
-                super::teardown::discard_session(shared, &old, &state);
+                shared.discard_session(&old, &state);
             }
             let session = shared.sessions.create(key, shared.config.max_queued);
             let state = session.take_state().unwrap_or_default();

@@ -1,4 +1,5 @@
-//! The end of a connection: will message, session hand-back or discard, hooks.
+//! The end of a connection: will message, session hand-back or discard (through
+//! [`Shared`](crate::broker::Shared)), hooks.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,10 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::io::Io;
 use super::{Connection, Exit};
-use crate::broker::Shared;
 use crate::hooks::Hooks;
-use crate::router::EntryKey;
-use crate::session::{Session, SessionState};
 use crate::will;
 
 impl<H: Hooks, S: Io> Connection<H, S> {
@@ -39,7 +37,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         let session = Arc::clone(&self.session);
         let state = std::mem::take(&mut self.state);
         if self.session_expiry == 0 {
-            discard_session(&shared, &session, &state);
+            shared.discard_session(&session, &state);
             if let Some(will) = will {
                 will::publish_now(&shared, &will);
             }
@@ -49,7 +47,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 will::publish_or_schedule(&shared, &session, &will, self.session_expiry);
             }
             if self.session_expiry != u32::MAX {
-                schedule_expiry(&shared, &session, self.session_expiry);
+                shared.schedule_expiry(&session, self.session_expiry);
             }
         }
         // Only now, with the state back, let a waiting takeover proceed.
@@ -82,42 +80,4 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
     }
-}
-
-/// Ends a session for good: its subscriptions leave the router, it leaves the table,
-/// and a will still waiting for its delay is published now.
-pub(crate) fn discard_session<H: Hooks>(
-    shared: &Shared<H>,
-    session: &Arc<Session>,
-    state: &SessionState,
-) {
-    for sub in state.subscriptions.values() {
-        let key = EntryKey {
-            session_id: session.id,
-            presented: sub.presented.as_deref(),
-        };
-        shared
-            .router
-            .unsubscribe(&sub.filter, sub.group.as_deref(), key);
-    }
-    shared.sessions.remove_if_same(session);
-    session.set_expiry_timer(None);
-    if let Some(will) = session.take_pending_will() {
-        shared.publish_detached(will);
-    }
-}
-
-fn schedule_expiry<H: Hooks>(shared: &Arc<Shared<H>>, session: &Arc<Session>, seconds: u32) {
-    let shared_for_task = Arc::clone(shared);
-    let session_for_task = Arc::clone(session);
-    let timer = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(u64::from(seconds))).await;
-        if session_for_task.is_online() {
-            return;
-        }
-        if let Some(state) = session_for_task.take_state() {
-            discard_session(&shared_for_task, &session_for_task, &state);
-        }
-    });
-    session.set_expiry_timer(Some(timer.abort_handle()));
 }
