@@ -10,6 +10,7 @@ mod http_error_heads;
 mod http_errors;
 mod http_server;
 mod metrics;
+mod platform_hooks;
 mod secrets;
 mod services;
 mod tls;
@@ -25,8 +26,9 @@ use magnetite_events::{Events, EventsConfig, MqttWriter};
 use tokio::net::TcpListener;
 
 use event_hooks::WithEvents;
-use magnetite_auth::PlatformHooks;
+use magnetite_auth::MqttGate;
 use magnetite_broker::TlsAcceptorSource;
+use platform_hooks::PlatformHooks;
 
 use cli::{AuthMode, Command, LogFormat, Settings};
 
@@ -125,9 +127,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
         AuthMode::Platform => {
             let services = services::start(&settings, &events, ca).await?;
-            let hooks = WithEvents::new(PlatformHooks::new(Arc::clone(&services.platform)), writer);
+            let gate = MqttGate::new(Arc::clone(&services.platform));
+            let hooks = WithEvents::new(PlatformHooks::new(gate), writer);
             let broker = Broker::new(broker_config(&settings), hooks);
-            services.platform.attach_broker(broker.handle());
+            services
+                .platform
+                .set_session_ender(platform_hooks::session_ender(broker.handle()));
             let api = http::Api {
                 router: services.api,
                 metrics: services.metrics,

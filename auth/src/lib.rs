@@ -20,6 +20,6 @@ pub mod service;
 pub mod store;
 
 pub use error::{AuthError, Result};
-pub use mqtt::{MqttIdentity, PlatformHooks};
+pub use mqtt::{MqttGate, MqttIdentity};
 pub use platform::{Platform, PlatformConfig};
 pub use store::Store;

@@ -1,7 +1,6 @@
 //! The platform service object every HTTP handler and the MQTT hooks share.
 
 use dashmap::DashMap;
-use magnetite_broker::BrokerHandle;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -52,6 +51,12 @@ impl Default for PlatformConfig {
 pub type CertResolver =
     Arc<dyn Fn(Vec<u8>) -> Pin<Box<dyn Future<Output = Option<String>> + Send>> + Send + Sync>;
 
+/// Ends one MQTT session of a client, connected or persisted, because its access
+/// shrank: called with (client id, MQTT client id), returns whether there was such a
+/// session. Plugged in by the binary from the running broker: auth does not depend on
+/// the broker.
+pub type SessionEnder = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 pub struct Platform {
     pub store: Store,
     pub keys: Keys,
@@ -62,7 +67,7 @@ pub struct Platform {
     /// Wrong-secret MQTT CONNECTs per client id and per source address.
     pub connect_throttle: ConnectThrottle,
     pub config: PlatformConfig,
-    broker: OnceLock<BrokerHandle>,
+    session_ender: OnceLock<SessionEnder>,
     cert_resolver: OnceLock<CertResolver>,
 }
 
@@ -77,14 +82,15 @@ impl Platform {
             reset_throttle: ResetThrottle::default(),
             connect_throttle: ConnectThrottle::default(),
             config,
-            broker: OnceLock::new(),
+            session_ender: OnceLock::new(),
             cert_resolver: OnceLock::new(),
         }
     }
 
-    /// Plugs in the running broker so revocations reach live sessions.
-    pub fn attach_broker(&self, handle: BrokerHandle) {
-        let _ = self.broker.set(handle);
+    /// Plugs in the running broker's session ending, so revocations reach live and
+    /// persisted sessions.
+    pub fn set_session_ender(&self, ender: SessionEnder) {
+        let _ = self.session_ender.set(ender);
     }
 
     /// Plugs in the certificate -> client lookup (the certs service).
@@ -110,12 +116,12 @@ impl Platform {
     pub fn revoke(&self, client_ids: &[String]) {
         for id in client_ids {
             self.cache.invalidate(id);
-            let Some(broker) = self.broker.get() else {
+            let Some(end_session) = self.session_ender.get() else {
                 continue;
             };
             // The broker keys sessions by (platform client id, MQTT client id).
             for session in self.sessions.of(id) {
-                if broker.revoke(id, &session) {
+                if end_session(id, &session) {
                     tracing::info!(client_id = %id, session = %session, "access revoked: session ended");
                 }
             }

@@ -2,7 +2,8 @@
 //!
 //! The engine knows nothing about users, domains or channels: it asks its `Hooks` on
 //! CONNECT, on every PUBLISH and on every SUBSCRIBE filter, and tells them when a session
-//! comes and goes. The platform (`auth/`) implements this trait for `--auth platform`;
+//! comes and goes. For `--auth platform` the binary implements it over auth's decisions
+//! (`src/platform_hooks.rs`: auth itself does not depend on the engine);
 //! [`OpenHooks`](crate::acl::OpenHooks) (anyone connects, an optional `--acl-file`
 //! filters topics) is the one behind `magnetite serve --auth none`; [`AllowAll`] allows
 //! everything and is what the engine's own tests run with.

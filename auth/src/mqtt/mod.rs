@@ -1,9 +1,11 @@
-//! MQTT enforcement: the broker `Hooks` backed by the store through the access cache.
+//! MQTT enforcement: logins and topic routes decided from the store through the access
+//! cache ([`gate::MqttGate`]); the binary adapts them to the broker's `Hooks`.
 
 pub mod cache;
-pub mod hooks;
+pub mod gate;
 pub mod routing;
 pub mod throttle;
 pub mod topic;
 
-pub use hooks::{MqttIdentity, PlatformHooks};
+pub use gate::{LoginRefusal, MqttGate, MqttIdentity, MqttLogin};
+pub use routing::{PublishRoute, ShownPrefix, SubscribeRoute};

@@ -5,11 +5,10 @@
 //! The broker routes, retains and shares subscriptions by the canonical name only, so
 //! every form of one channel (ids, routes, legacy `channels/<ch>/messages`) reaches the
 //! same subscribers, and one tenant's `telemetry` can never be another's. A subscriber
-//! gets each message under the form it subscribed with (a [`Presentation`]).
-
-use std::sync::Arc;
-
-use magnetite_broker::{ByteString, FilterVerdict, Presentation, TopicVerdict};
+//! gets each message under the form it subscribed with (a [`ShownPrefix`]).
+//!
+//! These are auth's own decisions; the binary turns them into the broker's verdicts
+//! (`src/platform_hooks.rs`), so auth does not depend on the engine.
 
 use super::topic::{canonical_prefix, with_subtopic, ChannelTopic};
 use crate::model::ConnType;
@@ -39,50 +38,80 @@ pub fn resolve_channel<'a>(
     channels.resolve(topic.channel)
 }
 
-/// The verdict for a PUBLISH: refused, or routed under the canonical topic (as sent
-/// when it already is canonical, which costs no copy).
-pub fn publish_verdict(access: &ClientAccess, topic: Option<ChannelTopic<'_>>) -> TopicVerdict {
-    let Some(topic) = topic else {
-        return TopicVerdict::Refuse;
-    };
-    let Some(channel_id) = resolve_channel(access, &topic, ConnType::Publish) else {
-        return TopicVerdict::Refuse;
-    };
-    if topic.is_canonical(&access.domain_id, channel_id) {
-        return TopicVerdict::Allow;
-    }
-    let prefix = canonical_prefix(&access.domain_id, channel_id);
-    TopicVerdict::AllowAs(ByteString::from(with_subtopic(
-        prefix,
-        topic.subtopic.as_deref(),
-    )))
+/// Where a PUBLISH goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishRoute {
+    Refuse,
+    /// Routed under the topic as sent: it already is canonical (no copy).
+    AsSent,
+    /// Routed under this canonical topic.
+    Canonical(String),
 }
 
-/// The verdict for a SUBSCRIBE filter: refused, or the canonical filter plus how this
+/// Where a SUBSCRIBE filter goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscribeRoute {
+    Refuse,
+    /// Subscribed as sent: canonical already, and shown as routed.
+    AsSent,
+    /// Subscribed under the canonical `filter`; `shown` says how delivered topics are
+    /// shown to this subscriber when its own prefix differs from the canonical one.
+    Canonical {
+        filter: String,
+        shown: Option<ShownPrefix>,
+    },
+}
+
+/// A delivered topic starting with `canonical` is shown with `written` (the prefix the
+/// subscriber wrote, e.g. `channels/telemetry/messages`) in its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownPrefix {
+    pub canonical: String,
+    pub written: String,
+}
+
+/// Where a PUBLISH to `topic` goes: refused, or routed under the canonical topic (as
+/// sent when it already is canonical, which costs no copy).
+pub fn publish_route(access: &ClientAccess, topic: Option<ChannelTopic<'_>>) -> PublishRoute {
+    let Some(topic) = topic else {
+        return PublishRoute::Refuse;
+    };
+    let Some(channel_id) = resolve_channel(access, &topic, ConnType::Publish) else {
+        return PublishRoute::Refuse;
+    };
+    if topic.is_canonical(&access.domain_id, channel_id) {
+        return PublishRoute::AsSent;
+    }
+    let prefix = canonical_prefix(&access.domain_id, channel_id);
+    PublishRoute::Canonical(with_subtopic(prefix, topic.subtopic.as_deref()))
+}
+
+/// Where a SUBSCRIBE filter goes: refused, or the canonical filter plus how this
 /// subscriber is shown delivered topics (its own prefix, when it differs).
-pub fn subscribe_verdict(
+pub fn subscribe_route(
     access: &ClientAccess,
     filter_text: &str,
     filter: Option<ChannelTopic<'_>>,
-) -> FilterVerdict {
+) -> SubscribeRoute {
     let Some(filter) = filter else {
-        return FilterVerdict::Refuse;
+        return SubscribeRoute::Refuse;
     };
     let Some(channel_id) = resolve_channel(access, &filter, ConnType::Subscribe) else {
-        return FilterVerdict::Refuse;
+        return SubscribeRoute::Refuse;
     };
     let prefix = canonical_prefix(&access.domain_id, channel_id);
     let routed = with_subtopic(prefix.clone(), filter.subtopic.as_deref());
-    let presented = Presentation::new(
-        ByteString::from(prefix),
-        ByteString::from(filter.written_prefix()),
-    );
-    if presented.is_none() && routed == filter_text {
-        return FilterVerdict::Allow;
+    let written = filter.written_prefix();
+    let shown = (prefix != written).then_some(ShownPrefix {
+        canonical: prefix,
+        written,
+    });
+    if shown.is_none() && routed == filter_text {
+        return SubscribeRoute::AsSent;
     }
-    FilterVerdict::AllowAs {
-        filter: ByteString::from(routed),
-        presented: presented.map(Arc::new),
+    SubscribeRoute::Canonical {
+        filter: routed,
+        shown,
     }
 }
 
@@ -112,8 +141,8 @@ mod tests {
         }
     }
 
-    fn routed(access: &ClientAccess, topic: &str) -> TopicVerdict {
-        publish_verdict(access, parse_publish(topic))
+    fn routed(access: &ClientAccess, topic: &str) -> PublishRoute {
+        publish_route(access, parse_publish(topic))
     }
 
     #[test]
@@ -121,9 +150,9 @@ mod tests {
         let a = access(D1, "plant", CH1, "telemetry");
         assert_eq!(
             routed(&a, &format!("m/{D1}/c/{CH1}/t")),
-            TopicVerdict::Allow
+            PublishRoute::AsSent
         );
-        let canonical = TopicVerdict::AllowAs(format!("m/{D1}/c/{CH1}/t").into());
+        let canonical = PublishRoute::Canonical(format!("m/{D1}/c/{CH1}/t"));
         for form in [
             "m/plant/c/telemetry/t".to_string(),
             format!("m/plant/c/{CH1}/t"),
@@ -141,25 +170,28 @@ mod tests {
     #[test]
     fn id_shaped_routes_of_another_tenant_never_cross() {
         let d2 = access(D2, D1, CH2, CH1);
-        let own = TopicVerdict::AllowAs(format!("m/{D2}/c/{CH2}").into());
+        let own = PublishRoute::Canonical(format!("m/{D2}/c/{CH2}"));
         assert_eq!(routed(&d2, &format!("m/{D1}/c/{CH1}")), own);
         assert_eq!(routed(&d2, &format!("channels/{CH1}/messages")), own);
-        match subscribe_verdict(&d2, "x", parse_subscribe(&format!("m/{D1}/c/{CH1}/#"))) {
-            FilterVerdict::AllowAs { filter, .. } => {
+        match subscribe_route(&d2, "x", parse_subscribe(&format!("m/{D1}/c/{CH1}/#"))) {
+            SubscribeRoute::Canonical { filter, .. } => {
                 assert_eq!(&*filter, format!("m/{D2}/c/{CH2}/#"))
             }
             other => panic!("{other:?}"),
         }
         // D1's own client, connected to CH1: untouched by D2's names.
         let d1 = access(D1, "plant", CH1, "telemetry");
-        assert_eq!(routed(&d1, &format!("m/{D1}/c/{CH1}")), TopicVerdict::Allow);
+        assert_eq!(
+            routed(&d1, &format!("m/{D1}/c/{CH1}")),
+            PublishRoute::AsSent
+        );
         assert_eq!(
             routed(&d1, &format!("m/{D2}/c/{CH2}")),
-            TopicVerdict::Refuse
+            PublishRoute::Refuse
         );
         assert_eq!(
             routed(&d1, &format!("m/{D1}/c/{CH2}")),
-            TopicVerdict::Refuse
+            PublishRoute::Refuse
         );
     }
 
@@ -176,34 +208,33 @@ mod tests {
     #[test]
     fn subscribers_are_shown_their_own_form() {
         let a = access(D1, "plant", CH1, "telemetry");
-        let FilterVerdict::AllowAs { filter, presented } =
-            subscribe_verdict(&a, "x", parse_subscribe("channels/telemetry/messages/#"))
+        let SubscribeRoute::Canonical { filter, shown } =
+            subscribe_route(&a, "x", parse_subscribe("channels/telemetry/messages/#"))
         else {
             panic!("refused");
         };
-        assert_eq!(&*filter, format!("m/{D1}/c/{CH1}/#"));
-        let shown = presented.expect("a presentation");
-        let topic = ByteString::from(format!("m/{D1}/c/{CH1}/room/1"));
-        assert_eq!(
-            &*shown.present(&topic),
-            "channels/telemetry/messages/room/1"
-        );
+        assert_eq!(filter, format!("m/{D1}/c/{CH1}/#"));
+        // The broker then shows `m/<D1>/c/<CH1>/room/1` as
+        // `channels/telemetry/messages/room/1` (asserted in src/platform_hooks.rs).
+        let shown = shown.expect("a presentation");
+        assert_eq!(shown.canonical, format!("m/{D1}/c/{CH1}"));
+        assert_eq!(shown.written, "channels/telemetry/messages");
         let id_form = format!("m/{D1}/c/{CH1}/#");
         assert_eq!(
-            subscribe_verdict(&a, &id_form, parse_subscribe(&id_form)),
-            FilterVerdict::Allow
+            subscribe_route(&a, &id_form, parse_subscribe(&id_form)),
+            SubscribeRoute::AsSent
         );
     }
 
     #[test]
     fn disabled_or_unconnected_is_refused() {
         let mut a = access(D1, "plant", CH1, "telemetry");
-        assert_eq!(routed(&a, "channels/nope/messages"), TopicVerdict::Refuse);
-        assert_eq!(routed(&a, "m/other/c/telemetry"), TopicVerdict::Refuse);
+        assert_eq!(routed(&a, "channels/nope/messages"), PublishRoute::Refuse);
+        assert_eq!(routed(&a, "m/other/c/telemetry"), PublishRoute::Refuse);
         a.enabled = false;
         assert_eq!(
             routed(&a, "channels/telemetry/messages"),
-            TopicVerdict::Refuse
+            PublishRoute::Refuse
         );
     }
 }
