@@ -1,4 +1,4 @@
-//! The platform service object every HTTP handler and the MQTT hooks share.
+//! The platform service object every HTTP handler and the MQTT gate share.
 
 use dashmap::DashMap;
 use prometheus_client::collector::Collector;
