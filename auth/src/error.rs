@@ -1,12 +1,12 @@
 //! One error type for the store, the services and the HTTP layer.
 //!
 //! Every variant maps to the status code DESIGN §2 promises and renders as
-//! `{"message": ...}`. Messages never carry a secret: store errors are logged with their
-//! detail and answered with a generic 500.
+//! `{"message": ...}` through [`ApiError`] (the shared rendering). Messages never carry
+//! a secret: store errors are logged with their detail and answered with a generic 500.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use magnetite_httpkit::ApiError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -73,19 +73,22 @@ impl AuthError {
 /// The database kit's test, at the path this crate's handlers use.
 pub(crate) use magnetite_db::is_unique_violation;
 
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        let status = error.status();
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            return ApiError::internal(&error);
+        }
+        let api = ApiError::new(status, error.public_message());
+        match error {
+            AuthError::TooManyRequests(secs) => api.with_retry_after(secs),
+            _ => api,
+        }
+    }
+}
+
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self, "request failed");
-        }
-        let body = serde_json::json!({ "message": self.public_message() });
-        let mut response = (status, Json(body)).into_response();
-        if let AuthError::TooManyRequests(secs) = self {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, secs.into());
-        }
-        response
+        ApiError::from(self).into_response()
     }
 }

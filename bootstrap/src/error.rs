@@ -6,9 +6,9 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use magnetite_auth::AuthError;
 use magnetite_events::EventsError;
+use magnetite_httpkit::ApiError;
 
 /// Everything bootstrap can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -82,16 +82,22 @@ impl BootstrapError {
 /// The database kit's test, at the path this crate's handlers use.
 pub(crate) use magnetite_db::is_unique_violation;
 
+/// Rendered through the shared [`ApiError`]; auth's errors keep auth's answer.
+impl From<BootstrapError> for ApiError {
+    fn from(error: BootstrapError) -> Self {
+        if let BootstrapError::Auth(e) = error {
+            return e.into();
+        }
+        let status = error.status();
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            return ApiError::internal(&error);
+        }
+        ApiError::new(status, error.public_message())
+    }
+}
+
 impl IntoResponse for BootstrapError {
     fn into_response(self) -> Response {
-        if let BootstrapError::Auth(e) = self {
-            return e.into_response();
-        }
-        let status = self.status();
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self, "bootstrap request failed");
-        }
-        let body = serde_json::json!({ "message": self.public_message() });
-        (status, Json(body)).into_response()
+        ApiError::from(self).into_response()
     }
 }

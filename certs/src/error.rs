@@ -6,8 +6,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use magnetite_auth::AuthError;
+use magnetite_httpkit::ApiError;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,19 +67,22 @@ impl CertsError {
     }
 }
 
+/// Rendered through the shared [`ApiError`]: auth's errors keep auth's answer; the
+/// CA, crypto, file and store failures are logged with detail and answered generically.
+impl From<CertsError> for ApiError {
+    fn from(error: CertsError) -> Self {
+        match error {
+            CertsError::Auth(e) => e.into(),
+            CertsError::BadRequest(_) | CertsError::NotFound(_) => {
+                ApiError::new(error.status(), error.to_string())
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
 impl IntoResponse for CertsError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let message = match self {
-            CertsError::Auth(e) => return e.into_response(),
-            CertsError::BadRequest(_) | CertsError::NotFound(_) => self.to_string(),
-            other => {
-                // Logged with detail, answered generically: internals are not the
-                // caller's business.
-                tracing::error!(error = %other, "certs request failed");
-                "internal server error".to_string()
-            }
-        };
-        (status, Json(serde_json::json!({ "message": message }))).into_response()
+        ApiError::from(self).into_response()
     }
 }

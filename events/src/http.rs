@@ -15,10 +15,10 @@ use crate::model::Service;
 use crate::outbox::{OutboxDb, ReadScope};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use magnetite_db::Db;
+use magnetite_httpkit::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -32,6 +32,12 @@ pub struct Refused {
     pub status: StatusCode,
     /// `{"message": ...}` text (never echoes a credential).
     pub message: String,
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        ApiError::new(refused.status, refused.message)
+    }
 }
 
 /// The future a [`LogAccess`] returns.
@@ -80,8 +86,8 @@ pub fn router(db: Db, names: Names, access: LogAccess) -> Router {
         })
 }
 
-fn bad_request(msg: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "message": msg }))).into_response()
+fn bad_request(msg: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, msg)
 }
 
 /// Resolves the `stream` parameter to a canonical service name.
@@ -94,29 +100,28 @@ async fn list(
     State(st): State<LogState>,
     headers: HeaderMap,
     Query(q): Query<LogQuery>,
-) -> Response {
-    let scope = match (st.access)(headers).await {
-        Ok(scope) => scope,
-        Err(r) => return (r.status, Json(json!({ "message": r.message }))).into_response(),
-    };
+) -> Result<Json<Value>, ApiError> {
+    let scope = (st.access)(headers).await?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return bad_request(format!("limit must be between 1 and {MAX_LIMIT}"));
+        return Err(bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
     }
     let after = q.after.unwrap_or(0);
     let stream = match q.stream.as_deref() {
         None | Some("") => None,
         Some(s) => match canonical_stream(s) {
             Some(c) => Some(c),
-            None => return bad_request(format!("unknown stream {s}")),
+            None => return Err(bad_request(format!("unknown stream {s}"))),
         },
     };
     let rows = match st.db.fetch_scoped(after, stream, limit, &scope).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "events: log read failed");
-            let body = Json(json!({ "message": "event log unavailable" }));
-            return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            return Err(ApiError::new(status, "event log unavailable"));
         }
     };
     let next = rows.last().map(|r| r.id).unwrap_or(after);
@@ -130,5 +135,5 @@ async fn list(
             json!({ "id": r.id, "stream": st.names.stream(&r.stream), "event": event })
         })
         .collect();
-    Json(json!({ "events": events, "next": next })).into_response()
+    Ok(Json(json!({ "events": events, "next": next })))
 }

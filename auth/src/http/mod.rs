@@ -4,7 +4,6 @@
 //! (access, validation, event, write + outbox row in one transaction, cache), and
 //! renders. Credentials and tokens (`credentials.rs`) still talk to the store directly.
 
-mod body;
 mod connections;
 mod credentials;
 mod domains;
@@ -24,7 +23,8 @@ use crate::model::{Status, User};
 use crate::platform::Platform;
 
 pub use crate::access::{Actor, Caller, Need};
-pub use body::{Body, BodyRejection};
+/// The shared JSON body extractor, at the path this crate's handlers use.
+pub(crate) use magnetite_httpkit::Body;
 pub(crate) use users::create_user as create_admin;
 
 pub type AppState = Arc<Platform>;

@@ -1,5 +1,8 @@
 //! The one JSON body extractor of the platform API (auth, bootstrap and certs use it).
 //!
+//! Hand-written rather than `#[derive(FromRequest)] via(Json)`: the derive would take
+//! axum's `Json`, which answers a mistyped body with 422 and has no one-value rule.
+//!
 //! axum's `Json` stops after the first JSON value, so `{"name":"x"} xyz` would be
 //! accepted; a body is taken only when it is exactly one JSON value (whitespace
 //! around it allowed). Every rejection is a `{"message"}` error: 400 for a malformed
@@ -10,45 +13,35 @@ use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde::de::{DeserializeOwned, IgnoredAny};
-use serde_json::json;
+
+use crate::ApiError;
 
 /// A JSON body whose rejection is a `{"message"}` error.
 pub struct Body<T>(pub T);
 
 #[async_trait]
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = BodyRejection;
+    type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
-            return Err(BodyRejection(
+            return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Expected request with `Content-Type: application/json`".into(),
+                "Expected request with `Content-Type: application/json`",
             ));
         }
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|rejection| BodyRejection(rejection.status(), rejection.body_text()))?;
+            .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
         parse(&bytes).map(Body)
     }
 }
 
-/// Why a body was refused: answered as `{"message"}` with the status.
-#[derive(Debug)]
-pub struct BodyRejection(StatusCode, String);
-
-impl IntoResponse for BodyRejection {
-    fn into_response(self) -> Response {
-        (self.0, axum::Json(json!({ "message": self.1 }))).into_response()
-    }
-}
-
 /// One JSON value and nothing after it, then the typed decoding (axum's messages).
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyRejection> {
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Err(e) = serde_json::from_slice::<IgnoredAny>(bytes) {
-        return Err(BodyRejection(
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("Failed to parse the request body as JSON: {e}"),
         ));
@@ -74,14 +67,14 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// A malformed or mistyped body is a 400 (axum says 422 for the latter).
-fn json_rejection(rejection: JsonRejection) -> BodyRejection {
+fn json_rejection(rejection: JsonRejection) -> ApiError {
     let status = match rejection {
         JsonRejection::JsonDataError(_) | JsonRejection::JsonSyntaxError(_) => {
             StatusCode::BAD_REQUEST
         }
         ref other => other.status(),
     };
-    BodyRejection(status, rejection.body_text())
+    ApiError::new(status, rejection.body_text())
 }
 
 #[cfg(test)]
@@ -106,7 +99,7 @@ mod tests {
             b"",
         ] {
             let err = parse::<Named>(bad).unwrap_err();
-            assert_eq!(err.0, StatusCode::BAD_REQUEST, "{bad:?}");
+            assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{bad:?}");
         }
     }
 

@@ -1,0 +1,13 @@
+//! The platform API's HTTP kit, a leaf crate (axum + serde, nothing of ours).
+//!
+//! Every crate with an HTTP API (auth, certs, bootstrap, events) keeps its own error
+//! enum, because the enum says what can go wrong there; how an error *looks* on the
+//! wire is decided once, here: a status, `{"message": ...}` and, for throttling, a
+//! `Retry-After` header. Each crate converts its enum into [`ApiError`] (`From`), so
+//! the status a variant answers with is written in that crate and nowhere else.
+
+mod body;
+mod error;
+
+pub use body::Body;
+pub use error::ApiError;
