@@ -7,7 +7,7 @@
 //! token is checked exactly as on every other platform route.
 
 use axum::async_trait;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -18,6 +18,7 @@ use magnetite_auth::access::Caller;
 use magnetite_auth::store::list::MAX_OFFSET;
 use magnetite_auth::AuthError;
 use magnetite_httpkit::Body;
+use magnetite_httpkit::{Path, Query};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;

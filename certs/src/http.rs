@@ -6,7 +6,7 @@
 //! `.with_state(platform)`: it returns a plain `Router` that merges with
 //! `magnetite_auth::http::router(..)` like any other.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -16,6 +16,7 @@ use magnetite_auth::model::Domain;
 use magnetite_auth::store::list::MAX_OFFSET;
 use magnetite_auth::Platform;
 use magnetite_httpkit::Body;
+use magnetite_httpkit::{Path, Query};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;

@@ -13,12 +13,13 @@
 use crate::encode::{json_body, Names};
 use crate::model::Service;
 use crate::outbox::{OutboxDb, ReadScope};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use magnetite_db::Db;
 use magnetite_httpkit::ApiError;
+use magnetite_httpkit::Query;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::future::Future;

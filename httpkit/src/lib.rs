@@ -8,6 +8,8 @@
 
 mod body;
 mod error;
+mod extract;
 
 pub use body::Body;
 pub use error::ApiError;
+pub use extract::{Path, Query};

@@ -1,10 +1,11 @@
 //! `/{domainID}/channels/connect|disconnect` and `/{domainID}/channels/{id}/connect|disconnect`:
 //! thin handlers over `crate::service::Connections`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
+use magnetite_httpkit::Path;
 
 use super::{AppState, Body, Caller};
 use crate::access::Actor;

@@ -1,10 +1,11 @@
 //! `/domains`: tenants, their status and their members (thin handlers over
 //! `crate::service::Domains`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use magnetite_httpkit::{Path, Query};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;

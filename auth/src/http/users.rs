@@ -1,10 +1,11 @@
 //! `/users`: accounts, their profile, roles and status (credentials: `credentials.rs`);
 //! thin handlers over `crate::service::Users`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
+use magnetite_httpkit::{Path, Query};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;

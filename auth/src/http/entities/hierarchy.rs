@@ -1,10 +1,11 @@
 //! Group hierarchy routes: an entity's parent group, a group's children (thin handlers
 //! over `crate::service::Entities`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use magnetite_httpkit::{Path, Query};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;

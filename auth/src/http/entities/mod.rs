@@ -4,10 +4,11 @@
 
 mod hierarchy;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use magnetite_httpkit::{Path, Query};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
