@@ -4,7 +4,8 @@
 //! enum, because the enum says what can go wrong there; how an error *looks* on the
 //! wire is decided once, here: a status, `{"message": ...}` and, for throttling, a
 //! `Retry-After` header. Each crate converts its enum into [`ApiError`] (`From`), so
-//! the status a variant answers with is written in that crate and nowhere else.
+//! the status a variant answers with is written in that crate and nowhere else. The
+//! extractors ([`Body`], [`Path`], [`Query`]) reject with an [`ApiError`] too.
 
 mod body;
 mod error;
