@@ -4,9 +4,26 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
+/// Appends an MQTT string: two length bytes, then the bytes.
+pub fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
     buf.extend_from_slice(&(s.len() as u16).to_be_bytes());
     buf.extend_from_slice(s);
+}
+
+/// The Remaining Length of a fixed header (7 bits a byte, high bit = more follows).
+pub fn varint(mut len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if len == 0 {
+            return out;
+        }
+    }
 }
 
 /// CONNECT (clean session, keep-alive 30 s) with optional username/password; returns
@@ -28,18 +45,7 @@ pub fn connect_and_disconnect(
         put_str(&mut body, pass.as_bytes());
     }
     let mut packet = vec![0x10];
-    let mut len = body.len();
-    loop {
-        let mut byte = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        packet.push(byte);
-        if len == 0 {
-            break;
-        }
-    }
+    packet.extend_from_slice(&varint(body.len()));
     packet.extend_from_slice(&body);
     let mut stream = TcpStream::connect(addr).expect("TCP connect");
     stream.write_all(&packet).expect("CONNECT");

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::common::Server;
+use magnetite_testkit::mqtt::{put_str, varint};
 
 /// A CONNECT (clean start, keep-alive 30 s) with username and password; `v5` picks the
 /// protocol level (5.0 gets an empty property section).
@@ -39,26 +40,6 @@ pub fn connect_header(declared: usize, v5: bool) -> Vec<u8> {
     packet.extend_from_slice(&varint(declared));
     packet.extend_from_slice(&[0, 4, b'M', b'Q', b'T', b'T', if v5 { 5 } else { 4 }]);
     packet
-}
-
-fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
-    buf.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    buf.extend_from_slice(s);
-}
-
-fn varint(mut len: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let mut byte = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        out.push(byte);
-        if len == 0 {
-            return out;
-        }
-    }
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {
