@@ -139,3 +139,42 @@ pub async fn read_stream(port: u16, stream: &str, n: usize) -> Vec<Map<String, V
     let _ = consumer.handle().close().await;
     out
 }
+
+/// Every message of JetStream stream `stream` (subject, raw body), in stream order;
+/// empty when the stream does not exist yet. For binary bodies (Kaa's Avro).
+pub async fn read_raw(port: u16, stream: &str) -> Vec<(String, Vec<u8>)> {
+    let client = async_nats::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let js = jetstream::new(client);
+    let Ok(stream) = js.get_stream(stream).await else {
+        return Vec::new();
+    };
+    let cons = stream
+        .create_consumer(consumer::pull::Config {
+            deliver_policy: consumer::DeliverPolicy::All,
+            ack_policy: consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    loop {
+        let mut batch = cons
+            .fetch()
+            .max_messages(500)
+            .expires(Duration::from_millis(300))
+            .messages()
+            .await
+            .unwrap();
+        let mut n = 0;
+        while let Some(m) = batch.next().await {
+            let m = m.unwrap();
+            out.push((m.subject.to_string(), m.payload.to_vec()));
+            n += 1;
+        }
+        if n == 0 {
+            return out;
+        }
+    }
+}
