@@ -206,8 +206,7 @@ mod tests {
         let bytes = encode(ev).expect("encode");
         let schema = schema(&ev.record).expect("schema");
         let reader = GenericDatumReader::builder(schema).build().expect("reader");
-        let decoded = reader.read_value(&mut &bytes[..]).expect("decode");
-        decoded
+        reader.read_value(&mut &bytes[..]).expect("decode")
     }
 
     fn field<'a>(record: &'a Avro, name: &str) -> &'a Avro {
