@@ -36,7 +36,8 @@ pub const DECLARATIONS_ROUTED_AS: &str = "$magnetite/endpoints";
 /// An accepted session with, when Kaa events are on, the endpoints it serves.
 pub struct KaaSession {
     pub identity: MqttIdentity,
-    served: Option<Mutex<ServedEndpoints>>,
+    /// Boxed: a connection without Kaa events pays one pointer, not the map.
+    served: Option<Box<Mutex<ServedEndpoints>>>,
 }
 
 impl EventClientId for KaaSession {
@@ -155,7 +156,11 @@ impl<H: Hooks<Identity = MqttIdentity>> Hooks for WithKaa<H> {
             AuthDecision::Refuse(refusal) => return AuthDecision::Refuse(refusal),
         };
         let served = match &self.kaa {
-            Some(_) => self.gate.served_endpoints(&identity).await.map(Mutex::new),
+            Some(_) => self
+                .gate
+                .served_endpoints(&identity)
+                .await
+                .map(|served| Box::new(Mutex::new(served))),
             None => None,
         };
         AuthDecision::Allow(KaaSession { identity, served })

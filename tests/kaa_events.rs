@@ -197,10 +197,24 @@ fn endpoints(e: &Decoded) -> Vec<(String, String)> {
     v
 }
 
+/// `scripts/kaa_sub.py` (the README's example) subscribed with core NATS, exiting after
+/// `count` events.
+fn subscriber(port: u16, count: usize) -> std::process::Child {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kaa_sub.py");
+    let args = [script, "127.0.0.1", &port.to_string(), &count.to_string()].map(String::from);
+    let mut child = common::spawn("python3", &args.each_ref().map(String::as_str));
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).expect("subscriber stderr");
+    assert_eq!(line.trim(), "subscribed");
+    child
+}
+
 #[test]
 fn every_event_type_decodes_per_the_rfc_schemas() {
     let s = setup(&[]);
     let since = now_ms();
+    let sub = subscriber(s.nats.port, 6);
     let d = s.api.domain("Kaa", "kaa");
     let c = client_with(
         &s.api,
@@ -250,6 +264,13 @@ fn every_event_type_decodes_per_the_rfc_schemas() {
     assert_eq!(r[4]["endpoints"], json!({ c.id.clone(): "1.1" }));
     assert_eq!(r[5]["endpointId"], json!(c.id));
     assert_eq!(r[5]["appVersionName"], json!("1.1"));
+    // A core NATS subscriber (the README's script) got the same six records.
+    let out = common::finish(sub, Duration::from_secs(30));
+    let seen: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line")["record"].clone())
+        .collect();
+    assert_eq!(seen, r.into_iter().cloned().collect::<Vec<_>>());
 }
 
 #[test]
