@@ -383,8 +383,15 @@ fn a_gateway_disconnect_lists_every_device_it_declared_and_nothing_else() {
     let off_path = format!("/{d}/clients/{}/disable", disabled.id);
     s.api.expect("POST", &off_path, None, 200);
     let plain = client_with(&s.api, &d, "plain", json!({"gateway": "yes"}));
-    let other = s.api.domain("Elsewhere", "elsewhere");
-    let foreign = s.api.client(&other, "foreign");
+    // Another tenant: its own user, domain and client.
+    let (email, password) = ("other@kaa.example.com", "other-password-1");
+    let user =
+        json!({"email": email, "credentials": {"username": "other-kaa", "secret": password}});
+    s.api.expect("POST", "/users", Some(user), 201);
+    let mut other_api = Api::admin(&s.server);
+    other_api.token = other_api.login(email, password);
+    let other = other_api.domain("Elsewhere", "elsewhere");
+    let foreign = other_api.client(&other, "foreign");
     let unknown = "00000000-0000-4000-8000-000000000000";
     let registered = 1 + 5 + 1 + 1 + 1;
 
@@ -453,6 +460,13 @@ fn a_gateway_disconnect_lists_every_device_it_declared_and_nothing_else() {
         metrics.contains("magnetite_kaa_declarations_ignored_total 6"),
         "foreign, unknown, disabled, malformed, over the limit, not a gateway: {metrics}"
     );
+    // `GET /events` keeps the domain scoping for Kaa rows: the other tenant reads only
+    // its own client's registration.
+    let page = other_api.expect("GET", "/events?stream=kaa&limit=1000", None, 200);
+    let rows = page["events"].as_array().expect("events");
+    assert_eq!(rows.len(), 1, "{page}");
+    assert_eq!(rows[0]["event"]["endpoint_id"], json!(foreign.id));
+    assert_eq!(rows[0]["event"]["kaa"], json!("lifecycle.registered"));
 }
 
 #[test]
