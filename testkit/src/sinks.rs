@@ -39,43 +39,15 @@ pub fn xrange(port: u16, key: &str) -> Vec<std::collections::BTreeMap<String, St
 
 /// Every message on `subject` in stream `events`, in stream order.
 pub async fn read_subject(port: u16, subject: &str) -> Vec<Map<String, Value>> {
-    let client = async_nats::connect(format!("127.0.0.1:{port}"))
+    read_raw_filtered(port, "events", Some(subject))
         .await
-        .unwrap();
-    let js = jetstream::new(client);
-    let Ok(stream) = js.get_stream("events").await else {
-        return Vec::new();
-    };
-    let cons = stream
-        .create_consumer(consumer::pull::Config {
-            filter_subject: subject.to_string(),
-            deliver_policy: consumer::DeliverPolicy::All,
-            ack_policy: consumer::AckPolicy::None,
-            ..Default::default()
+        .into_iter()
+        .map(|(got, body)| {
+            assert_eq!(got, subject);
+            let v: Value = serde_json::from_slice(&body).expect("JSON body");
+            v.as_object().cloned().expect("JSON object")
         })
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    loop {
-        let mut batch = cons
-            .fetch()
-            .max_messages(500)
-            .expires(Duration::from_millis(300))
-            .messages()
-            .await
-            .unwrap();
-        let mut n = 0;
-        while let Some(m) = batch.next().await {
-            let m = m.unwrap();
-            assert_eq!(m.subject.as_str(), subject);
-            let v: Value = serde_json::from_slice(&m.payload).expect("JSON body");
-            out.push(v.as_object().cloned().expect("JSON object"));
-            n += 1;
-        }
-        if n == 0 {
-            return out;
-        }
-    }
+        .collect()
 }
 
 /// Connects, retrying while the node finishes booting (the port opens before it
@@ -143,6 +115,15 @@ pub async fn read_stream(port: u16, stream: &str, n: usize) -> Vec<Map<String, V
 /// Every message of JetStream stream `stream` (subject, raw body), in stream order;
 /// empty when the stream does not exist yet. For binary bodies (Kaa's Avro).
 pub async fn read_raw(port: u16, stream: &str) -> Vec<(String, Vec<u8>)> {
+    read_raw_filtered(port, stream, None).await
+}
+
+/// [`read_raw`] of the messages on `subject` only, when given.
+async fn read_raw_filtered(
+    port: u16,
+    stream: &str,
+    subject: Option<&str>,
+) -> Vec<(String, Vec<u8>)> {
     let client = async_nats::connect(format!("127.0.0.1:{port}"))
         .await
         .unwrap();
@@ -152,6 +133,7 @@ pub async fn read_raw(port: u16, stream: &str) -> Vec<(String, Vec<u8>)> {
     };
     let cons = stream
         .create_consumer(consumer::pull::Config {
+            filter_subject: subject.unwrap_or_default().to_string(),
             deliver_policy: consumer::DeliverPolicy::All,
             ack_policy: consumer::AckPolicy::None,
             ..Default::default()
