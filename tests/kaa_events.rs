@@ -278,7 +278,11 @@ fn every_event_type_decodes_per_the_rfc_schemas() {
 
 #[test]
 fn metadata_diff_rules_full_partial_and_empty() {
-    let s = setup(&["--kaa-app-version-key", "fw"]);
+    // A Redis event store beside NATS: it gets the Magistrala events, never Kaa's.
+    let redis_dir = tempfile::tempdir().expect("tempdir");
+    let redis = magnetite_testkit::servers::redis(redis_dir.path());
+    let redis_url = format!("redis://127.0.0.1:{}", redis.port);
+    let s = setup(&["--kaa-app-version-key", "fw", "--event-store", &redis_url]);
     let since = now_ms();
     let d = s.api.domain("Diff", "diff");
     let c = client_with(
@@ -363,6 +367,12 @@ fn metadata_diff_rules_full_partial_and_empty() {
     assert_eq!(r[3]["appVersionName"], json!("2.0"));
     assert_eq!(r[4]["previousAppVersionName"], json!(""));
     assert_eq!(r[4]["appVersionName"], json!("2.0"));
+    let clients = magnetite_testkit::sinks::xrange(redis.port, "magistrala.clients");
+    assert!(
+        clients.len() >= 7,
+        "Redis ships the clients stream: {clients:?}"
+    );
+    assert!(magnetite_testkit::sinks::xrange(redis.port, "magistrala.kaa").is_empty());
 }
 
 #[test]
