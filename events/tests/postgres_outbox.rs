@@ -9,34 +9,20 @@ use magnetite_events::OutboxDb;
 use magnetite_events::{append_postgres, mqtt_event, Events, EventsConfig, MqttEventType};
 use std::time::Duration;
 
-async fn mqtt_ids(port: u16) -> Vec<String> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    let raw: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-        .arg("magistrala.mqtt")
-        .arg("-")
-        .arg("+")
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    raw.into_iter()
-        .map(|(_, kv)| {
-            let i = kv.iter().position(|k| k == "client_id").unwrap();
-            kv[i + 1].clone()
-        })
-        .collect()
+/// A Redis sink and a PostgreSQL outbox, started in `dir`: (redis, postgres, its URL).
+fn redis_and_postgres(dir: &std::path::Path) -> (Server, Server, String) {
+    let pg = postgres(dir);
+    let url = postgres_url(&pg);
+    (redis(dir), pg, url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outbox_ships_in_id_order_across_late_commits() {
     let dir = tempfile::tempdir().unwrap();
-    let pg = postgres(dir.path());
-    let redis = redis(dir.path());
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let (redis, _pg, url) = redis_and_postgres(dir.path());
     let cfg = EventsConfig {
-        stores: vec![format!("redis://127.0.0.1:{}", redis.port)],
         instance_id: "node-a".into(),
-        ..Default::default()
+        ..redis_config(redis.port)
     };
     let events = Events::start(url.as_str(), cfg).await.unwrap();
     let Db::Postgres(pool) = events.db().clone() else {
@@ -61,7 +47,7 @@ async fn postgres_outbox_ships_in_id_order_across_late_commits() {
     b.commit().await.unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
-        mqtt_ids(redis.port).await.is_empty(),
+        redis_mqtt_ids(redis.port).await.is_empty(),
         "id 2 waits for the hole at id 1"
     );
     a.commit().await.unwrap();
@@ -76,14 +62,9 @@ async fn postgres_outbox_ships_in_id_order_across_late_commits() {
         .unwrap();
         tx.commit().await.unwrap();
     }
-    let got = eventually(Duration::from_secs(20), || async {
-        let v = mqtt_ids(redis.port).await;
-        (v.len() >= 202).then_some(v)
-    })
-    .await
-    .expect("202 events");
+    let got = wait_redis_mqtt_ids(redis.port, 202).await;
     let mut want = vec!["first".to_string(), "second".to_string()];
-    want.extend((0..200).map(|i| format!("dev-{i}")));
+    want.extend(expected_ids(0, 200));
     assert_eq!(got, want);
     events.shutdown().await;
 }
@@ -91,13 +72,8 @@ async fn postgres_outbox_ships_in_id_order_across_late_commits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolled_back_ids_do_not_wedge_the_shipper() {
     let dir = tempfile::tempdir().unwrap();
-    let pg = postgres(dir.path());
-    let redis = redis(dir.path());
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
-    let cfg = EventsConfig {
-        stores: vec![format!("redis://127.0.0.1:{}", redis.port)],
-        ..Default::default()
-    };
+    let (redis, _pg, url) = redis_and_postgres(dir.path());
+    let cfg = redis_config(redis.port);
     let events = Events::start(url.as_str(), cfg).await.unwrap();
     let Db::Postgres(pool) = events.db().clone() else {
         panic!("expected a PostgreSQL pool");
@@ -115,12 +91,7 @@ async fn rolled_back_ids_do_not_wedge_the_shipper() {
         .append(&mqtt_event("after", MqttEventType::Connect, ""))
         .await
         .unwrap();
-    let got = eventually(Duration::from_secs(15), || async {
-        let v = mqtt_ids(redis.port).await;
-        (!v.is_empty()).then_some(v)
-    })
-    .await
-    .expect("shipped after the grace period");
+    let got = wait_redis_mqtt_ids(redis.port, 1).await;
     assert_eq!(got, vec!["after".to_string()]);
     events.shutdown().await;
 }
@@ -128,13 +99,8 @@ async fn rolled_back_ids_do_not_wedge_the_shipper() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgres_ship_once() {
     let dir = tempfile::tempdir().unwrap();
-    let pg = postgres(dir.path());
-    let redis = redis(dir.path());
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
-    let cfg = EventsConfig {
-        stores: vec![format!("redis://127.0.0.1:{}", redis.port)],
-        ..Default::default()
-    };
+    let (redis, _pg, url) = redis_and_postgres(dir.path());
+    let cfg = redis_config(redis.port);
     let a = Events::start(url.as_str(), cfg.clone()).await.unwrap();
     let b = Events::start(url.as_str(), cfg).await.unwrap();
     let batch = |from: usize| -> Vec<_> {
@@ -143,37 +109,21 @@ async fn two_instances_on_one_postgres_ship_once() {
             .collect()
     };
     a.db().append_batch(&batch(0)).await.unwrap();
-    let got = eventually(Duration::from_secs(20), || async {
-        let v = mqtt_ids(redis.port).await;
-        (v.len() >= 300).then_some(v)
-    })
-    .await
-    .expect("300 events");
+    let got = wait_redis_mqtt_ids(redis.port, 300).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        mqtt_ids(redis.port).await.len(),
+        redis_mqtt_ids(redis.port).await.len(),
         300,
         "shipped by one instance only"
     );
-    assert_eq!(
-        got,
-        (0..300).map(|i| format!("dev-{i}")).collect::<Vec<_>>()
-    );
+    assert_eq!(got, expected_ids(0, 300));
 
     // The active one stops; the standby takes over from the shared cursor.
     a.shutdown().await;
     b.db().append_batch(&batch(300)).await.unwrap();
-    let got = eventually(Duration::from_secs(20), || async {
-        let v = mqtt_ids(redis.port).await;
-        (v.len() >= 600).then_some(v)
-    })
-    .await
-    .expect("600 events");
+    let got = wait_redis_mqtt_ids(redis.port, 600).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(mqtt_ids(redis.port).await.len(), 600);
-    assert_eq!(
-        got,
-        (0..600).map(|i| format!("dev-{i}")).collect::<Vec<_>>()
-    );
+    assert_eq!(redis_mqtt_ids(redis.port).await.len(), 600);
+    assert_eq!(got, expected_ids(0, 600));
     b.shutdown().await;
 }

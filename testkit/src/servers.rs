@@ -268,8 +268,13 @@ pub fn rabbitmq(dir: &Path) -> Server {
     s
 }
 
+/// The connection URL of a server started by [`postgres`].
+pub fn postgres_url(server: &Server) -> String {
+    format!("postgres://postgres@127.0.0.1:{}/postgres", server.port)
+}
+
 /// PostgreSQL 15 on a free port (`initdb` in `dir`, run as the `postgres` user);
-/// the URL is `postgres://postgres@127.0.0.1:<port>/postgres`.
+/// the URL is [`postgres_url`].
 pub fn postgres(dir: &Path) -> Server {
     let port = free_port();
     let pg = dir.join("pg");
