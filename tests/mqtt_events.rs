@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::run;
 use magnetite_testkit::servers::Server as Redis;
 use magnetite_testkit::sinks::xrange;
 
@@ -34,20 +33,10 @@ fn connect_and_disconnect_reach_redis_and_the_embedded_log() {
     let (redis, _dir) = redis();
     let store = format!("redis://127.0.0.1:{}", redis.port);
     let server = common::start(&["--event-store", &store, "--instance-id", "broker-a"]);
-    let out = run(
+    let out = common::mosquitto(
         "mosquitto_pub",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &server.port(),
-            "-i",
-            "dev-42",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ],
+        &server.port(),
+        &["-i", "dev-42", "-t", "t", "-m", "x"],
     );
     assert!(out.status.success());
 

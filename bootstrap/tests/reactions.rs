@@ -11,7 +11,7 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(5);
 
 async fn config_of(app: &App, id: &str) -> (StatusCode, Value) {
-    app.call(Method::GET, &app.d(&format!("/clients/configs/{id}")), None)
+    app.call_d(Method::GET, &format!("/clients/configs/{id}"), None)
         .await
 }
 
@@ -34,7 +34,7 @@ async fn removing_the_client_removes_the_config() {
         .await;
     let id = v["client_id"].as_str().unwrap().to_string();
     let (s, _) = app
-        .call(Method::DELETE, &app.d(&format!("/clients/{id}")), None)
+        .call_d(Method::DELETE, &format!("/clients/{id}"), None)
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let removed = eventually(WAIT, || async {
@@ -62,11 +62,7 @@ async fn disabling_a_client_keeps_the_config() {
         .await;
     let id = v["client_id"].as_str().unwrap().to_string();
     let (s, _) = app
-        .call(
-            Method::POST,
-            &app.d(&format!("/clients/{id}/disable")),
-            None,
-        )
+        .call_d(Method::POST, &format!("/clients/{id}/disable"), None)
         .await;
     assert_eq!(s, StatusCode::OK);
     // A later change that the tailer must apply proves it has read past the disable.
@@ -75,7 +71,7 @@ async fn disabling_a_client_keeps_the_config() {
         .config(json!({"external_id": "m", "external_key": "k-m", "channels": [ch]}))
         .await;
     let mid = m["client_id"].as_str().unwrap().to_string();
-    app.call(Method::DELETE, &app.d(&format!("/clients/{mid}")), None)
+    app.call_d(Method::DELETE, &format!("/clients/{mid}"), None)
         .await;
     assert!(
         eventually(WAIT, || async {
@@ -97,15 +93,11 @@ async fn channels_removed_or_updated_follow_in_configs() {
         .await;
     let id = v["client_id"].as_str().unwrap().to_string();
     let (s, _) = app
-        .call(
-            Method::POST,
-            &app.d(&format!("/channels/{off}/disable")),
-            None,
-        )
+        .call_d(Method::POST, &format!("/channels/{off}/disable"), None)
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = app
-        .call(Method::DELETE, &app.d(&format!("/channels/{drop}")), None)
+        .call_d(Method::DELETE, &format!("/channels/{drop}"), None)
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let want = vec![keep.clone(), off.clone()];
@@ -121,11 +113,7 @@ async fn channels_removed_or_updated_follow_in_configs() {
 
     let body = json!({"name": "kept-renamed", "metadata": {"unit": "C"}});
     let (s, v) = app
-        .call(
-            Method::PUT,
-            &app.d(&format!("/channels/{keep}")),
-            Some(body),
-        )
+        .call_d(Method::PUT, &format!("/channels/{keep}"), Some(body))
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let renamed = eventually(WAIT, || async {
@@ -177,14 +165,13 @@ async fn events_have_reference_names_and_no_keys() {
     let id = v["client_id"].as_str().unwrap().to_string();
     let cfg = app.d(&format!("/clients/configs/{id}"));
     app.call(Method::GET, &cfg, None).await;
-    app.call(Method::GET, &app.d("/clients/configs"), None)
-        .await;
+    app.call_d(Method::GET, "/clients/configs", None).await;
     app.call(Method::PUT, &cfg, Some(json!({"name": "ev2"})))
         .await;
     let certs = json!({"client_cert": "C", "client_key": "PRIV-56", "ca_cert": "CA"});
-    app.call(
+    app.call_d(
         Method::PATCH,
-        &app.d(&format!("/clients/configs/certs/{id}")),
+        &format!("/clients/configs/certs/{id}"),
         Some(certs),
     )
     .await;
@@ -284,7 +271,7 @@ async fn the_tailer_stops_and_resumes_from_its_cursor() {
         .await
         .expect("the tailer stops");
     let (s, _) = app
-        .call(Method::DELETE, &app.d(&format!("/clients/{id}")), None)
+        .call_d(Method::DELETE, &format!("/clients/{id}"), None)
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     tokio::time::sleep(Duration::from_millis(600)).await;

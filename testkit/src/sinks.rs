@@ -7,6 +7,7 @@ use rabbitmq_stream_client::types::OffsetSpecification;
 use rabbitmq_stream_client::Environment;
 use serde_json::{Map, Value};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// `XRANGE key - +` on the Redis at `port`, each entry as a field map (flat strings),
 /// read with the redis crate (values may span lines, e.g. PEM certificates).
@@ -78,53 +79,51 @@ pub async fn read_subject(port: u16, subject: &str) -> Vec<Map<String, Value>> {
     }
 }
 
+/// Runs `attempt` until it succeeds, pausing `pause` between tries; past `deadline` its
+/// error fails the test, named by `what`.
+async fn retry<T, E, F, Fut>(what: &str, deadline: Instant, pause: Duration, mut attempt: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    loop {
+        match attempt().await {
+            Ok(v) => return v,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(pause).await,
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
 /// Connects, retrying while the node finishes booting (the port opens before it
 /// accepts stream connections).
 pub async fn env(port: u16) -> Environment {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        match Environment::builder()
-            .host("127.0.0.1")
-            .port(port)
-            .build()
-            .await
-        {
-            Ok(env) => return env,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => panic!("rabbitmq env: {e}"),
-        }
-    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    retry("rabbitmq env", deadline, Duration::from_millis(250), || {
+        Environment::builder().host("127.0.0.1").port(port).build()
+    })
+    .await
 }
 
 /// Reads `stream` from the first offset until `n` messages or 20 s pass; then waits a
 /// little more to catch duplicates.
 pub async fn read_stream(port: u16, stream: &str, n: usize) -> Vec<Map<String, Value>> {
     let env = env(port).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut consumer = loop {
-        match env
-            .consumer()
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let what = format!("consumer on {stream}");
+    let mut consumer = retry(&what, deadline, Duration::from_millis(200), || {
+        env.consumer()
             .offset(OffsetSpecification::First)
             .build(stream)
-            .await
-        {
-            Ok(c) => break c,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("consumer on {stream}: {e}"),
-        }
-    };
+    })
+    .await;
     let mut out = Vec::new();
     loop {
         let wait = if out.len() >= n {
             Duration::from_millis(500)
         } else {
-            deadline.saturating_duration_since(tokio::time::Instant::now())
+            deadline.saturating_duration_since(Instant::now())
         };
         match tokio::time::timeout(wait, consumer.next()).await {
             Ok(Some(Ok(d))) => {

@@ -22,6 +22,16 @@ pub struct Device {
     pub secret: String,
 }
 
+impl Device {
+    /// `-u <id> -P <secret>` and then `args`: a mosquitto client's arguments as this
+    /// device.
+    pub fn mosquitto_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = vec!["-u", self.id.as_str(), "-P", self.secret.as_str()];
+        all.extend_from_slice(args);
+        all
+    }
+}
+
 impl Api {
     /// Logs in as the platform admin of `server`.
     pub fn admin(server: &Server) -> Api {
@@ -132,6 +142,28 @@ impl Api {
             204,
         );
     }
+}
+
+/// `mosquitto_pub` of `msg` on `topic`, logged in as `dev`, against the local `port`;
+/// `extra` adds flags (`-V`, `-q`, `-i`, ...).
+pub fn device_pub(
+    port: &str,
+    dev: &Device,
+    topic: &str,
+    msg: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = dev.mosquitto_args(&["-t", topic, "-m", msg]);
+    args.extend_from_slice(extra);
+    common::mosquitto("mosquitto_pub", port, &args)
+}
+
+/// `mosquitto_sub` of `filter`, logged in as `dev`, against the local `port`, left
+/// running; `extra` adds flags (`-C`, `-W`, `-v`, ...).
+pub fn device_sub(port: &str, dev: &Device, filter: &str, extra: &[&str]) -> std::process::Child {
+    let mut args = dev.mosquitto_args(&["-t", filter]);
+    args.extend_from_slice(extra);
+    common::spawn_mosquitto("mosquitto_sub", port, &args)
 }
 
 /// A platform server (default `--auth platform`) plus `extra` flags.

@@ -148,6 +148,16 @@ impl App {
         format!("/{}{rest}", self.domain)
     }
 
+    /// [`App::call`] on the domain-relative path `rest` (see [`App::d`]).
+    pub async fn call_d(
+        &self,
+        method: Method,
+        rest: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, &self.d(rest), body).await
+    }
+
     pub async fn channel(&self, name: &str) -> String {
         let (s, v) = self
             .call(

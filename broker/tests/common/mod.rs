@@ -139,6 +139,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.stream.write_all(&out).await.expect("write");
     }
 
+    /// Sends a PUBLISH built by [`publish`].
+    pub async fn publish(&mut self, topic: &str, payload: &'static [u8], qos: QoS, pkid: u16) {
+        self.send(Packet::Publish(publish(topic, payload, qos, pkid)))
+            .await;
+    }
+
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write raw");
     }
