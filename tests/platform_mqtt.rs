@@ -96,9 +96,7 @@ fn readme_journey_publish_and_receive_with_mosquitto_clients() {
 
 #[test]
 fn connect_refusals_carry_the_documented_codes() {
-    let server = platform::server(&[]);
-    let api = Api::admin(&server);
-    let f = fleet(&api, "plant");
+    let (server, api, f) = platform::fleet_server("plant");
     let disabled = api.client(&f.domain, "disabled-one");
     api.expect(
         "POST",
@@ -157,9 +155,7 @@ fn connect_refusals_carry_the_documented_codes() {
 
 #[test]
 fn publish_and_subscribe_only_where_connected() {
-    let server = platform::server(&[]);
-    let api = Api::admin(&server);
-    let f = fleet(&api, "works");
+    let (server, api, f) = platform::fleet_server("works");
     let pub_only = api.client(&f.domain, "pub-only");
     api.connect(&f.domain, &f.ch, &pub_only.id, &["publish"]);
     let d = &f.domain;
@@ -243,9 +239,7 @@ fn exits_within(mut child: std::process::Child, since: Instant, limit: Duration)
 
 #[test]
 fn revocation_ends_live_sessions_within_a_second() {
-    let server = platform::server(&[]);
-    let api = Api::admin(&server);
-    let f = fleet(&api, "revoke");
+    let (server, api, f) = platform::fleet_server("revoke");
     let d = f.domain.clone();
     let second = Duration::from_secs(1);
 
@@ -353,9 +347,7 @@ fn keeper(server: &Server, dev: &Device, filter: &str, wait: &str) -> String {
 
 #[test]
 fn a_persistent_session_of_a_revoked_client_receives_nothing() {
-    let server = platform::server(&[]);
-    let api = Api::admin(&server);
-    let f = fleet(&api, "persist");
+    let (server, api, f) = platform::fleet_server("persist");
     let d = &f.domain;
     let filter = format!("m/{d}/c/{}/#", f.ch);
     let topic = format!("m/{d}/c/{}/x", f.ch);

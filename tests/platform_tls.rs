@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::run;
+use magnetite_testkit::openssl::{openssl, self_signed_ca};
 use platform::tls::{cert_args, path_pair, tls_pub, tls_server, tls_sub};
 use platform::{fleet, Api, Device};
 use serde_json::json;
@@ -90,27 +91,7 @@ fn tls_logins_and_refusals() {
 
     // Wrong CA: the server's certificate does not verify.
     let other = dir.path().join("other-ca.crt");
-    let st = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=Other CA",
-        ])
-        .arg("-keyout")
-        .arg(dir.path().join("other-ca.key"))
-        .arg("-out")
-        .arg(&other)
-        .output()
-        .expect("openssl");
-    assert!(st.status.success());
+    self_signed_ca(dir.path(), "Other CA", "other-ca.key", "other-ca.crt");
     assert!(
         !tls_pub(&s, &other, &f.device.mosquitto_args(&[]), &topic)
             .status
@@ -237,19 +218,6 @@ fn wait_exit(mut child: std::process::Child, since: Instant, limit: Duration) {
 }
 
 /// `openssl` in `dir`, asserting success.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A server certificate for localhost signed by `ca.crt`/`ca.key` in `dir`.
 fn server_cert(dir: &Path, name: &str) {
     openssl(
@@ -310,26 +278,7 @@ fn served_serial(addr: SocketAddr, ca: &Path) -> String {
 fn server_certificate_hot_reload_keeps_live_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ],
-    );
+    self_signed_ca(d, "Test CA", "ca.key", "ca.crt");
     server_cert(d, "one");
     std::fs::copy(d.join("one.crt"), d.join("server.crt")).unwrap();
     std::fs::copy(d.join("one.key"), d.join("server.key")).unwrap();

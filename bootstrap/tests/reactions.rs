@@ -29,10 +29,9 @@ fn channel_ids(config: &Value) -> Vec<String> {
 #[tokio::test]
 async fn removing_the_client_removes_the_config() {
     let app = app().await;
-    let v = app
-        .config(json!({"external_id": "gone", "external_key": "k-gone"}))
+    let id = app
+        .config_id(json!({"external_id": "gone", "external_key": "k-gone"}))
         .await;
-    let id = v["client_id"].as_str().unwrap().to_string();
     let (s, _) = app
         .call_d(Method::DELETE, &format!("/clients/{id}"), None)
         .await;
@@ -57,20 +56,18 @@ async fn removing_the_client_removes_the_config() {
 #[tokio::test]
 async fn disabling_a_client_keeps_the_config() {
     let app = app().await;
-    let v = app
-        .config(json!({"external_id": "off", "external_key": "k-off"}))
+    let id = app
+        .config_id(json!({"external_id": "off", "external_key": "k-off"}))
         .await;
-    let id = v["client_id"].as_str().unwrap().to_string();
     let (s, _) = app
         .call_d(Method::POST, &format!("/clients/{id}/disable"), None)
         .await;
     assert_eq!(s, StatusCode::OK);
     // A later change that the tailer must apply proves it has read past the disable.
     let ch = app.channel("marker").await;
-    let m = app
-        .config(json!({"external_id": "m", "external_key": "k-m", "channels": [ch]}))
+    let mid = app
+        .config_id(json!({"external_id": "m", "external_key": "k-m", "channels": [ch]}))
         .await;
-    let mid = m["client_id"].as_str().unwrap().to_string();
     app.call_d(Method::DELETE, &format!("/clients/{mid}"), None)
         .await;
     assert!(
@@ -263,10 +260,9 @@ async fn events_have_reference_names_and_no_keys() {
 #[tokio::test]
 async fn the_tailer_stops_and_resumes_from_its_cursor() {
     let app = app().await;
-    let v = app
-        .config(json!({"external_id": "r1", "external_key": "k-r1"}))
+    let id = app
+        .config_id(json!({"external_id": "r1", "external_key": "k-r1"}))
         .await;
-    let id = v["client_id"].as_str().unwrap().to_string();
     tokio::time::timeout(Duration::from_secs(3), app.service.shutdown())
         .await
         .expect("the tailer stops");

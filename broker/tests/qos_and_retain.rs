@@ -60,8 +60,7 @@ async fn retained_message_is_set_replaced_and_cleared() {
         p.retain = true;
         publisher.send(Packet::Publish(p)).await;
     }
-    publisher.send(Packet::PingReq).await;
-    assert!(matches!(publisher.recv().await, Some(Packet::PingResp)));
+    publisher.ping().await;
 
     let mut sub = Client::connect(b.addr, ProtocolVersion::V311, "sub1").await;
     sub.subscribe("r/#", QoS::AtLeastOnce).await;
@@ -72,8 +71,7 @@ async fn retained_message_is_set_replaced_and_cleared() {
     let mut clear = publish("r/x", b"", QoS::AtMostOnce, 0);
     clear.retain = true;
     publisher.send(Packet::Publish(clear)).await;
-    publisher.send(Packet::PingReq).await;
-    assert!(matches!(publisher.recv().await, Some(Packet::PingResp)));
+    publisher.ping().await;
     let mut late = Client::connect(b.addr, ProtocolVersion::V311, "sub2").await;
     late.subscribe("r/#", QoS::AtLeastOnce).await;
     assert!(
@@ -146,8 +144,7 @@ async fn offline_persistent_session_queues_qos1() {
     }
     publisher.publish("q/1", b"qos0", QoS::AtMostOnce, 0).await;
     // The PINGRESP comes after the broker handled the QoS 0 PUBLISH.
-    publisher.send(Packet::PingReq).await;
-    assert!(matches!(publisher.recv().await, Some(Packet::PingResp)));
+    publisher.ping().await;
     let (mut back, _) = Client::connect_with(b.addr, connect).await;
     for _ in 0..3 {
         let p = back.next_publish().await.expect("queued message");

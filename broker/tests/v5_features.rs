@@ -86,8 +86,7 @@ async fn retain_handling_options() {
     let mut p = publish("rh/1", b"kept", QoS::AtMostOnce, 0);
     p.retain = true;
     publisher.send(Packet::Publish(p)).await;
-    publisher.send(Packet::PingReq).await;
-    assert!(matches!(publisher.recv().await, Some(Packet::PingResp)));
+    publisher.ping().await;
 
     let mut c = Client::connect(b.addr, V5, "c").await;
     for (pkid, handling, expect_replay) in [

@@ -16,6 +16,19 @@ fn redis_and_postgres(dir: &std::path::Path) -> (Server, Server, String) {
     (redis(dir), pg, url)
 }
 
+/// A transaction on `pool` that has appended one MQTT connect event of `client_id`
+/// (taking the next outbox id) and is still open.
+async fn begin_with_connect<'a>(
+    pool: &'a sqlx::PgPool,
+    client_id: &str,
+    instance: &str,
+) -> sqlx::Transaction<'a, sqlx::Postgres> {
+    let mut tx = pool.begin().await.unwrap();
+    let event = mqtt_event(client_id, MqttEventType::Connect, instance);
+    append_postgres(&mut tx, &event).await.unwrap();
+    tx
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outbox_ships_in_id_order_across_late_commits() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,20 +43,8 @@ async fn postgres_outbox_ships_in_id_order_across_late_commits() {
     };
 
     // Transaction A takes id 1 and stays open; B takes id 2 and commits first.
-    let mut a = pool.begin().await.unwrap();
-    append_postgres(
-        &mut a,
-        &mqtt_event("first", MqttEventType::Connect, "node-a"),
-    )
-    .await
-    .unwrap();
-    let mut b = pool.begin().await.unwrap();
-    append_postgres(
-        &mut b,
-        &mqtt_event("second", MqttEventType::Connect, "node-a"),
-    )
-    .await
-    .unwrap();
+    let a = begin_with_connect(&pool, "first", "node-a").await;
+    let b = begin_with_connect(&pool, "second", "node-a").await;
     b.commit().await.unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
@@ -53,13 +54,7 @@ async fn postgres_outbox_ships_in_id_order_across_late_commits() {
     a.commit().await.unwrap();
 
     for i in 0..200 {
-        let mut tx = pool.begin().await.unwrap();
-        append_postgres(
-            &mut tx,
-            &mqtt_event(&format!("dev-{i}"), MqttEventType::Connect, "node-a"),
-        )
-        .await
-        .unwrap();
+        let tx = begin_with_connect(&pool, &format!("dev-{i}"), "node-a").await;
         tx.commit().await.unwrap();
     }
     let got = wait_redis_mqtt_ids(redis.port, 202).await;
@@ -78,13 +73,7 @@ async fn rolled_back_ids_do_not_wedge_the_shipper() {
     let Db::Postgres(pool) = events.db().clone() else {
         panic!("expected a PostgreSQL pool");
     };
-    let mut rolled = pool.begin().await.unwrap();
-    append_postgres(
-        &mut rolled,
-        &mqtt_event("never", MqttEventType::Connect, ""),
-    )
-    .await
-    .unwrap();
+    let rolled = begin_with_connect(&pool, "never", "").await;
     rolled.rollback().await.unwrap();
     events
         .db()

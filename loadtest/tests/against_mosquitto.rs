@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use magnetite_testkit::openssl::{openssl, self_signed_ca};
+
 struct Mosquitto {
     child: Child,
     port: u16,
@@ -170,36 +172,9 @@ fn connect_storm_counts_every_connection() {
     assert!(r["connect_us"]["max"].as_u64().unwrap() > 0, "{r}");
 }
 
-fn openssl(dir: &PathBuf, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success(), "openssl {args:?}");
-}
-
 /// A CA and a server certificate for 127.0.0.1, made with the openssl CLI.
-fn make_certs(dir: &PathBuf) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=lt-test-ca",
-        ],
-    );
+fn make_certs(dir: &std::path::Path) {
+    self_signed_ca(dir, "lt-test-ca", "ca.key", "ca.pem");
     openssl(
         dir,
         &[
@@ -269,24 +244,7 @@ fn tls_with_the_broker_ca_delivers_everything_and_a_wrong_ca_is_refused() {
     // A CA that did not sign the broker's certificate: every connect fails.
     let other = broker.dir.join("other");
     std::fs::create_dir_all(&other).unwrap();
-    openssl(
-        &other,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "k",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=other",
-        ],
-    );
+    self_signed_ca(&other, "other", "k", "ca.pem");
     let other_ca = other.join("ca.pem").to_string_lossy().to_string();
     let (r, _) = broker.scenario("conn", &["--ca", &other_ca, "--clients", "3"], "wrong.json");
     assert_eq!(r["errors"], 3);

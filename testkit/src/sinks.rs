@@ -138,3 +138,83 @@ pub async fn read_stream(port: u16, stream: &str, n: usize) -> Vec<Map<String, V
     let _ = consumer.handle().close().await;
     out
 }
+
+/// An event's fields: name -> value as text (flat in Redis; JSON strings unquoted and
+/// other JSON values as JSON text from NATS and RabbitMQ).
+pub type Fields = std::collections::BTreeMap<String, String>;
+
+/// JSON bodies as [`Fields`].
+pub fn flat_fields(bodies: Vec<Map<String, Value>>) -> Vec<Fields> {
+    bodies
+        .into_iter()
+        .map(|m| {
+            m.into_iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => (k, s),
+                    other => (k, other.to_string()),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Which sink a [`StreamReader`] reads, and its port.
+#[derive(Clone, Copy, Debug)]
+pub enum Sink {
+    Redis(u16),
+    Nats(u16),
+    Rabbitmq(u16),
+}
+
+/// Reads the platform's `magistrala` event streams from one sink, blocking, for tests
+/// that drive the binary from synchronous code.
+pub struct StreamReader {
+    sink: Sink,
+    within: Duration,
+    rt: tokio::runtime::Runtime,
+}
+
+impl StreamReader {
+    /// A reader that waits up to `within` for the events it is asked for.
+    pub fn new(sink: Sink, within: Duration) -> StreamReader {
+        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        StreamReader { sink, within, rt }
+    }
+
+    /// The `--event-store` URL of the sink.
+    pub fn store_url(&self) -> String {
+        match self.sink {
+            Sink::Redis(port) => format!("redis://127.0.0.1:{port}"),
+            Sink::Nats(port) => format!("nats://127.0.0.1:{port}"),
+            Sink::Rabbitmq(port) => format!("rabbitmq-stream://guest:guest@127.0.0.1:{port}"),
+        }
+    }
+
+    /// The events of `service`'s stream once there are at least `n`, or what there is
+    /// when the wait runs out (the caller asserts on it).
+    pub fn read(&self, service: &str, n: usize) -> Vec<Fields> {
+        let stream = format!("magistrala.{service}");
+        match self.sink {
+            Sink::Redis(port) => wait_for_len(self.within, n, || xrange(port, &stream)),
+            Sink::Nats(port) => {
+                let subject = format!("events.{stream}");
+                wait_for_len(self.within, n, || {
+                    flat_fields(self.rt.block_on(read_subject(port, &subject)))
+                })
+            }
+            Sink::Rabbitmq(port) => flat_fields(self.rt.block_on(read_stream(port, &stream, n))),
+        }
+    }
+}
+
+/// Calls `read` until it returns at least `n` items or `within` passes; returns the last.
+fn wait_for_len<T>(within: Duration, n: usize, mut read: impl FnMut() -> Vec<T>) -> Vec<T> {
+    let started = std::time::Instant::now();
+    loop {
+        let v = read();
+        if v.len() >= n || started.elapsed() > within {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -97,13 +97,14 @@ impl Api {
         d["id"].as_str().expect("domain id").to_string()
     }
 
+    /// `POST /{domain}/{kind}` of an entity named `name` (asserting 201); its JSON.
+    fn create_named(&self, domain: &str, kind: &str, name: &str) -> Value {
+        let body = Some(json!({"name": name}));
+        self.expect("POST", &format!("/{domain}/{kind}"), body, 201)
+    }
+
     pub fn client(&self, domain: &str, name: &str) -> Device {
-        let c = self.expect(
-            "POST",
-            &format!("/{domain}/clients"),
-            Some(json!({"name": name})),
-            201,
-        );
+        let c = self.create_named(domain, "clients", name);
         Device {
             id: c["id"].as_str().expect("client id").to_string(),
             secret: c["credentials"]["secret"]
@@ -114,12 +115,7 @@ impl Api {
     }
 
     pub fn channel(&self, domain: &str, name: &str) -> String {
-        let c = self.expect(
-            "POST",
-            &format!("/{domain}/channels"),
-            Some(json!({"name": name})),
-            201,
-        );
+        let c = self.create_named(domain, "channels", name);
         c["id"].as_str().expect("channel id").to_string()
     }
 
@@ -178,6 +174,14 @@ pub struct Fleet {
     pub device: Device,
     pub ch: String,
     pub other: String,
+}
+
+/// A platform server with no extra flags, its admin, and a [`fleet`] in domain `route`.
+pub fn fleet_server(route: &str) -> (Server, Api, Fleet) {
+    let server = server(&[]);
+    let api = Api::admin(&server);
+    let f = fleet(&api, route);
+    (server, api, f)
 }
 
 pub fn fleet(api: &Api, route: &str) -> Fleet {

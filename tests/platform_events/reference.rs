@@ -1,12 +1,11 @@
 //! The reference's field sets per operation, and the checks of one stream's events
 //! against them and against what the drive did.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use magnetite_testkit::sinks::Fields;
 
 use super::drive::Drive;
-
-/// Fields of an event: name -> value as text (flat in Redis, JSON values elsewhere).
-pub type Fields = BTreeMap<String, String>;
 
 const REC: &[&str] = &["id", "name", "metadata", "tags", "status", "created_at"];
 const UPD: &[&str] = &["updated_at", "updated_by"];

@@ -120,11 +120,18 @@ def subscription_identifier():
         fail(c.messages[0].properties)
 
 
-def message_expiry():
-    props = packet_props(PacketTypes.CONNECT, SessionExpiryInterval=60)
-    c = Peer("expiring", clean=True, props=props)
-    c.subscribe("exp")
+def offline_subscriber(client_id, topic, session_expiry):
+    """Subscribes `client_id` to `topic` in a session that outlives the connection by
+    `session_expiry` seconds, then leaves; returns the CONNECT properties to come back."""
+    props = packet_props(PacketTypes.CONNECT, SessionExpiryInterval=session_expiry)
+    c = Peer(client_id, clean=True, props=props)
+    c.subscribe(topic)
     c.stop()
+    return props
+
+
+def message_expiry():
+    props = offline_subscriber("expiring", "exp", 60)
     p = Peer("expiry-pub")
     p.client.publish("exp", b"short", qos=1, properties=publish_props(MessageExpiryInterval=1)).wait_for_publish()
     p.client.publish("exp", b"long", qos=1, properties=publish_props(MessageExpiryInterval=60)).wait_for_publish()
@@ -139,10 +146,7 @@ def message_expiry():
 
 
 def session_expiry():
-    props = packet_props(PacketTypes.CONNECT, SessionExpiryInterval=2)
-    c = Peer("sess", clean=True, props=props)
-    c.subscribe("s")
-    c.stop()
+    props = offline_subscriber("sess", "s", 2)
     again = Peer("sess", clean=False, props=props)
     if not again.connack[0].session_present:
         fail("session should be present within its expiry")

@@ -188,6 +188,12 @@ impl App {
         v
     }
 
+    /// Creates a config (asserting 201) and returns its client id.
+    pub async fn config_id(&self, body: Value) -> String {
+        let v = self.config(body).await;
+        v["client_id"].as_str().expect("client_id").to_string()
+    }
+
     /// `GET /clients/bootstrap[/secure]/{id}` with `Authorization: <auth>` (raw).
     pub async fn device(&self, path: &str, auth: Option<&str>) -> reqwest::Response {
         let mut req = self.http.get(format!("{}{path}", self.base));

@@ -145,6 +145,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             .await;
     }
 
+    /// PINGREQ, and asserts that the next packet is PINGRESP: everything sent before it
+    /// has been handled.
+    pub async fn ping(&mut self) {
+        self.send(Packet::PingReq).await;
+        assert!(matches!(self.recv().await, Some(Packet::PingResp)));
+    }
+
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write raw");
     }
