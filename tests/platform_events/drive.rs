@@ -21,6 +21,32 @@ pub struct Drive {
 pub fn drive(server: &Server) -> Drive {
     let admin = Api::admin(server);
     // The first start created the admin; every `Api::admin` logs in.
+    let mut users = drive_users(server, &admin);
+    let d = admin.domain("Events", "factory");
+    users.extend(drive_groups(&admin, &d));
+    let (mut clients, device) = drive_clients(server, &admin, &d);
+    let (bootstrap, more_clients) = drive_bootstrap(&admin, &d);
+    clients.extend(more_clients);
+    let secrets = vec![
+        "fay-password".into(),
+        "fay-password-2".into(),
+        device.secret,
+        "meter-secret-2".into(),
+        BOOT_KEY.into(),
+        DEVICE_KEY.into(),
+        "-----BEGIN".into(),
+    ];
+    Drive {
+        users,
+        clients,
+        bootstrap,
+        mqtt_client: device.id,
+        secrets,
+    }
+}
+
+/// The user operations, the admin's and a new user's; the users stream they make.
+fn drive_users(server: &Server, admin: &Api) -> Vec<&'static str> {
     let mut users = vec!["user.create", "user.issue_token"];
     let u = admin.expect("POST", "/users", Some(json!({"email": "fay@example.com", "credentials": {"username": "fay", "secret": "fay-password"}, "tags": ["ops"]})), 201);
     let uid = u["id"].as_str().unwrap().to_string();
@@ -88,8 +114,12 @@ pub fn drive(server: &Server) -> Drive {
         "user.generate_reset_token",
         "user.send_password_reset",
     ]);
+    users
+}
 
-    let d = admin.domain("Events", "factory");
+/// The group operations in domain `d`; what they add to the users stream.
+fn drive_groups(admin: &Api, d: &str) -> Vec<&'static str> {
+    let mut users = Vec::new();
     let g = admin.expect(
         "POST",
         &format!("/{d}/groups"),
@@ -115,7 +145,12 @@ pub fn drive(server: &Server) -> Drive {
         "group.list",
         "group.remove",
     ]);
+    users
+}
 
+/// Client and channel operations in domain `d` and the device's MQTT session; the
+/// clients stream they make, and the device (with its first secret).
+fn drive_clients(server: &Server, admin: &Api, d: &str) -> (Vec<&'static str>, platform::Device) {
     let device = admin.client(&d, "meter");
     let ch = admin.channel(&d, "power");
     admin.expect(
@@ -167,7 +202,7 @@ pub fn drive(server: &Server) -> Drive {
     admin.disconnect(&d, &ch, &device.id, &["publish"]);
     admin.expect("POST", &format!("/{d}/channels/{ch}/disable"), None, 200);
     admin.expect("DELETE", &format!("/{d}/clients/{}", device.id), None, 204);
-    let mut clients = vec![
+    let clients = vec![
         "client.create",
         "channel.create",
         "client.update",
@@ -185,24 +220,7 @@ pub fn drive(server: &Server) -> Drive {
         "channel.remove",
         "client.remove",
     ];
-    let (bootstrap, more_clients) = drive_bootstrap(&admin, &d);
-    clients.extend(more_clients);
-    let secrets = vec![
-        "fay-password".into(),
-        "fay-password-2".into(),
-        device.secret,
-        "meter-secret-2".into(),
-        BOOT_KEY.into(),
-        DEVICE_KEY.into(),
-        "-----BEGIN".into(),
-    ];
-    Drive {
-        users,
-        clients,
-        bootstrap,
-        mqtt_client: device.id,
-        secrets,
-    }
+    (clients, device)
 }
 
 const BOOT_KEY: &str = "factory-key-4711";
