@@ -151,8 +151,8 @@ fn drive_groups(admin: &Api, d: &str) -> Vec<&'static str> {
 /// Client and channel operations in domain `d` and the device's MQTT session; the
 /// clients stream they make, and the device (with its first secret).
 fn drive_clients(server: &Server, admin: &Api, d: &str) -> (Vec<&'static str>, platform::Device) {
-    let device = admin.client(&d, "meter");
-    let ch = admin.channel(&d, "power");
+    let device = admin.client(d, "meter");
+    let ch = admin.channel(d, "power");
     admin.expect(
         "PATCH",
         &format!("/{d}/clients/{}", device.id),
@@ -182,7 +182,7 @@ fn drive_clients(server: &Server, admin: &Api, d: &str) -> (Vec<&'static str>, p
     );
     admin.expect("GET", &format!("/{d}/channels/{ch}"), None, 200);
     admin.expect("GET", &format!("/{d}/channels"), None, 200);
-    admin.connect(&d, &ch, &device.id, &["publish", "subscribe"]);
+    admin.connect(d, &ch, &device.id, &["publish", "subscribe"]);
     admin.expect("GET", &format!("/{d}/channels/{ch}/clients"), None, 200);
     admin.expect(
         "GET",
@@ -199,7 +199,7 @@ fn drive_clients(server: &Server, admin: &Api, d: &str) -> (Vec<&'static str>, p
     let topic = format!("m/{d}/c/{ch}");
     let out = platform::device_pub(&port, &renewed, &topic, "7", &["-i", "any-mqtt-id"]);
     assert_success(&out);
-    admin.disconnect(&d, &ch, &device.id, &["publish"]);
+    admin.disconnect(d, &ch, &device.id, &["publish"]);
     admin.expect("POST", &format!("/{d}/channels/{ch}/disable"), None, 200);
     admin.expect("DELETE", &format!("/{d}/clients/{}", device.id), None, 204);
     let clients = vec![
