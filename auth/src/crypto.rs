@@ -42,6 +42,16 @@ fn derive(master: &[u8], label: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Constant-time check (`verify_slice`) of a hex HMAC-SHA256 of `message` under `key`.
+fn verify_hex_mac(key: &[u8; 32], message: &[u8], tag_hex: &str) -> bool {
+    let Ok(tag) = hex::decode(tag_hex) else {
+        return false;
+    };
+    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
+    mac.update(message);
+    mac.verify_slice(&tag).is_ok()
+}
+
 /// HMAC accepts keys of any length; this never runs.
 fn unreachable_hmac() -> HmacSha256 {
     unreachable!("HMAC-SHA256 takes keys of any length")
@@ -89,13 +99,7 @@ impl Keys {
 
     /// Constant-time check of `secret` against its stored form.
     pub fn verify_secret(&self, secret: &[u8], stored_hex: &str) -> bool {
-        let Ok(stored) = hex::decode(stored_hex) else {
-            return false;
-        };
-        let mut mac =
-            HmacSha256::new_from_slice(&self.secrets).unwrap_or_else(|_| unreachable_hmac());
-        mac.update(secret);
-        mac.verify_slice(&stored).is_ok()
+        verify_hex_mac(&self.secrets, secret, stored_hex)
     }
 
     /// HMAC-SHA256 of `message` under the consumer-reply key, hex.
@@ -108,13 +112,7 @@ impl Keys {
 
     /// Constant-time check of a [`Keys::sign_reply`] tag (`verify_slice`).
     pub fn verify_reply(&self, message: &[u8], tag_hex: &str) -> bool {
-        let Ok(tag) = hex::decode(tag_hex) else {
-            return false;
-        };
-        let mut mac =
-            HmacSha256::new_from_slice(&self.replies).unwrap_or_else(|_| unreachable_hmac());
-        mac.update(message);
-        mac.verify_slice(&tag).is_ok()
+        verify_hex_mac(&self.replies, message, tag_hex)
     }
 
     /// Signs `claims` as a compact HS256 JWT.
