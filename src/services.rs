@@ -12,6 +12,7 @@ use magnetite_auth::platform::PlatformCollector;
 use magnetite_auth::{Platform, PlatformConfig, Store};
 use magnetite_bootstrap::{BootstrapService, CertIssuer, IssueFuture, IssuedCert, StorageKey};
 use magnetite_certs::{Ca, CertsService};
+use magnetite_consumers::{ConsumerService, ConsumersConfig};
 use magnetite_events::http::{LogAccess, Refused};
 use magnetite_events::{Events, ReadScope};
 use secrecy::ExposeSecret;
@@ -22,6 +23,7 @@ use crate::http::MetricsSource;
 pub struct Services {
     pub platform: Arc<Platform>,
     pub bootstrap: Arc<BootstrapService>,
+    pub consumers: Arc<ConsumerService>,
     pub api: axum::Router,
     /// Their `/metrics` families (throttle tables, bootstrap attempts for unknown ids).
     pub metrics: Vec<MetricsSource>,
@@ -31,6 +33,7 @@ pub async fn start(
     settings: &Settings,
     events: &Events,
     ca: Option<Ca>,
+    instance_id: &str,
 ) -> anyhow::Result<Services> {
     let platform = start_platform(settings, events).await?;
     let mut api = magnetite_auth::http::router(Arc::clone(&platform))
@@ -56,6 +59,8 @@ pub async fn start(
     }
     let bootstrap = start_bootstrap(settings, events, &platform, certs).await?;
     api = api.merge(magnetite_bootstrap::router(Arc::clone(&bootstrap)));
+    let consumers = start_consumers(settings, events, &platform, instance_id).await?;
+    api = api.merge(magnetite_consumers::http::router(Arc::clone(&consumers)));
     let metrics: Vec<MetricsSource> = vec![
         Box::new(PlatformCollector(Arc::clone(&platform))),
         Box::new(bootstrap.collector()),
@@ -63,6 +68,7 @@ pub async fn start(
     Ok(Services {
         platform,
         bootstrap,
+        consumers,
         api,
         metrics,
     })
@@ -152,6 +158,27 @@ async fn start_bootstrap(
     .await
     .context("starting bootstrap")?;
     Ok(service)
+}
+
+/// Event consumers (`/consumers`) over the outbox, with the `--consumer-*` settings.
+async fn start_consumers(
+    settings: &Settings,
+    events: &Events,
+    platform: &Arc<Platform>,
+    instance_id: &str,
+) -> anyhow::Result<Arc<ConsumerService>> {
+    let config = ConsumersConfig {
+        ack_wait: settings.consumer_ack_wait,
+        expiry: settings.consumer_expiry,
+        keepalive: settings.consumer_keepalive,
+        max_per_user: settings.consumer_max_per_user,
+        max_pending: settings.consumer_max_pending,
+        instance_id: instance_id.to_string(),
+    };
+    let names = events.names().clone();
+    ConsumerService::start(events.db().clone(), Arc::clone(platform), names, config)
+        .await
+        .context("starting the event consumers")
 }
 
 /// Bootstrap's certificate issuer: the certs service, in the client's own domain.
