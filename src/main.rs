@@ -140,6 +140,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
             services.bootstrap.shutdown().await;
+            services.notifications.shutdown().await;
         }
     }
     // Every MQTT event recorded so far is written before the process exits.
