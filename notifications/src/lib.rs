@@ -181,11 +181,11 @@ impl NotificationService {
 
     /// The one door for invitations (issue 17, not built yet): the invitation service
     /// calls it when `invitation_id` invites `invitee` into domain `domain_id` by
-    /// `inviter`, after the invitation is stored. It is idempotent per invitation
-    /// (`invitation:<id>` is the notification's source), so a retry never notifies
-    /// twice. To make it exactly once across a crash, the invitation service should
-    /// instead emit an `invitation.send` event and this crate's reader turn it into
-    /// this call, as it does for domain membership.
+    /// `inviter`, after the invitation is stored. A retry while the notification is
+    /// still unacknowledged adds nothing (`invitation:<id>` is its source). For exactly
+    /// once across a crash the invitation service should rather emit an
+    /// `invitation.send` event in its transaction and have this crate's reader make the
+    /// notification, as it does for domain membership.
     pub async fn invitation_received(
         &self,
         invitation_id: &str,

@@ -4,8 +4,9 @@
 //! them after the fact.
 //!
 //! Exactly once, in effect: the cursor is saved after a window's notifications are
-//! stored, so a crash in between re-reads the window, and storing is idempotent (one
-//! notification per user and outbox row, `crate::store`). The first start begins at
+//! stored, so a crash in between re-reads the window; but the notifications are stored
+//! together with the last row they cover (`notification_progress`, `crate::store`), and
+//! rows up to it are passed over, so the re-read makes nothing twice. The first start begins at
 //! the end of the outbox (saved by [`crate::NotificationService::start`] before any
 //! request is served): history from before the feature existed is not notified. On a
 //! shared PostgreSQL one instance reads, the others stand by.
@@ -69,6 +70,15 @@ impl NoticeReader {
             cursor = reader.cursor(),
             "notifications: reading the outbox"
         );
+        let mut done = loop {
+            match store::outbox_progress(&self.db).await {
+                Ok(done) => break done,
+                Err(e) => tracing::warn!(error = %e, "notifications: cannot read the progress"),
+            }
+            if reader.pause(RETRY).await {
+                return;
+            }
+        };
         loop {
             let batch = match reader.next().await {
                 Step::Stopped => return,
@@ -76,12 +86,15 @@ impl NoticeReader {
                 Step::Batch(batch) => batch,
             };
             self.counters.set_lag(reader.pending());
-            if let Err(e) = self.handle(&batch).await {
-                tracing::warn!(error = %e, "notifications: window failed; retrying");
-                if reader.pause(RETRY).await {
-                    return;
+            match self.handle(&batch, done).await {
+                Ok(through) => done = through,
+                Err(e) => {
+                    tracing::warn!(error = %e, "notifications: window failed; retrying");
+                    if reader.pause(RETRY).await {
+                        return;
+                    }
+                    continue;
                 }
-                continue;
             }
             if !reader.commit(batch.last).await {
                 return;
@@ -89,18 +102,20 @@ impl NoticeReader {
         }
     }
 
-    /// Makes and stores the window's notifications (one transaction).
-    async fn handle(&self, batch: &Batch) -> Result<()> {
+    /// Makes and stores the notifications of the window's rows after `done` (one
+    /// transaction); returns the position now stored.
+    async fn handle(&self, batch: &Batch, done: i64) -> Result<i64> {
         let mut drafts = Vec::new();
-        for row in &batch.rows {
+        for row in batch.rows.iter().filter(|r| r.id > done) {
             drafts.extend(self.drafts(row).await?);
         }
         if drafts.is_empty() {
-            return Ok(());
+            return Ok(done);
         }
-        let stored = store::store(&self.db, &drafts, self.max_per_user).await?;
+        let through = batch.last.max(done);
+        let stored = store::store_outbox(&self.db, through, &drafts, self.max_per_user).await?;
         self.counters.add(stored);
-        Ok(())
+        Ok(through)
     }
 
     /// The notifications one row causes.

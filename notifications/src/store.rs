@@ -3,6 +3,11 @@
 //!
 //! - `notifications`: one row per notification, `seq` gives the order; `UNIQUE
 //!   (user_id, source)` makes storing idempotent (see [`Draft::source`]).
+//! - `notification_progress`: the last outbox row whose notifications are stored,
+//!   saved in the same transaction as they are. The reader passes over rows up to it,
+//!   so a window read again (a crash before the reader's cursor was saved) makes
+//!   nothing twice, not even notifications acknowledged or dropped in between, which
+//!   the unique source alone could not tell.
 //! - `notification_cert_notices`: the certificates already noticed, so the expiry
 //!   sweep notices each certificate once however often it runs (and on a shared
 //!   PostgreSQL, whichever instance sweeps first).
@@ -25,10 +30,12 @@ const PG_TABLE: &str = "CREATE TABLE IF NOT EXISTS notifications (\
      seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL, \
      source TEXT NOT NULL, variant TEXT NOT NULL, message TEXT NOT NULL, refs TEXT NOT NULL, \
      created_at TEXT NOT NULL, UNIQUE (user_id, source))";
-const COMMON_SCHEMA: [&str; 2] = [
+const COMMON_SCHEMA: [&str; 3] = [
     "CREATE INDEX IF NOT EXISTS notifications_by_user ON notifications (user_id, seq)",
     "CREATE TABLE IF NOT EXISTS notification_cert_notices (serial TEXT PRIMARY KEY, \
      noticed_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS notification_progress (name TEXT PRIMARY KEY, \
+     last_id BIGINT NOT NULL)",
 ];
 
 const INSERT: &str = "INSERT INTO notifications \
@@ -37,6 +44,11 @@ const INSERT: &str = "INSERT INTO notifications \
 /// Keeps the user's newest `$2`.
 const TRIM: &str = "DELETE FROM notifications WHERE user_id = $1 AND seq NOT IN \
      (SELECT seq FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2)";
+/// Raises the outbox position whose notifications are stored.
+const SAVE_PROGRESS: &str =
+    "INSERT INTO notification_progress (name, last_id) VALUES ('outbox', $1) \
+     ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id \
+     WHERE notification_progress.last_id < excluded.last_id";
 const MARK_CERT: &str = "INSERT INTO notification_cert_notices (serial, noticed_at) \
      VALUES ($1, $2) ON CONFLICT (serial) DO NOTHING";
 
@@ -63,8 +75,32 @@ pub async fn migrate(db: &Db) -> Result<()> {
 
 /// Stores `drafts` (one transaction), keeping each user within `max_per_user`.
 pub async fn store(db: &Db, drafts: &[Draft], max_per_user: u32) -> Result<Stored> {
-    let stored = store_marked(db, None, drafts, max_per_user).await?;
+    let stored = store_marked(db, Mark::None, drafts, max_per_user).await?;
     Ok(stored.unwrap_or_default())
+}
+
+/// Stores the notifications of the outbox rows up to `through` and records that
+/// position with them (see `notification_progress` in the module comment).
+pub async fn store_outbox(
+    db: &Db,
+    through: i64,
+    drafts: &[Draft],
+    max_per_user: u32,
+) -> Result<Stored> {
+    let stored = store_marked(db, Mark::Outbox(through), drafts, max_per_user).await?;
+    Ok(stored.unwrap_or_default())
+}
+
+/// The last outbox row whose notifications are stored (0 before any).
+pub async fn outbox_progress(db: &Db) -> Result<i64> {
+    let sql = "SELECT last_id FROM notification_progress WHERE name = 'outbox'";
+    magnetite_db::db_read!(db, pool => {
+        let row = sqlx::query(sql).fetch_optional(pool).await?;
+        Ok(match row {
+            Some(r) => r.try_get(0)?,
+            None => 0,
+        })
+    })
 }
 
 /// Whether the expiry of `serial` was noticed already.
@@ -83,12 +119,22 @@ pub async fn store_cert_notice(
     drafts: &[Draft],
     max_per_user: u32,
 ) -> Result<Option<Stored>> {
-    store_marked(db, Some(serial), drafts, max_per_user).await
+    store_marked(db, Mark::Cert(serial), drafts, max_per_user).await
+}
+
+/// What a store records besides the notifications.
+#[derive(Debug, Clone, Copy)]
+enum Mark<'a> {
+    None,
+    /// The outbox position handled.
+    Outbox(i64),
+    /// The certificate noticed; the store is skipped when it was already.
+    Cert(&'a str),
 }
 
 async fn store_marked(
     db: &Db,
-    cert: Option<&str>,
+    mark: Mark<'_>,
     drafts: &[Draft],
     max_per_user: u32,
 ) -> Result<Option<Stored>> {
@@ -98,10 +144,16 @@ async fn store_marked(
     users.sort_unstable();
     users.dedup();
     let stored = magnetite_db::db_tx!(db, tx => {
-        if let Some(serial) = cert {
-            let marked = sqlx::query(MARK_CERT).bind(serial).bind(&now).execute(&mut *tx).await?;
-            if marked.rows_affected() == 0 {
-                return Ok(None);
+        match mark {
+            Mark::None => {}
+            Mark::Outbox(through) => {
+                sqlx::query(SAVE_PROGRESS).bind(through).execute(&mut *tx).await?;
+            }
+            Mark::Cert(serial) => {
+                let marked = sqlx::query(MARK_CERT).bind(serial).bind(&now).execute(&mut *tx).await?;
+                if marked.rows_affected() == 0 {
+                    return Ok(None);
+                }
             }
         }
         let mut stored = Stored::default();
