@@ -141,6 +141,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             broker.hooks().close_events();
             services.bootstrap.shutdown().await;
             services.consumers.shutdown().await;
+            services.notifications.shutdown().await;
         }
     }
     // Every MQTT event recorded so far is written before the process exits.
