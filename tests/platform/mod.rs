@@ -44,6 +44,16 @@ impl Api {
         api
     }
 
+    /// Another client of `other`'s server, not logged in (set `token`, e.g. from
+    /// [`Api::login`]).
+    pub fn unauthenticated(other: &Api) -> Api {
+        Api {
+            http: Http::new(),
+            base: other.base.clone(),
+            token: String::new(),
+        }
+    }
+
     /// `http://host:port` of the API.
     pub fn base_url(&self) -> &str {
         &self.base

@@ -343,3 +343,30 @@ fn client_and_channel_operations_match_reference() {
 }
 
 mod bootstrap_mqtt;
+
+#[test]
+fn domain_membership_operations_carry_the_domain_and_the_users() {
+    let users = vec!["u1".to_string(), "u2".to_string()];
+    let assign = u::domain_assign("d1", &users, "member");
+    assert_eq!(assign.domain.as_deref(), Some("d1"));
+    assert_eq!(assign.fields["user_ids"], json!(["u1", "u2"]));
+    let fields = &[
+        "domain_id",
+        "occurred_at",
+        "operation",
+        "relation",
+        "user_ids",
+    ];
+    check(assign, Service::Users, "domain.assign", fields);
+    let update = u::domain_update_relation("d1", &users, "admin");
+    assert_eq!(update.fields["relation"], json!("admin"));
+    check(update, Service::Users, "domain.update_relation", fields);
+    let unassign = u::domain_unassign("d1", &users);
+    assert_eq!(unassign.domain.as_deref(), Some("d1"));
+    check(
+        unassign,
+        Service::Users,
+        "domain.unassign",
+        &["domain_id", "occurred_at", "operation", "user_ids"],
+    );
+}
