@@ -133,7 +133,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
         AuthMode::Platform => {
             let origin = kaa.as_ref().map(|k| k.origin.clone());
-            let services = services::start(&settings, &events, ca, kaa).await?;
+            let services = services::start(&settings, &events, ca, &instance_id, kaa).await?;
             let gate = MqttGate::new(Arc::clone(&services.platform));
             let platform_hooks = PlatformHooks::new(gate.clone());
             let kaa_hooks = WithKaa::new(platform_hooks, gate, origin, writer.clone());
@@ -154,6 +154,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             broker.hooks().close_events();
             broker.hooks().inner().close_events();
             services.bootstrap.shutdown().await;
+            services.consumers.shutdown().await;
+            services.notifications.shutdown().await;
         }
     }
     // Every MQTT event recorded so far is written before the process exits.

@@ -119,7 +119,8 @@ impl From<Db> for DbSource {
     }
 }
 
-/// Inserts one event into the SQLite outbox on `conn` (use the caller's transaction).
+/// Inserts one event into the SQLite outbox on `conn` (use the caller's transaction),
+/// with its scope rows ([`crate::scopes`]).
 pub async fn append_sqlite(conn: &mut SqliteConnection, ev: &Event) -> Result<i64, EventsError> {
     let row = sqlx::query(
         "INSERT INTO events_outbox (stream, payload, created_at, domain) VALUES (?, ?, ?, ?) RETURNING id",
@@ -128,12 +129,15 @@ pub async fn append_sqlite(conn: &mut SqliteConnection, ev: &Event) -> Result<i6
     .bind(ev.payload())
     .bind(crate::model::now_ns())
     .bind(ev.domain.as_deref())
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(row.try_get::<i64, _>(0)?)
+    let id = row.try_get::<i64, _>(0)?;
+    crate::scopes::write_sqlite(conn, id, ev).await?;
+    Ok(id)
 }
 
-/// Inserts one event into the PostgreSQL outbox on `conn` (use the caller's transaction).
+/// Inserts one event into the PostgreSQL outbox on `conn` (use the caller's transaction),
+/// with its scope rows ([`crate::scopes`]).
 pub async fn append_postgres(conn: &mut PgConnection, ev: &Event) -> Result<i64, EventsError> {
     let row = sqlx::query(
         "INSERT INTO events_outbox (stream, payload, created_at, domain) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -142,9 +146,11 @@ pub async fn append_postgres(conn: &mut PgConnection, ev: &Event) -> Result<i64,
     .bind(ev.payload())
     .bind(crate::model::now_ns())
     .bind(ev.domain.as_deref())
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(row.try_get::<i64, _>(0)?)
+    let id = row.try_get::<i64, _>(0)?;
+    crate::scopes::write_postgres(conn, id, ev).await?;
+    Ok(id)
 }
 
 /// The outbox operations on the shared database: a trait because [`Db`] is the
@@ -374,7 +380,9 @@ impl OutboxDb for Db {
         let q = "DELETE FROM events_outbox WHERE id IN (SELECT id FROM events_outbox \
                  WHERE id <= $1 AND created_at < $2 ORDER BY id LIMIT $3)";
         let done = db_tx!(self, tx => {
-            sqlx::query(q).bind(up_to).bind(before_ns).bind(limit).execute(&mut *tx).await?.rows_affected()
+            let done = sqlx::query(q).bind(up_to).bind(before_ns).bind(limit).execute(&mut *tx).await?.rows_affected();
+            sqlx::query(crate::scopes::PRUNE).bind(up_to).execute(&mut *tx).await?;
+            done
         });
         Ok(done)
     }
@@ -406,11 +414,19 @@ async fn ensure_sqlite_schema(p: &SqlitePool) -> Result<(), EventsError> {
         sqlx::query(SQLITE_ADD_DOMAIN).execute(p).await?;
     }
     sqlx::query(DOMAIN_INDEX).execute(p).await?;
+    for s in crate::scopes::SCHEMA {
+        sqlx::query(s).execute(p).await?;
+    }
     Ok(())
 }
 
 async fn ensure_pg_schema(p: &PgPool) -> Result<(), EventsError> {
-    for s in PG_SCHEMA.iter().chain(&[PG_ADD_DOMAIN, DOMAIN_INDEX]) {
+    let scopes = crate::scopes::SCHEMA.iter();
+    for s in PG_SCHEMA
+        .iter()
+        .chain(&[PG_ADD_DOMAIN, DOMAIN_INDEX])
+        .chain(scopes)
+    {
         sqlx::query(s).execute(p).await?;
     }
     Ok(())

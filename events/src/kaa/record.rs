@@ -95,6 +95,8 @@ impl KaaEvent {
             service: Service::Kaa,
             fields,
             domain: domain.map(str::to_string),
+            // Kaa rows name no entity field, so scoped consumers see them by domain only.
+            ancestors: Vec::new(),
         }
     }
 
