@@ -9,9 +9,10 @@ mod platform;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use magnetite_testkit::servers::Server as Sink;
+use magnetite_testkit::sinks::wait_for_len;
 use platform::Api;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{json, Value};
@@ -65,14 +66,9 @@ fn now_ms() -> i64 {
 /// most), then decodes all of them with fastavro.
 fn messages(port: u16, n: usize) -> Vec<Decoded> {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let started = Instant::now();
-    let raw = loop {
-        let raw = rt.block_on(magnetite_testkit::sinks::read_raw(port, "kaa-events"));
-        if raw.len() >= n || started.elapsed() > Duration::from_secs(60) {
-            break raw;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let raw = wait_for_len(Duration::from_secs(60), n, || {
+        rt.block_on(magnetite_testkit::sinks::read_raw(port, "kaa-events"))
+    });
     decode(&raw)
 }
 
@@ -367,9 +363,14 @@ fn metadata_diff_rules_full_partial_and_empty() {
     assert_eq!(r[3]["appVersionName"], json!("2.0"));
     assert_eq!(r[4]["previousAppVersionName"], json!(""));
     assert_eq!(r[4]["appVersionName"], json!("2.0"));
-    let clients = magnetite_testkit::sinks::xrange(redis.port, "magistrala.clients");
-    assert!(
-        clients.len() >= 7,
+    // Once Redis has the 7 client events (create, 6 updates), its cursor has passed
+    // every Kaa row written before the last of them.
+    let clients = wait_for_len(Duration::from_secs(30), 7, || {
+        magnetite_testkit::sinks::xrange(redis.port, "magistrala.clients")
+    });
+    assert_eq!(
+        clients.len(),
+        7,
         "Redis ships the clients stream: {clients:?}"
     );
     assert!(magnetite_testkit::sinks::xrange(redis.port, "magistrala.kaa").is_empty());

@@ -229,7 +229,7 @@ impl StreamReader {
 }
 
 /// Calls `read` until it returns at least `n` items or `within` passes; returns the last.
-fn wait_for_len<T>(within: Duration, n: usize, mut read: impl FnMut() -> Vec<T>) -> Vec<T> {
+pub fn wait_for_len<T>(within: Duration, n: usize, mut read: impl FnMut() -> Vec<T>) -> Vec<T> {
     let started = std::time::Instant::now();
     loop {
         let v = read();
