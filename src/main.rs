@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use magnetite_broker::acl::{Acl, OpenHooks};
+use magnetite_broker::persist::{Persistence, Policy};
 use magnetite_broker::{Broker, BrokerConfig, Hooks};
 use magnetite_events::{Events, EventsConfig, MqttWriter};
 use tokio::net::TcpListener;
@@ -30,7 +31,7 @@ use magnetite_auth::MqttGate;
 use magnetite_broker::TlsAcceptorSource;
 use platform_hooks::PlatformHooks;
 
-use cli::{AuthMode, Command, LogFormat, Settings};
+use cli::{AuthMode, Command, LogFormat, PersistenceMode, Settings};
 
 fn main() -> anyhow::Result<()> {
     data_dir::restrict_umask();
@@ -77,6 +78,17 @@ fn broker_config(settings: &Settings) -> BrokerConfig {
     }
 }
 
+/// Opens the durable store in `<data dir>/persistence` per `--persistence`.
+fn persistence(settings: &Settings) -> anyhow::Result<Option<Persistence>> {
+    let policy = match settings.persistence {
+        PersistenceMode::None => Policy::None,
+        PersistenceMode::Batched => Policy::Batched(settings.persistence_flush_interval),
+        PersistenceMode::Sync => Policy::Sync,
+    };
+    let dir = settings.storage.data_dir.join("persistence");
+    Persistence::open(&dir, policy).with_context(|| format!("opening {}", dir.display()))
+}
+
 /// The instance id: from settings, or generated once and kept in the data dir.
 fn instance_id(settings: &Settings) -> anyhow::Result<String> {
     if let Some(id) = &settings.instance_id {
@@ -110,7 +122,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::warn!("--auth none: ANY client may connect and use ANY topic allowed by the ACL; use only on a trusted network");
             let acl = settings.acl_file.as_deref().map(load_acl).transpose()?;
             let hooks = WithEvents::new(OpenHooks::new(acl), writer);
-            let broker = Broker::new(broker_config(&settings), hooks);
+            let broker =
+                Broker::with_persistence(broker_config(&settings), hooks, persistence(&settings)?);
             run(
                 &settings,
                 &instance_id,
@@ -129,7 +142,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             let services = services::start(&settings, &events, ca, &instance_id).await?;
             let gate = MqttGate::new(Arc::clone(&services.platform));
             let hooks = WithEvents::new(PlatformHooks::new(gate), writer);
-            let broker = Broker::new(broker_config(&settings), hooks);
+            let broker =
+                Broker::with_persistence(broker_config(&settings), hooks, persistence(&settings)?);
             services
                 .platform
                 .set_session_ender(platform_hooks::session_ender(broker.handle()));

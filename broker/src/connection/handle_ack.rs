@@ -17,6 +17,7 @@
 use super::io::Io;
 use super::{Connection, Exit};
 use crate::hooks::Hooks;
+use crate::persist::Record;
 use crate::protocol::{reason, Packet, PubResponse, QoS};
 
 /// Where an in-flight message stands, as far as acks are concerned.
@@ -45,7 +46,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         match self.inflight_state(ack.pkid) {
             None => Ok(()),
             Some((i, AckState::QoS1)) => {
-                self.state.inflight.remove(i);
+                self.finish_inflight(i);
                 self.drain_deliveries()
             }
             Some(_) => Err(self.violation(reason::PROTOCOL_ERROR)),
@@ -71,10 +72,22 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 return Err(self.violation(reason::PROTOCOL_ERROR));
             }
             // The receiver refused it (v5): the flow ends here.
-            self.state.inflight.remove(i);
+            self.finish_inflight(i);
             return self.drain_deliveries();
         }
         // First PUBREC, or a retransmitted one: either way the answer is PUBREL 0x00.
+        let message = &mut self.state.inflight[i];
+        if !message.released && message.delivery.stored != 0 {
+            let (seq, pkid) = (message.delivery.stored, message.pkid);
+            self.session.with_link(|link| {
+                link.append(Record::Sent {
+                    pid: link.pid,
+                    seq,
+                    pkid,
+                    released: true,
+                })
+            });
+        }
         self.state.inflight[i].released = true;
         self.write_pub_response(Packet::PubRel, rec.pkid, reason::SUCCESS);
         Ok(())
@@ -84,10 +97,17 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         match self.inflight_state(comp.pkid) {
             None => Ok(()),
             Some((i, AckState::AwaitingPubComp)) => {
-                self.state.inflight.remove(i);
+                self.finish_inflight(i);
                 self.drain_deliveries()
             }
             Some(_) => Err(self.violation(reason::PROTOCOL_ERROR)),
+        }
+    }
+
+    /// Ends the flow of the in-flight message at `i` (and in the store, if persisted).
+    fn finish_inflight(&mut self, i: usize) {
+        if let Some(done) = self.state.inflight.remove(i) {
+            self.forget_stored(done.delivery.stored);
         }
     }
 }
