@@ -17,7 +17,6 @@
 use super::io::Io;
 use super::{Connection, Exit};
 use crate::hooks::Hooks;
-use crate::persist::Record;
 use crate::protocol::{reason, Packet, PubResponse, QoS};
 
 /// Where an in-flight message stands, as far as acks are concerned.
@@ -76,17 +75,9 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             return self.drain_deliveries();
         }
         // First PUBREC, or a retransmitted one: either way the answer is PUBREL 0x00.
-        let message = &mut self.state.inflight[i];
-        if !message.released && message.delivery.stored != 0 {
-            let (seq, pkid) = (message.delivery.stored, message.pkid);
-            self.session.with_link(|link| {
-                link.append(Record::Sent {
-                    pid: link.pid,
-                    seq,
-                    pkid,
-                    released: true,
-                })
-            });
+        let message = &self.state.inflight[i];
+        if !message.released {
+            self.record_sent(message.delivery.stored, message.pkid, true);
         }
         self.state.inflight[i].released = true;
         self.write_pub_response(Packet::PubRel, rec.pkid, reason::SUCCESS);

@@ -58,17 +58,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         }
         if delivery.qos != QoS::AtMostOnce {
             publish.pkid = self.state.allocate_pkid();
-            if delivery.stored != 0 {
-                let (seq, pkid) = (delivery.stored, publish.pkid);
-                self.session.with_link(|link| {
-                    link.append(Record::Sent {
-                        pid: link.pid,
-                        seq,
-                        pkid,
-                        released: false,
-                    })
-                });
-            }
+            self.record_sent(delivery.stored, publish.pkid, false);
             self.state.inflight.push_back(Inflight {
                 pkid: publish.pkid,
                 delivery,
@@ -109,6 +99,20 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         if seq != 0 {
             self.session
                 .with_link(|link| link.append(Record::Done { pid: link.pid, seq }));
+        }
+    }
+
+    /// A persisted delivery was sent with `pkid` (or, `released`, PUBREL followed).
+    pub(super) fn record_sent(&self, seq: u64, pkid: u16, released: bool) {
+        if seq != 0 {
+            self.session.with_link(|link| {
+                link.append(Record::Sent {
+                    pid: link.pid,
+                    seq,
+                    pkid,
+                    released,
+                })
+            });
         }
     }
 
