@@ -111,6 +111,17 @@ pub enum AuthMode {
     None,
 }
 
+/// What survives a restart (see README "Persistence").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PersistenceMode {
+    /// Nothing: retained messages, sessions and wills live in memory only.
+    None,
+    /// Written at once (survives kill -9), fsynced every --persistence-flush-interval.
+    Batched,
+    /// QoS 1/2 acknowledged only once fsynced (group commit).
+    Sync,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -167,6 +178,13 @@ pub struct Settings {
     /// Topic levels allowed in a topic or filter
     #[arg(long, env = "MAGNETITE_MAX_TOPIC_LEVELS", default_value_t = 32)]
     pub max_topic_levels: usize,
+    /// Retained messages, persistent sessions and pending wills kept in <data dir>/persistence
+    #[arg(long, env = "MAGNETITE_PERSISTENCE", value_enum, default_value_t = PersistenceMode::Batched)]
+    pub persistence: PersistenceMode,
+    /// With --persistence batched: longest time between fsyncs (what a power loss may
+    /// lose), e.g. 100ms, 1s
+    #[arg(long, env = "MAGNETITE_PERSISTENCE_FLUSH_INTERVAL", default_value = "100ms", value_parser = at_least_a_millisecond)]
+    pub persistence_flush_interval: Duration,
     /// Time an HTTP request's headers may take to arrive, at least 1s (also ends idle
     /// keep-alive connections) (seconds, or e.g. 30s, 1m)
     #[arg(long, env = "MAGNETITE_HTTP_HEADER_TIMEOUT", default_value = "10", value_parser = at_least_a_second)]

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use magnetite_broker::acl::{Acl, OpenHooks};
+use magnetite_broker::persist::{Persistence, Policy};
 use magnetite_broker::{Broker, BrokerConfig, Hooks};
 use magnetite_events::{Events, EventsConfig, MqttWriter};
 use tokio::net::TcpListener;
@@ -32,7 +33,7 @@ use magnetite_auth::MqttGate;
 use magnetite_broker::TlsAcceptorSource;
 use platform_hooks::PlatformHooks;
 
-use cli::{AuthMode, Command, LogFormat, Settings};
+use cli::{AuthMode, Command, LogFormat, PersistenceMode, Settings};
 
 fn main() -> anyhow::Result<()> {
     data_dir::restrict_umask();
@@ -79,6 +80,17 @@ fn broker_config(settings: &Settings) -> BrokerConfig {
     }
 }
 
+/// Opens the durable store in `<data dir>/persistence` per `--persistence`.
+fn persistence(settings: &Settings) -> anyhow::Result<Option<Persistence>> {
+    let policy = match settings.persistence {
+        PersistenceMode::None => Policy::None,
+        PersistenceMode::Batched => Policy::Batched(settings.persistence_flush_interval),
+        PersistenceMode::Sync => Policy::Sync,
+    };
+    let dir = settings.storage.data_dir.join("persistence");
+    Persistence::open(&dir, policy).with_context(|| format!("opening {}", dir.display()))
+}
+
 /// The instance id: from settings, or generated once and kept in the data dir.
 fn instance_id(settings: &Settings) -> anyhow::Result<String> {
     if let Some(id) = &settings.instance_id {
@@ -116,7 +128,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
             let acl = settings.acl_file.as_deref().map(load_acl).transpose()?;
             let hooks = WithEvents::new(OpenHooks::new(acl), writer);
-            let broker = Broker::new(broker_config(&settings), hooks);
+            let broker =
+                Broker::with_persistence(broker_config(&settings), hooks, persistence(&settings)?);
             run(
                 &settings,
                 &instance_id,
@@ -138,7 +151,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             let platform_hooks = PlatformHooks::new(gate.clone());
             let kaa_hooks = WithKaa::new(platform_hooks, gate, origin, writer.clone());
             let hooks = WithEvents::new(kaa_hooks, writer);
-            let broker = Broker::new(broker_config(&settings), hooks);
+            let broker =
+                Broker::with_persistence(broker_config(&settings), hooks, persistence(&settings)?);
             services
                 .platform
                 .set_session_ender(platform_hooks::session_ender(broker.handle()));
