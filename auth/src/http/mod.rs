@@ -2,7 +2,7 @@
 //! clients, channels, groups, connections. Requests go route -> service -> store: a
 //! handler extracts (bearer token -> [`Caller`], path, body), calls `crate::service`
 //! (access, validation, event, write + outbox row in one transaction, cache), and
-//! renders. Credentials and tokens (`credentials.rs`) still talk to the store directly.
+//! renders; no handler touches the store, the keys or the event model.
 
 mod connections;
 mod credentials;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::crypto::TokenKind;
 use crate::error::AuthError;
-use crate::model::{Status, User};
+use crate::model::User;
 use crate::platform::Platform;
 
 pub use crate::access::{Actor, Caller, Need};
@@ -76,21 +76,7 @@ pub(crate) async fn bearer_user(
     let token = header
         .strip_prefix("Bearer ")
         .ok_or_else(|| AuthError::Unauthorized("missing bearer token".into()))?;
-    let claims = state.keys.verify_token(token.trim())?;
-    if claims.typ != kind {
-        return Err(AuthError::Unauthorized("invalid or expired token".into()));
-    }
-    let user = state.store.user(&claims.sub).await.map_err(|e| match e {
-        AuthError::NotFound(_) => AuthError::Unauthorized("invalid or expired token".into()),
-        other => other,
-    })?;
-    if claims.ep != user.token_epoch {
-        return Err(AuthError::Unauthorized("invalid or expired token".into()));
-    }
-    if user.status != Status::Enabled {
-        return Err(AuthError::Unauthorized("user is disabled".into()));
-    }
-    Ok(user)
+    state.credentials().user_of_token(token.trim(), kind).await
 }
 
 /// `{"<key>": [...], "total", "offset", "limit"}`.

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::model::{Status, User};
 use crate::service::{NewUserInput, UserChange};
 
-pub(crate) use crate::service::users::{check_email, check_password, create_user};
+pub(crate) use crate::service::users::create_user;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -1,6 +1,5 @@
 //! The platform's operations, one place each: entities (clients, channels, groups),
-//! connections, domains, users. Credentials and tokens (login, refresh, password
-//! reset) are still in `http::credentials`: the next to move.
+//! connections, domains, users, credentials (login, refresh, password reset).
 //!
 //! # Why this layer
 //! Followed as a newcomer would, `POST /{d}/clients` used to go: the HTTP handler
@@ -29,12 +28,14 @@
 //! which of 400 / 403 / 404 a bad request gets is part of the contract.
 
 pub mod connections;
+pub mod credentials;
 pub mod domains;
 pub mod entities;
 mod hierarchy;
 pub mod users;
 
 pub use connections::{ConnectRequest, Connections};
+pub use credentials::Credentials;
 pub use domains::{DomainChange, Domains, NewDomainInput};
 pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
 pub use users::{NewUserInput, UserChange, Users};
@@ -76,6 +77,11 @@ impl Platform {
     /// User accounts.
     pub fn users(&self) -> Users<'_> {
         Users::new(self)
+    }
+
+    /// Secrets, tokens and password resets.
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials::new(self)
     }
 
     /// Connections of clients to channels.

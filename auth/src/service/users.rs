@@ -1,5 +1,5 @@
-//! Users: accounts, their profile, roles and status (credentials and tokens stay in
-//! `http::credentials` for now). Each change is written with its `user.*` event in one
+//! Users: accounts, their profile, roles and status (credentials and tokens:
+//! `credentials.rs`). Each change is written with its `user.*` event in one
 //! transaction; users hold no MQTT access, so no cache is touched.
 
 use magnetite_events::model::users as ev;
