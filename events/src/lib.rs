@@ -23,7 +23,9 @@ pub use encode::Names;
 pub use error::EventsError;
 pub use model::mqtt::{mqtt_event, mqtt_event_at, MqttEventType};
 pub use model::{Event, Page, Record, Service};
-pub use outbox::{append_postgres, append_sqlite, DbSource, OutboxDb, OutboxRow, ReadScope};
+pub use outbox::{
+    append_postgres, append_sqlite, DbSource, Outbox, OutboxDb, OutboxRow, ReadScope,
+};
 pub use writer::MqttWriter;
 
 use magnetite_db::Db;

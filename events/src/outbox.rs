@@ -147,6 +147,37 @@ pub async fn append_postgres(conn: &mut PgConnection, ev: &Event) -> Result<i64,
     Ok(row.try_get::<i64, _>(0)?)
 }
 
+/// Appends an event on a transaction's connection, either engine: how auth, bootstrap
+/// and certs write a change and its event in one transaction (`tx.append(&ev)` inside
+/// `magnetite_db::db_tx!`). Each crate's error converts from [`EventsError`].
+///
+/// `async fn` in a public trait: callers only use the two concrete connection types, so
+/// the futures' `Send` is known at every call site and no bound is needed here.
+#[allow(async_fn_in_trait)]
+pub trait Outbox {
+    /// Appends `ev` as it is (its domain, if any, decides who reads it).
+    async fn append(&mut self, ev: &Event) -> Result<(), EventsError>;
+
+    /// Appends an event about something in `domain_id`: only that domain's members
+    /// (and platform admins) read it from `GET /events`. Every store write inside a
+    /// domain goes through here, so no handler can forget the scope.
+    async fn append_in(&mut self, ev: &Event, domain_id: &str) -> Result<(), EventsError> {
+        self.append(&ev.clone().in_domain(domain_id)).await
+    }
+}
+
+impl Outbox for SqliteConnection {
+    async fn append(&mut self, ev: &Event) -> Result<(), EventsError> {
+        append_sqlite(self, ev).await.map(drop)
+    }
+}
+
+impl Outbox for PgConnection {
+    async fn append(&mut self, ev: &Event) -> Result<(), EventsError> {
+        append_postgres(self, ev).await.map(drop)
+    }
+}
+
 /// The outbox operations on the shared database: a trait because [`Db`] is the
 /// database kit's type; `use magnetite_events::OutboxDb` to call them.
 pub trait OutboxDb {
