@@ -14,6 +14,7 @@ pub mod model;
 pub mod outbox;
 pub mod reader;
 pub mod retention;
+pub mod retry;
 pub mod shipper;
 pub mod sink;
 pub mod url;
