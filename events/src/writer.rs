@@ -33,7 +33,8 @@ impl MqttWriter {
         (MqttWriter { tx, instance }, task)
     }
 
-    /// Records an event for `client_id` (the authenticated id) now; never blocks.
+    /// Records an event for `client_id` (the platform client id, or the MQTT client id
+    /// without platform auth: see [`mqtt_event`]) now; never blocks.
     /// `domain` is the client's domain (`None` without platform auth): the event
     /// belongs to that tenant's log.
     pub fn record(&self, client_id: &str, domain: Option<&str>, kind: MqttEventType) {
