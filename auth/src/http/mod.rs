@@ -19,8 +19,10 @@ use std::sync::Arc;
 
 use crate::crypto::TokenKind;
 use crate::error::AuthError;
-use crate::model::User;
+use crate::model::{Status, User};
 use crate::platform::Platform;
+use crate::service::Link;
+use axum::http::StatusCode;
 
 pub use crate::access::{Actor, Caller, Need};
 /// The shared JSON body extractor, at the path this crate's handlers use.
@@ -77,6 +79,38 @@ pub(crate) async fn bearer_user(
         .strip_prefix("Bearer ")
         .ok_or_else(|| AuthError::Unauthorized("missing bearer token".into()))?;
     state.credentials().user_of_token(token.trim(), kind).await
+}
+
+/// Selects enable or disable at compile time, so one `set_status` handler serves both
+/// routes of users, domains and each entity kind (`post(set_status::<Enable>)`).
+pub(crate) trait Switch: Send + Sync + 'static {
+    const STATUS: Status;
+}
+pub(crate) struct Enable;
+pub(crate) struct Disable;
+impl Switch for Enable {
+    const STATUS: Status = Status::Enabled;
+}
+impl Switch for Disable {
+    const STATUS: Status = Status::Disabled;
+}
+
+/// Selects attach or detach at compile time, so one handler serves connect and
+/// disconnect, add and remove children: same extraction, the service's `Link`, and the
+/// status the API has always answered (201 attach, 204 detach).
+pub(crate) trait Way: Send + Sync + 'static {
+    const LINK: Link;
+    const STATUS: StatusCode;
+}
+pub(crate) struct Attach;
+pub(crate) struct Detach;
+impl Way for Attach {
+    const LINK: Link = Link::Attach;
+    const STATUS: StatusCode = StatusCode::CREATED;
+}
+impl Way for Detach {
+    const LINK: Link = Link::Detach;
+    const STATUS: StatusCode = StatusCode::NO_CONTENT;
 }
 
 /// `{"<key>": [...], "total", "offset", "limit"}`.

@@ -38,7 +38,7 @@ pub use connections::{ConnectRequest, Connections};
 pub use credentials::Credentials;
 pub use domains::{DomainChange, Domains, NewDomainInput};
 pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
-pub use users::{NewUserInput, UserChange, Users};
+pub use users::{NewUserInput, UserChange, UserField, Users};
 
 use magnetite_events::Page;
 use serde_json::{json, Value};
@@ -88,6 +88,14 @@ impl Platform {
     pub fn connections(&self) -> Connections<'_> {
         Connections::new(self)
     }
+}
+
+/// Which way a link operation goes: connect or disconnect clients and channels, add or
+/// remove a group's children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Attach,
+    Detach,
 }
 
 /// The `Page` a list event reports.

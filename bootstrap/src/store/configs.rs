@@ -42,6 +42,13 @@ fn not_found(done: u64) -> Result<()> {
     }
 }
 
+/// A value bound in an update of a config's columns.
+#[derive(Clone, Copy)]
+enum Val<'a> {
+    Text(Option<&'a str>),
+    Int(i64),
+}
+
 impl ConfigStore {
     /// Inserts the config and its channels with `ev`, after `new_client` (the client
     /// created for this config, with its `client.create` event) in the same
@@ -239,47 +246,6 @@ impl ConfigStore {
         Ok((u64::try_from(total).unwrap_or(0), out))
     }
 
-    /// Writes name, content and `updated_at` of `c`.
-    pub async fn update_info(&self, c: &Config, ev: &Event) -> Result<()> {
-        magnetite_db::db_tx!(self.db(), tx => {
-            let done = sqlx::query(
-                "UPDATE bootstrap_configs SET name = $3, content = $4, updated_at = $5 \
-                 WHERE client_id = $1 AND domain_id = $2",
-            )
-            .bind(&c.client_id)
-            .bind(&c.domain_id)
-            .bind(&c.name)
-            .bind(&c.content)
-            .bind(&c.updated_at)
-            .execute(&mut *tx)
-            .await?;
-            not_found(done.rows_affected())?;
-            tx.append_in(ev, &c.domain_id).await?;
-        });
-        Ok(())
-    }
-
-    /// Writes the certificate, the sealed private key and the CA of `c`.
-    pub async fn update_certs(&self, c: &Config, ev: &Event) -> Result<()> {
-        magnetite_db::db_tx!(self.db(), tx => {
-            let done = sqlx::query(
-                "UPDATE bootstrap_configs SET client_cert = $3, client_key_sealed = $4, \
-                 ca_cert = $5, updated_at = $6 WHERE client_id = $1 AND domain_id = $2",
-            )
-            .bind(&c.client_id)
-            .bind(&c.domain_id)
-            .bind(&c.client_cert)
-            .bind(&c.client_key_sealed)
-            .bind(&c.ca_cert)
-            .bind(&c.updated_at)
-            .execute(&mut *tx)
-            .await?;
-            not_found(done.rows_affected())?;
-            tx.append_in(ev, &c.domain_id).await?;
-        });
-        Ok(())
-    }
-
     /// Replaces the channel list of `c` with `c.channels`.
     pub async fn replace_channels(&self, c: &Config, ev: &Event) -> Result<()> {
         magnetite_db::db_tx!(self.db(), tx => {
@@ -311,19 +277,60 @@ impl ConfigStore {
         Ok(())
     }
 
+    /// Writes name, content and `updated_at` of `c`.
+    pub async fn update_info(&self, c: &Config, ev: &Event) -> Result<()> {
+        let values = [
+            Val::Text(Some(&c.name)),
+            Val::Text(Some(&c.content)),
+            Val::Text(c.updated_at.as_deref()),
+        ];
+        let set = "name = $3, content = $4, updated_at = $5";
+        self.update_config(c, set, &values, ev).await
+    }
+
+    /// Writes the certificate, the sealed private key and the CA of `c`.
+    pub async fn update_certs(&self, c: &Config, ev: &Event) -> Result<()> {
+        let values = [
+            Val::Text(Some(&c.client_cert)),
+            Val::Text(Some(&c.client_key_sealed)),
+            Val::Text(Some(&c.ca_cert)),
+            Val::Text(c.updated_at.as_deref()),
+        ];
+        let set = "client_cert = $3, client_key_sealed = $4, ca_cert = $5, updated_at = $6";
+        self.update_config(c, set, &values, ev).await
+    }
+
     /// Writes the whitelist state of `c`.
     pub async fn set_state(&self, c: &Config, ev: &Event) -> Result<()> {
+        let values = [
+            Val::Int(c.state.as_i64()),
+            Val::Text(c.updated_at.as_deref()),
+        ];
+        self.update_config(c, "state = $3, updated_at = $4", &values, ev)
+            .await
+    }
+
+    /// `UPDATE bootstrap_configs SET <set>` of the config `c` (`$1` its client, `$2` its
+    /// domain, `values` from `$3` on) with its event in one transaction; 404 when the
+    /// domain has no such config.
+    async fn update_config(
+        &self,
+        c: &Config,
+        set: &str,
+        values: &[Val<'_>],
+        ev: &Event,
+    ) -> Result<()> {
+        let sql =
+            format!("UPDATE bootstrap_configs SET {set} WHERE client_id = $1 AND domain_id = $2");
         magnetite_db::db_tx!(self.db(), tx => {
-            let done = sqlx::query(
-                "UPDATE bootstrap_configs SET state = $3, updated_at = $4 \
-                 WHERE client_id = $1 AND domain_id = $2",
-            )
-            .bind(&c.client_id)
-            .bind(&c.domain_id)
-            .bind(c.state.as_i64())
-            .bind(&c.updated_at)
-            .execute(&mut *tx)
-            .await?;
+            let mut query = sqlx::query(&sql).bind(&c.client_id).bind(&c.domain_id);
+            for value in values {
+                query = match *value {
+                    Val::Text(text) => query.bind(text),
+                    Val::Int(int) => query.bind(int),
+                };
+            }
+            let done = query.execute(&mut *tx).await?;
             not_found(done.rows_affected())?;
             tx.append_in(ev, &c.domain_id).await?;
         });
