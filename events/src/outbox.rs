@@ -119,32 +119,33 @@ impl From<Db> for DbSource {
     }
 }
 
+/// The insert of one event, for both engines (`$n` parameters are valid on SQLite too).
+const APPEND: &str = "INSERT INTO events_outbox (stream, payload, created_at, domain) \
+     VALUES ($1, $2, $3, $4) RETURNING id";
+
+/// Runs [`APPEND`] for `$ev` on `$conn`, either engine's connection (the sqlx types
+/// differ, the statement and its binding do not); evaluates to the new row's id.
+macro_rules! append_on {
+    ($conn:expr, $ev:expr) => {{
+        let row = sqlx::query(APPEND)
+            .bind($ev.service.as_str())
+            .bind($ev.payload())
+            .bind(crate::model::now_ns())
+            .bind($ev.domain.as_deref())
+            .fetch_one($conn)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }};
+}
+
 /// Inserts one event into the SQLite outbox on `conn` (use the caller's transaction).
 pub async fn append_sqlite(conn: &mut SqliteConnection, ev: &Event) -> Result<i64, EventsError> {
-    let row = sqlx::query(
-        "INSERT INTO events_outbox (stream, payload, created_at, domain) VALUES (?, ?, ?, ?) RETURNING id",
-    )
-    .bind(ev.service.as_str())
-    .bind(ev.payload())
-    .bind(crate::model::now_ns())
-    .bind(ev.domain.as_deref())
-    .fetch_one(conn)
-    .await?;
-    Ok(row.try_get::<i64, _>(0)?)
+    append_on!(conn, ev)
 }
 
 /// Inserts one event into the PostgreSQL outbox on `conn` (use the caller's transaction).
 pub async fn append_postgres(conn: &mut PgConnection, ev: &Event) -> Result<i64, EventsError> {
-    let row = sqlx::query(
-        "INSERT INTO events_outbox (stream, payload, created_at, domain) VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind(ev.service.as_str())
-    .bind(ev.payload())
-    .bind(crate::model::now_ns())
-    .bind(ev.domain.as_deref())
-    .fetch_one(conn)
-    .await?;
-    Ok(row.try_get::<i64, _>(0)?)
+    append_on!(conn, ev)
 }
 
 /// Appends an event on a transaction's connection, either engine: how auth, bootstrap
