@@ -42,6 +42,24 @@ fn not_found(done: u64) -> Result<()> {
     }
 }
 
+/// Inserts the channel list of the config `$c`, in order, on the transaction `$tx` of
+/// either engine (a macro because the two transaction types share no trait we can
+/// name, while the statement is the same).
+macro_rules! insert_channels {
+    ($tx:ident, $c:expr) => {
+        for (position, ch) in $c.channels.iter().enumerate() {
+            sqlx::query(INSERT_CHANNEL)
+                .bind(&$c.client_id)
+                .bind(&ch.id)
+                .bind(position as i64)
+                .bind(&ch.name)
+                .bind(ch.metadata.to_string())
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 /// A value bound in an update of a config's columns.
 #[derive(Clone, Copy)]
 enum Val<'a> {
@@ -86,16 +104,7 @@ impl ConfigStore {
             .bind(&c.created_at)
             .execute(&mut *tx)
             .await?;
-            for (i, ch) in c.channels.iter().enumerate() {
-                sqlx::query(INSERT_CHANNEL)
-                    .bind(&c.client_id)
-                    .bind(&ch.id)
-                    .bind(i as i64)
-                    .bind(&ch.name)
-                    .bind(ch.metadata.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_channels!(tx, c);
             tx.append_in(ev, &c.domain_id).await?;
         });
         Ok(())
@@ -262,16 +271,7 @@ impl ConfigStore {
                 .bind(&c.client_id)
                 .execute(&mut *tx)
                 .await?;
-            for (i, ch) in c.channels.iter().enumerate() {
-                sqlx::query(INSERT_CHANNEL)
-                    .bind(&c.client_id)
-                    .bind(&ch.id)
-                    .bind(i as i64)
-                    .bind(&ch.name)
-                    .bind(ch.metadata.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_channels!(tx, c);
             tx.append_in(ev, &c.domain_id).await?;
         });
         Ok(())
