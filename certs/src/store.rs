@@ -1,6 +1,7 @@
 //! Issued certificates on SQLite or PostgreSQL (the platform's database), one set of
 //! SQL for both: `$n` parameters and TEXT columns are valid on either engine, and the
-//! [`tx!`]/[`read!`] macros expand one body per pool type.
+//! `magnetite_db::db_tx!` / `db_read!` macros expand one body per pool type (rows read
+//! through `magnetite_db::Cols`).
 //!
 //! Only public material is stored: the certificate, its SHA-256 fingerprint (how a TLS
 //! peer is identified) and who it belongs to. Never the client's private key.

@@ -106,8 +106,10 @@ impl_cols!(sqlx::postgres::PgRow);
 /// such a transaction may read before it writes, and SQLite fails (`SQLITE_BUSY`, no
 /// busy wait) a transaction that must upgrade a read lock while another writes. Writes
 /// that start with their write do not take it and simply wait out SQLite's single-writer
-/// lock (the busy timeout set in [`Db::open`]): the outbox's appends (the MQTT batching
-/// writer's batches among them) and the readers' cursor saves, in `magnetite-events`.
+/// lock (the busy timeout set in [`Db::open`]): the outbox's stand-alone appends
+/// (`OutboxDb::append` / `append_batch`, the MQTT batching writer's batches among them)
+/// and the readers' cursor saves, in `magnetite-events`. An append inside a store's
+/// transaction (`Outbox::append_in`) runs under that transaction's lock.
 /// PostgreSQL does not need it.
 pub fn sqlite_write_lock() -> &'static tokio::sync::Mutex<()> {
     static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();

@@ -5,7 +5,7 @@
 //! Followed as a newcomer would, `POST /{d}/clients` used to go: the HTTP handler
 //! authenticated the bearer token, checked the domain, validated the body, generated and
 //! hashed the secret, picked the event from `magnetite_events::model`, and called the
-//! store, whose `db_tx!` (from `events`) wrote the row and appended the event through
+//! store, whose `db_tx!` (then in `events`) wrote the row and appended the event through
 //! `Outbox` (`events` again). Bootstrap did all of that a second time by hand (its own
 //! `Entity`, hash, event, `insert_entities`), reaching into auth's store, keys and HTTP
 //! types; and the cache invalidation after each change lived in the handlers.

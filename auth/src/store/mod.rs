@@ -1,9 +1,11 @@
 //! The identity store on SQLite (embedded default) or PostgreSQL, through one set of SQL.
 //!
 //! Both engines accept `$1`-style parameters and the column types used here (TEXT,
-//! BIGINT), so every statement is written once; [`tx!`] and [`read!`] expand the same
-//! body for each pool type. Each mutation appends its event to the outbox in the same
-//! transaction (`Outbox`), which is what makes "nothing lost" hold across a crash.
+//! BIGINT), so every statement is written once; `magnetite_db::db_tx!` and `db_read!`
+//! expand the same body for each pool type and rows are read through
+//! `magnetite_db::Cols`. Each mutation appends its event to the outbox in the same
+//! transaction (`magnetite_events::Outbox`), which is what makes "nothing lost" hold
+//! across a crash.
 //!
 //! Transactions go through `magnetite_db::db_tx!` (SQLite: one writer per process,
 //! `BEGIN IMMEDIATE`), reads through `db_read!`.

@@ -1,12 +1,13 @@
 //! Bootstrap tables on SQLite or PostgreSQL through one set of SQL (the auth pattern).
 //!
 //! Both engines accept `$1`-style parameters and TEXT/BIGINT columns, so each statement
-//! is written once and `tx!` / `read!` expand the body for either pool. Every
-//! change appends its event to `events_outbox` inside the same transaction, so a
-//! change and its event are committed (or lost) together.
+//! is written once and `magnetite_db::db_tx!` / `db_read!` expand the body for either
+//! pool; rows are read through `magnetite_db::Cols`. Every change appends its event to
+//! `events_outbox` inside the same transaction (`magnetite_events::Outbox`), so a change
+//! and its event are committed (or lost) together.
 //!
-//! SQLite has one writer: writes here take this store's lock and `BEGIN IMMEDIATE`
-//! (auth has its own lock; the two meet at SQLite's busy timeout, which waits).
+//! SQLite has one writer: every `db_tx!` here takes the process-wide SQLite write lock
+//! (the same one auth's and certs' stores take) and `BEGIN IMMEDIATE`.
 
 pub mod configs;
 pub mod reactions;
