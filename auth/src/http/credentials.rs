@@ -14,7 +14,7 @@ use super::{bearer_user, AppState, Body, Caller};
 use crate::crypto::TokenKind;
 use crate::error::{AuthError, Result};
 use crate::model::User;
-use crate::service::credentials::{LoginInput, ResetInput, TokenPair};
+use crate::service::credentials::TokenPair;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -52,11 +52,24 @@ fn created_tokens(pair: TokenPair) -> (StatusCode, Json<Value>) {
     (StatusCode::CREATED, Json(body))
 }
 
+/// Magistrala and SuperMQ clients name the two fields differently; any spelling is
+/// accepted. No `Debug`: it holds a password.
+#[derive(Deserialize)]
+struct Login {
+    username: Option<String>,
+    email: Option<String>,
+    identity: Option<String>,
+    password: Option<String>,
+    secret: Option<String>,
+}
+
 async fn issue_token(
     State(state): State<AppState>,
-    Body(body): Body<LoginInput>,
+    Body(body): Body<Login>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let pair = state.credentials().issue_token(body).await?;
+    let login = body.username.or(body.email).or(body.identity);
+    let password = body.password.or(body.secret);
+    let pair = state.credentials().issue_token(login, password).await?;
     Ok(created_tokens(pair))
 }
 
@@ -99,10 +112,26 @@ async fn reset_request(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// No `Debug`: it holds a token and a password.
+#[derive(Deserialize)]
+struct Reset {
+    token: Option<String>,
+    password: Option<String>,
+    confirm_password: Option<String>,
+}
+
 async fn reset(
     State(state): State<AppState>,
-    Body(body): Body<ResetInput>,
+    Body(body): Body<Reset>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    state.credentials().reset(body).await?;
+    let Reset {
+        token,
+        password,
+        confirm_password,
+    } = body;
+    state
+        .credentials()
+        .reset(token, password, confirm_password)
+        .await?;
     Ok((StatusCode::CREATED, Json(json!({}))))
 }

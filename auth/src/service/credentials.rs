@@ -7,7 +7,6 @@
 //! alike (the answer must not reveal who has an account).
 
 use magnetite_events::model::users as ev;
-use serde::Deserialize;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -25,25 +24,6 @@ use crate::store::now_rfc3339;
 /// before any lookup, hashing or throttle bookkeeping.
 pub const MAX_LOGIN_LEN: usize = 254;
 pub use crate::passwords::MAX_PASSWORD_LEN;
-
-/// `POST /users/tokens/issue` body: Magistrala and SuperMQ clients name the two fields
-/// differently, any of the spellings is accepted. No `Debug`: it holds a password.
-#[derive(Deserialize, Default)]
-pub struct LoginInput {
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub identity: Option<String>,
-    pub password: Option<String>,
-    pub secret: Option<String>,
-}
-
-/// `PUT /password/reset` body. No `Debug`: it holds a token and a password.
-#[derive(Deserialize, Default)]
-pub struct ResetInput {
-    pub token: Option<String>,
-    pub password: Option<String>,
-    pub confirm_password: Option<String>,
-}
 
 /// An access and a refresh token, both bound to the user's token epoch. No `Debug`.
 pub struct TokenPair {
@@ -105,16 +85,13 @@ impl<'a> Credentials<'a> {
     }
 
     /// Logs in with a username or e-mail and a password (`user.issue_token`).
-    pub async fn issue_token(&self, input: LoginInput) -> Result<TokenPair> {
-        let login = input
-            .username
-            .or(input.email)
-            .or(input.identity)
-            .ok_or_else(|| AuthError::bad_request("missing username"))?;
-        let password = input
-            .password
-            .or(input.secret)
-            .ok_or_else(|| AuthError::bad_request("missing password"))?;
+    pub async fn issue_token(
+        &self,
+        login: Option<String>,
+        password: Option<String>,
+    ) -> Result<TokenPair> {
+        let login = login.ok_or_else(|| AuthError::bad_request("missing username"))?;
+        let password = password.ok_or_else(|| AuthError::bad_request("missing password"))?;
         check_login_size(&login, &password)?;
         let platform = self.platform;
         // Counted before the hashing slot is awaited: concurrent guesses see each other.
@@ -160,15 +137,16 @@ impl<'a> Credentials<'a> {
     /// Sets the new password and bumps the user's token epoch in one conditional
     /// update: the reset token works once, and every access and refresh token issued
     /// before the reset stops working (`user.reset_secret`).
-    pub async fn reset(&self, input: ResetInput) -> Result<()> {
-        let (Some(token), Some(password)) = (input.token, input.password) else {
+    pub async fn reset(
+        &self,
+        token: Option<String>,
+        password: Option<String>,
+        confirm_password: Option<String>,
+    ) -> Result<()> {
+        let (Some(token), Some(password)) = (token, password) else {
             return Err(AuthError::bad_request("token and password are required"));
         };
-        if input
-            .confirm_password
-            .as_deref()
-            .is_some_and(|c| c != password)
-        {
+        if confirm_password.is_some_and(|c| c != password) {
             return Err(AuthError::bad_request(
                 "password and confirm_password differ",
             ));
