@@ -205,6 +205,21 @@ pub struct Settings {
     /// 0 keeps everything. Unshipped events are never pruned
     #[arg(long, env = "MAGNETITE_EVENT_RETENTION", default_value = "7d", value_parser = duration)]
     pub event_retention: Duration,
+    /// Event consumers: unacknowledged deliveries come again after this (e.g. 30s)
+    #[arg(long, env = "MAGNETITE_CONSUMER_ACK_WAIT", default_value = "30s", value_parser = duration)]
+    pub consumer_ack_wait: Duration,
+    /// Event consumers not fetched for this long are deleted (e.g. 7d)
+    #[arg(long, env = "MAGNETITE_CONSUMER_EXPIRY", default_value = "7d", value_parser = duration)]
+    pub consumer_expiry: Duration,
+    /// Keep-alive interval of consumer streams (SSE comment, WebSocket ping)
+    #[arg(long, env = "MAGNETITE_CONSUMER_KEEPALIVE", default_value = "30s", value_parser = at_least_a_millisecond)]
+    pub consumer_keepalive: Duration,
+    /// Most event consumers one user may hold
+    #[arg(long, env = "MAGNETITE_CONSUMER_MAX_PER_USER", default_value_t = 100)]
+    pub consumer_max_per_user: u64,
+    /// Most unacknowledged deliveries per event consumer
+    #[arg(long, env = "MAGNETITE_CONSUMER_MAX_PENDING", default_value_t = 10_000)]
+    pub consumer_max_pending: u64,
     /// SMTP server for password-reset mail: smtp://[user:pass@]host[:port][?tls=required]
     /// or smtps://...; without it the mail is written to <data dir>/mail
     #[arg(long, env = "MAGNETITE_SMTP_URL", hide_env_values = true, value_parser = parse_secret)]
@@ -242,6 +257,18 @@ pub struct Settings {
     /// First run: generate a CA and a server certificate in the data dir (once)
     #[arg(long, env = "MAGNETITE_TLS_SELF_SIGNED")]
     pub tls_self_signed: bool,
+    /// Unacknowledged personal notifications kept per user (at least 1); more drop
+    /// that user's oldest (counted as magnetite_notifications_dropped_total)
+    #[arg(long, env = "MAGNETITE_NOTIFICATIONS_MAX_PER_USER", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..))]
+    pub notifications_max_per_user: u32,
+    /// Domain admins are notified of a client certificate this long before it expires
+    /// (seconds, or e.g. 7d, 24h)
+    #[arg(long, env = "MAGNETITE_CERT_EXPIRY_NOTICE", default_value = "7d", value_parser = duration)]
+    pub cert_expiry_notice: Duration,
+    /// How often certificates are checked for the expiry notice, at least 1s (seconds,
+    /// or e.g. 1h, 10m)
+    #[arg(long, env = "MAGNETITE_CERT_EXPIRY_SWEEP", default_value = "1h", value_parser = at_least_a_second)]
+    pub cert_expiry_sweep: Duration,
     #[arg(skip = Secrets::from_env())]
     pub secrets: Secrets,
 }
@@ -292,6 +319,15 @@ fn at_least_a_second(text: &str) -> Result<Duration, String> {
     let value = duration(text)?;
     if value < Duration::from_secs(1) {
         return Err("must be at least 1s".into());
+    }
+    Ok(value)
+}
+
+/// An interval that must tick (a keep-alive): zero is refused.
+fn at_least_a_millisecond(text: &str) -> Result<Duration, String> {
+    let value = duration(text)?;
+    if value < Duration::from_millis(1) {
+        return Err("must be at least 1ms".into());
     }
     Ok(value)
 }

@@ -149,7 +149,9 @@ impl Connection {
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_read_timeout);
-        let conn = builder.serve_connection(io, service);
+        // Upgrades: the consumer streams' WebSocket (`/consumers/{id}/ws`) takes the
+        // connection over once the handler has authenticated the caller.
+        let conn = builder.serve_connection(io, service).with_upgrades();
         tokio::pin!(conn);
         let idle = self.limits.idle_timeout;
         let mut stopping = false;

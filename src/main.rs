@@ -126,7 +126,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             broker.hooks().close_events();
         }
         AuthMode::Platform => {
-            let services = services::start(&settings, &events, ca).await?;
+            let services = services::start(&settings, &events, ca, &instance_id).await?;
             let gate = MqttGate::new(Arc::clone(&services.platform));
             let hooks = WithEvents::new(PlatformHooks::new(gate), writer);
             let broker = Broker::new(broker_config(&settings), hooks);
@@ -140,6 +140,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
             services.bootstrap.shutdown().await;
+            services.consumers.shutdown().await;
+            services.notifications.shutdown().await;
         }
     }
     // Every MQTT event recorded so far is written before the process exits.

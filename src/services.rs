@@ -1,5 +1,5 @@
 //! The platform services behind `--auth platform`: identity and access (auth), client
-//! certificates (certs) and device bootstrap, sharing one database and merged into one
+//! certificates (certs), device bootstrap and personal notifications, sharing one database and merged into one
 //! HTTP router.
 
 use magnetite_auth::mail::Mailer;
@@ -12,8 +12,10 @@ use magnetite_auth::platform::PlatformCollector;
 use magnetite_auth::{Platform, PlatformConfig, Store};
 use magnetite_bootstrap::{BootstrapService, CertIssuer, IssueFuture, IssuedCert, StorageKey};
 use magnetite_certs::{Ca, CertsService};
+use magnetite_consumers::{ConsumerService, ConsumersConfig};
 use magnetite_events::http::{LogAccess, Refused};
 use magnetite_events::{Events, ReadScope};
+use magnetite_notifications::{NotificationService, NotificationSettings};
 use secrecy::ExposeSecret;
 
 use crate::cli::Settings;
@@ -22,6 +24,8 @@ use crate::http::MetricsSource;
 pub struct Services {
     pub platform: Arc<Platform>,
     pub bootstrap: Arc<BootstrapService>,
+    pub consumers: Arc<ConsumerService>,
+    pub notifications: Arc<NotificationService>,
     pub api: axum::Router,
     /// Their `/metrics` families (throttle tables, bootstrap attempts for unknown ids).
     pub metrics: Vec<MetricsSource>,
@@ -31,6 +35,7 @@ pub async fn start(
     settings: &Settings,
     events: &Events,
     ca: Option<Ca>,
+    instance_id: &str,
 ) -> anyhow::Result<Services> {
     let platform = start_platform(settings, events).await?;
     let mut api = magnetite_auth::http::router(Arc::clone(&platform))
@@ -54,15 +59,22 @@ pub async fn start(
         }));
         api = api.merge(magnetite_certs::http::router(Arc::clone(certs)));
     }
+    let notifications = start_notifications(settings, events, &platform, certs.is_some()).await?;
+    api = api.merge(magnetite_notifications::router(Arc::clone(&notifications)));
     let bootstrap = start_bootstrap(settings, events, &platform, certs).await?;
     api = api.merge(magnetite_bootstrap::router(Arc::clone(&bootstrap)));
+    let consumers = start_consumers(settings, events, &platform, instance_id).await?;
+    api = api.merge(magnetite_consumers::http::router(Arc::clone(&consumers)));
     let metrics: Vec<MetricsSource> = vec![
         Box::new(PlatformCollector(Arc::clone(&platform))),
         Box::new(bootstrap.collector()),
+        Box::new(notifications.collector()),
     ];
     Ok(Services {
         platform,
         bootstrap,
+        consumers,
+        notifications,
         api,
         metrics,
     })
@@ -127,6 +139,24 @@ async fn start_platform(settings: &Settings, events: &Events) -> anyhow::Result<
     Ok(platform)
 }
 
+/// Personal notifications: the outbox reader, and the certificate-expiry sweep when
+/// the certs service is on (its table exists then).
+async fn start_notifications(
+    settings: &Settings,
+    events: &Events,
+    platform: &Arc<Platform>,
+    certs_on: bool,
+) -> anyhow::Result<Arc<NotificationService>> {
+    let config = NotificationSettings {
+        max_per_user: settings.notifications_max_per_user,
+        cert_expiry_notice: settings.cert_expiry_notice,
+        cert_sweep_every: certs_on.then_some(settings.cert_expiry_sweep),
+    };
+    NotificationService::start(events.db().clone(), Arc::clone(platform), config)
+        .await
+        .context("starting notifications")
+}
+
 /// Bootstrap: configs, device bootstrap (plain and AES with
 /// `MAGNETITE_BOOTSTRAP_ENCRYPT_KEY`), certificates from the certs service when on.
 async fn start_bootstrap(
@@ -152,6 +182,27 @@ async fn start_bootstrap(
     .await
     .context("starting bootstrap")?;
     Ok(service)
+}
+
+/// Event consumers (`/consumers`) over the outbox, with the `--consumer-*` settings.
+async fn start_consumers(
+    settings: &Settings,
+    events: &Events,
+    platform: &Arc<Platform>,
+    instance_id: &str,
+) -> anyhow::Result<Arc<ConsumerService>> {
+    let config = ConsumersConfig {
+        ack_wait: settings.consumer_ack_wait,
+        expiry: settings.consumer_expiry,
+        keepalive: settings.consumer_keepalive,
+        max_per_user: settings.consumer_max_per_user,
+        max_pending: settings.consumer_max_pending,
+        instance_id: instance_id.to_string(),
+    };
+    let names = events.names().clone();
+    ConsumerService::start(events.db().clone(), Arc::clone(platform), names, config)
+        .await
+        .context("starting the event consumers")
 }
 
 /// Bootstrap's certificate issuer: the certs service, in the client's own domain.

@@ -25,6 +25,9 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct Keys {
     token: [u8; 32],
     secrets: [u8; 32],
+    /// Signs the replies event consumers hand out (`magnetite-consumers`): a key of
+    /// its own, so a reply can never pass for a secret hash or a token, nor the reverse.
+    replies: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -39,6 +42,16 @@ fn derive(master: &[u8], label: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Constant-time check (`verify_slice`) of a hex HMAC-SHA256 of `message` under `key`.
+fn verify_hex_mac(key: &[u8; 32], message: &[u8], tag_hex: &str) -> bool {
+    let Ok(tag) = hex::decode(tag_hex) else {
+        return false;
+    };
+    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
+    mac.update(message);
+    mac.verify_slice(&tag).is_ok()
+}
+
 /// HMAC accepts keys of any length; this never runs.
 fn unreachable_hmac() -> HmacSha256 {
     unreachable!("HMAC-SHA256 takes keys of any length")
@@ -49,6 +62,7 @@ impl Keys {
         Keys {
             token: derive(master, "magnetite token signing v1"),
             secrets: derive(master, "magnetite client secret hashing v1"),
+            replies: derive(master, "magnetite consumer reply signing v1"),
         }
     }
 
@@ -85,13 +99,20 @@ impl Keys {
 
     /// Constant-time check of `secret` against its stored form.
     pub fn verify_secret(&self, secret: &[u8], stored_hex: &str) -> bool {
-        let Ok(stored) = hex::decode(stored_hex) else {
-            return false;
-        };
+        verify_hex_mac(&self.secrets, secret, stored_hex)
+    }
+
+    /// HMAC-SHA256 of `message` under the consumer-reply key, hex.
+    pub fn sign_reply(&self, message: &[u8]) -> String {
         let mut mac =
-            HmacSha256::new_from_slice(&self.secrets).unwrap_or_else(|_| unreachable_hmac());
-        mac.update(secret);
-        mac.verify_slice(&stored).is_ok()
+            HmacSha256::new_from_slice(&self.replies).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(message);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Constant-time check of a [`Keys::sign_reply`] tag (`verify_slice`).
+    pub fn verify_reply(&self, message: &[u8], tag_hex: &str) -> bool {
+        verify_hex_mac(&self.replies, message, tag_hex)
     }
 
     /// Signs `claims` as a compact HS256 JWT.
@@ -240,6 +261,17 @@ mod tests {
             let resigned = format!("{header}.{}", rest);
             assert!(keys.verify_token(&resigned).is_err(), "{alg}");
         }
+    }
+
+    #[test]
+    fn replies_verify_only_under_their_own_key() {
+        let keys = Keys::from_master(&[7u8; 32]);
+        let tag = keys.sign_reply(b"c1|5|salt|u1");
+        assert!(keys.verify_reply(b"c1|5|salt|u1", &tag));
+        assert!(!keys.verify_reply(b"c1|6|salt|u1", &tag));
+        assert!(!keys.verify_reply(b"c1|5|salt|u1", "zz"));
+        // Not the secret-hashing key: the same input hashes differently.
+        assert_ne!(keys.hash_secret("c1|5|salt|u1"), tag);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use crate::encode::{json_body, Names};
 use crate::model::Service;
-use crate::outbox::{OutboxDb, ReadScope};
+use crate::outbox::{OutboxDb, OutboxRow, ReadScope};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
@@ -97,6 +97,15 @@ fn canonical_stream(raw: &str) -> Option<&'static str> {
     Service::parse(service).map(Service::as_str)
 }
 
+/// The JSON body of a row's event as `GET /events` serves it (and NATS/RabbitMQ
+/// consumers get it), in `names`' naming; `null` for a payload that is not an object.
+pub fn event_body(names: &Names, row: &OutboxRow) -> Value {
+    match serde_json::from_str::<Value>(&row.payload) {
+        Ok(Value::Object(f)) => Value::Object(json_body(&names.renamed(&f))),
+        _ => Value::Null,
+    }
+}
+
 async fn list(
     State(st): State<LogState>,
     headers: HeaderMap,
@@ -128,13 +137,7 @@ async fn list(
     let next = rows.last().map(|r| r.id).unwrap_or(after);
     let events: Vec<Value> = rows
         .iter()
-        .map(|r| {
-            let event = match serde_json::from_str::<Value>(&r.payload) {
-                Ok(Value::Object(f)) => Value::Object(json_body(&st.names.renamed(&f))),
-                _ => Value::Null,
-            };
-            json!({ "id": r.id, "stream": st.names.stream(&r.stream), "event": event })
-        })
+        .map(|r| json!({ "id": r.id, "stream": st.names.stream(&r.stream), "event": event_body(&st.names, r) }))
         .collect();
     Ok(Json(json!({ "events": events, "next": next })))
 }

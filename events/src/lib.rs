@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod reader;
 pub mod retention;
 pub mod retry;
+pub mod scopes;
 pub mod shipper;
 pub mod sink;
 pub mod url;

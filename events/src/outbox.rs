@@ -125,7 +125,7 @@ const APPEND: &str = "INSERT INTO events_outbox (stream, payload, created_at, do
 
 /// Runs [`APPEND`] for `$ev` on `$conn`, either engine's connection (the sqlx types
 /// differ, the statement and its binding do not); evaluates to the new row's id.
-macro_rules! append_on {
+macro_rules! insert_row {
     ($conn:expr, $ev:expr) => {{
         let row = sqlx::query(APPEND)
             .bind($ev.service.as_str())
@@ -134,18 +134,24 @@ macro_rules! append_on {
             .bind($ev.domain.as_deref())
             .fetch_one($conn)
             .await?;
-        Ok(row.try_get::<i64, _>(0)?)
+        row.try_get::<i64, _>(0)?
     }};
 }
 
-/// Inserts one event into the SQLite outbox on `conn` (use the caller's transaction).
+/// Inserts one event into the SQLite outbox on `conn` (use the caller's transaction),
+/// with its scope rows ([`crate::scopes`]).
 pub async fn append_sqlite(conn: &mut SqliteConnection, ev: &Event) -> Result<i64, EventsError> {
-    append_on!(conn, ev)
+    let id = insert_row!(&mut *conn, ev);
+    crate::scopes::write_sqlite(conn, id, ev).await?;
+    Ok(id)
 }
 
-/// Inserts one event into the PostgreSQL outbox on `conn` (use the caller's transaction).
+/// Inserts one event into the PostgreSQL outbox on `conn` (use the caller's transaction),
+/// with its scope rows ([`crate::scopes`]).
 pub async fn append_postgres(conn: &mut PgConnection, ev: &Event) -> Result<i64, EventsError> {
-    append_on!(conn, ev)
+    let id = insert_row!(&mut *conn, ev);
+    crate::scopes::write_postgres(conn, id, ev).await?;
+    Ok(id)
 }
 
 /// Appends an event on a transaction's connection, either engine: how auth, bootstrap
@@ -406,7 +412,9 @@ impl OutboxDb for Db {
         let q = "DELETE FROM events_outbox WHERE id IN (SELECT id FROM events_outbox \
                  WHERE id <= $1 AND created_at < $2 ORDER BY id LIMIT $3)";
         let done = db_tx!(self, tx => {
-            sqlx::query(q).bind(up_to).bind(before_ns).bind(limit).execute(&mut *tx).await?.rows_affected()
+            let done = sqlx::query(q).bind(up_to).bind(before_ns).bind(limit).execute(&mut *tx).await?.rows_affected();
+            sqlx::query(crate::scopes::PRUNE).bind(up_to).execute(&mut *tx).await?;
+            done
         });
         Ok(done)
     }
@@ -438,11 +446,19 @@ async fn ensure_sqlite_schema(p: &SqlitePool) -> Result<(), EventsError> {
         sqlx::query(SQLITE_ADD_DOMAIN).execute(p).await?;
     }
     sqlx::query(DOMAIN_INDEX).execute(p).await?;
+    for s in crate::scopes::SCHEMA {
+        sqlx::query(s).execute(p).await?;
+    }
     Ok(())
 }
 
 async fn ensure_pg_schema(p: &PgPool) -> Result<(), EventsError> {
-    for s in PG_SCHEMA.iter().chain(&[PG_ADD_DOMAIN, DOMAIN_INDEX]) {
+    let scopes = crate::scopes::SCHEMA.iter();
+    for s in PG_SCHEMA
+        .iter()
+        .chain(&[PG_ADD_DOMAIN, DOMAIN_INDEX])
+        .chain(scopes)
+    {
         sqlx::query(s).execute(p).await?;
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! The one retry policy of the platform: capped exponential backoff with jitter. Every
 //! loop that retries a failing database or sink (the outbox reader's cursor load, read
-//! and save; a shipper's delivery; the bootstrap tailer's reactions; the MQTT event
-//! writer) waits by it.
+//! and save; a shipper's delivery; the bootstrap tailer's reactions; the notifications
+//! reader's windows; the MQTT event writer) waits by it.
 //!
 //! Built on `backon` rather than by hand: a small, actively maintained crate (Apache
 //! OpenDAL's retry layer) whose only runtime dependency is `fastrand`. Its

@@ -4,6 +4,7 @@
 use magnetite_events::Event;
 use std::collections::{HashMap, HashSet};
 
+use super::ancestry::EventAncestry;
 use super::{now_rfc3339, Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
 use crate::model::ConnType;
@@ -96,7 +97,8 @@ impl Store {
                     }
                 }
             }
-            tx.append_in(ev, domain_id).await?;
+            let ev = tx.with_ancestors(ev).await?;
+            tx.append_in(&ev, domain_id).await?;
         });
         Ok(())
     }
@@ -126,7 +128,8 @@ impl Store {
                     }
                 }
             }
-            tx.append_in(ev, domain_id).await?;
+            let ev = tx.with_ancestors(ev).await?;
+            tx.append_in(&ev, domain_id).await?;
         });
         Ok(())
     }

@@ -3,6 +3,7 @@
 use magnetite_events::Event;
 use sqlx::{PgConnection, SqliteConnection};
 
+use super::ancestry::EventAncestry;
 use super::list::{fetch_page, Filter, ListQuery};
 use super::{json_text, parse_metadata, parse_tags, Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
@@ -72,7 +73,8 @@ macro_rules! impl_entity_rows {
                         .bind(&e.audit.created_at)
                         .execute(&mut *self)
                         .await?;
-                    self.append_in(item.event, &e.domain_id).await?;
+                    let ev = self.with_ancestors(item.event).await?;
+                    self.append_in(&ev, &e.domain_id).await?;
                 }
                 Ok(())
             }
@@ -170,7 +172,8 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(AuthError::NotFound(e.kind.name()));
             }
-            tx.append_in(ev, &e.domain_id).await?;
+            let ev = tx.with_ancestors(ev).await?;
+            tx.append_in(&ev, &e.domain_id).await?;
         });
         Ok(())
     }
@@ -188,6 +191,9 @@ impl Store {
             kind.table()
         );
         magnetite_db::db_tx!(self.db(), tx => {
+            // Before the row (and its parent) goes: a removal is recorded in the subtree
+            // the entity was in.
+            let ev = tx.with_ancestors(ev).await?;
             let done = sqlx::query(&sql).bind(id).bind(domain_id).execute(&mut *tx).await?;
             if done.rows_affected() == 0 {
                 return Err(AuthError::NotFound(kind.name()));
@@ -204,7 +210,7 @@ impl Store {
             for stmt in cleanup {
                 sqlx::query(stmt).bind(id).execute(&mut *tx).await?;
             }
-            tx.append_in(ev, domain_id).await?;
+            tx.append_in(&ev, domain_id).await?;
         });
         Ok(())
     }

@@ -10,6 +10,7 @@
 //! Transactions go through `magnetite_db::db_tx!` (SQLite: one writer per process,
 //! `BEGIN IMMEDIATE`), reads through `db_read!`.
 
+pub mod ancestry;
 pub mod connections;
 pub mod domains;
 pub mod entities;

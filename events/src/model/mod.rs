@@ -80,6 +80,11 @@ pub struct Event {
     /// `None` = platform-level (users, tokens): only platform admins read it. Stored in
     /// the outbox row's `domain` column, never in the payload, so sinks see no change.
     pub domain: Option<String>,
+    /// The groups above the event's subjects ([`crate::scopes::subjects`]) when it
+    /// happened, set by the writer that knows the hierarchy (auth, inside the same
+    /// transaction). Stored as indirect rows of `events_scopes`, never in the payload:
+    /// a group consumer with subresources sees an event by the membership it had then.
+    pub ancestors: Vec<String>,
 }
 
 impl Event {
@@ -97,6 +102,7 @@ impl Event {
             service,
             fields,
             domain: None,
+            ancestors: Vec::new(),
         }
     }
 

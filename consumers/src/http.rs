@@ -1,0 +1,146 @@
+//! The consumer routes. Every route needs `Authorization: Bearer <access token>`
+//! (auth's check, 401 without); a consumer is visible to its owner only (404 for
+//! everyone else, as for a missing one).
+//!
+//! - `POST /consumers {target, id, include_subresources, start}` -> 201 `{id}`
+//! - `GET /consumers/{id}/batch?size=N` -> `{"events": [...]}` (N in 1..=1000, default 100)
+//! - `GET /consumers/{id}/stream` -> Server-Sent Events, or a WebSocket when the request
+//!   asks for an upgrade (also `GET /consumers/{id}/ws`)
+//! - `POST /consumers/acknowledge {replies}` -> `{accepted, refused}`
+//! - `DELETE /consumers/{id}` -> 204
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use magnetite_auth::access::Caller;
+use magnetite_httpkit::{ApiError, Body, Path, Query};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+use crate::service::NewConsumer;
+use crate::stream;
+use crate::ConsumerService;
+
+type AppState = Arc<ConsumerService>;
+
+/// Every consumer route, ready to merge into the root router.
+pub fn router(service: Arc<ConsumerService>) -> Router {
+    Router::new()
+        .route("/consumers", post(create))
+        .route("/consumers/acknowledge", post(acknowledge))
+        .route("/consumers/:id", delete(remove))
+        .route("/consumers/:id/batch", get(batch))
+        .route("/consumers/:id/stream", get(live))
+        .route("/consumers/:id/ws", get(live))
+        .with_state(service)
+}
+
+async fn caller(svc: &ConsumerService, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    Ok(Caller::from_headers(&svc.platform, headers).await?)
+}
+
+async fn create(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+    Body(req): Body<NewConsumer>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let caller = caller(&svc, &headers).await?;
+    let id = svc.create(&caller, req).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchQuery {
+    size: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ConsumerPath {
+    id: String,
+}
+
+async fn batch(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+    Path(p): Path<ConsumerPath>,
+    Query(q): Query<BatchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller(&svc, &headers).await?;
+    let events = svc.fetch(&caller, &p.id, q.size.unwrap_or(100)).await?;
+    Ok(Json(json!({ "events": events })))
+}
+
+#[derive(Debug, Deserialize)]
+struct AckRequest {
+    replies: Vec<String>,
+}
+
+async fn acknowledge(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+    Body(req): Body<AckRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = caller(&svc, &headers).await?;
+    let outcome = svc.acknowledge(&caller, req.replies).await?;
+    Ok(Json(
+        json!({ "accepted": outcome.accepted, "refused": outcome.refused }),
+    ))
+}
+
+async fn remove(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+    Path(p): Path<ConsumerPath>,
+) -> Result<StatusCode, ApiError> {
+    let caller = caller(&svc, &headers).await?;
+    svc.delete(&caller, &p.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A WebSocket upgrade when the request asks for one, `None` otherwise (SSE).
+struct MaybeUpgrade(Option<WebSocketUpgrade>);
+
+#[axum::async_trait]
+impl FromRequestParts<AppState> for MaybeUpgrade {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let asks = parts
+            .headers
+            .get(axum::http::header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+        if !asks {
+            return Ok(MaybeUpgrade(None));
+        }
+        WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map(|u| MaybeUpgrade(Some(u)))
+            .map_err(|r| ApiError::new(r.status(), r.body_text()))
+    }
+}
+
+/// `GET /consumers/{id}/stream` (and `/ws`): the consumer's owner and access are checked
+/// before the stream opens, then on every fetch of the stream.
+async fn live(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+    Path(p): Path<ConsumerPath>,
+    MaybeUpgrade(upgrade): MaybeUpgrade,
+) -> Result<Response, ApiError> {
+    let caller = caller(&svc, &headers).await?;
+    let consumer = svc.owned(&caller, &p.id).await?;
+    svc.authorize(&caller, &consumer).await?;
+    let keepalive = svc.config.keepalive;
+    let rx = stream::spawn(Arc::clone(&svc), caller, consumer.id);
+    Ok(match upgrade {
+        Some(ws) => ws
+            .on_upgrade(move |socket| stream::websocket(socket, rx, keepalive))
+            .into_response(),
+        None => stream::sse(rx, keepalive),
+    })
+}
