@@ -42,13 +42,33 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .with_state(platform)
 }
 
+/// A router state that reaches the platform, so the handlers of any crate (auth's on
+/// `Arc<Platform>`, bootstrap's and notifications' on their services) take a [`Caller`]
+/// without a wrapper extractor of their own.
+pub trait PlatformState: Send + Sync {
+    fn platform_of_state(&self) -> &Platform;
+}
+
+impl PlatformState for Platform {
+    fn platform_of_state(&self) -> &Platform {
+        self
+    }
+}
+
+impl<T: PlatformState> PlatformState for Arc<T> {
+    fn platform_of_state(&self) -> &Platform {
+        T::platform_of_state(self)
+    }
+}
+
 /// The authenticated user behind `Authorization: Bearer <access token>`.
 #[async_trait]
-impl FromRequestParts<AppState> for Caller {
+impl<S: PlatformState> FromRequestParts<S> for Caller {
     type Rejection = AuthError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
-        let user = bearer_user(&parts.headers, state, TokenKind::Access).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthError> {
+        let platform = state.platform_of_state();
+        let user = bearer_user(&parts.headers, platform, TokenKind::Access).await?;
         Ok(Caller { user })
     }
 }
