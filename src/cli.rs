@@ -205,6 +205,20 @@ pub struct Settings {
     /// 0 keeps everything. Unshipped events are never pruned
     #[arg(long, env = "MAGNETITE_EVENT_RETENTION", default_value = "7d", value_parser = duration)]
     pub event_retention: Duration,
+    /// Kaa endpoint events (RFC 9/ELCE, 15/EME) as Avro on NATS subjects
+    /// kaa.v1.events.<originator>.endpoint.<group>.<type>; needs a nats:// --event-store
+    #[arg(long, env = "MAGNETITE_KAA_EVENTS")]
+    pub kaa_events: bool,
+    /// The originator token of Kaa subjects
+    #[arg(long, env = "MAGNETITE_KAA_ORIGINATOR", default_value = "magnetite")]
+    pub kaa_originator: String,
+    /// Client metadata key holding a Kaa endpoint's app version (absent: empty string)
+    #[arg(long, env = "MAGNETITE_KAA_APP_VERSION_KEY", default_value = magnetite_auth::kaa::DEFAULT_APP_VERSION_KEY)]
+    pub kaa_app_version_key: String,
+    /// Most endpoints one MQTT connection serves for Kaa events (a gateway and the
+    /// devices it declares), at least 1
+    #[arg(long, env = "MAGNETITE_KAA_MAX_ENDPOINTS", default_value = "1000", value_parser = at_least_one)]
+    pub kaa_max_endpoints: usize,
     /// Event consumers: unacknowledged deliveries come again after this (e.g. 30s)
     #[arg(long, env = "MAGNETITE_CONSUMER_ACK_WAIT", default_value = "30s", value_parser = duration)]
     pub consumer_ack_wait: Duration,
@@ -286,6 +300,32 @@ impl Settings {
     pub fn event_stores(&self) -> Vec<String> {
         let urls = self.event_stores.iter();
         urls.map(|url| url.expose_secret().to_string()).collect()
+    }
+
+    /// The Kaa event settings when `--kaa-events` is on: refused without a NATS
+    /// `--event-store` (Kaa events are only published to NATS) or with an originator
+    /// that is not one subject token.
+    pub fn kaa(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<magnetite_auth::kaa::KaaSettings>, String> {
+        if !self.kaa_events {
+            return Ok(None);
+        }
+        if !self
+            .event_stores()
+            .iter()
+            .any(|url| url.starts_with("nats://"))
+        {
+            return Err("--kaa-events needs a NATS event store (--event-store nats://host:port): Kaa events are published only to NATS".into());
+        }
+        let origin = magnetite_events::kaa::KaaOrigin::new(&self.kaa_originator, instance_id)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(magnetite_auth::kaa::KaaSettings {
+            origin,
+            app_version_key: self.kaa_app_version_key.clone(),
+            max_endpoints: self.kaa_max_endpoints,
+        }))
     }
 
     /// SMTP server of `--smtp-url`, when set (empty counts as unset).

@@ -59,6 +59,11 @@ impl<H> WithEvents<H> {
         }
     }
 
+    /// The wrapped hooks.
+    pub fn inner(&self) -> &H {
+        &self.inner
+    }
+
     /// Stops recording; the writer's task then writes what it holds and ends.
     pub fn close_events(&self) {
         if let Ok(mut writer) = self.writer.lock() {

@@ -9,6 +9,7 @@ mod http;
 mod http_error_heads;
 mod http_errors;
 mod http_server;
+mod kaa_hooks;
 mod metrics;
 mod platform_hooks;
 mod secrets;
@@ -26,6 +27,7 @@ use magnetite_events::{Events, EventsConfig, MqttWriter};
 use tokio::net::TcpListener;
 
 use event_hooks::WithEvents;
+use kaa_hooks::WithKaa;
 use magnetite_auth::MqttGate;
 use magnetite_broker::TlsAcceptorSource;
 use platform_hooks::PlatformHooks;
@@ -99,6 +101,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     data_dir::make_private(data_dir)
         .with_context(|| format!("securing data dir {}", data_dir.display()))?;
     let instance_id = instance_id(&settings)?;
+    let kaa = settings.kaa(&instance_id).map_err(anyhow::Error::msg)?;
     let events = start_events(&settings, &instance_id).await?;
     let (writer, writer_task) =
         MqttWriter::spawn_joinable(events.db().clone(), instance_id.clone());
@@ -108,6 +111,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     match settings.auth {
         AuthMode::None => {
             tracing::warn!("--auth none: ANY client may connect and use ANY topic allowed by the ACL; use only on a trusted network");
+            if kaa.is_some() {
+                tracing::warn!("--kaa-events with --auth none: there are no platform clients, so no Kaa endpoint events are made");
+            }
             let acl = settings.acl_file.as_deref().map(load_acl).transpose()?;
             let hooks = WithEvents::new(OpenHooks::new(acl), writer);
             let broker = Broker::new(broker_config(&settings), hooks);
@@ -126,19 +132,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             broker.hooks().close_events();
         }
         AuthMode::Platform => {
-            let services = services::start(&settings, &events, ca, &instance_id).await?;
+            let origin = kaa.as_ref().map(|k| k.origin.clone());
+            let services = services::start(&settings, &events, ca, &instance_id, kaa).await?;
             let gate = MqttGate::new(Arc::clone(&services.platform));
-            let hooks = WithEvents::new(PlatformHooks::new(gate), writer);
+            let platform_hooks = PlatformHooks::new(gate.clone());
+            let kaa_hooks = WithKaa::new(platform_hooks, gate, origin, writer.clone());
+            let hooks = WithEvents::new(kaa_hooks, writer);
             let broker = Broker::new(broker_config(&settings), hooks);
             services
                 .platform
                 .set_session_ender(platform_hooks::session_ender(broker.handle()));
+            let mut metrics = services.metrics;
+            if let Some(ignored) = broker.hooks().inner().collector() {
+                metrics.push(Box::new(ignored));
+            }
             let api = http::Api {
                 router: services.api,
-                metrics: services.metrics,
+                metrics,
             };
             run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
+            broker.hooks().inner().close_events();
             services.bootstrap.shutdown().await;
             services.consumers.shutdown().await;
             services.notifications.shutdown().await;

@@ -31,6 +31,8 @@ pub struct PlatformConfig {
     /// by the operator, never taken from a request: a reset link pointing at a host
     /// from the (unauthenticated) request would hand the token to whoever chose it.
     pub public_url: String,
+    /// Kaa endpoint events of client changes (`--kaa-events`); `None` = off.
+    pub kaa: Option<crate::kaa::KaaSettings>,
 }
 
 impl Default for PlatformConfig {
@@ -41,6 +43,7 @@ impl Default for PlatformConfig {
             reset_ttl_secs: 900,
             mailer: Mailer::files("data/mail"),
             public_url: "http://127.0.0.1:9000".into(),
+            kaa: None,
         }
     }
 }

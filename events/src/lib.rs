@@ -9,6 +9,7 @@
 pub mod encode;
 pub mod error;
 pub mod http;
+pub mod kaa;
 pub mod metrics;
 pub mod model;
 pub mod outbox;

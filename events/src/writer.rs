@@ -42,6 +42,12 @@ impl MqttWriter {
         ev.domain = domain.map(str::to_string);
         let _ = self.tx.send(ev);
     }
+
+    /// Records any other event raised by a connection (Kaa connectivity events) in the
+    /// same ordered batches; never blocks.
+    pub fn record_event(&self, ev: Event) {
+        let _ = self.tx.send(ev);
+    }
 }
 
 async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Event>) {

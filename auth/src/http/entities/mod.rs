@@ -67,6 +67,10 @@ fn kind_routes<K: KindOf>() -> Router<AppState> {
             &format!("{base}/:id/tags"),
             axum::routing::patch(update_tags::<K>),
         )
+        .route(
+            &format!("{base}/:id/metadata"),
+            axum::routing::patch(patch_metadata::<K>),
+        )
         .route(&format!("{base}/:id/enable"), post(set_status::<K, Enable>))
         .route(
             &format!("{base}/:id/disable"),
@@ -160,6 +164,24 @@ async fn update<K: KindOf>(
 ) -> Result<Json<Value>> {
     let e = service::<K>(&state)
         .update(&Actor::User(&caller), &domain, &id, body)
+        .await?;
+    Ok(Json(e.to_json(None)))
+}
+
+#[derive(Deserialize)]
+struct MetadataBody {
+    metadata: Option<Value>,
+}
+
+/// `PATCH /{d}/<kind>/{id}/metadata {"metadata": {...}}`: sets those keys only.
+async fn patch_metadata<K: KindOf>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, id)): Path<(String, String)>,
+    Body(body): Body<MetadataBody>,
+) -> Result<Json<Value>> {
+    let e = service::<K>(&state)
+        .patch_metadata(&Actor::User(&caller), &domain, &id, body.metadata)
         .await?;
     Ok(Json(e.to_json(None)))
 }
