@@ -1,11 +1,15 @@
 //! Command line, environment and config file for `magnetite`.
 //!
-//! Every setting of `serve` is written once, as a field of [`Settings`]: its flag, its
-//! environment variable `MAGNETITE_<NAME>`, its default and its parser. Clap layers
+//! Every setting of `serve` is written once, as a field of [`Settings`] (or of the
+//! [`Storage`] group it flattens, which `certs` shares): its flag, its environment
+//! variable `MAGNETITE_<NAME>`, its default and its parser. Clap layers
 //! flag > variable > default; [`crate::config_file`] slots the optional TOML file
 //! (`--config`, keys as the flag names) between the variable and the default, parsing its
 //! values with the same parsers, so a value means the same wherever it is written.
-//! Secrets are not settings: they come from the environment only ([`Secrets`]).
+//! Two fields are not settings: `config` (the file itself, refused as a key inside it)
+//! and `secrets`: keys and the admin password come from the environment only
+//! ([`Secrets`]). URLs that may carry a password (`--smtp-url`, `--event-store`) are
+//! settings whose values are kept as `SecretString` and never shown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -169,7 +169,7 @@ impl<H: Hooks<Identity = MqttIdentity>> Hooks for WithKaa<H> {
     async fn authorize_publish(
         &self,
         session: &KaaSession,
-        client_id: &str,
+        mqtt_client_id: &str,
         topic: &str,
     ) -> TopicVerdict {
         match declared_id(topic).filter(|_| session.served.is_some()) {
@@ -179,7 +179,7 @@ impl<H: Hooks<Identity = MqttIdentity>> Hooks for WithKaa<H> {
             }
             None => {
                 self.inner
-                    .authorize_publish(&session.identity, client_id, topic)
+                    .authorize_publish(&session.identity, mqtt_client_id, topic)
                     .await
             }
         }
@@ -188,11 +188,11 @@ impl<H: Hooks<Identity = MqttIdentity>> Hooks for WithKaa<H> {
     fn authorize_subscribe(
         &self,
         session: &KaaSession,
-        client_id: &str,
+        mqtt_client_id: &str,
         filter: &str,
     ) -> impl Future<Output = FilterVerdict> + Send {
         self.inner
-            .authorize_subscribe(&session.identity, client_id, filter)
+            .authorize_subscribe(&session.identity, mqtt_client_id, filter)
     }
 
     fn session_namespace<'a>(&self, session: &'a KaaSession) -> &'a str {
@@ -207,16 +207,16 @@ impl<H: Hooks<Identity = MqttIdentity>> Hooks for WithKaa<H> {
         self.inner.v3_publish_refusal()
     }
 
-    fn on_connect(&self, session: &KaaSession, client_id: &str) {
-        self.inner.on_connect(&session.identity, client_id);
+    fn on_connect(&self, session: &KaaSession, mqtt_client_id: &str) {
+        self.inner.on_connect(&session.identity, mqtt_client_id);
         if let Some(endpoints) = served_now(session, ServedEndpoints::connected) {
             self.record(&session.identity, KaaRecord::Connected { endpoints });
         }
     }
 
-    fn on_disconnect(&self, session: &KaaSession, client_id: &str, reason: DisconnectReason) {
+    fn on_disconnect(&self, session: &KaaSession, mqtt_client_id: &str, reason: DisconnectReason) {
         self.inner
-            .on_disconnect(&session.identity, client_id, reason);
+            .on_disconnect(&session.identity, mqtt_client_id, reason);
         if let Some(endpoints) = served_now(session, ServedEndpoints::disconnected) {
             self.record(&session.identity, KaaRecord::Disconnected { endpoints });
         }

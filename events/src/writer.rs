@@ -5,8 +5,8 @@
 use crate::model::mqtt::{mqtt_event, MqttEventType};
 use crate::model::Event;
 use crate::outbox::OutboxDb;
+use backon::Retryable;
 use magnetite_db::Db;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Most events written per transaction.
@@ -33,7 +33,8 @@ impl MqttWriter {
         (MqttWriter { tx, instance }, task)
     }
 
-    /// Records an event for `client_id` (the authenticated id) now; never blocks.
+    /// Records an event for `client_id` (the platform client id, or the MQTT client id
+    /// without platform auth: see [`mqtt_event`]) now; never blocks.
     /// `domain` is the client's domain (`None` without platform auth): the event
     /// belongs to that tenant's log.
     pub fn record(&self, client_id: &str, domain: Option<&str>, kind: MqttEventType) {
@@ -52,11 +53,17 @@ impl MqttWriter {
 async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Event>) {
     let mut buf = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
-        let mut delay = Duration::from_millis(50);
-        while let Err(e) = db.append_batch(&buf).await {
-            tracing::warn!(error = %e, events = buf.len(), "events: MQTT event write failed; retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
+        let write = || db.append_batch(&buf);
+        let written = write
+            .retry(crate::retry::policy())
+            .notify(|e, delay| {
+                tracing::warn!(error = %e, events = buf.len(), retry_in_ms = delay.as_millis() as u64,
+                    "events: MQTT event write failed; retrying");
+            })
+            .await;
+        // The policy never gives up, so this is only reached if that ever changes.
+        if let Err(e) = written {
+            tracing::error!(error = %e, events = buf.len(), "events: MQTT events dropped");
         }
         buf.clear();
     }
