@@ -158,6 +158,10 @@ pub struct Settings {
     /// Highest keep-alive (seconds): MQTT 5 clients asking for more (or 0) are told this value; 3.1/3.1.1 clients are refused (CONNACK 0x02), as mosquitto does
     #[arg(long, env = "MAGNETITE_MAX_KEEPALIVE")]
     pub max_keepalive: Option<u16>,
+    /// NATS server linking this instance with the others that share its PostgreSQL
+    /// database: a message published on one reaches subscribers on all (off when unset)
+    #[arg(long, env = "MAGNETITE_CLUSTER_NATS", hide_env_values = true, value_parser = parse_secret)]
+    pub cluster_nats: Option<SecretString>,
     /// Stable id of this instance, stamped on events [default: generated once, kept in the data dir]
     #[arg(long, env = "MAGNETITE_INSTANCE_ID")]
     pub instance_id: Option<String>,

@@ -203,7 +203,7 @@ impl<H: Hooks> Shared<H> {
 
     fn store_retained(&self, message: &Arc<Message>, routed: &mut Routed) {
         if message.retain {
-            let kept = self.retained.set(&message);
+            let kept = self.retained.set(message);
             if let Some(persist) = &self.persist {
                 persist.store.append(Record::Retained {
                     topic: message.topic.clone(),
