@@ -318,6 +318,11 @@ impl Settings {
         }
     }
 
+    /// The cluster's NATS URL (it may carry a password: only for connecting).
+    pub fn cluster_nats(&self) -> Option<&str> {
+        self.cluster_nats.as_ref().map(|url| url.expose_secret())
+    }
+
     /// The event sinks' URLs (they may carry passwords: only for connecting).
     pub fn event_stores(&self) -> Vec<String> {
         let urls = self.event_stores.iter();
@@ -480,5 +485,21 @@ mod tests {
             ["rabbitmq-stream://app:hunter2-mq@mq:5552"]
         );
         assert_eq!(settings.smtp_url(), Some("smtp://mailer:hunter2-smtp@mail"));
+    }
+
+    #[test]
+    fn the_cluster_link_is_off_by_default_and_its_url_kept_secret() {
+        let serve = |extra: &[&str]| {
+            let args = ["magnetite", "serve"].iter().chain(extra).copied();
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert!(!format!("{cli:?}").contains("hunter2"));
+            let Command::Serve(settings) = cli.command else {
+                panic!("serve");
+            };
+            settings.cluster_nats().map(str::to_string)
+        };
+        assert_eq!(serve(&[]), None);
+        let url = "nats://bus:hunter2-nats@nats:4222";
+        assert_eq!(serve(&["--cluster-nats", url]).as_deref(), Some(url));
     }
 }

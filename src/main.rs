@@ -192,14 +192,14 @@ async fn cluster(
     instance_id: &str,
     scheme: SubjectScheme,
 ) -> anyhow::Result<Option<Cluster>> {
-    let Some(url) = &settings.cluster_nats else {
+    let Some(url) = settings.cluster_nats() else {
         return Ok(None);
     };
     if !settings.storage.database_url().starts_with("postgres") {
         tracing::warn!("--cluster-nats without a postgres:// --database-url: instances must share one PostgreSQL database to share clients and channels");
     }
     let config = ClusterConfig {
-        url: secrecy::ExposeSecret::expose_secret(url).to_string(),
+        url: url.to_string(),
         instance_id: instance_id.to_string(),
         scheme,
     };

@@ -57,8 +57,11 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 persist.store.wait_for_room().await;
             }
         }
-        let message =
-            Message::from_publish(publish, self.session.id).with_publisher(self.publisher_name());
+        let mut message = Message::from_publish(publish, self.session.id);
+        if self.shared.cluster.is_some() {
+            // Only other instances are told who published (alone, nobody reads it).
+            message = message.with_publisher(self.publisher_name());
+        }
         let routed = self.shared.publish(Arc::new(message));
         let matched = routed.matched + usize::from(routed.forwarded);
         let mut stored = routed.stored;
