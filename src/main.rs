@@ -130,12 +130,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             let acl = settings.acl_file.as_deref().map(load_acl).transpose()?;
             let hooks = WithEvents::new(OpenHooks::new(acl), writer);
             let cluster = cluster(&settings, &instance_id, SubjectScheme::Plain).await?;
-            let broker = Broker::assemble(
-                broker_config(&settings),
-                hooks,
-                persistence(&settings)?,
-                cluster.as_ref().map(Cluster::link),
-            );
+            let broker = broker(&settings, hooks, cluster.as_ref())?;
             let mut api = http::Api {
                 router: events.router(magnetite_events::http::open_access()),
                 metrics: Vec::new(),
@@ -152,12 +147,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             let kaa_hooks = WithKaa::new(platform_hooks, gate, origin, writer.clone());
             let hooks = WithEvents::new(kaa_hooks, writer);
             let cluster = cluster(&settings, &instance_id, SubjectScheme::Magistrala).await?;
-            let broker = Broker::assemble(
-                broker_config(&settings),
-                hooks,
-                persistence(&settings)?,
-                cluster.as_ref().map(Cluster::link),
-            );
+            let broker = broker(&settings, hooks, cluster.as_ref())?;
             services
                 .platform
                 .set_session_ender(platform_hooks::session_ender(broker.handle()));
@@ -183,6 +173,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     events.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The broker of `serve`: its durable store per `--persistence`, its link to other
+/// instances per `--cluster-nats`.
+fn broker<H: Hooks>(
+    settings: &Settings,
+    hooks: H,
+    cluster: Option<&Cluster>,
+) -> anyhow::Result<Broker<H>> {
+    let persistence = persistence(settings)?;
+    let link = cluster.map(Cluster::link);
+    Ok(Broker::assemble(
+        broker_config(settings),
+        hooks,
+        persistence,
+        link,
+    ))
 }
 
 /// The link to the other instances with `--cluster-nats` (NATS may be down: it is

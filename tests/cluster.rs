@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::Server;
+use common::{drive, Server};
 use futures_util::StreamExt;
 use magnetite_testkit::servers::{self, Server as External};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
 /// Magistrala's `Message`, declared here from the spec (fields 1-7 only) rather than
@@ -88,22 +88,6 @@ fn options(id: &str, server: &Server, login: Option<&platform::Device>) -> MqttO
         o.set_credentials(&device.id, &device.secret);
     }
     o
-}
-
-/// Drives `eventloop` until `done` or the time runs out; false on timeout or error.
-async fn drive(
-    eventloop: &mut EventLoop,
-    limit: Duration,
-    mut done: impl FnMut(&Event) -> bool,
-) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        match tokio::time::timeout_at(deadline, eventloop.poll()).await {
-            Ok(Ok(event)) if done(&event) => return true,
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) | Err(_) => return false,
-        }
-    }
 }
 
 /// A subscriber whose SUBACK granted `filter`; what it receives comes out of the queue.

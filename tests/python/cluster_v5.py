@@ -15,21 +15,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from mqtt5_support import fail, wait_until
+
 SUB_PORT, PUB_PORT, METRICS = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-
-
-def fail(message):
-    print("FAIL:", message)
-    sys.exit(1)
-
-
-def wait_until(check, what, within=10):
-    deadline = time.time() + within
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    fail(f"timed out waiting for {what}")
 
 
 def connected(client_id, port):
@@ -57,7 +45,7 @@ sub.on_message = lambda c, u, m: messages.append(m)
 sub.on_subscribe = lambda c, u, mid, codes, p: subacks.append(codes)
 sub.subscribe("props/#", options=SubscribeOptions(qos=1))
 wait_until(lambda: subacks, "SUBACK")
-wait_until(lambda: subscriptions() >= 1, "the NATS subscription")
+wait_until(lambda: subscriptions() >= 1, "the NATS subscription", limit=10)
 
 pub = connected("v5-pub", PUB_PORT)
 props = Properties(PacketTypes.PUBLISH)
@@ -68,7 +56,7 @@ props.CorrelationData = b"\x00corr\xff"
 props.UserProperty = [("site", "north"), ("site", "south")]
 props.MessageExpiryInterval = 300
 pub.publish("props/a", b'{"t":21.5}', qos=1, properties=props).wait_for_publish(5)
-wait_until(lambda: messages, "the message on the other instance")
+wait_until(lambda: messages, "the message on the other instance", limit=10)
 
 got = messages[0]
 p = got.properties
