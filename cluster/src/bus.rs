@@ -13,7 +13,7 @@
 //! cross-instance traffic resumes on its own; meanwhile publishing waits, the forward
 //! queue fills and what does not fit is dropped and counted (core NATS: at most once).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ use magnetite_broker::{BrokerHandle, Message};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::link::{ClusterStats, Interest};
+use crate::link::{ClusterStats, Interest, QueuedBytes};
 use crate::recent::RecentIds;
 use crate::subject::SubjectScheme;
 use crate::wire;
@@ -40,12 +40,14 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) async fn forward(
     client: async_nats::Client,
     mut outgoing: mpsc::Receiver<Arc<Message>>,
+    queued: Arc<QueuedBytes>,
     scheme: SubjectScheme,
     instance_id: String,
     stats: Arc<ClusterStats>,
 ) {
     let mut sequence: u64 = 0;
     while let Some(message) = outgoing.recv().await {
+        queued.release(&message);
         sequence += 1;
         let subject = scheme.topic_subject(&message.topic);
         let payload = wire::encode(&message, &instance_id, sequence);
@@ -88,7 +90,7 @@ async fn reconcile(
     inbound: &mpsc::Sender<Bytes>,
     active: &mut HashMap<String, JoinHandle<()>>,
 ) -> bool {
-    let wanted = interest.subjects();
+    let wanted: HashSet<String> = interest.subjects().into_iter().collect();
     // Dropping a subscriber (by ending its reader) sends UNSUB.
     active.retain(|subject, reader| {
         let keep = wanted.contains(subject);

@@ -27,8 +27,8 @@ use tokio::sync::mpsc;
 pub use link::{ClusterStats, NatsLink};
 pub use subject::SubjectScheme;
 
-/// Messages published here that may wait for NATS; past this many they are dropped and
-/// counted (`magnetite_cluster_forward_dropped_total`).
+/// Messages published here that may wait for NATS; past this many (or past 64 MiB of
+/// payload) they are dropped and counted (`magnetite_cluster_forward_dropped_total`).
 pub const FORWARD_QUEUE: usize = 65_536;
 
 pub struct ClusterConfig {
@@ -71,6 +71,7 @@ impl Cluster {
         let link = NatsLink {
             scheme: config.scheme,
             outgoing: sender,
+            queued: Arc::default(),
             interest: Arc::default(),
             stats: Arc::default(),
         };
@@ -98,6 +99,7 @@ impl Cluster {
         tokio::spawn(bus::forward(
             self.client.clone(),
             self.outgoing,
+            Arc::clone(&self.link.queued),
             self.link.scheme,
             self.instance_id.clone(),
             Arc::clone(&stats),

@@ -5,7 +5,7 @@
 //! a subject's first local subscriber and to unsubscribe after its last.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use magnetite_broker::{ClusterLink, Message};
@@ -36,6 +36,33 @@ pub struct ClusterStats {
     pub own: AtomicU64,
     /// NATS subjects this instance is subscribed to.
     pub subscriptions: AtomicU64,
+}
+
+/// Payload bytes waiting in the forward queue, bounded so that large messages published
+/// while NATS is down cannot pile up beyond [`QueuedBytes::LIMIT`] (the queue's length
+/// bound alone would allow 65,536 maximum-size packets).
+#[derive(Debug, Default)]
+pub(crate) struct QueuedBytes(AtomicUsize);
+
+impl QueuedBytes {
+    pub const LIMIT: usize = 64 * 1024 * 1024;
+
+    /// Reserves room for `message`; false when it does not fit.
+    fn reserve(&self, message: &Message) -> bool {
+        let size = message.payload.len() + message.topic.len();
+        let before = self.0.fetch_add(size, Ordering::Relaxed);
+        if before + size > Self::LIMIT {
+            self.0.fetch_sub(size, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back what `message` reserved, once it left the queue.
+    pub fn release(&self, message: &Message) {
+        let size = message.payload.len() + message.topic.len();
+        self.0.fetch_sub(size, Ordering::Relaxed);
+    }
 }
 
 /// Local interest per NATS subject, and a bell for the bus task when it changes.
@@ -89,6 +116,7 @@ impl Interest {
 pub struct NatsLink {
     pub(crate) scheme: SubjectScheme,
     pub(crate) outgoing: mpsc::Sender<Arc<Message>>,
+    pub(crate) queued: Arc<QueuedBytes>,
     pub(crate) interest: Arc<Interest>,
     pub(crate) stats: Arc<ClusterStats>,
 }
@@ -101,7 +129,12 @@ impl NatsLink {
 
 impl ClusterLink for NatsLink {
     fn forward(&self, message: &Arc<Message>) {
+        if !self.queued.reserve(message) {
+            self.stats.forward_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if self.outgoing.try_send(Arc::clone(message)).is_err() {
+            self.queued.release(message);
             self.stats.forward_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -124,6 +157,7 @@ mod tests {
         let link = NatsLink {
             scheme: SubjectScheme::Plain,
             outgoing,
+            queued: Arc::default(),
             interest: Arc::default(),
             stats: Arc::default(),
         };
@@ -171,5 +205,34 @@ mod tests {
         link.forward(&message);
         assert_eq!(link.stats.forward_dropped.load(Ordering::Relaxed), 1);
         assert!(rx.try_recv().is_ok());
+        assert_eq!(
+            link.queued.0.load(Ordering::Relaxed),
+            1,
+            "only the queued one"
+        );
+    }
+
+    #[test]
+    fn queued_bytes_are_bounded_too() {
+        let (link, _rx) = link(16);
+        let big = |n: usize| {
+            let publish = magnetite_broker::protocol::Publish {
+                dup: false,
+                qos: magnetite_broker::protocol::QoS::AtLeastOnce,
+                retain: false,
+                topic: "t".into(),
+                pkid: 1,
+                payload: bytes::Bytes::from(vec![0u8; n]),
+                properties: Default::default(),
+            };
+            Arc::new(Message::from_publish(publish, 1))
+        };
+        let half = big(QueuedBytes::LIMIT / 2);
+        link.forward(&half);
+        link.forward(&half);
+        assert_eq!(link.stats.forward_dropped.load(Ordering::Relaxed), 1);
+        link.queued.release(&half);
+        link.forward(&big(10));
+        assert_eq!(link.stats.forward_dropped.load(Ordering::Relaxed), 1);
     }
 }
