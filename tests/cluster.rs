@@ -131,7 +131,7 @@ async fn subscriber(
     rx
 }
 
-/// Publishes `payloads` on `topic` with `qos` and waits until all are sent (QoS 1:
+/// Publishes `payloads` on `topic` with `qos` and waits until all are sent (QoS 1/2:
 /// acknowledged).
 async fn publish(
     server: &Server,
@@ -152,7 +152,8 @@ async fn publish(
     let all = drive(&mut eventloop, Duration::from_secs(10), |e| {
         let counts = match qos {
             QoS::AtMostOnce => matches!(e, Event::Outgoing(rumqttc::Outgoing::Publish(_))),
-            _ => matches!(e, Event::Incoming(Packet::PubAck(_))),
+            QoS::AtLeastOnce => matches!(e, Event::Incoming(Packet::PubAck(_))),
+            QoS::ExactlyOnce => matches!(e, Event::Incoming(Packet::PubComp(_))),
         };
         done += usize::from(counts);
         done == payloads.len()
@@ -218,11 +219,13 @@ async fn messages_cross_instances_once_and_only_where_subscribed() {
     publish(a, "pub-a", "s/x", QoS::AtLeastOnce, &qos1, None).await;
     let qos0 = numbered("q0", 50);
     publish(a, "pub-a0", "s/x", QoS::AtMostOnce, &qos0, None).await;
-    let all: Vec<String> = qos1.iter().chain(&qos0).cloned().collect();
-    assert_once_each(&received(&mut on_a, 100).await, &all, "local subscriber");
-    assert_once_each(&received(&mut on_b, 100).await, &all, "remote s/#");
-    assert_once_each(&received(&mut on_b_exact, 100).await, &all, "remote s/x");
-    assert!(metric(b, "magnetite_cluster_duplicates_total").await >= 100);
+    let qos2 = numbered("q2", 20);
+    publish(a, "pub-a2", "s/x", QoS::ExactlyOnce, &qos2, None).await;
+    let all: Vec<String> = qos1.iter().chain(&qos0).chain(&qos2).cloned().collect();
+    assert_once_each(&received(&mut on_a, 120).await, &all, "local subscriber");
+    assert_once_each(&received(&mut on_b, 120).await, &all, "remote s/#");
+    assert_once_each(&received(&mut on_b_exact, 120).await, &all, "remote s/x");
+    assert!(metric(b, "magnetite_cluster_duplicates_total").await >= 120);
 
     // Interest-based: C subscribed to nothing that matched, so NATS sent it nothing.
     assert_eq!(metric(c, "magnetite_cluster_received_total").await, 0);

@@ -45,10 +45,10 @@ pub(crate) async fn forward(
     instance_id: String,
     stats: Arc<ClusterStats>,
 ) {
-    let mut sequence: u64 = 0;
+    let mut sequence = first_sequence();
     while let Some(message) = outgoing.recv().await {
         queued.release(&message);
-        sequence += 1;
+        sequence = sequence.wrapping_add(1);
         let subject = scheme.topic_subject(&message.topic);
         let payload = wire::encode(&message, &instance_id, sequence);
         match client.publish(subject, payload).await {
@@ -59,6 +59,16 @@ pub(crate) async fn forward(
             }
         };
     }
+}
+
+/// Where this run's message numbers start: the time in Unix nanoseconds, so a restarted
+/// instance (same instance id) never reuses numbers that other instances may still
+/// remember as seen and drop as copies.
+fn first_sequence() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_nanos()).unwrap_or(u64::MAX / 2)
 }
 
 /// Subscribes and unsubscribes as local interest changes, until the process ends.

@@ -16,7 +16,7 @@
 //! | 101 | qos | 0, 1 or 2 |
 //! | 102 | retain | the RETAIN flag as published |
 //! | 103 | origin | instance id of the publisher's instance |
-//! | 104 | sequence | per-origin number (duplicate suppression) |
+//! | 104 | sequence | per-origin number, from the start time in ns (duplicate suppression) |
 //! | 105 | payload_format | v5 Payload Format Indicator |
 //! | 106 | content_type | v5 Content Type |
 //! | 107 | response_topic | v5 Response Topic |
