@@ -170,27 +170,32 @@ async fn received(
     rx: &mut mpsc::UnboundedReceiver<rumqttc::Publish>,
     n: usize,
 ) -> BTreeMap<String, usize> {
+    received_until(rx, |seen| seen.values().sum::<usize>() >= n).await
+}
+
+/// What arrives until `done` says so (at most 15 s) and then nothing more for a moment
+/// (a duplicate would come right behind): each payload with how often it arrived.
+async fn received_until(
+    rx: &mut mpsc::UnboundedReceiver<rumqttc::Publish>,
+    mut done: impl FnMut(&BTreeMap<String, usize>) -> bool,
+) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
-    let mut total = 0;
-    let first = tokio::time::Instant::now() + Duration::from_secs(15);
-    while total < n {
-        match tokio::time::timeout_at(first, rx.recv()).await {
-            Ok(Some(p)) => {
-                total += 1;
-                *seen
-                    .entry(String::from_utf8_lossy(&p.payload).into_owned())
-                    .or_insert(0) += 1;
-            }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !done(&seen) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(p)) => count(&mut seen, &p),
             _ => break,
         }
     }
-    // Anything more (a duplicate) would come right behind.
     while let Ok(Some(p)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-        *seen
-            .entry(String::from_utf8_lossy(&p.payload).into_owned())
-            .or_insert(0) += 1;
+        count(&mut seen, &p);
     }
     seen
+}
+
+fn count(seen: &mut BTreeMap<String, usize>, publish: &rumqttc::Publish) {
+    let payload = String::from_utf8_lossy(&publish.payload).into_owned();
+    *seen.entry(payload).or_insert(0) += 1;
 }
 
 fn numbered(prefix: &str, n: usize) -> Vec<String> {
@@ -459,4 +464,32 @@ async fn traffic_resumes_after_a_nats_restart() {
         resumed = matches!(got, Ok(Some(p)) if p.payload.as_ref() == b"after");
     }
     assert!(resumed, "cross-instance traffic did not resume");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_start_while_nats_is_down_and_link_up_when_it_comes() {
+    let mut nats = nats();
+    nats.stop();
+    let instances = open_instances(&nats, 2);
+    let (a, b) = (&instances[0], &instances[1]);
+    let mut local = subscriber(a, "local", "w/#", None).await;
+    let mut remote = subscriber(b, "remote", "w/#", None).await;
+    let alone = numbered("alone", 3);
+    publish(a, "p1", "w/1", QoS::AtLeastOnce, &alone, None).await;
+    assert_once_each(&received(&mut local, 3).await, &alone, "local without NATS");
+
+    nats.start();
+    wait_for_subscriptions(b, 2).await;
+    let linked = numbered("linked", 3);
+    publish(a, "p2", "w/1", QoS::AtLeastOnce, &linked, None).await;
+    // What waited for NATS may arrive too (at most once); what followed must.
+    let got = received_until(&mut remote, |seen| {
+        linked.iter().all(|p| seen.contains_key(p))
+    })
+    .await;
+    assert!(got.values().all(|&n| n == 1), "once each: {got:?}");
+    assert!(linked.iter().all(|p| got.contains_key(p)), "{got:?}");
+    assert!(got
+        .keys()
+        .all(|p| p.starts_with("linked") || p.starts_with("alone")));
 }
