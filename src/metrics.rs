@@ -148,6 +148,8 @@ impl Collector for ClusterCollector {
             ("magnetite_cluster_duplicates", "Copies of one message received twice (overlapping subscriptions), dropped", &stats.duplicates),
             ("magnetite_cluster_undecodable", "Messages on the bus that were not a valid message, dropped", &stats.undecodable),
             ("magnetite_cluster_own", "Messages this instance published that came back, dropped", &stats.own),
+            ("magnetite_cluster_retained_mirrored", "Retained messages applied from the cluster's bucket", &stats.retained_mirrored),
+            ("magnetite_cluster_retained_errors", "Retained messages not put into the cluster's bucket (queue full or JetStream failed)", &stats.retained_errors),
         ];
         for (name, help, value) in counters {
             let counter = ConstCounter::new(read(value));

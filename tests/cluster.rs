@@ -493,3 +493,62 @@ async fn instances_start_while_nats_is_down_and_link_up_when_it_comes() {
         .keys()
         .all(|p| p.starts_with("linked") || p.starts_with("alone")));
 }
+
+/// Waits until `server` holds `n` retained messages.
+async fn wait_for_retained(server: &Server, n: u64) {
+    let reached = magnetite_testkit::poll::eventually(Duration::from_secs(15), || async {
+        (metric(server, "magnetite_mqtt_retained_messages").await == n).then_some(())
+    })
+    .await;
+    assert!(reached.is_some(), "{n} retained messages not reached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_messages_are_cluster_wide() {
+    let nats = nats();
+    let instances = open_instances(&nats, 2);
+    let (a, b) = (&instances[0], &instances[1]);
+    let (client, mut eventloop) = AsyncClient::new(options("keeper", a, None), 10);
+    client
+        .publish("state/lamp", QoS::AtLeastOnce, true, "on")
+        .await
+        .expect("publish");
+    let acked = drive(&mut eventloop, Duration::from_secs(5), |e| {
+        matches!(e, Event::Incoming(Packet::PubAck(_)))
+    });
+    assert!(acked.await);
+    wait_for_retained(b, 1).await;
+
+    // A subscriber arriving on B gets it at once, flagged as retained.
+    let (late, mut late_loop) = AsyncClient::new(options("late", b, None), 10);
+    late.subscribe("state/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let mut got = None;
+    let arrived = drive(&mut late_loop, Duration::from_secs(5), |e| match e {
+        Event::Incoming(Packet::Publish(p)) => {
+            got = Some(p.clone());
+            true
+        }
+        _ => false,
+    });
+    assert!(arrived.await, "no retained message on B");
+    let got = got.expect("publish");
+    assert_eq!(
+        (got.topic.as_str(), &got.payload[..]),
+        ("state/lamp", &b"on"[..])
+    );
+    assert!(got.retain, "delivered as retained");
+
+    // An empty retained payload clears it everywhere.
+    client
+        .publish("state/lamp", QoS::AtLeastOnce, true, Vec::<u8>::new())
+        .await
+        .expect("publish");
+    let acked = drive(&mut eventloop, Duration::from_secs(5), |e| {
+        matches!(e, Event::Incoming(Packet::PubAck(_)))
+    });
+    assert!(acked.await);
+    wait_for_retained(b, 0).await;
+    wait_for_retained(a, 0).await;
+}

@@ -171,8 +171,8 @@ impl<H: Hooks> Shared<H> {
 
     /// Routes a message another instance published to this instance's subscribers only
     /// (never back to the bus). Nobody waits for a slow subscriber: a full queue
-    /// overflows, as for wills. Retained messages stay on the instance that took them
-    /// (a cluster-wide retained store is a later step).
+    /// overflows, as for wills. Its retained copy, if any, arrives on its own path
+    /// ([`Shared::retain_from_cluster`]), so it is not stored here.
     pub fn publish_from_cluster(&self, message: Arc<Message>) {
         self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
         let mut routed = Routed::default();
@@ -180,6 +180,13 @@ impl<H: Hooks> Shared<H> {
         for (session, delivery) in routed.blocked {
             session.deliver_or_overflow(delivery, &self.stats.dropped);
         }
+    }
+
+    /// Keeps a retained message another instance took (or clears it, for an empty
+    /// payload), as if published here, without routing it: its subscribers got it
+    /// through [`Shared::publish_from_cluster`] already.
+    pub fn retain_from_cluster(&self, message: Arc<Message>) {
+        self.store_retained(&message, &mut Routed::default());
     }
 
     /// Adds a subscription to the router; true when the session already had it. The
@@ -401,6 +408,8 @@ pub trait BrokerControl: Send + Sync {
     fn persistence(&self) -> PersistenceCounts;
     /// Routes a message from another instance to the local subscribers only.
     fn publish_from_cluster(&self, message: Message);
+    /// Keeps (or clears) a retained message another instance took.
+    fn retain_from_cluster(&self, message: Message);
 }
 
 /// A reading of the persistence counters, for `/metrics`.
@@ -440,6 +449,9 @@ impl<H: Hooks> BrokerControl for Shared<H> {
     fn publish_from_cluster(&self, message: Message) {
         Shared::publish_from_cluster(self, Arc::new(message));
     }
+    fn retain_from_cluster(&self, message: Message) {
+        Shared::retain_from_cluster(self, Arc::new(message));
+    }
     fn persistence(&self) -> PersistenceCounts {
         let Some(persist) = &self.persist else {
             return PersistenceCounts::default();
@@ -476,6 +488,11 @@ impl BrokerHandle {
     /// Routes a message another instance published to this instance's subscribers.
     pub fn publish_from_cluster(&self, message: Message) {
         self.control.publish_from_cluster(message)
+    }
+
+    /// Keeps (or clears) a retained message another instance took.
+    pub fn retain_from_cluster(&self, message: Message) {
+        self.control.retain_from_cluster(message)
     }
 
     pub fn control(&self) -> &dyn BrokerControl {

@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::link::{ClusterStats, Interest, QueuedBytes};
 use crate::recent::RecentIds;
+use crate::retained::{self, RetainedPut};
 use crate::subject::SubjectScheme;
 use crate::wire;
 
@@ -41,6 +42,7 @@ pub(crate) async fn forward(
     client: async_nats::Client,
     mut outgoing: mpsc::Receiver<Arc<Message>>,
     queued: Arc<QueuedBytes>,
+    retained: mpsc::Sender<RetainedPut>,
     scheme: SubjectScheme,
     instance_id: String,
     stats: Arc<ClusterStats>,
@@ -51,6 +53,15 @@ pub(crate) async fn forward(
         sequence = sequence.wrapping_add(1);
         let subject = scheme.topic_subject(&message.topic);
         let payload = wire::encode(&message, &instance_id, sequence);
+        if message.retain {
+            let put = RetainedPut {
+                key: retained::key(&message.topic),
+                value: payload.clone(),
+            };
+            if retained.try_send(put).is_err() {
+                stats.retained_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         match client.publish(subject, payload).await {
             Ok(()) => stats.forwarded.fetch_add(1, Ordering::Relaxed),
             Err(err) => {

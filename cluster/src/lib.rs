@@ -11,11 +11,13 @@
 //! once (a message published while NATS is down, or that overflows the forward queue,
 //! does not reach other instances; each such drop is counted). Each receiving instance
 //! delivers to its subscribers with their granted QoS (QoS 1/2 from there on).
-//! Retained messages, session ownership and shared subscriptions stay per instance.
+//! Retained messages are shared through a JetStream key-value bucket ([`retained`]);
+//! session ownership and shared subscriptions stay per instance.
 
 mod bus;
 mod link;
 mod recent;
+pub mod retained;
 pub mod subject;
 pub mod wire;
 
@@ -96,10 +98,18 @@ impl Cluster {
     pub fn start(self, broker: BrokerHandle) {
         let stats = self.link.stats();
         let (inbound_tx, inbound_rx) = mpsc::channel(bus::INBOUND_QUEUE_LEN);
+        let (puts_tx, puts_rx) = mpsc::channel(retained::PUT_QUEUE);
+        tokio::spawn(retained::mirror(
+            self.client.clone(),
+            puts_rx,
+            broker.clone(),
+            Arc::clone(&stats),
+        ));
         tokio::spawn(bus::forward(
             self.client.clone(),
             self.outgoing,
             Arc::clone(&self.link.queued),
+            puts_tx,
             self.link.scheme,
             self.instance_id.clone(),
             Arc::clone(&stats),

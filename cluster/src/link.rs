@@ -36,6 +36,10 @@ pub struct ClusterStats {
     pub own: AtomicU64,
     /// NATS subjects this instance is subscribed to.
     pub subscriptions: AtomicU64,
+    /// Retained messages of other instances (and its own, in bucket order) applied here.
+    pub retained_mirrored: AtomicU64,
+    /// Retained messages not put into the bucket (queue full, or JetStream failed).
+    pub retained_errors: AtomicU64,
 }
 
 /// Payload bytes waiting in the forward queue, bounded so that large messages published
