@@ -72,13 +72,33 @@ async fn metric(server: &Server, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
 }
 
-/// Waits until `server` holds at least `n` NATS subscriptions (confirmed by the server).
-async fn wait_for_subscriptions(server: &Server, n: u64) {
+/// Waits until the metric `name` of `server` satisfies `want`.
+async fn wait_for_metric(server: &Server, name: &str, want: impl Fn(u64) -> bool) {
     let reached = magnetite_testkit::poll::eventually(Duration::from_secs(15), || async {
-        (metric(server, "magnetite_cluster_subscriptions").await >= n).then_some(())
+        want(metric(server, name).await).then_some(())
     })
     .await;
-    assert!(reached.is_some(), "{n} NATS subscriptions not reached");
+    assert!(
+        reached.is_some(),
+        "{name} on {} never as wanted",
+        server.http
+    );
+}
+
+/// Waits until `server` holds at least `n` NATS subscriptions (confirmed by the server).
+async fn wait_for_subscriptions(server: &Server, n: u64) {
+    wait_for_metric(server, "magnetite_cluster_subscriptions", |held| held >= n).await;
+}
+
+/// Waits until the next packet `want` accepts arrives on `eventloop`.
+async fn expect_packet(eventloop: &mut rumqttc::EventLoop, want: fn(&Packet) -> bool) {
+    let arrived = drive(
+        eventloop,
+        Duration::from_secs(5),
+        |e| matches!(e, Event::Incoming(p) if want(p)),
+    )
+    .await;
+    assert!(arrived, "the packet waited for did not arrive");
 }
 
 fn options(id: &str, server: &Server, login: Option<&platform::Device>) -> MqttOptions {
@@ -267,24 +287,12 @@ async fn unsubscribing_the_last_local_subscriber_leaves_the_subject() {
         .subscribe("u/+", QoS::AtMostOnce)
         .await
         .expect("subscribe");
-    let acked = drive(&mut eventloop, Duration::from_secs(5), |e| {
-        matches!(e, Event::Incoming(Packet::SubAck(_)))
-    });
-    assert!(acked.await);
+    expect_packet(&mut eventloop, |p| matches!(p, Packet::SubAck(_))).await;
     wait_for_subscriptions(b, 1).await;
     client.unsubscribe("u/+").await.expect("unsubscribe");
-    let acked = drive(&mut eventloop, Duration::from_secs(5), |e| {
-        matches!(e, Event::Incoming(Packet::UnsubAck(_)))
-    });
-    assert!(acked.await);
-    let left = magnetite_testkit::poll::eventually(Duration::from_secs(10), || async {
-        (metric(b, "magnetite_cluster_subscriptions").await == 0).then_some(())
-    })
-    .await;
-    assert!(
-        left.is_some(),
-        "the NATS subscription outlived its last subscriber"
-    );
+    expect_packet(&mut eventloop, |p| matches!(p, Packet::UnsubAck(_))).await;
+    // The NATS subscription does not outlive its last subscriber.
+    wait_for_metric(b, "magnetite_cluster_subscriptions", |held| held == 0).await;
     publish(a, "pub", "u/1", QoS::AtLeastOnce, &numbered("u", 5), None).await;
     assert_eq!(metric(a, "magnetite_cluster_forwarded_total").await, 5);
     assert_eq!(metric(b, "magnetite_cluster_received_total").await, 0);
@@ -496,11 +504,7 @@ async fn instances_start_while_nats_is_down_and_link_up_when_it_comes() {
 
 /// Waits until `server` holds `n` retained messages.
 async fn wait_for_retained(server: &Server, n: u64) {
-    let reached = magnetite_testkit::poll::eventually(Duration::from_secs(15), || async {
-        (metric(server, "magnetite_mqtt_retained_messages").await == n).then_some(())
-    })
-    .await;
-    assert!(reached.is_some(), "{n} retained messages not reached");
+    wait_for_metric(server, "magnetite_mqtt_retained_messages", |held| held == n).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -513,10 +517,7 @@ async fn retained_messages_are_cluster_wide() {
         .publish("state/lamp", QoS::AtLeastOnce, true, "on")
         .await
         .expect("publish");
-    let acked = drive(&mut eventloop, Duration::from_secs(5), |e| {
-        matches!(e, Event::Incoming(Packet::PubAck(_)))
-    });
-    assert!(acked.await);
+    expect_packet(&mut eventloop, |p| matches!(p, Packet::PubAck(_))).await;
     wait_for_retained(b, 1).await;
 
     // A subscriber arriving on B gets it at once, flagged as retained.
@@ -545,10 +546,7 @@ async fn retained_messages_are_cluster_wide() {
         .publish("state/lamp", QoS::AtLeastOnce, true, Vec::<u8>::new())
         .await
         .expect("publish");
-    let acked = drive(&mut eventloop, Duration::from_secs(5), |e| {
-        matches!(e, Event::Incoming(Packet::PubAck(_)))
-    });
-    assert!(acked.await);
+    expect_packet(&mut eventloop, |p| matches!(p, Packet::PubAck(_))).await;
     wait_for_retained(b, 0).await;
     wait_for_retained(a, 0).await;
 }
