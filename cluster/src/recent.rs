@@ -4,7 +4,7 @@
 //! instance's subscriptions can overlap (`m.d.c.ch.>` for `…/ch/#` and `m.d.c.ch.a` for
 //! `…/ch/a`). The local router already finds every local subscriber of a message, so
 //! the second copy must go. Copies of one publish arrive back to back (the server writes
-//! them in one go), so remembering the last few thousand ids is enough.
+//! them in one go), so a bounded window of recent ids is enough (see `DEDUP_WINDOW`).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
