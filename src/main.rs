@@ -100,13 +100,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("securing data dir {}", data_dir.display()))?;
     let instance_id = instance_id(&settings)?;
     let events = start_events(&settings, &instance_id).await?;
-    let (writer, writer_task) =
-        MqttWriter::spawn_joinable(events.db().clone(), instance_id.clone());
     let ca = tls::load_ca(&settings)?;
     let tls = tls::acceptor(&settings, ca.as_ref())?;
     let listeners = Listeners { tls };
-    match settings.auth {
+    let writer_task = match settings.auth {
         AuthMode::None => {
+            let (writer, writer_task) =
+                MqttWriter::spawn_joinable(events.db().clone(), instance_id.clone());
             tracing::warn!("--auth none: ANY client may connect and use ANY topic allowed by the ACL; use only on a trusted network");
             let acl = settings.acl_file.as_deref().map(load_acl).transpose()?;
             let hooks = WithEvents::new(OpenHooks::new(acl), writer);
@@ -124,9 +124,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             )
             .await?;
             broker.hooks().close_events();
+            writer_task
         }
         AuthMode::Platform => {
             let services = services::start(&settings, &events, ca, &instance_id).await?;
+            // MQTT events carry the client's groups, looked up once per written batch.
+            let ancestry = Arc::new(services.platform.store.clone());
+            let (writer, writer_task) = MqttWriter::spawn_with_ancestry(
+                events.db().clone(),
+                instance_id.clone(),
+                Some(ancestry),
+            );
             let gate = MqttGate::new(Arc::clone(&services.platform));
             let hooks = WithEvents::new(PlatformHooks::new(gate), writer);
             let broker = Broker::new(broker_config(&settings), hooks);
@@ -141,8 +149,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             broker.hooks().close_events();
             services.bootstrap.shutdown().await;
             services.consumers.shutdown().await;
+            writer_task
         }
-    }
+    };
     // Every MQTT event recorded so far is written before the process exits.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
     events.shutdown().await;

@@ -25,7 +25,7 @@ pub use error::EventsError;
 pub use model::mqtt::{mqtt_event, mqtt_event_at, MqttEventType};
 pub use model::{Event, Page, Record, Service};
 pub use outbox::{append_postgres, append_sqlite, DbSource, OutboxDb, OutboxRow, ReadScope};
-pub use writer::MqttWriter;
+pub use writer::{ClientAncestry, MqttWriter};
 
 use magnetite_db::Db;
 use metrics::SinkMetrics;

@@ -13,6 +13,7 @@ pub mod reactions;
 pub(crate) use reactions::TAILER_CURSOR;
 mod schema;
 
+use magnetite_auth::EventAncestry;
 use magnetite_db::Db;
 use magnetite_events::Event;
 use serde_json::Value;
@@ -81,7 +82,10 @@ macro_rules! impl_cols {
 impl_cols!(SqliteRow);
 impl_cols!(PgRow);
 
-/// Appends an event on the transaction's connection.
+/// Appends an event on the transaction's connection, with the groups above the client
+/// (and any other entity) it names, resolved by auth on this same connection
+/// ([`EventAncestry`]): a bootstrap event is about a client, so a consumer of a group
+/// with subresources sees it when the client is in the group's subtree at that moment.
 pub(crate) trait Outbox {
     async fn append(&mut self, ev: &Event) -> Result<()>;
 
@@ -94,14 +98,16 @@ pub(crate) trait Outbox {
 
 impl Outbox for SqliteConnection {
     async fn append(&mut self, ev: &Event) -> Result<()> {
-        magnetite_events::append_sqlite(self, ev).await?;
+        let ev = self.with_ancestors(ev).await?;
+        magnetite_events::append_sqlite(self, &ev).await?;
         Ok(())
     }
 }
 
 impl Outbox for PgConnection {
     async fn append(&mut self, ev: &Event) -> Result<()> {
-        magnetite_events::append_postgres(self, ev).await?;
+        let ev = self.with_ancestors(ev).await?;
+        magnetite_events::append_postgres(self, &ev).await?;
         Ok(())
     }
 }
