@@ -263,6 +263,18 @@ pub struct Settings {
     /// First run: generate a CA and a server certificate in the data dir (once)
     #[arg(long, env = "MAGNETITE_TLS_SELF_SIGNED")]
     pub tls_self_signed: bool,
+    /// Unacknowledged personal notifications kept per user (at least 1); more drop
+    /// that user's oldest (counted as magnetite_notifications_dropped_total)
+    #[arg(long, env = "MAGNETITE_NOTIFICATIONS_MAX_PER_USER", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..))]
+    pub notifications_max_per_user: u32,
+    /// Domain admins are notified of a client certificate this long before it expires
+    /// (seconds, or e.g. 7d, 24h)
+    #[arg(long, env = "MAGNETITE_CERT_EXPIRY_NOTICE", default_value = "7d", value_parser = duration)]
+    pub cert_expiry_notice: Duration,
+    /// How often certificates are checked for the expiry notice, at least 1s (seconds,
+    /// or e.g. 1h, 10m)
+    #[arg(long, env = "MAGNETITE_CERT_EXPIRY_SWEEP", default_value = "1h", value_parser = at_least_a_second)]
+    pub cert_expiry_sweep: Duration,
     #[arg(skip = Secrets::from_env())]
     pub secrets: Secrets,
 }

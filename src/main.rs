@@ -149,6 +149,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             broker.hooks().close_events();
             services.bootstrap.shutdown().await;
             services.consumers.shutdown().await;
+            services.notifications.shutdown().await;
             writer_task
         }
     };

@@ -1,5 +1,5 @@
 //! The platform services behind `--auth platform`: identity and access (auth), client
-//! certificates (certs) and device bootstrap, sharing one database and merged into one
+//! certificates (certs), device bootstrap and personal notifications, sharing one database and merged into one
 //! HTTP router.
 
 use magnetite_auth::mail::Mailer;
@@ -15,6 +15,7 @@ use magnetite_certs::{Ca, CertsService};
 use magnetite_consumers::{ConsumerService, ConsumersConfig};
 use magnetite_events::http::{LogAccess, Refused};
 use magnetite_events::{Events, ReadScope};
+use magnetite_notifications::{NotificationService, NotificationSettings};
 use secrecy::ExposeSecret;
 
 use crate::cli::Settings;
@@ -24,6 +25,7 @@ pub struct Services {
     pub platform: Arc<Platform>,
     pub bootstrap: Arc<BootstrapService>,
     pub consumers: Arc<ConsumerService>,
+    pub notifications: Arc<NotificationService>,
     pub api: axum::Router,
     /// Their `/metrics` families (throttle tables, bootstrap attempts for unknown ids).
     pub metrics: Vec<MetricsSource>,
@@ -57,6 +59,8 @@ pub async fn start(
         }));
         api = api.merge(magnetite_certs::http::router(Arc::clone(certs)));
     }
+    let notifications = start_notifications(settings, events, &platform, certs.is_some()).await?;
+    api = api.merge(magnetite_notifications::router(Arc::clone(&notifications)));
     let bootstrap = start_bootstrap(settings, events, &platform, certs).await?;
     api = api.merge(magnetite_bootstrap::router(Arc::clone(&bootstrap)));
     let consumers = start_consumers(settings, events, &platform, instance_id).await?;
@@ -64,11 +68,13 @@ pub async fn start(
     let metrics: Vec<MetricsSource> = vec![
         Box::new(PlatformCollector(Arc::clone(&platform))),
         Box::new(bootstrap.collector()),
+        Box::new(notifications.collector()),
     ];
     Ok(Services {
         platform,
         bootstrap,
         consumers,
+        notifications,
         api,
         metrics,
     })
@@ -131,6 +137,24 @@ async fn start_platform(settings: &Settings, events: &Events) -> anyhow::Result<
         }
     }
     Ok(platform)
+}
+
+/// Personal notifications: the outbox reader, and the certificate-expiry sweep when
+/// the certs service is on (its table exists then).
+async fn start_notifications(
+    settings: &Settings,
+    events: &Events,
+    platform: &Arc<Platform>,
+    certs_on: bool,
+) -> anyhow::Result<Arc<NotificationService>> {
+    let config = NotificationSettings {
+        max_per_user: settings.notifications_max_per_user,
+        cert_expiry_notice: settings.cert_expiry_notice,
+        cert_sweep_every: certs_on.then_some(settings.cert_expiry_sweep),
+    };
+    NotificationService::start(events.db().clone(), Arc::clone(platform), config)
+        .await
+        .context("starting notifications")
 }
 
 /// Bootstrap: configs, device bootstrap (plain and AES with

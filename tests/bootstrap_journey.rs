@@ -14,14 +14,9 @@ fn device_bootstrap_journey() {
     let server = common::start_platform(&[]);
     let work = tempfile::tempdir().expect("temp dir");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bootstrap/journey.sh");
-    let out = std::process::Command::new("bash")
-        .arg(script)
+    let out = common::shell_journey(&server, std::path::Path::new(script))
         .current_dir(work.path())
-        .env("H", format!("http://{}", server.http))
-        .env("P", server.port())
         .env("BOOTSTRAP_KEY", KEY)
-        .env("MAGNETITE_ADMIN_EMAIL", ADMIN_EMAIL)
-        .env("MAGNETITE_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .output()
         .expect("bash");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -87,14 +87,9 @@ fn operator_cli_issues_and_revokes_certificates() {
             .success(),
         "revoked by the CLI"
     );
-    assert!(tls_pub(
-        &s,
-        &ca,
-        &["-u", &f.device.id, "-P", &f.device.secret],
-        &topic
-    )
-    .status
-    .success());
+    assert!(tls_pub(&s, &ca, &f.device.mosquitto_args(&[]), &topic)
+        .status
+        .success());
 }
 
 /// `magnetite certs` opens auth with the same key as `serve`: with `MAGNETITE_AUTH_KEY`

@@ -9,25 +9,10 @@ mod common;
 mod consumer_kit;
 mod platform;
 
-use std::time::Instant;
-
 use serde_json::{json, Value};
 
 use consumer_kit::*;
 use platform::{Api, Device};
-
-/// A client created under `parent`, with its secret.
-fn client_in(api: &Api, domain: &str, name: &str, parent: &str) -> Device {
-    let body = json!({"name": name, "parent_id": parent});
-    let c = api.expect("POST", &format!("/{domain}/clients"), Some(body), 201);
-    Device {
-        id: c["id"].as_str().expect("client id").to_string(),
-        secret: c["credentials"]["secret"]
-            .as_str()
-            .expect("secret")
-            .to_string(),
-    }
-}
 
 /// `(operation or MQTT event type, client id)` of each delivery.
 fn about_clients(events: &[Value]) -> Vec<(String, String)> {
@@ -49,22 +34,6 @@ fn about_clients(events: &[Value]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Fetches (and acknowledges) `id` until `done` holds for everything delivered so far.
-fn collect_until(api: &Api, id: &str, done: impl Fn(&[(String, String)]) -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        let events = batch(api, id, 1000);
-        ack(api, &replies(&events));
-        seen.extend(about_clients(&events));
-        if done(&seen) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("consumer {id} never delivered what was awaited; got {seen:?}");
-}
-
 fn count(seen: &[(String, String)], op: &str, client: &str) -> usize {
     seen.iter().filter(|(o, c)| o == op && c == client).count()
 }
@@ -82,7 +51,7 @@ fn mqtt_connects_reach_the_group_consumers_of_the_clients_subtree_at_the_time() 
     let d = api.domain("Site", "site");
     let site = entity(&api, &d, "groups", "site", None);
     let rack = entity(&api, &d, "groups", "rack", Some(&site));
-    let inside = client_in(&api, &d, "inside", &rack);
+    let inside = api.client_in(&d, "inside", &rack);
     let outside = api.client(&d, "outside");
 
     let new = json!("new");
@@ -92,7 +61,7 @@ fn mqtt_connects_reach_the_group_consumers_of_the_clients_subtree_at_the_time() 
 
     mqtt_session(&server, &inside, "in-1");
     mqtt_session(&server, &outside, "out-1");
-    collect_until(&api, &whole, |s| {
+    until_all(&api, &whole, about_clients, |s| {
         count(s, "disconnect", &inside.id) == 1 && count(s, "disconnect", &outside.id) == 1
     });
     let sub = about_clients(&batch(&api, &subtree, 1000));
@@ -110,7 +79,9 @@ fn mqtt_connects_reach_the_group_consumers_of_the_clients_subtree_at_the_time() 
     let parent = format!("/{d}/clients/{}/parent", inside.id);
     api.expect("DELETE", &parent, None, 204);
     mqtt_session(&server, &inside, "in-2");
-    collect_until(&api, &whole, |s| count(s, "disconnect", &inside.id) == 1);
+    until_all(&api, &whole, about_clients, |s| {
+        count(s, "disconnect", &inside.id) == 1
+    });
     let after = about_clients(&batch(&api, &subtree, 1000));
     assert!(
         !after
@@ -127,7 +98,7 @@ fn bootstrap_events_reach_the_group_consumers_of_the_clients_subtree() {
     let d = api.domain("Fleet", "fleet");
     let site = entity(&api, &d, "groups", "site", None);
     let rack = entity(&api, &d, "groups", "rack", Some(&site));
-    let inside = client_in(&api, &d, "inside", &rack);
+    let inside = api.client_in(&d, "inside", &rack);
     let outside = api.client(&d, "outside");
 
     let whole = consumer(&api, "domain", &d, true, json!("new"));
@@ -147,7 +118,9 @@ fn bootstrap_events_reach_the_group_consumers_of_the_clients_subtree() {
         );
         api.expect("GET", &config, None, 200);
     }
-    collect_until(&api, &whole, |s| count(s, "config.view", &outside.id) == 1);
+    until_all(&api, &whole, about_clients, |s| {
+        count(s, "config.view", &outside.id) == 1
+    });
 
     let sub = about_clients(&batch(&api, &subtree, 1000));
     for op in ["config.create", "config.update", "config.view"] {

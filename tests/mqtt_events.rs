@@ -7,9 +7,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::run;
 use magnetite_testkit::servers::Server as Redis;
-use magnetite_testkit::sinks::xrange;
+use magnetite_testkit::sinks::{xrange, Fields, Sink, StreamReader};
 
 /// A Redis on a free port with its data in a temp dir (removed with the guard).
 fn redis() -> (Redis, tempfile::TempDir) {
@@ -29,37 +28,24 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     body
 }
 
+/// The `magistrala.mqtt` Redis stream once it holds `n` events (or `secs` passed).
+fn mqtt_stream(port: u16, n: usize, secs: u64) -> Vec<Fields> {
+    StreamReader::new(Sink::Redis(port), Duration::from_secs(secs)).read("mqtt", n)
+}
+
 #[test]
 fn connect_and_disconnect_reach_redis_and_the_embedded_log() {
     let (redis, _dir) = redis();
     let store = format!("redis://127.0.0.1:{}", redis.port);
     let server = common::start(&["--event-store", &store, "--instance-id", "broker-a"]);
-    let out = run(
+    let out = common::mosquitto(
         "mosquitto_pub",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &server.port(),
-            "-i",
-            "dev-42",
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ],
+        &server.port(),
+        &["-i", "dev-42", "-t", "t", "-m", "x"],
     );
     assert!(out.status.success());
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut events = Vec::new();
-    while Instant::now() < deadline {
-        events = xrange(redis.port, "magistrala.mqtt");
-        if events.len() >= 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let events = mqtt_stream(redis.port, 2, 10);
     assert_eq!(events.len(), 2, "{events:?}");
     for (event, kind) in events.iter().zip(["connect", "disconnect"]) {
         assert_eq!(
@@ -117,15 +103,7 @@ fn events_wait_out_a_redis_outage_and_arrive_in_order_once() {
         "connects stalled while the sink was down: {connect_time:?}"
     );
     redis.start();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut events = Vec::new();
-    while Instant::now() < deadline {
-        events = xrange(redis.port, "magistrala.mqtt");
-        if events.len() >= 2000 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let events = mqtt_stream(redis.port, 2000, 30);
     assert_eq!(events.len(), 2000, "every event arrives once");
     let mut connects = Vec::new();
     for e in &events {
@@ -167,15 +145,7 @@ fn events_pending_at_a_kill_9_are_shipped_after_restart() {
     let data_dir = server.kill9();
     redis.start();
     let restarted = common::start_in(data_dir, &["--event-store", &store]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut events = Vec::new();
-    while Instant::now() < deadline {
-        events = xrange(redis.port, "magistrala.mqtt");
-        if events.len() >= 200 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let events = mqtt_stream(redis.port, 200, 30);
     assert_eq!(
         events.len(),
         200,

@@ -7,62 +7,23 @@ mod platform;
 
 use std::time::{Duration, Instant};
 
-use common::{finish, run, spawn, Server};
-use platform::{fleet, Api, Device, Fleet};
+use common::{finish, mosquitto, run, Server};
+use platform::{device_pub, device_sub, fleet, Api, Device, Fleet};
 use serde_json::Value;
+use std::process::{Child, Output};
 
-fn sub_args<'a>(
-    server_port: &'a str,
-    dev: &'a Device,
-    version: &'a str,
-    topic: &'a str,
-) -> Vec<&'a str> {
-    vec![
-        "-h",
-        "127.0.0.1",
-        "-p",
-        server_port,
-        "-V",
-        version,
-        "-u",
-        &dev.id,
-        "-P",
-        &dev.secret,
-        "-t",
-        topic,
-        "-v",
-    ]
+/// A `mosquitto_sub -v` of `dev` on `filter`, once it has had time to subscribe.
+fn subscriber(port: &str, dev: &Device, version: &str, filter: &str, extra: &[&str]) -> Child {
+    let mut args = vec!["-V", version, "-v"];
+    args.extend_from_slice(extra);
+    let child = device_sub(port, dev, filter, &args);
+    wait_ready();
+    child
 }
 
-fn publish(
-    server: &Server,
-    dev: &Device,
-    version: &str,
-    topic: &str,
-    msg: &str,
-) -> std::process::Output {
-    let port = server.port();
-    run(
-        "mosquitto_pub",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-V",
-            version,
-            "-q",
-            "1",
-            "-u",
-            &dev.id,
-            "-P",
-            &dev.secret,
-            "-t",
-            topic,
-            "-m",
-            msg,
-        ],
-    )
+/// A QoS 1 `mosquitto_pub` as `dev`.
+fn publish(server: &Server, dev: &Device, version: &str, topic: &str, msg: &str) -> Output {
+    device_pub(&server.port(), dev, topic, msg, &["-V", version, "-q", "1"])
 }
 
 /// The MQTT 5 codes paho-mqtt sees for `ops` (`sub:FILTER`, `pub:TOPIC`).
@@ -100,10 +61,7 @@ fn readme_journey_publish_and_receive_with_mosquitto_clients() {
         // Subscribe with ids, publish on the same channel: both topic forms are the platform's.
         let topic = format!("m/{domain}/c/{ch}/room-1");
         let filter = format!("m/{domain}/c/{ch}/#");
-        let mut args = sub_args(&port, &device, version, &filter);
-        args.extend(["-C", "1", "-W", "10"]);
-        let sub = spawn("mosquitto_sub", &args);
-        wait_ready();
+        let sub = subscriber(&port, &device, version, &filter, &["-C", "1", "-W", "10"]);
         let out = publish(&server, &device, version, &topic, "21.5");
         assert!(
             out.status.success(),
@@ -119,10 +77,13 @@ fn readme_journey_publish_and_receive_with_mosquitto_clients() {
     }
     // The legacy form is accepted too, routed by its own topic string.
     let legacy = format!("channels/{ch}/messages/lab");
-    let mut args = sub_args(&port, &device, "mqttv311", &legacy);
-    args.extend(["-C", "1", "-W", "10"]);
-    let sub = spawn("mosquitto_sub", &args);
-    wait_ready();
+    let sub = subscriber(
+        &port,
+        &device,
+        "mqttv311",
+        &legacy,
+        &["-C", "1", "-W", "10"],
+    );
     assert!(publish(&server, &device, "mqttv311", &legacy, "ok")
         .status
         .success());
@@ -135,9 +96,7 @@ fn readme_journey_publish_and_receive_with_mosquitto_clients() {
 
 #[test]
 fn connect_refusals_carry_the_documented_codes() {
-    let server = platform::server(&[]);
-    let api = Api::admin(&server);
-    let f = fleet(&api, "plant");
+    let (server, api, f) = platform::fleet_server("plant");
     let disabled = api.client(&f.domain, "disabled-one");
     api.expect(
         "POST",
@@ -178,26 +137,10 @@ fn connect_refusals_carry_the_documented_codes() {
     for (user, password, v5_code, v3_text) in cases {
         let v5 = codes(&server, user, password, &[]);
         assert_eq!(v5["connack"], v5_code, "v5 CONNACK for {user}");
-        let port = server.port();
-        let out = run(
-            "mosquitto_pub",
-            &[
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-V",
-                "mqttv311",
-                "-u",
-                user,
-                "-P",
-                password,
-                "-t",
-                "x",
-                "-m",
-                "x",
-            ],
-        );
+        let args = [
+            "-V", "mqttv311", "-u", user, "-P", password, "-t", "x", "-m", "x",
+        ];
+        let out = mosquitto("mosquitto_pub", &server.port(), &args);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
         assert!(
@@ -206,19 +149,13 @@ fn connect_refusals_carry_the_documented_codes() {
         );
     }
     // No password at all.
-    let port = server.port();
-    let out = run(
-        "mosquitto_pub",
-        &["-h", "127.0.0.1", "-p", &port, "-t", "x", "-m", "x"],
-    );
+    let out = mosquitto("mosquitto_pub", &server.port(), &["-t", "x", "-m", "x"]);
     assert!(!out.status.success(), "anonymous connect must be refused");
 }
 
 #[test]
 fn publish_and_subscribe_only_where_connected() {
-    let server = platform::server(&[]);
-    let api = Api::admin(&server);
-    let f = fleet(&api, "works");
+    let (server, api, f) = platform::fleet_server("works");
     let pub_only = api.client(&f.domain, "pub-only");
     api.connect(&f.domain, &f.ch, &pub_only.id, &["publish"]);
     let d = &f.domain;
@@ -260,24 +197,9 @@ fn publish_and_subscribe_only_where_connected() {
     assert_eq!(got["ops"][1][2], 0x10, "accepted, nobody subscribed");
 
     // MQTT 3.1.1: SUBACK 0x80 for a refused filter; an unauthorized PUBLISH closes the connection.
-    let port = server.port();
-    let out = run(
-        "mosquitto_sub",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-u",
-            &f.device.id,
-            "-P",
-            &f.device.secret,
-            "-t",
-            &format!("m/{d}/c/{}", f.other),
-            "-W",
-            "3",
-        ],
-    );
+    let other = format!("m/{d}/c/{}", f.other);
+    let args = f.device.mosquitto_args(&["-t", &other, "-W", "3"]);
+    let out = mosquitto("mosquitto_sub", &server.port(), &args);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("denied"),
         "{}",
@@ -300,10 +222,7 @@ fn publish_and_subscribe_only_where_connected() {
 fn live_subscriber(server: &Server, f: &Fleet, dev: &Device) -> std::process::Child {
     let port = server.port();
     let filter = format!("m/{}/c/{}/#", f.domain, f.ch);
-    let args = sub_args(&port, dev, "mqttv5", &filter);
-    let child = spawn("mosquitto_sub", &args);
-    wait_ready();
-    child
+    subscriber(&port, dev, "mqttv5", &filter, &[])
 }
 
 /// Waits for `child` to exit; returns how long it took after `since`.
@@ -320,9 +239,7 @@ fn exits_within(mut child: std::process::Child, since: Instant, limit: Duration)
 
 #[test]
 fn revocation_ends_live_sessions_within_a_second() {
-    let server = platform::server(&[]);
-    let api = Api::admin(&server);
-    let f = fleet(&api, "revoke");
+    let (server, api, f) = platform::fleet_server("revoke");
     let d = f.domain.clone();
     let second = Duration::from_secs(1);
 
@@ -421,37 +338,16 @@ fn revocation_ends_live_sessions_within_a_second() {
 /// `mosquitto_sub` as the persistent session `keeper` (clean session off, QoS 1) for
 /// `wait` seconds; returns what it printed.
 fn keeper(server: &Server, dev: &Device, filter: &str, wait: &str) -> String {
-    let port = server.port();
-    let args = [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-V",
-        "mqttv311",
-        "-i",
-        "keeper",
-        "-c",
-        "-q",
-        "1",
-        "-u",
-        &dev.id,
-        "-P",
-        &dev.secret,
-        "-t",
-        filter,
-        "-v",
-        "-W",
-        wait,
+    let flags = [
+        "-V", "mqttv311", "-i", "keeper", "-c", "-q", "1", "-v", "-W", wait,
     ];
-    String::from_utf8_lossy(&run("mosquitto_sub", &args).stdout).into_owned()
+    let args = dev.mosquitto_args(&[&["-t", filter][..], &flags].concat());
+    String::from_utf8_lossy(&mosquitto("mosquitto_sub", &server.port(), &args).stdout).into_owned()
 }
 
 #[test]
 fn a_persistent_session_of_a_revoked_client_receives_nothing() {
-    let server = platform::server(&[]);
-    let api = Api::admin(&server);
-    let f = fleet(&api, "persist");
+    let (server, api, f) = platform::fleet_server("persist");
     let d = &f.domain;
     let filter = format!("m/{d}/c/{}/#", f.ch);
     let topic = format!("m/{d}/c/{}/x", f.ch);

@@ -6,54 +6,29 @@
 mod common;
 mod platform;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use magnetite_testkit::servers::Server as Sink;
+use magnetite_testkit::servers::{self, Server};
+use magnetite_testkit::sinks::{Sink, StreamReader};
 use platform::{fleet, Api};
 use serde_json::json;
 
-type Fields = BTreeMap<String, String>;
-
-fn json_fields(v: Vec<serde_json::Map<String, serde_json::Value>>) -> Vec<Fields> {
-    v.into_iter()
-        .map(|m| {
-            m.into_iter()
-                .map(|(k, v)| {
-                    (
-                        k,
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string()),
-                    )
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Runs the outage scenario; `read(stream_suffix, n)` reads a stream of the sink.
-fn outage(mut sink: Sink, url: &str, read: impl Fn(&str, usize) -> Vec<Fields>) {
-    let server = platform::server(&["--event-store", url]);
+/// Runs the outage scenario: `server_of_sink` is the process of `sink`, stopped and
+/// started again in the middle.
+fn outage(mut server_of_sink: Server, sink: Sink) {
+    let reader = StreamReader::new(sink, Duration::from_secs(60));
+    let read = |service: &str, n: usize| reader.read(service, n);
+    let server = platform::server(&["--event-store", &reader.store_url()]);
     let api = Api::admin(&server);
     let f = fleet(&api, "outage");
     let login = Some((f.device.id.as_str(), f.device.secret.as_str()));
     let baseline = Instant::now();
-    for i in 0..100 {
-        assert_eq!(
-            magnetite_testkit::mqtt::connect_and_disconnect(
-                server.mqtt,
-                &format!("warm-{i}"),
-                login
-            ),
-            0
-        );
-    }
+    connect_all(server.mqtt, "warm", 100, login);
     let per_connect_up = baseline.elapsed() / 100;
 
     // Everything so far has reached the sink (its streams exist) before it goes down.
     assert!(read("clients", 3).len() >= 3, "shipping before the outage");
-    sink.stop_gracefully();
+    server_of_sink.stop_gracefully();
     // 1,000 HTTP operations (client creates, one event each) ...
     for i in 0..1000 {
         let body = json!({"name": format!("c{i:04}")});
@@ -61,16 +36,7 @@ fn outage(mut sink: Sink, url: &str, read: impl Fn(&str, usize) -> Vec<Fields>) 
     }
     // ... and 1,000 authenticated connects (2,000 MQTT events).
     let started = Instant::now();
-    for i in 0..1000 {
-        assert_eq!(
-            magnetite_testkit::mqtt::connect_and_disconnect(
-                server.mqtt,
-                &format!("dev-{i}"),
-                login
-            ),
-            0
-        );
-    }
+    connect_all(server.mqtt, "dev", 1000, login);
     let per_connect_down = started.elapsed() / 1000;
     eprintln!("connect+disconnect: {per_connect_up:?} with the sink up, {per_connect_down:?} with it down");
     assert!(
@@ -78,7 +44,7 @@ fn outage(mut sink: Sink, url: &str, read: impl Fn(&str, usize) -> Vec<Fields>) 
         "MQTT stalled while the sink was down"
     );
 
-    sink.start();
+    server_of_sink.start();
     let clients = read("clients", 1000 + 3);
     let names: Vec<&str> = clients
         .iter()
@@ -100,6 +66,15 @@ fn outage(mut sink: Sink, url: &str, read: impl Fn(&str, usize) -> Vec<Fields>) 
         "100 + 1,000 connects and their disconnects, once each"
     );
     assert_eq!(shipped, outbox_mqtt(&api), "shipped in the outbox's order");
+}
+
+/// `n` connects (MQTT client ids `<prefix>-<i>`) that must each be accepted, then end.
+fn connect_all(addr: std::net::SocketAddr, prefix: &str, n: usize, login: Option<(&str, &str)>) {
+    for i in 0..n {
+        let id = format!("{prefix}-{i}");
+        let code = magnetite_testkit::mqtt::connect_and_disconnect(addr, &id, login);
+        assert_eq!(code, 0, "{id}");
+    }
 }
 
 /// The `mqtt` stream of the embedded log (the outbox order), as (event_type, occurred_at).
@@ -128,58 +103,25 @@ fn outbox_mqtt(api: &Api) -> Vec<(String, String)> {
     }
 }
 
-fn wait_for(n: usize, mut read: impl FnMut() -> Vec<Fields>) -> Vec<Fields> {
-    let t = Instant::now();
-    loop {
-        let v = read();
-        if v.len() >= n || t.elapsed() > Duration::from_secs(60) {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+/// Starts the sink with `start`, then runs [`outage`] against it.
+fn outage_of(start: fn(&std::path::Path) -> Server, sink: fn(u16) -> Sink) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let port = server.port;
+    outage(server, sink(port));
 }
 
 #[test]
 fn redis_outage_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let sink = magnetite_testkit::servers::redis_persistent(dir.path());
-    let port = sink.port;
-    outage(sink, &format!("redis://127.0.0.1:{port}"), |stream, n| {
-        wait_for(n, || {
-            magnetite_testkit::sinks::xrange(port, &format!("magistrala.{stream}"))
-        })
-    });
+    outage_of(servers::redis_persistent, Sink::Redis);
 }
 
 #[test]
 fn nats_outage_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let sink = magnetite_testkit::servers::nats(dir.path());
-    let port = sink.port;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    outage(sink, &format!("nats://127.0.0.1:{port}"), |stream, n| {
-        let subject = format!("events.magistrala.{stream}");
-        wait_for(n, || {
-            json_fields(rt.block_on(magnetite_testkit::sinks::read_subject(port, &subject)))
-        })
-    });
+    outage_of(servers::nats, Sink::Nats);
 }
 
 #[test]
 fn rabbitmq_outage_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let sink = magnetite_testkit::servers::rabbitmq(dir.path());
-    let port = sink.port;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    outage(
-        sink,
-        &format!("rabbitmq-stream://guest:guest@127.0.0.1:{port}"),
-        |stream, n| {
-            json_fields(rt.block_on(magnetite_testkit::sinks::read_stream(
-                port,
-                &format!("magistrala.{stream}"),
-                n,
-            )))
-        },
-    );
+    outage_of(servers::rabbitmq, Sink::Rabbitmq);
 }

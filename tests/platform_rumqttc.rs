@@ -6,7 +6,6 @@ mod platform;
 
 use std::time::Duration;
 
-use platform::{fleet, Api};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
 /// Polls until `done` or an error / timeout; returns whether `done` was reached.
@@ -27,9 +26,7 @@ async fn drive(
 
 #[test]
 fn rumqttc_device_on_its_channel() {
-    let server = platform::server(&[]);
-    let api = Api::admin(&server);
-    let f = fleet(&api, "rust");
+    let (server, _api, f) = platform::fleet_server("rust");
     let topic = format!("m/{}/c/{}/rpm", f.domain, f.ch);
     let forbidden = format!("m/{}/c/{}", f.domain, f.other);
     let port = server.mqtt.port();
@@ -86,9 +83,7 @@ fn rumqttc_device_on_its_channel() {
 
 #[test]
 fn rumqttc_wrong_secret_is_refused() {
-    let server = platform::server(&[]);
-    let api = Api::admin(&server);
-    let f = fleet(&api, "rust2");
+    let (server, _api, f) = platform::fleet_server("rust2");
     let port = server.mqtt.port();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {

@@ -6,8 +6,8 @@ mod platform;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{run, Server};
-use platform::{fleet, Api};
+use common::{assert_success, run, Server};
+use platform::{device_pub, fleet, Api};
 
 #[test]
 fn platform_on_postgresql_survives_a_restart() {
@@ -46,30 +46,8 @@ fn platform_on_postgresql_survives_a_restart() {
     );
     let port = restarted.port();
     let topic = format!("m/{}/c/{}", f.domain, f.ch);
-    let out = run(
-        "mosquitto_pub",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-u",
-            &f.device.id,
-            "-P",
-            &f.device.secret,
-            "-t",
-            &topic,
-            "-m",
-            "1",
-            "-q",
-            "1",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = device_pub(&port, &f.device, &topic, "1", &["-q", "1"]);
+    assert_success(&out);
 }
 
 #[test]

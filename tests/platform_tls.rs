@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{run, spawn};
-use platform::tls::{cert_args, tls_pub, tls_server};
+use common::run;
+use magnetite_testkit::openssl::{openssl, self_signed_ca};
+use platform::tls::{cert_args, path_pair, tls_pub, tls_server, tls_sub};
 use platform::{fleet, Api, Device};
 use serde_json::json;
 
@@ -55,12 +56,7 @@ fn tls_logins_and_refusals() {
     let topic = format!("m/{}/c/{}", f.domain, f.ch);
 
     // Server TLS with client id + secret.
-    let out = tls_pub(
-        &s,
-        &ca,
-        &["-u", &f.device.id, "-P", &f.device.secret],
-        &topic,
-    );
+    let out = tls_pub(&s, &ca, &f.device.mosquitto_args(&[]), &topic);
     assert!(
         out.status.success(),
         "id + secret over TLS: {}",
@@ -74,10 +70,7 @@ fn tls_logins_and_refusals() {
 
     // Mutual TLS: an issued certificate is the identity, no password.
     let (crt, key, serial) = issue(&api, &f.domain, &f.device.id, "1h", dir.path(), "dev");
-    let (crt_s, key_s) = (
-        crt.to_string_lossy().to_string(),
-        key.to_string_lossy().to_string(),
-    );
+    let (crt_s, key_s) = path_pair(&crt, &key);
     let out = tls_pub(&s, &ca, &cert_args(&crt_s, &key_s), &topic);
     assert!(
         out.status.success(),
@@ -98,46 +91,18 @@ fn tls_logins_and_refusals() {
 
     // Wrong CA: the server's certificate does not verify.
     let other = dir.path().join("other-ca.crt");
-    let st = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=Other CA",
-        ])
-        .arg("-keyout")
-        .arg(dir.path().join("other-ca.key"))
-        .arg("-out")
-        .arg(&other)
-        .output()
-        .expect("openssl");
-    assert!(st.status.success());
+    self_signed_ca(dir.path(), "Other CA", "other-ca.key", "other-ca.crt");
     assert!(
-        !tls_pub(
-            &s,
-            &other,
-            &["-u", &f.device.id, "-P", &f.device.secret],
-            &topic
-        )
-        .status
-        .success(),
+        !tls_pub(&s, &other, &f.device.mosquitto_args(&[]), &topic)
+            .status
+            .success(),
         "wrong CA must fail"
     );
 
     // Expired certificate: refused at the handshake.
     let (old_crt, old_key, _) = issue(&api, &f.domain, &f.device.id, "1s", dir.path(), "short");
     std::thread::sleep(Duration::from_secs(2));
-    let (oc, ok) = (
-        old_crt.to_string_lossy().to_string(),
-        old_key.to_string_lossy().to_string(),
-    );
+    let (oc, ok) = path_pair(&old_crt, &old_key);
     assert!(
         !tls_pub(&s, &ca, &cert_args(&oc, &ok), &topic)
             .status
@@ -146,27 +111,8 @@ fn tls_logins_and_refusals() {
     );
 
     // Revoked certificate: its live session ends within a second, then it is refused.
-    let port = s.mqtts.port().to_string();
-    let ca_s = ca.to_string_lossy().to_string();
-    let sub = spawn(
-        "mosquitto_sub",
-        &[
-            "-h",
-            "localhost",
-            "-p",
-            &port,
-            "--cafile",
-            &ca_s,
-            "--cert",
-            &crt_s,
-            "--key",
-            &key_s,
-            "-V",
-            "mqttv5",
-            "-t",
-            &topic,
-        ],
-    );
+    let auth = cert_args(&crt_s, &key_s);
+    let sub = tls_sub(&s, &ca, &auth, &topic, &["-V", "mqttv5"]);
     std::thread::sleep(Duration::from_millis(800));
     let t = Instant::now();
     api.expect(
@@ -187,10 +133,7 @@ fn tls_logins_and_refusals() {
     let second: Device = api.client(&f.domain, "second");
     api.connect(&f.domain, &f.ch, &second.id, &["publish"]);
     let (c2, k2, _) = issue(&api, &f.domain, &second.id, "1h", dir.path(), "second");
-    let (c2, k2) = (
-        c2.to_string_lossy().to_string(),
-        k2.to_string_lossy().to_string(),
-    );
+    let (c2, k2) = path_pair(&c2, &k2);
     assert!(tls_pub(&s, &ca, &cert_args(&c2, &k2), &topic)
         .status
         .success());
@@ -275,19 +218,6 @@ fn wait_exit(mut child: std::process::Child, since: Instant, limit: Duration) {
 }
 
 /// `openssl` in `dir`, asserting success.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A server certificate for localhost signed by `ca.crt`/`ca.key` in `dir`.
 fn server_cert(dir: &Path, name: &str) {
     openssl(
@@ -348,33 +278,11 @@ fn served_serial(addr: SocketAddr, ca: &Path) -> String {
 fn server_certificate_hot_reload_keeps_live_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ],
-    );
+    self_signed_ca(d, "Test CA", "ca.key", "ca.crt");
     server_cert(d, "one");
     std::fs::copy(d.join("one.crt"), d.join("server.crt")).unwrap();
     std::fs::copy(d.join("one.key"), d.join("server.key")).unwrap();
-    let (crt, key) = (
-        d.join("server.crt").to_string_lossy().to_string(),
-        d.join("server.key").to_string_lossy().to_string(),
-    );
+    let (crt, key) = path_pair(&d.join("server.crt"), &d.join("server.key"));
     let s = tls_server(&["--tls-cert", &crt, "--tls-key", &key]);
     let ca = d.join("ca.crt");
     let before = served_serial(s.mqtts, &ca);
@@ -382,29 +290,8 @@ fn server_certificate_hot_reload_keeps_live_sessions() {
     let api = Api::admin(&s.server);
     let f = fleet(&api, "reload");
     let topic = format!("m/{}/c/{}", f.domain, f.ch);
-    let port = s.mqtts.port().to_string();
-    let ca_s = ca.to_string_lossy().to_string();
-    let sub = spawn(
-        "mosquitto_sub",
-        &[
-            "-h",
-            "localhost",
-            "-p",
-            &port,
-            "--cafile",
-            &ca_s,
-            "-u",
-            &f.device.id,
-            "-P",
-            &f.device.secret,
-            "-t",
-            &topic,
-            "-C",
-            "1",
-            "-W",
-            "20",
-        ],
-    );
+    let auth = f.device.mosquitto_args(&[]);
+    let sub = tls_sub(&s, &ca, &auth, &topic, &["-C", "1", "-W", "20"]);
     std::thread::sleep(Duration::from_millis(800));
 
     // Renew: new key and certificate written in place, as an ACME client would.
@@ -419,12 +306,7 @@ fn server_certificate_hot_reload_keeps_live_sessions() {
     }
     assert_ne!(after, before, "new handshakes get the renewed certificate");
     // The session opened before the renewal still receives.
-    let out = tls_pub(
-        &s,
-        &ca,
-        &["-u", &f.device.id, "-P", &f.device.secret],
-        &topic,
-    );
+    let out = tls_pub(&s, &ca, &f.device.mosquitto_args(&[]), &topic);
     assert!(
         out.status.success(),
         "{}",
@@ -451,14 +333,9 @@ fn a_silent_tls_client_is_dropped_after_the_connect_timeout() {
     let api = Api::admin(&s.server);
     let f = fleet(&api, "silent");
     let topic = format!("m/{}/c/{}", f.domain, f.ch);
-    assert!(tls_pub(
-        &s,
-        &ca,
-        &["-u", &f.device.id, "-P", &f.device.secret],
-        &topic
-    )
-    .status
-    .success());
+    assert!(tls_pub(&s, &ca, &f.device.mosquitto_args(&[]), &topic)
+        .status
+        .success());
     let t = Instant::now();
     let mut buf = [0u8; 16];
     let n = silent.read(&mut buf).unwrap_or(0);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{run, ADMIN_EMAIL, ADMIN_PASSWORD};
+use common::run;
 
 fn journey_block() -> String {
     let readme = include_str!("../README.md");
@@ -46,12 +46,7 @@ fn the_readme_journey_works_as_written() {
         "{block}"
     );
     std::fs::write(&script, format!("cd {}\n{block}\n", work.path().display())).expect("script");
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .env("H", format!("http://{}", server.http))
-        .env("P", server.port())
-        .env("MAGNETITE_ADMIN_EMAIL", ADMIN_EMAIL)
-        .env("MAGNETITE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    let out = common::shell_journey(&server, &script)
         .output()
         .expect("bash");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -8,7 +8,7 @@ use magnetite_auth::store::list::ListQuery;
 use magnetite_auth::{AuthError, Store};
 use magnetite_db::Db;
 use magnetite_events::model::{clients as cev, users as uev};
-use magnetite_events::OutboxDb;
+use magnetite_events::{Event, OutboxDb};
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -50,6 +50,31 @@ fn entity(kind: Kind, domain: &str, name: &str, owner: &str) -> Entity {
         parent_id: None,
         created_by: owner.into(),
         audit: audit(),
+    }
+}
+
+/// One domain's clients and the event their (dis)connections write: the store calls the
+/// scenario makes again and again, with only the channel and the type changing.
+struct Links<'a> {
+    store: &'a Store,
+    domain: &'a str,
+    clients: &'a [String],
+    event: &'a Event,
+}
+
+impl Links<'_> {
+    async fn connect(&self, channel: &str, ty: ConnType) -> Result<(), AuthError> {
+        let channels = [channel.to_string()];
+        (self.store)
+            .connect(self.domain, &channels, self.clients, &[ty], self.event)
+            .await
+    }
+
+    async fn disconnect(&self, channel: &str, ty: ConnType) -> Result<(), AuthError> {
+        let channels = [channel.to_string()];
+        (self.store)
+            .disconnect(self.domain, &channels, self.clients, &[ty], self.event)
+            .await
     }
 }
 
@@ -205,27 +230,15 @@ async fn scenario(db: Db) {
     let c0 = &clients[0];
     let c0_ids = vec![c0.id.clone()];
     let connect = cev::channel_connect(&[channel.id.clone()], &c0_ids, &["publish".into()]);
-    store
-        .connect(
-            &domain.id,
-            &[channel.id.clone()],
-            &c0_ids,
-            &[ConnType::Publish],
-            &connect,
-        )
-        .await
-        .unwrap();
+    let links = Links {
+        store: &store,
+        domain: &domain.id,
+        clients: &c0_ids,
+        event: &connect,
+    };
+    links.connect(&channel.id, ConnType::Publish).await.unwrap();
     // Connecting again is not an error (the connection is kept once).
-    store
-        .connect(
-            &domain.id,
-            &[channel.id.clone()],
-            &c0_ids,
-            &[ConnType::Publish],
-            &connect,
-        )
-        .await
-        .unwrap();
+    links.connect(&channel.id, ConnType::Publish).await.unwrap();
     let access = store.client_access(&c0.id).await.unwrap().unwrap();
     assert!(access.enabled);
     assert_eq!(
@@ -236,26 +249,11 @@ async fn scenario(db: Db) {
     assert!(access.subscribe.is_empty());
     assert!(keys.verify_secret(b"secret-0", &access.secret_hash));
     assert!(store.client_access("unknown").await.unwrap().is_none());
-    let err = store
-        .connect(
-            &domain.id,
-            &["nope".into()],
-            &c0_ids,
-            &[ConnType::Publish],
-            &connect,
-        )
-        .await
-        .unwrap_err();
+    let err = links.connect("nope", ConnType::Publish).await.unwrap_err();
     assert!(matches!(err, AuthError::NotFound("channel")), "{err}");
 
-    store
-        .disconnect(
-            &domain.id,
-            &[channel.id.clone()],
-            &c0_ids,
-            &[ConnType::Publish],
-            &connect,
-        )
+    links
+        .disconnect(&channel.id, ConnType::Publish)
         .await
         .unwrap();
     assert!(store
@@ -273,14 +271,8 @@ async fn scenario(db: Db) {
     assert!(!store.client_access(&c0.id).await.unwrap().unwrap().enabled);
 
     // Deleting a channel removes its connections.
-    store
-        .connect(
-            &domain.id,
-            &[channel.id.clone()],
-            &c0_ids,
-            &[ConnType::Subscribe],
-            &connect,
-        )
+    links
+        .connect(&channel.id, ConnType::Subscribe)
         .await
         .unwrap();
     assert_eq!(
@@ -309,6 +301,6 @@ async fn sqlite_store() {
 async fn postgres_store() {
     let dir = tempfile::tempdir().unwrap();
     let pg = magnetite_testkit::servers::postgres(dir.path());
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let url = magnetite_testkit::servers::postgres_url(&pg);
     scenario(Db::open(&url).await.unwrap()).await;
 }

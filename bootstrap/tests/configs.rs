@@ -52,7 +52,7 @@ async fn create_without_client_provisions_one() {
     }
     // The platform client exists, named like the config, in the domain.
     let (s, c) = app
-        .call(Method::GET, &app.d(&format!("/clients/{client_id}")), None)
+        .call_d(Method::GET, &format!("/clients/{client_id}"), None)
         .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     assert_eq!(c["name"], "gateway-1");
@@ -85,13 +85,13 @@ async fn create_with_existing_client_needs_its_secret() {
     let client = app.client("sensor", "sensor-secret-1").await;
     let base = json!({"external_id": "ext-2", "external_key": KEY, "client_id": client});
     let (s, v) = app
-        .call(Method::POST, &app.d("/clients/configs"), Some(base.clone()))
+        .call_d(Method::POST, "/clients/configs", Some(base.clone()))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "no secret: {v}");
     let mut wrong = base.clone();
     wrong["client_secret"] = json!("not-the-secret");
     let (s, v) = app
-        .call(Method::POST, &app.d("/clients/configs"), Some(wrong))
+        .call_d(Method::POST, "/clients/configs", Some(wrong))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "wrong secret: {v}");
     assert!(!v.to_string().contains("not-the-secret"));
@@ -108,13 +108,13 @@ async fn create_with_existing_client_needs_its_secret() {
     // One config per client.
     good["external_id"] = json!("ext-2b");
     let (s, _) = app
-        .call(Method::POST, &app.d("/clients/configs"), Some(good))
+        .call_d(Method::POST, "/clients/configs", Some(good))
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
 }
 
 async fn client_total(app: &common::App) -> u64 {
-    let (s, v) = app.call(Method::GET, &app.d("/clients"), None).await;
+    let (s, v) = app.call_d(Method::GET, "/clients", None).await;
     assert_eq!(s, StatusCode::OK);
     v["total"].as_u64().unwrap()
 }
@@ -144,7 +144,7 @@ async fn duplicate_external_id_and_bad_bodies_change_nothing() {
     ];
     for b in bad {
         let (s, v) = app
-            .call(Method::POST, &app.d("/clients/configs"), Some(b.clone()))
+            .call_d(Method::POST, "/clients/configs", Some(b.clone()))
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b} -> {v}");
         assert!(v["message"].is_string(), "{v}");
@@ -194,11 +194,7 @@ async fn view_list_update_certs_delete() {
         ids.push(v["client_id"].as_str().unwrap().to_string());
     }
     let (s, page) = app
-        .call(
-            Method::GET,
-            &app.d("/clients/configs?name=ALPHA&limit=1"),
-            None,
-        )
+        .call_d(Method::GET, "/clients/configs?name=ALPHA&limit=1", None)
         .await;
     assert_eq!(s, StatusCode::OK, "{page}");
     assert_eq!(
@@ -206,20 +202,18 @@ async fn view_list_update_certs_delete() {
         (Some(2), Some(1))
     );
     assert_eq!(page["configs"].as_array().unwrap().len(), 1);
-    let (_, all) = app
-        .call(Method::GET, &app.d("/clients/configs"), None)
-        .await;
+    let (_, all) = app.call_d(Method::GET, "/clients/configs", None).await;
     assert_eq!(all["total"], 3);
     let text = all.to_string();
     for hidden in [KEY, "PRIVATE-KEY-PEM", "client_secret", "external_key"] {
         assert!(!text.contains(hidden), "list shows {hidden}");
     }
     let (s, _) = app
-        .call(Method::GET, &app.d("/clients/configs?limit=101"), None)
+        .call_d(Method::GET, "/clients/configs?limit=101", None)
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (_, none) = app
-        .call(Method::GET, &app.d("/clients/configs?state=1"), None)
+        .call_d(Method::GET, "/clients/configs?state=1", None)
         .await;
     assert_eq!(none["total"], 0);
 

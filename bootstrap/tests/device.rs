@@ -26,11 +26,7 @@ async fn setup(app: &App) -> (String, Vec<String>) {
 /// apart from bootstrap attempts.
 async fn snapshot(app: &App, client_id: &str) -> (Value, usize) {
     let (_, v) = app
-        .call(
-            Method::GET,
-            &app.d(&format!("/clients/configs/{client_id}")),
-            None,
-        )
+        .call_d(Method::GET, &format!("/clients/configs/{client_id}"), None)
         .await;
     let rows = app.db.fetch_after(0, None, 100_000).await.unwrap();
     let others = rows

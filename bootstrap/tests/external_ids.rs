@@ -23,6 +23,19 @@ async fn second_domain(app: &App) -> String {
     d["id"].as_str().unwrap().to_string()
 }
 
+/// A config body with just an external id and key.
+fn ext(external_id: &str, external_key: &str) -> Value {
+    json!({"external_id": external_id, "external_key": external_key})
+}
+
+/// The number of clients in `domain`, as its listing reports it.
+async fn client_total(app: &App, domain: &str) -> Value {
+    let listing = app
+        .call(Method::GET, &format!("/{domain}/clients"), None)
+        .await;
+    listing.1["total"].clone()
+}
+
 async fn create_in(app: &App, domain: &str, body: Value) -> (StatusCode, Value) {
     app.call(
         Method::POST,
@@ -141,35 +154,16 @@ async fn the_same_external_id_in_two_domains_is_told_apart_by_the_key() {
 async fn duplicates_are_refused_in_the_domain_and_for_the_same_key() {
     let app = app().await;
     let (d1, d2) = (app.domain.clone(), second_domain(&app).await);
-    let (s, one) = create_in(
-        &app,
-        &d1,
-        json!({"external_id": "X", "external_key": "k-one"}),
-    )
-    .await;
+    let (s, one) = create_in(&app, &d1, ext("X", "k-one")).await;
     assert_eq!(s, StatusCode::CREATED, "{one}");
-    let clients_before = app
-        .call(Method::GET, &format!("/{d2}/clients"), None)
-        .await
-        .1["total"]
-        .clone();
+    let clients_before = client_total(&app, &d2).await;
 
     // The same external id twice in one domain.
-    let (s, v) = create_in(
-        &app,
-        &d1,
-        json!({"external_id": "X", "external_key": "k-other"}),
-    )
-    .await;
+    let (s, v) = create_in(&app, &d1, ext("X", "k-other")).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     // The same id and key in another domain: the device could not be told apart. Only
     // a caller who already holds the key gets here, and nothing is left behind.
-    let (s, v) = create_in(
-        &app,
-        &d2,
-        json!({"external_id": "X", "external_key": "k-one"}),
-    )
-    .await;
+    let (s, v) = create_in(&app, &d2, ext("X", "k-one")).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     assert!(!v.to_string().contains(&d1), "{v}");
     assert!(
@@ -177,11 +171,7 @@ async fn duplicates_are_refused_in_the_domain_and_for_the_same_key() {
         "{v}"
     );
     assert_eq!(config_total(&app, &d2).await, 0);
-    let clients_after = app
-        .call(Method::GET, &format!("/{d2}/clients"), None)
-        .await
-        .1["total"]
-        .clone();
+    let clients_after = client_total(&app, &d2).await;
     assert_eq!(
         clients_after, clients_before,
         "the provisioned client was removed again"
@@ -196,12 +186,7 @@ async fn duplicates_are_refused_in_the_domain_and_for_the_same_key() {
 async fn creating_configs_is_throttled_like_guessing_keys() {
     let app = app().await;
     let (d1, d2) = (app.domain.clone(), second_domain(&app).await);
-    let (s, _) = create_in(
-        &app,
-        &d1,
-        json!({"external_id": "X", "external_key": "secret-one"}),
-    )
-    .await;
+    let (s, _) = create_in(&app, &d1, ext("X", "secret-one")).await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(
         bootstrap(&app, "X", "secret-one").await.0,
@@ -211,12 +196,7 @@ async fn creating_configs_is_throttled_like_guessing_keys() {
 
     // D2 probes D1's key by creating (and removing) configs named X with guesses.
     for i in 0..5 {
-        let (s, v) = create_in(
-            &app,
-            &d2,
-            json!({"external_id": "X", "external_key": format!("guess-{i}")}),
-        )
-        .await;
+        let (s, v) = create_in(&app, &d2, ext("X", &format!("guess-{i}"))).await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let id = v["client_id"].as_str().unwrap();
         let (s, _) = app
@@ -224,15 +204,10 @@ async fn creating_configs_is_throttled_like_guessing_keys() {
             .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
     }
-    let (s, v) = create_in(
-        &app,
-        &d2,
-        json!({"external_id": "X", "external_key": "secret-one"}),
-    )
-    .await;
+    let (s, v) = create_in(&app, &d2, ext("X", "secret-one")).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
     assert_eq!(config_total(&app, &d2).await, 0);
     // Other external ids are not affected.
-    let (s, _) = create_in(&app, &d2, json!({"external_id": "Y", "external_key": "k"})).await;
+    let (s, _) = create_in(&app, &d2, ext("Y", "k")).await;
     assert_eq!(s, StatusCode::CREATED);
 }

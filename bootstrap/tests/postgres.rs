@@ -33,19 +33,15 @@ async fn postgres_scenario() {
 
     // `_` is a literal in the name filter, not a wildcard.
     let (_, page) = app
-        .call(Method::GET, &app.d("/clients/configs?name=g_d"), None)
+        .call_d(Method::GET, "/clients/configs?name=g_d", None)
         .await;
     assert_eq!(page["total"], 1, "{page}");
     let (_, page) = app
-        .call(Method::GET, &app.d("/clients/configs?name=gXd"), None)
+        .call_d(Method::GET, "/clients/configs?name=gXd", None)
         .await;
     assert_eq!(page["total"], 0, "{page}");
     let (_, page) = app
-        .call(
-            Method::GET,
-            &app.d("/clients/configs?state=0&offset=1"),
-            None,
-        )
+        .call_d(Method::GET, "/clients/configs?state=0&offset=1", None)
         .await;
     assert_eq!(
         (
@@ -62,9 +58,9 @@ async fn postgres_scenario() {
     assert_eq!(s, StatusCode::OK);
     let certs = json!({"client_cert": "C", "client_key": "PK2", "ca_cert": "CA"});
     let (s, _) = app
-        .call(
+        .call_d(
             Method::PATCH,
-            &app.d(&format!("/clients/configs/certs/{id}")),
+            &format!("/clients/configs/certs/{id}"),
             Some(certs),
         )
         .await;
@@ -149,9 +145,9 @@ async fn postgres_scenario() {
     // Reactions through the tailer.
     let wait = Duration::from_secs(10);
     let body = json!({"name": "pg-a-renamed"});
-    app.call(Method::PUT, &app.d(&format!("/channels/{ch1}")), Some(body))
+    app.call_d(Method::PUT, &format!("/channels/{ch1}"), Some(body))
         .await;
-    app.call(Method::DELETE, &app.d(&format!("/channels/{ch2}")), None)
+    app.call_d(Method::DELETE, &format!("/channels/{ch2}"), None)
         .await;
     let followed = eventually(wait, || async {
         let (_, c) = app.call(Method::GET, &cfg, None).await;
@@ -160,7 +156,7 @@ async fn postgres_scenario() {
     })
     .await;
     assert!(followed, "{}", app.call(Method::GET, &cfg, None).await.1);
-    app.call(Method::DELETE, &app.d(&format!("/clients/{id}")), None)
+    app.call_d(Method::DELETE, &format!("/clients/{id}"), None)
         .await;
     let removed = eventually(wait, || async {
         app.call(Method::GET, &cfg, None).await.0 == StatusCode::NOT_FOUND

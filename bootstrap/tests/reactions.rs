@@ -11,7 +11,7 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(5);
 
 async fn config_of(app: &App, id: &str) -> (StatusCode, Value) {
-    app.call(Method::GET, &app.d(&format!("/clients/configs/{id}")), None)
+    app.call_d(Method::GET, &format!("/clients/configs/{id}"), None)
         .await
 }
 
@@ -29,12 +29,11 @@ fn channel_ids(config: &Value) -> Vec<String> {
 #[tokio::test]
 async fn removing_the_client_removes_the_config() {
     let app = app().await;
-    let v = app
-        .config(json!({"external_id": "gone", "external_key": "k-gone"}))
+    let id = app
+        .config_id(json!({"external_id": "gone", "external_key": "k-gone"}))
         .await;
-    let id = v["client_id"].as_str().unwrap().to_string();
     let (s, _) = app
-        .call(Method::DELETE, &app.d(&format!("/clients/{id}")), None)
+        .call_d(Method::DELETE, &format!("/clients/{id}"), None)
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let removed = eventually(WAIT, || async {
@@ -57,25 +56,19 @@ async fn removing_the_client_removes_the_config() {
 #[tokio::test]
 async fn disabling_a_client_keeps_the_config() {
     let app = app().await;
-    let v = app
-        .config(json!({"external_id": "off", "external_key": "k-off"}))
+    let id = app
+        .config_id(json!({"external_id": "off", "external_key": "k-off"}))
         .await;
-    let id = v["client_id"].as_str().unwrap().to_string();
     let (s, _) = app
-        .call(
-            Method::POST,
-            &app.d(&format!("/clients/{id}/disable")),
-            None,
-        )
+        .call_d(Method::POST, &format!("/clients/{id}/disable"), None)
         .await;
     assert_eq!(s, StatusCode::OK);
     // A later change that the tailer must apply proves it has read past the disable.
     let ch = app.channel("marker").await;
-    let m = app
-        .config(json!({"external_id": "m", "external_key": "k-m", "channels": [ch]}))
+    let mid = app
+        .config_id(json!({"external_id": "m", "external_key": "k-m", "channels": [ch]}))
         .await;
-    let mid = m["client_id"].as_str().unwrap().to_string();
-    app.call(Method::DELETE, &app.d(&format!("/clients/{mid}")), None)
+    app.call_d(Method::DELETE, &format!("/clients/{mid}"), None)
         .await;
     assert!(
         eventually(WAIT, || async {
@@ -97,15 +90,11 @@ async fn channels_removed_or_updated_follow_in_configs() {
         .await;
     let id = v["client_id"].as_str().unwrap().to_string();
     let (s, _) = app
-        .call(
-            Method::POST,
-            &app.d(&format!("/channels/{off}/disable")),
-            None,
-        )
+        .call_d(Method::POST, &format!("/channels/{off}/disable"), None)
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = app
-        .call(Method::DELETE, &app.d(&format!("/channels/{drop}")), None)
+        .call_d(Method::DELETE, &format!("/channels/{drop}"), None)
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let want = vec![keep.clone(), off.clone()];
@@ -121,11 +110,7 @@ async fn channels_removed_or_updated_follow_in_configs() {
 
     let body = json!({"name": "kept-renamed", "metadata": {"unit": "C"}});
     let (s, v) = app
-        .call(
-            Method::PUT,
-            &app.d(&format!("/channels/{keep}")),
-            Some(body),
-        )
+        .call_d(Method::PUT, &format!("/channels/{keep}"), Some(body))
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let renamed = eventually(WAIT, || async {
@@ -177,14 +162,13 @@ async fn events_have_reference_names_and_no_keys() {
     let id = v["client_id"].as_str().unwrap().to_string();
     let cfg = app.d(&format!("/clients/configs/{id}"));
     app.call(Method::GET, &cfg, None).await;
-    app.call(Method::GET, &app.d("/clients/configs"), None)
-        .await;
+    app.call_d(Method::GET, "/clients/configs", None).await;
     app.call(Method::PUT, &cfg, Some(json!({"name": "ev2"})))
         .await;
     let certs = json!({"client_cert": "C", "client_key": "PRIV-56", "ca_cert": "CA"});
-    app.call(
+    app.call_d(
         Method::PATCH,
-        &app.d(&format!("/clients/configs/certs/{id}")),
+        &format!("/clients/configs/certs/{id}"),
         Some(certs),
     )
     .await;
@@ -276,15 +260,14 @@ async fn events_have_reference_names_and_no_keys() {
 #[tokio::test]
 async fn the_tailer_stops_and_resumes_from_its_cursor() {
     let app = app().await;
-    let v = app
-        .config(json!({"external_id": "r1", "external_key": "k-r1"}))
+    let id = app
+        .config_id(json!({"external_id": "r1", "external_key": "k-r1"}))
         .await;
-    let id = v["client_id"].as_str().unwrap().to_string();
     tokio::time::timeout(Duration::from_secs(3), app.service.shutdown())
         .await
         .expect("the tailer stops");
     let (s, _) = app
-        .call(Method::DELETE, &app.d(&format!("/clients/{id}")), None)
+        .call_d(Method::DELETE, &format!("/clients/{id}"), None)
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     tokio::time::sleep(Duration::from_millis(600)).await;

@@ -36,7 +36,7 @@ async fn state_connects_and_disconnects() {
     let both = sorted(vec![ch1.clone(), ch2.clone()]);
     assert_eq!(app.access(&id).await, (both.clone(), both.clone()));
     let (_, v) = app
-        .call(Method::GET, &app.d(&format!("/clients/configs/{id}")), None)
+        .call_d(Method::GET, &format!("/clients/configs/{id}"), None)
         .await;
     assert_eq!(v["state"], 1);
 

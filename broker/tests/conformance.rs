@@ -19,7 +19,7 @@ mod subscribe;
 
 use std::time::Duration;
 
-use common::{publish, Client};
+use common::Client;
 use magnetite_broker::protocol::{Packet, ProtocolVersion, PubResponse, QoS};
 
 pub const V311: ProtocolVersion = ProtocolVersion::V311;
@@ -63,9 +63,7 @@ pub async fn subscriber_with_delivery(
     let mut sub = Client::connect(addr, version, "sub").await;
     assert_eq!(sub.subscribe("t", qos).await, vec![qos as u8]);
     let mut publisher = Client::connect(addr, V311, "pub").await;
-    publisher
-        .send(Packet::Publish(publish("t", b"m", qos, 7)))
-        .await;
+    publisher.publish("t", b"m", qos, 7).await;
     match sub.recv().await {
         Some(Packet::Publish(p)) => {
             assert_eq!((p.qos, &p.payload[..]), (qos, &b"m"[..]));

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use common::{connect_packet, publish, Client};
+use common::{connect_packet, Client};
 use magnetite_broker::protocol::{reason, Packet, ProtocolVersion, QoS};
 use magnetite_broker::{
     AuthDecision, BrokerConfig, ConnectInfo, ConnectRefusal, DisconnectReason, FilterVerdict,
@@ -144,13 +144,7 @@ async fn identity_reaches_authorization_and_events_are_reported() {
         c.subscribe("own/bob/#", QoS::AtLeastOnce).await,
         vec![reason::NOT_AUTHORIZED]
     );
-    c.send(Packet::Publish(publish(
-        "own/bob/x",
-        b"",
-        QoS::AtLeastOnce,
-        5,
-    )))
-    .await;
+    c.publish("own/bob/x", b"", QoS::AtLeastOnce, 5).await;
     assert!(matches!(c.recv().await, Some(Packet::PubAck(a)) if a.code == reason::NOT_AUTHORIZED));
     c.disconnect().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -199,12 +193,6 @@ async fn unauthorized_v311_publish_closes_the_connection() {
         login(ProtocolVersion::V311, "dev-3", "alice", b"good"),
     )
     .await;
-    c.send(Packet::Publish(publish(
-        "own/bob/x",
-        b"",
-        QoS::AtMostOnce,
-        0,
-    )))
-    .await;
+    c.publish("own/bob/x", b"", QoS::AtMostOnce, 0).await;
     assert!(c.closed_within(Duration::from_secs(3)).await);
 }

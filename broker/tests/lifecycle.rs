@@ -84,12 +84,7 @@ async fn malformed_packet_closes_only_that_connection() {
     assert!(bad.closed_within(Duration::from_secs(2)).await);
     let mut publisher = Client::connect(b.addr, ProtocolVersion::V5, "pub").await;
     publisher
-        .send(Packet::Publish(publish(
-            "t",
-            b"still here",
-            QoS::AtMostOnce,
-            0,
-        )))
+        .publish("t", b"still here", QoS::AtMostOnce, 0)
         .await;
     assert!(good.next_publish().await.is_some());
 }

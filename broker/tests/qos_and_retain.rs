@@ -15,9 +15,7 @@ async fn qos_levels_are_downgraded_to_the_granted_qos() {
         let mut sub = Client::connect(b.addr, version, "sub").await;
         assert_eq!(sub.subscribe("a/+", QoS::AtLeastOnce).await, vec![1]);
         let mut publisher = Client::connect(b.addr, version, "pub").await;
-        publisher
-            .send(Packet::Publish(publish("a/b", b"q2", QoS::ExactlyOnce, 7)))
-            .await;
+        publisher.publish("a/b", b"q2", QoS::ExactlyOnce, 7).await;
         match publisher.recv().await {
             Some(Packet::PubRec(rec)) => assert_eq!(rec.pkid, 7),
             other => panic!("expected PUBREC, got {other:?}"),
@@ -62,8 +60,7 @@ async fn retained_message_is_set_replaced_and_cleared() {
         p.retain = true;
         publisher.send(Packet::Publish(p)).await;
     }
-    publisher.send(Packet::PingReq).await;
-    assert!(matches!(publisher.recv().await, Some(Packet::PingResp)));
+    publisher.ping().await;
 
     let mut sub = Client::connect(b.addr, ProtocolVersion::V311, "sub1").await;
     sub.subscribe("r/#", QoS::AtLeastOnce).await;
@@ -74,8 +71,7 @@ async fn retained_message_is_set_replaced_and_cleared() {
     let mut clear = publish("r/x", b"", QoS::AtMostOnce, 0);
     clear.retain = true;
     publisher.send(Packet::Publish(clear)).await;
-    publisher.send(Packet::PingReq).await;
-    assert!(matches!(publisher.recv().await, Some(Packet::PingResp)));
+    publisher.ping().await;
     let mut late = Client::connect(b.addr, ProtocolVersion::V311, "sub2").await;
     late.subscribe("r/#", QoS::AtLeastOnce).await;
     assert!(
@@ -93,12 +89,7 @@ async fn wildcards_respect_dollar_topics() {
     sys.subscribe("$SYS/#", QoS::AtMostOnce).await;
     let mut publisher = Client::connect(b.addr, ProtocolVersion::V311, "pub").await;
     publisher
-        .send(Packet::Publish(publish(
-            "$SYS/load",
-            b"1",
-            QoS::AtMostOnce,
-            0,
-        )))
+        .publish("$SYS/load", b"1", QoS::AtMostOnce, 0)
         .await;
     assert_eq!(
         sys.next_publish()
@@ -121,9 +112,7 @@ async fn unacknowledged_qos1_is_resent_with_dup_on_reconnect() {
     let (mut sub, _) = Client::connect_with(b.addr, connect.clone()).await;
     sub.subscribe("q", QoS::AtLeastOnce).await;
     let mut publisher = Client::connect(b.addr, ProtocolVersion::V311, "pub").await;
-    publisher
-        .send(Packet::Publish(publish("q", b"m", QoS::AtLeastOnce, 1)))
-        .await;
+    publisher.publish("q", b"m", QoS::AtLeastOnce, 1).await;
     match sub.recv().await {
         Some(Packet::Publish(p)) => assert!(!p.dup),
         other => panic!("expected PUBLISH, got {other:?}"),
@@ -150,22 +139,12 @@ async fn offline_persistent_session_queues_qos1() {
     sub.disconnect().await;
     let mut publisher = Client::connect(b.addr, ProtocolVersion::V311, "pub").await;
     for pkid in 1..=3u16 {
-        publisher
-            .send(Packet::Publish(publish(
-                "q/1",
-                b"x",
-                QoS::AtLeastOnce,
-                pkid,
-            )))
-            .await;
+        publisher.publish("q/1", b"x", QoS::AtLeastOnce, pkid).await;
         assert!(matches!(publisher.recv().await, Some(Packet::PubAck(_))));
     }
-    publisher
-        .send(Packet::Publish(publish("q/1", b"qos0", QoS::AtMostOnce, 0)))
-        .await;
+    publisher.publish("q/1", b"qos0", QoS::AtMostOnce, 0).await;
     // The PINGRESP comes after the broker handled the QoS 0 PUBLISH.
-    publisher.send(Packet::PingReq).await;
-    assert!(matches!(publisher.recv().await, Some(Packet::PingResp)));
+    publisher.ping().await;
     let (mut back, _) = Client::connect_with(b.addr, connect).await;
     for _ in 0..3 {
         let p = back.next_publish().await.expect("queued message");
@@ -256,9 +235,7 @@ async fn qos0_dropped_at_a_full_queue_are_counted() {
         publisher.send(Packet::Publish(p)).await;
     }
     // The PUBACK of a later QoS 1 message on another topic: every flood message was routed.
-    publisher
-        .send(Packet::Publish(publish("done", b"", QoS::AtLeastOnce, 1)))
-        .await;
+    publisher.publish("done", b"", QoS::AtLeastOnce, 1).await;
     assert!(matches!(publisher.recv().await, Some(Packet::PubAck(_))));
     let dropped = b.broker.stats().dropped.get(DropReason::QueueFull) as usize;
     assert!(dropped > 0, "nothing was dropped; the queue never filled");

@@ -41,9 +41,7 @@ async fn outbound_topic_alias_is_used_when_the_client_allows() {
     sub.subscribe("a/b", QoS::AtMostOnce).await;
     let mut publisher = Client::connect(b.addr, V5, "pub").await;
     for _ in 0..2 {
-        publisher
-            .send(Packet::Publish(publish("a/b", b"x", QoS::AtMostOnce, 0)))
-            .await;
+        publisher.publish("a/b", b"x", QoS::AtMostOnce, 0).await;
     }
     let first = sub.next_publish().await.expect("first");
     assert_eq!(&*first.topic, "a/b");
@@ -61,13 +59,7 @@ async fn no_local_and_retain_as_published() {
     s.filters[0].1.no_local = true;
     c.send(Packet::Subscribe(s)).await;
     assert!(matches!(c.recv().await, Some(Packet::SubAck(_))));
-    c.send(Packet::Publish(publish(
-        "loop",
-        b"mine",
-        QoS::AtMostOnce,
-        0,
-    )))
-    .await;
+    c.publish("loop", b"mine", QoS::AtMostOnce, 0).await;
     assert!(
         c.recv_within(Duration::from_millis(300)).await.is_none(),
         "no-local delivered own message"
@@ -94,8 +86,7 @@ async fn retain_handling_options() {
     let mut p = publish("rh/1", b"kept", QoS::AtMostOnce, 0);
     p.retain = true;
     publisher.send(Packet::Publish(p)).await;
-    publisher.send(Packet::PingReq).await;
-    assert!(matches!(publisher.recv().await, Some(Packet::PingResp)));
+    publisher.ping().await;
 
     let mut c = Client::connect(b.addr, V5, "c").await;
     for (pkid, handling, expect_replay) in [
@@ -179,8 +170,7 @@ async fn exceeding_receive_maximum_gets_0x93() {
     let b = common::start(config, AllowAll).await;
     let mut c = Client::connect(b.addr, V5, "flood").await;
     for pkid in 1..=3u16 {
-        c.send(Packet::Publish(publish("f", b"", QoS::ExactlyOnce, pkid)))
-            .await;
+        c.publish("f", b"", QoS::ExactlyOnce, pkid).await;
     }
     let mut saw = None;
     while let Some(packet) = c.recv().await {
@@ -201,9 +191,7 @@ async fn shared_subscription_splits_the_load() {
     w2.subscribe("$share/g/jobs", QoS::AtMostOnce).await;
     let mut publisher = Client::connect(b.addr, V5, "pub").await;
     for _ in 0..10 {
-        publisher
-            .send(Packet::Publish(publish("jobs", b"j", QoS::AtMostOnce, 0)))
-            .await;
+        publisher.publish("jobs", b"j", QoS::AtMostOnce, 0).await;
     }
     let mut counts = [0, 0];
     for (i, w) in [&mut w1, &mut w2].into_iter().enumerate() {
@@ -224,13 +212,8 @@ async fn acl_refusals_use_the_version_specific_codes() {
         v5.subscribe("test/nosubscribe", QoS::AtLeastOnce).await,
         vec![reason::UNSPECIFIED_ERROR]
     );
-    v5.send(Packet::Publish(publish(
-        "test/nosubscribe",
-        b"",
-        QoS::AtLeastOnce,
-        9,
-    )))
-    .await;
+    v5.publish("test/nosubscribe", b"", QoS::AtLeastOnce, 9)
+        .await;
     assert!(matches!(v5.recv().await, Some(Packet::PubAck(a)) if a.code == reason::NOT_AUTHORIZED));
     let mut v3 = Client::connect(b.addr, ProtocolVersion::V311, "v3").await;
     assert_eq!(
@@ -238,13 +221,8 @@ async fn acl_refusals_use_the_version_specific_codes() {
         vec![0x80]
     );
     assert_eq!(v3.subscribe("test/other", QoS::AtLeastOnce).await, vec![1]);
-    v3.send(Packet::Publish(publish(
-        "test/nosubscribe",
-        b"",
-        QoS::AtLeastOnce,
-        9,
-    )))
-    .await;
+    v3.publish("test/nosubscribe", b"", QoS::AtLeastOnce, 9)
+        .await;
     // An ACL file's denial is acknowledged and dropped (tests/conformance/acl.rs).
     assert!(matches!(v3.recv().await, Some(Packet::PubAck(a)) if a.pkid == 9));
 }

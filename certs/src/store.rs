@@ -242,6 +242,46 @@ pub async fn revoke(db: &Db, domain_id: &str, serial: &str) -> Result<CertRow> {
     })
 }
 
+/// Where a page of [`expiring`] resumes: after this `(expires_at, serial)`.
+pub type ExpiringAfter = (String, String);
+
+/// Up to `limit` certificates that are not revoked, expire after `now` and at or before
+/// `horizon` (RFC 3339 as stored, e.g. [`crate::issue`]'s second precision, so text
+/// order is time order), and whose client has no other unrevoked certificate of the
+/// same domain valid past `horizon` (a renewed certificate is not about to lapse). In
+/// `(expires_at, serial)` order after `after`: the expiry notices' sweep pages with it.
+pub async fn expiring(
+    db: &Db,
+    now: &str,
+    horizon: &str,
+    after: Option<&ExpiringAfter>,
+    limit: u32,
+) -> Result<Vec<CertRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM certs c WHERE c.revoked_at IS NULL \
+         AND c.expires_at > $1 AND c.expires_at <= $2 \
+         AND (c.expires_at > $3 OR (c.expires_at = $3 AND c.serial > $4)) \
+         AND NOT EXISTS (SELECT 1 FROM certs r WHERE r.client_id = c.client_id \
+           AND r.domain_id = c.domain_id AND r.revoked_at IS NULL AND r.expires_at > $2) \
+         ORDER BY c.expires_at, c.serial LIMIT $5"
+    );
+    let (after_expiry, after_serial) = match after {
+        Some((e, s)) => (e.as_str(), s.as_str()),
+        None => ("", ""),
+    };
+    magnetite_db::db_read!(db, pool => {
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(horizon)
+            .bind(after_expiry)
+            .bind(after_serial)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+        rows.iter().map(FromRow::cert).collect()
+    })
+}
+
 /// The domains holding certificates of `client_id` (client ids are unique platform-wide;
 /// this still works after the client was deleted).
 pub async fn domains_of_client(db: &Db, client_id: &str) -> Result<Vec<String>> {

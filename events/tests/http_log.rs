@@ -6,31 +6,10 @@ use common::*;
 use magnetite_events::OutboxDb;
 use magnetite_events::{Events, EventsConfig};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn serve(events: &Events) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = events.router(magnetite_events::http::open_access());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    port
-}
-
-/// A plain HTTP/1.1 GET; returns (status, JSON body).
+/// An unauthenticated GET; returns (status, JSON body).
 async fn get(port: u16, path: &str) -> (u16, Value) {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let status: u16 = text[9..12].parse().unwrap();
-    let (_, body) = text.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    http_get(port, path, None).await
 }
 
 fn ids(v: &Value) -> Vec<i64> {
@@ -45,11 +24,9 @@ fn ids(v: &Value) -> Vec<i64> {
 #[tokio::test]
 async fn log_pages_through_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, _) = sqlite_db(dir.path()).await;
-    let evs = every_operation();
-    write_all(&db, &evs).await;
+    let (db, evs) = outbox_with_every_operation(dir.path()).await;
     let events = Events::start(db, EventsConfig::default()).await.unwrap();
-    let port = serve(&events).await;
+    let port = serve_log(&events, magnetite_events::http::open_access()).await;
 
     let (st, page1) = get(port, "/events?stream=users&limit=5").await;
     assert_eq!(st, 200);
@@ -65,7 +42,7 @@ async fn log_pages_through_the_outbox() {
     assert_eq!(page1["next"], 5);
 
     let (_, page2) = get(port, "/events?stream=magistrala.users&after=5&limit=1000").await;
-    let users = evs.iter().filter(|e| e.service.as_str() == "users").count();
+    let users = of_service(&evs, "users").len();
     assert_eq!(ids(&page2).len(), users - 5);
     assert!(ids(&page2).windows(2).all(|w| w[0] < w[1]));
 
@@ -92,14 +69,13 @@ async fn log_pages_through_the_outbox() {
 #[tokio::test]
 async fn log_uses_supermq_names_under_its_prefix() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, _) = sqlite_db(dir.path()).await;
-    write_all(&db, &every_operation()).await;
+    let (db, _) = outbox_with_every_operation(dir.path()).await;
     let cfg = EventsConfig {
         prefix: "supermq".into(),
         ..Default::default()
     };
     let events = Events::start(db, cfg).await.unwrap();
-    let port = serve(&events).await;
+    let port = serve_log(&events, magnetite_events::http::open_access()).await;
     let (st, things) = get(port, "/events?stream=things&limit=1").await;
     assert_eq!(st, 200);
     assert_eq!(things["events"][0]["stream"], "supermq.things");

@@ -6,28 +6,18 @@ mod common;
 use common::*;
 use magnetite_events::encode::{json_body, Names};
 use magnetite_events::OutboxDb;
-use magnetite_events::{Event, Events, EventsConfig};
+use magnetite_events::{Events, EventsConfig};
 use magnetite_testkit::sinks::read_subject;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-async fn wait_len(port: u16, subject: &str, n: usize) -> Vec<Map<String, Value>> {
-    eventually(Duration::from_secs(30), || async {
-        let v = read_subject(port, subject).await;
-        (v.len() >= n).then_some(v)
-    })
-    .await
-    .unwrap_or_else(|| panic!("{subject} did not reach {n} messages"))
+/// The bodies on `subject`, once it holds at least `n`.
+async fn wait_subject(port: u16, subject: &str, n: usize) -> Vec<Map<String, Value>> {
+    wait_len(subject, n, || read_subject(port, subject)).await
 }
 
 fn config(prefix: &str, port: u16) -> EventsConfig {
-    EventsConfig {
-        prefix: prefix.into(),
-        stores: vec![format!("nats://127.0.0.1:{port}")],
-        maxlen: 1_000_000,
-        instance_id: "node-a".into(),
-        ..Default::default()
-    }
+    sink_config(prefix, format!("nats://127.0.0.1:{port}"))
 }
 
 /// What the reference shows for every JSON body: numbers stay numbers, `metadata` is
@@ -61,18 +51,13 @@ fn assert_reference_shape_json(f: &Map<String, Value>) {
 async fn every_operation_arrives(prefix: &str) {
     let dir = tempfile::tempdir().unwrap();
     let nats = nats(&dir.path().join("js"));
-    let (db, _) = sqlite_db(dir.path()).await;
-    let evs = every_operation();
-    write_all(&db, &evs).await;
+    let (db, evs) = outbox_with_every_operation(dir.path()).await;
     let events = Events::start(db, config(prefix, nats.port)).await.unwrap();
     let names = Names::new(prefix);
-    for service in ["users", "clients", "bootstrap", "mqtt"] {
-        let want: Vec<&Event> = evs
-            .iter()
-            .filter(|e| e.service.as_str() == service)
-            .collect();
+    for service in SERVICES {
+        let want = of_service(&evs, service);
         let subject = names.subject(service);
-        let got = wait_len(nats.port, &subject, want.len()).await;
+        let got = wait_subject(nats.port, &subject, want.len()).await;
         assert_eq!(got.len(), want.len(), "{subject}: exactly once");
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g, &json_body(&names.renamed(&w.fields)), "{subject}");
@@ -92,16 +77,6 @@ async fn every_operation_reaches_jetstream_supermq() {
     every_operation_arrives("supermq").await;
 }
 
-fn client_ids(v: &[Map<String, Value>]) -> Vec<String> {
-    v.iter()
-        .map(|m| m["client_id"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn expected_ids(from: usize, n: usize) -> Vec<String> {
-    (from..from + n).map(|i| format!("dev-{i}")).collect()
-}
-
 #[tokio::test]
 async fn outage_loses_nothing_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -111,7 +86,7 @@ async fn outage_loses_nothing_and_duplicates_nothing() {
         .await
         .unwrap();
     write_all(&db, &numbered(10, 0)).await;
-    wait_len(nats.port, "events.magistrala.mqtt", 10).await;
+    wait_subject(nats.port, "events.magistrala.mqtt", 10).await;
 
     nats.stop();
     write_all(&db, &numbered(1000, 10)).await;
@@ -130,7 +105,7 @@ async fn outage_loses_nothing_and_duplicates_nothing() {
     );
 
     nats.start();
-    let got = wait_len(nats.port, "events.magistrala.mqtt", 1010).await;
+    let got = wait_subject(nats.port, "events.magistrala.mqtt", 1010).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         read_subject(nats.port, "events.magistrala.mqtt")
@@ -139,7 +114,11 @@ async fn outage_loses_nothing_and_duplicates_nothing() {
         1010,
         "no duplicates"
     );
-    assert_eq!(client_ids(&got), expected_ids(0, 1010), "in order, once");
+    assert_eq!(
+        json_client_ids(&got),
+        expected_ids(0, 1010),
+        "in order, once"
+    );
     events.shutdown().await;
 }
 
@@ -152,14 +131,14 @@ async fn restart_resumes_from_cursor() {
         .await
         .unwrap();
     db.append_batch(&numbered(200, 0)).await.unwrap();
-    wait_len(nats.port, "events.magistrala.mqtt", 200).await;
+    wait_subject(nats.port, "events.magistrala.mqtt", 200).await;
     first.db().append_batch(&numbered(800, 200)).await.unwrap();
     first.shutdown().await;
 
     let second = Events::start(url.as_str(), config("magistrala", nats.port))
         .await
         .unwrap();
-    let got = wait_len(nats.port, "events.magistrala.mqtt", 1000).await;
+    let got = wait_subject(nats.port, "events.magistrala.mqtt", 1000).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         read_subject(nats.port, "events.magistrala.mqtt")
@@ -167,6 +146,6 @@ async fn restart_resumes_from_cursor() {
             .len(),
         1000
     );
-    assert_eq!(client_ids(&got), expected_ids(0, 1000));
+    assert_eq!(json_client_ids(&got), expected_ids(0, 1000));
     second.shutdown().await;
 }

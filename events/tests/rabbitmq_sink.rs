@@ -7,33 +7,24 @@ mod common;
 use common::*;
 use magnetite_events::encode::{json_body, Names};
 use magnetite_events::OutboxDb;
-use magnetite_events::{Event, Events, EventsConfig};
+use magnetite_events::{Events, EventsConfig};
 use magnetite_testkit::sinks::read_stream;
-use serde_json::{Map, Value};
 use std::time::Duration;
 
 fn config(prefix: &str, port: u16) -> EventsConfig {
-    EventsConfig {
-        prefix: prefix.into(),
-        stores: vec![format!("rabbitmq-stream://guest:guest@127.0.0.1:{port}")],
-        maxlen: 1_000_000,
-        instance_id: "node-a".into(),
-        ..Default::default()
-    }
+    sink_config(
+        prefix,
+        format!("rabbitmq-stream://guest:guest@127.0.0.1:{port}"),
+    )
 }
 
 async fn every_operation_arrives(port: u16, prefix: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let (db, _) = sqlite_db(dir.path()).await;
-    let evs = every_operation();
-    write_all(&db, &evs).await;
+    let (db, evs) = outbox_with_every_operation(dir.path()).await;
     let events = Events::start(db, config(prefix, port)).await.unwrap();
     let names = Names::new(prefix);
-    for service in ["users", "clients", "bootstrap", "mqtt"] {
-        let want: Vec<&Event> = evs
-            .iter()
-            .filter(|e| e.service.as_str() == service)
-            .collect();
+    for service in SERVICES {
+        let want = of_service(&evs, service);
         let stream = names.stream(service);
         let got = read_stream(port, &stream, want.len()).await;
         assert_eq!(got.len(), want.len(), "{stream}: exactly once");
@@ -48,16 +39,6 @@ async fn every_operation_arrives(port: u16, prefix: &str) {
     );
     assert!(!m.contains("guest:guest"), "{m}");
     events.shutdown().await;
-}
-
-fn client_ids(v: &[Map<String, Value>]) -> Vec<String> {
-    v.iter()
-        .map(|m| m["client_id"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn expected_ids(from: usize, n: usize) -> Vec<String> {
-    (from..from + n).map(|i| format!("dev-{i}")).collect()
 }
 
 /// Outage (server killed, 1,000 events written, server back) then restart of the
@@ -87,7 +68,7 @@ async fn outage_and_restart(server: &mut Server) {
     server.start();
     let got = read_stream(port, "outage.mqtt", 1010).await;
     assert_eq!(
-        client_ids(&got),
+        json_client_ids(&got),
         expected_ids(0, 1010),
         "outage: in order, once"
     );
@@ -100,7 +81,7 @@ async fn outage_and_restart(server: &mut Server) {
         .unwrap();
     let got = read_stream(port, "outage.mqtt", 2000).await;
     assert_eq!(
-        client_ids(&got),
+        json_client_ids(&got),
         expected_ids(0, 2000),
         "restart: in order, once"
     );

@@ -6,63 +6,30 @@ use common::*;
 use magnetite_db::Db;
 use magnetite_events::encode::{redis_fields, Names};
 use magnetite_events::OutboxDb;
-use magnetite_events::{Event, Events, EventsConfig};
-use std::collections::BTreeMap;
+use magnetite_events::{Events, EventsConfig};
 use std::time::Duration;
 
-type Entry = BTreeMap<String, String>;
-
-async fn xrange(port: u16, key: &str) -> Vec<Entry> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    let raw: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-        .arg(key)
-        .arg("-")
-        .arg("+")
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    raw.into_iter()
-        .map(|(_, kv)| kv.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect())
-        .collect()
-}
-
-async fn wait_len(port: u16, key: &str, n: usize) -> Vec<Entry> {
-    eventually(Duration::from_secs(30), || async {
-        let v = xrange(port, key).await;
-        (v.len() >= n).then_some(v)
-    })
-    .await
-    .unwrap_or_else(|| panic!("{key} did not reach {n} entries"))
-}
-
 fn config(prefix: &str, port: u16) -> EventsConfig {
-    EventsConfig {
-        prefix: prefix.into(),
-        stores: vec![format!("redis://127.0.0.1:{port}")],
-        maxlen: 1_000_000,
-        instance_id: "node-a".into(),
-        ..Default::default()
-    }
+    sink_config(prefix, format!("redis://127.0.0.1:{port}"))
+}
+
+/// The entries of Redis stream `key`, once it holds at least `n`.
+async fn wait_entries(port: u16, key: &str, n: usize) -> Vec<Entry> {
+    wait_len(key, n, || xrange(port, key)).await
 }
 
 async fn every_operation_arrives(prefix: &str) {
     let dir = tempfile::tempdir().unwrap();
     let redis = redis(dir.path());
-    let (db, _) = sqlite_db(dir.path()).await;
-    let evs = every_operation();
-    write_all(&db, &evs).await;
+    let (db, evs) = outbox_with_every_operation(dir.path()).await;
     let events = Events::start(db.clone(), config(prefix, redis.port))
         .await
         .unwrap();
     let names = Names::new(prefix);
-    for service in ["users", "clients", "bootstrap", "mqtt"] {
-        let want: Vec<&Event> = evs
-            .iter()
-            .filter(|e| e.service.as_str() == service)
-            .collect();
+    for service in SERVICES {
+        let want = of_service(&evs, service);
         let key = names.stream(service);
-        let got = wait_len(redis.port, &key, want.len()).await;
+        let got = wait_entries(redis.port, &key, want.len()).await;
         assert_eq!(got.len(), want.len(), "{key}: exactly once");
         for (g, w) in got.iter().zip(&want) {
             let expect: Entry = redis_fields(&names.renamed(&w.fields))
@@ -94,27 +61,18 @@ async fn every_operation_reaches_redis_supermq() {
 async fn supermq_names_in_redis() {
     let dir = tempfile::tempdir().unwrap();
     let redis = redis(dir.path());
-    let (db, _) = sqlite_db(dir.path()).await;
-    write_all(&db, &every_operation()).await;
+    let (db, _) = outbox_with_every_operation(dir.path()).await;
     let events = Events::start(db, config("supermq", redis.port))
         .await
         .unwrap();
-    let things = wait_len(redis.port, "supermq.things", 1).await;
+    let things = wait_entries(redis.port, "supermq.things", 1).await;
     assert_eq!(things[0]["operation"], "thing.create");
-    let mqtt = wait_len(redis.port, "supermq.mqtt", 2).await;
+    let mqtt = wait_entries(redis.port, "supermq.mqtt", 2).await;
     assert_eq!(mqtt[0]["thing_id"], "c1");
     assert_eq!(mqtt[0]["event_type"], "connect");
     assert_eq!(mqtt[0]["instance"], "node-a");
     assert!(!mqtt[0].contains_key("client_id"));
     events.shutdown().await;
-}
-
-fn client_ids(entries: &[Entry]) -> Vec<String> {
-    entries.iter().map(|e| e["client_id"].clone()).collect()
-}
-
-fn expected_ids(from: usize, n: usize) -> Vec<String> {
-    (from..from + n).map(|i| format!("dev-{i}")).collect()
 }
 
 #[tokio::test]
@@ -126,7 +84,7 @@ async fn outage_loses_nothing_and_duplicates_nothing() {
         .await
         .unwrap();
     write_all(&db, &every_operation()[..3]).await;
-    wait_len(redis.port, "magistrala.users", 3).await;
+    wait_entries(redis.port, "magistrala.users", 3).await;
 
     redis.stop();
     write_all(&db, &numbered(1000, 0)).await;
@@ -149,11 +107,15 @@ async fn outage_loses_nothing_and_duplicates_nothing() {
     );
 
     redis.start();
-    let got = wait_len(redis.port, "magistrala.mqtt", 1000).await;
+    let got = wait_entries(redis.port, "magistrala.mqtt", 1000).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let got_again = xrange(redis.port, "magistrala.mqtt").await;
     assert_eq!(got_again.len(), 1000, "no duplicates");
-    assert_eq!(client_ids(&got), expected_ids(0, 1000), "in order, once");
+    assert_eq!(
+        entry_client_ids(&got),
+        expected_ids(0, 1000),
+        "in order, once"
+    );
     let pending = format!(
         "magnetite_events_pending{{sink=\"redis://127.0.0.1:{}\"}} 0",
         redis.port
@@ -182,7 +144,7 @@ async fn restart_resumes_from_cursor() {
         .await
         .unwrap();
     write_all(&db, &numbered(300, 0)).await;
-    wait_len(redis.port, "magistrala.mqtt", 300).await;
+    wait_entries(redis.port, "magistrala.mqtt", 300).await;
     // Stop mid-way: 1,700 more rows are written and the shipper is stopped while busy.
     first.db().append_batch(&numbered(1700, 300)).await.unwrap();
     first.shutdown().await;
@@ -192,14 +154,14 @@ async fn restart_resumes_from_cursor() {
     let second = Events::start(url.as_str(), config("magistrala", redis.port))
         .await
         .unwrap();
-    let got = wait_len(redis.port, "magistrala.mqtt", 2000).await;
+    let got = wait_entries(redis.port, "magistrala.mqtt", 2000).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         xrange(redis.port, "magistrala.mqtt").await.len(),
         2000,
         "no duplicates"
     );
-    assert_eq!(client_ids(&got), expected_ids(0, 2000));
+    assert_eq!(entry_client_ids(&got), expected_ids(0, 2000));
     assert_eq!(cursor_of(&db, redis.port).await, 2000);
     second.shutdown().await;
 }

@@ -79,7 +79,7 @@ async fn sqlite_retention() {
 async fn postgres_retention() {
     let dir = tempfile::tempdir().unwrap();
     let pg = postgres(dir.path());
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let url = postgres_url(&pg);
     retention_keeps_what_a_reader_still_needs(Db::open(&url).await.unwrap()).await;
 }
 

@@ -11,9 +11,7 @@ use magnetite_db::Db;
 use magnetite_events::http::{LogAccess, Refused};
 use magnetite_events::OutboxDb;
 use magnetite_events::{mqtt_event, Event, Events, EventsConfig, MqttEventType, ReadScope};
-use serde_json::Value;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `Bearer admin` reads all, `Bearer d1` / `Bearer d2` one domain, `Bearer both` two,
 /// anything else is refused with 401.
@@ -40,33 +38,6 @@ fn test_access() -> LogAccess {
     })
 }
 
-async fn serve(events: &Events) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = events.router(test_access());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    port
-}
-
-async fn get(port: u16, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let status: u16 = text[9..12].parse().unwrap();
-    let (_, body) = text.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 /// 30 events alternating d1 / d2 / platform-level, client ids naming their domain.
 fn tenant_events() -> Vec<Event> {
     (0..30)
@@ -86,7 +57,8 @@ async fn read_all(port: u16, token: &str) -> Vec<String> {
     let mut after = 0;
     let mut seen = Vec::new();
     loop {
-        let (st, page) = get(port, &format!("/events?after={after}&limit=4"), Some(token)).await;
+        let (st, page) =
+            http_get(port, &format!("/events?after={after}&limit=4"), Some(token)).await;
         assert_eq!(st, 200, "{page}");
         let events = page["events"].as_array().unwrap().clone();
         if events.is_empty() {
@@ -103,9 +75,9 @@ async fn read_all(port: u16, token: &str) -> Vec<String> {
 }
 
 async fn check_scopes(events: &Events) {
-    let port = serve(events).await;
-    assert_eq!(get(port, "/events", None).await.0, 401);
-    let (st, body) = get(port, "/events", Some("garbage")).await;
+    let port = serve_log(events, test_access()).await;
+    assert_eq!(http_get(port, "/events", None).await.0, 401);
+    let (st, body) = http_get(port, "/events", Some("garbage")).await;
     assert_eq!(
         (st, body["message"].as_str()),
         (401, Some("missing bearer token"))
@@ -124,9 +96,9 @@ async fn check_scopes(events: &Events) {
     assert!(both.iter().all(|c| !c.starts_with("platform-")));
     assert!(read_all(port, "none").await.is_empty());
 
-    let (_, mqtt_d2) = get(port, "/events?stream=mqtt&limit=100", Some("d2")).await;
+    let (_, mqtt_d2) = http_get(port, "/events?stream=mqtt&limit=100", Some("d2")).await;
     assert_eq!(mqtt_d2["events"].as_array().unwrap().len(), 10);
-    let (_, users_d2) = get(port, "/events?stream=users&limit=100", Some("d2")).await;
+    let (_, users_d2) = http_get(port, "/events?stream=users&limit=100", Some("d2")).await;
     assert!(users_d2["events"].as_array().unwrap().is_empty());
 }
 
@@ -198,7 +170,7 @@ async fn sqlite_outbox_without_domain_column_is_migrated() {
 async fn postgres_log_serves_each_caller_its_domains_only() {
     let dir = tempfile::tempdir().unwrap();
     let pg = postgres(dir.path());
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let url = postgres_url(&pg);
     let events = Events::start(url.as_str(), EventsConfig::default())
         .await
         .unwrap();

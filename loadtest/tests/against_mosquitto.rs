@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use magnetite_testkit::openssl::{openssl, self_signed_ca};
+
 struct Mosquitto {
     child: Child,
     port: u16,
@@ -46,6 +48,20 @@ impl Mosquitto {
     }
 }
 
+impl Mosquitto {
+    /// Runs `magnetite-loadtest <scenario> --port <port> <flags> --quiet --json <file>`
+    /// against this broker; returns the JSON report and the file it was written to.
+    fn scenario(&self, scenario: &str, flags: &[&str], file: &str) -> (serde_json::Value, PathBuf) {
+        let json = self.dir.join(file);
+        let (port, json_arg) = (self.port.to_string(), json.to_string_lossy().to_string());
+        let mut args = vec![scenario, "--port", &port];
+        args.extend_from_slice(flags);
+        args.extend(["--quiet", "--json", &json_arg]);
+        loadtest(&args);
+        (report(&json), json)
+    }
+}
+
 impl Drop for Mosquitto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -75,17 +91,12 @@ fn report(path: &PathBuf) -> serde_json::Value {
 #[test]
 fn qos1_and_qos2_p2p_account_for_every_message() {
     let broker = Mosquitto::start();
-    let port = broker.port.to_string();
     for qos in ["1", "2"] {
-        let json = broker.dir.join(format!("p2p-{qos}.json"));
-        loadtest(&[
-            // Paced: mosquitto 2.0.11 loses some QoS 2 messages from a flat-out
-            // publisher (seen here even at 2,000 msg/s; magnetite loses none, see
-            // BENCHMARKS.md), so for QoS 2 the check is that every message is
-            // accounted for, received or reported lost.
-            "p2p",
-            "--port",
-            &port,
+        // Paced: mosquitto 2.0.11 loses some QoS 2 messages from a flat-out
+        // publisher (seen here even at 2,000 msg/s; magnetite loses none, see
+        // BENCHMARKS.md), so for QoS 2 the check is that every message is
+        // accounted for, received or reported lost.
+        let flags = [
             "--qos",
             qos,
             "--clients",
@@ -94,11 +105,8 @@ fn qos1_and_qos2_p2p_account_for_every_message() {
             "1000",
             "--rate",
             "2000",
-            "--quiet",
-            "--json",
-            &json.to_string_lossy(),
-        ]);
-        let r = report(&json);
+        ];
+        let (r, _) = broker.scenario("p2p", &flags, &format!("p2p-{qos}.json"));
         assert_eq!(r["sent"], 3000, "{r}");
         assert_eq!(r["expected"], 3000, "{r}");
         let (received, lost) = (r["received"].as_u64().unwrap(), r["lost"].as_u64().unwrap());
@@ -131,26 +139,9 @@ fn qos1_and_qos2_p2p_account_for_every_message() {
 #[test]
 fn fan_out_multiplies_deliveries_and_compare_prints_ratios() {
     let broker = Mosquitto::start();
-    let port = broker.port.to_string();
-    let a = broker.dir.join("a.json");
-    let b = broker.dir.join("b.json");
-    for path in [&a, &b] {
-        loadtest(&[
-            "fan-out",
-            "--port",
-            &port,
-            "--qos",
-            "1",
-            "--subs",
-            "5",
-            "--count",
-            "200",
-            "--quiet",
-            "--json",
-            &path.to_string_lossy(),
-        ]);
-    }
-    let r = report(&a);
+    let flags = ["--qos", "1", "--subs", "5", "--count", "200"];
+    let (r, a) = broker.scenario("fan-out", &flags, "a.json");
+    let (_, b) = broker.scenario("fan-out", &flags, "b.json");
     assert_eq!(r["sent"], 200, "{r}");
     assert_eq!(r["expected"], 1000, "{r}");
     assert_eq!(r["received"], 1000, "{r}");
@@ -161,63 +152,29 @@ fn fan_out_multiplies_deliveries_and_compare_prints_ratios() {
 #[test]
 fn connect_storm_counts_every_connection() {
     let broker = Mosquitto::start();
-    let port = broker.port.to_string();
     let csv = broker.dir.join("creds.csv");
     let rows: String = (0..50)
         .map(|i| format!("dev-{i},user-{i},pass-{i}\n"))
         .collect();
     std::fs::write(&csv, rows).unwrap();
-    let json = broker.dir.join("conn.json");
-    loadtest(&[
-        "conn",
-        "--port",
-        &port,
+    let csv = csv.to_string_lossy();
+    let flags = [
         "--clients",
         "300",
         "--concurrency",
         "50",
         "--credentials",
-        &csv.to_string_lossy(),
-        "--quiet",
-        "--json",
-        &json.to_string_lossy(),
-    ]);
-    let r = report(&json);
+        &csv,
+    ];
+    let (r, _) = broker.scenario("conn", &flags, "conn.json");
     assert_eq!(r["errors"], 0, "{r}");
     assert!(r["connects_per_s"].as_f64().unwrap() > 0.0, "{r}");
     assert!(r["connect_us"]["max"].as_u64().unwrap() > 0, "{r}");
 }
 
-fn openssl(dir: &PathBuf, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success(), "openssl {args:?}");
-}
-
 /// A CA and a server certificate for 127.0.0.1, made with the openssl CLI.
-fn make_certs(dir: &PathBuf) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=lt-test-ca",
-        ],
-    );
+fn make_certs(dir: &std::path::Path) {
+    self_signed_ca(dir, "lt-test-ca", "ca.key", "ca.pem");
     openssl(
         dir,
         &[
@@ -263,26 +220,18 @@ fn tls_with_the_broker_ca_delivers_everything_and_a_wrong_ca_is_refused() {
         let d = dir.display();
         format!("cafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n")
     });
-    let port = broker.port.to_string();
-    let ca = broker.dir.join("ca.pem");
-    let json = broker.dir.join("tls.json");
-    loadtest(&[
-        "p2p",
-        "--port",
-        &port,
+    let ca = broker.dir.join("ca.pem").to_string_lossy().to_string();
+    let flags = [
         "--ca",
-        &ca.to_string_lossy(),
+        &ca,
         "--qos",
         "1",
         "--clients",
         "2",
         "--count",
         "500",
-        "--quiet",
-        "--json",
-        &json.to_string_lossy(),
-    ]);
-    let r = report(&json);
+    ];
+    let (r, _) = broker.scenario("p2p", &flags, "tls.json");
     assert_eq!(
         (
             r["sent"].as_u64(),
@@ -295,36 +244,8 @@ fn tls_with_the_broker_ca_delivers_everything_and_a_wrong_ca_is_refused() {
     // A CA that did not sign the broker's certificate: every connect fails.
     let other = broker.dir.join("other");
     std::fs::create_dir_all(&other).unwrap();
-    openssl(
-        &other,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "k",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=other",
-        ],
-    );
-    let json = broker.dir.join("wrong.json");
-    loadtest(&[
-        "conn",
-        "--port",
-        &port,
-        "--ca",
-        &other.join("ca.pem").to_string_lossy(),
-        "--clients",
-        "3",
-        "--quiet",
-        "--json",
-        &json.to_string_lossy(),
-    ]);
-    assert_eq!(report(&json)["errors"], 3);
+    self_signed_ca(&other, "other", "k", "ca.pem");
+    let other_ca = other.join("ca.pem").to_string_lossy().to_string();
+    let (r, _) = broker.scenario("conn", &["--ca", &other_ca, "--clients", "3"], "wrong.json");
+    assert_eq!(r["errors"], 3);
 }

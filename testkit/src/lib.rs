@@ -2,6 +2,7 @@
 
 pub mod magnetite;
 pub mod mqtt;
+pub mod openssl;
 pub mod poll;
 pub mod servers;
 pub mod sinks;

@@ -64,7 +64,30 @@ pub struct Server {
     marker: Option<String>,
 }
 
+/// What [`Server::launched`] needs besides the command: the server's name, the port it
+/// is ready on and how long it may take, the marker of children that escape its group.
+struct Kind {
+    name: &'static str,
+    port: u16,
+    ready_within: Duration,
+    marker: Option<String>,
+}
+
 impl Server {
+    /// Builds and launches a server of `kind` that `cmd` runs.
+    fn launched(kind: Kind, cmd: impl Fn() -> Command + Send + Sync + 'static) -> Server {
+        let mut s = Server {
+            child: None,
+            cmd: Box::new(cmd),
+            port: kind.port,
+            ready_within: kind.ready_within,
+            name: kind.name.into(),
+            marker: kind.marker,
+        };
+        s.launch();
+        s
+    }
+
     pub fn launch(&mut self) {
         let mut cmd = (self.cmd)();
         cmd.process_group(0).stdin(Stdio::null());
@@ -167,56 +190,51 @@ pub fn redis_persistent(dir: &Path) -> Server {
 fn redis_with(dir: &Path, aof: bool) -> Server {
     let port = free_port();
     let dir = dir.to_path_buf();
-    let mut s = Server {
-        child: None,
-        cmd: Box::new(move || {
-            let mut c = Command::new("redis-server");
-            c.args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendfsync",
-                "always",
-                "--appendonly",
-                if aof { "yes" } else { "no" },
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null());
-            c
-        }),
+    let kind = Kind {
+        name: "redis-server",
         port,
         ready_within: Duration::from_secs(10),
-        name: "redis-server".into(),
         marker: None,
     };
-    s.launch();
-    s
+    Server::launched(kind, move || {
+        let mut c = Command::new("redis-server");
+        c.args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendfsync",
+            "always",
+            "--appendonly",
+            if aof { "yes" } else { "no" },
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null());
+        c
+    })
 }
 
 /// `nats-server -js` on a free port with its store in `dir`.
 pub fn nats(dir: &Path) -> Server {
     let port = free_port();
     let dir = dir.to_path_buf();
-    let mut s = Server {
-        child: None,
-        cmd: Box::new(move || {
-            let mut c = Command::new("nats-server");
-            c.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-                .arg(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            c
-        }),
+    let kind = Kind {
+        name: "nats-server",
         port,
         ready_within: Duration::from_secs(10),
-        name: "nats-server".into(),
         marker: None,
     };
-    s.launch();
+    let s = Server::launched(kind, move || {
+        let mut c = Command::new("nats-server");
+        c.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    });
     // JetStream needs a moment after the port opens.
     std::thread::sleep(Duration::from_millis(300));
     s
@@ -244,32 +262,35 @@ pub fn rabbitmq(dir: &Path) -> Server {
     assert!(st.success(), "chown rabbitmq failed");
     let node = format!("magnetite{stream}@localhost");
     let marker = format!("RABBITMQ_MNESIA_BASE={}", r.join("mnesia").display());
-    let mut s = Server {
-        child: None,
-        cmd: Box::new(move || {
-            let mut c = Command::new("rabbitmq-server");
-            c.env("RABBITMQ_NODENAME", &node)
-                .env("RABBITMQ_MNESIA_BASE", r.join("mnesia"))
-                .env("RABBITMQ_LOG_BASE", r.join("log"))
-                .env("RABBITMQ_ENABLED_PLUGINS_FILE", r.join("enabled_plugins"))
-                .env("RABBITMQ_CONFIG_FILE", r.join("rabbitmq"))
-                .env("RABBITMQ_DIST_PORT", dist.to_string())
-                .env("RABBITMQ_FEATURE_FLAGS_FILE", r.join("feature_flags"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            c
-        }),
+    let kind = Kind {
+        name: "rabbitmq-server",
         port: stream,
         ready_within: Duration::from_secs(90),
-        name: "rabbitmq-server".into(),
         marker: Some(marker),
     };
-    s.launch();
+    let s = Server::launched(kind, move || {
+        let mut c = Command::new("rabbitmq-server");
+        c.env("RABBITMQ_NODENAME", &node)
+            .env("RABBITMQ_MNESIA_BASE", r.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", r.join("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", r.join("enabled_plugins"))
+            .env("RABBITMQ_CONFIG_FILE", r.join("rabbitmq"))
+            .env("RABBITMQ_DIST_PORT", dist.to_string())
+            .env("RABBITMQ_FEATURE_FLAGS_FILE", r.join("feature_flags"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    });
     s
 }
 
+/// The connection URL of a server started by [`postgres`].
+pub fn postgres_url(server: &Server) -> String {
+    format!("postgres://postgres@127.0.0.1:{}/postgres", server.port)
+}
+
 /// PostgreSQL 15 on a free port (`initdb` in `dir`, run as the `postgres` user);
-/// the URL is `postgres://postgres@127.0.0.1:<port>/postgres`.
+/// the URL is [`postgres_url`].
 pub fn postgres(dir: &Path) -> Server {
     let port = free_port();
     let pg = dir.join("pg");
@@ -296,22 +317,20 @@ pub fn postgres(dir: &Path) -> Server {
         "exec {bin}/postgres -D {p}/data -p {port} -k {p} -c listen_addresses=127.0.0.1 -c fsync=off",
         p = pg.display()
     );
-    let mut s = Server {
-        child: None,
-        cmd: Box::new(move || {
-            let mut c = Command::new("su");
-            c.args(["postgres", "-c", &run])
-                .env("MAGNETITE_TEST_PG", pg.display().to_string())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            c
-        }),
+    let kind = Kind {
+        name: "postgres",
         port,
         ready_within: Duration::from_secs(30),
-        name: "postgres".into(),
         marker: Some(marker),
     };
-    s.launch();
+    let s = Server::launched(kind, move || {
+        let mut c = Command::new("su");
+        c.args(["postgres", "-c", &run])
+            .env("MAGNETITE_TEST_PG", pg.display().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    });
     std::thread::sleep(Duration::from_millis(300));
     s
 }

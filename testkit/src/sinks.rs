@@ -7,6 +7,7 @@ use rabbitmq_stream_client::types::OffsetSpecification;
 use rabbitmq_stream_client::Environment;
 use serde_json::{Map, Value};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// `XRANGE key - +` on the Redis at `port`, each entry as a field map (flat strings),
 /// read with the redis crate (values may span lines, e.g. PEM certificates).
@@ -78,53 +79,51 @@ pub async fn read_subject(port: u16, subject: &str) -> Vec<Map<String, Value>> {
     }
 }
 
+/// Runs `attempt` until it succeeds, pausing `pause` between tries; past `deadline` its
+/// error fails the test, named by `what`.
+async fn retry<T, E, F, Fut>(what: &str, deadline: Instant, pause: Duration, mut attempt: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    loop {
+        match attempt().await {
+            Ok(v) => return v,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(pause).await,
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
 /// Connects, retrying while the node finishes booting (the port opens before it
 /// accepts stream connections).
 pub async fn env(port: u16) -> Environment {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        match Environment::builder()
-            .host("127.0.0.1")
-            .port(port)
-            .build()
-            .await
-        {
-            Ok(env) => return env,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => panic!("rabbitmq env: {e}"),
-        }
-    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    retry("rabbitmq env", deadline, Duration::from_millis(250), || {
+        Environment::builder().host("127.0.0.1").port(port).build()
+    })
+    .await
 }
 
 /// Reads `stream` from the first offset until `n` messages or 20 s pass; then waits a
 /// little more to catch duplicates.
 pub async fn read_stream(port: u16, stream: &str, n: usize) -> Vec<Map<String, Value>> {
     let env = env(port).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut consumer = loop {
-        match env
-            .consumer()
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let what = format!("consumer on {stream}");
+    let mut consumer = retry(&what, deadline, Duration::from_millis(200), || {
+        env.consumer()
             .offset(OffsetSpecification::First)
             .build(stream)
-            .await
-        {
-            Ok(c) => break c,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("consumer on {stream}: {e}"),
-        }
-    };
+    })
+    .await;
     let mut out = Vec::new();
     loop {
         let wait = if out.len() >= n {
             Duration::from_millis(500)
         } else {
-            deadline.saturating_duration_since(tokio::time::Instant::now())
+            deadline.saturating_duration_since(Instant::now())
         };
         match tokio::time::timeout(wait, consumer.next()).await {
             Ok(Some(Ok(d))) => {
@@ -138,4 +137,84 @@ pub async fn read_stream(port: u16, stream: &str, n: usize) -> Vec<Map<String, V
     }
     let _ = consumer.handle().close().await;
     out
+}
+
+/// An event's fields: name -> value as text (flat in Redis; JSON strings unquoted and
+/// other JSON values as JSON text from NATS and RabbitMQ).
+pub type Fields = std::collections::BTreeMap<String, String>;
+
+/// JSON bodies as [`Fields`].
+pub fn flat_fields(bodies: Vec<Map<String, Value>>) -> Vec<Fields> {
+    bodies
+        .into_iter()
+        .map(|m| {
+            m.into_iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => (k, s),
+                    other => (k, other.to_string()),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Which sink a [`StreamReader`] reads, and its port.
+#[derive(Clone, Copy, Debug)]
+pub enum Sink {
+    Redis(u16),
+    Nats(u16),
+    Rabbitmq(u16),
+}
+
+/// Reads the platform's `magistrala` event streams from one sink, blocking, for tests
+/// that drive the binary from synchronous code.
+pub struct StreamReader {
+    sink: Sink,
+    within: Duration,
+    rt: tokio::runtime::Runtime,
+}
+
+impl StreamReader {
+    /// A reader that waits up to `within` for the events it is asked for.
+    pub fn new(sink: Sink, within: Duration) -> StreamReader {
+        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        StreamReader { sink, within, rt }
+    }
+
+    /// The `--event-store` URL of the sink.
+    pub fn store_url(&self) -> String {
+        match self.sink {
+            Sink::Redis(port) => format!("redis://127.0.0.1:{port}"),
+            Sink::Nats(port) => format!("nats://127.0.0.1:{port}"),
+            Sink::Rabbitmq(port) => format!("rabbitmq-stream://guest:guest@127.0.0.1:{port}"),
+        }
+    }
+
+    /// The events of `service`'s stream once there are at least `n`, or what there is
+    /// when the wait runs out (the caller asserts on it).
+    pub fn read(&self, service: &str, n: usize) -> Vec<Fields> {
+        let stream = format!("magistrala.{service}");
+        match self.sink {
+            Sink::Redis(port) => wait_for_len(self.within, n, || xrange(port, &stream)),
+            Sink::Nats(port) => {
+                let subject = format!("events.{stream}");
+                wait_for_len(self.within, n, || {
+                    flat_fields(self.rt.block_on(read_subject(port, &subject)))
+                })
+            }
+            Sink::Rabbitmq(port) => flat_fields(self.rt.block_on(read_stream(port, &stream, n))),
+        }
+    }
+}
+
+/// Calls `read` until it returns at least `n` items or `within` passes; returns the last.
+fn wait_for_len<T>(within: Duration, n: usize, mut read: impl FnMut() -> Vec<T>) -> Vec<T> {
+    let started = std::time::Instant::now();
+    loop {
+        let v = read();
+        if v.len() >= n || started.elapsed() > within {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -69,3 +69,41 @@ pub fn finish(mut child: Child, limit: Duration) -> Output {
     let _ = child.kill();
     child.wait_with_output().expect("child output")
 }
+
+/// Runs a mosquitto command-line client (`mosquitto_pub`, `mosquitto_sub`) against
+/// `127.0.0.1:port`; `args` follow `-h 127.0.0.1 -p <port>`.
+pub fn mosquitto(program: &str, port: &str, args: &[&str]) -> Output {
+    run(program, &local_args(port, args))
+}
+
+/// [`mosquitto`], left running with its output piped.
+pub fn spawn_mosquitto(program: &str, port: &str, args: &[&str]) -> Child {
+    spawn(program, &local_args(port, args))
+}
+
+fn local_args<'a>(port: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["-h", "127.0.0.1", "-p", port];
+    all.extend_from_slice(args);
+    all
+}
+
+/// Asserts that a finished command exited 0; its stderr is the failure message.
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `bash script` set up as a README reader's shell would be against `server`: `H` the
+/// API base URL, `P` the MQTT port, the admin's email and password in the environment.
+pub fn shell_journey(server: &Server, script: &std::path::Path) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(script)
+        .env("H", format!("http://{}", server.http))
+        .env("P", server.port())
+        .env("MAGNETITE_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("MAGNETITE_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    cmd
+}

@@ -65,18 +65,29 @@ pub fn until(
     id: &str,
     done: impl Fn(&(String, String)) -> bool,
 ) -> Vec<(String, String)> {
+    until_all(api, id, ops, |seen| seen.iter().any(&done))
+}
+
+/// Fetches (and acknowledges) until `done` holds for everything delivered so far, each
+/// delivery read by `read`; everything delivered.
+pub fn until_all(
+    api: &Api,
+    id: &str,
+    read: fn(&[Value]) -> Vec<(String, String)>,
+    done: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
     let deadline = Instant::now() + PATIENCE;
     let mut seen = Vec::new();
     while Instant::now() < deadline {
         let events = batch(api, id, 1000);
         ack(api, &replies(&events));
-        seen.extend(ops(&events));
-        if seen.iter().any(&done) {
+        seen.extend(read(&events));
+        if done(&seen) {
             return seen;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("consumer {id} never delivered the awaited event; got {seen:?}");
+    panic!("consumer {id} never delivered the awaited events; got {seen:?}");
 }
 
 /// The first non-empty batch (of at most 5): events become visible to consumers a

@@ -22,6 +22,16 @@ pub struct Device {
     pub secret: String,
 }
 
+impl Device {
+    /// `-u <id> -P <secret>` and then `args`: a mosquitto client's arguments as this
+    /// device.
+    pub fn mosquitto_args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = vec!["-u", self.id.as_str(), "-P", self.secret.as_str()];
+        all.extend_from_slice(args);
+        all
+    }
+}
+
 impl Api {
     /// Logs in as the platform admin of `server`.
     pub fn admin(server: &Server) -> Api {
@@ -32,6 +42,16 @@ impl Api {
         };
         api.token = api.login(ADMIN_EMAIL, ADMIN_PASSWORD);
         api
+    }
+
+    /// Another client of `other`'s server, not logged in (set `token`, e.g. from
+    /// [`Api::login`]).
+    pub fn unauthenticated(other: &Api) -> Api {
+        Api {
+            http: Http::new(),
+            base: other.base.clone(),
+            token: String::new(),
+        }
     }
 
     /// `http://host:port` of the API.
@@ -87,13 +107,23 @@ impl Api {
         d["id"].as_str().expect("domain id").to_string()
     }
 
+    /// `POST /{domain}/{kind}` of an entity named `name` (asserting 201); its JSON.
+    fn create_named(&self, domain: &str, kind: &str, name: &str) -> Value {
+        let body = Some(json!({"name": name}));
+        self.expect("POST", &format!("/{domain}/{kind}"), body, 201)
+    }
+
     pub fn client(&self, domain: &str, name: &str) -> Device {
-        let c = self.expect(
-            "POST",
-            &format!("/{domain}/clients"),
-            Some(json!({"name": name})),
-            201,
-        );
+        Self::device(&self.create_named(domain, "clients", name))
+    }
+
+    /// A client created in the group `parent`.
+    pub fn client_in(&self, domain: &str, name: &str, parent: &str) -> Device {
+        let body = Some(json!({"name": name, "parent_id": parent}));
+        Self::device(&self.expect("POST", &format!("/{domain}/clients"), body, 201))
+    }
+
+    fn device(c: &Value) -> Device {
         Device {
             id: c["id"].as_str().expect("client id").to_string(),
             secret: c["credentials"]["secret"]
@@ -104,12 +134,7 @@ impl Api {
     }
 
     pub fn channel(&self, domain: &str, name: &str) -> String {
-        let c = self.expect(
-            "POST",
-            &format!("/{domain}/channels"),
-            Some(json!({"name": name})),
-            201,
-        );
+        let c = self.create_named(domain, "channels", name);
         c["id"].as_str().expect("channel id").to_string()
     }
 
@@ -134,6 +159,28 @@ impl Api {
     }
 }
 
+/// `mosquitto_pub` of `msg` on `topic`, logged in as `dev`, against the local `port`;
+/// `extra` adds flags (`-V`, `-q`, `-i`, ...).
+pub fn device_pub(
+    port: &str,
+    dev: &Device,
+    topic: &str,
+    msg: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = dev.mosquitto_args(&["-t", topic, "-m", msg]);
+    args.extend_from_slice(extra);
+    common::mosquitto("mosquitto_pub", port, &args)
+}
+
+/// `mosquitto_sub` of `filter`, logged in as `dev`, against the local `port`, left
+/// running; `extra` adds flags (`-C`, `-W`, `-v`, ...).
+pub fn device_sub(port: &str, dev: &Device, filter: &str, extra: &[&str]) -> std::process::Child {
+    let mut args = dev.mosquitto_args(&["-t", filter]);
+    args.extend_from_slice(extra);
+    common::spawn_mosquitto("mosquitto_sub", port, &args)
+}
+
 /// A platform server (default `--auth platform`) plus `extra` flags.
 pub fn server(extra: &[&str]) -> Server {
     common::start_platform(extra)
@@ -146,6 +193,14 @@ pub struct Fleet {
     pub device: Device,
     pub ch: String,
     pub other: String,
+}
+
+/// A platform server with no extra flags, its admin, and a [`fleet`] in domain `route`.
+pub fn fleet_server(route: &str) -> (Server, Api, Fleet) {
+    let server = server(&[]);
+    let api = Api::admin(&server);
+    let f = fleet(&api, route);
+    (server, api, f)
 }
 
 pub fn fleet(api: &Api, route: &str) -> Fleet {

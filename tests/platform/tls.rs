@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{free_port, run, Server};
+use crate::common::{free_port, run, spawn, Server};
 
 pub struct TlsServer {
     pub server: Server,
@@ -36,26 +36,38 @@ pub fn tls_server(extra: &[&str]) -> TlsServer {
 
 /// mosquitto_pub over TLS; `auth` is either `-u/-P` or `--cert/--key` arguments.
 pub fn tls_pub(s: &TlsServer, ca: &Path, auth: &[&str], topic: &str) -> std::process::Output {
-    let port = s.mqtts.port().to_string();
-    let ca = ca.to_string_lossy();
-    let mut args = vec![
-        "-h",
-        "localhost",
-        "-p",
-        &port,
-        "--cafile",
-        &ca,
-        "-V",
-        "mqttv5",
-        "-q",
-        "1",
-        "-t",
-        topic,
-        "-m",
-        "1",
-    ];
+    let rest = ["-V", "mqttv5", "-q", "1", "-t", topic, "-m", "1"];
+    let (port, ca) = (s.mqtts.port().to_string(), ca.to_string_lossy());
+    run("mosquitto_pub", &tls_args(&port, &ca, auth, &rest))
+}
+
+/// mosquitto_sub over TLS of `topic`, left running; `extra` adds flags (`-V`, `-C`, ...).
+pub fn tls_sub(
+    s: &TlsServer,
+    ca: &Path,
+    auth: &[&str],
+    topic: &str,
+    extra: &[&str],
+) -> std::process::Child {
+    let (port, ca) = (s.mqtts.port().to_string(), ca.to_string_lossy());
+    let rest = [&["-t", topic][..], extra].concat();
+    spawn("mosquitto_sub", &tls_args(&port, &ca, auth, &rest))
+}
+
+/// `-h localhost -p <port> --cafile <ca>`, then `auth`, then `rest`.
+fn tls_args<'a>(port: &'a str, ca: &'a str, auth: &[&'a str], rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["-h", "localhost", "-p", port, "--cafile", ca];
     args.extend_from_slice(auth);
-    run("mosquitto_pub", &args)
+    args.extend_from_slice(rest);
+    args
+}
+
+/// Two paths (a certificate and its key) as text, for [`cert_args`].
+pub fn path_pair(crt: &Path, key: &Path) -> (String, String) {
+    (
+        crt.to_string_lossy().to_string(),
+        key.to_string_lossy().to_string(),
+    )
 }
 
 pub fn cert_args<'a>(crt: &'a str, key: &'a str) -> Vec<&'a str> {

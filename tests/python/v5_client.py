@@ -67,11 +67,15 @@ def wait_until(condition, what, limit=5.0):
     fail(f"timed out waiting for {what}")
 
 
-def publish_props(**kw):
-    p = Properties(PacketTypes.PUBLISH)
+def packet_props(packet_type, **kw):
+    p = Properties(packet_type)
     for k, v in kw.items():
         setattr(p, k, v)
     return p
+
+
+def publish_props(**kw):
+    return packet_props(PacketTypes.PUBLISH, **kw)
 
 
 def topic_alias():
@@ -108,8 +112,7 @@ def request_response():
 
 def subscription_identifier():
     c = Peer("subid")
-    props = Properties(PacketTypes.SUBSCRIBE)
-    props.SubscriptionIdentifier = 7
+    props = packet_props(PacketTypes.SUBSCRIBE, SubscriptionIdentifier=7)
     c.subscribe("ids/#", props=props)
     c.client.publish("ids/a", b"x", qos=1)
     wait_until(lambda: c.messages, "delivery")
@@ -117,12 +120,18 @@ def subscription_identifier():
         fail(c.messages[0].properties)
 
 
-def message_expiry():
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 60
-    c = Peer("expiring", clean=True, props=props)
-    c.subscribe("exp")
+def offline_subscriber(client_id, topic, session_expiry):
+    """Subscribes `client_id` to `topic` in a session that outlives the connection by
+    `session_expiry` seconds, then leaves; returns the CONNECT properties to come back."""
+    props = packet_props(PacketTypes.CONNECT, SessionExpiryInterval=session_expiry)
+    c = Peer(client_id, clean=True, props=props)
+    c.subscribe(topic)
     c.stop()
+    return props
+
+
+def message_expiry():
+    props = offline_subscriber("expiring", "exp", 60)
     p = Peer("expiry-pub")
     p.client.publish("exp", b"short", qos=1, properties=publish_props(MessageExpiryInterval=1)).wait_for_publish()
     p.client.publish("exp", b"long", qos=1, properties=publish_props(MessageExpiryInterval=60)).wait_for_publish()
@@ -137,11 +146,7 @@ def message_expiry():
 
 
 def session_expiry():
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 2
-    c = Peer("sess", clean=True, props=props)
-    c.subscribe("s")
-    c.stop()
+    props = offline_subscriber("sess", "s", 2)
     again = Peer("sess", clean=False, props=props)
     if not again.connack[0].session_present:
         fail("session should be present within its expiry")
@@ -155,10 +160,8 @@ def session_expiry():
 def will_delay():
     watcher = Peer("will-watch")
     watcher.subscribe("wills/#")
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 10
-    will_props = Properties(PacketTypes.WILLMESSAGE)
-    will_props.WillDelayInterval = 1
+    props = packet_props(PacketTypes.CONNECT, SessionExpiryInterval=10)
+    will_props = packet_props(PacketTypes.WILLMESSAGE, WillDelayInterval=1)
     dying = Peer("dying", props=props, will=("wills/dying", b"bye", will_props))
     # No reconnect: paho's loop would reconnect as "dying", and a new connection for the
     # client id cancels a delayed will [MQTT-3.1.2-8] (the broker does so since issue 12).

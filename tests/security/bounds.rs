@@ -172,27 +172,8 @@ fn a_wrong_secret_flood_throttles_that_client_id_but_not_its_device() {
     );
     let topic = format!("m/{}/c/{}", t.d1.domain, t.d1.channel);
     let port = server.port();
-    let sub = common::spawn(
-        "mosquitto_sub",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-i",
-            "victim-sub",
-            "-u",
-            &victim.id,
-            "-P",
-            &victim.secret,
-            "-t",
-            &topic,
-            "-C",
-            "1",
-            "-W",
-            "60",
-        ],
-    );
+    let extra = ["-i", "victim-sub", "-C", "1", "-W", "60"];
+    let sub = platform::device_sub(&port, victim, &topic, &extra);
     std::thread::sleep(Duration::from_millis(500));
 
     let throttled = flood_until_eight_failures(server, &victim.id);
@@ -206,27 +187,8 @@ fn a_wrong_secret_flood_throttles_that_client_id_but_not_its_device() {
     let v3 = connack_from("127.0.0.3", server.mqtt, &victim.id, login, false);
     assert_eq!(v3, Some(0x05), "3.1.1: not authorized");
     // ... the device's own address still gets in, and its traffic flows.
-    let publish = common::run(
-        "mosquitto_pub",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-i",
-            "victim-pub",
-            "-u",
-            &victim.id,
-            "-P",
-            &victim.secret,
-            "-t",
-            &topic,
-            "-m",
-            "still-here",
-            "-q",
-            "1",
-        ],
-    );
+    let extra = ["-i", "victim-pub", "-q", "1"];
+    let publish = platform::device_pub(&port, victim, &topic, "still-here", &extra);
     assert!(publish.status.success(), "{publish:?}");
     let received = common::finish(sub, Duration::from_secs(30));
     assert_eq!(

@@ -52,23 +52,8 @@ fn activity(tenant: &Tenant, server: &crate::common::Server) {
         None,
         200,
     );
-    let out = crate::common::run(
-        "mosquitto_pub",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &server.port(),
-            "-u",
-            &tenant.device.id,
-            "-P",
-            &tenant.device.secret,
-            "-t",
-            &format!("m/{d}/c/{}", tenant.channel),
-            "-m",
-            "x",
-        ],
-    );
+    let topic = format!("m/{d}/c/{}", tenant.channel);
+    let out = crate::platform::device_pub(&server.port(), &tenant.device, &topic, "x", &[]);
     assert!(out.status.success());
 }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{finish, free_port, run, spawn};
+use crate::common::{assert_success, finish, free_port};
+use crate::platform::{device_pub, device_sub};
 use crate::tenants::{two_tenants, Tenant, Tenants};
 
 /// `--tls-self-signed` (so the certs service runs) on free TLS ports.
@@ -31,26 +32,8 @@ fn topic(t: &Tenant) -> String {
 /// A v5 subscriber of the tenant's device on its channel that exits after one message.
 fn subscriber(port: &str, t: &Tenant) -> std::process::Child {
     let filter = format!("{}/#", topic(t));
-    let args = [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        port,
-        "-V",
-        "mqttv5",
-        "-u",
-        &t.device.id,
-        "-P",
-        &t.device.secret,
-        "-t",
-        &filter,
-        "-v",
-        "-C",
-        "1",
-        "-W",
-        "20",
-    ];
-    let child = spawn("mosquitto_sub", &args);
+    let extra = ["-V", "mqttv5", "-v", "-C", "1", "-W", "20"];
+    let child = device_sub(port, &t.device, &filter, &extra);
     // mosquitto_sub has no "subscribed" signal; give it time to subscribe.
     std::thread::sleep(Duration::from_millis(700));
     child
@@ -58,30 +41,8 @@ fn subscriber(port: &str, t: &Tenant) -> std::process::Child {
 
 fn publish(port: &str, t: &Tenant, msg: &str) {
     let topic = format!("{}/live", topic(t));
-    let args = [
-        "-h",
-        "127.0.0.1",
-        "-p",
-        port,
-        "-V",
-        "mqttv5",
-        "-q",
-        "1",
-        "-u",
-        &t.device.id,
-        "-P",
-        &t.device.secret,
-        "-t",
-        &topic,
-        "-m",
-        msg,
-    ];
-    let out = run("mosquitto_pub", &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = device_pub(port, &t.device, &topic, msg, &["-V", "mqttv5", "-q", "1"]);
+    assert_success(&out);
 }
 
 /// What D1's admin sees of D1: the device, the channel and its clients, the device's

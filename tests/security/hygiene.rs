@@ -146,21 +146,13 @@ fn a_reset_token_works_once_and_ends_every_earlier_token() {
     let reset = |password: &str| {
         json!({"token": token, "password": password, "confirm_password": password}).to_string()
     };
-    let first = raw(
-        &t.server,
-        "PUT",
-        "/password/reset",
-        "",
-        Some(&reset("new-pass-one")),
-    );
+    let put_reset = |password: &str| {
+        let body = reset(password);
+        raw(&t.server, "PUT", "/password/reset", "", Some(&body))
+    };
+    let first = put_reset("new-pass-one");
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
-    let again = raw(
-        &t.server,
-        "PUT",
-        "/password/reset",
-        "",
-        Some(&reset("new-pass-two")),
-    );
+    let again = put_reset("new-pass-two");
     assert_eq!(again.status, StatusCode::UNAUTHORIZED, "{}", again.text);
     again.message();
 

@@ -152,13 +152,10 @@ impl Mqtt {
             filters: vec![(ByteString::from(filter), options)],
             properties: Properties::default(),
         }));
-        loop {
-            match self.recv(REPLY_LIMIT) {
-                Some(Packet::SubAck(ack)) if ack.pkid == pkid => return ack.codes,
-                Some(_) => continue,
-                None => panic!("no SUBACK for {filter}"),
-            }
-        }
+        self.reply(&format!("SUBACK for {filter}"), |p| match p {
+            Packet::SubAck(ack) if ack.pkid == pkid => Some(ack.codes),
+            _ => None,
+        })
     }
 
     /// Unsubscribes; returns the v5 UNSUBACK codes (empty for 3.1.1).
@@ -169,11 +166,22 @@ impl Mqtt {
             filters: vec![ByteString::from(filter)],
             properties: Properties::default(),
         }));
+        self.reply(&format!("UNSUBACK for {filter}"), |p| match p {
+            Packet::UnsubAck(ack) if ack.pkid == pkid => Some(ack.codes),
+            _ => None,
+        })
+    }
+
+    /// Skips packets until `pick` takes one; panics naming `what` if none comes.
+    fn reply<T>(&mut self, what: &str, pick: impl Fn(Packet) -> Option<T>) -> T {
         loop {
             match self.recv(REPLY_LIMIT) {
-                Some(Packet::UnsubAck(ack)) if ack.pkid == pkid => return ack.codes,
-                Some(_) => continue,
-                None => panic!("no UNSUBACK for {filter}"),
+                Some(packet) => {
+                    if let Some(v) = pick(packet) {
+                        return v;
+                    }
+                }
+                None => panic!("no {what}"),
             }
         }
     }

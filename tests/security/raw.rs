@@ -10,29 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::common::Server;
-use magnetite_testkit::mqtt::{put_str, varint};
-
-/// A CONNECT (clean start, keep-alive 30 s) with username and password; `v5` picks the
-/// protocol level (5.0 gets an empty property section).
-pub fn connect_packet(client_id: &str, login: Option<(&str, &str)>, v5: bool) -> Vec<u8> {
-    let mut body = Vec::new();
-    put_str(&mut body, b"MQTT");
-    body.push(if v5 { 5 } else { 4 });
-    body.push(0x02 | if login.is_some() { 0xC0 } else { 0 });
-    body.extend_from_slice(&30u16.to_be_bytes());
-    if v5 {
-        body.push(0);
-    }
-    put_str(&mut body, client_id.as_bytes());
-    if let Some((user, pass)) = login {
-        put_str(&mut body, user.as_bytes());
-        put_str(&mut body, pass.as_bytes());
-    }
-    let mut packet = vec![0x10];
-    packet.extend_from_slice(&varint(body.len()));
-    packet.extend_from_slice(&body);
-    packet
-}
+use magnetite_testkit::mqtt::{connect_packet, varint};
 
 /// The first bytes of a CONNECT whose header claims `declared` bytes of body.
 pub fn connect_header(declared: usize, v5: bool) -> Vec<u8> {

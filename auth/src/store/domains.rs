@@ -1,9 +1,11 @@
 //! Domains (tenants) and their members.
 
 use super::list::{fetch_page, Filter, ListQuery};
-use super::{json_text, parse_metadata, parse_tags, Cols, Store};
+use super::{json_text, parse_metadata, parse_tags, Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
 use crate::model::{Audit, Domain, Status};
+use magnetite_events::model::users as uev;
+use magnetite_events::Event;
 
 /// A user's relation to a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,14 +141,29 @@ impl Store {
         })
     }
 
+    /// Sets (`Some`) or removes (`None`) the relation of `users` to the domain, and
+    /// records what changed in the same transaction: `domain.assign` (no access before),
+    /// `domain.update_relation` (the other relation before), `domain.unassign` (access
+    /// removed). Users whose access did not change are in no event. Personal
+    /// notifications are made from these events.
     pub async fn set_members(
         &self,
         domain_id: &str,
         users: &[String],
         rel: Option<Relation>,
     ) -> Result<()> {
+        let mut changes = MembershipChanges::default();
         magnetite_db::db_tx!(self.db(), tx => {
             for user in users {
+                let before = sqlx::query("SELECT relation FROM domain_members WHERE domain_id = $1 AND user_id = $2")
+                    .bind(domain_id)
+                    .bind(user)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let before = match before {
+                    Some(row) => Relation::parse(&row.text("relation")?),
+                    None => None,
+                };
                 sqlx::query("DELETE FROM domain_members WHERE domain_id = $1 AND user_id = $2")
                     .bind(domain_id)
                     .bind(user)
@@ -167,6 +184,10 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                changes.record(user, before, rel);
+            }
+            for ev in changes.events(domain_id, rel) {
+                tx.append(&ev).await?;
             }
         });
         Ok(())
@@ -203,5 +224,78 @@ impl Store {
                 .await?;
             rows.iter().map(|r| r.text("id")).collect()
         })
+    }
+}
+
+/// Who gained, changed or lost access in one `set_members` call.
+#[derive(Debug, Default)]
+struct MembershipChanges {
+    granted: Vec<String>,
+    updated: Vec<String>,
+    revoked: Vec<String>,
+}
+
+impl MembershipChanges {
+    fn record(&mut self, user: &str, before: Option<Relation>, after: Option<Relation>) {
+        let list = match (before, after) {
+            (None, Some(_)) => &mut self.granted,
+            (Some(b), Some(a)) if b != a => &mut self.updated,
+            (Some(_), None) => &mut self.revoked,
+            _ => return,
+        };
+        if !list.iter().any(|u| u == user) {
+            list.push(user.to_string());
+        }
+    }
+
+    /// One event per kind of change that happened.
+    fn events(&self, domain_id: &str, rel: Option<Relation>) -> Vec<Event> {
+        let mut out = Vec::new();
+        if let Some(rel) = rel {
+            if !self.granted.is_empty() {
+                out.push(uev::domain_assign(domain_id, &self.granted, rel.as_str()));
+            }
+            if !self.updated.is_empty() {
+                out.push(uev::domain_update_relation(
+                    domain_id,
+                    &self.updated,
+                    rel.as_str(),
+                ));
+            }
+        }
+        if !self.revoked.is_empty() {
+            out.push(uev::domain_unassign(domain_id, &self.revoked));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_real_changes_make_events() {
+        let mut c = MembershipChanges::default();
+        c.record("new", None, Some(Relation::Member));
+        c.record("same", Some(Relation::Member), Some(Relation::Member));
+        c.record("promoted", Some(Relation::Member), Some(Relation::Admin));
+        c.record("absent", None, None);
+        let ops: Vec<String> = c
+            .events("d", Some(Relation::Admin))
+            .iter()
+            .map(|e| e.operation().to_string())
+            .collect();
+        assert_eq!(ops, ["domain.assign", "domain.update_relation"]);
+        assert_eq!(c.granted, ["new"]);
+        assert_eq!(c.updated, ["promoted"]);
+
+        let mut gone = MembershipChanges::default();
+        gone.record("member", Some(Relation::Member), None);
+        gone.record("stranger", None, None);
+        let evs = gone.events("d", None);
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].operation(), "domain.unassign");
+        assert_eq!(evs[0].fields["user_ids"], serde_json::json!(["member"]));
     }
 }

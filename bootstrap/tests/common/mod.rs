@@ -148,6 +148,16 @@ impl App {
         format!("/{}{rest}", self.domain)
     }
 
+    /// [`App::call`] on the domain-relative path `rest` (see [`App::d`]).
+    pub async fn call_d(
+        &self,
+        method: Method,
+        rest: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, &self.d(rest), body).await
+    }
+
     pub async fn channel(&self, name: &str) -> String {
         let (s, v) = self
             .call(
@@ -176,6 +186,12 @@ impl App {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v
+    }
+
+    /// Creates a config (asserting 201) and returns its client id.
+    pub async fn config_id(&self, body: Value) -> String {
+        let v = self.config(body).await;
+        v["client_id"].as_str().expect("client_id").to_string()
     }
 
     /// `GET /clients/bootstrap[/secure]/{id}` with `Authorization: <auth>` (raw).

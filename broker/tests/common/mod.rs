@@ -139,6 +139,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.stream.write_all(&out).await.expect("write");
     }
 
+    /// Sends a PUBLISH built by [`publish`].
+    pub async fn publish(&mut self, topic: &str, payload: &'static [u8], qos: QoS, pkid: u16) {
+        self.send(Packet::Publish(publish(topic, payload, qos, pkid)))
+            .await;
+    }
+
+    /// PINGREQ, and asserts that the next packet is PINGRESP: everything sent before it
+    /// has been handled.
+    pub async fn ping(&mut self) {
+        self.send(Packet::PingReq).await;
+        assert!(matches!(self.recv().await, Some(Packet::PingResp)));
+    }
+
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write raw");
     }

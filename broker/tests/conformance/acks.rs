@@ -61,9 +61,7 @@ async fn undefined_reason_codes_in_acks_are_protocol_errors() {
 
     // Inbound side: a PUBREL with a PUBACK-only code.
     let mut publisher = Client::connect(b.addr, V5, "pub5").await;
-    publisher
-        .send(Packet::Publish(publish("x", b"m", QoS::ExactlyOnce, 3)))
-        .await;
+    publisher.publish("x", b"m", QoS::ExactlyOnce, 3).await;
     assert_eq!(
         publisher.recv().await,
         Some(Packet::PubRec(ack(3, reason::NO_MATCHING_SUBSCRIBERS)))
@@ -110,9 +108,7 @@ async fn a_client_publish_with_a_subscription_identifier_is_a_protocol_error() {
     expect_violation(&mut publisher, reason::PROTOCOL_ERROR).await;
     // Not routed; the subscriber still gets well-formed traffic.
     let mut other = Client::connect(b.addr, V5, "other").await;
-    other
-        .send(Packet::Publish(publish("t", b"ok", QoS::AtMostOnce, 0)))
-        .await;
+    other.publish("t", b"ok", QoS::AtMostOnce, 0).await;
     let got = watcher.next_publish().await.expect("delivery");
     assert_eq!(&got.payload[..], b"ok");
 }

@@ -43,14 +43,7 @@ async fn a_denied_publish_is_acknowledged_and_dropped_and_the_connection_stays()
         publish_denied(&mut device, version).await;
         expect_alive(&mut device).await;
         // The same client on an allowed topic reaches the watcher, and only that does.
-        device
-            .send(Packet::Publish(publish(
-                "test/ok",
-                b"y",
-                QoS::AtMostOnce,
-                0,
-            )))
-            .await;
+        device.publish("test/ok", b"y", QoS::AtMostOnce, 0).await;
         let delivered = watcher.next_publish().await.expect("the allowed message");
         assert_eq!(
             (&*delivered.topic, &delivered.payload[..]),

@@ -170,3 +170,26 @@ pub fn policy_list(service: Service, total: u64, offset: u64, limit: u64) -> Eve
         .with("offset", offset)
         .with("limit", limit)
 }
+
+/// `domain.assign`: `user_ids` were given `relation` (`admin` | `member`) on
+/// `domain_id`, having had no access to it before. Magistrala's domain events name the
+/// same operation; the reference predates domains, so the fields are ours.
+pub fn domain_assign(domain_id: &str, user_ids: &[String], relation: &str) -> Event {
+    domain_members("domain.assign", domain_id, user_ids).with("relation", relation)
+}
+/// `domain.update_relation`: members of `domain_id` whose relation changed to
+/// `relation` (from the other one).
+pub fn domain_update_relation(domain_id: &str, user_ids: &[String], relation: &str) -> Event {
+    domain_members("domain.update_relation", domain_id, user_ids).with("relation", relation)
+}
+/// `domain.unassign`: `user_ids` lost their access to `domain_id`.
+pub fn domain_unassign(domain_id: &str, user_ids: &[String]) -> Event {
+    domain_members("domain.unassign", domain_id, user_ids)
+}
+
+fn domain_members(op: &str, domain_id: &str, user_ids: &[String]) -> Event {
+    user(op)
+        .with("domain_id", domain_id)
+        .with("user_ids", str_list(user_ids))
+        .in_domain(domain_id)
+}

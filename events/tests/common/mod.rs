@@ -7,13 +7,20 @@ pub use magnetite_testkit::poll::eventually;
 pub use magnetite_testkit::servers::*;
 
 use magnetite_db::Db;
+use magnetite_events::http::LogAccess;
 use magnetite_events::model::bootstrap::{self as b, Config};
 use magnetite_events::model::clients as c;
 use magnetite_events::model::users::{self as u, Policy};
 use magnetite_events::OutboxDb;
-use magnetite_events::{mqtt_event, Event, MqttEventType, Page, Record, Service};
-use serde_json::json;
+use magnetite_events::{
+    mqtt_event, Event, Events, EventsConfig, MqttEventType, Page, Record, Service,
+};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::Path;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A SQLite file outbox in `dir`.
 pub async fn sqlite_db(dir: &Path) -> (Db, String) {
@@ -195,4 +202,134 @@ pub fn assert_reference_shape_redis(fields: &std::collections::BTreeMap<String, 
             );
         }
     }
+}
+
+/// The services whose streams every sink test reads back.
+pub const SERVICES: [&str; 4] = ["users", "clients", "bootstrap", "mqtt"];
+
+/// The events of `evs` that belong to `service`, in outbox order.
+pub fn of_service<'a>(evs: &'a [Event], service: &str) -> Vec<&'a Event> {
+    evs.iter()
+        .filter(|e| e.service.as_str() == service)
+        .collect()
+}
+
+/// A shipper to one sink (`store` URL) under `prefix`, as instance `node-a`.
+pub fn sink_config(prefix: &str, store: String) -> EventsConfig {
+    EventsConfig {
+        prefix: prefix.into(),
+        stores: vec![store],
+        maxlen: 1_000_000,
+        instance_id: "node-a".into(),
+        ..Default::default()
+    }
+}
+
+/// A shipper to the Redis at `port`, everything else default.
+pub fn redis_config(port: u16) -> EventsConfig {
+    EventsConfig {
+        stores: vec![format!("redis://127.0.0.1:{port}")],
+        ..Default::default()
+    }
+}
+
+/// A SQLite outbox in `dir` holding [`every_operation`], and those events.
+pub async fn outbox_with_every_operation(dir: &Path) -> (Db, Vec<Event>) {
+    let (db, _) = sqlite_db(dir).await;
+    let evs = every_operation();
+    write_all(&db, &evs).await;
+    (db, evs)
+}
+
+/// Polls `read` until it returns at least `n` items (within 30 s) and returns them;
+/// panics naming `what` otherwise.
+pub async fn wait_len<T, F, Fut>(what: &str, n: usize, mut read: F) -> Vec<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Vec<T>>,
+{
+    eventually(Duration::from_secs(30), || {
+        let fut = read();
+        async move {
+            let v = fut.await;
+            (v.len() >= n).then_some(v)
+        }
+    })
+    .await
+    .unwrap_or_else(|| panic!("{what} did not reach {n} entries"))
+}
+
+/// A Redis stream entry: field -> value.
+pub type Entry = BTreeMap<String, String>;
+
+/// `XRANGE key - +` on the Redis at `port`, each entry as its field map.
+pub async fn xrange(port: u16, key: &str) -> Vec<Entry> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let raw: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    raw.into_iter()
+        .map(|(_, kv)| kv.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect())
+        .collect()
+}
+
+/// The `client_id` of each Redis entry (panics where one has none).
+pub fn entry_client_ids(entries: &[Entry]) -> Vec<String> {
+    entries.iter().map(|e| e["client_id"].clone()).collect()
+}
+
+/// The client ids of the `magistrala.mqtt` Redis stream, in stream order.
+pub async fn redis_mqtt_ids(port: u16) -> Vec<String> {
+    entry_client_ids(&xrange(port, "magistrala.mqtt").await)
+}
+
+/// The client ids of `magistrala.mqtt`, once there are at least `n`.
+pub async fn wait_redis_mqtt_ids(port: u16, n: usize) -> Vec<String> {
+    wait_len("magistrala.mqtt", n, || redis_mqtt_ids(port)).await
+}
+
+/// The `client_id` of each JSON body (NATS, RabbitMQ), `""` where there is none.
+pub fn json_client_ids(v: &[Map<String, Value>]) -> Vec<String> {
+    v.iter()
+        .map(|m| m["client_id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The client ids [`numbered`] gives events `from..from + n`.
+pub fn expected_ids(from: usize, n: usize) -> Vec<String> {
+    (from..from + n).map(|i| format!("dev-{i}")).collect()
+}
+
+/// Serves `events`' `GET /events` behind `access` on a free port.
+pub async fn serve_log(events: &Events, access: LogAccess) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = events.router(access);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    port
+}
+
+/// A plain HTTP/1.1 GET, with a bearer token when given; returns (status, JSON body).
+pub async fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let status: u16 = text[9..12].parse().unwrap();
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }

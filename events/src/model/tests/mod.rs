@@ -35,12 +35,29 @@ fn page() -> Page {
         status: Some("enabled".into()),
     }
 }
+/// One operation's expected service, name and (unsorted) field names.
+type Case = (Event, &'static str, Vec<&'static str>);
+
 fn check(ev: Event, service: Service, op: &str, fields: &[&str]) {
     assert_eq!(ev.service, service, "{op}");
     assert_eq!(ev.operation(), op);
     let mut want: Vec<&str> = fields.to_vec();
     want.sort_unstable();
     assert_eq!(ev.field_names(), want, "{op}");
+}
+
+/// Checks every case of a table against one service.
+fn check_all(service: Service, cases: Vec<Case>) {
+    for (ev, op, fields) in cases {
+        check(ev, service, op, &fields);
+    }
+}
+
+/// A field set that is `base` plus one more field.
+fn with(base: &[&'static str], extra: &'static str) -> Vec<&'static str> {
+    let mut fields = base.to_vec();
+    fields.push(extra);
+    fields
 }
 
 const REC_VIEW: &[&str] = &[
@@ -81,164 +98,113 @@ const LIST: &[&str] = &[
     "status",
     "total",
 ];
+const USR_CREATE: &[&str] = &[
+    "created_at",
+    "id",
+    "identity",
+    "metadata",
+    "name",
+    "occurred_at",
+    "operation",
+    "status",
+];
+const USR_UPDATE: &[&str] = &[
+    "created_at",
+    "id",
+    "identity",
+    "metadata",
+    "name",
+    "occurred_at",
+    "operation",
+    "status",
+    "updated_at",
+    "updated_by",
+];
 
 #[test]
 fn user_operations_match_reference() {
-    let usr_create = [
-        "created_at",
-        "id",
-        "identity",
-        "metadata",
-        "name",
-        "occurred_at",
-        "operation",
-        "status",
-    ];
-    check(
-        u::user_create(&user()),
-        Service::Users,
-        "user.create",
-        &usr_create,
-    );
     let viewed = Record {
         owner: Some("o".into()),
         ..user()
     };
-    let mut with_owner = usr_create.to_vec();
-    with_owner.push("owner");
-    check(
-        u::user_view(&viewed),
-        Service::Users,
-        "user.view",
-        &with_owner,
-    );
-    check(
-        u::user_view_profile(&user()),
-        Service::Users,
-        "user.view_profile",
-        &usr_create,
-    );
-    let usr_update = [
-        "created_at",
-        "id",
-        "identity",
-        "metadata",
-        "name",
-        "occurred_at",
-        "operation",
-        "status",
-        "updated_at",
-        "updated_by",
-    ];
-    check(
-        u::user_update(&user()),
-        Service::Users,
-        "user.update",
-        &usr_update,
-    );
-    check(
-        u::user_update_identity(&user()),
-        Service::Users,
-        "user.update_identity",
-        &usr_update,
-    );
-    check(
-        u::user_update_secret(&user()),
-        Service::Users,
-        "user.update_secret",
-        &usr_update,
-    );
     let tagged = Record {
         tags: Some(vec!["patient-thunder".into()]),
         ..user()
     };
-    let mut with_tags = usr_update.to_vec();
-    with_tags.push("tags");
-    check(
-        u::user_update_tags(&tagged),
+    check_all(
         Service::Users,
-        "user.update_tags",
-        &with_tags,
-    );
-    check(
-        u::user_remove(&user()),
-        Service::Users,
-        "user.remove",
-        REMOVE,
-    );
-    check(u::user_list(&page()), Service::Users, "user.list", LIST);
-    let mut by_group = LIST.to_vec();
-    by_group.push("group_id");
-    check(
-        u::user_list_by_group(&page(), "g"),
-        Service::Users,
-        "user.list_by_group",
-        &by_group,
-    );
-    check(
-        u::user_identify("x"),
-        Service::Users,
-        "user.identify",
-        &["occurred_at", "operation", "user_id"],
-    );
-    check(
-        u::user_generate_reset_token("e", "h"),
-        Service::Users,
-        "user.generate_reset_token",
-        &["email", "host", "occurred_at", "operation"],
-    );
-    check(
-        u::user_issue_token("i"),
-        Service::Users,
-        "user.issue_token",
-        &["identity", "occurred_at", "operation"],
-    );
-    check(
-        u::user_refresh_token(),
-        Service::Users,
-        "user.refresh_token",
-        &["occurred_at", "operation"],
-    );
-    check(
-        u::user_reset_secret(),
-        Service::Users,
-        "user.reset_secret",
-        &["occurred_at", "operation"],
-    );
-    check(
-        u::user_send_password_reset("h", "e", "n"),
-        Service::Users,
-        "user.send_password_reset",
-        &["email", "host", "occurred_at", "operation", "user"],
+        vec![
+            (u::user_create(&user()), "user.create", USR_CREATE.to_vec()),
+            (
+                u::user_view(&viewed),
+                "user.view",
+                with(USR_CREATE, "owner"),
+            ),
+            (
+                u::user_view_profile(&user()),
+                "user.view_profile",
+                USR_CREATE.to_vec(),
+            ),
+            (u::user_update(&user()), "user.update", USR_UPDATE.to_vec()),
+            (
+                u::user_update_identity(&user()),
+                "user.update_identity",
+                USR_UPDATE.to_vec(),
+            ),
+            (
+                u::user_update_secret(&user()),
+                "user.update_secret",
+                USR_UPDATE.to_vec(),
+            ),
+            (
+                u::user_update_tags(&tagged),
+                "user.update_tags",
+                with(USR_UPDATE, "tags"),
+            ),
+            (u::user_remove(&user()), "user.remove", REMOVE.to_vec()),
+            (u::user_list(&page()), "user.list", LIST.to_vec()),
+            (
+                u::user_list_by_group(&page(), "g"),
+                "user.list_by_group",
+                with(LIST, "group_id"),
+            ),
+            (
+                u::user_identify("x"),
+                "user.identify",
+                vec!["occurred_at", "operation", "user_id"],
+            ),
+            (
+                u::user_generate_reset_token("e", "h"),
+                "user.generate_reset_token",
+                vec!["email", "host", "occurred_at", "operation"],
+            ),
+            (
+                u::user_issue_token("i"),
+                "user.issue_token",
+                vec!["identity", "occurred_at", "operation"],
+            ),
+            (
+                u::user_refresh_token(),
+                "user.refresh_token",
+                vec!["occurred_at", "operation"],
+            ),
+            (
+                u::user_reset_secret(),
+                "user.reset_secret",
+                vec!["occurred_at", "operation"],
+            ),
+            (
+                u::user_send_password_reset("h", "e", "n"),
+                "user.send_password_reset",
+                vec!["email", "host", "occurred_at", "operation", "user"],
+            ),
+        ],
     );
 }
 
 #[test]
 fn group_and_policy_operations_match_reference() {
     let g = full();
-    check(
-        u::group_create(&g),
-        Service::Users,
-        "group.create",
-        REC_VIEW,
-    );
-    check(
-        u::group_update(&g),
-        Service::Users,
-        "group.update",
-        REC_UPDATE,
-    );
-    check(u::group_view(&g), Service::Users, "group.view", REC_VIEW);
-    check(u::group_list(&page()), Service::Users, "group.list", LIST);
-    let mut by_user = LIST.to_vec();
-    by_user.push("channel_id");
-    check(
-        u::group_list_by_user(&page(), "m"),
-        Service::Users,
-        "group.list_by_user",
-        &by_user,
-    );
-    check(u::group_remove(&g), Service::Users, "group.remove", REMOVE);
     let p = Policy {
         owner_id: Some("o".into()),
         subject: "s".into(),
@@ -247,19 +213,7 @@ fn group_and_policy_operations_match_reference() {
         created_at: Some("t".into()),
         updated_at: Some("t2".into()),
     };
-    check(
-        u::policy_authorize(Service::Users, "client", "clients", "c_list"),
-        Service::Users,
-        "policies.authorize",
-        &[
-            "action",
-            "entity_type",
-            "object",
-            "occurred_at",
-            "operation",
-        ],
-    );
-    let add = [
+    let add = vec![
         "actions",
         "created_at",
         "object",
@@ -268,157 +222,151 @@ fn group_and_policy_operations_match_reference() {
         "owner_id",
         "subject",
     ];
-    check(
-        u::policy_add(Service::Users, &p),
+    check_all(
         Service::Users,
-        "policies.add",
-        &add,
+        vec![
+            (u::group_create(&g), "group.create", REC_VIEW.to_vec()),
+            (u::group_update(&g), "group.update", REC_UPDATE.to_vec()),
+            (u::group_view(&g), "group.view", REC_VIEW.to_vec()),
+            (u::group_list(&page()), "group.list", LIST.to_vec()),
+            (
+                u::group_list_by_user(&page(), "m"),
+                "group.list_by_user",
+                with(LIST, "channel_id"),
+            ),
+            (u::group_remove(&g), "group.remove", REMOVE.to_vec()),
+            (
+                u::policy_authorize(Service::Users, "client", "clients", "c_list"),
+                "policies.authorize",
+                vec![
+                    "action",
+                    "entity_type",
+                    "object",
+                    "occurred_at",
+                    "operation",
+                ],
+            ),
+            (
+                u::policy_add(Service::Users, &p),
+                "policies.add",
+                add.clone(),
+            ),
+            (
+                u::policy_delete(Service::Users, &p),
+                "policies.delete",
+                vec!["actions", "object", "occurred_at", "operation", "subject"],
+            ),
+        ],
     );
-    let mut upd = add.to_vec();
-    upd.push("updated_at");
-    check(
-        u::policy_update(Service::Clients, &p),
+    check_all(
         Service::Clients,
-        "policies.update",
-        &upd,
-    );
-    check(
-        u::policy_delete(Service::Users, &p),
-        Service::Users,
-        "policies.delete",
-        &["actions", "object", "occurred_at", "operation", "subject"],
-    );
-    check(
-        u::policy_list(Service::Clients, 0, 0, 10),
-        Service::Clients,
-        "policies.list",
-        &["limit", "occurred_at", "offset", "operation", "total"],
+        vec![
+            (
+                u::policy_update(Service::Clients, &p),
+                "policies.update",
+                with(&add, "updated_at"),
+            ),
+            (
+                u::policy_list(Service::Clients, 0, 0, 10),
+                "policies.list",
+                vec!["limit", "occurred_at", "offset", "operation", "total"],
+            ),
+        ],
     );
 }
 
 #[test]
 fn client_and_channel_operations_match_reference() {
     let r = full();
-    check(
-        c::client_create(&r),
-        Service::Clients,
-        "client.create",
-        REC_VIEW,
-    );
-    check(
-        c::client_update(&r),
-        Service::Clients,
-        "client.update",
-        REC_UPDATE,
-    );
-    check(
-        c::client_update_secret(&r),
-        Service::Clients,
-        "client.update_secret",
-        REC_UPDATE,
-    );
     let tagged = Record {
         tags: Some(vec!["morning-pine".into()]),
         ..full()
     };
-    let mut with_tags = REC_UPDATE.to_vec();
-    with_tags.push("tags");
-    check(
-        c::client_update_tags(&tagged),
-        Service::Clients,
-        "client.update_tags",
-        &with_tags,
-    );
-    check(
-        c::client_remove(&r),
-        Service::Clients,
-        "client.remove",
-        REMOVE,
-    );
-    check(
-        c::client_view(&r),
-        Service::Clients,
-        "client.view",
-        REC_VIEW,
-    );
-    check(
-        c::client_list(&page()),
-        Service::Clients,
-        "client.list",
-        LIST,
-    );
-    let mut by_ch = LIST.to_vec();
-    by_ch.push("channel_id");
-    check(
-        c::client_list_by_channel(&page(), "ch"),
-        Service::Clients,
-        "client.list_by_channel",
-        &by_ch,
-    );
-    check(
-        c::client_identify("x"),
-        Service::Clients,
-        "client.identify",
-        &["client_id", "occurred_at", "operation"],
-    );
-    check(
-        c::channel_create(&r),
-        Service::Clients,
-        "channel.create",
-        REC_VIEW,
-    );
-    check(
-        c::channel_update(&r),
-        Service::Clients,
-        "channel.update",
-        REC_UPDATE,
-    );
-    check(
-        c::channel_remove(&r),
-        Service::Clients,
-        "channel.remove",
-        REMOVE,
-    );
-    check(
-        c::channel_view(&r),
-        Service::Clients,
-        "channel.view",
-        REC_VIEW,
-    );
-    check(
-        c::channel_list(&page()),
-        Service::Clients,
-        "channel.list",
-        LIST,
-    );
-    let mut by_cl = LIST.to_vec();
-    by_cl.push("client_id");
-    check(
-        c::channel_list_by_client(&page(), "cl"),
-        Service::Clients,
-        "channel.list_by_client",
-        &by_cl,
-    );
     let ids = vec!["a".to_string()];
-    let conn = [
+    let conn = vec![
         "channel_ids",
         "client_ids",
         "occurred_at",
         "operation",
         "types",
     ];
-    check(
-        c::channel_connect(&ids, &ids, &ids),
+    check_all(
         Service::Clients,
-        "channel.connect",
-        &conn,
-    );
-    check(
-        c::channel_disconnect(&ids, &ids, &ids),
-        Service::Clients,
-        "channel.disconnect",
-        &conn,
+        vec![
+            (c::client_create(&r), "client.create", REC_VIEW.to_vec()),
+            (c::client_update(&r), "client.update", REC_UPDATE.to_vec()),
+            (
+                c::client_update_secret(&r),
+                "client.update_secret",
+                REC_UPDATE.to_vec(),
+            ),
+            (
+                c::client_update_tags(&tagged),
+                "client.update_tags",
+                with(REC_UPDATE, "tags"),
+            ),
+            (c::client_remove(&r), "client.remove", REMOVE.to_vec()),
+            (c::client_view(&r), "client.view", REC_VIEW.to_vec()),
+            (c::client_list(&page()), "client.list", LIST.to_vec()),
+            (
+                c::client_list_by_channel(&page(), "ch"),
+                "client.list_by_channel",
+                with(LIST, "channel_id"),
+            ),
+            (
+                c::client_identify("x"),
+                "client.identify",
+                vec!["client_id", "occurred_at", "operation"],
+            ),
+            (c::channel_create(&r), "channel.create", REC_VIEW.to_vec()),
+            (c::channel_update(&r), "channel.update", REC_UPDATE.to_vec()),
+            (c::channel_remove(&r), "channel.remove", REMOVE.to_vec()),
+            (c::channel_view(&r), "channel.view", REC_VIEW.to_vec()),
+            (c::channel_list(&page()), "channel.list", LIST.to_vec()),
+            (
+                c::channel_list_by_client(&page(), "cl"),
+                "channel.list_by_client",
+                with(LIST, "client_id"),
+            ),
+            (
+                c::channel_connect(&ids, &ids, &ids),
+                "channel.connect",
+                conn.clone(),
+            ),
+            (
+                c::channel_disconnect(&ids, &ids, &ids),
+                "channel.disconnect",
+                conn,
+            ),
+        ],
     );
 }
 
 mod bootstrap_mqtt;
+
+#[test]
+fn domain_membership_operations_carry_the_domain_and_the_users() {
+    let users = vec!["u1".to_string(), "u2".to_string()];
+    let assign = u::domain_assign("d1", &users, "member");
+    assert_eq!(assign.domain.as_deref(), Some("d1"));
+    assert_eq!(assign.fields["user_ids"], json!(["u1", "u2"]));
+    let fields = &[
+        "domain_id",
+        "occurred_at",
+        "operation",
+        "relation",
+        "user_ids",
+    ];
+    check(assign, Service::Users, "domain.assign", fields);
+    let update = u::domain_update_relation("d1", &users, "admin");
+    assert_eq!(update.fields["relation"], json!("admin"));
+    check(update, Service::Users, "domain.update_relation", fields);
+    let unassign = u::domain_unassign("d1", &users);
+    assert_eq!(unassign.domain.as_deref(), Some("d1"));
+    check(
+        unassign,
+        Service::Users,
+        "domain.unassign",
+        &["domain_id", "occurred_at", "operation", "user_ids"],
+    );
+}
