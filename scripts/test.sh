@@ -23,6 +23,7 @@ fi
 need_pip=()
 python3 -c 'import paho.mqtt' 2>/dev/null || need_pip+=(paho-mqtt)
 python3 -c 'import aiosmtpd' 2>/dev/null || need_pip+=(aiosmtpd)
+python3 -c 'import fastavro' 2>/dev/null || need_pip+=(fastavro)
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "installing: ${need_pip[*]} (pip)"
   python3 -m pip install -q "${need_pip[@]}"

@@ -1,11 +1,15 @@
 //! Command line, environment and config file for `magnetite`.
 //!
-//! Every setting of `serve` is written once, as a field of [`Settings`]: its flag, its
-//! environment variable `MAGNETITE_<NAME>`, its default and its parser. Clap layers
+//! Every setting of `serve` is written once, as a field of [`Settings`] (or of the
+//! [`Storage`] group it flattens, which `certs` shares): its flag, its environment
+//! variable `MAGNETITE_<NAME>`, its default and its parser. Clap layers
 //! flag > variable > default; [`crate::config_file`] slots the optional TOML file
 //! (`--config`, keys as the flag names) between the variable and the default, parsing its
 //! values with the same parsers, so a value means the same wherever it is written.
-//! Secrets are not settings: they come from the environment only ([`Secrets`]).
+//! Two fields are not settings: `config` (the file itself, refused as a key inside it)
+//! and `secrets`: keys and the admin password come from the environment only
+//! ([`Secrets`]). URLs that may carry a password (`--smtp-url`, `--event-store`) are
+//! settings whose values are kept as `SecretString` and never shown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -111,6 +115,17 @@ pub enum AuthMode {
     None,
 }
 
+/// What survives a restart (see README "Persistence").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PersistenceMode {
+    /// Nothing: retained messages, sessions and wills live in memory only.
+    None,
+    /// Written at once (survives kill -9), fsynced every --persistence-flush-interval.
+    Batched,
+    /// QoS 1/2 acknowledged only once fsynced (group commit).
+    Sync,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -167,6 +182,13 @@ pub struct Settings {
     /// Topic levels allowed in a topic or filter
     #[arg(long, env = "MAGNETITE_MAX_TOPIC_LEVELS", default_value_t = 32)]
     pub max_topic_levels: usize,
+    /// Retained messages, persistent sessions and pending wills kept in <data dir>/persistence
+    #[arg(long, env = "MAGNETITE_PERSISTENCE", value_enum, default_value_t = PersistenceMode::Batched)]
+    pub persistence: PersistenceMode,
+    /// With --persistence batched: longest time between fsyncs (what a power loss may
+    /// lose), e.g. 100ms, 1s
+    #[arg(long, env = "MAGNETITE_PERSISTENCE_FLUSH_INTERVAL", default_value = "100ms", value_parser = at_least_a_millisecond)]
+    pub persistence_flush_interval: Duration,
     /// Time an HTTP request's headers may take to arrive, at least 1s (also ends idle
     /// keep-alive connections) (seconds, or e.g. 30s, 1m)
     #[arg(long, env = "MAGNETITE_HTTP_HEADER_TIMEOUT", default_value = "10", value_parser = at_least_a_second)]
@@ -201,6 +223,20 @@ pub struct Settings {
     /// 0 keeps everything. Unshipped events are never pruned
     #[arg(long, env = "MAGNETITE_EVENT_RETENTION", default_value = "7d", value_parser = duration)]
     pub event_retention: Duration,
+    /// Kaa endpoint events (RFC 9/ELCE, 15/EME) as Avro on NATS subjects
+    /// kaa.v1.events.<originator>.endpoint.<group>.<type>; needs a nats:// --event-store
+    #[arg(long, env = "MAGNETITE_KAA_EVENTS")]
+    pub kaa_events: bool,
+    /// The originator token of Kaa subjects
+    #[arg(long, env = "MAGNETITE_KAA_ORIGINATOR", default_value = "magnetite")]
+    pub kaa_originator: String,
+    /// Client metadata key holding a Kaa endpoint's app version (absent: empty string)
+    #[arg(long, env = "MAGNETITE_KAA_APP_VERSION_KEY", default_value = magnetite_auth::kaa::DEFAULT_APP_VERSION_KEY)]
+    pub kaa_app_version_key: String,
+    /// Most endpoints one MQTT connection serves for Kaa events (a gateway and the
+    /// devices it declares), at least 1
+    #[arg(long, env = "MAGNETITE_KAA_MAX_ENDPOINTS", default_value = "1000", value_parser = at_least_one)]
+    pub kaa_max_endpoints: usize,
     /// Event consumers: unacknowledged deliveries come again after this (e.g. 30s)
     #[arg(long, env = "MAGNETITE_CONSUMER_ACK_WAIT", default_value = "30s", value_parser = duration)]
     pub consumer_ack_wait: Duration,
@@ -292,6 +328,32 @@ impl Settings {
     pub fn event_stores(&self) -> Vec<String> {
         let urls = self.event_stores.iter();
         urls.map(|url| url.expose_secret().to_string()).collect()
+    }
+
+    /// The Kaa event settings when `--kaa-events` is on: refused without a NATS
+    /// `--event-store` (Kaa events are only published to NATS) or with an originator
+    /// that is not one subject token.
+    pub fn kaa(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<magnetite_auth::kaa::KaaSettings>, String> {
+        if !self.kaa_events {
+            return Ok(None);
+        }
+        if !self
+            .event_stores()
+            .iter()
+            .any(|url| url.starts_with("nats://"))
+        {
+            return Err("--kaa-events needs a NATS event store (--event-store nats://host:port): Kaa events are published only to NATS".into());
+        }
+        let origin = magnetite_events::kaa::KaaOrigin::new(&self.kaa_originator, instance_id)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(magnetite_auth::kaa::KaaSettings {
+            origin,
+            app_version_key: self.kaa_app_version_key.clone(),
+            max_endpoints: self.kaa_max_endpoints,
+        }))
     }
 
     /// SMTP server of `--smtp-url`, when set (empty counts as unset).

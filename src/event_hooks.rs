@@ -1,5 +1,6 @@
 //! MQTT connect/disconnect events for any hook set: wraps the hooks in use and records
-//! each session start and end (authenticated client id, this instance) through the
+//! each session start and end (the platform client id when authenticated as one, else
+//! the MQTT client id; this instance) through the
 //! events crate's batching writer, which never blocks a connection.
 
 use std::future::Future;
@@ -58,6 +59,11 @@ impl<H> WithEvents<H> {
         }
     }
 
+    /// The wrapped hooks.
+    pub fn inner(&self) -> &H {
+        &self.inner
+    }
+
     /// Stops recording; the writer's task then writes what it holds and ends.
     pub fn close_events(&self) {
         if let Ok(mut writer) = self.writer.lock() {
@@ -65,10 +71,11 @@ impl<H> WithEvents<H> {
         }
     }
 
-    fn record(&self, client_id: &str, domain: Option<&str>, kind: MqttEventType) {
+    /// `event_client_id`: the id the event names ([`EventClientId`]).
+    fn record(&self, event_client_id: &str, domain: Option<&str>, kind: MqttEventType) {
         if let Ok(writer) = self.writer.lock() {
             if let Some(writer) = writer.as_ref() {
-                writer.record(client_id, domain, kind);
+                writer.record(event_client_id, domain, kind);
             }
         }
     }
@@ -90,19 +97,21 @@ where
     fn authorize_publish(
         &self,
         identity: &Self::Identity,
-        client_id: &str,
+        mqtt_client_id: &str,
         topic: &str,
     ) -> impl Future<Output = TopicVerdict> + Send {
-        self.inner.authorize_publish(identity, client_id, topic)
+        self.inner
+            .authorize_publish(identity, mqtt_client_id, topic)
     }
 
     fn authorize_subscribe(
         &self,
         identity: &Self::Identity,
-        client_id: &str,
+        mqtt_client_id: &str,
         filter: &str,
     ) -> impl Future<Output = FilterVerdict> + Send {
-        self.inner.authorize_subscribe(identity, client_id, filter)
+        self.inner
+            .authorize_subscribe(identity, mqtt_client_id, filter)
     }
 
     fn session_namespace<'a>(&self, identity: &'a Self::Identity) -> &'a str {
@@ -117,19 +126,24 @@ where
         self.inner.v3_publish_refusal()
     }
 
-    fn on_connect(&self, identity: &Self::Identity, client_id: &str) {
-        self.inner.on_connect(identity, client_id);
+    fn on_connect(&self, identity: &Self::Identity, mqtt_client_id: &str) {
+        self.inner.on_connect(identity, mqtt_client_id);
         self.record(
-            identity.event_client_id(client_id),
+            identity.event_client_id(mqtt_client_id),
             identity.event_domain(),
             MqttEventType::Connect,
         );
     }
 
-    fn on_disconnect(&self, identity: &Self::Identity, client_id: &str, reason: DisconnectReason) {
-        self.inner.on_disconnect(identity, client_id, reason);
+    fn on_disconnect(
+        &self,
+        identity: &Self::Identity,
+        mqtt_client_id: &str,
+        reason: DisconnectReason,
+    ) {
+        self.inner.on_disconnect(identity, mqtt_client_id, reason);
         self.record(
-            identity.event_client_id(client_id),
+            identity.event_client_id(mqtt_client_id),
             identity.event_domain(),
             MqttEventType::Disconnect,
         );

@@ -9,6 +9,7 @@ mod http;
 mod http_error_heads;
 mod http_errors;
 mod http_server;
+mod kaa_hooks;
 mod metrics;
 mod platform_hooks;
 mod secrets;
@@ -21,16 +22,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use magnetite_broker::acl::{Acl, OpenHooks};
+use magnetite_broker::persist::{Persistence, Policy};
 use magnetite_broker::{Broker, BrokerConfig, Hooks};
 use magnetite_events::{Events, EventsConfig, MqttWriter};
 use tokio::net::TcpListener;
 
 use event_hooks::WithEvents;
+use kaa_hooks::WithKaa;
 use magnetite_auth::MqttGate;
 use magnetite_broker::TlsAcceptorSource;
 use platform_hooks::PlatformHooks;
 
-use cli::{AuthMode, Command, LogFormat, Settings};
+use cli::{AuthMode, Command, LogFormat, PersistenceMode, Settings};
 
 fn main() -> anyhow::Result<()> {
     data_dir::restrict_umask();
@@ -77,6 +80,17 @@ fn broker_config(settings: &Settings) -> BrokerConfig {
     }
 }
 
+/// Opens the durable store in `<data dir>/persistence` per `--persistence`.
+fn persistence(settings: &Settings) -> anyhow::Result<Option<Persistence>> {
+    let policy = match settings.persistence {
+        PersistenceMode::None => Policy::None,
+        PersistenceMode::Batched => Policy::Batched(settings.persistence_flush_interval),
+        PersistenceMode::Sync => Policy::Sync,
+    };
+    let dir = settings.storage.data_dir.join("persistence");
+    Persistence::open(&dir, policy).with_context(|| format!("opening {}", dir.display()))
+}
+
 /// The instance id: from settings, or generated once and kept in the data dir.
 fn instance_id(settings: &Settings) -> anyhow::Result<String> {
     if let Some(id) = &settings.instance_id {
@@ -99,6 +113,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     data_dir::make_private(data_dir)
         .with_context(|| format!("securing data dir {}", data_dir.display()))?;
     let instance_id = instance_id(&settings)?;
+    let kaa = settings.kaa(&instance_id).map_err(anyhow::Error::msg)?;
     let events = start_events(&settings, &instance_id).await?;
     let ca = tls::load_ca(&settings)?;
     let tls = tls::acceptor(&settings, ca.as_ref())?;
@@ -108,9 +123,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             let (writer, writer_task) =
                 MqttWriter::spawn_joinable(events.db().clone(), instance_id.clone());
             tracing::warn!("--auth none: ANY client may connect and use ANY topic allowed by the ACL; use only on a trusted network");
+            if kaa.is_some() {
+                tracing::warn!("--kaa-events with --auth none: there are no platform clients, so no Kaa endpoint events are made");
+            }
             let acl = settings.acl_file.as_deref().map(load_acl).transpose()?;
             let hooks = WithEvents::new(OpenHooks::new(acl), writer);
-            let broker = Broker::new(broker_config(&settings), hooks);
+            let broker =
+                Broker::with_persistence(broker_config(&settings), hooks, persistence(&settings)?);
             run(
                 &settings,
                 &instance_id,
@@ -127,7 +146,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             writer_task
         }
         AuthMode::Platform => {
-            let services = services::start(&settings, &events, ca, &instance_id).await?;
+            let origin = kaa.as_ref().map(|k| k.origin.clone());
+            let services = services::start(&settings, &events, ca, &instance_id, kaa).await?;
             // MQTT events carry the client's groups, looked up once per written batch.
             let ancestry = Arc::new(services.platform.store.clone());
             let (writer, writer_task) = MqttWriter::spawn_with_ancestry(
@@ -136,17 +156,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 Some(ancestry),
             );
             let gate = MqttGate::new(Arc::clone(&services.platform));
-            let hooks = WithEvents::new(PlatformHooks::new(gate), writer);
-            let broker = Broker::new(broker_config(&settings), hooks);
+            let platform_hooks = PlatformHooks::new(gate.clone());
+            let kaa_hooks = WithKaa::new(platform_hooks, gate, origin, writer.clone());
+            let hooks = WithEvents::new(kaa_hooks, writer);
+            let broker =
+                Broker::with_persistence(broker_config(&settings), hooks, persistence(&settings)?);
             services
                 .platform
                 .set_session_ender(platform_hooks::session_ender(broker.handle()));
+            let mut metrics = services.metrics;
+            if let Some(ignored) = broker.hooks().inner().collector() {
+                metrics.push(Box::new(ignored));
+            }
             let api = http::Api {
                 router: services.api,
-                metrics: services.metrics,
+                metrics,
             };
             run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
+            broker.hooks().inner().close_events();
             services.bootstrap.shutdown().await;
             services.consumers.shutdown().await;
             services.notifications.shutdown().await;

@@ -70,7 +70,23 @@ impl Collector for BrokerCollector {
             let gauge = ConstGauge::new(value as u64);
             gauge.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
         }
+        let persistence = control.persistence();
         let counters = [
+            (
+                "magnetite_persistence_corrupt_records",
+                "Damaged journal stretches and unreadable records skipped at start",
+                persistence.corrupt_records,
+            ),
+            (
+                "magnetite_persistence_write_errors",
+                "Failed journal writes or fsyncs (a full disk), each retried",
+                persistence.write_errors,
+            ),
+            (
+                "magnetite_persistence_refused",
+                "CONNECTs and PUBLISHes refused because the store could not write",
+                persistence.refused,
+            ),
             (
                 "magnetite_mqtt_messages_received",
                 "PUBLISH packets routed",

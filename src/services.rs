@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use magnetite_auth::bootstrap_admin::{ensure_admin, AdminBootstrap};
 use magnetite_auth::http::Caller;
+use magnetite_auth::kaa::KaaSettings;
 use magnetite_auth::platform::PlatformCollector;
 use magnetite_auth::{Platform, PlatformConfig, Store};
 use magnetite_bootstrap::{BootstrapService, CertIssuer, IssueFuture, IssuedCert, StorageKey};
@@ -36,8 +37,9 @@ pub async fn start(
     events: &Events,
     ca: Option<Ca>,
     instance_id: &str,
+    kaa: Option<KaaSettings>,
 ) -> anyhow::Result<Services> {
-    let platform = start_platform(settings, events).await?;
+    let platform = start_platform(settings, events, kaa).await?;
     let mut api = magnetite_auth::http::router(Arc::clone(&platform))
         .merge(events.router(event_log_access(&platform)));
     let certs = match ca {
@@ -103,8 +105,13 @@ fn event_log_access(platform: &Arc<Platform>) -> LogAccess {
     })
 }
 
-/// Auth: store (same database as the outbox), keys, first-start admin.
-async fn start_platform(settings: &Settings, events: &Events) -> anyhow::Result<Arc<Platform>> {
+/// Auth: store (same database as the outbox), keys, first-start admin; Kaa endpoint
+/// events of client changes when `kaa` is set.
+async fn start_platform(
+    settings: &Settings,
+    events: &Events,
+    kaa: Option<KaaSettings>,
+) -> anyhow::Result<Arc<Platform>> {
     let store = Store::open(events.db().clone())
         .await
         .context("opening the platform store")?;
@@ -118,6 +125,7 @@ async fn start_platform(settings: &Settings, events: &Events) -> anyhow::Result<
     let config = PlatformConfig {
         mailer,
         public_url: settings.public_url(),
+        kaa,
         ..PlatformConfig::default()
     };
     let platform = Arc::new(Platform::new(store, keys, config));

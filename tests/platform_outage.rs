@@ -79,28 +79,15 @@ fn connect_all(addr: std::net::SocketAddr, prefix: &str, n: usize, login: Option
 
 /// The `mqtt` stream of the embedded log (the outbox order), as (event_type, occurred_at).
 fn outbox_mqtt(api: &Api) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = api.expect(
-            "GET",
-            &format!("/events?stream=mqtt&after={after}&limit=1000"),
-            None,
-            200,
-        );
-        let events = page["events"].as_array().cloned().unwrap_or_default();
-        if events.is_empty() {
-            return out;
-        }
-        for e in &events {
-            let ev = &e["event"];
-            out.push((
+    api.event_log("mqtt")
+        .iter()
+        .map(|ev| {
+            (
                 ev["event_type"].as_str().unwrap_or("").to_string(),
                 ev["occurred_at"].to_string(),
-            ));
-        }
-        after = page["next"].as_i64().expect("next");
-    }
+            )
+        })
+        .collect()
 }
 
 /// Starts the sink with `start`, then runs [`outage`] against it.

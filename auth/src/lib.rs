@@ -9,6 +9,7 @@ pub mod bootstrap_admin;
 pub mod crypto;
 pub mod error;
 pub mod http;
+pub mod kaa;
 pub mod login_throttle;
 pub mod mail;
 pub mod model;

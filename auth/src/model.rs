@@ -58,6 +58,21 @@ pub struct Audit {
 }
 
 impl Audit {
+    /// The event record of an audited thing: the fields users and entities fill the
+    /// same way (no tags when there are none), without name, identity or owner.
+    fn record(&self, id: &str, tags: &[String], metadata: &Value, status: Status) -> Record {
+        Record {
+            id: id.to_string(),
+            metadata: Some(metadata.clone()),
+            tags: (!tags.is_empty()).then(|| tags.to_vec()),
+            status: Some(status.as_str().into()),
+            created_at: Some(self.created_at.clone()),
+            updated_at: self.updated_at.clone(),
+            updated_by: self.updated_by.clone(),
+            ..Record::default()
+        }
+    }
+
     /// A record created now, never updated.
     pub fn created_now() -> Audit {
         Audit {
@@ -107,16 +122,11 @@ impl User {
 
     pub fn record(&self) -> Record {
         Record {
-            id: self.id.clone(),
             name: Some(self.username.clone()),
             identity: Some(self.email.clone()),
-            owner: None,
-            metadata: Some(self.metadata.clone()),
-            tags: (!self.tags.is_empty()).then(|| self.tags.clone()),
-            status: Some(self.status.as_str().into()),
-            created_at: Some(self.audit.created_at.clone()),
-            updated_at: self.audit.updated_at.clone(),
-            updated_by: self.audit.updated_by.clone(),
+            ..self
+                .audit
+                .record(&self.id, &self.tags, &self.metadata, self.status)
         }
     }
 }
@@ -234,16 +244,11 @@ impl Entity {
 
     pub fn record(&self) -> Record {
         Record {
-            id: self.id.clone(),
             name: Some(self.name.clone()),
-            identity: None,
             owner: Some(self.created_by.clone()),
-            metadata: Some(self.metadata.clone()),
-            tags: (!self.tags.is_empty()).then(|| self.tags.clone()),
-            status: Some(self.status.as_str().into()),
-            created_at: Some(self.audit.created_at.clone()),
-            updated_at: self.audit.updated_at.clone(),
-            updated_by: self.audit.updated_by.clone(),
+            ..self
+                .audit
+                .record(&self.id, &self.tags, &self.metadata, self.status)
         }
     }
 }

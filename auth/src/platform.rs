@@ -31,6 +31,8 @@ pub struct PlatformConfig {
     /// by the operator, never taken from a request: a reset link pointing at a host
     /// from the (unauthenticated) request would hand the token to whoever chose it.
     pub public_url: String,
+    /// Kaa endpoint events of client changes (`--kaa-events`); `None` = off.
+    pub kaa: Option<crate::kaa::KaaSettings>,
 }
 
 impl Default for PlatformConfig {
@@ -41,6 +43,7 @@ impl Default for PlatformConfig {
             reset_ttl_secs: 900,
             mailer: Mailer::files("data/mail"),
             public_url: "http://127.0.0.1:9000".into(),
+            kaa: None,
         }
     }
 }
@@ -120,9 +123,9 @@ impl Platform {
                 continue;
             };
             // The broker keys sessions by (platform client id, MQTT client id).
-            for session in self.sessions.of(id) {
-                if end_session(id, &session) {
-                    tracing::info!(client_id = %id, session = %session, "access revoked: session ended");
+            for mqtt_client_id in self.sessions.of(id) {
+                if end_session(id, &mqtt_client_id) {
+                    tracing::info!(client_id = %id, %mqtt_client_id, "access revoked: session ended");
                 }
             }
         }
@@ -141,6 +144,7 @@ impl Platform {
 /// reports the new connection before the old one's end.
 #[derive(Debug, Default)]
 pub struct LiveSessions {
+    /// client id -> (MQTT client id, open connections).
     by_client: DashMap<String, Vec<(String, u32)>>,
     /// MQTT sessions of clients that disconnected, kept so a persisted session can be
     /// discarded on revoke; bounded by the number of sessions the broker keeps.
@@ -148,27 +152,29 @@ pub struct LiveSessions {
 }
 
 impl LiveSessions {
-    pub fn add(&self, client_id: &str, session: &str) {
+    /// A session of `client_id` under `mqtt_client_id` started.
+    pub fn add(&self, client_id: &str, mqtt_client_id: &str) {
         let mut entry = self.by_client.entry(client_id.to_string()).or_default();
-        match entry.iter_mut().find(|(s, _)| s == session) {
+        match entry.iter_mut().find(|(s, _)| s == mqtt_client_id) {
             Some((_, n)) => *n += 1,
-            None => entry.push((session.to_string(), 1)),
+            None => entry.push((mqtt_client_id.to_string(), 1)),
         }
         if let Some(mut off) = self.offline.get_mut(client_id) {
-            off.retain(|s| s != session);
+            off.retain(|s| s != mqtt_client_id);
         }
     }
 
-    pub fn remove(&self, client_id: &str, session: &str) {
+    /// A session of `client_id` under `mqtt_client_id` ended.
+    pub fn remove(&self, client_id: &str, mqtt_client_id: &str) {
         let mut now_empty = false;
         if let Some(mut entry) = self.by_client.get_mut(client_id) {
-            if let Some(pos) = entry.iter().position(|(s, _)| s == session) {
+            if let Some(pos) = entry.iter().position(|(s, _)| s == mqtt_client_id) {
                 entry[pos].1 -= 1;
                 if entry[pos].1 == 0 {
                     entry.remove(pos);
                     let mut off = self.offline.entry(client_id.to_string()).or_default();
-                    if !off.iter().any(|s| s == session) && off.len() < 16 {
-                        off.push(session.to_string());
+                    if !off.iter().any(|s| s == mqtt_client_id) && off.len() < 16 {
+                        off.push(mqtt_client_id.to_string());
                     }
                 }
             }
@@ -179,7 +185,8 @@ impl LiveSessions {
         }
     }
 
-    /// Every MQTT session id of the client, online or remembered offline.
+    /// Every MQTT client id the client has a session under, online or remembered
+    /// offline.
     pub fn of(&self, client_id: &str) -> Vec<String> {
         let mut ids: Vec<String> = self
             .by_client

@@ -169,6 +169,7 @@ async fn scenario(db: Db) {
             entity: &clients[i],
             secret_hash: Some(&secrets[i]),
             event: &events[i],
+            kaa: &[],
         })
         .collect();
     store.insert_entities(&rows).await.unwrap();
@@ -180,6 +181,7 @@ async fn scenario(db: Db) {
         entity: &extra,
         secret_hash: Some(&secrets[0]),
         event: &events[0],
+        kaa: &[],
     }];
     assert!(store.insert_entities(&bad).await.is_err());
     assert_eq!(outbox_count(&db).await, 16);
@@ -224,6 +226,7 @@ async fn scenario(db: Db) {
             entity: &channel,
             secret_hash: None,
             event: &ev,
+            kaa: &[],
         }])
         .await
         .unwrap();
@@ -280,7 +283,7 @@ async fn scenario(db: Db) {
         vec![c0.id.clone()]
     );
     store
-        .delete_entity(Kind::Channel, &domain.id, &channel.id, &ev)
+        .delete_entity(Kind::Channel, &domain.id, &channel.id, &ev, &[])
         .await
         .unwrap();
     assert!(store

@@ -6,17 +6,15 @@
 //! [`User`] extractor here delegates to it with the service's platform, so a bearer
 //! token is checked exactly as on every other platform route.
 
-use axum::async_trait;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, put};
 use axum::{Json, Router};
 use magnetite_auth::access::Caller;
+use magnetite_auth::http::PlatformState;
 use magnetite_auth::store::list::MAX_OFFSET;
-use magnetite_auth::AuthError;
 use magnetite_httpkit::Body;
 use magnetite_httpkit::{Path, Query};
 use serde::Deserialize;
@@ -62,23 +60,16 @@ pub fn router(service: Arc<BootstrapService>) -> Router {
         .with_state(service)
 }
 
-/// The authenticated user (auth's [`Caller`], resolved against the service's platform).
-struct User(Caller);
-
-#[async_trait]
-impl FromRequestParts<AppState> for User {
-    type Rejection = AuthError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
-        Caller::from_request_parts(parts, state.platform())
-            .await
-            .map(User)
+/// Handlers take auth's [`Caller`] straight from this crate's state.
+impl PlatformState for BootstrapService {
+    fn platform_of_state(&self) -> &magnetite_auth::Platform {
+        self.platform()
     }
 }
 
 async fn create(
     State(svc): State<AppState>,
-    User(caller): User,
+    caller: Caller,
     Path(domain): Path<String>,
     Body(body): Body<CreateConfig>,
 ) -> Result<Response> {
@@ -130,7 +121,7 @@ fn list_filter(params: &HashMap<String, String>) -> Result<ListFilter> {
 
 async fn list(
     State(svc): State<AppState>,
-    User(caller): User,
+    caller: Caller,
     Path(domain): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>> {
@@ -146,7 +137,7 @@ async fn list(
 
 async fn view(
     State(svc): State<AppState>,
-    User(caller): User,
+    caller: Caller,
     Path((domain, id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
     Ok(Json(svc.view(&caller, &domain, &id).await?.to_json()))
@@ -154,7 +145,7 @@ async fn view(
 
 async fn update(
     State(svc): State<AppState>,
-    User(caller): User,
+    caller: Caller,
     Path((domain, id)): Path<(String, String)>,
     Body(body): Body<UpdateConfig>,
 ) -> Result<Json<Value>> {
@@ -165,7 +156,7 @@ async fn update(
 
 async fn remove(
     State(svc): State<AppState>,
-    User(caller): User,
+    caller: Caller,
     Path((domain, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     svc.remove(&caller, &domain, &id).await?;
@@ -174,7 +165,7 @@ async fn remove(
 
 async fn update_certs(
     State(svc): State<AppState>,
-    User(caller): User,
+    caller: Caller,
     Path((domain, id)): Path<(String, String)>,
     Body(body): Body<UpdateCerts>,
 ) -> Result<Json<Value>> {
@@ -192,7 +183,7 @@ struct ConnectionsBody {
 
 async fn update_connections(
     State(svc): State<AppState>,
-    User(caller): User,
+    caller: Caller,
     Path((domain, id)): Path<(String, String)>,
     Body(body): Body<ConnectionsBody>,
 ) -> Result<Json<Value>> {
@@ -212,7 +203,7 @@ struct StateBody {
 
 async fn change_state(
     State(svc): State<AppState>,
-    User(caller): User,
+    caller: Caller,
     Path((domain, id)): Path<(String, String)>,
     Body(body): Body<StateBody>,
 ) -> Result<Json<Value>> {

@@ -27,8 +27,6 @@ use crate::store::{ConfigStore, TAILER_CURSOR};
 const BATCH: i64 = 500;
 /// Pause when the stream is drained.
 const POLL: Duration = Duration::from_millis(200);
-/// Pause after a failed reaction.
-const RETRY: Duration = Duration::from_secs(1);
 /// Lease name among instances sharing a PostgreSQL.
 const LEASE: &str = "#bootstrap-clients-tailer";
 
@@ -70,8 +68,10 @@ impl Tailer {
                 Step::Batch(batch) => batch,
             };
             if let Err(e) = self.react_all(&batch).await {
-                tracing::warn!(error = %e, "bootstrap: clients stream reaction failed; retrying");
-                if reader.pause(RETRY).await {
+                let delay = reader.backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                    "bootstrap: clients stream reaction failed; retrying");
+                if reader.pause(delay).await {
                     return;
                 }
                 continue;
@@ -79,6 +79,7 @@ impl Tailer {
             if !reader.commit(batch.last).await {
                 return;
             }
+            reader.backoff.reset();
         }
     }
 

@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::BrokerConfig;
 use crate::hooks::{DisconnectReason, Hooks};
 use crate::message::{Delivery, Message};
+use crate::persist::{Persist, Persistence, Record};
 use crate::retained::RetainedStore;
 use crate::router::{Entry, EntryKey, Router};
 use crate::session::{Kick, Session, SessionState};
@@ -36,6 +37,8 @@ pub(crate) struct Shared<H: Hooks> {
     pub retained: RetainedStore,
     pub sessions: Sessions,
     pub stats: Stats,
+    /// The durable store; `None` with `--persistence none`.
+    pub persist: Option<Persist>,
     pub connection_slots: Arc<Semaphore>,
     /// Admission to wait for a connection slot: at most [`MAX_SLOT_WAITERS`] (or
     /// `max_connections`, if fewer) CONNECTs wait at once; more are refused at once.
@@ -58,6 +61,26 @@ impl<H: Hooks> Clone for Broker<H> {
 
 impl<H: Hooks> Broker<H> {
     pub fn new(config: BrokerConfig, hooks: H) -> Broker<H> {
+        Broker::build(config, hooks, None)
+    }
+
+    /// A broker that keeps its retained messages, persistent sessions and pending wills
+    /// in `persistence`, restored from what it held. Needs a Tokio runtime (timers of
+    /// restored sessions and wills start at once).
+    pub fn with_persistence(
+        config: BrokerConfig,
+        hooks: H,
+        persistence: Option<Persistence>,
+    ) -> Broker<H> {
+        let Some(Persistence { persist, image }) = persistence else {
+            return Broker::new(config, hooks);
+        };
+        let broker = Broker::build(config, hooks, Some(persist));
+        crate::persist::restore::restore(&broker.shared, image);
+        broker
+    }
+
+    fn build(config: BrokerConfig, hooks: H, persist: Option<Persist>) -> Broker<H> {
         let (shutdown, _) = watch::channel(false);
         let slots = Arc::new(Semaphore::new(
             config.max_connections.min(Semaphore::MAX_PERMITS),
@@ -71,6 +94,7 @@ impl<H: Hooks> Broker<H> {
                 retained: RetainedStore::default(),
                 sessions: Sessions::default(),
                 stats: Stats::default(),
+                persist,
                 connection_slots: slots,
                 slot_waiters,
                 shutdown,
@@ -100,6 +124,10 @@ impl<H: Hooks> Broker<H> {
         self.shared.shutdown.send_replace(true);
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
+        if let Some(persist) = &self.shared.persist {
+            let store = Arc::clone(&persist.store);
+            let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        }
     }
 }
 
@@ -109,10 +137,17 @@ impl<H: Hooks> Shared<H> {
     /// publisher to wait on (see [`Session::deliver`]).
     pub fn publish(&self, message: Arc<Message>) -> Routed {
         self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
-        if message.retain {
-            self.retained.set(&message);
-        }
         let mut routed = Routed::default();
+        if message.retain {
+            let kept = self.retained.set(&message);
+            if let Some(persist) = &self.persist {
+                persist.store.append(Record::Retained {
+                    topic: message.topic.clone(),
+                    message: kept,
+                });
+                routed.stored = true;
+            }
+        }
         // Sessions with more than one subscription may match twice; they are merged
         // into one delivery per presented topic (max QoS, all subscription ids) below.
         let mut several: Vec<Match> = Vec::new();
@@ -123,8 +158,9 @@ impl<H: Hooks> Shared<H> {
             routed.matched += 1;
             if entry.session.subscription_count.load(Ordering::Relaxed) <= 1 {
                 let one = delivery(&message, entry);
-                if let Err(back) = entry.session.deliver(one, &self.stats.dropped) {
-                    routed.blocked.push((Arc::clone(&entry.session), back));
+                match entry.session.deliver(one, &self.stats.dropped) {
+                    Ok(stored) => routed.stored |= stored,
+                    Err(back) => routed.blocked.push((Arc::clone(&entry.session), back)),
                 }
             } else {
                 several.push(Match {
@@ -134,7 +170,7 @@ impl<H: Hooks> Shared<H> {
             }
         });
         if !several.is_empty() {
-            deliver_merged(several, &mut routed.blocked, &self.stats.dropped);
+            deliver_merged(several, &mut routed, &self.stats.dropped);
         }
         routed
     }
@@ -194,6 +230,9 @@ impl<H: Hooks> Shared<H> {
                 .unsubscribe(&sub.filter, sub.group.as_deref(), key);
         }
         self.sessions.remove_if_same(session);
+        if let Some(link) = session.replace_link(None) {
+            link.append(Record::SessionGone { pid: link.pid });
+        }
         session.set_expiry_timer(None);
         if let Some(will) = session.take_pending_will() {
             self.publish_detached(will);
@@ -225,6 +264,9 @@ pub(crate) struct Routed {
     pub matched: usize,
     /// QoS 1/2 deliveries waiting for room in a full session queue.
     pub blocked: Vec<(Arc<Session>, Delivery)>,
+    /// Something was recorded in the persistent store (under `sync` the publisher's
+    /// acknowledgement waits for it).
+    pub stored: bool,
 }
 
 /// One matching subscription of a session that holds several.
@@ -241,16 +283,13 @@ fn delivery(message: &Arc<Message>, entry: &Entry) -> Delivery {
         retain: options.retain_as_published && message.retain,
         subscription_ids: options.subscription_id.into_iter().collect(),
         presented: entry.presented.clone(),
+        stored: 0,
     }
 }
 
 /// Overlapping subscriptions of one session get one delivery per topic they are shown
 /// (one for most sessions; one per form when a channel is subscribed by id and by route).
-fn deliver_merged(
-    mut matches: Vec<Match>,
-    blocked: &mut Vec<(Arc<Session>, Delivery)>,
-    drops: &Drops,
-) {
+fn deliver_merged(mut matches: Vec<Match>, routed: &mut Routed, drops: &Drops) {
     matches.sort_by_key(|m| m.session.id);
     let mut i = 0;
     while i < matches.len() {
@@ -269,8 +308,9 @@ fn deliver_merged(
             i += 1;
         }
         for one in merged {
-            if let Err(back) = session.deliver(one, drops) {
-                blocked.push((Arc::clone(&session), back));
+            match session.deliver(one, drops) {
+                Ok(stored) => routed.stored |= stored,
+                Err(back) => routed.blocked.push((Arc::clone(&session), back)),
             }
         }
     }
@@ -290,6 +330,16 @@ pub trait BrokerControl: Send + Sync {
     fn messages_received(&self) -> u64;
     fn messages_sent(&self) -> u64;
     fn messages_dropped(&self, reason: DropReason) -> u64;
+    /// Persistence counters (all zero with `--persistence none`).
+    fn persistence(&self) -> PersistenceCounts;
+}
+
+/// A reading of the persistence counters, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PersistenceCounts {
+    pub corrupt_records: u64,
+    pub write_errors: u64,
+    pub refused: u64,
 }
 
 impl<H: Hooks> BrokerControl for Shared<H> {
@@ -317,6 +367,17 @@ impl<H: Hooks> BrokerControl for Shared<H> {
     }
     fn messages_dropped(&self, reason: DropReason) -> u64 {
         self.stats.dropped.get(reason)
+    }
+    fn persistence(&self) -> PersistenceCounts {
+        let Some(persist) = &self.persist else {
+            return PersistenceCounts::default();
+        };
+        let c = &persist.counters;
+        PersistenceCounts {
+            corrupt_records: c.corrupt_records.load(Ordering::Relaxed),
+            write_errors: c.write_errors.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+        }
     }
 }
 

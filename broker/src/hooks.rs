@@ -161,6 +161,11 @@ impl Presentation {
         })
     }
 
+    /// (canonical prefix, presented prefix), for the persisted form of a subscription.
+    pub fn prefixes(&self) -> (&ByteString, &ByteString) {
+        (&self.canonical_prefix, &self.presented_prefix)
+    }
+
     /// The topic this subscriber is shown for a routed `topic`.
     pub fn present(&self, topic: &ByteString) -> ByteString {
         match topic.strip_prefix(&*self.canonical_prefix) {

@@ -20,6 +20,7 @@ mod connection;
 pub mod hooks;
 pub mod listener;
 mod message;
+pub mod persist;
 mod retained;
 mod router;
 mod session;
@@ -33,7 +34,7 @@ mod ws;
 /// one boundary through which the engine touches bytes.
 pub use magnetite_protocol as protocol;
 
-pub use broker::{Broker, BrokerHandle};
+pub use broker::{Broker, BrokerHandle, PersistenceCounts};
 pub use config::BrokerConfig;
 pub use hooks::{
     AllowAll, AuthDecision, ByteString, ConnectInfo, ConnectRefusal, DisconnectReason,

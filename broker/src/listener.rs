@@ -34,15 +34,11 @@ impl<H: Hooks> Broker<H> {
     pub async fn serve_ws(&self, listener: TcpListener) {
         let shared = Arc::clone(&self.shared);
         accept_loop(&shared, listener, move |shared, stream, peer| async move {
-            let timeout = shared.config.connect_timeout;
-            match tokio::time::timeout(timeout, ws::accept(stream)).await {
-                Ok(Ok(ws)) => {
-                    let accepted = accepted(&shared, Buffered(ws), peer, Transport::WebSocket);
-                    serve_connection(shared, accepted).await
-                }
-                Ok(Err(err)) => tracing::debug!(%peer, error = %err, "websocket handshake failed"),
-                Err(_) => tracing::debug!(%peer, "websocket handshake timed out"),
-            }
+            let handshake = async {
+                let ws = ws::accept(stream).await.map_err(|err| err.to_string())?;
+                Ok((ws, None))
+            };
+            serve_after_handshake(shared, peer, Transport::WebSocket, "websocket", handshake).await
         })
         .await
     }
@@ -56,17 +52,8 @@ impl<H: Hooks> Broker<H> {
         let accept = accept_loop(&shared, listener, move |shared, stream, peer| {
             let tls = Arc::clone(&tls);
             async move {
-                let timeout = shared.config.connect_timeout;
-                match tokio::time::timeout(timeout, tls.accept(stream)).await {
-                    Ok(Ok((stream, certificate))) => {
-                        let mut accepted =
-                            accepted(&shared, Buffered(stream), peer, Transport::Tls);
-                        accepted.peer_certificate = certificate;
-                        serve_connection(shared, accepted).await
-                    }
-                    Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                }
+                let handshake = async { tls.accept(stream).await.map_err(|err| err.to_string()) };
+                serve_after_handshake(shared, peer, Transport::Tls, "TLS", handshake).await
             }
         });
         // Both end at shutdown; joined so the watcher can never cut accepting short.
@@ -81,8 +68,7 @@ impl<H: Hooks> Broker<H> {
         let accept = accept_loop(&shared, listener, move |shared, stream, peer| {
             let tls = Arc::clone(&tls);
             async move {
-                let timeout = shared.config.connect_timeout;
-                let handshakes = async {
+                let handshake = async {
                     let (stream, certificate) = tls
                         .accept(stream)
                         .await
@@ -90,22 +76,39 @@ impl<H: Hooks> Broker<H> {
                     let ws = ws::accept(stream)
                         .await
                         .map_err(|err| format!("websocket handshake failed: {err}"))?;
-                    Ok::<_, String>((ws, certificate))
+                    Ok((ws, certificate))
                 };
-                match tokio::time::timeout(timeout, handshakes).await {
-                    Ok(Ok((ws, certificate))) => {
-                        let mut accepted =
-                            accepted(&shared, Buffered(ws), peer, Transport::WebSocketTls);
-                        accepted.peer_certificate = certificate;
-                        serve_connection(shared, accepted).await
-                    }
-                    Ok(Err(err)) => tracing::debug!(%peer, error = %err, "wss handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "wss handshake timed out"),
-                }
+                serve_after_handshake(shared, peer, Transport::WebSocketTls, "wss", handshake).await
             }
         });
         // Both end at shutdown; joined so the watcher can never cut accepting short.
         tokio::join!(accept, watcher);
+    }
+}
+
+/// Runs a connection's `handshake` (TLS, WebSocket or both; it yields the stream and
+/// the client's certificate, if any) within `connect_timeout`, then serves MQTT on it.
+/// A failed or slow handshake is only a debug line: it costs the accept loop nothing.
+/// `name` is the transport in the log's words.
+async fn serve_after_handshake<H, S, F>(
+    shared: Arc<Shared<H>>,
+    peer: SocketAddr,
+    transport: Transport,
+    name: &str,
+    handshake: F,
+) where
+    H: Hooks,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: std::future::Future<Output = Result<(S, Option<Vec<u8>>), String>>,
+{
+    match tokio::time::timeout(shared.config.connect_timeout, handshake).await {
+        Ok(Ok((stream, certificate))) => {
+            let mut accepted = accepted(&shared, Buffered(stream), peer, transport);
+            accepted.peer_certificate = certificate;
+            serve_connection(shared, accepted).await
+        }
+        Ok(Err(err)) => tracing::debug!(%peer, error = %err, "{name} handshake failed"),
+        Err(_) => tracing::debug!(%peer, "{name} handshake timed out"),
     }
 }
 

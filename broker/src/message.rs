@@ -129,6 +129,8 @@ pub struct Delivery {
     /// The subscriber sees the topic under its own prefix (`None`: as routed, which
     /// lets the shared encoded frame be used).
     pub presented: Option<Arc<Presentation>>,
+    /// Its sequence number in the session's persisted queue; 0 when not persisted.
+    pub stored: u64,
 }
 
 impl Delivery {

@@ -18,15 +18,22 @@ pub struct RetainedStore {
 impl RetainedStore {
     /// Sets, replaces, or (with an empty payload) clears the retained message of a topic.
     /// The payload is copied so a retained message does not pin a whole read buffer.
-    pub fn set(&self, message: &Message) {
+    /// Returns the copy kept (`None`: cleared), for the persistent store.
+    pub fn set(&self, message: &Message) -> Option<Arc<Message>> {
         if message.payload.is_empty() {
             self.by_topic.write().remove(&message.topic);
-            return;
+            return None;
         }
-        let owned = message.owned_copy();
+        let owned = Arc::new(message.owned_copy());
         self.by_topic
             .write()
-            .insert(owned.topic.clone(), Arc::new(owned));
+            .insert(owned.topic.clone(), Arc::clone(&owned));
+        Some(owned)
+    }
+
+    /// Puts back a retained message read from the store at start.
+    pub fn restore(&self, message: Arc<Message>) {
+        self.by_topic.write().insert(message.topic.clone(), message);
     }
 
     /// Retained messages whose topic matches `filter`, skipping expired ones.

@@ -18,6 +18,7 @@ use tokio::task::AbortHandle;
 use crate::hooks::DisconnectReason;
 use crate::hooks::Presentation;
 use crate::message::{Delivery, Message};
+use crate::persist::{Link, Record};
 use crate::protocol::QoS;
 use crate::sessions::SessionKey;
 use crate::stats::{DropReason, Drops};
@@ -36,6 +37,10 @@ struct Mailbox {
     overflowed: bool,
     /// A publisher waits for room in this queue.
     publishers_waiting: bool,
+    /// Set while the session is persistent (expiry > 0 and a store configured): QoS 1/2
+    /// deliveries are recorded as they enter the queue. Under the mailbox lock, so a
+    /// delivery and its record are ordered the same way.
+    link: Option<Box<Link>>,
 }
 
 /// A subscription as the session remembers it, to take it out of the router when the
@@ -138,11 +143,13 @@ impl Session {
     /// an online session with a full queue is handed back (`Err`): the publisher waits for
     /// room ([`Session::deliver_when_room`]), so a slow subscriber slows its publishers
     /// instead of losing their messages or growing memory.
-    pub fn deliver(&self, delivery: Delivery, drops: &Drops) -> Result<(), Delivery> {
+    ///
+    /// `Ok(true)`: the delivery was also recorded in the persistent store.
+    pub fn deliver(&self, mut delivery: Delivery, drops: &Drops) -> Result<bool, Delivery> {
         let online = self.is_online();
         let mut mailbox = self.mailbox.lock();
         if delivery.qos == QoS::AtMostOnce && !online {
-            return Ok(());
+            return Ok(false);
         }
         if mailbox.queue.len() >= self.max_queued {
             if delivery.qos != QoS::AtMostOnce && online {
@@ -151,15 +158,43 @@ impl Session {
             }
             drop(mailbox);
             drops.count(DropReason::QueueFull);
-            return Ok(());
+            return Ok(false);
         }
+        let stored = match mailbox.link.as_mut() {
+            Some(link) if delivery.qos != QoS::AtMostOnce => {
+                delivery.stored = link.next_seq;
+                link.next_seq += 1;
+                link.append(Record::Queued {
+                    pid: link.pid,
+                    seq: delivery.stored,
+                    delivery: delivery.clone(),
+                });
+                true
+            }
+            _ => false,
+        };
         let was_empty = mailbox.queue.is_empty();
         mailbox.queue.push_back(delivery);
         drop(mailbox);
         if was_empty {
             self.wake.notify_one();
         }
-        Ok(())
+        Ok(stored)
+    }
+
+    /// Ties the session to the store (or unties it, `None`), returning the previous tie.
+    pub fn replace_link(&self, link: Option<Box<Link>>) -> Option<Box<Link>> {
+        std::mem::replace(&mut self.mailbox.lock().link, link)
+    }
+
+    /// Runs `f` on the session's tie to the store, if it is persisted.
+    pub fn with_link<R>(&self, f: impl FnOnce(&mut Link) -> R) -> Option<R> {
+        self.mailbox.lock().link.as_deref_mut().map(f)
+    }
+
+    /// Puts back a queued delivery read from the store at start (already recorded).
+    pub fn restore_queued(&self, delivery: Delivery) {
+        self.mailbox.lock().queue.push_back(delivery);
     }
 
     /// For callers that cannot wait (wills, retained replays): a full queue of an online
@@ -188,7 +223,7 @@ impl Session {
             tokio::pin!(room);
             room.as_mut().enable();
             match self.deliver(delivery, drops) {
-                Ok(()) => return,
+                Ok(_) => return,
                 Err(back) => delivery = back,
             }
             if tokio::time::timeout_at(deadline, room).await.is_err() {

@@ -1,14 +1,13 @@
 //! Issued certificates on SQLite or PostgreSQL (the platform's database), one set of
 //! SQL for both: `$n` parameters and TEXT columns are valid on either engine, and the
-//! [`tx!`]/[`read!`] macros expand one body per pool type.
+//! `magnetite_db::db_tx!` / `db_read!` macros expand one body per pool type (rows read
+//! through `magnetite_db::Cols`).
 //!
 //! Only public material is stored: the certificate, its SHA-256 fingerprint (how a TLS
 //! peer is identified) and who it belongs to. Never the client's private key.
 
-use magnetite_db::Db;
+use magnetite_db::{Cols, Db};
 use serde_json::{json, Value};
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use crate::error::{CertsError, Result};
@@ -86,29 +85,18 @@ impl Default for Page {
     }
 }
 
-trait FromRow {
-    fn cert(&self) -> Result<CertRow>;
+/// A stored certificate from either engine's row.
+fn cert_from_row(r: &impl Cols) -> Result<CertRow> {
+    Ok(CertRow {
+        serial: r.text("serial")?,
+        fingerprint: r.text("fingerprint")?,
+        client_id: r.text("client_id")?,
+        domain_id: r.text("domain_id")?,
+        certificate: r.text("certificate")?,
+        expires_at: r.text("expires_at")?,
+        revoked_at: r.opt_text("revoked_at")?,
+    })
 }
-
-macro_rules! impl_from_row {
-    ($row:ty) => {
-        impl FromRow for $row {
-            fn cert(&self) -> Result<CertRow> {
-                Ok(CertRow {
-                    serial: self.try_get("serial")?,
-                    fingerprint: self.try_get("fingerprint")?,
-                    client_id: self.try_get("client_id")?,
-                    domain_id: self.try_get("domain_id")?,
-                    certificate: self.try_get("certificate")?,
-                    expires_at: self.try_get("expires_at")?,
-                    revoked_at: self.try_get("revoked_at")?,
-                })
-            }
-        }
-    };
-}
-impl_from_row!(SqliteRow);
-impl_from_row!(PgRow);
 
 /// Creates the table and index if missing (idempotent; run at every start).
 pub async fn migrate(db: &Db) -> Result<()> {
@@ -162,7 +150,7 @@ pub async fn by_fingerprint(db: &Db, fingerprint: &str) -> Result<Option<CertRow
 async fn one(db: &Db, sql: &str, key: &str) -> Result<Option<CertRow>> {
     magnetite_db::db_read!(db, pool => {
         let row = sqlx::query(sql).bind(key).fetch_optional(pool).await?;
-        row.as_ref().map(FromRow::cert).transpose()
+        row.as_ref().map(cert_from_row).transpose()
     })
 }
 
@@ -212,7 +200,7 @@ pub async fn list(
             .bind(offset)
             .fetch_all(pool)
             .await?;
-        let certs = rows.iter().map(FromRow::cert).collect::<Result<Vec<_>>>()?;
+        let certs = rows.iter().map(cert_from_row).collect::<Result<Vec<_>>>()?;
         Ok((u64::try_from(total).unwrap_or(0), certs))
     })
 }
@@ -231,7 +219,7 @@ pub async fn revoke(db: &Db, domain_id: &str, serial: &str) -> Result<CertRow> {
             .await?;
         let mut cert = row
             .as_ref()
-            .map(FromRow::cert)
+            .map(cert_from_row)
             .transpose()?
             .ok_or(CertsError::NotFound("certificate"))?;
         if cert.revoked_at.is_none() {
@@ -278,7 +266,7 @@ pub async fn expiring(
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await?;
-        rows.iter().map(FromRow::cert).collect()
+        rows.iter().map(cert_from_row).collect()
     })
 }
 

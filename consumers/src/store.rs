@@ -1,8 +1,7 @@
 //! The consumers and their pending (delivered, unacknowledged) positions, on the shared
 //! database (SQLite or PostgreSQL, one SQL with `$n` parameters for both).
 
-use magnetite_db::{db_read, db_tx, Db};
-use sqlx::Row;
+use magnetite_db::{db_read, db_tx, Cols, Db};
 
 use crate::error::ConsumerError;
 use crate::model::{Consumer, Reply, TargetKind};
@@ -33,7 +32,7 @@ pub struct ConsumerStore {
     db: Db,
 }
 
-fn consumer_from_row(r: &impl RowLike) -> Result<Consumer> {
+fn consumer_from_row(r: &impl Cols) -> Result<Consumer> {
     let target = r.text("target")?;
     Ok(Consumer {
         id: r.text("id")?,
@@ -45,27 +44,6 @@ fn consumer_from_row(r: &impl RowLike) -> Result<Consumer> {
         cursor: r.int("cursor")?,
     })
 }
-
-/// Column access shared by both engines' rows.
-trait RowLike {
-    fn text(&self, c: &str) -> Result<String>;
-    fn int(&self, c: &str) -> Result<i64>;
-}
-
-macro_rules! impl_row_like {
-    ($row:ty) => {
-        impl RowLike for $row {
-            fn text(&self, c: &str) -> Result<String> {
-                Ok(self.try_get::<String, _>(c)?)
-            }
-            fn int(&self, c: &str) -> Result<i64> {
-                Ok(self.try_get::<i64, _>(c)?)
-            }
-        }
-    };
-}
-impl_row_like!(sqlx::sqlite::SqliteRow);
-impl_row_like!(sqlx::postgres::PgRow);
 
 impl ConsumerStore {
     /// Creates the tables if they do not exist.

@@ -1,6 +1,7 @@
 //! The platform database kit: a SQLite or PostgreSQL pool ([`Db`]), write transactions
-//! ([`db_tx!`]) and reads ([`db_read!`]) written once for both engines, the process-wide
-//! SQLite write lock and the unique-violation test.
+//! ([`db_tx!`]) and reads ([`db_read!`]) written once for both engines, typed column
+//! access over either row type ([`Cols`]), the process-wide SQLite write lock and the
+//! unique-violation test.
 //!
 //! Every platform crate (auth, certs, bootstrap, events) opens nothing of its own: they
 //! share one [`Db`], so a state change and its outbox row commit in one transaction.
@@ -69,13 +70,46 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Typed column access that a SQLite row and a PostgreSQL row share, so a crate maps a
+/// row to its type once (`fn x_from_row(r: &impl Cols)`) for both engines. The error is
+/// sqlx's: each crate's error type converts it (`From<sqlx::Error>`) at the `?`.
+pub trait Cols {
+    /// A `TEXT NOT NULL` column.
+    fn text(&self, col: &str) -> Result<String, sqlx::Error>;
+    /// A nullable `TEXT` column.
+    fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error>;
+    /// A `BIGINT` column.
+    fn int(&self, col: &str) -> Result<i64, sqlx::Error>;
+}
+
+/// One implementation per engine row type; the body is the same, the `Row` is not.
+macro_rules! impl_cols {
+    ($row:ty) => {
+        impl Cols for $row {
+            fn text(&self, col: &str) -> Result<String, sqlx::Error> {
+                sqlx::Row::try_get(self, col)
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>, sqlx::Error> {
+                sqlx::Row::try_get(self, col)
+            }
+            fn int(&self, col: &str) -> Result<i64, sqlx::Error> {
+                sqlx::Row::try_get(self, col)
+            }
+        }
+    };
+}
+impl_cols!(sqlx::sqlite::SqliteRow);
+impl_cols!(sqlx::postgres::PgRow);
+
 /// One read-then-write transaction at a time on SQLite, process-wide. Every [`db_tx!`]
 /// takes it (the auth, certs and bootstrap stores, the outbox retention's prune), because
 /// such a transaction may read before it writes, and SQLite fails (`SQLITE_BUSY`, no
 /// busy wait) a transaction that must upgrade a read lock while another writes. Writes
 /// that start with their write do not take it and simply wait out SQLite's single-writer
-/// lock (the busy timeout set in [`Db::open`]): the outbox's appends (the MQTT batching
-/// writer's batches among them) and the readers' cursor saves, in `magnetite-events`.
+/// lock (the busy timeout set in [`Db::open`]): the outbox's stand-alone appends
+/// (`OutboxDb::append` / `append_batch`, the MQTT batching writer's batches among them)
+/// and the readers' cursor saves, in `magnetite-events`. An append inside a store's
+/// transaction (`Outbox::append_in`) runs under that transaction's lock.
 /// PostgreSQL does not need it.
 pub fn sqlite_write_lock() -> &'static tokio::sync::Mutex<()> {
     static LOCK: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();

@@ -9,11 +9,13 @@
 pub mod encode;
 pub mod error;
 pub mod http;
+pub mod kaa;
 pub mod metrics;
 pub mod model;
 pub mod outbox;
 pub mod reader;
 pub mod retention;
+pub mod retry;
 pub mod scopes;
 pub mod shipper;
 pub mod sink;
@@ -24,7 +26,9 @@ pub use encode::Names;
 pub use error::EventsError;
 pub use model::mqtt::{mqtt_event, mqtt_event_at, MqttEventType};
 pub use model::{Event, Page, Record, Service};
-pub use outbox::{append_postgres, append_sqlite, DbSource, OutboxDb, OutboxRow, ReadScope};
+pub use outbox::{
+    append_postgres, append_sqlite, DbSource, Outbox, OutboxDb, OutboxRow, ReadScope,
+};
 pub use writer::{ClientAncestry, MqttWriter};
 
 use magnetite_db::Db;

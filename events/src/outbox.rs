@@ -120,19 +120,29 @@ impl From<Db> for DbSource {
     }
 }
 
+/// The insert of one event, for both engines (`$n` parameters are valid on SQLite too).
+const APPEND: &str = "INSERT INTO events_outbox (stream, payload, created_at, domain) \
+     VALUES ($1, $2, $3, $4) RETURNING id";
+
+/// Runs [`APPEND`] for `$ev` on `$conn`, either engine's connection (the sqlx types
+/// differ, the statement and its binding do not); evaluates to the new row's id.
+macro_rules! insert_row {
+    ($conn:expr, $ev:expr) => {{
+        let row = sqlx::query(APPEND)
+            .bind($ev.service.as_str())
+            .bind($ev.payload())
+            .bind(crate::model::now_ns())
+            .bind($ev.domain.as_deref())
+            .fetch_one($conn)
+            .await?;
+        row.try_get::<i64, _>(0)?
+    }};
+}
+
 /// Inserts one event into the SQLite outbox on `conn` (use the caller's transaction),
 /// with its scope rows ([`crate::scopes`]).
 pub async fn append_sqlite(conn: &mut SqliteConnection, ev: &Event) -> Result<i64, EventsError> {
-    let row = sqlx::query(
-        "INSERT INTO events_outbox (stream, payload, created_at, domain) VALUES (?, ?, ?, ?) RETURNING id",
-    )
-    .bind(ev.service.as_str())
-    .bind(ev.payload())
-    .bind(crate::model::now_ns())
-    .bind(ev.domain.as_deref())
-    .fetch_one(&mut *conn)
-    .await?;
-    let id = row.try_get::<i64, _>(0)?;
+    let id = insert_row!(&mut *conn, ev);
     crate::scopes::write_sqlite(conn, id, ev).await?;
     Ok(id)
 }
@@ -140,18 +150,40 @@ pub async fn append_sqlite(conn: &mut SqliteConnection, ev: &Event) -> Result<i6
 /// Inserts one event into the PostgreSQL outbox on `conn` (use the caller's transaction),
 /// with its scope rows ([`crate::scopes`]).
 pub async fn append_postgres(conn: &mut PgConnection, ev: &Event) -> Result<i64, EventsError> {
-    let row = sqlx::query(
-        "INSERT INTO events_outbox (stream, payload, created_at, domain) VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind(ev.service.as_str())
-    .bind(ev.payload())
-    .bind(crate::model::now_ns())
-    .bind(ev.domain.as_deref())
-    .fetch_one(&mut *conn)
-    .await?;
-    let id = row.try_get::<i64, _>(0)?;
+    let id = insert_row!(&mut *conn, ev);
     crate::scopes::write_postgres(conn, id, ev).await?;
     Ok(id)
+}
+
+/// Appends an event on a transaction's connection, either engine: how auth, bootstrap
+/// and certs write a change and its event in one transaction (`tx.append(&ev)` inside
+/// `magnetite_db::db_tx!`). Each crate's error converts from [`EventsError`].
+///
+/// `async fn` in a public trait: callers only use the two concrete connection types, so
+/// the futures' `Send` is known at every call site and no bound is needed here.
+#[allow(async_fn_in_trait)]
+pub trait Outbox {
+    /// Appends `ev` as it is (its domain, if any, decides who reads it).
+    async fn append(&mut self, ev: &Event) -> Result<(), EventsError>;
+
+    /// Appends an event about something in `domain_id`: only that domain's members
+    /// (and platform admins) read it from `GET /events`. Every store write inside a
+    /// domain goes through here, so no handler can forget the scope.
+    async fn append_in(&mut self, ev: &Event, domain_id: &str) -> Result<(), EventsError> {
+        self.append(&ev.clone().in_domain(domain_id)).await
+    }
+}
+
+impl Outbox for SqliteConnection {
+    async fn append(&mut self, ev: &Event) -> Result<(), EventsError> {
+        append_sqlite(self, ev).await.map(drop)
+    }
+}
+
+impl Outbox for PgConnection {
+    async fn append(&mut self, ev: &Event) -> Result<(), EventsError> {
+        append_postgres(self, ev).await.map(drop)
+    }
 }
 
 /// The outbox operations on the shared database: a trait because [`Db`] is the

@@ -1,5 +1,6 @@
 //! The one way to follow the outbox: a cursor saved in `events_cursors`, a lease so one
-//! instance reads per name on a shared PostgreSQL, the gap rule, stop, and backoff. The
+//! instance reads per name on a shared PostgreSQL, the gap rule, stop, and backoff
+//! ([`crate::retry`]'s policy). The
 //! event shippers and the bootstrap tailer read through it (and the journal, consumers
 //! and cluster invalidation will).
 //!
@@ -26,43 +27,16 @@
 
 use crate::error::EventsError;
 use crate::outbox::{Lease, OutboxDb, OutboxRow};
+pub use crate::retry::{Backoff, BACKOFF_MAX, BACKOFF_MIN};
 use magnetite_db::Db;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// First retry delay; doubles up to [`BACKOFF_MAX`].
-pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Retry delay cap.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long a hole in the id sequence is waited for before it is taken as a rolled-back
 /// insert.
 pub const GAP_GRACE: Duration = Duration::from_secs(3);
 /// How often a standby reader checks whether the active one went away.
 const STANDBY_POLL: Duration = Duration::from_secs(1);
-
-/// Capped exponential backoff.
-#[derive(Debug)]
-pub struct Backoff(Duration);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff(BACKOFF_MIN)
-    }
-}
-
-impl Backoff {
-    /// The delay to wait now; the next one is twice as long, up to [`BACKOFF_MAX`].
-    pub fn next_delay(&mut self) -> Duration {
-        let d = self.0;
-        self.0 = (self.0 * 2).min(BACKOFF_MAX);
-        d
-    }
-
-    /// Back to [`BACKOFF_MIN`] after a success.
-    pub fn reset(&mut self) {
-        self.0 = BACKOFF_MIN;
-    }
-}
 
 /// A hole in the id sequence: the missing id and when this reader first saw it missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,14 +409,5 @@ mod tests {
     fn pending_is_never_negative() {
         assert_eq!(pending(10, 4), 6);
         assert_eq!(pending(4, 10), 0);
-    }
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        let mut b = Backoff::default();
-        let seq: Vec<u128> = (0..8).map(|_| b.next_delay().as_millis()).collect();
-        assert_eq!(seq, vec![100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-        b.reset();
-        assert_eq!(b.next_delay(), BACKOFF_MIN);
     }
 }

@@ -4,6 +4,7 @@
 //! Reading (lease, cursor, the gap rule, backoff) is [`crate::reader`]'s.
 
 use crate::error::EventsError;
+use crate::kaa;
 use crate::metrics::SinkMetrics;
 use crate::outbox::{OutboxDb, OutboxRow};
 use crate::reader::{OutboxReader, ReaderConfig, Start, Step};
@@ -144,24 +145,46 @@ impl Shipper {
     }
 
     /// Parses payloads and applies the prefix's naming. A row that is not a JSON object
-    /// can never be shipped; it is logged, counted and passed over so it cannot wedge
-    /// the sink.
+    /// (or a Kaa row that cannot be encoded) can never be shipped; it is logged, counted
+    /// and passed over so it cannot wedge the sink. Kaa rows go to NATS only: the other
+    /// sinks pass them over.
     fn prepare(&self, rows: &[OutboxRow]) -> Vec<Prepared> {
         let names = self.sink_names();
+        let takes_kaa = matches!(self.sink, Sink::Nats(_));
         rows.iter()
+            .filter(|r| takes_kaa || r.stream != kaa::STREAM)
             .filter_map(|r| match serde_json::from_str::<Value>(&r.payload) {
+                Ok(Value::Object(fields)) if r.stream == kaa::STREAM => {
+                    self.prepare_kaa(r.id, &fields)
+                }
                 Ok(Value::Object(fields)) => Some(Prepared {
                     id: r.id,
                     service: r.stream.clone(),
                     fields: names.renamed(&fields),
+                    kaa: None,
                 }),
-                _ => {
-                    self.metrics.malformed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(sink = %self.name, id = r.id, "events: outbox payload is not a JSON object; skipped");
-                    None
-                }
+                _ => self.malformed(r.id, "outbox payload is not a JSON object"),
             })
             .collect()
+    }
+
+    /// A Kaa row as its subject and Avro body.
+    fn prepare_kaa(&self, id: i64, fields: &serde_json::Map<String, Value>) -> Option<Prepared> {
+        match kaa::message(fields) {
+            Ok(message) => Some(Prepared {
+                id,
+                service: kaa::STREAM.to_string(),
+                fields: serde_json::Map::new(),
+                kaa: Some(message),
+            }),
+            Err(e) => self.malformed(id, &e.to_string()),
+        }
+    }
+
+    fn malformed(&self, id: i64, why: &str) -> Option<Prepared> {
+        self.metrics.malformed.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(sink = %self.name, id, why, "events: outbox row cannot be shipped; skipped");
+        None
     }
 
     fn sink_names(&self) -> &crate::encode::Names {

@@ -19,19 +19,19 @@
 use crate::model::mqtt::{mqtt_event, MqttEventType};
 use crate::model::Event;
 use crate::outbox::OutboxDb;
+use backon::Retryable;
 use magnetite_db::Db;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Most events written per transaction.
 pub const MAX_BATCH: usize = 1000;
 
 /// Groups above each client: client id -> group ids (clients without a group may be
-/// absent). The error is logged and the batch retried.
+/// absent). The error is logged and the lookup retried.
 pub type AncestryFuture<'a> =
     Pin<Box<dyn Future<Output = Result<HashMap<String, Vec<String>>, String>> + Send + 'a>>;
 
@@ -72,12 +72,19 @@ impl MqttWriter {
         (MqttWriter { tx, instance }, task)
     }
 
-    /// Records an event for `client_id` (the authenticated id) now; never blocks.
+    /// Records an event for `client_id` (the platform client id, or the MQTT client id
+    /// without platform auth: see [`mqtt_event`]) now; never blocks.
     /// `domain` is the client's domain (`None` without platform auth): the event
     /// belongs to that tenant's log.
     pub fn record(&self, client_id: &str, domain: Option<&str>, kind: MqttEventType) {
         let mut ev = mqtt_event(client_id, kind, &self.instance);
         ev.domain = domain.map(str::to_string);
+        let _ = self.tx.send(ev);
+    }
+
+    /// Records any other event raised by a connection (Kaa connectivity events) in the
+    /// same ordered batches; never blocks.
+    pub fn record_event(&self, ev: Event) {
         let _ = self.tx.send(ev);
     }
 }
@@ -89,26 +96,44 @@ async fn run(
 ) {
     let mut buf = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
-        let mut delay = Duration::from_millis(50);
         if let Some(ancestry) = &ancestry {
-            let clients = tenant_clients(&buf);
-            loop {
-                match ancestry.ancestors(&clients).await {
-                    Ok(found) => break apply_ancestors(&mut buf, &found),
-                    Err(e) => {
-                        tracing::warn!(error = %e, clients = clients.len(), "events: MQTT event ancestry lookup failed; retrying")
-                    }
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
+            add_ancestors(ancestry.as_ref(), &mut buf).await;
         }
-        while let Err(e) = db.append_batch(&buf).await {
-            tracing::warn!(error = %e, events = buf.len(), "events: MQTT event write failed; retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
+        let write = || db.append_batch(&buf);
+        let written = write
+            .retry(crate::retry::policy())
+            .notify(|e, delay| {
+                tracing::warn!(error = %e, events = buf.len(), retry_in_ms = delay.as_millis() as u64,
+                    "events: MQTT event write failed; retrying");
+            })
+            .await;
+        // The policy never gives up, so this is only reached if that ever changes.
+        if let Err(e) = written {
+            tracing::error!(error = %e, events = buf.len(), "events: MQTT events dropped");
         }
         buf.clear();
+    }
+}
+
+/// Fills the batch's ancestors with one lookup, retried like the write (a batch is
+/// never written without them while the database answers).
+async fn add_ancestors(ancestry: &dyn ClientAncestry, buf: &mut [Event]) {
+    let clients = tenant_clients(buf);
+    if clients.is_empty() {
+        return;
+    }
+    let lookup = || ancestry.ancestors(&clients);
+    let found = lookup
+        .retry(crate::retry::policy())
+        .notify(|e, delay| {
+            tracing::warn!(error = %e, clients = clients.len(), retry_in_ms = delay.as_millis() as u64,
+                "events: MQTT event ancestry lookup failed; retrying");
+        })
+        .await;
+    match found {
+        Ok(found) => apply_ancestors(buf, &found),
+        // The policy never gives up, so this is only reached if that ever changes.
+        Err(e) => tracing::error!(error = %e, "events: MQTT events written without their groups"),
     }
 }
 

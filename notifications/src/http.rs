@@ -3,15 +3,13 @@
 //! A caller only ever reaches their own rows: both queries are keyed by the caller's
 //! id, so another user's notification id behaves exactly like an unknown one.
 
-use axum::async_trait;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use magnetite_auth::access::Caller;
+use magnetite_auth::http::PlatformState;
 use magnetite_auth::store::list::MAX_OFFSET;
-use magnetite_auth::AuthError;
 use magnetite_httpkit::{Body, Query};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -38,17 +36,10 @@ pub fn router(service: Arc<NotificationService>) -> Router {
         .with_state(service)
 }
 
-/// The authenticated user.
-struct User(Caller);
-
-#[async_trait]
-impl FromRequestParts<AppState> for User {
-    type Rejection = AuthError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
-        Caller::from_request_parts(parts, state.platform())
-            .await
-            .map(User)
+/// Handlers take auth's [`Caller`] straight from this crate's state.
+impl PlatformState for NotificationService {
+    fn platform_of_state(&self) -> &magnetite_auth::Platform {
+        self.platform()
     }
 }
 
@@ -79,7 +70,7 @@ impl Page {
 
 async fn list(
     State(svc): State<AppState>,
-    User(caller): User,
+    caller: Caller,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>> {
     let (offset, limit) = page.bounded()?;
@@ -102,7 +93,7 @@ struct Acknowledge {
 /// caller's.
 async fn acknowledge(
     State(svc): State<AppState>,
-    User(caller): User,
+    caller: Caller,
     Body(body): Body<Acknowledge>,
 ) -> Result<StatusCode> {
     let ids = checked_ids(body.ids)?;

@@ -35,8 +35,6 @@ const LEASE: &str = "#notifications-reader";
 const BATCH: i64 = 500;
 /// Pause when the outbox is drained.
 const POLL: Duration = Duration::from_millis(200);
-/// Pause after a failed window.
-const RETRY: Duration = Duration::from_secs(1);
 
 /// Reads the outbox until `stop` turns true.
 pub(crate) struct NoticeReader {
@@ -75,10 +73,12 @@ impl NoticeReader {
                 Ok(done) => break done,
                 Err(e) => tracing::warn!(error = %e, "notifications: cannot read the progress"),
             }
-            if reader.pause(RETRY).await {
+            let delay = reader.backoff.next_delay();
+            if reader.pause(delay).await {
                 return;
             }
         };
+        reader.backoff.reset();
         loop {
             let batch = match reader.next().await {
                 Step::Stopped => return,
@@ -89,8 +89,10 @@ impl NoticeReader {
             match self.handle(&batch, done).await {
                 Ok(through) => done = through,
                 Err(e) => {
-                    tracing::warn!(error = %e, "notifications: window failed; retrying");
-                    if reader.pause(RETRY).await {
+                    let delay = reader.backoff.next_delay();
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                        "notifications: window failed; retrying");
+                    if reader.pause(delay).await {
                         return;
                     }
                     continue;
@@ -99,6 +101,7 @@ impl NoticeReader {
             if !reader.commit(batch.last).await {
                 return;
             }
+            reader.backoff.reset();
         }
     }
 

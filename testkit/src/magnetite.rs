@@ -120,6 +120,15 @@ impl Magnetite {
         self.data_dir.clone()
     }
 
+    /// SIGTERM (a clean shutdown), keeping the data dir for a restart.
+    pub fn stop(mut self) -> PathBuf {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+        self.keep_data = true;
+        self.data_dir.clone()
+    }
+
     /// The server's process id (to read its `/proc/<pid>/status`).
     pub fn pid(&self) -> u32 {
         self.child.id()

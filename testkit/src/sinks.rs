@@ -40,43 +40,15 @@ pub fn xrange(port: u16, key: &str) -> Vec<std::collections::BTreeMap<String, St
 
 /// Every message on `subject` in stream `events`, in stream order.
 pub async fn read_subject(port: u16, subject: &str) -> Vec<Map<String, Value>> {
-    let client = async_nats::connect(format!("127.0.0.1:{port}"))
+    read_raw_filtered(port, "events", Some(subject))
         .await
-        .unwrap();
-    let js = jetstream::new(client);
-    let Ok(stream) = js.get_stream("events").await else {
-        return Vec::new();
-    };
-    let cons = stream
-        .create_consumer(consumer::pull::Config {
-            filter_subject: subject.to_string(),
-            deliver_policy: consumer::DeliverPolicy::All,
-            ack_policy: consumer::AckPolicy::None,
-            ..Default::default()
+        .into_iter()
+        .map(|(got, body)| {
+            assert_eq!(got, subject);
+            let v: Value = serde_json::from_slice(&body).expect("JSON body");
+            v.as_object().cloned().expect("JSON object")
         })
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    loop {
-        let mut batch = cons
-            .fetch()
-            .max_messages(500)
-            .expires(Duration::from_millis(300))
-            .messages()
-            .await
-            .unwrap();
-        let mut n = 0;
-        while let Some(m) = batch.next().await {
-            let m = m.unwrap();
-            assert_eq!(m.subject.as_str(), subject);
-            let v: Value = serde_json::from_slice(&m.payload).expect("JSON body");
-            out.push(v.as_object().cloned().expect("JSON object"));
-            n += 1;
-        }
-        if n == 0 {
-            return out;
-        }
-    }
+        .collect()
 }
 
 /// Runs `attempt` until it succeeds, pausing `pause` between tries; past `deadline` its
@@ -137,6 +109,55 @@ pub async fn read_stream(port: u16, stream: &str, n: usize) -> Vec<Map<String, V
     }
     let _ = consumer.handle().close().await;
     out
+}
+
+/// Every message of JetStream stream `stream` (subject, raw body), in stream order;
+/// empty when the stream does not exist yet. For binary bodies (Kaa's Avro).
+pub async fn read_raw(port: u16, stream: &str) -> Vec<(String, Vec<u8>)> {
+    read_raw_filtered(port, stream, None).await
+}
+
+/// [`read_raw`] of the messages on `subject` only, when given.
+async fn read_raw_filtered(
+    port: u16,
+    stream: &str,
+    subject: Option<&str>,
+) -> Vec<(String, Vec<u8>)> {
+    let client = async_nats::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let js = jetstream::new(client);
+    let Ok(stream) = js.get_stream(stream).await else {
+        return Vec::new();
+    };
+    let cons = stream
+        .create_consumer(consumer::pull::Config {
+            filter_subject: subject.unwrap_or_default().to_string(),
+            deliver_policy: consumer::DeliverPolicy::All,
+            ack_policy: consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    loop {
+        let mut batch = cons
+            .fetch()
+            .max_messages(500)
+            .expires(Duration::from_millis(300))
+            .messages()
+            .await
+            .unwrap();
+        let mut n = 0;
+        while let Some(m) = batch.next().await {
+            let m = m.unwrap();
+            out.push((m.subject.to_string(), m.payload.to_vec()));
+            n += 1;
+        }
+        if n == 0 {
+            return out;
+        }
+    }
 }
 
 /// An event's fields: name -> value as text (flat in Redis; JSON strings unquoted and
@@ -208,7 +229,7 @@ impl StreamReader {
 }
 
 /// Calls `read` until it returns at least `n` items or `within` passes; returns the last.
-fn wait_for_len<T>(within: Duration, n: usize, mut read: impl FnMut() -> Vec<T>) -> Vec<T> {
+pub fn wait_for_len<T>(within: Duration, n: usize, mut read: impl FnMut() -> Vec<T>) -> Vec<T> {
     let started = std::time::Instant::now();
     loop {
         let v = read();

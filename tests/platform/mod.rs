@@ -148,6 +148,22 @@ impl Api {
         );
     }
 
+    /// Every event of `stream` in the embedded log (`GET /events`), in outbox order:
+    /// the `event` objects, paged through with `after`.
+    pub fn event_log(&self, stream: &str) -> Vec<Value> {
+        let (mut out, mut after) = (Vec::new(), 0);
+        loop {
+            let path = format!("/events?stream={stream}&after={after}&limit=1000");
+            let page = self.expect("GET", &path, None, 200);
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            if events.is_empty() {
+                return out;
+            }
+            out.extend(events.into_iter().map(|e| e["event"].clone()));
+            after = page["next"].as_i64().expect("next");
+        }
+    }
+
     pub fn disconnect(&self, domain: &str, channel: &str, client: &str, types: &[&str]) {
         let body = json!({"channel_ids": [channel], "client_ids": [client], "types": types});
         self.expect(

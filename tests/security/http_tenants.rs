@@ -182,6 +182,11 @@ fn every_route_refuses_another_domains_ids() {
         ),
         (
             "PATCH",
+            format!("/{d}/clients/{c1}/metadata"),
+            Some(json!({"metadata": {"gateway": true}})),
+        ),
+        (
+            "PATCH",
             format!("/{d}/clients/{c1}/secret"),
             Some(json!({"secret": "pwned-secret-123"})),
         ),

@@ -7,31 +7,21 @@ use axum::routing::post;
 use axum::Router;
 use magnetite_httpkit::Path;
 
-use super::{AppState, Body, Caller};
+use super::{AppState, Attach, Body, Caller, Detach, Way};
 use crate::access::Actor;
 use crate::error::Result;
 use crate::service::ConnectRequest;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/:domain/channels/connect", post(connect))
-        .route("/:domain/channels/disconnect", post(disconnect))
-        .route("/:domain/channels/:id/connect", post(connect_one))
-        .route("/:domain/channels/:id/disconnect", post(disconnect_one))
+        .route("/:domain/channels/connect", post(link::<Attach>))
+        .route("/:domain/channels/disconnect", post(link::<Detach>))
+        .route("/:domain/channels/:id/connect", post(link_one::<Attach>))
+        .route("/:domain/channels/:id/disconnect", post(link_one::<Detach>))
 }
 
-async fn connect(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(domain): Path<String>,
-    Body(body): Body<ConnectRequest>,
-) -> Result<StatusCode> {
-    let actor = Actor::User(&caller);
-    state.connections().connect(&actor, &domain, body).await?;
-    Ok(StatusCode::CREATED)
-}
-
-async fn disconnect(
+/// `POST /{d}/channels/connect|disconnect`.
+async fn link<W: Way>(
     State(state): State<AppState>,
     caller: Caller,
     Path(domain): Path<String>,
@@ -40,34 +30,18 @@ async fn disconnect(
     let actor = Actor::User(&caller);
     state
         .connections()
-        .disconnect(&actor, &domain, body)
+        .link(W::LINK, &actor, &domain, body)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(W::STATUS)
 }
 
-async fn connect_one(
-    State(state): State<AppState>,
+/// `POST /{d}/channels/{id}/connect|disconnect`: the path names the one channel.
+async fn link_one<W: Way>(
+    state: State<AppState>,
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
     Body(mut body): Body<ConnectRequest>,
 ) -> Result<StatusCode> {
     body.channel_ids = Some(vec![id]);
-    let actor = Actor::User(&caller);
-    state.connections().connect(&actor, &domain, body).await?;
-    Ok(StatusCode::CREATED)
-}
-
-async fn disconnect_one(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, id)): Path<(String, String)>,
-    Body(mut body): Body<ConnectRequest>,
-) -> Result<StatusCode> {
-    body.channel_ids = Some(vec![id]);
-    let actor = Actor::User(&caller);
-    state
-        .connections()
-        .disconnect(&actor, &domain, body)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    link::<W>(state, caller, Path(domain), Body(body)).await
 }

@@ -10,18 +10,18 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-use super::{page, AppState, Body, Caller};
+use super::{page, AppState, Body, Caller, Disable, Enable, Switch};
 use crate::access::Actor;
 use crate::error::Result;
-use crate::model::{Domain, Status};
+use crate::model::Domain;
 use crate::service::{DomainChange, NewDomainInput};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/domains", post(create).get(list))
         .route("/domains/:id", get(view).patch(update))
-        .route("/domains/:id/enable", post(enable))
-        .route("/domains/:id/disable", post(disable))
+        .route("/domains/:id/enable", post(set_status::<Enable>))
+        .route("/domains/:id/disable", post(set_status::<Disable>))
         .route("/domains/:id/users", get(members))
         .route("/domains/:id/users/assign", post(assign))
         .route("/domains/:id/users/unassign", post(unassign))
@@ -68,26 +68,15 @@ async fn update(
     Ok(Json(domain.to_json()))
 }
 
-async fn enable(
+/// `POST /domains/{id}/enable|disable`.
+async fn set_status<S: Switch>(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     let domain = state
         .domains()
-        .set_status(&Actor::User(&caller), &id, Status::Enabled)
-        .await?;
-    Ok(Json(domain.to_json()))
-}
-
-async fn disable(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let domain = state
-        .domains()
-        .set_status(&Actor::User(&caller), &id, Status::Disabled)
+        .set_status(&Actor::User(&caller), &id, S::STATUS)
         .await?;
     Ok(Json(domain.to_json()))
 }

@@ -2,7 +2,7 @@
 //! clients, channels, groups, connections. Requests go route -> service -> store: a
 //! handler extracts (bearer token -> [`Caller`], path, body), calls `crate::service`
 //! (access, validation, event, write + outbox row in one transaction, cache), and
-//! renders. Credentials and tokens (`credentials.rs`) still talk to the store directly.
+//! renders; no handler touches the store, the keys or the event model.
 
 mod connections;
 mod credentials;
@@ -21,6 +21,8 @@ use crate::crypto::TokenKind;
 use crate::error::AuthError;
 use crate::model::{Status, User};
 use crate::platform::Platform;
+use crate::service::Link;
+use axum::http::StatusCode;
 
 pub use crate::access::{Actor, Caller, Need};
 /// The shared JSON body extractor, at the path this crate's handlers use.
@@ -40,13 +42,33 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .with_state(platform)
 }
 
+/// A router state that reaches the platform, so the handlers of any crate (auth's on
+/// `Arc<Platform>`, bootstrap's and notifications' on their services) take a [`Caller`]
+/// without a wrapper extractor of their own.
+pub trait PlatformState: Send + Sync {
+    fn platform_of_state(&self) -> &Platform;
+}
+
+impl PlatformState for Platform {
+    fn platform_of_state(&self) -> &Platform {
+        self
+    }
+}
+
+impl<T: PlatformState> PlatformState for Arc<T> {
+    fn platform_of_state(&self) -> &Platform {
+        T::platform_of_state(self)
+    }
+}
+
 /// The authenticated user behind `Authorization: Bearer <access token>`.
 #[async_trait]
-impl FromRequestParts<AppState> for Caller {
+impl<S: PlatformState> FromRequestParts<S> for Caller {
     type Rejection = AuthError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
-        let user = bearer_user(&parts.headers, state, TokenKind::Access).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthError> {
+        let platform = state.platform_of_state();
+        let user = bearer_user(&parts.headers, platform, TokenKind::Access).await?;
         Ok(Caller { user })
     }
 }
@@ -76,21 +98,39 @@ pub(crate) async fn bearer_user(
     let token = header
         .strip_prefix("Bearer ")
         .ok_or_else(|| AuthError::Unauthorized("missing bearer token".into()))?;
-    let claims = state.keys.verify_token(token.trim())?;
-    if claims.typ != kind {
-        return Err(AuthError::Unauthorized("invalid or expired token".into()));
-    }
-    let user = state.store.user(&claims.sub).await.map_err(|e| match e {
-        AuthError::NotFound(_) => AuthError::Unauthorized("invalid or expired token".into()),
-        other => other,
-    })?;
-    if claims.ep != user.token_epoch {
-        return Err(AuthError::Unauthorized("invalid or expired token".into()));
-    }
-    if user.status != Status::Enabled {
-        return Err(AuthError::Unauthorized("user is disabled".into()));
-    }
-    Ok(user)
+    state.credentials().user_of_token(token.trim(), kind).await
+}
+
+/// Selects enable or disable at compile time, so one `set_status` handler serves both
+/// routes of users, domains and each entity kind (`post(set_status::<Enable>)`).
+pub(crate) trait Switch: Send + Sync + 'static {
+    const STATUS: Status;
+}
+pub(crate) struct Enable;
+pub(crate) struct Disable;
+impl Switch for Enable {
+    const STATUS: Status = Status::Enabled;
+}
+impl Switch for Disable {
+    const STATUS: Status = Status::Disabled;
+}
+
+/// Selects attach or detach at compile time, so one handler serves connect and
+/// disconnect, add and remove children: same extraction, the service's `Link`, and the
+/// status the API has always answered (201 attach, 204 detach).
+pub(crate) trait Way: Send + Sync + 'static {
+    const LINK: Link;
+    const STATUS: StatusCode;
+}
+pub(crate) struct Attach;
+pub(crate) struct Detach;
+impl Way for Attach {
+    const LINK: Link = Link::Attach;
+    const STATUS: StatusCode = StatusCode::CREATED;
+}
+impl Way for Detach {
+    const LINK: Link = Link::Detach;
+    const STATUS: StatusCode = StatusCode::NO_CONTENT;
 }
 
 /// `{"<key>": [...], "total", "offset", "limit"}`.

@@ -6,29 +6,30 @@ use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use magnetite_httpkit::{Path, Query};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 
-use super::{page, AppState, Body, Caller};
+use super::{page, AppState, Body, Caller, Disable, Enable, Switch};
 use crate::access::Actor;
 use crate::error::Result;
-use crate::model::{Status, User};
-use crate::service::{NewUserInput, UserChange};
+use crate::model::User;
+use crate::service::{NewUserInput, UserChange, UserField};
 
-pub(crate) use crate::service::users::{check_email, check_password, create_user};
+pub(crate) use crate::service::users::create_user;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/users", post(create).get(list))
         .route("/users/profile", get(profile))
         .route("/users/:id", get(view).patch(update).delete(delete))
-        .route("/users/:id/email", patch(update_email))
-        .route("/users/:id/username", patch(update_username))
-        .route("/users/:id/tags", patch(update_tags))
-        .route("/users/:id/role", patch(update_role))
-        .route("/users/:id/enable", post(enable))
-        .route("/users/:id/disable", post(disable))
+        .route("/users/:id/email", patch(update_field::<EmailBody>))
+        .route("/users/:id/username", patch(update_field::<UsernameBody>))
+        .route("/users/:id/tags", patch(update_field::<TagsBody>))
+        .route("/users/:id/role", patch(update_field::<RoleBody>))
+        .route("/users/:id/enable", post(set_status::<Enable>))
+        .route("/users/:id/disable", post(set_status::<Disable>))
 }
 
 async fn create(
@@ -76,98 +77,73 @@ async fn update(
     Ok(Json(user.to_json()))
 }
 
+/// A one-field body of `PATCH /users/{id}/<field>`: one handler serves the four.
+trait FieldBody: DeserializeOwned + Send + 'static {
+    fn field(self) -> UserField;
+}
+
 #[derive(Deserialize)]
 struct EmailBody {
     email: Option<String>,
 }
-
-async fn update_email(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(body): Body<EmailBody>,
-) -> Result<Json<Value>> {
-    let user = state
-        .users()
-        .update_email(&Actor::User(&caller), &id, body.email)
-        .await?;
-    Ok(Json(user.to_json()))
+impl FieldBody for EmailBody {
+    fn field(self) -> UserField {
+        UserField::Email(self.email)
+    }
 }
 
 #[derive(Deserialize)]
 struct UsernameBody {
     username: Option<String>,
 }
-
-async fn update_username(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(body): Body<UsernameBody>,
-) -> Result<Json<Value>> {
-    let user = state
-        .users()
-        .update_username(&Actor::User(&caller), &id, body.username)
-        .await?;
-    Ok(Json(user.to_json()))
+impl FieldBody for UsernameBody {
+    fn field(self) -> UserField {
+        UserField::Username(self.username)
+    }
 }
 
 #[derive(Deserialize)]
 struct TagsBody {
     tags: Option<Vec<String>>,
 }
-
-async fn update_tags(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(body): Body<TagsBody>,
-) -> Result<Json<Value>> {
-    let user = state
-        .users()
-        .update_tags(&Actor::User(&caller), &id, body.tags)
-        .await?;
-    Ok(Json(user.to_json()))
+impl FieldBody for TagsBody {
+    fn field(self) -> UserField {
+        UserField::Tags(self.tags)
+    }
 }
 
 #[derive(Deserialize)]
 struct RoleBody {
     role: Option<String>,
 }
+impl FieldBody for RoleBody {
+    fn field(self) -> UserField {
+        UserField::Role(self.role)
+    }
+}
 
-async fn update_role(
+async fn update_field<F: FieldBody>(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(body): Body<RoleBody>,
+    Body(body): Body<F>,
 ) -> Result<Json<Value>> {
     let user = state
         .users()
-        .update_role(&Actor::User(&caller), &id, body.role.as_deref())
+        .update_field(&Actor::User(&caller), &id, body.field())
         .await?;
     Ok(Json(user.to_json()))
 }
 
-async fn enable(
+/// `POST /users/{id}/enable|disable`.
+async fn set_status<S: Switch>(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     let user = state
         .users()
-        .set_status(&Actor::User(&caller), &id, Status::Enabled)
-        .await?;
-    Ok(Json(user.to_json()))
-}
-
-async fn disable(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>> {
-    let user = state
-        .users()
-        .set_status(&Actor::User(&caller), &id, Status::Disabled)
+        .set_status(&Actor::User(&caller), &id, S::STATUS)
         .await?;
     Ok(Json(user.to_json()))
 }

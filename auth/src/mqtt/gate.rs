@@ -56,6 +56,10 @@ impl MqttGate {
         MqttGate { platform }
     }
 
+    pub(super) fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
     /// Who a CONNECT is: a certificate we issued wins; otherwise client id and secret,
     /// throttled per client id and source address.
     pub async fn login(&self, login: MqttLogin<'_>) -> Result<MqttIdentity, LoginRefusal> {

@@ -2,6 +2,7 @@
 //! cache ([`gate::MqttGate`]); the binary adapts them to the broker's `Hooks`.
 
 pub mod cache;
+pub mod endpoints;
 pub mod gate;
 pub mod routing;
 pub mod throttle;

@@ -5,6 +5,7 @@
 use magnetite_events::model::clients as cev;
 use serde::Deserialize;
 
+use super::Link;
 use crate::access::{Actor, Need};
 use crate::error::{AuthError, Result};
 use crate::model::{ConnType, Kind};
@@ -58,14 +59,7 @@ impl<'a> Connections<'a> {
         domain: &str,
         req: ConnectRequest,
     ) -> Result<()> {
-        let r = self.resolve(actor, domain, req).await?;
-        let event = cev::channel_connect(&r.channels, &r.clients, &type_names(&r.types));
-        self.platform
-            .store
-            .connect(&r.domain_id, &r.channels, &r.clients, &r.types, &event)
-            .await?;
-        self.platform.refresh(&r.clients);
-        Ok(())
+        self.link(Link::Attach, actor, domain, req).await
     }
 
     /// Disconnects and revokes the clients' access (their live sessions end).
@@ -75,13 +69,38 @@ impl<'a> Connections<'a> {
         domain: &str,
         req: ConnectRequest,
     ) -> Result<()> {
+        self.link(Link::Detach, actor, domain, req).await
+    }
+
+    /// Connects (`Attach`) or disconnects (`Detach`): the same checks, the event and
+    /// the store write of that way, then the cache refreshed or revoked.
+    pub async fn link(
+        &self,
+        way: Link,
+        actor: &Actor<'_>,
+        domain: &str,
+        req: ConnectRequest,
+    ) -> Result<()> {
         let r = self.resolve(actor, domain, req).await?;
-        let event = cev::channel_disconnect(&r.channels, &r.clients, &type_names(&r.types));
-        self.platform
-            .store
-            .disconnect(&r.domain_id, &r.channels, &r.clients, &r.types, &event)
-            .await?;
-        self.platform.revoke(&r.clients);
+        let types = type_names(&r.types);
+        let store = &self.platform.store;
+        let (channels, clients) = (&r.channels, &r.clients);
+        match way {
+            Link::Attach => {
+                let event = cev::channel_connect(channels, clients, &types);
+                store
+                    .connect(&r.domain_id, channels, clients, &r.types, &event)
+                    .await?;
+                self.platform.refresh(clients);
+            }
+            Link::Detach => {
+                let event = cev::channel_disconnect(channels, clients, &types);
+                store
+                    .disconnect(&r.domain_id, channels, clients, &r.types, &event)
+                    .await?;
+                self.platform.revoke(clients);
+            }
+        }
         Ok(())
     }
 

@@ -12,11 +12,13 @@ use super::{check_route, metadata_of, name_of, page_of, tags_of};
 use crate::access::{Actor, Need};
 use crate::crypto::generate_secret;
 use crate::error::{is_unique_violation, AuthError, Result};
+use crate::kaa::KaaSettings;
 use crate::model::{Audit, Domain, Entity, Kind, Status};
 use crate::platform::Platform;
 use crate::store::entities::{NewEntity, Scope};
 use crate::store::list::ListQuery;
 use crate::store::{new_id, now_rfc3339};
+use magnetite_events::kaa::diff::merged;
 
 /// Most entities one bulk create may hold: a bound on one request's work.
 const MAX_BULK: usize = 1000;
@@ -76,6 +78,8 @@ pub struct PreparedCreate {
     created: Created,
     secret_hash: Option<String>,
     event: Event,
+    /// lifecycle/registered when Kaa events are on.
+    kaa: Vec<Event>,
 }
 
 impl PreparedCreate {
@@ -95,6 +99,7 @@ impl PreparedCreate {
             entity: &self.created.entity,
             secret_hash: self.secret_hash.as_deref(),
             event: &self.event,
+            kaa: &self.kaa,
         }
     }
 
@@ -232,6 +237,7 @@ impl<'a> Entities<'a> {
         PreparedCreate {
             secret_hash: created.secret.as_deref().map(|s| keys.hash_secret(s)),
             event: ev_create(&created.entity),
+            kaa: self.kaa(|k| k.registered(&created.entity)),
             created,
         }
     }
@@ -341,6 +347,26 @@ impl<'a> Entities<'a> {
         self.modify(actor, domain, id, apply, ev_update).await
     }
 
+    /// Sets the top-level metadata keys of `patch`, keeping the others (a partial
+    /// update: `<kind>.update`; unlike [`Entities::update`], which replaces the whole
+    /// metadata, it never removes a key).
+    pub async fn patch_metadata(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        patch: Option<Value>,
+    ) -> Result<Entity> {
+        let Some(Value::Object(patch)) = patch else {
+            return Err(AuthError::bad_request("metadata must be a JSON object"));
+        };
+        let apply = |e: &mut Entity| {
+            e.metadata = merged(&e.metadata, &patch);
+            Ok(())
+        };
+        self.modify(actor, domain, id, apply, ev_update).await
+    }
+
     /// Replaces the tags (`client.update_tags` for clients, `<kind>.update` otherwise).
     pub async fn update_tags(
         &self,
@@ -392,7 +418,10 @@ impl<'a> Entities<'a> {
         let mut gone = e.clone();
         stamp(&mut gone, actor);
         let event = ev_remove(&gone).with("status", "deleted");
-        store.delete_entity(e.kind, &d.id, &e.id, &event).await?;
+        let kaa = self.kaa(|k| k.unregistered(&e));
+        store
+            .delete_entity(e.kind, &d.id, &e.id, &event, &kaa)
+            .await?;
         self.platform.revoke(&affected);
         Ok(())
     }
@@ -414,7 +443,7 @@ impl<'a> Entities<'a> {
         let hash = self.platform.keys.hash_secret(&secret);
         let event = cev::client_update_secret(&e.record());
         store
-            .update_entity(&e, Some(&hash), &event)
+            .update_entity(&e, Some(&hash), &event, &[])
             .await
             .map_err(conflict(Kind::Client))?;
         self.platform.revoke(std::slice::from_ref(&e.id));
@@ -440,12 +469,23 @@ impl<'a> Entities<'a> {
         let before = e.clone();
         change(&mut e)?;
         stamp(&mut e, actor);
+        let kaa = self.kaa(|k| k.changed(&before, &e));
         store
-            .update_entity(&e, None, &event(&e))
+            .update_entity(&e, None, &event(&e), &kaa)
             .await
             .map_err(conflict(self.kind))?;
         self.after_change(&before, Some(&e)).await?;
         Ok(e)
+    }
+
+    /// The Kaa events `of` gives when Kaa events are on (none otherwise).
+    fn kaa(&self, of: impl FnOnce(&KaaSettings) -> Vec<Event>) -> Vec<Event> {
+        self.platform
+            .config
+            .kaa
+            .as_ref()
+            .map(of)
+            .unwrap_or_default()
     }
 
     /// Revokes or refreshes MQTT access that the change affects.

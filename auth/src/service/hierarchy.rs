@@ -3,6 +3,7 @@
 //! own ancestor.
 
 use super::entities::{ev_update, Entities};
+use super::Link;
 use crate::access::{Actor, Need};
 use crate::error::{AuthError, Result};
 use crate::model::{Entity, Kind};
@@ -36,6 +37,21 @@ impl Entities<'_> {
         };
         self.modify(actor, domain, id, apply, ev_update).await?;
         Ok(())
+    }
+
+    /// Adds (`Attach`) or removes (`Detach`) `children` of the group `id`.
+    pub async fn link_children(
+        &self,
+        way: Link,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        children: &[String],
+    ) -> Result<()> {
+        match way {
+            Link::Attach => self.add_children(actor, domain, id, children).await,
+            Link::Detach => self.remove_children(actor, domain, id, children).await,
+        }
     }
 
     /// Makes each of `children` a child of the group `id` (groups only).

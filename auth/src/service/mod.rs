@@ -1,12 +1,11 @@
 //! The platform's operations, one place each: entities (clients, channels, groups),
-//! connections, domains, users. Credentials and tokens (login, refresh, password
-//! reset) are still in `http::credentials`: the next to move.
+//! connections, domains, users, credentials (login, refresh, password reset).
 //!
 //! # Why this layer
 //! Followed as a newcomer would, `POST /{d}/clients` used to go: the HTTP handler
 //! authenticated the bearer token, checked the domain, validated the body, generated and
 //! hashed the secret, picked the event from `magnetite_events::model`, and called the
-//! store, whose `db_tx!` (from `events`) wrote the row and appended the event through
+//! store, whose `db_tx!` (then in `events`) wrote the row and appended the event through
 //! `Outbox` (`events` again). Bootstrap did all of that a second time by hand (its own
 //! `Entity`, hash, event, `insert_entities`), reaching into auth's store, keys and HTTP
 //! types; and the cache invalidation after each change lived in the handlers.
@@ -29,15 +28,17 @@
 //! which of 400 / 403 / 404 a bad request gets is part of the contract.
 
 pub mod connections;
+pub mod credentials;
 pub mod domains;
 pub mod entities;
 mod hierarchy;
 pub mod users;
 
 pub use connections::{ConnectRequest, Connections};
+pub use credentials::Credentials;
 pub use domains::{DomainChange, Domains, NewDomainInput};
 pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
-pub use users::{NewUserInput, UserChange, Users};
+pub use users::{NewUserInput, UserChange, UserField, Users};
 
 use magnetite_events::Page;
 use serde_json::{json, Value};
@@ -78,10 +79,23 @@ impl Platform {
         Users::new(self)
     }
 
+    /// Secrets, tokens and password resets.
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials::new(self)
+    }
+
     /// Connections of clients to channels.
     pub fn connections(&self) -> Connections<'_> {
         Connections::new(self)
     }
+}
+
+/// Which way a link operation goes: connect or disconnect clients and channels, add or
+/// remove a group's children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Attach,
+    Detach,
 }
 
 /// The `Page` a list event reports.

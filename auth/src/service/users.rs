@@ -1,5 +1,5 @@
-//! Users: accounts, their profile, roles and status (credentials and tokens stay in
-//! `http::credentials` for now). Each change is written with its `user.*` event in one
+//! Users: accounts, their profile, roles and status (credentials and tokens:
+//! `credentials.rs`). Each change is written with its `user.*` event in one
 //! transaction; users hold no MQTT access, so no cache is touched.
 
 use magnetite_events::model::users as ev;
@@ -37,6 +37,14 @@ pub struct NewUserInput {
     pub metadata: Option<Value>,
     pub status: Option<String>,
     pub role: Option<String>,
+}
+
+/// One field of `PATCH /users/{id}/<field>`, each validated and evented its own way.
+pub enum UserField {
+    Email(Option<String>),
+    Username(Option<String>),
+    Tags(Option<Vec<String>>),
+    Role(Option<String>),
 }
 
 /// `PATCH /users/{id}` body: absent fields stay.
@@ -232,6 +240,21 @@ impl<'a> Users<'a> {
         };
         self.modify(actor, id, apply, |u| ev::user_update(&u.record()))
             .await
+    }
+
+    /// One field, by the operation of that field.
+    pub async fn update_field(
+        &self,
+        actor: &Actor<'_>,
+        id: &str,
+        field: UserField,
+    ) -> Result<User> {
+        match field {
+            UserField::Email(email) => self.update_email(actor, id, email).await,
+            UserField::Username(name) => self.update_username(actor, id, name).await,
+            UserField::Tags(tags) => self.update_tags(actor, id, tags).await,
+            UserField::Role(role) => self.update_role(actor, id, role.as_deref()).await,
+        }
     }
 
     /// The e-mail (`user.update_identity`).

@@ -136,13 +136,12 @@ impl Store {
 
     /// Clients connected to `channel_id` (whose access changes with the channel).
     pub async fn channel_client_ids(&self, channel_id: &str) -> Result<Vec<String>> {
-        magnetite_db::db_read!(self.db(), pool => {
-            let rows = sqlx::query("SELECT DISTINCT client_id FROM connections WHERE channel_id = $1")
-                .bind(channel_id)
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(|r| r.text("client_id")).collect()
-        })
+        self.texts(
+            "SELECT DISTINCT client_id FROM connections WHERE channel_id = $1",
+            channel_id,
+            "client_id",
+        )
+        .await
     }
 
     /// Everything MQTT needs about `client_id`, or `None` for an unknown client.

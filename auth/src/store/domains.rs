@@ -195,13 +195,12 @@ impl Store {
 
     /// Ids of the domains `user_id` is an admin or member of.
     pub async fn member_domain_ids(&self, user_id: &str) -> Result<Vec<String>> {
-        magnetite_db::db_read!(self.db(), pool => {
-            let rows = sqlx::query("SELECT domain_id FROM domain_members WHERE user_id = $1 ORDER BY domain_id")
-                .bind(user_id)
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(|r| r.text("domain_id")).collect()
-        })
+        self.texts(
+            "SELECT domain_id FROM domain_members WHERE user_id = $1 ORDER BY domain_id",
+            user_id,
+            "domain_id",
+        )
+        .await
     }
 
     /// `(user_id, relation)` of every member.
@@ -217,13 +216,12 @@ impl Store {
 
     /// Ids of every client of the domain (to kick them when it is disabled).
     pub async fn domain_client_ids(&self, domain_id: &str) -> Result<Vec<String>> {
-        magnetite_db::db_read!(self.db(), pool => {
-            let rows = sqlx::query("SELECT id FROM clients WHERE domain_id = $1")
-                .bind(domain_id)
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(|r| r.text("id")).collect()
-        })
+        self.texts(
+            "SELECT id FROM clients WHERE domain_id = $1",
+            domain_id,
+            "id",
+        )
+        .await
     }
 }
 

@@ -35,6 +35,8 @@ pub struct NewEntity<'a> {
     pub entity: &'a Entity,
     pub secret_hash: Option<&'a str>,
     pub event: &'a Event,
+    /// Kaa endpoint events appended after `event` (empty when Kaa events are off).
+    pub kaa: &'a [Event],
 }
 
 /// Writes entity rows (with their events) on an open transaction's connection, so
@@ -75,6 +77,9 @@ macro_rules! impl_entity_rows {
                         .await?;
                     let ev = self.with_ancestors(item.event).await?;
                     self.append_in(&ev, &e.domain_id).await?;
+                    for kaa in item.kaa {
+                        self.append_in(kaa, &e.domain_id).await?;
+                    }
                 }
                 Ok(())
             }
@@ -140,12 +145,14 @@ impl Store {
         }))
     }
 
-    /// Writes every mutable column of `e` (and optionally a new secret).
+    /// Writes every mutable column of `e` (and optionally a new secret), appending `ev`
+    /// and then the `kaa` events of the change.
     pub async fn update_entity(
         &self,
         e: &Entity,
         secret_hash: Option<&str>,
         ev: &Event,
+        kaa: &[Event],
     ) -> Result<()> {
         let sql = format!(
             "UPDATE {} SET name = $3, route = $4, description = $5, tags = $6, metadata = $7, \
@@ -174,17 +181,22 @@ impl Store {
             }
             let ev = tx.with_ancestors(ev).await?;
             tx.append_in(&ev, &e.domain_id).await?;
+            for kaa in kaa {
+                tx.append_in(kaa, &e.domain_id).await?;
+            }
         });
         Ok(())
     }
 
     /// Deletes the entity with its connections; children of a group lose their parent.
+    /// Appends `ev`, then the `kaa` events of the deletion.
     pub async fn delete_entity(
         &self,
         kind: Kind,
         domain_id: &str,
         id: &str,
         ev: &Event,
+        kaa: &[Event],
     ) -> Result<()> {
         let sql = format!(
             "DELETE FROM {} WHERE id = $1 AND domain_id = $2",
@@ -211,6 +223,9 @@ impl Store {
                 sqlx::query(stmt).bind(id).execute(&mut *tx).await?;
             }
             tx.append_in(&ev, domain_id).await?;
+            for kaa in kaa {
+                tx.append_in(kaa, domain_id).await?;
+            }
         });
         Ok(())
     }

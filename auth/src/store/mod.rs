@@ -1,9 +1,11 @@
 //! The identity store on SQLite (embedded default) or PostgreSQL, through one set of SQL.
 //!
 //! Both engines accept `$1`-style parameters and the column types used here (TEXT,
-//! BIGINT), so every statement is written once; [`tx!`] and [`read!`] expand the same
-//! body for each pool type. Each mutation appends its event to the outbox in the same
-//! transaction (`Outbox`), which is what makes "nothing lost" hold across a crash.
+//! BIGINT), so every statement is written once; `magnetite_db::db_tx!` and `db_read!`
+//! expand the same body for each pool type and rows are read through
+//! `magnetite_db::Cols`. Each mutation appends its event to the outbox in the same
+//! transaction (`magnetite_events::Outbox`), which is what makes "nothing lost" hold
+//! across a crash.
 //!
 //! Transactions go through `magnetite_db::db_tx!` (SQLite: one writer per process,
 //! `BEGIN IMMEDIATE`), reads through `db_read!`.
@@ -16,11 +18,9 @@ pub mod list;
 pub mod migrations;
 pub mod users;
 
+pub(crate) use magnetite_db::Cols;
 use magnetite_db::Db;
-use magnetite_events::Event;
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{PgConnection, Row, SqliteConnection};
+pub(crate) use magnetite_events::Outbox;
 
 use crate::error::Result;
 
@@ -41,56 +41,14 @@ impl Store {
     pub fn db(&self) -> &Db {
         &self.db
     }
-}
 
-/// Typed column access that both row types share.
-pub(crate) trait Cols {
-    fn text(&self, col: &str) -> Result<String>;
-    fn opt_text(&self, col: &str) -> Result<Option<String>>;
-    fn int(&self, col: &str) -> Result<i64>;
-}
-
-macro_rules! impl_cols {
-    ($row:ty) => {
-        impl Cols for $row {
-            fn text(&self, col: &str) -> Result<String> {
-                Ok(self.try_get::<String, _>(col)?)
-            }
-            fn opt_text(&self, col: &str) -> Result<Option<String>> {
-                Ok(self.try_get::<Option<String>, _>(col)?)
-            }
-            fn int(&self, col: &str) -> Result<i64> {
-                Ok(self.try_get::<i64, _>(col)?)
-            }
-        }
-    };
-}
-impl_cols!(SqliteRow);
-impl_cols!(PgRow);
-
-/// Appends an event on the transaction's connection.
-pub(crate) trait Outbox {
-    async fn append(&mut self, ev: &Event) -> Result<()>;
-
-    /// Appends an event about something in `domain_id`: only that domain's members
-    /// (and platform admins) read it from `GET /events`. Every store write inside a
-    /// domain goes through here, so no handler can forget the scope.
-    async fn append_in(&mut self, ev: &Event, domain_id: &str) -> Result<()> {
-        self.append(&ev.clone().in_domain(domain_id)).await
-    }
-}
-
-impl Outbox for SqliteConnection {
-    async fn append(&mut self, ev: &Event) -> Result<()> {
-        magnetite_events::append_sqlite(self, ev).await?;
-        Ok(())
-    }
-}
-
-impl Outbox for PgConnection {
-    async fn append(&mut self, ev: &Event) -> Result<()> {
-        magnetite_events::append_postgres(self, ev).await?;
-        Ok(())
+    /// The `col` of every row `sql` (one `$1` parameter, `key`) selects: the id lists
+    /// the access cache and the membership checks need.
+    pub(crate) async fn texts(&self, sql: &str, key: &str, col: &str) -> Result<Vec<String>> {
+        magnetite_db::db_read!(self.db(), pool => {
+            let rows = sqlx::query(sql).bind(key).fetch_all(pool).await?;
+            Ok(rows.iter().map(|r| r.text(col)).collect::<Result<_, _>>()?)
+        })
     }
 }
 

@@ -42,6 +42,31 @@ fn not_found(done: u64) -> Result<()> {
     }
 }
 
+/// Inserts the channel list of the config `$c`, in order, on the transaction `$tx` of
+/// either engine (a macro because the two transaction types share no trait we can
+/// name, while the statement is the same).
+macro_rules! insert_channels {
+    ($tx:ident, $c:expr) => {
+        for (position, ch) in $c.channels.iter().enumerate() {
+            sqlx::query(INSERT_CHANNEL)
+                .bind(&$c.client_id)
+                .bind(&ch.id)
+                .bind(position as i64)
+                .bind(&ch.name)
+                .bind(ch.metadata.to_string())
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
+/// A value bound in an update of a config's columns.
+#[derive(Clone, Copy)]
+enum Val<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
 impl ConfigStore {
     /// Inserts the config and its channels with `ev`, after `new_client` (the client
     /// created for this config, with its `client.create` event) in the same
@@ -79,16 +104,7 @@ impl ConfigStore {
             .bind(&c.created_at)
             .execute(&mut *tx)
             .await?;
-            for (i, ch) in c.channels.iter().enumerate() {
-                sqlx::query(INSERT_CHANNEL)
-                    .bind(&c.client_id)
-                    .bind(&ch.id)
-                    .bind(i as i64)
-                    .bind(&ch.name)
-                    .bind(ch.metadata.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_channels!(tx, c);
             tx.append_in(ev, &c.domain_id).await?;
         });
         Ok(())
@@ -120,31 +136,14 @@ impl ConfigStore {
 
     /// The config of `client_id` in `domain_id`.
     pub async fn get(&self, domain_id: &str, client_id: &str) -> Result<Option<Config>> {
-        let c = magnetite_db::db_read!(self.db(), pool => {
-            sqlx::query("SELECT * FROM bootstrap_configs WHERE client_id = $1 AND domain_id = $2")
-                .bind(client_id)
-                .bind(domain_id)
-                .fetch_optional(pool)
-                .await?
-                .as_ref()
-                .map(config_from_row)
-                .transpose()?
-        });
-        self.with_channels(c).await
+        let sql = "SELECT * FROM bootstrap_configs WHERE client_id = $1 AND domain_id = $2";
+        self.find(sql, &[client_id, domain_id]).await
     }
 
     /// The config of `client_id` in any domain (a client has at most one).
     pub async fn get_any(&self, client_id: &str) -> Result<Option<Config>> {
-        let c = magnetite_db::db_read!(self.db(), pool => {
-            sqlx::query("SELECT * FROM bootstrap_configs WHERE client_id = $1")
-                .bind(client_id)
-                .fetch_optional(pool)
-                .await?
-                .as_ref()
-                .map(config_from_row)
-                .transpose()?
-        });
-        self.with_channels(c).await
+        let sql = "SELECT * FROM bootstrap_configs WHERE client_id = $1";
+        self.find(sql, &[client_id]).await
     }
 
     /// The config a device names by its external id and the keyed hash of its
@@ -156,17 +155,20 @@ impl ConfigStore {
         external_id: &str,
         key_hash: &str,
     ) -> Result<Option<Config>> {
+        let sql =
+            "SELECT * FROM bootstrap_configs WHERE external_id = $1 AND external_key_hash = $2";
+        self.find(sql, &[external_id, key_hash]).await
+    }
+
+    /// The one config `sql` selects with `keys` bound as `$1`, `$2`, ..., with its
+    /// channels.
+    async fn find(&self, sql: &str, keys: &[&str]) -> Result<Option<Config>> {
         let c = magnetite_db::db_read!(self.db(), pool => {
-            sqlx::query(
-                "SELECT * FROM bootstrap_configs WHERE external_id = $1 AND external_key_hash = $2",
-            )
-            .bind(external_id)
-            .bind(key_hash)
-            .fetch_optional(pool)
-            .await?
-            .as_ref()
-            .map(config_from_row)
-            .transpose()?
+            let mut query = sqlx::query(sql);
+            for key in keys {
+                query = query.bind(*key);
+            }
+            query.fetch_optional(pool).await?.as_ref().map(config_from_row).transpose()?
         });
         self.with_channels(c).await
     }
@@ -239,47 +241,6 @@ impl ConfigStore {
         Ok((u64::try_from(total).unwrap_or(0), out))
     }
 
-    /// Writes name, content and `updated_at` of `c`.
-    pub async fn update_info(&self, c: &Config, ev: &Event) -> Result<()> {
-        magnetite_db::db_tx!(self.db(), tx => {
-            let done = sqlx::query(
-                "UPDATE bootstrap_configs SET name = $3, content = $4, updated_at = $5 \
-                 WHERE client_id = $1 AND domain_id = $2",
-            )
-            .bind(&c.client_id)
-            .bind(&c.domain_id)
-            .bind(&c.name)
-            .bind(&c.content)
-            .bind(&c.updated_at)
-            .execute(&mut *tx)
-            .await?;
-            not_found(done.rows_affected())?;
-            tx.append_in(ev, &c.domain_id).await?;
-        });
-        Ok(())
-    }
-
-    /// Writes the certificate, the sealed private key and the CA of `c`.
-    pub async fn update_certs(&self, c: &Config, ev: &Event) -> Result<()> {
-        magnetite_db::db_tx!(self.db(), tx => {
-            let done = sqlx::query(
-                "UPDATE bootstrap_configs SET client_cert = $3, client_key_sealed = $4, \
-                 ca_cert = $5, updated_at = $6 WHERE client_id = $1 AND domain_id = $2",
-            )
-            .bind(&c.client_id)
-            .bind(&c.domain_id)
-            .bind(&c.client_cert)
-            .bind(&c.client_key_sealed)
-            .bind(&c.ca_cert)
-            .bind(&c.updated_at)
-            .execute(&mut *tx)
-            .await?;
-            not_found(done.rows_affected())?;
-            tx.append_in(ev, &c.domain_id).await?;
-        });
-        Ok(())
-    }
-
     /// Replaces the channel list of `c` with `c.channels`.
     pub async fn replace_channels(&self, c: &Config, ev: &Event) -> Result<()> {
         magnetite_db::db_tx!(self.db(), tx => {
@@ -296,34 +257,60 @@ impl ConfigStore {
                 .bind(&c.client_id)
                 .execute(&mut *tx)
                 .await?;
-            for (i, ch) in c.channels.iter().enumerate() {
-                sqlx::query(INSERT_CHANNEL)
-                    .bind(&c.client_id)
-                    .bind(&ch.id)
-                    .bind(i as i64)
-                    .bind(&ch.name)
-                    .bind(ch.metadata.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_channels!(tx, c);
             tx.append_in(ev, &c.domain_id).await?;
         });
         Ok(())
     }
 
+    /// Writes name, content and `updated_at` of `c`.
+    pub async fn update_info(&self, c: &Config, ev: &Event) -> Result<()> {
+        let columns = [
+            ("name", Val::Text(&c.name)),
+            ("content", Val::Text(&c.content)),
+        ];
+        self.update_config(c, &columns, ev).await
+    }
+
+    /// Writes the certificate, the sealed private key and the CA of `c`.
+    pub async fn update_certs(&self, c: &Config, ev: &Event) -> Result<()> {
+        let columns = [
+            ("client_cert", Val::Text(&c.client_cert)),
+            ("client_key_sealed", Val::Text(&c.client_key_sealed)),
+            ("ca_cert", Val::Text(&c.ca_cert)),
+        ];
+        self.update_config(c, &columns, ev).await
+    }
+
     /// Writes the whitelist state of `c`.
     pub async fn set_state(&self, c: &Config, ev: &Event) -> Result<()> {
+        let columns = [("state", Val::Int(c.state.as_i64()))];
+        self.update_config(c, &columns, ev).await
+    }
+
+    /// Writes `columns` and `updated_at` of the config `c` with its event in one
+    /// transaction; 404 when the domain has no such config. Column names are this
+    /// file's constants, never input.
+    async fn update_config(
+        &self,
+        c: &Config,
+        columns: &[(&str, Val<'_>)],
+        ev: &Event,
+    ) -> Result<()> {
+        let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+        let sql = format!(
+            "UPDATE bootstrap_configs SET {} WHERE client_id = $1 AND domain_id = $2",
+            set_clause(&names)
+        );
         magnetite_db::db_tx!(self.db(), tx => {
-            let done = sqlx::query(
-                "UPDATE bootstrap_configs SET state = $3, updated_at = $4 \
-                 WHERE client_id = $1 AND domain_id = $2",
-            )
-            .bind(&c.client_id)
-            .bind(&c.domain_id)
-            .bind(c.state.as_i64())
-            .bind(&c.updated_at)
-            .execute(&mut *tx)
-            .await?;
+            let mut query = sqlx::query(&sql).bind(&c.client_id).bind(&c.domain_id);
+            for (_, value) in columns {
+                query = match *value {
+                    Val::Text(text) => query.bind(text),
+                    Val::Int(int) => query.bind(int),
+                };
+            }
+            let done = query.bind(&c.updated_at).execute(&mut *tx).await?;
             not_found(done.rows_affected())?;
             tx.append_in(ev, &c.domain_id).await?;
         });
@@ -348,5 +335,27 @@ impl ConfigStore {
             tx.append_in(ev, domain_id).await?;
         });
         Ok(())
+    }
+}
+
+/// `a = $3, b = $4, updated_at = $5` for the columns `[a, b]`: `$1` and `$2` name the
+/// config, `updated_at` always changes with it.
+fn set_clause(names: &[&str]) -> String {
+    let set: Vec<String> = (names.iter().copied().chain(["updated_at"]))
+        .enumerate()
+        .map(|(i, name)| format!("{name} = ${}", i + 3))
+        .collect();
+    set.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_set_clause_numbers_after_the_key_and_ends_with_updated_at() {
+        assert_eq!(
+            super::set_clause(&["name", "content"]),
+            "name = $3, content = $4, updated_at = $5"
+        );
+        assert_eq!(super::set_clause(&[]), "updated_at = $3");
     }
 }

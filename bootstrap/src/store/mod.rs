@@ -1,12 +1,14 @@
 //! Bootstrap tables on SQLite or PostgreSQL through one set of SQL (the auth pattern).
 //!
 //! Both engines accept `$1`-style parameters and TEXT/BIGINT columns, so each statement
-//! is written once and `tx!` / `read!` expand the body for either pool. Every
-//! change appends its event to `events_outbox` inside the same transaction, so a
-//! change and its event are committed (or lost) together.
+//! is written once and `magnetite_db::db_tx!` / `db_read!` expand the body for either
+//! pool; rows are read through `magnetite_db::Cols`. Every change appends its event to
+//! `events_outbox` inside the same transaction ([`Outbox`]: `magnetite_events::Outbox`
+//! after auth's `EventAncestry` added the client's groups), so a change and its event
+//! are committed (or lost) together.
 //!
-//! SQLite has one writer: writes here take this store's lock and `BEGIN IMMEDIATE`
-//! (auth has its own lock; the two meet at SQLite's busy timeout, which waits).
+//! SQLite has one writer: every `db_tx!` here takes the process-wide SQLite write lock
+//! (the same one auth's and certs' stores take) and `BEGIN IMMEDIATE`.
 
 pub mod configs;
 pub mod reactions;
@@ -14,17 +16,38 @@ pub(crate) use reactions::TAILER_CURSOR;
 mod schema;
 
 use magnetite_auth::EventAncestry;
+pub(crate) use magnetite_db::Cols;
 use magnetite_db::Db;
 use magnetite_events::Event;
 use serde_json::Value;
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{PgConnection, Row, SqliteConnection};
 
 use crate::error::BootstrapError;
 use crate::model::{Channel, Config, State};
 
 type Result<T, E = BootstrapError> = std::result::Result<T, E>;
+
+/// Appends an event on the transaction's connection (`magnetite_events::Outbox`), with
+/// the groups above the client (and any other entity) it names, resolved by auth on
+/// this same connection ([`EventAncestry`]): a bootstrap event is about a client, so a
+/// consumer of a group with subresources sees it when the client is in the group's
+/// subtree at that moment.
+pub(crate) trait Outbox {
+    async fn append(&mut self, ev: &Event) -> Result<()>;
+
+    /// Appends an event about a config of `domain_id`: only that domain's members (and
+    /// platform admins) read it from `GET /events`.
+    async fn append_in(&mut self, ev: &Event, domain_id: &str) -> Result<()> {
+        self.append(&ev.clone().in_domain(domain_id)).await
+    }
+}
+
+impl<C: magnetite_events::Outbox + EventAncestry> Outbox for C {
+    async fn append(&mut self, ev: &Event) -> Result<()> {
+        let ev = self.with_ancestors(ev).await?;
+        magnetite_events::Outbox::append(self, &ev).await?;
+        Ok(())
+    }
+}
 
 /// The bootstrap tables over the shared database pool (cheap to clone).
 #[derive(Debug, Clone)]
@@ -53,61 +76,6 @@ impl ConfigStore {
                 tx.append(ev).await?;
             }
         });
-        Ok(())
-    }
-}
-
-/// Typed column access both row types share.
-pub(crate) trait Cols {
-    fn text(&self, col: &str) -> Result<String>;
-    fn opt_text(&self, col: &str) -> Result<Option<String>>;
-    fn int(&self, col: &str) -> Result<i64>;
-}
-
-macro_rules! impl_cols {
-    ($row:ty) => {
-        impl Cols for $row {
-            fn text(&self, col: &str) -> Result<String> {
-                Ok(self.try_get::<String, _>(col)?)
-            }
-            fn opt_text(&self, col: &str) -> Result<Option<String>> {
-                Ok(self.try_get::<Option<String>, _>(col)?)
-            }
-            fn int(&self, col: &str) -> Result<i64> {
-                Ok(self.try_get::<i64, _>(col)?)
-            }
-        }
-    };
-}
-impl_cols!(SqliteRow);
-impl_cols!(PgRow);
-
-/// Appends an event on the transaction's connection, with the groups above the client
-/// (and any other entity) it names, resolved by auth on this same connection
-/// ([`EventAncestry`]): a bootstrap event is about a client, so a consumer of a group
-/// with subresources sees it when the client is in the group's subtree at that moment.
-pub(crate) trait Outbox {
-    async fn append(&mut self, ev: &Event) -> Result<()>;
-
-    /// Appends an event about a config of `domain_id`: only that domain's members
-    /// (and platform admins) read it from `GET /events`.
-    async fn append_in(&mut self, ev: &Event, domain_id: &str) -> Result<()> {
-        self.append(&ev.clone().in_domain(domain_id)).await
-    }
-}
-
-impl Outbox for SqliteConnection {
-    async fn append(&mut self, ev: &Event) -> Result<()> {
-        let ev = self.with_ancestors(ev).await?;
-        magnetite_events::append_sqlite(self, &ev).await?;
-        Ok(())
-    }
-}
-
-impl Outbox for PgConnection {
-    async fn append(&mut self, ev: &Event) -> Result<()> {
-        let ev = self.with_ancestors(ev).await?;
-        magnetite_events::append_postgres(self, &ev).await?;
         Ok(())
     }
 }

@@ -18,6 +18,7 @@ use crate::broker::Shared;
 use crate::hooks::{
     AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, TopicVerdict, Transport,
 };
+use crate::persist::{Link, Record, SessionMeta};
 use crate::protocol::{
     self, reason, ConnAck, Connect, LastWill, Packet, Properties, ProtocolVersion,
 };
@@ -254,12 +255,23 @@ async fn accept_connect<H: Hooks, S: Io>(
             return None;
         }
     }
+    let config = &shared.config;
+    let (session_expiry, expiry_capped) = session_expiry(&connect, config.max_session_expiry);
+    if session_expiry > 0 && store_failing(shared) {
+        let code = if v5 {
+            reason::QUOTA_EXCEEDED
+        } else {
+            reason::v3::SERVER_UNAVAILABLE
+        };
+        tracing::warn!(client_id = %client_id, "persistent session refused: store failing");
+        refuse(&mut accepted.io, version, code).await;
+        return None;
+    }
     let (kick_tx, kick_rx) = oneshot::channel();
     let key = SessionKey::new(shared.hooks.session_namespace(&identity), client_id.clone());
     let (session, state, session_present) =
         attach_session(shared, key, connect.clean_start, kick_tx).await;
-    let config = &shared.config;
-    let (session_expiry, expiry_capped) = session_expiry(&connect, config.max_session_expiry);
+    link_to_store(shared, &session, session_expiry, connect.will.as_ref());
 
     let mut properties = Properties::default();
     if v5 {
@@ -315,6 +327,57 @@ async fn accept_connect<H: Hooks, S: Io>(
         .on_connect(&connection.identity, &connection.client_id);
     tracing::debug!(client_id = %connection.client_id, peer = %connection.peer, ?version, "client connected");
     Some(connection)
+}
+
+/// Whether a store is configured and cannot take new state (counted as a refusal).
+fn store_failing<H: Hooks>(shared: &Shared<H>) -> bool {
+    let Some(persist) = &shared.persist else {
+        return false;
+    };
+    let failing = persist.store.is_failing();
+    if failing {
+        persist.refused();
+    }
+    failing
+}
+
+/// Ties a persistent session (expiry > 0) to the store, writing its session record with
+/// the will it would leave if the broker died now; a session that is no longer
+/// persistent leaves the store. Nothing without a store.
+fn link_to_store<H: Hooks>(
+    shared: &Shared<H>,
+    session: &Session,
+    expiry: u32,
+    will: Option<&LastWill>,
+) {
+    let Some(persist) = &shared.persist else {
+        return;
+    };
+    if expiry == 0 {
+        if let Some(link) = session.replace_link(None) {
+            link.append(Record::SessionGone { pid: link.pid });
+        }
+        return;
+    }
+    let will = will.map(|w| {
+        let delay = w.properties.will_delay_interval.unwrap_or(0).min(expiry);
+        (crate::will::message(w), delay)
+    });
+    let meta = SessionMeta {
+        namespace: session.key.namespace.clone(),
+        client_id: session.key.client_id.clone(),
+        expiry,
+        offline_since: None,
+        will,
+    };
+    let relinked = session.with_link(|link| {
+        link.meta = meta.clone();
+        link.write_meta();
+    });
+    if relinked.is_none() {
+        let link = Link::new(Arc::clone(&persist.store), meta);
+        session.replace_link(Some(Box::new(link)));
+    }
 }
 
 /// The client id to use, and whether we assigned it. Refusal codes per version.

@@ -45,7 +45,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         match self.inflight_state(ack.pkid) {
             None => Ok(()),
             Some((i, AckState::QoS1)) => {
-                self.state.inflight.remove(i);
+                self.finish_inflight(i);
                 self.drain_deliveries()
             }
             Some(_) => Err(self.violation(reason::PROTOCOL_ERROR)),
@@ -71,10 +71,14 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 return Err(self.violation(reason::PROTOCOL_ERROR));
             }
             // The receiver refused it (v5): the flow ends here.
-            self.state.inflight.remove(i);
+            self.finish_inflight(i);
             return self.drain_deliveries();
         }
         // First PUBREC, or a retransmitted one: either way the answer is PUBREL 0x00.
+        let message = &self.state.inflight[i];
+        if !message.released {
+            self.record_sent(message.delivery.stored, message.pkid, true);
+        }
         self.state.inflight[i].released = true;
         self.write_pub_response(Packet::PubRel, rec.pkid, reason::SUCCESS);
         Ok(())
@@ -84,10 +88,17 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         match self.inflight_state(comp.pkid) {
             None => Ok(()),
             Some((i, AckState::AwaitingPubComp)) => {
-                self.state.inflight.remove(i);
+                self.finish_inflight(i);
                 self.drain_deliveries()
             }
             Some(_) => Err(self.violation(reason::PROTOCOL_ERROR)),
+        }
+    }
+
+    /// Ends the flow of the in-flight message at `i` (and in the store, if persisted).
+    fn finish_inflight(&mut self, i: usize) {
+        if let Some(done) = self.state.inflight.remove(i) {
+            self.forget_stored(done.delivery.stored);
         }
     }
 }

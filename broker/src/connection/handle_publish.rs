@@ -6,6 +6,7 @@ use super::io::Io;
 use super::{Connection, Exit};
 use crate::hooks::{Hooks, TopicVerdict, V3PublishRefusal};
 use crate::message::{Delivery, Message};
+use crate::persist::Record;
 use crate::session::Session;
 
 /// How long a publisher waits for a full subscriber queue before that subscriber is
@@ -46,10 +47,32 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             // its own form of it on delivery.
             TopicVerdict::AllowAs(routed) => publish.topic = routed,
         }
+        let persist = self.shared.persist.clone();
+        if let Some(persist) = &persist {
+            if qos != QoS::AtMostOnce && persist.store.is_failing() {
+                persist.refused();
+                return self.refuse_unstorable(qos, pkid);
+            }
+            if qos != QoS::AtMostOnce || publish.retain {
+                persist.store.wait_for_room().await;
+            }
+        }
         let message = Message::from_publish(publish, self.session.id);
         let routed = self.shared.publish(Arc::new(message));
         let matched = routed.matched;
+        let mut stored = routed.stored;
         self.wait_for_slow_subscribers(routed.blocked).await;
+        if qos == QoS::ExactlyOnce {
+            stored |= self.record_incoming_qos2(pkid, true);
+        }
+        if let Some(persist) = persist.filter(|p| p.sync && stored && qos != QoS::AtMostOnce) {
+            // Group commit: this waits for the fsync of the batch holding our records.
+            let ticket = persist.store.last_ticket();
+            if !persist.store.wait_durable(ticket).await {
+                persist.refused();
+                return self.refuse_unstorable(qos, pkid);
+            }
+        }
         let code = if matched == 0 && self.version.is_v5() {
             reason::NO_MATCHING_SUBSCRIBERS
         } else {
@@ -57,6 +80,40 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         };
         self.acknowledge(qos, pkid, code);
         Ok(())
+    }
+
+    /// The store cannot take new state (a full disk): 5.0 answers 0x97 Quota exceeded in
+    /// PUBACK / PUBREC, 3.1.1 (no such code) closes the connection.
+    fn refuse_unstorable(&mut self, qos: QoS, pkid: u16) -> Result<(), Exit> {
+        tracing::debug!(client_id = %self.client_id, "publish refused: persistent store failing");
+        if !self.version.is_v5() {
+            return Err(Exit::Violation(reason::QUOTA_EXCEEDED));
+        }
+        match qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => {
+                self.write_pub_response(Packet::PubAck, pkid, reason::QUOTA_EXCEEDED)
+            }
+            QoS::ExactlyOnce => {
+                self.state.incoming_qos2.remove(&pkid);
+                self.record_incoming_qos2(pkid, false);
+                self.write_pub_response(Packet::PubRec, pkid, reason::QUOTA_EXCEEDED)
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a held (or released) incoming QoS 2 packet id of a persisted session.
+    fn record_incoming_qos2(&self, pkid: u16, held: bool) -> bool {
+        self.session
+            .with_link(|link| {
+                link.append(Record::IncomingQos2 {
+                    pid: link.pid,
+                    pkid,
+                    held,
+                })
+            })
+            .is_some()
     }
 
     /// The positive acknowledgement of an accepted PUBLISH: PUBACK, or PUBREC with the
@@ -146,6 +203,9 @@ impl<H: Hooks, S: Io> Connection<H, S> {
 
     pub(super) fn handle_pubrel(&mut self, rel: PubResponse) -> Result<(), Exit> {
         let known = self.state.incoming_qos2.remove(&rel.pkid);
+        if known {
+            self.record_incoming_qos2(rel.pkid, false);
+        }
         let code = if known || !self.version.is_v5() {
             reason::SUCCESS
         } else {

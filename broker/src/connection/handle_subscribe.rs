@@ -10,6 +10,7 @@ use super::io::Io;
 use super::{Connection, Exit};
 use crate::hooks::{FilterVerdict, Hooks, Presentation};
 use crate::message::{Delivery, Message};
+use crate::persist::{PersistedSubscription, Record};
 use crate::protocol::topic;
 use crate::protocol::{
     reason, Packet, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
@@ -119,6 +120,16 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             filter: routed.clone(),
             presented: presented.clone(),
         };
+        self.session.with_link(|link| {
+            link.append(Record::Subscribed {
+                pid: link.pid,
+                text: filter.clone(),
+                sub: PersistedSubscription {
+                    stored: stored.clone(),
+                    options: sub_options,
+                },
+            })
+        });
         if let Some(previous) = self.state.subscriptions.insert(filter, stored) {
             // The same text now routes elsewhere (a route was changed): drop the old one.
             self.release(&previous);
@@ -186,6 +197,12 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             let held = self.state.subscriptions.remove(filter);
             if let Some(sub) = &held {
                 self.release(sub);
+                self.session.with_link(|link| {
+                    link.append(Record::Unsubscribed {
+                        pid: link.pid,
+                        text: filter.clone(),
+                    })
+                });
             }
             codes.push(if held.is_some() {
                 reason::SUCCESS
@@ -219,5 +236,6 @@ fn retained_delivery(
         subscription_ids: options.subscription_id.into_iter().collect(),
         message,
         presented,
+        stored: 0,
     }
 }

@@ -8,6 +8,7 @@ use super::io::Io;
 use super::{Connection, Exit};
 use crate::hooks::Hooks;
 use crate::message::Delivery;
+use crate::persist::Record;
 use crate::protocol::{self, reason, Packet, Properties, PubResponse, Publish, QoS};
 use crate::session::Inflight;
 use crate::stats::DropReason;
@@ -43,6 +44,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
 
     fn send_delivery(&mut self, delivery: Delivery, now: Instant) {
         if delivery.message.is_expired(now) {
+            self.forget_stored(delivery.stored);
             return;
         }
         if self.send_shared_frame(&delivery) {
@@ -51,10 +53,12 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         let mut publish = self.outgoing_publish(&delivery, now);
         if !self.fits_client(&publish) {
             self.shared.stats.dropped.count(DropReason::PacketTooLarge);
+            self.forget_stored(delivery.stored);
             return;
         }
         if delivery.qos != QoS::AtMostOnce {
             publish.pkid = self.state.allocate_pkid();
+            self.record_sent(delivery.stored, publish.pkid, false);
             self.state.inflight.push_back(Inflight {
                 pkid: publish.pkid,
                 delivery,
@@ -87,6 +91,29 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         }
         self.wbuf.extend_from_slice(frame);
         true
+    }
+
+    /// A persisted delivery's flow ended (acknowledged, refused, expired, too large):
+    /// the store forgets it. `seq` 0 (not persisted) does nothing.
+    pub(super) fn forget_stored(&self, seq: u64) {
+        if seq != 0 {
+            self.session
+                .with_link(|link| link.append(Record::Done { pid: link.pid, seq }));
+        }
+    }
+
+    /// A persisted delivery was sent with `pkid` (or, `released`, PUBREL followed).
+    pub(super) fn record_sent(&self, seq: u64, pkid: u16, released: bool) {
+        if seq != 0 {
+            self.session.with_link(|link| {
+                link.append(Record::Sent {
+                    pid: link.pid,
+                    seq,
+                    pkid,
+                    released,
+                })
+            });
+        }
     }
 
     /// Sends again what was in flight when the previous connection ended (DUP set).

@@ -43,9 +43,16 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             }
         } else {
             session.put_state(state);
-            if let Some(will) = will {
-                will::publish_or_schedule(&shared, &session, &will, self.session_expiry);
-            }
+            let pending_will = will.and_then(|will| {
+                will::publish_or_schedule(&shared, &session, &will, self.session_expiry)
+            });
+            let expiry = self.session_expiry;
+            session.with_link(|link| {
+                link.meta.offline_since = Some(crate::persist::unix_now());
+                link.meta.expiry = expiry;
+                link.meta.will = pending_will;
+                link.write_meta();
+            });
             if self.session_expiry != u32::MAX {
                 shared.schedule_expiry(&session, self.session_expiry);
             }

@@ -36,6 +36,9 @@ pub enum Service {
     Bootstrap,
     /// `mqtt`: MQTT adapter connect/disconnect.
     Mqtt,
+    /// `kaa`: Kaa endpoint events ([`crate::kaa`]), shipped only to NATS, as Avro on
+    /// their own subjects. Not in [`Service::ALL`]: no Magistrala stream carries them.
+    Kaa,
 }
 
 impl Service {
@@ -54,6 +57,7 @@ impl Service {
             Service::Clients => "clients",
             Service::Bootstrap => "bootstrap",
             Service::Mqtt => "mqtt",
+            Service::Kaa => crate::kaa::STREAM,
         }
     }
 
@@ -64,6 +68,7 @@ impl Service {
             "clients" | "things" => Some(Service::Clients),
             "bootstrap" => Some(Service::Bootstrap),
             "mqtt" => Some(Service::Mqtt),
+            crate::kaa::STREAM => Some(Service::Kaa),
             _ => None,
         }
     }

@@ -22,8 +22,10 @@ impl MqttEventType {
     }
 }
 
-/// The MQTT event: `client_id` (the authenticated id, never the password),
-/// `event_type`, `instance` (this broker's instance id) and `occurred_at` (now).
+/// The MQTT event: `client_id`, `event_type`, `instance` (this broker's instance id)
+/// and `occurred_at` (now). The `client_id` field (its name is the wire format) holds
+/// the platform client id when the session authenticated as a platform client (`--auth
+/// platform`), else the MQTT client id from CONNECT (`--auth none`); never a password.
 ///
 /// Unlike the service events it has no `operation` field, as the reference shows.
 pub fn mqtt_event(client_id: &str, kind: MqttEventType, instance: &str) -> Event {

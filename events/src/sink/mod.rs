@@ -19,6 +19,9 @@ pub struct Prepared {
     pub service: String,
     /// Fields with the prefix's naming applied.
     pub fields: Map<String, Value>,
+    /// A row of the `kaa` stream: its subject and Avro body (then `fields` is empty).
+    /// Only the NATS sink is handed these.
+    pub kaa: Option<crate::kaa::KaaMessage>,
 }
 
 /// One configured sink.

@@ -2,6 +2,8 @@
 //! (subjects `events.>`, created if missing). Each publish waits for its ack before the
 //! next, so a failure never reorders events; `Nats-Msg-Id` = `<epoch>-<outbox id>` lets
 //! JetStream drop the copy a retry may produce (dedup window, 2 min by default).
+//! Kaa rows ([`crate::kaa`]) are published on their own subjects as Avro, captured by
+//! the stream `kaa-events` (subjects `kaa.v1.events.>`) so they are acknowledged too.
 
 use super::{Prepared, SinkContext};
 use crate::encode::json_bytes;
@@ -13,13 +15,25 @@ use async_nats::jetstream::{self, stream};
 pub struct NatsSink {
     url: StoreUrl,
     js: Option<jetstream::Context>,
+    /// The `kaa-events` stream was made sure of on this connection.
+    kaa_stream: bool,
     ctx: SinkContext,
 }
+
+/// The JetStream stream that captures Kaa subjects, so each Kaa publish is
+/// acknowledged (core NATS subscribers of `kaa.v1.events.>` still see every message).
+const KAA_STREAM: &str = "kaa-events";
+const KAA_SUBJECTS: &str = "kaa.v1.events.>";
 
 impl NatsSink {
     /// Keeps the parsed URL (no connection yet).
     pub fn new(url: StoreUrl, ctx: SinkContext) -> Self {
-        NatsSink { url, js: None, ctx }
+        NatsSink {
+            url,
+            js: None,
+            kaa_stream: false,
+            ctx,
+        }
     }
 
     fn err(&self, e: impl std::fmt::Display) -> EventsError {
@@ -46,7 +60,24 @@ impl NatsSink {
         .await
         .map_err(|e| self.err(e))?;
         self.js = Some(js.clone());
+        self.kaa_stream = false;
         Ok(js)
+    }
+
+    /// Creates the Kaa stream on first use (only deployments with Kaa events get it).
+    async fn ensure_kaa_stream(&mut self, js: &jetstream::Context) -> Result<(), EventsError> {
+        if self.kaa_stream {
+            return Ok(());
+        }
+        js.get_or_create_stream(stream::Config {
+            name: KAA_STREAM.to_string(),
+            subjects: vec![KAA_SUBJECTS.to_string()],
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| self.err(e))?;
+        self.kaa_stream = true;
+        Ok(())
     }
 
     /// Publishes the batch in order, each acknowledged by JetStream.
@@ -56,9 +87,15 @@ impl NatsSink {
             let mut headers = async_nats::HeaderMap::new();
             let msg_id = format!("{}-{}", self.ctx.epoch, ev.id);
             headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id.as_str());
-            let subject = self.ctx.names.subject(&ev.service);
+            let (subject, body) = match &ev.kaa {
+                Some(kaa) => {
+                    self.ensure_kaa_stream(&js).await?;
+                    (kaa.subject.clone(), kaa.body.clone())
+                }
+                None => (self.ctx.names.subject(&ev.service), json_bytes(&ev.fields)),
+            };
             let ack = js
-                .publish_with_headers(subject, headers, json_bytes(&ev.fields).into())
+                .publish_with_headers(subject, headers, body.into())
                 .await
                 .map_err(|e| self.err(e))?;
             ack.await.map_err(|e| self.err(e))?;

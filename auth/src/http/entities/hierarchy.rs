@@ -13,13 +13,15 @@ use std::collections::HashMap;
 use super::{render_page, service, KindOf};
 use crate::access::Actor;
 use crate::error::{AuthError, Result};
-use crate::http::{AppState, Body, Caller};
+use crate::http::{AppState, Attach, Body, Caller, Detach, Way};
 use crate::model::Kind;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route(
         "/:domain/groups/:id/children",
-        get(children).post(add_children).delete(remove_children),
+        get(children)
+            .post(link_children::<Attach>)
+            .delete(link_children::<Detach>),
     )
 }
 
@@ -95,7 +97,8 @@ impl ChildrenBody {
     }
 }
 
-async fn add_children(
+/// `POST|DELETE /{d}/groups/{id}/children`.
+async fn link_children<W: Way>(
     State(state): State<AppState>,
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
@@ -104,21 +107,7 @@ async fn add_children(
     let children = body.ids()?;
     state
         .groups()
-        .add_children(&Actor::User(&caller), &domain, &id, &children)
+        .link_children(W::LINK, &Actor::User(&caller), &domain, &id, &children)
         .await?;
-    Ok(StatusCode::CREATED)
-}
-
-async fn remove_children(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, id)): Path<(String, String)>,
-    Body(body): Body<ChildrenBody>,
-) -> Result<StatusCode> {
-    let children = body.ids()?;
-    state
-        .groups()
-        .remove_children(&Actor::User(&caller), &domain, &id, &children)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(W::STATUS)
 }

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 
-use super::{page, AppState, Body, Caller};
+use super::{page, AppState, Body, Caller, Disable, Enable, Switch};
 use crate::access::Actor;
 use crate::error::Result;
-use crate::model::{Kind, Status};
+use crate::model::Kind;
 use crate::service::{Entities, EntityChange, Listed, NewEntityInput};
 
 /// Selects the kind at compile time so one handler serves three route sets.
@@ -67,8 +67,15 @@ fn kind_routes<K: KindOf>() -> Router<AppState> {
             &format!("{base}/:id/tags"),
             axum::routing::patch(update_tags::<K>),
         )
-        .route(&format!("{base}/:id/enable"), post(enable::<K>))
-        .route(&format!("{base}/:id/disable"), post(disable::<K>))
+        .route(
+            &format!("{base}/:id/metadata"),
+            axum::routing::patch(patch_metadata::<K>),
+        )
+        .route(&format!("{base}/:id/enable"), post(set_status::<K, Enable>))
+        .route(
+            &format!("{base}/:id/disable"),
+            post(set_status::<K, Disable>),
+        )
         .merge(hierarchy::parent_routes::<K>(&base))
 }
 
@@ -162,6 +169,24 @@ async fn update<K: KindOf>(
 }
 
 #[derive(Deserialize)]
+struct MetadataBody {
+    metadata: Option<Value>,
+}
+
+/// `PATCH /{d}/<kind>/{id}/metadata {"metadata": {...}}`: sets those keys only.
+async fn patch_metadata<K: KindOf>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, id)): Path<(String, String)>,
+    Body(body): Body<MetadataBody>,
+) -> Result<Json<Value>> {
+    let e = service::<K>(&state)
+        .patch_metadata(&Actor::User(&caller), &domain, &id, body.metadata)
+        .await?;
+    Ok(Json(e.to_json(None)))
+}
+
+#[derive(Deserialize)]
 struct TagsBody {
     tags: Option<Vec<String>>,
 }
@@ -178,24 +203,14 @@ async fn update_tags<K: KindOf>(
     Ok(Json(e.to_json(None)))
 }
 
-async fn enable<K: KindOf>(
+/// `POST {base}/{id}/enable|disable`.
+async fn set_status<K: KindOf, S: Switch>(
     State(state): State<AppState>,
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
     let e = service::<K>(&state)
-        .set_status(&Actor::User(&caller), &domain, &id, Status::Enabled)
-        .await?;
-    Ok(Json(e.to_json(None)))
-}
-
-async fn disable<K: KindOf>(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((domain, id)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    let e = service::<K>(&state)
-        .set_status(&Actor::User(&caller), &domain, &id, Status::Disabled)
+        .set_status(&Actor::User(&caller), &domain, &id, S::STATUS)
         .await?;
     Ok(Json(e.to_json(None)))
 }
