@@ -315,19 +315,6 @@ fn sse_and_websocket_streams_deliver_events_and_keep_alives() {
     );
 }
 
-/// A stream request, answered with its status (the body is not read: a 200 stays open
-/// while the response lives).
-fn open_sse(api: &Api, id: &str) -> reqwest::blocking::Response {
-    reqwest::blocking::Client::builder()
-        .timeout(PATIENCE)
-        .build()
-        .expect("client")
-        .get(format!("{}/consumers/{id}/stream", api.base_url()))
-        .bearer_auth(&api.token)
-        .send()
-        .expect("stream request")
-}
-
 type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

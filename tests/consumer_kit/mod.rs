@@ -137,14 +137,20 @@ pub fn read_sse(
 }
 
 pub fn sse_lines(api: &Api, id: &str) -> impl Iterator<Item = String> {
-    let resp = reqwest::blocking::Client::builder()
+    let resp = open_sse(api, id);
+    assert_eq!(resp.status().as_u16(), 200);
+    BufReader::new(resp).lines().map_while(Result::ok)
+}
+
+/// A stream request, answered with its status (the body is not read: a 200 stays open
+/// while the response lives).
+pub fn open_sse(api: &Api, id: &str) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::builder()
         .timeout(PATIENCE)
         .build()
         .expect("client")
         .get(format!("{}/consumers/{id}/stream", api.base_url()))
         .bearer_auth(&api.token)
         .send()
-        .expect("stream request");
-    assert_eq!(resp.status().as_u16(), 200);
-    BufReader::new(resp).lines().map_while(Result::ok)
+        .expect("stream request")
 }
