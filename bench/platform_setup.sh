@@ -1,12 +1,13 @@
 # Sourced by the platform benchmarks: a platform broker on free ports (`start`, which
 # sets PID) and N clients provisioned through the HTTP API into $OUT/credentials.csv.
-# Needs BIN (the broker binary), OUT (results dir) and N.
+# Needs BIN (the broker binary), OUT (results dir) and N; SERVE_FLAGS (optional) are
+# added to `serve`.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MQTT=$(free_port); HTTP=$(free_port); WS=$(free_port)
 export MAGNETITE_ADMIN_EMAIL=admin@example.com MAGNETITE_ADMIN_PASSWORD=bench-admin-pw
 start() {
   "$BIN" serve --mqtt-addr 127.0.0.1:$MQTT --ws-addr 127.0.0.1:$WS \
-    --http-addr 127.0.0.1:$HTTP --data-dir "$OUT/data" ${DATABASE_URL:+--database-url "$DATABASE_URL"} \
+    --http-addr 127.0.0.1:$HTTP --data-dir "$OUT/data" ${DATABASE_URL:+--database-url "$DATABASE_URL"} ${SERVE_FLAGS:-} \
     >>"$OUT/magnetite.log" 2>&1 &
   PID=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTP/health" >/dev/null && return; sleep 0.1; done

@@ -256,6 +256,16 @@ pub struct Settings {
     /// Most unacknowledged deliveries per event consumer
     #[arg(long, env = "MAGNETITE_CONSUMER_MAX_PENDING", default_value_t = 10_000)]
     pub consumer_max_pending: u64,
+    /// Most open event-consumer streams (SSE and WebSocket) per user; more get 429
+    #[arg(
+        long,
+        env = "MAGNETITE_CONSUMER_MAX_STREAMS_PER_USER",
+        default_value_t = 10
+    )]
+    pub consumer_max_streams_per_user: u64,
+    /// Most open event-consumer streams on this instance in all; more get 429
+    #[arg(long, env = "MAGNETITE_CONSUMER_MAX_STREAMS", default_value_t = 1000)]
+    pub consumer_max_streams: u64,
     /// SMTP server for password-reset mail: smtp://[user:pass@]host[:port][?tls=required]
     /// or smtps://...; without it the mail is written to <data dir>/mail
     #[arg(long, env = "MAGNETITE_SMTP_URL", hide_env_values = true, value_parser = parse_secret)]

@@ -116,13 +116,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let instance_id = instance_id(&settings)?;
     let kaa = settings.kaa(&instance_id).map_err(anyhow::Error::msg)?;
     let events = start_events(&settings, &instance_id).await?;
-    let (writer, writer_task) =
-        MqttWriter::spawn_joinable(events.db().clone(), instance_id.clone());
     let ca = tls::load_ca(&settings)?;
     let tls = tls::acceptor(&settings, ca.as_ref())?;
     let listeners = Listeners { tls };
-    match settings.auth {
+    let writer_task = match settings.auth {
         AuthMode::None => {
+            let (writer, writer_task) =
+                MqttWriter::spawn_joinable(events.db().clone(), instance_id.clone());
             tracing::warn!("--auth none: ANY client may connect and use ANY topic allowed by the ACL; use only on a trusted network");
             if kaa.is_some() {
                 tracing::warn!("--kaa-events with --auth none: there are no platform clients, so no Kaa endpoint events are made");
@@ -138,10 +138,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             api.metrics.extend(start_cluster(cluster, &broker));
             run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
+            writer_task
         }
         AuthMode::Platform => {
             let origin = kaa.as_ref().map(|k| k.origin.clone());
             let services = services::start(&settings, &events, ca, &instance_id, kaa).await?;
+            // MQTT events carry the client's groups, looked up once per written batch.
+            let ancestry = Arc::new(services.platform.store.clone());
+            let (writer, writer_task) = MqttWriter::spawn_with_ancestry(
+                events.db().clone(),
+                instance_id.clone(),
+                Some(ancestry),
+            );
             let gate = MqttGate::new(Arc::clone(&services.platform));
             let platform_hooks = PlatformHooks::new(gate.clone());
             let kaa_hooks = WithKaa::new(platform_hooks, gate, origin, writer.clone());
@@ -166,8 +174,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             services.bootstrap.shutdown().await;
             services.consumers.shutdown().await;
             services.notifications.shutdown().await;
+            writer_task
         }
-    }
+    };
     // Every MQTT event recorded so far is written before the process exits.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
     events.shutdown().await;

@@ -205,6 +205,8 @@ async fn start_consumers(
         keepalive: settings.consumer_keepalive,
         max_per_user: settings.consumer_max_per_user,
         max_pending: settings.consumer_max_pending,
+        max_streams_per_user: settings.consumer_max_streams_per_user,
+        max_streams: settings.consumer_max_streams,
         instance_id: instance_id.to_string(),
     };
     let names = events.names().clone();

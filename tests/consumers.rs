@@ -1,116 +1,21 @@
 //! Event consumers (`/consumers`, issue 14) against the real binary: scope by target and
 //! by group membership at the time of the event, batch exactness, acknowledgement and
 //! redelivery, refused replies, revocation, SSE and WebSocket streams with keep-alives,
-//! expiry, per-user caps and tenant isolation.
+//! expiry, per-user caps, bounds on open streams and tenant isolation.
 
 mod common;
+mod consumer_kit;
 mod platform;
 
 #[path = "security/tenants.rs"]
 mod tenants;
 
-use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use consumer_kit::*;
 use platform::Api;
-
-/// Longest a test waits for something the server does in the background.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn consumer(api: &Api, target: &str, id: &str, sub: bool, start: Value) -> String {
-    let body = json!({"target": target, "id": id, "include_subresources": sub, "start": start});
-    let c = api.expect("POST", "/consumers", Some(body), 201);
-    c["id"].as_str().expect("consumer id").to_string()
-}
-
-fn batch(api: &Api, id: &str, size: u32) -> Vec<Value> {
-    let b = api.expect(
-        "GET",
-        &format!("/consumers/{id}/batch?size={size}"),
-        None,
-        200,
-    );
-    b["events"].as_array().expect("events").clone()
-}
-
-/// `(operation, id)` of each delivery.
-fn ops(events: &[Value]) -> Vec<(String, String)> {
-    events
-        .iter()
-        .map(|e| {
-            let ev = &e["event"];
-            let s = |k: &str| ev[k].as_str().unwrap_or_default().to_string();
-            (s("operation"), s("id"))
-        })
-        .collect()
-}
-
-fn replies(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| e["reply"].as_str().expect("reply").to_string())
-        .collect()
-}
-
-fn ack(api: &Api, replies: &[String]) -> (usize, usize) {
-    let out = api.expect(
-        "POST",
-        "/consumers/acknowledge",
-        Some(json!({ "replies": replies })),
-        200,
-    );
-    let n = |k: &str| out[k].as_array().map_or(0, Vec::len);
-    (n("accepted"), n("refused"))
-}
-
-/// Fetches (and acknowledges) until a delivery satisfies `done`; everything delivered.
-fn until(api: &Api, id: &str, done: impl Fn(&(String, String)) -> bool) -> Vec<(String, String)> {
-    let deadline = Instant::now() + PATIENCE;
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        let events = batch(api, id, 1000);
-        ack(api, &replies(&events));
-        seen.extend(ops(&events));
-        if seen.iter().any(&done) {
-            return seen;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("consumer {id} never delivered the awaited event; got {seen:?}");
-}
-
-/// The first non-empty batch (of at most 5): events become visible to consumers a
-/// moment after their commit (the horizon reader's poll).
-fn first_batch(api: &Api, id: &str) -> Vec<Value> {
-    let deadline = Instant::now() + PATIENCE;
-    while Instant::now() < deadline {
-        let b = batch(api, id, 5);
-        if !b.is_empty() {
-            return b;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("consumer {id} delivered nothing");
-}
-
-fn entity(api: &Api, domain: &str, kind: &str, name: &str, parent: Option<&str>) -> String {
-    let body = json!({"name": name, "parent_id": parent});
-    let e = api.expect("POST", &format!("/{domain}/{kind}"), Some(body), 201);
-    e["id"].as_str().expect("id").to_string()
-}
-
-fn rename(api: &Api, domain: &str, kind: &str, id: &str, name: &str) {
-    let body = json!({ "name": name });
-    api.expect("PATCH", &format!("/{domain}/{kind}/{id}"), Some(body), 200);
-}
-
-fn updated(seen: &[(String, String)], id: &str) -> usize {
-    seen.iter()
-        .filter(|(op, i)| op.ends_with(".update") && i == id)
-        .count()
-}
 
 #[test]
 fn scope_follows_the_target_and_the_subtree_at_the_time_of_the_event() {
@@ -341,34 +246,6 @@ fn other_tenants_and_strangers_reach_nothing_and_consumers_are_capped() {
     a.expect("GET", &format!("/consumers/{me}/batch"), None, 200);
 }
 
-/// Reads an SSE body line by line until `done` holds for the lines read so far.
-fn read_sse(
-    lines: &mut impl Iterator<Item = String>,
-    done: impl Fn(&[String]) -> bool,
-) -> Vec<String> {
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        seen.push(line);
-        if done(&seen) {
-            return seen;
-        }
-    }
-    panic!("the stream ended first: {seen:?}");
-}
-
-fn sse_lines(api: &Api, id: &str) -> impl Iterator<Item = String> {
-    let resp = reqwest::blocking::Client::builder()
-        .timeout(PATIENCE)
-        .build()
-        .expect("client")
-        .get(format!("{}/consumers/{id}/stream", api.base_url()))
-        .bearer_auth(&api.token)
-        .send()
-        .expect("stream request");
-    assert_eq!(resp.status().as_u16(), 200);
-    BufReader::new(resp).lines().map_while(Result::ok)
-}
-
 #[test]
 fn a_reader_whose_access_is_revoked_stops_at_once() {
     let t = tenants::two_tenants(&["--consumer-keepalive", "200ms"]);
@@ -438,11 +315,13 @@ fn sse_and_websocket_streams_deliver_events_and_keep_alives() {
     );
 }
 
-/// The first text frame naming `want` and whether a ping came, over `/consumers/{id}/ws`.
-async fn websocket(api: &Api, id: &str, want: &str) -> (String, bool) {
-    use futures_util::StreamExt;
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket stream of consumer `id`, or the status that refused the upgrade.
+async fn open_ws(api: &Api, id: &str) -> Result<WsStream, u16> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::Error;
     let url = format!(
         "{}/consumers/{id}/ws",
         api.base_url().replace("http://", "ws://")
@@ -450,9 +329,81 @@ async fn websocket(api: &Api, id: &str, want: &str) -> (String, bool) {
     let mut req = url.into_client_request().expect("ws request");
     let bearer = format!("Bearer {}", api.token).parse().expect("header");
     req.headers_mut().insert("authorization", bearer);
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("ws connect");
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("ws connect: {e}"),
+    }
+}
+
+/// A refused stream: 429 with a `{"message"}`.
+fn assert_too_many(api: &Api, id: &str, why: &str) {
+    let (status, out) = api.call("GET", &format!("/consumers/{id}/stream"), None);
+    assert_eq!(status.as_u16(), 429, "{why}: {out}");
+    assert!(out["message"].is_string(), "{why}: {out}");
+}
+
+#[test]
+fn open_streams_are_bounded_per_user_and_in_all() {
+    let t = tenants::two_tenants(&[
+        "--consumer-max-streams-per-user",
+        "2",
+        "--consumer-max-streams",
+        "3",
+        "--consumer-keepalive",
+        "200ms",
+    ]);
+    let (a, b) = (&t.d1.api, &t.d2.api);
+    let mine = consumer(a, "domain", &t.d1.domain, true, json!("new"));
+    let theirs = consumer(b, "domain", &t.d2.domain, true, json!("new"));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    let sse = open_sse(a, &mine);
+    assert_eq!(sse.status().as_u16(), 200);
+    let ws = runtime
+        .block_on(open_ws(a, &mine))
+        .expect("a's second stream");
+    assert_too_many(a, &mine, "a third SSE stream of one user");
+    let refused = runtime.block_on(open_ws(a, &mine)).err();
+    assert_eq!(
+        refused,
+        Some(429),
+        "a third stream of one user, as a WebSocket"
+    );
+
+    let other = open_sse(b, &theirs);
+    assert_eq!(
+        other.status().as_u16(),
+        200,
+        "another user has slots of its own"
+    );
+    assert_too_many(b, &theirs, "past the total");
+
+    // A closed stream gives its slot back (noticed at the latest at its next
+    // keep-alive), so b gets one now.
+    drop(ws);
+    let deadline = Instant::now() + PATIENCE;
+    let second = loop {
+        let r = open_sse(b, &theirs);
+        if r.status().as_u16() == 200 {
+            break r;
+        }
+        assert_eq!(r.status().as_u16(), 429);
+        assert!(
+            Instant::now() < deadline,
+            "the closed stream's slot never came back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_too_many(a, &mine, "the total is taken again");
+    drop((sse, other, second));
+}
+
+/// The first text frame naming `want` and whether a ping came, over `/consumers/{id}/ws`.
+async fn websocket(api: &Api, id: &str, want: &str) -> (String, bool) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut ws = open_ws(api, id).await.expect("ws connect");
     let (mut text, mut pinged) = (None, false);
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while text.is_none() || !pinged {

@@ -24,3 +24,9 @@ pub use error::{AuthError, Result};
 pub use mqtt::{MqttGate, MqttIdentity};
 pub use platform::{Platform, PlatformConfig};
 pub use store::Store;
+
+/// The door for other crates' event writers (bootstrap): fills `Event::ancestors` (the
+/// groups above the entities an event names) on the writing transaction's connection,
+/// so group consumers with subresources see the event. Auth's SQL, the caller's
+/// transaction.
+pub use store::ancestry::EventAncestry;

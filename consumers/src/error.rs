@@ -20,6 +20,9 @@ pub enum ConsumerError {
     /// A per-user bound was reached.
     #[error("{0}")]
     Conflict(String),
+    /// No stream slot free (per user or in all): come back when one closed.
+    #[error("{0}")]
+    TooManyStreams(String),
     /// Authentication (401) or an auth store failure.
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -37,6 +40,7 @@ impl From<ConsumerError> for ApiError {
             ConsumerError::Forbidden => StatusCode::FORBIDDEN,
             ConsumerError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ConsumerError::Conflict(_) => StatusCode::CONFLICT,
+            ConsumerError::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
             ConsumerError::Db(_) | ConsumerError::Events(_) => return ApiError::internal(&e),
         };
         ApiError::new(status, e.to_string())

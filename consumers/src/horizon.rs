@@ -14,7 +14,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// How often the reader looks for new rows: the floor of a stream's latency.
+/// How often the reader looks for rows other instances (sharing a PostgreSQL) wrote.
+/// Rows this process writes wake it at once: it waits on `magnetite_db::commits`,
+/// bumped after each commit (the append path's transactions and the MQTT writer's
+/// batches), so a stream's latency is the commit plus one scoped fetch, not the poll.
 pub const POLL: Duration = Duration::from_millis(50);
 
 /// Spawns the reader; it ends when `stop` turns true.
@@ -38,6 +41,7 @@ pub fn spawn(
         let Some(mut reader) = OutboxReader::open(db, config, stop).await else {
             return;
         };
+        reader.wake_on(magnetite_db::commits().subscribe());
         horizon.send_replace(reader.cursor());
         loop {
             match reader.next().await {

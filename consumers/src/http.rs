@@ -5,7 +5,7 @@
 //! - `POST /consumers {target, id, include_subresources, start}` -> 201 `{id}`
 //! - `GET /consumers/{id}/batch?size=N` -> `{"events": [...]}` (N in 1..=1000, default 100)
 //! - `GET /consumers/{id}/stream` -> Server-Sent Events, or a WebSocket when the request
-//!   asks for an upgrade (also `GET /consumers/{id}/ws`)
+//!   asks for an upgrade (also `GET /consumers/{id}/ws`); 429 past the open-stream bounds
 //! - `POST /consumers/acknowledge {replies}` -> `{accepted, refused}`
 //! - `DELETE /consumers/{id}` -> 204
 
@@ -23,8 +23,9 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 use crate::service::NewConsumer;
+use crate::slots::SlotRefusal;
 use crate::stream;
-use crate::ConsumerService;
+use crate::{ConsumerError, ConsumerService};
 
 type AppState = Arc<ConsumerService>;
 
@@ -125,7 +126,8 @@ impl FromRequestParts<AppState> for MaybeUpgrade {
 }
 
 /// `GET /consumers/{id}/stream` (and `/ws`): the consumer's owner and access are checked
-/// before the stream opens, then on every fetch of the stream.
+/// before the stream opens, then on every fetch of the stream. A stream takes one of
+/// the caller's stream slots first ([`crate::slots`]): 429 when none is free.
 async fn live(
     State(svc): State<AppState>,
     headers: HeaderMap,
@@ -135,8 +137,15 @@ async fn live(
     let caller = caller(&svc, &headers).await?;
     let consumer = svc.owned(&caller, &p.id).await?;
     svc.authorize(&caller, &consumer).await?;
+    let slot = svc.slots.take(&caller.user.id).map_err(|why| {
+        let limit = match why {
+            SlotRefusal::PerUser => "open streams per user",
+            SlotRefusal::Total => "open streams",
+        };
+        ConsumerError::TooManyStreams(format!("too many {limit}; close one first"))
+    })?;
     let keepalive = svc.config.keepalive;
-    let rx = stream::spawn(Arc::clone(&svc), caller, consumer.id);
+    let rx = stream::spawn(Arc::clone(&svc), caller, consumer.id, slot);
     Ok(match upgrade {
         Some(ws) => ws
             .on_upgrade(move |socket| stream::websocket(socket, rx, keepalive))

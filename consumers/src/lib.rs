@@ -29,6 +29,7 @@ pub mod horizon;
 pub mod http;
 pub mod model;
 pub mod service;
+pub mod slots;
 pub mod store;
 pub mod stream;
 
@@ -58,6 +59,10 @@ pub struct ConsumersConfig {
     /// Most unacknowledged deliveries per consumer; a full consumer gets only
     /// redeliveries until it acknowledges.
     pub max_pending: u64,
+    /// Most streams (SSE and WebSocket) one user may hold open.
+    pub max_streams_per_user: u64,
+    /// Most streams open on this instance in all.
+    pub max_streams: u64,
     /// Names this instance's horizon reader (`events_cursors`).
     pub instance_id: String,
 }
@@ -70,6 +75,8 @@ impl Default for ConsumersConfig {
             keepalive: Duration::from_secs(30),
             max_per_user: 100,
             max_pending: 10_000,
+            max_streams_per_user: 10,
+            max_streams: 1000,
             instance_id: String::new(),
         }
     }
@@ -82,6 +89,7 @@ pub struct ConsumerService {
     names: Names,
     config: ConsumersConfig,
     horizon: watch::Receiver<i64>,
+    slots: Arc<slots::StreamSlots>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -107,12 +115,14 @@ impl ConsumerService {
         let (horizon_tx, horizon) = watch::channel(0);
         let reader = horizon::spawn(db, &config.instance_id, horizon_tx, stop_rx.clone());
         let sweeper = tokio::spawn(sweep(store.clone(), config.expiry, stop_rx));
+        let slots = slots::StreamSlots::new(config.max_streams_per_user, config.max_streams);
         Ok(Arc::new(ConsumerService {
             store,
             platform,
             names,
             config,
             horizon,
+            slots,
             stop,
             tasks: Mutex::new(vec![reader, sweeper]),
         }))
@@ -121,6 +131,11 @@ impl ConsumerService {
     /// The settings it runs with.
     pub fn config(&self) -> &ConsumersConfig {
         &self.config
+    }
+
+    /// Streams open now.
+    pub fn open_streams(&self) -> u64 {
+        self.slots.open()
     }
 
     /// Stops the background tasks (open streams end with their connections).

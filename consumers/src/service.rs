@@ -240,11 +240,19 @@ impl ConsumerService {
             )));
         }
         let mut outcome = AckOutcome::default();
+        // Signatures first (no database), then one transaction for the valid ones.
+        let (mut signed, mut valid) = (Vec::new(), Vec::new());
         for text in replies {
-            let ok = match Reply::verify(&text, &self.platform.keys, caller.id()) {
-                Ok(reply) => self.store.acknowledge(&reply, caller.id()).await?,
-                Err(_) => false,
-            };
+            match Reply::verify(&text, &self.platform.keys, caller.id()) {
+                Ok(reply) => {
+                    signed.push(text);
+                    valid.push(reply);
+                }
+                Err(_) => outcome.refused.push(text),
+            }
+        }
+        let done = self.store.acknowledge_all(&valid, caller.id()).await?;
+        for (text, ok) in signed.into_iter().zip(done) {
             match ok {
                 true => outcome.accepted.push(text),
                 false => outcome.refused.push(text),

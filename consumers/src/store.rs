@@ -202,17 +202,26 @@ impl ConsumerStore {
         Ok(moved)
     }
 
-    /// Acknowledges one delivery: only the latest salt of a pending position of a
-    /// consumer `owner` owns. `false` for anything else (already acknowledged, a stale
-    /// salt, another user's consumer).
-    pub async fn acknowledge(&self, reply: &Reply, owner: &str) -> Result<bool> {
+    /// Acknowledges deliveries, in one transaction (one commit however many): for each
+    /// reply, whether it named the latest salt of a pending position of a consumer
+    /// `owner` owns. `false` for anything else (already acknowledged, a stale salt,
+    /// another user's consumer), in the order given.
+    pub async fn acknowledge_all(&self, replies: &[Reply], owner: &str) -> Result<Vec<bool>> {
         let q = "DELETE FROM consumer_pending WHERE consumer_id = $1 AND position = $2 \
                  AND salt = $3 AND consumer_id IN (SELECT id FROM consumers WHERE owner_id = $4)";
-        let done = db_read!(&self.db, pool => {
-            sqlx::query(q).bind(&reply.consumer).bind(reply.position).bind(&reply.salt)
-                .bind(owner).execute(pool).await?.rows_affected()
+        if replies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let done = db_tx!(&self.db, tx => {
+            let mut done = Vec::with_capacity(replies.len());
+            for reply in replies {
+                let n = sqlx::query(q).bind(&reply.consumer).bind(reply.position).bind(&reply.salt)
+                    .bind(owner).execute(&mut *tx).await?.rows_affected();
+                done.push(n == 1);
+            }
+            done
         });
-        Ok(done == 1)
+        Ok(done)
     }
 
     /// Deletes the consumers not fetched since `before` (and their pending rows), at

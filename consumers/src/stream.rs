@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::slots::StreamSlot;
 use crate::ConsumerService;
 
 /// Deliveries per fetch of a stream.
@@ -41,10 +42,17 @@ pub fn recheck(keepalive: Duration, ack_wait: Duration) -> Duration {
         .max(Duration::from_millis(50))
 }
 
-/// Spawns the fetching task for `caller`'s consumer `id`; it ends with the receiver.
-pub fn spawn(svc: Arc<ConsumerService>, caller: Caller, id: String) -> mpsc::Receiver<Item> {
+/// Spawns the fetching task for `caller`'s consumer `id`; it ends with the receiver,
+/// and gives back the stream's `slot` then.
+pub fn spawn(
+    svc: Arc<ConsumerService>,
+    caller: Caller,
+    id: String,
+    slot: StreamSlot,
+) -> mpsc::Receiver<Item> {
     let (tx, rx) = mpsc::channel(STREAM_BATCH as usize);
     tokio::spawn(async move {
+        let _slot = slot;
         let mut horizon = svc.horizon.clone();
         let pause = recheck(svc.config.keepalive, svc.config.ack_wait);
         loop {

@@ -116,11 +116,30 @@ pub fn sqlite_write_lock() -> &'static tokio::sync::Mutex<()> {
     LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
 }
 
+/// The count of write transactions this process committed, as a `watch` so a waiter
+/// never misses one: a reader of the outbox (the event consumers' horizon) waits on it
+/// instead of sleeping its whole poll, so a row is seen the moment its transaction
+/// commits. Bumped by [`db_tx!`] after its commit and by writers that commit on their
+/// own ([`note_commit`]: the outbox's appends in `magnetite-events`). Process-wide like
+/// [`sqlite_write_lock`]; rows written by *other* processes (instances sharing a
+/// PostgreSQL) do not move it, so such waiters keep polling too.
+pub fn commits() -> &'static tokio::sync::watch::Sender<u64> {
+    static COMMITS: std::sync::OnceLock<tokio::sync::watch::Sender<u64>> =
+        std::sync::OnceLock::new();
+    COMMITS.get_or_init(|| tokio::sync::watch::channel(0).0)
+}
+
+/// Records that a write transaction committed (see [`commits`]): a counter bump, no
+/// allocation, no await; nobody waiting costs nothing more.
+pub fn note_commit() {
+    commits().send_modify(|n| *n = n.wrapping_add(1));
+}
+
 /// Runs `$body` in a write transaction bound to `$tx` (use `&mut *$tx` as the executor)
 /// on either engine of a [`Db`]; commits when the body finishes, rolls back on `?`.
 /// SQL is written once with `$1` parameters, which both engines accept. On SQLite the
 /// transaction starts `IMMEDIATE` under [`sqlite_write_lock`], so one that reads before
-/// it writes never fails upgrading its lock.
+/// it writes never fails upgrading its lock. Each commit is signalled on [`commits`].
 #[macro_export]
 macro_rules! db_tx {
     ($db:expr, $tx:ident => $body:block) => {{
@@ -131,6 +150,7 @@ macro_rules! db_tx {
                 let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
+                $crate::note_commit();
                 out
             }
             $crate::Db::Postgres(pool) => {
@@ -138,6 +158,7 @@ macro_rules! db_tx {
                 let mut $tx = pool.begin().await?;
                 let out = $body;
                 $tx.commit().await?;
+                $crate::note_commit();
                 out
             }
         }

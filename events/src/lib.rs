@@ -29,7 +29,7 @@ pub use model::{Event, Page, Record, Service};
 pub use outbox::{
     append_postgres, append_sqlite, DbSource, Outbox, OutboxDb, OutboxRow, ReadScope,
 };
-pub use writer::MqttWriter;
+pub use writer::{ClientAncestry, MqttWriter};
 
 use magnetite_db::Db;
 use metrics::SinkMetrics;

@@ -2,8 +2,9 @@
 //! mapped with `sqlx::FromRow`), as operations on the shared [`Db`] ([`OutboxDb`]).
 //!
 //! Writers (auth, bootstrap, the MQTT batching writer) insert into `events_outbox` inside
-//! their own transaction with [`append_sqlite`] / [`append_postgres`]; the shippers read
-//! it in id order after their cursor and the HTTP log serves it. The pool, transactions
+//! their own transaction with [`append_sqlite`] / [`append_postgres`] (whose commit is
+//! signalled on `magnetite_db::commits`: the consumers' horizon wakes on it); the
+//! shippers read it in id order after their cursor and the HTTP log serves it. The pool, transactions
 //! and the SQLite write lock are the database kit's (`magnetite-db`); the outbox SQL is
 //! here.
 
@@ -269,10 +270,12 @@ impl OutboxDb for Db {
     }
 
     async fn append(&self, ev: &Event) -> Result<i64, EventsError> {
-        match self {
-            Db::Sqlite(p) => append_sqlite(&mut *p.acquire().await?, ev).await,
-            Db::Postgres(p) => append_postgres(&mut *p.acquire().await?, ev).await,
-        }
+        let id = match self {
+            Db::Sqlite(p) => append_sqlite(&mut *p.acquire().await?, ev).await?,
+            Db::Postgres(p) => append_postgres(&mut *p.acquire().await?, ev).await?,
+        };
+        magnetite_db::note_commit();
+        Ok(id)
     }
 
     async fn append_batch(&self, evs: &[Event]) -> Result<(), EventsError> {
@@ -292,6 +295,7 @@ impl OutboxDb for Db {
                 tx.commit().await?;
             }
         }
+        magnetite_db::note_commit();
         Ok(())
     }
 

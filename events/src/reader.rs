@@ -134,6 +134,8 @@ pub struct OutboxReader {
     pending: i64,
     /// Shared by every retry of the consumer (reads, shipments, cursor saves).
     pub backoff: Backoff,
+    /// Ends a drained reader's poll early ([`OutboxReader::wake_on`]).
+    wake: Option<watch::Receiver<u64>>,
     _lease: Lease,
 }
 
@@ -164,6 +166,7 @@ impl OutboxReader {
             gap: None,
             pending: 0,
             backoff: Backoff::default(),
+            wake: None,
             _lease: lease,
         };
         loop {
@@ -210,21 +213,39 @@ impl OutboxReader {
         self.pending
     }
 
+    /// Wakes a drained reader as soon as `wake` changes (typically
+    /// `magnetite_db::commits()`: a commit of this process) instead of after the whole
+    /// poll; the poll stays, for rows other processes write. Only the wait for new rows
+    /// ends early (a failed read still waits its backoff); the gap rule is untouched:
+    /// a hole is passed over only once this reader's clock has watched it for
+    /// [`GAP_GRACE`], however often it reads.
+    pub fn wake_on(&mut self, wake: watch::Receiver<u64>) {
+        self.wake = Some(wake);
+    }
+
     /// The next ready rows after the cursor, or a pause. The cursor does not move until
     /// [`OutboxReader::commit`], so rows not committed are handed out again.
     pub async fn next(&mut self) -> Step {
         if *self.stop.borrow() {
             return Step::Stopped;
         }
-        let pause = match self.read().await {
+        // Seen before the read: a commit after it ends the pause below.
+        if let Some(w) = self.wake.as_mut() {
+            w.borrow_and_update();
+        }
+        let (pause, wakeable) = match self.read().await {
             Ok(Some(batch)) => return Step::Batch(batch),
-            Ok(None) => self.config.poll,
+            Ok(None) => (self.config.poll, true),
             Err(e) => {
                 tracing::warn!(reader = %self.config.cursor_key, error = %e, "outbox: read failed");
-                self.backoff.next_delay()
+                (self.backoff.next_delay(), false)
             }
         };
-        if self.pause(pause).await {
+        let stopped = match self.wake.as_mut().filter(|_| wakeable) {
+            Some(wake) => pause_or_wake(&mut self.stop, wake, pause).await,
+            None => self.pause(pause).await,
+        };
+        if stopped {
             return Step::Stopped;
         }
         Step::Waiting
@@ -294,6 +315,19 @@ async fn pause_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => *stop.borrow(),
         _ = stop.changed() => true,
+    }
+}
+
+/// Like [`pause_or_stop`], ending early (`false`) when `wake` changes.
+async fn pause_or_wake(
+    stop: &mut watch::Receiver<bool>,
+    wake: &mut watch::Receiver<u64>,
+    d: Duration,
+) -> bool {
+    tokio::select! {
+        stopped = pause_or_stop(stop, d) => stopped,
+        // A closed signal disables this branch: the pause then runs its course.
+        Ok(()) = wake.changed() => *stop.borrow(),
     }
 }
 

@@ -1,16 +1,45 @@
 //! The batching writer for MQTT connect/disconnect events: the connection task only
 //! pushes onto a channel (never waits on the database); a background task writes what
 //! accumulated in one transaction, retrying while the database is busy.
+//!
+//! # Group ancestry, resolved per batch
+//! A group consumer with subresources sees the connect/disconnect of a client in its
+//! subtree, so MQTT events carry [`Event::ancestors`] like every other event. They are
+//! resolved here, by the background task, with ONE query per batch for the distinct
+//! clients in it ([`ClientAncestry`], implemented by auth: this crate knows no group
+//! table). Not on the MQTT task, so a CONNECT costs no database work for it, and not
+//! carried on the session's identity: an identity loaded at CONNECT would stamp a
+//! disconnect hours later with the hierarchy of the connect, and keeping it right would
+//! need every group move to invalidate the access cache of every client below it. The
+//! hierarchy recorded is the one when the batch is written, a few milliseconds after
+//! the event (the task wakes as soon as an event is queued); an HTTP change's event
+//! likewise records it at its commit. A client deleted before its disconnect is written
+//! has no group left: that disconnect reaches domain and client consumers only.
 
 use crate::model::mqtt::{mqtt_event, MqttEventType};
 use crate::model::Event;
 use crate::outbox::OutboxDb;
 use backon::Retryable;
 use magnetite_db::Db;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Most events written per transaction.
-const MAX_BATCH: usize = 1000;
+pub const MAX_BATCH: usize = 1000;
+
+/// Groups above each client: client id -> group ids (clients without a group may be
+/// absent). The error is logged and the lookup retried.
+pub type AncestryFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<HashMap<String, Vec<String>>, String>> + Send + 'a>>;
+
+/// The groups above clients, as the hierarchy is now, for at most [`MAX_BATCH`] client
+/// ids in one lookup (the binary plugs in auth's store).
+pub trait ClientAncestry: Send + Sync {
+    fn ancestors<'a>(&'a self, client_ids: &'a [String]) -> AncestryFuture<'a>;
+}
 
 /// Handle to the writer (cheap to clone). Dropping every handle flushes and stops it.
 #[derive(Clone, Debug)]
@@ -28,8 +57,18 @@ impl MqttWriter {
     /// Like [`MqttWriter::spawn`], also returning the task: once every handle is
     /// dropped, awaiting it waits until what was recorded is written (clean shutdown).
     pub fn spawn_joinable(db: Db, instance: String) -> (MqttWriter, tokio::task::JoinHandle<()>) {
+        Self::spawn_with_ancestry(db, instance, None)
+    }
+
+    /// Like [`MqttWriter::spawn_joinable`], the events of each batch carrying the
+    /// groups above their clients (see the module doc).
+    pub fn spawn_with_ancestry(
+        db: Db,
+        instance: String,
+        ancestry: Option<Arc<dyn ClientAncestry>>,
+    ) -> (MqttWriter, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(db, rx));
+        let task = tokio::spawn(run(db, rx, ancestry));
         (MqttWriter { tx, instance }, task)
     }
 
@@ -50,9 +89,16 @@ impl MqttWriter {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Event>) {
+async fn run(
+    db: Db,
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    ancestry: Option<Arc<dyn ClientAncestry>>,
+) {
     let mut buf = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
+        if let Some(ancestry) = &ancestry {
+            add_ancestors(ancestry.as_ref(), &mut buf).await;
+        }
         let write = || db.append_batch(&buf);
         let written = write
             .retry(crate::retry::policy())
@@ -66,5 +112,94 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Event>) {
             tracing::error!(error = %e, events = buf.len(), "events: MQTT events dropped");
         }
         buf.clear();
+    }
+}
+
+/// Fills the batch's ancestors with one lookup, retried like the write (a batch is
+/// never written without them while the database answers).
+async fn add_ancestors(ancestry: &dyn ClientAncestry, buf: &mut [Event]) {
+    let clients = tenant_clients(buf);
+    if clients.is_empty() {
+        return;
+    }
+    let lookup = || ancestry.ancestors(&clients);
+    let found = lookup
+        .retry(crate::retry::policy())
+        .notify(|e, delay| {
+            tracing::warn!(error = %e, clients = clients.len(), retry_in_ms = delay.as_millis() as u64,
+                "events: MQTT event ancestry lookup failed; retrying");
+        })
+        .await;
+    match found {
+        Ok(found) => apply_ancestors(buf, &found),
+        // The policy never gives up, so this is only reached if that ever changes.
+        Err(e) => tracing::error!(error = %e, "events: MQTT events written without their groups"),
+    }
+}
+
+/// The distinct platform clients of a batch (events with a domain: without platform
+/// auth the id is a free MQTT client id and there are no groups), in first-seen order.
+pub fn tenant_clients(batch: &[Event]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for ev in batch.iter().filter(|e| e.domain.is_some()) {
+        if let Some(id) = ev.fields.get("client_id").and_then(|v| v.as_str()) {
+            if !out.iter().any(|o| o == id) {
+                out.push(id.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Sets each tenant event's ancestors to its client's groups in `found`.
+pub fn apply_ancestors(batch: &mut [Event], found: &HashMap<String, Vec<String>>) {
+    for ev in batch.iter_mut().filter(|e| e.domain.is_some()) {
+        let groups = ev
+            .fields
+            .get("client_id")
+            .and_then(|v| v.as_str())
+            .and_then(|id| found.get(id));
+        if let Some(groups) = groups {
+            ev.ancestors = groups.clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(client: &str, domain: Option<&str>) -> Event {
+        let mut ev = mqtt_event(client, MqttEventType::Connect, "i");
+        ev.domain = domain.map(str::to_string);
+        ev
+    }
+
+    #[test]
+    fn a_batch_asks_once_per_platform_client() {
+        let batch = [
+            connect("a", Some("d")),
+            connect("b", Some("d")),
+            connect("a", Some("d")),
+            connect("free-mqtt-id", None),
+        ];
+        assert_eq!(tenant_clients(&batch), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn each_event_gets_its_clients_groups_and_no_one_elses() {
+        let mut batch = [
+            connect("a", Some("d")),
+            connect("b", Some("d")),
+            connect("a", None),
+        ];
+        let found = HashMap::from([("a".to_string(), vec!["g2".into(), "g1".into()])]);
+        apply_ancestors(&mut batch, &found);
+        assert_eq!(batch[0].ancestors, vec!["g2", "g1"]);
+        assert!(batch[1].ancestors.is_empty(), "b has no group");
+        assert!(
+            batch[2].ancestors.is_empty(),
+            "an event without a tenant names no platform client"
+        );
     }
 }

@@ -102,3 +102,38 @@ async fn one_stream_in_order_holes_waited_for_commit_resumes() {
     stop.send(true).expect("stop");
     assert!(matches!(at_end.next().await, Step::Stopped));
 }
+
+/// A drained reader waiting on the commit signal sees a row appended during its poll
+/// at once: the poll here is an hour, longer than the test's whole patience.
+#[tokio::test]
+async fn a_commit_wakes_a_drained_reader_before_its_poll() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, _) = sqlite_db(dir.path()).await;
+    let (_stop, stop_rx) = watch::channel(false);
+    let mut config = clients_reader("#wake", Start::Beginning);
+    config.poll = Duration::from_secs(3600);
+    let mut reader = OutboxReader::open(db.clone(), config, stop_rx)
+        .await
+        .expect("reader");
+    reader.wake_on(magnetite_db::commits().subscribe());
+    let writer = db.clone();
+    let append = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        writer
+            .append(&Event::new(Service::Clients, "client.create"))
+            .await
+            .expect("append")
+    });
+    let patience = Duration::from_secs(30);
+    let step = tokio::time::timeout(patience, async {
+        loop {
+            if let Step::Batch(b) = reader.next().await {
+                return b;
+            }
+        }
+    })
+    .await
+    .expect("woken by the commit, not by the hour-long poll");
+    let id = append.await.expect("append task");
+    assert_eq!(ids(&step), vec![id]);
+}

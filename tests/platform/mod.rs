@@ -114,7 +114,16 @@ impl Api {
     }
 
     pub fn client(&self, domain: &str, name: &str) -> Device {
-        let c = self.create_named(domain, "clients", name);
+        Self::device(&self.create_named(domain, "clients", name))
+    }
+
+    /// A client created in the group `parent`.
+    pub fn client_in(&self, domain: &str, name: &str, parent: &str) -> Device {
+        let body = Some(json!({"name": name, "parent_id": parent}));
+        Self::device(&self.expect("POST", &format!("/{domain}/clients"), body, 201))
+    }
+
+    fn device(c: &Value) -> Device {
         Device {
             id: c["id"].as_str().expect("client id").to_string(),
             secret: c["credentials"]["secret"]

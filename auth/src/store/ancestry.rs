@@ -1,7 +1,9 @@
 //! The group ancestry an event is recorded under (`Event::ancestors`, see
 //! `magnetite_events::scopes`), resolved on the writing transaction's connection so it
-//! is the hierarchy at the moment of the change, and the domain of an entity named by
-//! id alone (event consumers name their target by id).
+//! is the hierarchy at the moment of the change ([`EventAncestry`], also the door for
+//! bootstrap's writes, re-exported as `magnetite_auth::EventAncestry`), or for a batch
+//! of MQTT events in one query ([`ClientAncestry`]); and the domain of an entity named
+//! by id alone (event consumers name their target by id).
 
 use magnetite_events::scopes::subjects;
 use magnetite_events::Event;
@@ -10,6 +12,8 @@ use sqlx::{PgConnection, SqliteConnection};
 use super::Store;
 use crate::error::Result;
 use crate::model::Kind;
+use magnetite_events::writer::{AncestryFuture, ClientAncestry};
+use std::collections::HashMap;
 
 /// The groups above one entity (client, channel or group), nearest first; depth-bounded
 /// and cycle-safe (`UNION` drops a repeated row, which ends the recursion).
@@ -56,7 +60,43 @@ macro_rules! impl_event_ancestry {
 impl_event_ancestry!(SqliteConnection);
 impl_event_ancestry!(PgConnection);
 
+/// The groups above each of many clients, in one query: `(client, group)` pairs.
+/// Seeded by the clients' parents, then climbing like [`ANCESTORS`]; the list of ids
+/// is appended as `$1, $2, ...`.
+const CLIENTS_ANCESTORS: &str = "WITH RECURSIVE anc(client, id, depth) AS ( \
+     SELECT id, parent_id, 1 FROM clients WHERE parent_id IS NOT NULL AND id IN ({ids}) \
+     UNION \
+     SELECT anc.client, g.parent_id, anc.depth + 1 FROM groups g JOIN anc ON g.id = anc.id \
+     WHERE g.parent_id IS NOT NULL AND anc.depth < 64) \
+   SELECT DISTINCT client, id FROM anc";
+
 impl Store {
+    /// The groups above each of `client_ids` (at most the MQTT writer's batch, 1000)
+    /// as the hierarchy is now, in one query; clients without a group are absent.
+    pub async fn clients_ancestors(
+        &self,
+        client_ids: &[String],
+    ) -> Result<HashMap<String, Vec<String>>> {
+        let ids = &client_ids[..client_ids.len().min(magnetite_events::writer::MAX_BATCH)];
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let list: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+        let sql = CLIENTS_ANCESTORS.replace("{ids}", &list.join(", "));
+        let pairs: Vec<(String, String)> = magnetite_db::db_read!(self.db(), pool => {
+            let mut q = sqlx::query_as(&sql);
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(pool).await?
+        });
+        for (client, group) in pairs {
+            out.entry(client).or_default().push(group);
+        }
+        Ok(out)
+    }
+
     /// The domain of the `kind` entity with this id (ids only, never routes), `None`
     /// when there is none.
     pub async fn entity_domain(&self, kind: Kind, id: &str) -> Result<Option<String>> {
@@ -65,5 +105,16 @@ impl Store {
             sqlx::query_scalar(&sql).bind(id).fetch_optional(pool).await?
         });
         Ok(domain)
+    }
+}
+
+/// The MQTT batching writer's lookup (`magnetite_events::writer`): one query per batch.
+impl ClientAncestry for Store {
+    fn ancestors<'a>(&'a self, client_ids: &'a [String]) -> AncestryFuture<'a> {
+        Box::pin(async move {
+            self.clients_ancestors(client_ids)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }

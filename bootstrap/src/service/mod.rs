@@ -6,7 +6,6 @@ pub mod manage;
 pub mod whitelist;
 
 use magnetite_events::Event;
-use magnetite_events::OutboxDb;
 
 use crate::error::BootstrapError;
 use crate::model::{Channel, Config};
@@ -55,10 +54,10 @@ impl BootstrapService {
             .ok_or(BootstrapError::NotFound("config"))
     }
 
-    /// Records an event of a read (view, list, bootstrap attempt) on its own.
+    /// Records an event of a read (view, list, bootstrap attempt) on its own, in a
+    /// transaction like the changes' events (so it carries the client's groups).
     pub(crate) async fn record(&self, ev: &Event) -> Result<()> {
-        self.store.db().append(ev).await?;
-        Ok(())
+        self.store.record_all(std::slice::from_ref(ev)).await
     }
 }
 

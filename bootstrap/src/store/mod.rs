@@ -3,8 +3,9 @@
 //! Both engines accept `$1`-style parameters and TEXT/BIGINT columns, so each statement
 //! is written once and `magnetite_db::db_tx!` / `db_read!` expand the body for either
 //! pool; rows are read through `magnetite_db::Cols`. Every change appends its event to
-//! `events_outbox` inside the same transaction (`magnetite_events::Outbox`), so a change
-//! and its event are committed (or lost) together.
+//! `events_outbox` inside the same transaction ([`Outbox`]: `magnetite_events::Outbox`
+//! after auth's `EventAncestry` added the client's groups), so a change and its event
+//! are committed (or lost) together.
 //!
 //! SQLite has one writer: every `db_tx!` here takes the process-wide SQLite write lock
 //! (the same one auth's and certs' stores take) and `BEGIN IMMEDIATE`.
@@ -14,16 +15,39 @@ pub mod reactions;
 pub(crate) use reactions::TAILER_CURSOR;
 mod schema;
 
+use magnetite_auth::EventAncestry;
 pub(crate) use magnetite_db::Cols;
 use magnetite_db::Db;
 use magnetite_events::Event;
-pub(crate) use magnetite_events::Outbox;
 use serde_json::Value;
 
 use crate::error::BootstrapError;
 use crate::model::{Channel, Config, State};
 
 type Result<T, E = BootstrapError> = std::result::Result<T, E>;
+
+/// Appends an event on the transaction's connection (`magnetite_events::Outbox`), with
+/// the groups above the client (and any other entity) it names, resolved by auth on
+/// this same connection ([`EventAncestry`]): a bootstrap event is about a client, so a
+/// consumer of a group with subresources sees it when the client is in the group's
+/// subtree at that moment.
+pub(crate) trait Outbox {
+    async fn append(&mut self, ev: &Event) -> Result<()>;
+
+    /// Appends an event about a config of `domain_id`: only that domain's members (and
+    /// platform admins) read it from `GET /events`.
+    async fn append_in(&mut self, ev: &Event, domain_id: &str) -> Result<()> {
+        self.append(&ev.clone().in_domain(domain_id)).await
+    }
+}
+
+impl<C: magnetite_events::Outbox + EventAncestry> Outbox for C {
+    async fn append(&mut self, ev: &Event) -> Result<()> {
+        let ev = self.with_ancestors(ev).await?;
+        magnetite_events::Outbox::append(self, &ev).await?;
+        Ok(())
+    }
+}
 
 /// The bootstrap tables over the shared database pool (cheap to clone).
 #[derive(Debug, Clone)]
