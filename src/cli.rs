@@ -158,6 +158,10 @@ pub struct Settings {
     /// Highest keep-alive (seconds): MQTT 5 clients asking for more (or 0) are told this value; 3.1/3.1.1 clients are refused (CONNACK 0x02), as mosquitto does
     #[arg(long, env = "MAGNETITE_MAX_KEEPALIVE")]
     pub max_keepalive: Option<u16>,
+    /// NATS server linking this instance with the others that share its PostgreSQL
+    /// database: a message published on one reaches subscribers on all (off when unset)
+    #[arg(long, env = "MAGNETITE_CLUSTER_NATS", hide_env_values = true, value_parser = parse_secret)]
+    pub cluster_nats: Option<SecretString>,
     /// Stable id of this instance, stamped on events [default: generated once, kept in the data dir]
     #[arg(long, env = "MAGNETITE_INSTANCE_ID")]
     pub instance_id: Option<String>,
@@ -324,6 +328,11 @@ impl Settings {
         }
     }
 
+    /// The cluster's NATS URL (it may carry a password: only for connecting).
+    pub fn cluster_nats(&self) -> Option<&str> {
+        self.cluster_nats.as_ref().map(|url| url.expose_secret())
+    }
+
     /// The event sinks' URLs (they may carry passwords: only for connecting).
     pub fn event_stores(&self) -> Vec<String> {
         let urls = self.event_stores.iter();
@@ -486,5 +495,21 @@ mod tests {
             ["rabbitmq-stream://app:hunter2-mq@mq:5552"]
         );
         assert_eq!(settings.smtp_url(), Some("smtp://mailer:hunter2-smtp@mail"));
+    }
+
+    #[test]
+    fn the_cluster_link_is_off_by_default_and_its_url_kept_secret() {
+        let serve = |extra: &[&str]| {
+            let args = ["magnetite", "serve"].iter().chain(extra).copied();
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert!(!format!("{cli:?}").contains("hunter2"));
+            let Command::Serve(settings) = cli.command else {
+                panic!("serve");
+            };
+            settings.cluster_nats().map(str::to_string)
+        };
+        assert_eq!(serve(&[]), None);
+        let url = "nats://bus:hunter2-nats@nats:4222";
+        assert_eq!(serve(&["--cluster-nats", url]).as_deref(), Some(url));
     }
 }

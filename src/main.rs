@@ -24,6 +24,7 @@ use anyhow::Context;
 use magnetite_broker::acl::{Acl, OpenHooks};
 use magnetite_broker::persist::{Persistence, Policy};
 use magnetite_broker::{Broker, BrokerConfig, Hooks};
+use magnetite_cluster::{Cluster, ClusterConfig, SubjectScheme};
 use magnetite_events::{Events, EventsConfig, MqttWriter};
 use tokio::net::TcpListener;
 
@@ -128,20 +129,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
             let acl = settings.acl_file.as_deref().map(load_acl).transpose()?;
             let hooks = WithEvents::new(OpenHooks::new(acl), writer);
-            let broker =
-                Broker::with_persistence(broker_config(&settings), hooks, persistence(&settings)?);
-            run(
-                &settings,
-                &instance_id,
-                &broker,
-                &events,
-                http::Api {
-                    router: events.router(magnetite_events::http::open_access()),
-                    metrics: Vec::new(),
-                },
-                &listeners,
-            )
-            .await?;
+            let cluster = cluster(&settings, &instance_id, SubjectScheme::Plain).await?;
+            let broker = broker(&settings, hooks, cluster.as_ref())?;
+            let mut api = http::Api {
+                router: events.router(magnetite_events::http::open_access()),
+                metrics: Vec::new(),
+            };
+            api.metrics.extend(start_cluster(cluster, &broker));
+            run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
             writer_task
         }
@@ -159,8 +154,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             let platform_hooks = PlatformHooks::new(gate.clone());
             let kaa_hooks = WithKaa::new(platform_hooks, gate, origin, writer.clone());
             let hooks = WithEvents::new(kaa_hooks, writer);
-            let broker =
-                Broker::with_persistence(broker_config(&settings), hooks, persistence(&settings)?);
+            let cluster = cluster(&settings, &instance_id, SubjectScheme::Magistrala).await?;
+            let broker = broker(&settings, hooks, cluster.as_ref())?;
             services
                 .platform
                 .set_session_ender(platform_hooks::session_ender(broker.handle()));
@@ -168,6 +163,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             if let Some(ignored) = broker.hooks().inner().collector() {
                 metrics.push(Box::new(ignored));
             }
+            metrics.extend(start_cluster(cluster, &broker));
             let api = http::Api {
                 router: services.api,
                 metrics,
@@ -186,6 +182,57 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     events.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The broker of `serve`: its durable store per `--persistence`, its link to other
+/// instances per `--cluster-nats`.
+fn broker<H: Hooks>(
+    settings: &Settings,
+    hooks: H,
+    cluster: Option<&Cluster>,
+) -> anyhow::Result<Broker<H>> {
+    let persistence = persistence(settings)?;
+    let link = cluster.map(Cluster::link);
+    Ok(Broker::assemble(
+        broker_config(settings),
+        hooks,
+        persistence,
+        link,
+    ))
+}
+
+/// The link to the other instances with `--cluster-nats` (NATS may be down: it is
+/// retried in the background while local traffic flows).
+async fn cluster(
+    settings: &Settings,
+    instance_id: &str,
+    scheme: SubjectScheme,
+) -> anyhow::Result<Option<Cluster>> {
+    let Some(url) = settings.cluster_nats() else {
+        return Ok(None);
+    };
+    if !settings.storage.database_url().starts_with("postgres") {
+        tracing::warn!("--cluster-nats without a postgres:// --database-url: instances must share one PostgreSQL database to share clients and channels");
+    }
+    let config = ClusterConfig {
+        url: url.to_string(),
+        instance_id: instance_id.to_string(),
+        scheme,
+    };
+    let cluster = Cluster::connect(config).await.context("--cluster-nats")?;
+    tracing::info!("cluster routing over NATS on");
+    Ok(Some(cluster))
+}
+
+/// Starts routing between instances into `broker`; its `/metrics` families.
+fn start_cluster<H: Hooks>(
+    cluster: Option<Cluster>,
+    broker: &Broker<H>,
+) -> Option<http::MetricsSource> {
+    let cluster = cluster?;
+    let stats = cluster.stats();
+    cluster.start(broker.handle());
+    Some(Box::new(metrics::ClusterCollector(stats)))
 }
 
 /// The event pipeline: the outbox in the platform database and one shipper per

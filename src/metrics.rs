@@ -5,8 +5,11 @@
 //! in one process (tests) never mix their numbers.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use magnetite_broker::{BrokerHandle, DropReason};
+use magnetite_cluster::ClusterStats;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -111,6 +114,46 @@ impl Collector for BrokerCollector {
         for reason in DropReason::ALL {
             let counter = ConstCounter::new(control.messages_dropped(reason));
             counter.encode(dropped.encode_family(&[("reason", reason.as_str())])?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The cluster link's families (`--cluster-nats`).
+pub struct ClusterCollector(pub Arc<ClusterStats>);
+
+impl fmt::Debug for ClusterCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClusterCollector")
+    }
+}
+
+impl Collector for ClusterCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let stats = &self.0;
+        let read = |value: &AtomicU64| value.load(Ordering::Relaxed);
+        let subscriptions = ConstGauge::new(read(&stats.subscriptions));
+        subscriptions.encode(encoder.encode_descriptor(
+            "magnetite_cluster_subscriptions",
+            "NATS subjects this instance is subscribed to for its local subscribers",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let counters = [
+            ("magnetite_cluster_forwarded", "Messages published to the other instances over NATS", &stats.forwarded),
+            ("magnetite_cluster_forward_dropped", "Messages not sent to other instances: the queue to NATS was full (NATS down or slow)", &stats.forward_dropped),
+            ("magnetite_cluster_publish_errors", "Publishes to NATS that failed", &stats.publish_errors),
+            ("magnetite_cluster_received", "Messages received from NATS", &stats.received),
+            ("magnetite_cluster_delivered", "Messages from other instances routed to local subscribers", &stats.delivered),
+            ("magnetite_cluster_duplicates", "Copies of one message received twice (overlapping subscriptions), dropped", &stats.duplicates),
+            ("magnetite_cluster_undecodable", "Messages on the bus that were not a valid message, dropped", &stats.undecodable),
+            ("magnetite_cluster_own", "Messages this instance published that came back, dropped", &stats.own),
+            ("magnetite_cluster_retained_mirrored", "Retained messages applied from the cluster's bucket", &stats.retained_mirrored),
+            ("magnetite_cluster_retained_errors", "Retained messages not put into the cluster's bucket (queue full or JetStream failed)", &stats.retained_errors),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(read(value));
+            counter.encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
         }
         Ok(())
     }

@@ -7,32 +7,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::Server;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use common::{drive, Server};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 fn options(id: &str, server: &Server) -> MqttOptions {
     let mut o = MqttOptions::new(id, "127.0.0.1", server.mqtt.port());
     o.set_keep_alive(Duration::from_secs(30));
     o
-}
-
-/// Drives the event loop until `done` says so or the time runs out.
-async fn drive(
-    eventloop: &mut EventLoop,
-    limit: Duration,
-    mut done: impl FnMut(&Event) -> bool,
-) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        match tokio::time::timeout_at(deadline, eventloop.poll()).await {
-            Ok(Ok(event)) => {
-                if done(&event) {
-                    return true;
-                }
-            }
-            Ok(Err(_)) | Err(_) => return false,
-        }
-    }
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::ClusterLink;
 use crate::config::BrokerConfig;
 use crate::hooks::{DisconnectReason, Hooks};
 use crate::message::{Delivery, Message};
@@ -39,6 +40,8 @@ pub(crate) struct Shared<H: Hooks> {
     pub stats: Stats,
     /// The durable store; `None` with `--persistence none`.
     pub persist: Option<Persist>,
+    /// The other instances; `None` when this one runs alone.
+    pub cluster: Option<Arc<dyn ClusterLink>>,
     pub connection_slots: Arc<Semaphore>,
     /// Admission to wait for a connection slot: at most [`MAX_SLOT_WAITERS`] (or
     /// `max_connections`, if fewer) CONNECTs wait at once; more are refused at once.
@@ -61,7 +64,7 @@ impl<H: Hooks> Clone for Broker<H> {
 
 impl<H: Hooks> Broker<H> {
     pub fn new(config: BrokerConfig, hooks: H) -> Broker<H> {
-        Broker::build(config, hooks, None)
+        Broker::build(config, hooks, None, None)
     }
 
     /// A broker that keeps its retained messages, persistent sessions and pending wills
@@ -72,15 +75,32 @@ impl<H: Hooks> Broker<H> {
         hooks: H,
         persistence: Option<Persistence>,
     ) -> Broker<H> {
+        Broker::assemble(config, hooks, persistence, None)
+    }
+
+    /// A broker with its optional durable store (see [`Broker::with_persistence`]) and
+    /// its optional link to other instances. The link is given here, before anything is
+    /// restored, so it hears of every subscription, restored ones included.
+    pub fn assemble(
+        config: BrokerConfig,
+        hooks: H,
+        persistence: Option<Persistence>,
+        cluster: Option<Arc<dyn ClusterLink>>,
+    ) -> Broker<H> {
         let Some(Persistence { persist, image }) = persistence else {
-            return Broker::new(config, hooks);
+            return Broker::build(config, hooks, None, cluster);
         };
-        let broker = Broker::build(config, hooks, Some(persist));
+        let broker = Broker::build(config, hooks, Some(persist), cluster);
         crate::persist::restore::restore(&broker.shared, image);
         broker
     }
 
-    fn build(config: BrokerConfig, hooks: H, persist: Option<Persist>) -> Broker<H> {
+    fn build(
+        config: BrokerConfig,
+        hooks: H,
+        persist: Option<Persist>,
+        cluster: Option<Arc<dyn ClusterLink>>,
+    ) -> Broker<H> {
         let (shutdown, _) = watch::channel(false);
         let slots = Arc::new(Semaphore::new(
             config.max_connections.min(Semaphore::MAX_PERMITS),
@@ -95,6 +115,7 @@ impl<H: Hooks> Broker<H> {
                 sessions: Sessions::default(),
                 stats: Stats::default(),
                 persist,
+                cluster,
                 connection_slots: slots,
                 slot_waiters,
                 shutdown,
@@ -135,11 +156,61 @@ impl<H: Hooks> Shared<H> {
     /// Stores a retained message and routes `message` to every matching session.
     /// QoS 1/2 deliveries whose session queue is full come back in the outcome for the
     /// publisher to wait on (see [`Session::deliver`]).
+    /// Then hands it to the other instances, if any.
     pub fn publish(&self, message: Arc<Message>) -> Routed {
         self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
         let mut routed = Routed::default();
+        self.store_retained(&message, &mut routed);
+        self.route_locally(&message, &mut routed);
+        if let Some(cluster) = &self.cluster {
+            cluster.forward(&message);
+            routed.forwarded = true;
+        }
+        routed
+    }
+
+    /// Routes a message another instance published to this instance's subscribers only
+    /// (never back to the bus). Nobody waits for a slow subscriber: a full queue
+    /// overflows, as for wills. Its retained copy, if any, arrives on its own path
+    /// ([`Shared::retain_from_cluster`]), so it is not stored here.
+    pub fn publish_from_cluster(&self, message: Arc<Message>) {
+        self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
+        let mut routed = Routed::default();
+        self.route_locally(&message, &mut routed);
+        for (session, delivery) in routed.blocked {
+            session.deliver_or_overflow(delivery, &self.stats.dropped);
+        }
+    }
+
+    /// Keeps a retained message another instance took (or clears it, for an empty
+    /// payload), as if published here, without routing it: its subscribers got it
+    /// through [`Shared::publish_from_cluster`] already.
+    pub fn retain_from_cluster(&self, message: Arc<Message>) {
+        self.store_retained(&message, &mut Routed::default());
+    }
+
+    /// Adds a subscription to the router; true when the session already had it. The
+    /// cluster link hears of each new one (the router's answer makes the count exact).
+    pub fn add_subscription(&self, filter: &str, group: Option<&str>, entry: Entry) -> bool {
+        let existed = self.router.subscribe(filter, group, entry);
+        if let Some(cluster) = self.cluster.as_ref().filter(|_| !existed) {
+            cluster.subscribed(filter);
+        }
+        existed
+    }
+
+    /// Takes a subscription out of the router; true when it was there.
+    pub fn remove_subscription(&self, filter: &str, group: Option<&str>, key: EntryKey) -> bool {
+        let removed = self.router.unsubscribe(filter, group, key);
+        if let Some(cluster) = self.cluster.as_ref().filter(|_| removed) {
+            cluster.unsubscribed(filter);
+        }
+        removed
+    }
+
+    fn store_retained(&self, message: &Arc<Message>, routed: &mut Routed) {
         if message.retain {
-            let kept = self.retained.set(&message);
+            let kept = self.retained.set(message);
             if let Some(persist) = &self.persist {
                 persist.store.append(Record::Retained {
                     topic: message.topic.clone(),
@@ -148,6 +219,9 @@ impl<H: Hooks> Shared<H> {
                 routed.stored = true;
             }
         }
+    }
+
+    fn route_locally(&self, message: &Arc<Message>, routed: &mut Routed) {
         // Sessions with more than one subscription may match twice; they are merged
         // into one delivery per presented topic (max QoS, all subscription ids) below.
         let mut several: Vec<Match> = Vec::new();
@@ -157,7 +231,7 @@ impl<H: Hooks> Shared<H> {
             }
             routed.matched += 1;
             if entry.session.subscription_count.load(Ordering::Relaxed) <= 1 {
-                let one = delivery(&message, entry);
+                let one = delivery(message, entry);
                 match entry.session.deliver(one, &self.stats.dropped) {
                     Ok(stored) => routed.stored |= stored,
                     Err(back) => routed.blocked.push((Arc::clone(&entry.session), back)),
@@ -165,14 +239,13 @@ impl<H: Hooks> Shared<H> {
             } else {
                 several.push(Match {
                     session: Arc::clone(&entry.session),
-                    delivery: delivery(&message, entry),
+                    delivery: delivery(message, entry),
                 });
             }
         });
         if !several.is_empty() {
-            deliver_merged(several, &mut routed, &self.stats.dropped);
+            deliver_merged(several, routed, &self.stats.dropped);
         }
-        routed
     }
 
     /// Publishes where nobody can wait for a slow subscriber (wills): a full queue
@@ -226,8 +299,7 @@ impl<H: Hooks> Shared<H> {
                 session_id: session.id,
                 presented: sub.presented.as_deref(),
             };
-            self.router
-                .unsubscribe(&sub.filter, sub.group.as_deref(), key);
+            self.remove_subscription(&sub.filter, sub.group.as_deref(), key);
         }
         self.sessions.remove_if_same(session);
         if let Some(link) = session.replace_link(None) {
@@ -267,6 +339,8 @@ pub(crate) struct Routed {
     /// Something was recorded in the persistent store (under `sync` the publisher's
     /// acknowledgement waits for it).
     pub stored: bool,
+    /// Handed to the other instances: subscribers may exist beyond `matched`.
+    pub forwarded: bool,
 }
 
 /// One matching subscription of a session that holds several.
@@ -332,6 +406,10 @@ pub trait BrokerControl: Send + Sync {
     fn messages_dropped(&self, reason: DropReason) -> u64;
     /// Persistence counters (all zero with `--persistence none`).
     fn persistence(&self) -> PersistenceCounts;
+    /// Routes a message from another instance to the local subscribers only.
+    fn publish_from_cluster(&self, message: Message);
+    /// Keeps (or clears) a retained message another instance took.
+    fn retain_from_cluster(&self, message: Message);
 }
 
 /// A reading of the persistence counters, for `/metrics`.
@@ -368,6 +446,12 @@ impl<H: Hooks> BrokerControl for Shared<H> {
     fn messages_dropped(&self, reason: DropReason) -> u64 {
         self.stats.dropped.get(reason)
     }
+    fn publish_from_cluster(&self, message: Message) {
+        Shared::publish_from_cluster(self, Arc::new(message));
+    }
+    fn retain_from_cluster(&self, message: Message) {
+        Shared::retain_from_cluster(self, Arc::new(message));
+    }
     fn persistence(&self) -> PersistenceCounts {
         let Some(persist) = &self.persist else {
             return PersistenceCounts::default();
@@ -399,6 +483,16 @@ impl BrokerHandle {
     /// discards its session, online or not. Returns false when there was no session.
     pub fn revoke(&self, namespace: &str, client_id: &str) -> bool {
         self.control.revoke(namespace, client_id)
+    }
+
+    /// Routes a message another instance published to this instance's subscribers.
+    pub fn publish_from_cluster(&self, message: Message) {
+        self.control.publish_from_cluster(message)
+    }
+
+    /// Keeps (or clears) a retained message another instance took.
+    pub fn retain_from_cluster(&self, message: Message) {
+        self.control.retain_from_cluster(message)
     }
 
     pub fn control(&self) -> &dyn BrokerControl {

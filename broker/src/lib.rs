@@ -15,6 +15,7 @@
 
 pub mod acl;
 pub mod broker;
+pub mod cluster;
 pub mod config;
 mod connection;
 pub mod hooks;
@@ -35,10 +36,12 @@ mod ws;
 pub use magnetite_protocol as protocol;
 
 pub use broker::{Broker, BrokerHandle, PersistenceCounts};
+pub use cluster::ClusterLink;
 pub use config::BrokerConfig;
 pub use hooks::{
     AllowAll, AuthDecision, ByteString, ConnectInfo, ConnectRefusal, DisconnectReason,
     FilterVerdict, Hooks, Presentation, TopicVerdict, Transport, V3PublishRefusal,
 };
+pub use message::Message;
 pub use stats::DropReason;
 pub use tls::{ClientAuth, TlsAcceptorSource, TlsError, TlsSettings};

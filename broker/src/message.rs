@@ -26,8 +26,12 @@ pub struct Message {
     pub properties: Option<Box<Properties>>,
     /// When the message expires (5.0 Message Expiry Interval), if ever.
     pub expires_at: Option<Instant>,
-    /// The session that published it, for No Local. 0 for wills and retained replays.
+    /// The session that published it, for No Local. 0 for wills, retained replays and
+    /// messages from other instances.
     pub origin: u64,
+    /// Who published it, as other instances are told (the session's namespace — the
+    /// platform client id — or else its MQTT client id); empty for wills and replays.
+    pub publisher: ByteString,
     /// The QoS 0 PUBLISH frame without per-subscriber properties, encoded on first use,
     /// one per (protocol version, RETAIN flag): a fan-out to many subscribers encodes
     /// each outgoing form once and copies bytes.
@@ -57,8 +61,15 @@ impl Message {
             properties,
             expires_at,
             origin,
+            publisher: ByteString::new(),
             frames: Default::default(),
         }
+    }
+
+    /// The same message, naming who published it (see [`Message::publisher`]).
+    pub fn with_publisher(mut self, publisher: ByteString) -> Message {
+        self.publisher = publisher;
+        self
     }
 
     /// A copy for the retained store, owning its bytes (see `RetainedStore::set`).
@@ -71,6 +82,7 @@ impl Message {
             properties: self.properties.clone(),
             expires_at: self.expires_at,
             origin: 0,
+            publisher: ByteString::new(),
             frames: Default::default(),
         }
     }

@@ -107,3 +107,22 @@ pub fn shell_journey(server: &Server, script: &std::path::Path) -> Command {
         .env("MAGNETITE_ADMIN_PASSWORD", ADMIN_PASSWORD);
     cmd
 }
+
+/// Drives the event loop until `done` says so or the time runs out.
+pub async fn drive(
+    eventloop: &mut rumqttc::EventLoop,
+    limit: Duration,
+    mut done: impl FnMut(&rumqttc::Event) -> bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+            Ok(Ok(event)) => {
+                if done(&event) {
+                    return true;
+                }
+            }
+            Ok(Err(_)) | Err(_) => return false,
+        }
+    }
+}

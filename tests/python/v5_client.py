@@ -12,6 +12,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from mqtt5_support import fail, wait_until
+
 SCENARIO, PORT, WS_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
 
@@ -51,20 +53,6 @@ class Peer:
     def stop(self):
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def fail(message):
-    print("FAIL:", message)
-    sys.exit(1)
-
-
-def wait_until(condition, what, limit=5.0):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    fail(f"timed out waiting for {what}")
 
 
 def packet_props(packet_type, **kw):

@@ -57,9 +57,13 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 persist.store.wait_for_room().await;
             }
         }
-        let message = Message::from_publish(publish, self.session.id);
+        let mut message = Message::from_publish(publish, self.session.id);
+        if self.shared.cluster.is_some() {
+            // Only other instances are told who published (alone, nobody reads it).
+            message = message.with_publisher(self.publisher_name());
+        }
         let routed = self.shared.publish(Arc::new(message));
-        let matched = routed.matched;
+        let matched = routed.matched + usize::from(routed.forwarded);
         let mut stored = routed.stored;
         self.wait_for_slow_subscribers(routed.blocked).await;
         if qos == QoS::ExactlyOnce {
@@ -80,6 +84,17 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         };
         self.acknowledge(qos, pkid, code);
         Ok(())
+    }
+
+    /// Who this session is to other instances: its namespace (the platform client id)
+    /// or, with one global namespace, its MQTT client id.
+    fn publisher_name(&self) -> bytestring::ByteString {
+        let key = &self.session.key;
+        if key.namespace.is_empty() {
+            key.client_id.clone()
+        } else {
+            key.namespace.clone()
+        }
     }
 
     /// The store cannot take new state (a full disk): 5.0 answers 0x97 Quota exceeded in

@@ -108,8 +108,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         };
         let existed = self
             .shared
-            .router
-            .subscribe(&routed, group.as_deref(), entry);
+            .add_subscription(&routed, group.as_deref(), entry);
         if !existed {
             self.session
                 .subscription_count
@@ -164,8 +163,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         };
         let removed = self
             .shared
-            .router
-            .unsubscribe(&sub.filter, sub.group.as_deref(), key);
+            .remove_subscription(&sub.filter, sub.group.as_deref(), key);
         if removed {
             self.session
                 .subscription_count

@@ -122,9 +122,7 @@ fn restore_subscriptions<H: Hooks>(
             options: sub.options,
             presented: stored.presented.clone(),
         };
-        let existed = shared
-            .router
-            .subscribe(&stored.filter, stored.group.as_deref(), entry);
+        let existed = shared.add_subscription(&stored.filter, stored.group.as_deref(), entry);
         if !existed {
             session.subscription_count.fetch_add(1, Ordering::Relaxed);
         }

@@ -1,0 +1,30 @@
+//! The door to the other instances of a cluster.
+//!
+//! The engine knows nothing about the bus behind it (NATS in the `magnetite-cluster`
+//! crate): it tells a [`ClusterLink`] what was published here and which routed filters
+//! gained or lost their subscribers here, and it takes messages from other instances in
+//! through [`crate::BrokerHandle::publish_from_cluster`], which routes them to local
+//! subscribers only. Those two paths never meet, so a message that came from the bus is
+//! never sent back to it: no loops by construction.
+//!
+//! Contract of every method: called on the publisher's or subscriber's connection task,
+//! sometimes under the router's write lock, so it must not block, await or take long —
+//! queue and return.
+
+use std::sync::Arc;
+
+use crate::message::Message;
+
+pub trait ClusterLink: Send + Sync + 'static {
+    /// A message published on this instance (by a client or a will), already routed to
+    /// the local subscribers. Carries the routed (canonical) topic.
+    fn forward(&self, message: &Arc<Message>);
+
+    /// The routed `filter` got one more subscription on this instance (called once per
+    /// subscription, so the link can count them and subscribe on the bus at the first).
+    fn subscribed(&self, filter: &str);
+
+    /// The routed `filter` lost one subscription on this instance (the link unsubscribes
+    /// from the bus when its count reaches zero).
+    fn unsubscribed(&self, filter: &str);
+}
