@@ -114,6 +114,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("securing data dir {}", data_dir.display()))?;
     let instance_id = instance_id(&settings)?;
     let kaa = settings.kaa(&instance_id).map_err(anyhow::Error::msg)?;
+    // Every outbox row this process writes carries its id: other instances apply the
+    // access changes of rows that are not their own.
+    magnetite_events::outbox::set_writer_instance(&instance_id);
     let events = start_events(&settings, &instance_id).await?;
     let (writer, writer_task) =
         MqttWriter::spawn_joinable(events.db().clone(), instance_id.clone());
@@ -167,6 +170,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
             broker.hooks().inner().close_events();
+            services.remote_revocations.shutdown().await;
             services.bootstrap.shutdown().await;
             services.consumers.shutdown().await;
             services.notifications.shutdown().await;
