@@ -463,7 +463,10 @@ async fn ensure_sqlite_schema(p: &SqlitePool) -> Result<(), EventsError> {
     for s in SQLITE_SCHEMA {
         sqlx::query(s).execute(p).await?;
     }
-    for (column, add) in [("domain", SQLITE_ADD_DOMAIN), ("instance", SQLITE_ADD_INSTANCE)] {
+    for (column, add) in [
+        ("domain", SQLITE_ADD_DOMAIN),
+        ("instance", SQLITE_ADD_INSTANCE),
+    ] {
         let has: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM pragma_table_info('events_outbox') WHERE name = $1",
         )

@@ -73,7 +73,12 @@ pub fn access_change(fields: &Map<String, Value>) -> Option<AccessChange> {
 /// A JSON array of strings (other items skipped).
 fn string_list(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -147,7 +152,10 @@ mod tests {
 
     #[test]
     fn an_event_without_its_ids_changes_nothing() {
-        assert_eq!(change(json!({"operation": "client.remove", "status": "disabled"})), None);
+        assert_eq!(
+            change(json!({"operation": "client.remove", "status": "disabled"})),
+            None
+        );
         assert_eq!(change(json!({"operation": "channel.disconnect"})), None);
     }
 }

@@ -101,7 +101,9 @@ impl<'a> Connections<'a> {
                 event
             }
         };
-        self.platform.apply_event(&event.fields, Origin::Local).await
+        self.platform
+            .apply_event(&event.fields, Origin::Local)
+            .await
     }
 
     async fn resolve(
