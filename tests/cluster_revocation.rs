@@ -160,7 +160,7 @@ fn codes(server: &Server, dev: &Device, ops: &[String]) -> Value {
 }
 
 #[test]
-fn a_client_disabled_on_a_is_kicked_from_b_and_another_domain_is_not() {
+fn a_client_or_domain_disabled_on_a_is_kicked_from_b_and_only_that_tenant() {
     let c = cluster();
     let t1 = tenant(&c.api_a, "plant-1");
     let t2 = tenant(&c.api_a, "plant-2");
@@ -178,6 +178,19 @@ fn a_client_disabled_on_a_is_kicked_from_b_and_another_domain_is_not() {
     assert_eq!(connack(&c.b, &t1.device, &t1.device.secret), NOT_AUTHORIZED);
     assert!(d2.alive(), "the other domain's device stays connected");
     assert_eq!(connack(&c.b, &t2.device, &t2.device.secret), 0);
+
+    // A whole domain disabled on A: its devices on B go too.
+    c.api_a.expect(
+        "POST",
+        &format!("/domains/{}/disable", t2.domain),
+        None,
+        200,
+    );
+    assert!(
+        d2.closed_by_broker(),
+        "B ends the disabled domain's session"
+    );
+    assert_eq!(connack(&c.b, &t2.device, &t2.device.secret), NOT_AUTHORIZED);
 }
 
 #[test]

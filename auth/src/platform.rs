@@ -170,6 +170,7 @@ impl Platform {
                 }
                 Ok(clients)
             }
+            Targets::Domain(id) => self.store.domain_client_ids(id).await,
         }
     }
 

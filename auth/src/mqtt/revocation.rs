@@ -25,6 +25,8 @@ pub enum Targets {
     Clients(Vec<String>),
     /// Every client connected to this channel.
     Channel(String),
+    /// Every client of this domain.
+    Domain(String),
 }
 
 /// One event's effect on MQTT access.
@@ -42,7 +44,7 @@ impl AccessChange {
 
 /// The access change an event (its canonical fields: `operation`, `id`, `status`,
 /// `client_ids`) stands for; `None` for events that change no MQTT access (reads,
-/// users, groups, creations, MQTT connect/disconnect).
+/// users, groups, domain members, creations, MQTT connect/disconnect).
 ///
 /// A status other than `enabled` (`disabled`, `deleted`) revokes. An update of name,
 /// tags or metadata only refreshes: the event does not say whether a channel's route
@@ -58,14 +60,17 @@ pub fn access_change(fields: &Map<String, Value>) -> Option<AccessChange> {
             Targets::Clients(string_list(fields.get("client_ids")?))
         }
         "channel" => Targets::Channel(id()?),
+        "domain" if action == "enable" || action == "disable" => Targets::Domain(id()?),
         _ => return None,
     };
     let enabled = fields.get("status").and_then(Value::as_str) == Some("enabled");
     match action {
-        "update_secret" | "disconnect" => AccessChange::new(Effect::Revoke, targets),
+        "update_secret" | "disconnect" | "disable" => AccessChange::new(Effect::Revoke, targets),
         "remove" if enabled => AccessChange::new(Effect::Refresh, targets),
         "remove" => AccessChange::new(Effect::Revoke, targets),
-        "update" | "update_tags" | "connect" => AccessChange::new(Effect::Refresh, targets),
+        "update" | "update_tags" | "connect" | "enable" => {
+            AccessChange::new(Effect::Refresh, targets)
+        }
         _ => None,
     }
 }
@@ -134,6 +139,18 @@ mod tests {
         let ev = json!({"operation": "channel.update", "id": "ch", "name": "n"});
         let want = AccessChange::new(Effect::Refresh, Targets::Channel("ch".into()));
         assert_eq!(change(ev), want);
+    }
+
+    #[test]
+    fn a_domain_status_reaches_its_clients() {
+        let ev = json!({"operation": "domain.disable", "id": "d1", "status": "disabled"});
+        let want = AccessChange::new(Effect::Revoke, Targets::Domain("d1".into()));
+        assert_eq!(change(ev), want);
+        let ev = json!({"operation": "domain.enable", "id": "d1", "status": "enabled"});
+        let want = AccessChange::new(Effect::Refresh, Targets::Domain("d1".into()));
+        assert_eq!(change(ev), want);
+        let ev = json!({"operation": "domain.unassign", "domain_id": "d1", "user_ids": ["u"]});
+        assert_eq!(change(ev), None, "members are users, not devices");
     }
 
     #[test]
