@@ -170,7 +170,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
             broker.hooks().inner().close_events();
-            services.remote_revocations.shutdown().await;
+            if let Some(remote) = &services.remote_revocations {
+                remote.shutdown().await;
+            }
             services.bootstrap.shutdown().await;
             services.consumers.shutdown().await;
             services.notifications.shutdown().await;

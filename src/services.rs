@@ -25,8 +25,8 @@ use crate::http::MetricsSource;
 
 pub struct Services {
     pub platform: Arc<Platform>,
-    /// Access changes made on other instances, applied here.
-    pub remote_revocations: RemoteRevocations,
+    /// Access changes made on other instances, applied here (on PostgreSQL).
+    pub remote_revocations: Option<RemoteRevocations>,
     pub bootstrap: Arc<BootstrapService>,
     pub consumers: Arc<ConsumerService>,
     pub notifications: Arc<NotificationService>,
@@ -75,8 +75,15 @@ pub async fn start(
         Box::new(bootstrap.collector()),
         Box::new(notifications.collector()),
     ];
-    let remote_revocations =
-        RemoteRevocations::start(Arc::clone(&platform), instance_id, settings.revocation_poll);
+    // Several instances need a shared database: on SQLite there is no other instance.
+    let remote_revocations = match events.db() {
+        magnetite_db::Db::Postgres(_) => Some(RemoteRevocations::start(
+            Arc::clone(&platform),
+            instance_id,
+            settings.revocation_poll,
+        )),
+        magnetite_db::Db::Sqlite(_) => None,
+    };
     Ok(Services {
         platform,
         remote_revocations,
