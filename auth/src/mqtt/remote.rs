@@ -14,11 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use magnetite_db::Db;
-use magnetite_events::reader::{OutboxReader, ReaderConfig, Start, Step};
+use magnetite_events::reader::{OutboxReader, ReaderConfig, ReaderTask, Start, Step};
 use magnetite_events::OutboxRow;
 use serde_json::{Map, Value};
-use tokio::sync::{watch, Mutex};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
 use crate::platform::{Origin, Platform};
 
@@ -27,17 +26,13 @@ const BATCH: i64 = 500;
 
 /// The running reader; [`RemoteRevocations::shutdown`] stops it.
 #[derive(Debug)]
-pub struct RemoteRevocations {
-    stop: watch::Sender<bool>,
-    task: Mutex<Option<JoinHandle<()>>>,
-}
+pub struct RemoteRevocations(ReaderTask);
 
 impl RemoteRevocations {
     /// Starts following the outbox as `instance`, polling every `poll` when drained.
     /// A first start begins at the end of the outbox: earlier changes are already in
     /// the store every cache load reads.
     pub fn start(platform: Arc<Platform>, instance: &str, poll: Duration) -> RemoteRevocations {
-        let (stop, stopped) = watch::channel(false);
         let key = format!("invalidate|{instance}");
         let config = ReaderConfig {
             cursor_key: key.clone(),
@@ -49,19 +44,13 @@ impl RemoteRevocations {
         };
         let db = platform.store.db().clone();
         let instance = instance.to_string();
-        let task = tokio::spawn(follow(platform, db, config, instance, stopped));
-        RemoteRevocations {
-            stop,
-            task: Mutex::new(Some(task)),
-        }
+        let task = ReaderTask::spawn(|stop| follow(platform, db, config, instance, stop));
+        RemoteRevocations(task)
     }
 
     /// Stops the reader (its cursor is saved after every batch).
     pub async fn shutdown(&self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.lock().await.take() {
-            let _ = task.await;
-        }
+        self.0.shutdown().await
     }
 }
 

@@ -131,24 +131,32 @@ mod tests {
         assert_eq!(change(ev), clients(Effect::Refresh, &["c1"]));
     }
 
+    /// Each `(operation, status, effect)` on the entity `id` of `targets`.
+    fn assert_changes(id: &str, targets: Targets, cases: &[(&str, &str, Effect)]) {
+        for &(op, status, effect) in cases {
+            let ev = json!({"operation": op, "id": id, "status": status});
+            let want = AccessChange::new(effect, targets.clone());
+            assert_eq!(change(ev), want, "{op} {status}");
+        }
+    }
+
     #[test]
     fn a_disabled_or_deleted_channel_revokes_its_clients() {
-        let ev = json!({"operation": "channel.remove", "id": "ch", "status": "deleted"});
-        let want = AccessChange::new(Effect::Revoke, Targets::Channel("ch".into()));
-        assert_eq!(change(ev), want);
-        let ev = json!({"operation": "channel.update", "id": "ch", "name": "n"});
-        let want = AccessChange::new(Effect::Refresh, Targets::Channel("ch".into()));
-        assert_eq!(change(ev), want);
+        let cases = [
+            ("channel.remove", "deleted", Effect::Revoke),
+            ("channel.remove", "disabled", Effect::Revoke),
+            ("channel.update", "enabled", Effect::Refresh),
+        ];
+        assert_changes("ch", Targets::Channel("ch".into()), &cases);
     }
 
     #[test]
     fn a_domain_status_reaches_its_clients() {
-        let ev = json!({"operation": "domain.disable", "id": "d1", "status": "disabled"});
-        let want = AccessChange::new(Effect::Revoke, Targets::Domain("d1".into()));
-        assert_eq!(change(ev), want);
-        let ev = json!({"operation": "domain.enable", "id": "d1", "status": "enabled"});
-        let want = AccessChange::new(Effect::Refresh, Targets::Domain("d1".into()));
-        assert_eq!(change(ev), want);
+        let cases = [
+            ("domain.disable", "disabled", Effect::Revoke),
+            ("domain.enable", "enabled", Effect::Refresh),
+        ];
+        assert_changes("d1", Targets::Domain("d1".into()), &cases);
         let ev = json!({"operation": "domain.unassign", "domain_id": "d1", "user_ids": ["u"]});
         assert_eq!(change(ev), None, "members are users, not devices");
     }
