@@ -120,6 +120,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let events = start_events(&settings, &instance_id).await?;
     let (writer, writer_task) =
         MqttWriter::spawn_joinable(events.db().clone(), instance_id.clone());
+    let liveness =
+        magnetite_events::liveness::start(events.db(), &instance_id, settings.instance_timeout)
+            .await
+            .context("registering this instance")?;
     let ca = tls::load_ca(&settings)?;
     let tls = tls::acceptor(&settings, ca.as_ref())?;
     let listeners = Listeners { tls };
@@ -180,6 +184,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     // Every MQTT event recorded so far is written before the process exits.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
+    if let Some(liveness) = liveness {
+        liveness.shutdown().await;
+    }
     events.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -1,6 +1,7 @@
 //! Revocation across instances: two `magnetite serve` processes share one PostgreSQL
 //! (each with its own data dir and ports); a change made through instance A's API
-//! reaches the devices connected to instance B through the shared outbox.
+//! reaches the devices connected to instance B through the shared outbox. And an
+//! instance killed with -9: the survivors write its devices' disconnect events, once.
 
 mod common;
 mod platform;
@@ -32,24 +33,37 @@ struct Cluster {
     b: Server,
     api_a: Api,
     api_b: Api,
+    url: String,
     _pg: Postgres,
     _dir: tempfile::TempDir,
 }
 
-fn cluster() -> Cluster {
+/// An instance named `id` on the database `url`, with `extra` flags.
+fn instance(url: &str, id: &str, extra: &[&str]) -> Server {
     std::env::set_var("MAGNETITE_AUTH_KEY", SHARED_AUTH_KEY);
+    let mut args = vec!["--database-url", url, "--instance-id", id];
+    args.extend_from_slice(extra);
+    platform::server(&args)
+}
+
+fn cluster() -> Cluster {
+    cluster_with(&[])
+}
+
+fn cluster_with(extra: &[&str]) -> Cluster {
     let dir = tempfile::tempdir().expect("temp dir");
     let pg = postgres(dir.path());
     let url = postgres_url(&pg);
     // One after the other: the first creates the schema.
-    let a = platform::server(&["--database-url", &url, "--instance-id", "instance-a"]);
-    let b = platform::server(&["--database-url", &url, "--instance-id", "instance-b"]);
+    let a = instance(&url, "instance-a", extra);
+    let b = instance(&url, "instance-b", extra);
     let (api_a, api_b) = (Api::admin(&a), Api::admin(&b));
     Cluster {
         a,
         b,
         api_a,
         api_b,
+        url,
         _pg: pg,
         _dir: dir,
     }
@@ -259,4 +273,57 @@ fn a_channel_disconnected_on_a_is_closed_to_the_device_on_b() {
     assert_eq!(after["connack"], 0, "{after}");
     assert_eq!(after["ops"][0][2], 0x87, "subscribe refused on B: {after}");
     assert_eq!(after["ops"][1][2], 0x87, "publish refused on B: {after}");
+}
+
+/// The `mqtt` events of `client` with `event_type` and `instance`, as `api` reads them.
+fn mqtt_events(api: &Api, client: &str, event_type: &str, instance: &str) -> usize {
+    let wanted = |e: &&Value| {
+        e["client_id"] == client && e["event_type"] == event_type && e["instance"] == instance
+    };
+    api.event_log("mqtt").iter().filter(wanted).count()
+}
+
+/// The heartbeat (ms) `id` last wrote in the `instances` table.
+fn heartbeat(url: &str, id: &str) -> i64 {
+    let sql = format!("SELECT heartbeat_at FROM instances WHERE id = '{id}'");
+    let out = common::run("psql", &[url, "-tAc", &sql]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("heartbeat of {id}: {text}"))
+}
+
+#[test]
+fn survivors_write_a_killed_instances_disconnect_events_once() {
+    let timeout = ["--instance-timeout", "2s"];
+    let c = cluster_with(&timeout);
+    let doomed = instance(&c.url, "instance-c", &timeout);
+    let t = tenant(&c.api_a, "plant");
+    let _live = LiveDevice::connect(doomed.mqtt, &t.device, "sensor-1");
+    let id = t.device.id.as_str();
+    eventually("C's connect event is in the outbox", || {
+        mqtt_events(&c.api_a, id, "connect", "instance-c") == 1
+    });
+
+    doomed.kill9();
+
+    let deadline_ms = DEADLINE.as_millis() as u64;
+    let deadline = Instant::now() + Duration::from_millis(deadline_ms * 2);
+    while mqtt_events(&c.api_a, id, "disconnect", "instance-c") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no survivor wrote C's disconnect"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Both survivors beat twice more, so both have looked at C since: still one.
+    let (a0, b0) = (
+        heartbeat(&c.url, "instance-a"),
+        heartbeat(&c.url, "instance-b"),
+    );
+    eventually("A and B beat twice more", || {
+        heartbeat(&c.url, "instance-a") > a0 + 1000 && heartbeat(&c.url, "instance-b") > b0 + 1000
+    });
+    assert_eq!(mqtt_events(&c.api_a, id, "disconnect", "instance-c"), 1);
+    assert_eq!(mqtt_events(&c.api_b, id, "disconnect", "instance-c"), 1);
 }
