@@ -193,6 +193,15 @@ pub struct Settings {
     /// lose), e.g. 100ms, 1s
     #[arg(long, env = "MAGNETITE_PERSISTENCE_FLUSH_INTERVAL", default_value = "100ms", value_parser = at_least_a_millisecond)]
     pub persistence_flush_interval: Duration,
+    /// How often this instance reads the shared outbox for access changes (revocations)
+    /// made on other instances: the main part of how late they reach its devices,
+    /// e.g. 200ms, 1s (see README "Running several instances")
+    #[arg(long, env = "MAGNETITE_REVOCATION_POLL", default_value = "200ms", value_parser = at_least_a_millisecond)]
+    pub revocation_poll: Duration,
+    /// On a shared PostgreSQL: silence after which another instance counts as dead and
+    /// a survivor writes its devices' disconnect events, at least 1s (e.g. 10s, 1m)
+    #[arg(long, env = "MAGNETITE_INSTANCE_TIMEOUT", default_value = "10s", value_parser = at_least_a_second)]
+    pub instance_timeout: Duration,
     /// Time an HTTP request's headers may take to arrive, at least 1s (also ends idle
     /// keep-alive connections) (seconds, or e.g. 30s, 1m)
     #[arg(long, env = "MAGNETITE_HTTP_HEADER_TIMEOUT", default_value = "10", value_parser = at_least_a_second)]

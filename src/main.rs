@@ -115,7 +115,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("securing data dir {}", data_dir.display()))?;
     let instance_id = instance_id(&settings)?;
     let kaa = settings.kaa(&instance_id).map_err(anyhow::Error::msg)?;
+    // Every outbox row this process writes carries its id: other instances apply the
+    // access changes of rows that are not their own.
+    magnetite_events::outbox::set_writer_instance(&instance_id);
     let events = start_events(&settings, &instance_id).await?;
+    let liveness =
+        magnetite_events::liveness::start(events.db(), &instance_id, settings.instance_timeout)
+            .await
+            .context("registering this instance")?;
     let ca = tls::load_ca(&settings)?;
     let tls = tls::acceptor(&settings, ca.as_ref())?;
     let listeners = Listeners { tls };
@@ -171,6 +178,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
             broker.hooks().inner().close_events();
+            if let Some(remote) = &services.remote_revocations {
+                remote.shutdown().await;
+            }
             services.bootstrap.shutdown().await;
             services.consumers.shutdown().await;
             services.notifications.shutdown().await;
@@ -179,6 +189,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     // Every MQTT event recorded so far is written before the process exits.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
+    if let Some(liveness) = liveness {
+        liveness.shutdown().await;
+    }
     events.shutdown().await;
     tracing::info!("stopped");
     Ok(())

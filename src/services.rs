@@ -9,6 +9,7 @@ use anyhow::Context;
 use magnetite_auth::bootstrap_admin::{ensure_admin, AdminBootstrap};
 use magnetite_auth::http::Caller;
 use magnetite_auth::kaa::KaaSettings;
+use magnetite_auth::mqtt::remote::RemoteRevocations;
 use magnetite_auth::platform::PlatformCollector;
 use magnetite_auth::{Platform, PlatformConfig, Store};
 use magnetite_bootstrap::{BootstrapService, CertIssuer, IssueFuture, IssuedCert, StorageKey};
@@ -24,6 +25,8 @@ use crate::http::MetricsSource;
 
 pub struct Services {
     pub platform: Arc<Platform>,
+    /// Access changes made on other instances, applied here (on PostgreSQL).
+    pub remote_revocations: Option<RemoteRevocations>,
     pub bootstrap: Arc<BootstrapService>,
     pub consumers: Arc<ConsumerService>,
     pub notifications: Arc<NotificationService>,
@@ -72,8 +75,18 @@ pub async fn start(
         Box::new(bootstrap.collector()),
         Box::new(notifications.collector()),
     ];
+    // Several instances need a shared database: on SQLite there is no other instance.
+    let remote_revocations = match events.db() {
+        magnetite_db::Db::Postgres(_) => Some(RemoteRevocations::start(
+            Arc::clone(&platform),
+            instance_id,
+            settings.revocation_poll,
+        )),
+        magnetite_db::Db::Sqlite(_) => None,
+    };
     Ok(Services {
         platform,
+        remote_revocations,
         bootstrap,
         consumers,
         notifications,

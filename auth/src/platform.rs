@@ -3,10 +3,12 @@
 use dashmap::DashMap;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::crypto::Keys;
@@ -14,6 +16,7 @@ use crate::error::Result;
 use crate::login_throttle::LoginThrottle;
 use crate::mail::Mailer;
 use crate::mqtt::cache::AccessCache;
+use crate::mqtt::revocation::{AccessChange, Effect, Targets};
 use crate::mqtt::throttle::ConnectThrottle;
 use crate::reset_throttle::ResetThrottle;
 use crate::store::Store;
@@ -72,6 +75,25 @@ pub struct Platform {
     pub config: PlatformConfig,
     session_ender: OnceLock<SessionEnder>,
     cert_resolver: OnceLock<CertResolver>,
+    /// Access changes applied, by where they were made (`/metrics`).
+    applied: AppliedChanges,
+}
+
+/// Where an applied access change was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Through this instance's API (or its bootstrap / certs services).
+    Local,
+    /// On another instance, read from the shared outbox ([`crate::mqtt::remote`]).
+    Remote,
+}
+
+/// Counts of [`Platform::apply`], so an operator (and the cluster test) sees that every
+/// change is applied once per instance: never twice where it was made.
+#[derive(Debug, Default)]
+struct AppliedChanges {
+    local: AtomicU64,
+    remote: AtomicU64,
 }
 
 impl Platform {
@@ -87,6 +109,7 @@ impl Platform {
             config,
             session_ender: OnceLock::new(),
             cert_resolver: OnceLock::new(),
+            applied: AppliedChanges::default(),
         }
     }
 
@@ -129,6 +152,55 @@ impl Platform {
                 }
             }
         }
+    }
+
+    /// The clients an access change targets, read now: the connected ones of a channel
+    /// from the store, plus those whose cached access names it (after a deletion the
+    /// store has forgotten them, the cache has not). Call it before the write that
+    /// removes what it reads.
+    pub async fn clients_of(&self, targets: &Targets) -> Result<Vec<String>> {
+        match targets {
+            Targets::Clients(ids) => Ok(ids.clone()),
+            Targets::Channel(id) => {
+                let mut clients = self.store.channel_client_ids(id).await?;
+                for cached in self.cache.clients_using(id) {
+                    if !clients.contains(&cached) {
+                        clients.push(cached);
+                    }
+                }
+                Ok(clients)
+            }
+            Targets::Domain(id) => self.store.domain_client_ids(id).await,
+        }
+    }
+
+    /// Applies `change` to `clients` (resolved by [`Platform::clients_of`]): the one
+    /// door through which an event revokes or refreshes access, on the instance that
+    /// made it and on every other one.
+    pub fn apply(&self, change: &AccessChange, clients: &[String], origin: Origin) {
+        match change.effect {
+            Effect::Revoke => self.revoke(clients),
+            Effect::Refresh => self.refresh(clients),
+        }
+        let counter = match origin {
+            Origin::Local => &self.applied.local,
+            Origin::Remote => &self.applied.remote,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Resolves and applies the access change `fields` (an event's) stand for, if any.
+    pub async fn apply_event(
+        &self,
+        fields: &serde_json::Map<String, serde_json::Value>,
+        origin: Origin,
+    ) -> Result<()> {
+        let Some(change) = crate::mqtt::revocation::access_change(fields) else {
+            return Ok(());
+        };
+        let clients = self.clients_of(&change.targets).await?;
+        self.apply(&change, &clients, origin);
+        Ok(())
     }
 
     /// Revokes every client connected to `channel_id`.
@@ -211,6 +283,23 @@ impl std::fmt::Debug for PlatformCollector {
     }
 }
 
+impl PlatformCollector {
+    fn encode_applied(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+        let mut family = encoder.encode_descriptor(
+            "magnetite_access_changes_applied",
+            "Access changes (revocations and refreshes) applied to the MQTT cache and sessions, by where they were made.",
+            None,
+            MetricType::Counter,
+        )?;
+        let applied = &self.0.applied;
+        for (origin, n) in [("local", &applied.local), ("remote", &applied.remote)] {
+            let counter = ConstCounter::new(n.load(Ordering::Relaxed));
+            counter.encode(family.encode_family(&[("origin", origin)])?)?;
+        }
+        Ok(())
+    }
+}
+
 impl Collector for PlatformCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         let entries = ConstGauge::new(self.0.login_throttle.len() as u64);
@@ -220,6 +309,7 @@ impl Collector for PlatformCollector {
             None,
             MetricType::Gauge,
         )?)?;
+        self.encode_applied(&mut encoder)?;
         self.0.connect_throttle.encode_metrics(&mut encoder)
     }
 }

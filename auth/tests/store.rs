@@ -270,7 +270,7 @@ async fn scenario(db: Db) {
     // A disabled domain disables its clients' access.
     let mut d = store.domain(&domain.id).await.unwrap();
     d.status = Status::Disabled;
-    store.update_domain(&d).await.unwrap();
+    store.update_domain(&d, None).await.unwrap();
     assert!(!store.client_access(&c0.id).await.unwrap().unwrap().enabled);
 
     // Deleting a channel removes its connections.

@@ -37,10 +37,9 @@ pub use service::manage::{CreateConfig, UpdateCerts, UpdateConfig};
 use magnetite_auth::login_throttle::LoginThrottle;
 use magnetite_auth::Platform;
 use magnetite_db::Db;
+use magnetite_events::reader::ReaderTask;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use tokio::sync::{watch, Mutex};
-use tokio::task::JoinHandle;
 
 use store::ConfigStore;
 
@@ -58,8 +57,7 @@ pub struct BootstrapService {
     /// Failed bootstraps for external ids no config has: counted, not recorded as events
     /// (see [`service::device`]).
     unknown_attempts: AtomicU64,
-    stop: watch::Sender<bool>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    tailer: ReaderTask,
 }
 
 impl std::fmt::Debug for BootstrapService {
@@ -89,13 +87,11 @@ impl BootstrapService {
         storage: StorageKey,
     ) -> Result<Arc<BootstrapService>, BootstrapError> {
         let store = ConfigStore::open(db.clone()).await?;
-        let (stop, stop_rx) = watch::channel(false);
         let tailer = tailer::Tailer {
             db,
             store: store.clone(),
-            stop: stop_rx,
         };
-        let task = tokio::spawn(tailer.run());
+        let tailer = ReaderTask::spawn(|stop| tailer.run(stop));
         Ok(Arc::new(BootstrapService {
             store,
             platform,
@@ -104,18 +100,14 @@ impl BootstrapService {
             issuer,
             attempts: LoginThrottle::default(),
             unknown_attempts: AtomicU64::new(0),
-            stop,
-            task: Mutex::new(Some(task)),
+            tailer,
         }))
     }
 
     /// Stops the tailing task (its cursor is saved after every window, so the next
     /// start resumes where it stopped). Requests keep working.
     pub async fn shutdown(&self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.lock().await.take() {
-            let _ = task.await;
-        }
+        self.tailer.shutdown().await
     }
 
     /// The platform the configs' clients live on.

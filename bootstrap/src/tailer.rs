@@ -30,11 +30,10 @@ const POLL: Duration = Duration::from_millis(200);
 /// Lease name among instances sharing a PostgreSQL.
 const LEASE: &str = "#bootstrap-clients-tailer";
 
-/// Tails the outbox until `stop` turns true.
+/// Tails the outbox until the stop signal given to [`Tailer::run`] turns true.
 pub(crate) struct Tailer {
     pub(crate) db: Db,
     pub(crate) store: ConfigStore,
-    pub(crate) stop: watch::Receiver<bool>,
 }
 
 impl Tailer {
@@ -50,11 +49,10 @@ impl Tailer {
         }
     }
 
-    /// Runs until shutdown.
-    pub(crate) async fn run(self) {
+    /// Runs until `stop` turns true.
+    pub(crate) async fn run(self, stop: watch::Receiver<bool>) {
         let config = Self::reader_config();
-        let Some(mut reader) = OutboxReader::open(self.db.clone(), config, self.stop.clone()).await
-        else {
+        let Some(mut reader) = OutboxReader::open(self.db.clone(), config, stop).await else {
             return;
         };
         tracing::info!(

@@ -10,6 +10,7 @@ pub mod encode;
 pub mod error;
 pub mod http;
 pub mod kaa;
+pub mod liveness;
 pub mod metrics;
 pub mod model;
 pub mod outbox;

@@ -15,6 +15,7 @@ use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::Row;
 use std::future::Future;
+use std::sync::OnceLock;
 
 // The (stream, id) index serves readers of one stream (the bootstrap tailer, `GET
 // /events?stream=`): without it each of their polls scans every row after their cursor,
@@ -30,6 +31,11 @@ const SQLITE_SCHEMA: [&str; 3] = [
 /// EXISTS`, so [`Db::ensure_schema`] checks `pragma_table_info` first.
 const SQLITE_ADD_DOMAIN: &str = "ALTER TABLE events_outbox ADD COLUMN domain TEXT";
 const PG_ADD_DOMAIN: &str = "ALTER TABLE events_outbox ADD COLUMN IF NOT EXISTS domain TEXT";
+/// The `instance` column: which broker instance wrote the row, so a reader on a shared
+/// PostgreSQL can tell its own rows from the others' (cluster revocation applies only
+/// the others'). Added like `domain`; NULL on rows written before it existed.
+const SQLITE_ADD_INSTANCE: &str = "ALTER TABLE events_outbox ADD COLUMN instance TEXT";
+const PG_ADD_INSTANCE: &str = "ALTER TABLE events_outbox ADD COLUMN IF NOT EXISTS instance TEXT";
 const DOMAIN_INDEX: &str =
     "CREATE INDEX IF NOT EXISTS events_outbox_domain_id ON events_outbox (domain, id)";
 const PG_SCHEMA: [&str; 3] = [
@@ -44,8 +50,8 @@ const PG_SCHEMA: [&str; 3] = [
 pub const SQLITE_READ_STREAM: &str = "SELECT id, stream, payload, created_at FROM events_outbox \
      INDEXED BY events_outbox_stream_id WHERE id > ? AND stream = ? ORDER BY id LIMIT ?";
 
-/// Every stream's rows after a cursor.
-const READ_ALL: &str = "SELECT id, stream, payload, created_at FROM events_outbox \
+/// Every stream's rows after a cursor, with the writing instance.
+const READ_ALL: &str = "SELECT id, stream, payload, created_at, instance FROM events_outbox \
      WHERE id > $1 ORDER BY id LIMIT $2";
 /// One stream's rows after a cursor (PostgreSQL picks the (stream, id) index itself).
 const READ_STREAM: &str = "SELECT id, stream, payload, created_at FROM events_outbox \
@@ -83,6 +89,25 @@ pub struct OutboxRow {
     pub payload: String,
     /// Insert time (Unix ns).
     pub created_at: i64,
+    /// The instance that wrote the row ([`set_writer_instance`]); only the every-stream
+    /// read selects it (`None` elsewhere, and on rows older than the column).
+    #[sqlx(default)]
+    pub instance: Option<String>,
+}
+
+/// This process's instance id, stamped on every outbox row it writes.
+static WRITER_INSTANCE: OnceLock<String> = OnceLock::new();
+
+/// Sets the instance id stamped on every outbox row this process writes (once, at
+/// start, before anything writes). A process-wide value rather than a parameter: every
+/// store of every crate appends through [`Outbox`], and the writer is the process, not
+/// the call site. Later calls are ignored.
+pub fn set_writer_instance(instance: &str) {
+    let _ = WRITER_INSTANCE.set(instance.to_string());
+}
+
+fn writer_instance() -> Option<&'static str> {
+    WRITER_INSTANCE.get().map(String::as_str)
 }
 
 /// What [`crate::Events::start`] accepts: a URL to open, or a pool the caller owns.
@@ -121,8 +146,8 @@ impl From<Db> for DbSource {
 }
 
 /// The insert of one event, for both engines (`$n` parameters are valid on SQLite too).
-const APPEND: &str = "INSERT INTO events_outbox (stream, payload, created_at, domain) \
-     VALUES ($1, $2, $3, $4) RETURNING id";
+const APPEND: &str = "INSERT INTO events_outbox (stream, payload, created_at, domain, instance) \
+     VALUES ($1, $2, $3, $4, $5) RETURNING id";
 
 /// Runs [`APPEND`] for `$ev` on `$conn`, either engine's connection (the sqlx types
 /// differ, the statement and its binding do not); evaluates to the new row's id.
@@ -133,6 +158,7 @@ macro_rules! insert_row {
             .bind($ev.payload())
             .bind(crate::model::now_ns())
             .bind($ev.domain.as_deref())
+            .bind(writer_instance())
             .fetch_one($conn)
             .await?;
         row.try_get::<i64, _>(0)?
@@ -441,13 +467,19 @@ async fn ensure_sqlite_schema(p: &SqlitePool) -> Result<(), EventsError> {
     for s in SQLITE_SCHEMA {
         sqlx::query(s).execute(p).await?;
     }
-    let has_domain: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pragma_table_info('events_outbox') WHERE name = 'domain'",
-    )
-    .fetch_one(p)
-    .await?;
-    if has_domain == 0 {
-        sqlx::query(SQLITE_ADD_DOMAIN).execute(p).await?;
+    for (column, add) in [
+        ("domain", SQLITE_ADD_DOMAIN),
+        ("instance", SQLITE_ADD_INSTANCE),
+    ] {
+        let has: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pragma_table_info('events_outbox') WHERE name = $1",
+        )
+        .bind(column)
+        .fetch_one(p)
+        .await?;
+        if has == 0 {
+            sqlx::query(add).execute(p).await?;
+        }
     }
     sqlx::query(DOMAIN_INDEX).execute(p).await?;
     for s in crate::scopes::SCHEMA {
@@ -460,7 +492,7 @@ async fn ensure_pg_schema(p: &PgPool) -> Result<(), EventsError> {
     let scopes = crate::scopes::SCHEMA.iter();
     for s in PG_SCHEMA
         .iter()
-        .chain(&[PG_ADD_DOMAIN, DOMAIN_INDEX])
+        .chain(&[PG_ADD_DOMAIN, PG_ADD_INSTANCE, DOMAIN_INDEX])
         .chain(scopes)
     {
         sqlx::query(s).execute(p).await?;

@@ -331,6 +331,39 @@ async fn pause_or_wake(
     }
 }
 
+/// A background reader task and its stop signal: how a service owns the task that
+/// follows the outbox for it, and stops it at shutdown (the reader saves its cursor
+/// after every batch, so the next start resumes there).
+#[derive(Debug)]
+pub struct ReaderTask {
+    stop: watch::Sender<bool>,
+    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl ReaderTask {
+    /// Spawns `run` with the receiver it must watch (e.g. give it to
+    /// [`OutboxReader::open`]).
+    pub fn spawn<F>(run: impl FnOnce(watch::Receiver<bool>) -> F) -> ReaderTask
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(stopped));
+        ReaderTask {
+            stop,
+            task: tokio::sync::Mutex::new(Some(task)),
+        }
+    }
+
+    /// Signals the task to stop and waits for it.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+}
+
 /// Waits until this instance holds `key`'s lease; `None` on shutdown.
 async fn wait_for_lease(db: &Db, key: &str, stop: &mut watch::Receiver<bool>) -> Option<Lease> {
     let mut standby_logged = false;

@@ -4,35 +4,53 @@
 //! a client's access invalidates its entry. A load that raced with a change must not
 //! put the old state back: invalidations bump a generation, and a load only stores its
 //! result when no invalidation happened while it read the database.
+//!
+//! Entries also age out ([`MAX_AGE`]): invalidation reaches this instance through the
+//! outbox when another instance made the change ([`super::remote`]), and should that
+//! reader ever miss or lag, no entry outlives the age. A stale entry is still served
+//! when the reload fails: with the database down no revocation can be committed, and
+//! local traffic keeps flowing.
 
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::store::connections::ClientAccess;
 use crate::store::Store;
 
+/// How long an entry is trusted without a reload.
+pub const MAX_AGE: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Default)]
 pub struct AccessCache {
-    entries: DashMap<String, Arc<ClientAccess>>,
+    entries: DashMap<String, (Arc<ClientAccess>, Instant)>,
     generation: AtomicU64,
 }
 
 impl AccessCache {
-    /// The client's access, from memory or (once) from the store; `None` if unknown.
+    /// The client's access, from memory or (once per [`MAX_AGE`]) from the store;
+    /// `None` if unknown.
     pub async fn get(&self, store: &Store, client_id: &str) -> Result<Option<Arc<ClientAccess>>> {
-        if let Some(hit) = self.entries.get(client_id) {
-            return Ok(Some(Arc::clone(hit.value())));
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        let Some(loaded) = store.client_access(client_id).await? else {
-            return Ok(None);
+        let stale = match self.entries.get(client_id) {
+            Some(hit) if hit.1.elapsed() < MAX_AGE => return Ok(Some(Arc::clone(&hit.0))),
+            Some(hit) => Some(Arc::clone(&hit.0)),
+            None => None,
         };
-        let loaded = Arc::new(loaded);
+        let generation = self.generation.load(Ordering::Acquire);
+        let loaded = match (store.client_access(client_id).await, stale) {
+            (Ok(Some(loaded)), _) => Arc::new(loaded),
+            (Ok(None), _) => return Ok(None),
+            (Err(err), Some(stale)) => {
+                tracing::warn!(client_id, error = %err, "access reload failed: serving the cached entry");
+                return Ok(Some(stale));
+            }
+            (Err(err), None) => return Err(err),
+        };
         if self.generation.load(Ordering::Acquire) == generation {
-            self.entries
-                .insert(client_id.to_string(), Arc::clone(&loaded));
+            let entry = (Arc::clone(&loaded), Instant::now());
+            self.entries.insert(client_id.to_string(), entry);
         }
         Ok(Some(loaded))
     }
@@ -45,6 +63,21 @@ impl AccessCache {
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.clear();
+    }
+
+    /// The cached clients that may use `channel_id`: after a channel is deleted the
+    /// store no longer says who was connected, the cache still does.
+    pub fn clients_using(&self, channel_id: &str) -> Vec<String> {
+        let uses = |a: &ClientAccess| {
+            [&a.publish, &a.subscribe]
+                .iter()
+                .any(|names| names.ids().any(|id| id == channel_id))
+        };
+        self.entries
+            .iter()
+            .filter(|e| uses(&e.value().0))
+            .map(|e| e.key().clone())
+            .collect()
     }
 
     pub fn len(&self) -> usize {

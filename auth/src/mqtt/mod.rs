@@ -1,9 +1,14 @@
 //! MQTT enforcement: logins and topic routes decided from the store through the access
-//! cache ([`gate::MqttGate`]); the binary adapts them to the broker's `Hooks`.
+//! cache ([`gate::MqttGate`]); the binary adapts them to the broker's `Hooks`. Access
+//! changes reach the cache and the sessions through one decision
+//! ([`revocation::access_change`]), on this instance and, via the outbox, on every
+//! other ([`remote`]).
 
 pub mod cache;
 pub mod endpoints;
 pub mod gate;
+pub mod remote;
+pub mod revocation;
 pub mod routing;
 pub mod throttle;
 pub mod topic;

@@ -9,7 +9,7 @@ use super::Link;
 use crate::access::{Actor, Need};
 use crate::error::{AuthError, Result};
 use crate::model::{ConnType, Kind};
-use crate::platform::Platform;
+use crate::platform::{Origin, Platform};
 
 /// Most channel ids and most client ids one request may name: a bound on its work.
 const MAX_IDS: usize = 1000;
@@ -85,23 +85,25 @@ impl<'a> Connections<'a> {
         let types = type_names(&r.types);
         let store = &self.platform.store;
         let (channels, clients) = (&r.channels, &r.clients);
-        match way {
+        let event = match way {
             Link::Attach => {
                 let event = cev::channel_connect(channels, clients, &types);
                 store
                     .connect(&r.domain_id, channels, clients, &r.types, &event)
                     .await?;
-                self.platform.refresh(clients);
+                event
             }
             Link::Detach => {
                 let event = cev::channel_disconnect(channels, clients, &types);
                 store
                     .disconnect(&r.domain_id, channels, clients, &r.types, &event)
                     .await?;
-                self.platform.revoke(clients);
+                event
             }
-        }
-        Ok(())
+        };
+        self.platform
+            .apply_event(&event.fields, Origin::Local)
+            .await
     }
 
     async fn resolve(

@@ -2,6 +2,8 @@
 //! changes record no event today (as before this layer existed); enabling or disabling
 //! a domain changes the MQTT access of every client in it.
 
+use magnetite_events::model::users as uev;
+use magnetite_events::Event;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -10,7 +12,7 @@ use super::{check_route, metadata_of, name_of, tags_of};
 use crate::access::{Actor, Need};
 use crate::error::{is_unique_violation, AuthError, Result};
 use crate::model::{Audit, Domain, Status};
-use crate::platform::Platform;
+use crate::platform::{Origin, Platform};
 use crate::store::domains::Relation;
 use crate::store::list::ListQuery;
 use crate::store::{new_id, now_rfc3339};
@@ -126,7 +128,7 @@ impl<'a> Domains<'a> {
         if change.metadata.is_some() {
             domain.metadata = metadata_of(change.metadata)?;
         }
-        self.stamp_and_save(actor, &mut domain).await?;
+        self.stamp_and_save(actor, &mut domain, None).await?;
         Ok(domain)
     }
 
@@ -134,12 +136,12 @@ impl<'a> Domains<'a> {
     pub async fn set_status(&self, actor: &Actor<'_>, id: &str, status: Status) -> Result<Domain> {
         let mut domain = actor.domain(self.platform, id, Need::Write).await?;
         domain.status = status;
-        self.stamp_and_save(actor, &mut domain).await?;
-        let clients = self.platform.store.domain_client_ids(&domain.id).await?;
-        match status {
-            Status::Disabled => self.platform.revoke(&clients),
-            Status::Enabled => self.platform.refresh(&clients),
-        }
+        let event = uev::domain_status(&domain.id, status.as_str(), Some(actor.id()));
+        self.stamp_and_save(actor, &mut domain, Some(&event))
+            .await?;
+        self.platform
+            .apply_event(&event.fields, Origin::Local)
+            .await?;
         Ok(domain)
     }
 
@@ -188,10 +190,15 @@ impl<'a> Domains<'a> {
             .await
     }
 
-    async fn stamp_and_save(&self, actor: &Actor<'_>, domain: &mut Domain) -> Result<()> {
+    async fn stamp_and_save(
+        &self,
+        actor: &Actor<'_>,
+        domain: &mut Domain,
+        event: Option<&Event>,
+    ) -> Result<()> {
         domain.audit.updated_at = Some(now_rfc3339());
         domain.audit.updated_by = Some(actor.id().to_string());
-        self.platform.store.update_domain(domain).await
+        self.platform.store.update_domain(domain, event).await
     }
 }
 

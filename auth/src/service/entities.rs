@@ -14,7 +14,8 @@ use crate::crypto::generate_secret;
 use crate::error::{is_unique_violation, AuthError, Result};
 use crate::kaa::KaaSettings;
 use crate::model::{Audit, Domain, Entity, Kind, Status};
-use crate::platform::Platform;
+use crate::mqtt::revocation::{access_change, Effect};
+use crate::platform::{Origin, Platform};
 use crate::store::entities::{NewEntity, Scope};
 use crate::store::list::ListQuery;
 use crate::store::{new_id, now_rfc3339};
@@ -409,20 +410,22 @@ impl<'a> Entities<'a> {
         let d = actor.domain(self.platform, domain, Need::Write).await?;
         let store = &self.platform.store;
         let e = store.entity(self.kind, &d.id, id).await?;
-        // Who was connected must be read before the connections go with the entity.
-        let affected = match e.kind {
-            Kind::Channel => store.channel_client_ids(&e.id).await?,
-            Kind::Client => vec![e.id.clone()],
-            Kind::Group => Vec::new(),
-        };
         let mut gone = e.clone();
         stamp(&mut gone, actor);
         let event = ev_remove(&gone).with("status", "deleted");
+        // Who was connected must be read before the connections go with the entity.
+        let change = access_change(&event.fields);
+        let affected = match &change {
+            Some(change) => self.platform.clients_of(&change.targets).await?,
+            None => Vec::new(),
+        };
         let kaa = self.kaa(|k| k.unregistered(&e));
         store
             .delete_entity(e.kind, &d.id, &e.id, &event, &kaa)
             .await?;
-        self.platform.revoke(&affected);
+        if let Some(change) = change {
+            self.platform.apply(&change, &affected, Origin::Local);
+        }
         Ok(())
     }
 
@@ -446,7 +449,9 @@ impl<'a> Entities<'a> {
             .update_entity(&e, Some(&hash), &event, &[])
             .await
             .map_err(conflict(Kind::Client))?;
-        self.platform.revoke(std::slice::from_ref(&e.id));
+        self.platform
+            .apply_event(&event.fields, Origin::Local)
+            .await?;
         Ok(Created {
             entity: e,
             secret: Some(secret),
@@ -470,11 +475,12 @@ impl<'a> Entities<'a> {
         change(&mut e)?;
         stamp(&mut e, actor);
         let kaa = self.kaa(|k| k.changed(&before, &e));
+        let event = event(&e);
         store
-            .update_entity(&e, None, &event(&e), &kaa)
+            .update_entity(&e, None, &event, &kaa)
             .await
             .map_err(conflict(self.kind))?;
-        self.after_change(&before, Some(&e)).await?;
+        self.after_change(&before, &e, &event).await?;
         Ok(e)
     }
 
@@ -488,20 +494,21 @@ impl<'a> Entities<'a> {
             .unwrap_or_default()
     }
 
-    /// Revokes or refreshes MQTT access that the change affects.
-    async fn after_change(&self, before: &Entity, after: Option<&Entity>) -> Result<()> {
-        let lost =
-            after.is_none_or(|a| a.status == Status::Disabled && before.status == Status::Enabled);
-        let clients = match before.kind {
-            Kind::Client => vec![before.id.clone()],
-            Kind::Channel => self.platform.store.channel_client_ids(&before.id).await?,
-            Kind::Group => return Ok(()),
+    /// Revokes or refreshes the MQTT access the change affects, as its event says
+    /// ([`access_change`], what every other instance applies too). A new route is the
+    /// one thing the event does not show: subscriptions made under the old one must
+    /// go, so here the refresh becomes a revoke (other instances refresh; their cache
+    /// forgets the old route, their sessions keep what they subscribed until they
+    /// reconnect).
+    async fn after_change(&self, before: &Entity, after: &Entity, event: &Event) -> Result<()> {
+        let Some(mut change) = access_change(&event.fields) else {
+            return Ok(());
         };
-        if lost || after.is_some_and(|a| a.route != before.route) {
-            self.platform.revoke(&clients);
-        } else {
-            self.platform.refresh(&clients);
+        if after.route != before.route {
+            change.effect = Effect::Revoke;
         }
+        let clients = self.platform.clients_of(&change.targets).await?;
+        self.platform.apply(&change, &clients, Origin::Local);
         Ok(())
     }
 }

@@ -105,7 +105,8 @@ impl Store {
         Ok(fetch_page!(self, filter, "domains", q, domain_from_row))
     }
 
-    pub async fn update_domain(&self, d: &Domain) -> Result<()> {
+    /// Saves the domain's fields, with `event` (if any) in the same transaction.
+    pub async fn update_domain(&self, d: &Domain, event: Option<&Event>) -> Result<()> {
         magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE domains SET name = $2, tags = $3, metadata = $4, status = $5, \
@@ -122,6 +123,9 @@ impl Store {
             .await?;
             if done.rows_affected() == 0 {
                 return Err(AuthError::NotFound("domain"));
+            }
+            if let Some(event) = event {
+                tx.append(event).await?;
             }
         });
         Ok(())

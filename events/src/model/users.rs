@@ -187,6 +187,23 @@ pub fn domain_unassign(domain_id: &str, user_ids: &[String]) -> Event {
     domain_members("domain.unassign", domain_id, user_ids)
 }
 
+/// `domain.enable` / `domain.disable`: the domain's `status` changed, and with it the
+/// MQTT access of every client in it (other instances revoke on it). Magistrala's
+/// domains service names these operations; the reference predates domains, so the
+/// fields are ours: `id`, `status`, `updated_by`.
+pub fn domain_status(domain_id: &str, status: &str, updated_by: Option<&str>) -> Event {
+    let op = if status == "enabled" {
+        "domain.enable"
+    } else {
+        "domain.disable"
+    };
+    user(op)
+        .with("id", domain_id)
+        .with("status", status)
+        .with_opt("updated_by", updated_by)
+        .in_domain(domain_id)
+}
+
 fn domain_members(op: &str, domain_id: &str, user_ids: &[String]) -> Event {
     user(op)
         .with("domain_id", domain_id)
