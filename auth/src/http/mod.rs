@@ -8,6 +8,7 @@ mod connections;
 mod credentials;
 mod domains;
 mod entities;
+mod queries;
 mod users;
 
 use axum::async_trait;

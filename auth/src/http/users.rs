@@ -5,11 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use magnetite_httpkit::{Path, Query};
+use magnetite_httpkit::{Params, Path};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
 
 use super::{page, AppState, Body, Caller, Disable, Enable, Switch};
 use crate::access::Actor;
@@ -44,9 +43,12 @@ async fn create(
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
+    params: Params<super::queries::UserList>,
 ) -> Result<Json<Value>> {
-    let (total, q, users) = state.users().list(&Actor::User(&caller), &params).await?;
+    let (total, q, users) = state
+        .users()
+        .list(&Actor::User(&caller), &params.values)
+        .await?;
     let items = users.iter().map(User::to_json).collect();
     Ok(Json(page("users", total, &q, items)))
 }

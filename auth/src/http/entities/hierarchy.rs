@@ -5,15 +5,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use magnetite_httpkit::{Path, Query};
+use magnetite_httpkit::{Params, Path};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
 
 use super::{render_page, service, KindOf};
 use crate::access::Actor;
 use crate::error::{AuthError, Result};
-use crate::http::{AppState, Attach, Body, Caller, Detach, Way};
+use crate::http::{queries, AppState, Attach, Body, Caller, Detach, Way};
 use crate::model::Kind;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -37,14 +36,14 @@ async fn children(
     State(state): State<AppState>,
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
-    Query(params): Query<HashMap<String, String>>,
+    params: Params<queries::ChildrenList>,
 ) -> Result<Json<Value>> {
     let listed = state
         .groups()
         .list(
             &Actor::User(&caller),
             &domain,
-            &params,
+            &params.values,
             Some((Kind::Group, &id)),
         )
         .await?;
