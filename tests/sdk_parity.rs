@@ -257,3 +257,73 @@ fn unknown_routes_and_methods_answer_json_and_health_has_supermq_fields() {
         "{commit}"
     );
 }
+
+/// `POST /password/reset-request` for `email` with `Referer: referer`.
+fn reset_request_from(api: &Api, email: &str, referer: &str) -> (u16, Value) {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/password/reset-request", api.base_url()))
+        .header("Referer", referer)
+        .json(&json!({ "email": email }))
+        .send()
+        .expect("HTTP request");
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn password_reset_takes_the_ui_from_referer_and_the_token_as_bearer() {
+    let server = platform::server(&[
+        "--public-url",
+        "https://portal.example.com",
+        "--ui-host",
+        "http://ui.example.com:3000",
+    ]);
+    let admin = Api::admin(&server);
+    let user = json!({"email": "erin@example.com", "credentials": {"username": "erin", "secret": "erin-password-1"}});
+    admin.expect("POST", "/users", Some(user), 201);
+    let anonymous = Api::unauthenticated(&admin);
+
+    // A page outside the configured UIs is refused, and no mail is written for it.
+    let (status, body) =
+        reset_request_from(&anonymous, "erin@example.com", "https://evil.example/");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Referer")),
+        "{body}"
+    );
+    let mail_dir = server.data_dir.join("mail");
+    assert!(std::fs::read_dir(&mail_dir).map_or(true, |mut d| d.next().is_none()));
+
+    let (status, body) = reset_request_from(
+        &anonymous,
+        "erin@example.com",
+        "http://ui.example.com:3000/login",
+    );
+    assert_eq!(status, 201, "{body}");
+    let mails = platform::mail::wait_for_files(&mail_dir, 1);
+    let link = "http://ui.example.com:3000/password/reset?token=";
+    assert!(
+        platform::mail::unfold(&mails[0]).contains(link),
+        "{}",
+        mails[0]
+    );
+    let token = platform::mail::token_in(&mails[0]);
+
+    let mut bearer = Api::unauthenticated(&admin);
+    bearer.token = token;
+    let mismatch = json!({"password": "erin-new-pass-2", "confirm_password": "erin-new-pass-3"});
+    let body = bearer.expect("PUT", "/password/reset", Some(mismatch), 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("confirm")),
+        "{body}"
+    );
+    let reset = json!({"password": "erin-new-pass-2", "confirm_password": "erin-new-pass-2"});
+    bearer.expect("PUT", "/password/reset", Some(reset.clone()), 201);
+    anonymous.login("erin@example.com", "erin-new-pass-2");
+    // The token worked once.
+    bearer.expect("PUT", "/password/reset", Some(reset), 401);
+}
