@@ -327,3 +327,70 @@ fn password_reset_takes_the_ui_from_referer_and_the_token_as_bearer() {
     // The token worked once.
     bearer.expect("PUT", "/password/reset", Some(reset), 401);
 }
+
+#[test]
+fn serials_list_a_clients_certificates_with_magistrala_names() {
+    // `--tls-self-signed` runs the certs service, on free TLS ports.
+    let mqtts = format!("127.0.0.1:{}", common::free_port());
+    let wss = format!("127.0.0.1:{}", common::free_port());
+    let t = tenants::two_tenants(&[
+        "--tls-self-signed",
+        "--mqtts-addr",
+        &mqtts,
+        "--wss-addr",
+        &wss,
+    ]);
+    let (api, d) = (&t.d1.api, &t.d1.domain);
+    let other = api.client(d, "other");
+    let body = json!({"client_id": t.d1.device.id, "ttl": "24h"});
+    let issued = api.expect("POST", &format!("/{d}/certs"), Some(body), 201);
+    let serial = issued["serial_number"]
+        .as_str()
+        .expect("serial")
+        .to_string();
+    assert!(issued["expiry_time"].is_string(), "{issued}");
+    assert_eq!(
+        issued["expiry_time"], issued["expires_at"],
+        "the alias agrees"
+    );
+    let body = json!({"client_id": other.id});
+    api.expect("POST", &format!("/{d}/certs"), Some(body), 201);
+
+    let page = api.expect(
+        "GET",
+        &format!("/{d}/serials/{}", t.d1.device.id),
+        None,
+        200,
+    );
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["certs"][0]["serial_number"], serial.as_str());
+    assert_eq!(page["certs"][0]["client_id"], t.d1.device.id.as_str());
+    assert_eq!(page["certs"][0]["expiry_time"], issued["expiry_time"]);
+    assert!(
+        page["certs"][0]["key"].is_null(),
+        "a listing never shows a key"
+    );
+
+    // Another tenant's client, or a missing one, is a 404 with a message; so is
+    // asking for d1's client through d2's own domain.
+    for path in [
+        format!("/{d}/serials/{}", t.d2.device.id),
+        format!("/{d}/serials/00000000-0000-4000-8000-000000000000"),
+        format!("/{}/serials/{}", t.d2.domain, t.d1.device.id),
+    ] {
+        let api = if path.starts_with(&format!("/{d}")) {
+            api
+        } else {
+            &t.d2.api
+        };
+        let body = api.expect("GET", &path, None, 404);
+        assert!(body["message"].is_string(), "{path}: {body}");
+    }
+    // d2 cannot read d1's serials at all.
+    let (status, _) =
+        t.d2.api
+            .call("GET", &format!("/{d}/serials/{}", t.d1.device.id), None);
+    assert!(status.is_client_error(), "{status}");
+    assert_bad_request(api, &format!("/{d}/serials/{}?client_id=x", t.d1.device.id));
+    assert_bad_request(api, &format!("/{d}/certs?clientid=x"));
+}
