@@ -394,3 +394,92 @@ fn serials_list_a_clients_certificates_with_magistrala_names() {
     assert_bad_request(api, &format!("/{d}/serials/{}?client_id=x", t.d1.device.id));
     assert_bad_request(api, &format!("/{d}/certs?clientid=x"));
 }
+
+#[test]
+fn user_search_shows_public_fields_and_needs_a_criterion() {
+    let t = tenants::two_tenants(&[]);
+    // Any user may search, and sees names only.
+    let page =
+        t.d1.api
+            .expect("GET", "/users/search?username=b-plant", None, 200);
+    assert_eq!(page["total"], 1, "{page}");
+    let found = &page["users"][0];
+    assert_eq!(found["id"], t.d2.user_id.as_str());
+    assert_eq!(found["credentials"]["username"], "b-plant-two");
+    for private in ["email", "metadata", "role", "tags"] {
+        assert!(found[private].is_null(), "{private}: {found}");
+    }
+    // E-mail matches whole only: no substring oracle for addresses.
+    let path = format!("/users/search?email={}", t.d2.email.to_uppercase());
+    assert_eq!(t.d1.api.expect("GET", &path, None, 200)["total"], 1);
+    let path = "/users/search?email=b@plant-two";
+    assert_eq!(t.d1.api.expect("GET", path, None, 200)["total"], 0);
+    let path = format!("/users/search?id={}", t.d2.user_id);
+    assert_eq!(t.d1.api.expect("GET", &path, None, 200)["total"], 1);
+    // Not a list of everyone, not for strangers, no stray parameters.
+    assert_bad_request(&t.d1.api, "/users/search");
+    assert_bad_request(&t.d1.api, "/users/search?limit=5");
+    assert_bad_request(&t.d1.api, "/users/search?username=a&status=all");
+    let anonymous = Api::unauthenticated(&t.admin);
+    let (status, _) = anonymous.call("GET", "/users/search?username=a", None);
+    assert_eq!(status.as_u16(), 401);
+}
+
+#[test]
+fn remove_all_children_detaches_every_child_group_of_the_domain_only() {
+    let t = tenants::two_tenants(&[]);
+    let (api, d) = (&t.d1.api, &t.d1.domain);
+    let group = |name: &str| {
+        let body = Some(json!({ "name": name }));
+        id_of(&api.expect("POST", &format!("/{d}/groups"), body, 201))
+    };
+    let (hall, room, desk) = (group("hall"), group("room"), group("desk"));
+    let children = json!({ "children_ids": [room, desk] });
+    api.expect(
+        "POST",
+        &format!("/{d}/groups/{hall}/children"),
+        Some(children),
+        201,
+    );
+    let (total, _) = listed(api, &format!("/{d}/groups/{hall}/children"), "groups");
+    assert_eq!(total, 2);
+
+    // Another tenant, through its own domain or d1's, cannot.
+    let d2 = &t.d2.domain;
+    t.d2.api.expect(
+        "DELETE",
+        &format!("/{d2}/groups/{hall}/children/all"),
+        None,
+        404,
+    );
+    let (status, _) =
+        t.d2.api
+            .call("DELETE", &format!("/{d}/groups/{hall}/children/all"), None);
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(
+        listed(api, &format!("/{d}/groups/{hall}/children"), "groups").0,
+        2
+    );
+
+    api.expect(
+        "DELETE",
+        &format!("/{d}/groups/{hall}/children/all"),
+        None,
+        204,
+    );
+    assert_eq!(
+        listed(api, &format!("/{d}/groups/{hall}/children"), "groups").0,
+        0
+    );
+    assert_eq!(
+        listed(api, &format!("/{d}/groups?root_group=true"), "groups").0,
+        3
+    );
+    // Again, with no children left: still 204.
+    api.expect(
+        "DELETE",
+        &format!("/{d}/groups/{hall}/children/all"),
+        None,
+        204,
+    );
+}

@@ -23,6 +23,20 @@ impl Accepted for UserList {
         page_keys!("first_name", "last_name", "username", "email");
 }
 
+/// `GET /users/search` (paging and the user fields only).
+pub(crate) struct UserSearch;
+impl Accepted for UserSearch {
+    const KEYS: &'static [&'static str] = &[
+        "offset",
+        "limit",
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "id",
+    ];
+}
+
 /// `GET /domains`.
 pub(crate) struct DomainList;
 impl Accepted for DomainList {

@@ -22,6 +22,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/users", post(create).get(list))
         .route("/users/profile", get(profile))
+        .route("/users/search", get(search))
         .route("/users/:id", get(view).patch(update).delete(delete))
         .route("/users/:id/email", patch(update_field::<EmailBody>))
         .route("/users/:id/username", patch(update_field::<UsernameBody>))
@@ -50,6 +51,17 @@ async fn list(
         .list(&Actor::User(&caller), &params.values)
         .await?;
     let items = users.iter().map(User::to_json).collect();
+    Ok(Json(page("users", total, &q, items)))
+}
+
+/// `GET /users/search`: public fields of the matching users.
+async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params<super::queries::UserSearch>,
+) -> Result<Json<Value>> {
+    let (total, q, users) = state.users().search(&caller, &params.values).await?;
+    let items = users.iter().map(User::to_search_json).collect();
     Ok(Json(page("users", total, &q, items)))
 }
 

@@ -117,6 +117,12 @@ impl Store {
         })
     }
 
+    /// The ids of the groups whose parent is the group `id`.
+    pub async fn child_groups(&self, id: &str) -> Result<Vec<String>> {
+        let sql = "SELECT id FROM groups WHERE parent_id = $1";
+        self.texts(sql, id, "id").await
+    }
+
     /// A page of `kind` in `domain_id`; `parent` restricts to children of a group,
     /// `channel` (clients only) to clients connected to that channel.
     pub async fn list_entities(

@@ -39,6 +39,9 @@ pub struct Filters {
     pub last_name: Option<String>,
     pub username: Option<String>,
     pub email: Option<String>,
+    /// `email` must match whole (case-insensitive), not as a substring: the user
+    /// search, open to every user, must not be an oracle for guessing addresses.
+    pub exact_email: bool,
     /// Clients connected to this channel (optionally with `connection_type`).
     pub channel: Option<String>,
     /// `Publish` or `Subscribe`, with `channel`.
@@ -209,6 +212,7 @@ impl Filters {
             last_name: text(params, "last_name"),
             username: text(params, "username"),
             email: text(params, "email"),
+            exact_email: false,
             channel: text(params, "channel"),
             connection_type,
             client: text(params, "client"),

@@ -16,12 +16,17 @@ use crate::http::{queries, AppState, Attach, Body, Caller, Detach, Way};
 use crate::model::Kind;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/:domain/groups/:id/children",
-        get(children)
-            .post(link_children::<Attach>)
-            .delete(link_children::<Detach>),
-    )
+    Router::new()
+        .route(
+            "/:domain/groups/:id/children",
+            get(children)
+                .post(link_children::<Attach>)
+                .delete(link_children::<Detach>),
+        )
+        .route(
+            "/:domain/groups/:id/children/all",
+            axum::routing::delete(remove_all_children),
+        )
 }
 
 /// `{base}/:id/parent` for one kind, `base` being `/:domain/<kind>`.
@@ -109,4 +114,17 @@ async fn link_children<W: Way>(
         .link_children(W::LINK, &Actor::User(&caller), &domain, &id, &children)
         .await?;
     Ok(W::STATUS)
+}
+
+/// `DELETE /{d}/groups/{id}/children/all`: 204.
+async fn remove_all_children(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    state
+        .groups()
+        .remove_all_children(&Actor::User(&caller), &domain, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
