@@ -483,3 +483,28 @@ fn remove_all_children_detaches_every_child_group_of_the_domain_only() {
         204,
     );
 }
+
+#[test]
+fn a_users_entities_in_a_domain_are_the_ones_they_created() {
+    let t = tenants::two_tenants(&[]);
+    let (api, d) = (&t.d1.api, &t.d1.domain);
+    let admins = t.admin.client(d, "admins-own");
+    let mine = |kind: &str, user: &str| listed(api, &format!("/{d}/users/{user}/{kind}"), kind);
+    assert_eq!(
+        mine("clients", &t.d1.user_id),
+        (1, vec![t.d1.device.id.clone()])
+    );
+    assert_eq!(
+        mine("channels", &t.d1.user_id),
+        (1, vec![t.d1.channel.clone()])
+    );
+    assert_eq!(mine("groups", &t.d1.user_id).0, 0);
+    let admin_id = id_of(&t.admin.expect("GET", "/users/profile", None, 200));
+    assert_eq!(mine("clients", &admin_id), (1, vec![admins.id]));
+    // Another tenant's user has nothing here; d2 cannot ask about d1 at all.
+    assert_eq!(mine("clients", &t.d2.user_id), (0, vec![]));
+    let path = format!("/{d}/users/{}/clients", t.d1.user_id);
+    let (status, _) = t.d2.api.call("GET", &path, None);
+    assert!(status.is_client_error(), "{status}");
+    assert_bad_request(api, &format!("{path}?chanel=x"));
+}

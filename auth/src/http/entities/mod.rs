@@ -80,6 +80,10 @@ fn kind_routes<K: KindOf>() -> Router<AppState> {
             &format!("{base}/:id/disable"),
             post(set_status::<K, Disable>),
         )
+        .route(
+            &format!("/:domain/users/:user/{}", K::KIND.table()),
+            get(list_of_user::<K>),
+        )
         .merge(hierarchy::parent_routes::<K>(&base))
 }
 
@@ -132,6 +136,23 @@ async fn list<K: KindOf>(
 ) -> Result<Json<Value>> {
     let listed = service::<K>(&state)
         .list(&Actor::User(&caller), &domain, &params.values, None)
+        .await?;
+    Ok(render_page(K::KIND, listed))
+}
+
+/// `GET /{d}/users/{user}/<kind>` (the SDK's `ListUserClients`, ...): the list with
+/// the `user` filter set from the path (entities the user created in this domain; a
+/// user of another domain gets an empty page, like an unknown id).
+async fn list_of_user<K: KindOf>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, user)): Path<(String, String)>,
+    params: Params<K::List>,
+) -> Result<Json<Value>> {
+    let mut params = params.values;
+    params.insert("user".into(), user);
+    let listed = service::<K>(&state)
+        .list(&Actor::User(&caller), &domain, &params, None)
         .await?;
     Ok(render_page(K::KIND, listed))
 }
