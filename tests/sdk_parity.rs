@@ -28,6 +28,12 @@ fn id_of(v: &Value) -> String {
     v["id"].as_str().expect("id").to_string()
 }
 
+/// `POST /{d}/groups` named `name`; its id.
+fn new_group(api: &Api, d: &str, name: &str) -> String {
+    let body = Some(json!({ "name": name }));
+    id_of(&api.expect("POST", &format!("/{d}/groups"), body, 201))
+}
+
 /// A 400 whose body is `{"message": <non-empty>}`.
 fn assert_bad_request(api: &Api, path: &str) -> String {
     let body = api.expect("GET", path, None, 400);
@@ -85,12 +91,7 @@ fn client_filters_narrow_within_the_domain_only() {
     let listener = api.client(d, "listener");
     api.connect(d, &t.d1.channel, &listener.id, &["subscribe"]);
     let spare = api.client(d, "spare");
-    let group = id_of(&api.expect(
-        "POST",
-        &format!("/{d}/groups"),
-        Some(json!({"name": "hall"})),
-        201,
-    ));
+    let group = new_group(api, d, "hall");
     let parent = Some(json!({"parent_id": group}));
     api.expect(
         "POST",
@@ -146,18 +147,8 @@ fn channel_and_group_filters_narrow_within_the_domain_only() {
     let t = tenants::two_tenants(&[]);
     let (api, d) = (&t.d1.api, &t.d1.domain);
     let quiet = api.channel(d, "quiet");
-    let hall = id_of(&api.expect(
-        "POST",
-        &format!("/{d}/groups"),
-        Some(json!({"name": "hall"})),
-        201,
-    ));
-    let room = id_of(&api.expect(
-        "POST",
-        &format!("/{d}/groups"),
-        Some(json!({"name": "room"})),
-        201,
-    ));
+    let hall = new_group(api, d, "hall");
+    let room = new_group(api, d, "room");
     let to_hall = Some(json!({"parent_id": hall}));
     api.expect(
         "POST",
@@ -202,12 +193,7 @@ fn channel_and_group_filters_narrow_within_the_domain_only() {
 fn unknown_query_parameters_are_refused_on_every_list() {
     let t = tenants::two_tenants(&[]);
     let d = &t.d1.domain;
-    let g = id_of(&t.d1.api.expect(
-        "POST",
-        &format!("/{d}/groups"),
-        Some(json!({"name": "g"})),
-        201,
-    ));
+    let g = new_group(&t.d1.api, d, "g");
     let message = assert_bad_request(&t.admin, "/users?usrname=bob");
     assert!(message.contains("usrname"), "{message}");
     for path in [
@@ -429,10 +415,7 @@ fn user_search_shows_public_fields_and_needs_a_criterion() {
 fn remove_all_children_detaches_every_child_group_of_the_domain_only() {
     let t = tenants::two_tenants(&[]);
     let (api, d) = (&t.d1.api, &t.d1.domain);
-    let group = |name: &str| {
-        let body = Some(json!({ "name": name }));
-        id_of(&api.expect("POST", &format!("/{d}/groups"), body, 201))
-    };
+    let group = |name: &str| new_group(api, d, name);
     let (hall, room, desk) = (group("hall"), group("room"), group("desk"));
     let children = json!({ "children_ids": [room, desk] });
     api.expect(

@@ -16,12 +16,22 @@ macro_rules! page_keys {
     };
 }
 
-/// `GET /users`.
-pub(crate) struct UserList;
-impl Accepted for UserList {
-    const KEYS: &'static [&'static str] =
-        page_keys!("first_name", "last_name", "username", "email");
+/// A list route's query declaration: a unit struct accepting the page keys and
+/// `extra`.
+macro_rules! list_route {
+    ($(#[$doc:meta])* $name:ident: $($extra:literal),* $(,)?) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
+        impl Accepted for $name {
+            const KEYS: &'static [&'static str] = page_keys!($($extra),*);
+        }
+    };
 }
+
+list_route!(
+    /// `GET /users`.
+    UserList: "first_name", "last_name", "username", "email"
+);
 
 /// `GET /users/search` (paging and the user fields only).
 pub(crate) struct UserSearch;
@@ -37,71 +47,36 @@ impl Accepted for UserSearch {
     ];
 }
 
-/// `GET /domains`.
-pub(crate) struct DomainList;
-impl Accepted for DomainList {
-    const KEYS: &'static [&'static str] =
-        page_keys!("name", "actions", "role_id", "role_name", "access_type");
-}
+list_route!(
+    /// `GET /domains`.
+    DomainList: "name", "actions", "role_id", "role_name", "access_type"
+);
 
-/// `GET /{d}/clients`.
-pub(crate) struct ClientList;
-impl Accepted for ClientList {
-    const KEYS: &'static [&'static str] = page_keys!(
-        "name",
-        "id",
-        "actions",
-        "role_id",
-        "role_name",
-        "access_type",
-        "channel",
-        "connection_type",
-        "group",
-        "user",
-    );
-}
+list_route!(
+    /// `GET /{d}/clients` and `GET /{d}/users/{user}/clients`.
+    ClientList: "name", "id", "actions", "role_id", "role_name", "access_type", "channel",
+    "connection_type", "group", "user"
+);
 
-/// `GET /{d}/channels`.
-pub(crate) struct ChannelList;
-impl Accepted for ChannelList {
-    const KEYS: &'static [&'static str] = page_keys!(
-        "name",
-        "id",
-        "actions",
-        "role_id",
-        "role_name",
-        "access_type",
-        "client",
-        "group",
-        "user",
-    );
-}
+list_route!(
+    /// `GET /{d}/channels` and `GET /{d}/users/{user}/channels`.
+    ChannelList: "name", "id", "actions", "role_id", "role_name", "access_type", "client",
+    "group", "user"
+);
 
-/// `GET /{d}/groups`.
-pub(crate) struct GroupList;
-impl Accepted for GroupList {
-    const KEYS: &'static [&'static str] = page_keys!(
-        "name",
-        "id",
-        "actions",
-        "role_id",
-        "role_name",
-        "access_type",
-        "level",
-        "tree",
-        "root_group",
-    );
-}
+list_route!(
+    /// `GET /{d}/groups` and `GET /{d}/users/{user}/groups`.
+    GroupList: "name", "id", "actions", "role_id", "role_name", "access_type", "level",
+    "tree", "root_group"
+);
 
-/// `GET /{d}/groups/{id}/children`.
-pub(crate) struct ChildrenList;
-impl Accepted for ChildrenList {
-    const KEYS: &'static [&'static str] = page_keys!("name", "start_level", "end_level", "tree");
-}
+list_route!(
+    /// `GET /{d}/groups/{id}/children`.
+    ChildrenList: "name", "start_level", "end_level", "tree"
+);
 
-/// Magnetite's relation pages `GET /{d}/channels/{id}/clients` and
-/// `GET /{d}/clients/{id}/channels`.
-pub(crate) struct RelatedList;
-impl Accepted for RelatedList {
-    const KEYS: &'static [&'static str] = page_keys!("name");
-}
+list_route!(
+    /// Magnetite's relation pages `GET /{d}/channels/{id}/clients` and
+    /// `GET /{d}/clients/{id}/channels`.
+    RelatedList: "name"
+);
