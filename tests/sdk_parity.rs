@@ -11,6 +11,7 @@ mod tenants;
 use serde_json::{json, Value};
 
 use platform::Api;
+use tenants::Tenant;
 
 /// The `total` of a page and the ids of its `key` items.
 fn listed(api: &Api, path: &str, key: &str) -> (u64, Vec<String>) {
@@ -44,7 +45,10 @@ fn assert_bad_request(api: &Api, path: &str) -> String {
 
 #[test]
 fn user_filters_narrow_the_list() {
-    let t = tenants::two_tenants(&[]);
+    check_user_filters(&tenants::two_tenants(&[]));
+}
+
+fn check_user_filters(t: &tenants::Tenants) {
     let body = json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@engines.example.com",
         "credentials": {"username": "countess", "secret": "analytical-engine-1843"}});
     let ada = id_of(&t.admin.expect("POST", "/users", Some(body), 201));
@@ -87,9 +91,14 @@ fn user_filters_narrow_the_list() {
 #[test]
 fn client_filters_narrow_within_the_domain_only() {
     let t = tenants::two_tenants(&[]);
-    let (api, d) = (&t.d1.api, &t.d1.domain);
+    check_client_filters(&t.d1, &t.d2);
+}
+
+/// `mine`'s clients filtered; `other`'s ids never reach them.
+fn check_client_filters(mine: &Tenant, other: &Tenant) {
+    let (api, d) = (&mine.api, &mine.domain);
     let listener = api.client(d, "listener");
-    api.connect(d, &t.d1.channel, &listener.id, &["subscribe"]);
+    api.connect(d, &mine.channel, &listener.id, &["subscribe"]);
     let spare = api.client(d, "spare");
     let group = new_group(api, d, "hall");
     let parent = Some(json!({"parent_id": group}));
@@ -101,16 +110,16 @@ fn client_filters_narrow_within_the_domain_only() {
     );
 
     let clients = |query: &str| listed(api, &format!("/{d}/clients?{query}"), "clients");
-    let mut on_channel = vec![t.d1.device.id.clone(), listener.id.clone()];
+    let mut on_channel = vec![mine.device.id.clone(), listener.id.clone()];
     on_channel.sort();
-    let (total, mut ids) = clients(&format!("channel={}", t.d1.channel));
+    let (total, mut ids) = clients(&format!("channel={}", mine.channel));
     ids.sort();
     assert_eq!((total, ids), (2, on_channel));
-    let publishers = clients(&format!("channel={}&connection_type=Publish", t.d1.channel));
-    assert_eq!(publishers, (1, vec![t.d1.device.id.clone()]));
+    let publishers = clients(&format!("channel={}&connection_type=Publish", mine.channel));
+    assert_eq!(publishers, (1, vec![mine.device.id.clone()]));
     let subscribers = clients(&format!(
         "channel={}&connection_type=Subscribe",
-        t.d1.channel
+        mine.channel
     ));
     assert_eq!(subscribers.0, 2);
     assert_eq!(
@@ -121,22 +130,22 @@ fn client_filters_narrow_within_the_domain_only() {
         clients(&format!("id={}", listener.id)),
         (1, vec![listener.id.clone()])
     );
-    assert_eq!(clients(&format!("user={}", t.d1.user_id)).0, 3);
+    assert_eq!(clients(&format!("user={}", mine.user_id)).0, 3);
     assert_eq!(clients("name=spa"), (1, vec![spare.id.clone()]));
 
     // Another tenant's ids filter to nothing, exactly like ids that do not exist.
     for foreign in [
-        format!("channel={}", t.d2.channel),
-        format!("channel={}&connection_type=Publish", t.d2.channel),
-        format!("id={}", t.d2.device.id),
-        format!("user={}", t.d2.user_id),
+        format!("channel={}", other.channel),
+        format!("channel={}&connection_type=Publish", other.channel),
+        format!("id={}", other.device.id),
+        format!("user={}", other.user_id),
         "channel=00000000-0000-4000-8000-000000000000".to_string(),
     ] {
         assert_eq!(clients(&foreign), (0, vec![]), "{foreign}");
     }
     // d2 cannot list d1's clients at all, with or without filters.
-    let path = format!("/{d}/clients?channel={}", t.d1.channel);
-    let (status, _) = t.d2.api.call("GET", &path, None);
+    let path = format!("/{d}/clients?channel={}", mine.channel);
+    let (status, _) = other.api.call("GET", &path, None);
     assert!(status.is_client_error(), "{status}");
     assert_bad_request(api, &format!("/{d}/clients?connection_type=Publish"));
     assert_bad_request(api, &format!("/{d}/clients?channel=x&connection_type=Both"));
@@ -145,7 +154,12 @@ fn client_filters_narrow_within_the_domain_only() {
 #[test]
 fn channel_and_group_filters_narrow_within_the_domain_only() {
     let t = tenants::two_tenants(&[]);
-    let (api, d) = (&t.d1.api, &t.d1.domain);
+    check_channel_and_group_filters(&t.d1, &t.d2);
+}
+
+/// `mine`'s channels and groups filtered; `other`'s ids never reach them.
+fn check_channel_and_group_filters(mine: &Tenant, other: &Tenant) {
+    let (api, d) = (&mine.api, &mine.domain);
     let quiet = api.channel(d, "quiet");
     let hall = new_group(api, d, "hall");
     let room = new_group(api, d, "room");
@@ -160,12 +174,15 @@ fn channel_and_group_filters_narrow_within_the_domain_only() {
 
     let channels = |query: &str| listed(api, &format!("/{d}/channels?{query}"), "channels");
     assert_eq!(channels("").0, 2);
-    let by_client = channels(&format!("client={}", t.d1.device.id));
-    assert_eq!(by_client, (1, vec![t.d1.channel.clone()]));
+    let by_client = channels(&format!("client={}", mine.device.id));
+    assert_eq!(by_client, (1, vec![mine.channel.clone()]));
     assert_eq!(channels(&format!("group={hall}")), (1, vec![quiet.clone()]));
-    assert_eq!(channels(&format!("user={}", t.d1.user_id)).0, 2);
-    assert_eq!(channels(&format!("client={}", t.d2.device.id)), (0, vec![]));
-    assert_eq!(channels(&format!("group={}", t.d2.domain)), (0, vec![]));
+    assert_eq!(channels(&format!("user={}", mine.user_id)).0, 2);
+    assert_eq!(
+        channels(&format!("client={}", other.device.id)),
+        (0, vec![])
+    );
+    assert_eq!(channels(&format!("group={}", other.domain)), (0, vec![]));
 
     let groups = |query: &str| listed(api, &format!("/{d}/groups?{query}"), "groups");
     assert_eq!(groups("").0, 2);
@@ -187,6 +204,19 @@ fn channel_and_group_filters_narrow_within_the_domain_only() {
     ] {
         assert_bad_request(api, &format!("/{d}/groups?{query}"));
     }
+}
+
+/// The same filters on PostgreSQL (the SQL is shared; the types and collations are
+/// not): d1 lists clients, d2 channels and groups, each the other's foreigner.
+#[test]
+fn filters_hold_on_postgresql() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pg = magnetite_testkit::servers::postgres(dir.path());
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let t = tenants::two_tenants(&["--database-url", &url]);
+    check_user_filters(&t);
+    check_client_filters(&t.d1, &t.d2);
+    check_channel_and_group_filters(&t.d2, &t.d1);
 }
 
 #[test]
