@@ -284,6 +284,10 @@ pub struct Settings {
     /// 127.0.0.1 for 0.0.0.0]
     #[arg(long, env = "MAGNETITE_PUBLIC_URL", value_parser = public_url)]
     pub public_url: Option<String>,
+    /// Another UI base URL (repeat or comma-separate) that a reset request's Referer
+    /// may choose for the link instead of --public-url (SuperMQ's UI sends Referer)
+    #[arg(long = "ui-host", env = "MAGNETITE_UI_HOSTS", value_delimiter = ',', value_parser = public_url)]
+    pub ui_hosts: Vec<String>,
     /// Sender of password-reset mail
     #[arg(
         long,

@@ -37,10 +37,15 @@ pub fn router(info: Arc<AppInfo>) -> Router {
         .with_state(info)
 }
 
+/// SuperMQ's health shape (`apidocs/openapi/schemas/health_info.yaml`); commit and
+/// build time come from `build.rs`.
 async fn health(State(info): State<Arc<AppInfo>>) -> impl IntoResponse {
     Json(json!({
         "status": "pass",
         "version": env!("CARGO_PKG_VERSION"),
+        "commit": env!("MAGNETITE_COMMIT"),
+        "description": "magnetite service",
+        "build_time": env!("MAGNETITE_BUILD_TIME"),
         "instance_id": info.instance_id,
     }))
 }

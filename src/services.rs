@@ -138,6 +138,7 @@ async fn start_platform(
     let config = PlatformConfig {
         mailer,
         public_url: settings.public_url(),
+        ui_hosts: settings.ui_hosts.clone(),
         kaa,
         ..PlatformConfig::default()
     };

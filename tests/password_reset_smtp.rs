@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::free_port;
+use platform::mail::{token_in, unfold, wait_for_files};
 use platform::Api;
 use serde_json::json;
 
@@ -44,41 +45,6 @@ impl Drop for SmtpServer {
 }
 
 /// Undoes quoted-printable soft breaks and `=3D` (enough for a URL with a JWT).
-fn unfold(mail: &str) -> String {
-    mail.replace("=\r\n", "")
-        .replace("=\n", "")
-        .replace("=3D", "=")
-}
-
-fn token_in(mail: &str) -> String {
-    unfold(mail)
-        .split("/password/reset?token=")
-        .nth(1)
-        .expect("a reset link")
-        .split_whitespace()
-        .next()
-        .expect("a token")
-        .to_string()
-}
-
-fn wait_for_files(dir: &Path, n: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let files: Vec<String> = std::fs::read_dir(dir)
-            .map(|d| {
-                d.flatten()
-                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if files.len() >= n {
-            return files;
-        }
-        assert!(Instant::now() < deadline, "no mail in {}", dir.display());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn reset_mail_goes_through_smtp_and_falls_back_to_the_mail_dir() {
     let temp = tempfile::tempdir().expect("temp dir");

@@ -120,6 +120,17 @@ impl User {
         })
     }
 
+    /// What any user may see of another (`GET /users/search`): names, no e-mail,
+    /// metadata or role.
+    pub fn to_search_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "credentials": { "username": self.username },
+        })
+    }
+
     pub fn record(&self) -> Record {
         Record {
             name: Some(self.username.clone()),

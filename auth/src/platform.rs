@@ -34,6 +34,10 @@ pub struct PlatformConfig {
     /// by the operator, never taken from a request: a reset link pointing at a host
     /// from the (unauthenticated) request would hand the token to whoever chose it.
     pub public_url: String,
+    /// Further UI bases (`--ui-host`) a reset request's `Referer` may choose as the
+    /// link base instead of `public_url`: SuperMQ's UI names itself that way. Only a
+    /// configured base is ever written into a link, never the request's text.
+    pub ui_hosts: Vec<String>,
     /// Kaa endpoint events of client changes (`--kaa-events`); `None` = off.
     pub kaa: Option<crate::kaa::KaaSettings>,
 }
@@ -46,6 +50,7 @@ impl Default for PlatformConfig {
             reset_ttl_secs: 900,
             mailer: Mailer::files("data/mail"),
             public_url: "http://127.0.0.1:9000".into(),
+            ui_hosts: Vec::new(),
             kaa: None,
         }
     }

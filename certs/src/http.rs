@@ -16,7 +16,7 @@ use magnetite_auth::model::Domain;
 use magnetite_auth::store::list::MAX_OFFSET;
 use magnetite_auth::Platform;
 use magnetite_httpkit::Body;
-use magnetite_httpkit::{Path, Query};
+use magnetite_httpkit::{Accepted, Params, Path};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -41,6 +41,7 @@ pub fn router(service: Arc<CertsService>) -> Router {
             get(list).post(issue).delete(revoke_client),
         )
         .route("/:domain/certs/:serial", get(view).delete(revoke_one))
+        .route("/:domain/serials/:client", get(serials))
         .layer(Extension(service))
         .with_state(platform)
 }
@@ -80,6 +81,7 @@ async fn issue(
         "certificate": issued.certificate_pem,
         "key": issued.key_pem,
         "ca": svc.ca().certificate_pem(),
+        "expiry_time": issued.expires_at,
         "expires_at": issued.expires_at,
     });
     Ok((StatusCode::CREATED, Json(body)))
@@ -101,20 +103,56 @@ fn ttl_of(v: Option<&Value>) -> Result<Duration> {
     }
 }
 
+/// The query of `GET /{domain}/certs` and `DELETE /{domain}/certs`.
+struct CertsQuery;
+impl Accepted for CertsQuery {
+    const KEYS: &'static [&'static str] = &["client_id", "offset", "limit"];
+}
+
+/// The query of `GET /{domain}/serials/{client}`.
+struct PageQuery;
+impl Accepted for PageQuery {
+    const KEYS: &'static [&'static str] = &["offset", "limit"];
+}
+
 /// `GET /{domain}/certs?client_id=&offset=&limit=`: `{"certs", "total", "offset", "limit"}`.
 async fn list(
     caller: Caller,
     State(platform): Plat,
     Extension(svc): Svc,
     Path(domain): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Params { values: params, .. }: Params<CertsQuery>,
 ) -> Result<Json<Value>> {
     let domain = domain_for(&caller, &platform, &domain, Need::Read).await?;
-    let page = page_of(&params)?;
     let client_id = params.get("client_id").filter(|c| !c.is_empty());
-    let (total, rows) = svc
-        .list(&domain.id, client_id.map(String::as_str), page)
-        .await?;
+    let client_id = client_id.map(String::as_str);
+    certs_page(&svc, &domain.id, client_id, &params).await
+}
+
+/// `GET /{domain}/serials/{client}` (Magistrala SDK `ViewCertByClient`): the client's
+/// certificates, the same page as `GET /{domain}/certs?client_id=`, except that the
+/// client must exist in the domain: a foreign or missing client is a 404, alike.
+async fn serials(
+    caller: Caller,
+    State(platform): Plat,
+    Extension(svc): Svc,
+    Path((domain, client)): Path<(String, String)>,
+    Params { values: params, .. }: Params<PageQuery>,
+) -> Result<Json<Value>> {
+    let domain = domain_for(&caller, &platform, &domain, Need::Read).await?;
+    let client = platform.clients().get(&domain.id, &client).await?;
+    certs_page(&svc, &domain.id, Some(&client.id), &params).await
+}
+
+/// `{"certs", "total", "offset", "limit"}` of the domain's certificates (of one client).
+async fn certs_page(
+    svc: &CertsService,
+    domain_id: &str,
+    client_id: Option<&str>,
+    params: &HashMap<String, String>,
+) -> Result<Json<Value>> {
+    let page = page_of(params)?;
+    let (total, rows) = svc.list(domain_id, client_id, page).await?;
     let certs: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
     Ok(Json(json!({
         "certs": certs,
@@ -182,7 +220,7 @@ async fn revoke_client(
     State(platform): Plat,
     Extension(svc): Svc,
     Path(domain): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Params { values: params, .. }: Params<CertsQuery>,
 ) -> Result<StatusCode> {
     let domain = domain_for(&caller, &platform, &domain, Need::Write).await?;
     let client_id = params

@@ -42,6 +42,8 @@ pub struct CertRow {
 
 impl CertRow {
     /// The API view (no key: the platform never has it after issuing).
+    /// Magistrala's names (`serial_number`, `expiry_time`) plus `expires_at`, the
+    /// name this API used first, kept as an alias.
     pub fn to_json(&self) -> Value {
         json!({
             "serial_number": self.serial,
@@ -49,6 +51,7 @@ impl CertRow {
             "domain_id": self.domain_id,
             "certificate": self.certificate,
             "fingerprint": self.fingerprint,
+            "expiry_time": self.expires_at,
             "expires_at": self.expires_at,
             "revoked": self.revoked_at.is_some(),
             "revoked_at": self.revoked_at,

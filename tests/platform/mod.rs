@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::common::{self, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 
+pub mod mail;
 pub mod tls;
 
 pub struct Api {

@@ -3,14 +3,14 @@
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{patch, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 
-use super::{bearer_user, AppState, Body, Caller};
+use super::{bearer_token, bearer_user, AppState, Body, Caller};
 use crate::crypto::TokenKind;
 use crate::error::{AuthError, Result};
 use crate::model::User;
@@ -94,25 +94,35 @@ async fn refresh_token(
     Ok(created_tokens(pair))
 }
 
-/// SuperMQ's UI also sends a `host`: like any unknown field it is accepted and ignored,
-/// links use [`crate::platform::PlatformConfig::public_url`].
+/// SuperMQ's UI also sends a `host`: like any unknown field it is accepted and ignored;
+/// the link base comes from the configuration, chosen by `Referer`.
 #[derive(Deserialize)]
 struct ResetRequest {
     email: Option<String>,
 }
 
+/// `Referer` (SuperMQ's UI) chooses among the configured link bases.
 async fn reset_request(
     State(state): State<AppState>,
     peer: Option<ConnectInfo<SocketAddr>>,
+    headers: HeaderMap,
     Body(body): Body<ResetRequest>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let peer = peer.map(|ConnectInfo(addr)| addr.ip());
-    state.credentials().request_reset(body.email, peer).await?;
+    let referer = headers.get(header::REFERER).map(|v| {
+        v.to_str()
+            .map_err(|_| AuthError::bad_request("Referer is not text"))
+    });
+    let referer = referer.transpose()?;
+    let credentials = state.credentials();
+    credentials.request_reset(body.email, peer, referer).await?;
     let body = json!({ "msg": "Email with reset link is sent" });
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-/// No `Debug`: it holds a token and a password.
+/// SuperMQ sends the token as `Authorization: Bearer`, the earlier generation in the
+/// body; both are accepted, the header first. No `Debug`: it holds a token and a
+/// password.
 #[derive(Deserialize)]
 struct Reset {
     token: Option<String>,
@@ -122,6 +132,7 @@ struct Reset {
 
 async fn reset(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Body(body): Body<Reset>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let Reset {
@@ -129,6 +140,7 @@ async fn reset(
         password,
         confirm_password,
     } = body;
+    let token = bearer_token(&headers).map(str::to_string).or(token);
     state
         .credentials()
         .reset(token, password, confirm_password)

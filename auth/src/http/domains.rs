@@ -5,10 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use magnetite_httpkit::{Path, Query};
+use magnetite_httpkit::{Params, Path};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 use super::{page, AppState, Body, Caller, Disable, Enable, Switch};
 use crate::access::Actor;
@@ -39,9 +38,12 @@ async fn create(
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
+    params: Params<super::queries::DomainList>,
 ) -> Result<Json<Value>> {
-    let (total, q, domains) = state.domains().list(&Actor::User(&caller), &params).await?;
+    let (total, q, domains) = state
+        .domains()
+        .list(&Actor::User(&caller), &params.values)
+        .await?;
     let items = domains.iter().map(Domain::to_json).collect();
     Ok(Json(page("domains", total, &q, items)))
 }

@@ -8,6 +8,7 @@ mod connections;
 mod credentials;
 mod domains;
 mod entities;
+mod queries;
 mod users;
 
 use axum::async_trait;
@@ -91,14 +92,16 @@ pub(crate) async fn bearer_user(
     state: &Platform,
     kind: TokenKind,
 ) -> Result<User, AuthError> {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
+    let token = bearer_token(headers)
         .ok_or_else(|| AuthError::Unauthorized("missing bearer token".into()))?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| AuthError::Unauthorized("missing bearer token".into()))?;
-    state.credentials().user_of_token(token.trim(), kind).await
+    state.credentials().user_of_token(token, kind).await
+}
+
+/// The token of `Authorization: Bearer <token>`, if the header is there.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let header = headers.get(axum::http::header::AUTHORIZATION)?;
+    let token = header.to_str().ok()?.strip_prefix("Bearer ")?;
+    Some(token.trim())
 }
 
 /// Selects enable or disable at compile time, so one `set_status` handler serves both

@@ -5,11 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use magnetite_httpkit::{Path, Query};
+use magnetite_httpkit::{Params, Path};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
 
 use super::{page, AppState, Body, Caller, Disable, Enable, Switch};
 use crate::access::Actor;
@@ -23,6 +22,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/users", post(create).get(list))
         .route("/users/profile", get(profile))
+        .route("/users/search", get(search))
         .route("/users/:id", get(view).patch(update).delete(delete))
         .route("/users/:id/email", patch(update_field::<EmailBody>))
         .route("/users/:id/username", patch(update_field::<UsernameBody>))
@@ -44,10 +44,24 @@ async fn create(
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<HashMap<String, String>>,
+    params: Params<super::queries::UserList>,
 ) -> Result<Json<Value>> {
-    let (total, q, users) = state.users().list(&Actor::User(&caller), &params).await?;
+    let (total, q, users) = state
+        .users()
+        .list(&Actor::User(&caller), &params.values)
+        .await?;
     let items = users.iter().map(User::to_json).collect();
+    Ok(Json(page("users", total, &q, items)))
+}
+
+/// `GET /users/search`: public fields of the matching users.
+async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Params<super::queries::UserSearch>,
+) -> Result<Json<Value>> {
+    let (total, q, users) = state.users().search(&caller, &params.values).await?;
+    let items = users.iter().map(User::to_search_json).collect();
     Ok(Json(page("users", total, &q, items)))
 }
 

@@ -123,13 +123,21 @@ impl<'a> Credentials<'a> {
     /// configured public URL. Answers the same whether or not the e-mail is known, so
     /// the endpoint does not reveal who has an account; throttled per e-mail and per
     /// source address ([`crate::reset_throttle`]) alike for known and unknown e-mails.
-    pub async fn request_reset(&self, email: Option<String>, peer: Option<IpAddr>) -> Result<()> {
+    /// `referer` (the UI's page) picks the link base among the configured ones
+    /// ([`reset_link_base`]).
+    pub async fn request_reset(
+        &self,
+        email: Option<String>,
+        peer: Option<IpAddr>,
+        referer: Option<&str>,
+    ) -> Result<()> {
         let email = email.ok_or_else(|| AuthError::bad_request("missing email"))?;
         check_email(&email)?;
         let platform = self.platform;
+        let base = reset_link_base(&platform.config, referer)?;
         platform.reset_throttle.hit(&email, peer, Instant::now())?;
         if let Some((user, _)) = platform.store.user_by_login(&email).await? {
-            self.send_reset_mail(&user).await?;
+            self.send_reset_mail(&user, base).await?;
         }
         Ok(())
     }
@@ -197,8 +205,8 @@ impl<'a> Credentials<'a> {
     }
 
     /// A reset token bound to the user's token epoch (so it dies with the first
-    /// reset), mailed under the public URL; the events name that URL as the host.
-    async fn send_reset_mail(&self, user: &User) -> Result<()> {
+    /// reset), mailed under the link base `host`; the events name it as the host.
+    async fn send_reset_mail(&self, user: &User, host: &str) -> Result<()> {
         let config = &self.platform.config;
         let claims = Claims::new(
             &user.id,
@@ -207,7 +215,6 @@ impl<'a> Credentials<'a> {
             config.reset_ttl_secs,
         );
         let token = self.platform.keys.sign_token(&claims)?;
-        let host = &config.public_url;
         config.mailer.send_reset(user, host, &token)?;
         let store = &self.platform.store;
         store
@@ -216,6 +223,30 @@ impl<'a> Credentials<'a> {
         let sent = ev::user_send_password_reset(host, &user.email, &user.username);
         store.record_event(&sent).await
     }
+}
+
+/// The base of a reset link: `--public-url` without a `Referer`; with one, the
+/// configured base (public URL or a `--ui-host`) the referring page lies under. A
+/// page under none of them is refused: the link carries a secret, so it may only
+/// point where the operator said, and the configured text is used, not the request's.
+pub(crate) fn reset_link_base<'c>(
+    config: &'c crate::platform::PlatformConfig,
+    referer: Option<&str>,
+) -> Result<&'c str> {
+    let Some(referer) = referer else {
+        return Ok(&config.public_url);
+    };
+    let referer = referer.trim();
+    let mut bases = std::iter::once(&config.public_url).chain(&config.ui_hosts);
+    let under = |base: &&String| {
+        let base = base.trim_end_matches('/');
+        referer
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
+    };
+    bases.find(under).map(String::as_str).ok_or_else(|| {
+        AuthError::bad_request("Referer is not a configured UI host (--public-url, --ui-host)")
+    })
 }
 
 fn invalid_token() -> AuthError {
@@ -241,4 +272,67 @@ fn check_login_size(login: &str, password: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::PlatformConfig;
+
+    fn config() -> PlatformConfig {
+        PlatformConfig {
+            public_url: "https://iot.example.com".into(),
+            ui_hosts: vec![
+                "http://localhost:3000/".into(),
+                "https://ui.example.com/app".into(),
+            ],
+            ..PlatformConfig::default()
+        }
+    }
+
+    #[test]
+    fn without_a_referer_links_use_the_public_url() {
+        assert_eq!(
+            reset_link_base(&config(), None).ok(),
+            Some("https://iot.example.com")
+        );
+    }
+
+    #[test]
+    fn a_referer_under_a_configured_base_picks_that_base() {
+        let c = config();
+        let base = |r| reset_link_base(&c, Some(r)).ok();
+        assert_eq!(
+            base("https://iot.example.com/login"),
+            Some("https://iot.example.com")
+        );
+        assert_eq!(
+            base("http://localhost:3000/"),
+            Some("http://localhost:3000/")
+        );
+        assert_eq!(
+            base("http://localhost:3000"),
+            Some("http://localhost:3000/")
+        );
+        assert_eq!(
+            base("https://ui.example.com/app/password?x=1"),
+            Some("https://ui.example.com/app")
+        );
+    }
+
+    #[test]
+    fn any_other_referer_is_refused() {
+        let c = config();
+        for referer in [
+            "https://evil.example.net/",
+            "https://iot.example.com.evil.net/",
+            "https://iot.example.comx",
+            "https://ui.example.com/application",
+            "http://iot.example.com/",
+            "",
+        ] {
+            let refused = reset_link_base(&c, Some(referer)).unwrap_err();
+            assert!(matches!(refused, AuthError::BadRequest(_)), "{referer}");
+        }
+    }
 }

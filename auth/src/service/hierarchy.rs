@@ -109,6 +109,23 @@ impl Entities<'_> {
         Ok(())
     }
 
+    /// `DELETE /{d}/groups/{id}/children/all`: takes every child group out of the
+    /// group `id`, each as `remove_children` would (one update event per child). A
+    /// foreign or missing group is a 404.
+    pub async fn remove_all_children(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+    ) -> Result<()> {
+        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let store = &self.platform.store;
+        let group = store.entity(Kind::Group, &d.id, id).await?;
+        let children = store.child_groups(&group.id).await?;
+        self.remove_children(actor, domain, &group.id, &children)
+            .await
+    }
+
     /// Every id must be a group of this domain before any change: a foreign or unknown
     /// id is a 404 with nothing modified.
     async fn all_groups_of(&self, domain_id: &str, ids: &[String]) -> Result<()> {

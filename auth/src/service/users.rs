@@ -206,6 +206,28 @@ impl<'a> Users<'a> {
         Ok((total, q, users))
     }
 
+    /// `GET /users/search`, open to every user (SuperMQ's UI finds members to add this
+    /// way): enabled users matching at least one of `username`, `first_name`,
+    /// `last_name` (substrings), `email` (whole), `id`. No filter is a 400, so the
+    /// search is not a list of everyone; the caller renders only public fields.
+    pub async fn search(
+        &self,
+        _caller: &Caller,
+        params: &HashMap<String, String>,
+    ) -> Result<(u64, ListQuery, Vec<User>)> {
+        let mut q = ListQuery::parse(params)?;
+        let f = &mut q.filters;
+        let criteria = [&f.username, &f.first_name, &f.last_name, &f.email, &f.id];
+        if criteria.iter().all(|c| c.is_none()) {
+            return Err(AuthError::bad_request(
+                "search needs username, first_name, last_name, email or id",
+            ));
+        }
+        f.exact_email = true;
+        let (total, users) = self.platform.store.list_users(&q).await?;
+        Ok((total, q, users))
+    }
+
     /// The caller's own account (`user.view_profile`).
     pub async fn profile(&self, caller: &Caller) -> Result<User> {
         let event = ev::user_view_profile(&caller.user.record());

@@ -4,7 +4,7 @@ use magnetite_events::Event;
 use sqlx::{PgConnection, SqliteConnection};
 
 use super::ancestry::EventAncestry;
-use super::list::{fetch_page, Filter, ListQuery};
+use super::list::{fetch_page, Filter, Filters, ListQuery};
 use super::{json_text, parse_metadata, parse_tags, Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
 use crate::model::{Audit, Entity, Kind, Status};
@@ -117,6 +117,12 @@ impl Store {
         })
     }
 
+    /// The ids of the groups whose parent is the group `id`.
+    pub async fn child_groups(&self, id: &str) -> Result<Vec<String>> {
+        let sql = "SELECT id FROM groups WHERE parent_id = $1";
+        self.texts(sql, id, "id").await
+    }
+
     /// A page of `kind` in `domain_id`; `parent` restricts to children of a group,
     /// `channel` (clients only) to clients connected to that channel.
     pub async fn list_entities(
@@ -140,6 +146,7 @@ impl Store {
                 cl,
             ),
         }
+        add_relation_filters(&mut filter, &q.filters, domain_id);
         Ok(fetch_page!(self, filter, kind.table(), q, |r| {
             entity_from_row(kind, r)
         }))
@@ -252,4 +259,36 @@ pub enum Scope<'a> {
     Parent(&'a str),
     ConnectedTo(&'a str),
     ConnectedFrom(&'a str),
+}
+
+/// The relation filters of a list (`channel`, `client`, `group`, `user`,
+/// `root_group`). Connections are matched in `domain_id` only, so a foreign id
+/// narrows to nothing, exactly like a missing one.
+fn add_relation_filters(filter: &mut Filter, f: &Filters, domain_id: &str) {
+    if let Some(channel) = &f.channel {
+        let connected = "id IN (SELECT client_id FROM connections WHERE channel_id = ? \
+                         AND domain_id = ?";
+        match &f.connection_type {
+            None => filter.add_many(&format!("{connected})"), &[channel, domain_id]),
+            Some(t) => filter.add_many(
+                &format!("{connected} AND type = ?)"),
+                &[channel, domain_id, t.as_str()],
+            ),
+        }
+    }
+    if let Some(client) = &f.client {
+        filter.add_many(
+            "id IN (SELECT channel_id FROM connections WHERE client_id = ? AND domain_id = ?)",
+            &[client, domain_id],
+        );
+    }
+    if let Some(group) = &f.group {
+        filter.add("parent_id = ?", group.clone());
+    }
+    if let Some(user) = &f.user {
+        filter.add("created_by = ?", user.clone());
+    }
+    if f.root_group {
+        filter.add_raw("parent_id IS NULL");
+    }
 }

@@ -39,6 +39,10 @@ const STEPS: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS members_by_user ON domain_members (user_id)",
     // Bumped by a password reset: tokens carry the epoch they were issued in.
     "ALTER TABLE users ADD COLUMN token_epoch BIGINT NOT NULL DEFAULT 0",
+    // The `group=` list filter and children listings look entities up by parent.
+    "CREATE INDEX IF NOT EXISTS clients_by_parent ON clients (parent_id)",
+    "CREATE INDEX IF NOT EXISTS channels_by_parent ON channels (parent_id)",
+    "CREATE INDEX IF NOT EXISTS groups_by_parent ON groups (parent_id)",
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<()> {

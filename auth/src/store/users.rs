@@ -87,7 +87,15 @@ impl Store {
     }
 
     pub async fn list_users(&self, q: &ListQuery) -> Result<(u64, Vec<User>)> {
-        let filter = Filter::default().with_query(q, "username");
+        let mut filter = Filter::default().with_query(q, "username");
+        let f = &q.filters;
+        filter.add_contains("first_name", f.first_name.as_ref());
+        filter.add_contains("last_name", f.last_name.as_ref());
+        filter.add_contains("username", f.username.as_ref());
+        match &f.email {
+            Some(email) if f.exact_email => filter.add("LOWER(email) = ?", email.to_lowercase()),
+            email => filter.add_contains("email", email.as_ref()),
+        }
         Ok(fetch_page!(self, filter, "users", q, user_from_row))
     }
 

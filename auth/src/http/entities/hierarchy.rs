@@ -5,24 +5,28 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use magnetite_httpkit::{Path, Query};
+use magnetite_httpkit::{Params, Path};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
 
 use super::{render_page, service, KindOf};
 use crate::access::Actor;
 use crate::error::{AuthError, Result};
-use crate::http::{AppState, Attach, Body, Caller, Detach, Way};
+use crate::http::{queries, AppState, Attach, Body, Caller, Detach, Way};
 use crate::model::Kind;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/:domain/groups/:id/children",
-        get(children)
-            .post(link_children::<Attach>)
-            .delete(link_children::<Detach>),
-    )
+    Router::new()
+        .route(
+            "/:domain/groups/:id/children",
+            get(children)
+                .post(link_children::<Attach>)
+                .delete(link_children::<Detach>),
+        )
+        .route(
+            "/:domain/groups/:id/children/all",
+            axum::routing::delete(remove_all_children),
+        )
 }
 
 /// `{base}/:id/parent` for one kind, `base` being `/:domain/<kind>`.
@@ -37,14 +41,14 @@ async fn children(
     State(state): State<AppState>,
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
-    Query(params): Query<HashMap<String, String>>,
+    params: Params<queries::ChildrenList>,
 ) -> Result<Json<Value>> {
     let listed = state
         .groups()
         .list(
             &Actor::User(&caller),
             &domain,
-            &params,
+            &params.values,
             Some((Kind::Group, &id)),
         )
         .await?;
@@ -110,4 +114,17 @@ async fn link_children<W: Way>(
         .link_children(W::LINK, &Actor::User(&caller), &domain, &id, &children)
         .await?;
     Ok(W::STATUS)
+}
+
+/// `DELETE /{d}/groups/{id}/children/all`: 204.
+async fn remove_all_children(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    state
+        .groups()
+        .remove_all_children(&Actor::User(&caller), &domain, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -8,12 +8,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use magnetite_httpkit::{Path, Query};
+use magnetite_httpkit::{Accepted, Params, Path};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
 
-use super::{page, AppState, Body, Caller, Disable, Enable, Switch};
+use super::{page, queries, AppState, Body, Caller, Disable, Enable, Switch};
 use crate::access::Actor;
 use crate::error::Result;
 use crate::model::Kind;
@@ -22,17 +21,22 @@ use crate::service::{Entities, EntityChange, Listed, NewEntityInput};
 /// Selects the kind at compile time so one handler serves three route sets.
 pub(crate) trait KindOf: Send + Sync + 'static {
     const KIND: Kind;
+    /// The query parameters its list route accepts.
+    type List: Accepted;
 }
 pub(crate) struct Clients;
 pub(crate) struct Channels;
 pub(crate) struct Groups;
 impl KindOf for Clients {
+    type List = queries::ClientList;
     const KIND: Kind = Kind::Client;
 }
 impl KindOf for Channels {
+    type List = queries::ChannelList;
     const KIND: Kind = Kind::Channel;
 }
 impl KindOf for Groups {
+    type List = queries::GroupList;
     const KIND: Kind = Kind::Group;
 }
 
@@ -75,6 +79,10 @@ fn kind_routes<K: KindOf>() -> Router<AppState> {
         .route(
             &format!("{base}/:id/disable"),
             post(set_status::<K, Disable>),
+        )
+        .route(
+            &format!("/:domain/users/:user/{}", K::KIND.table()),
+            get(list_of_user::<K>),
         )
         .merge(hierarchy::parent_routes::<K>(&base))
 }
@@ -124,8 +132,25 @@ async fn list<K: KindOf>(
     State(state): State<AppState>,
     caller: Caller,
     Path(domain): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    params: Params<K::List>,
 ) -> Result<Json<Value>> {
+    let listed = service::<K>(&state)
+        .list(&Actor::User(&caller), &domain, &params.values, None)
+        .await?;
+    Ok(render_page(K::KIND, listed))
+}
+
+/// `GET /{d}/users/{user}/<kind>` (the SDK's `ListUserClients`, ...): the list with
+/// the `user` filter set from the path (entities the user created in this domain; a
+/// user of another domain gets an empty page, like an unknown id).
+async fn list_of_user<K: KindOf>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, user)): Path<(String, String)>,
+    params: Params<K::List>,
+) -> Result<Json<Value>> {
+    let mut params = params.values;
+    params.insert("user".into(), user);
     let listed = service::<K>(&state)
         .list(&Actor::User(&caller), &domain, &params, None)
         .await?;
@@ -137,10 +162,10 @@ async fn related<K: KindOf>(
     State(state): State<AppState>,
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
-    Query(params): Query<HashMap<String, String>>,
+    params: Params<queries::RelatedList>,
 ) -> Result<Json<Value>> {
     let listed = service::<K>(&state)
-        .related(&Actor::User(&caller), &domain, &id, &params)
+        .related(&Actor::User(&caller), &domain, &id, &params.values)
         .await?;
     Ok(render_page(K::KIND, listed))
 }
