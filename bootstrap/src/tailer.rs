@@ -14,7 +14,7 @@
 //! a shared PostgreSQL only one instance tails while the others stand by.
 
 use magnetite_db::Db;
-use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Start, Step};
+use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Start, WindowHandler};
 use magnetite_events::OutboxRow;
 use serde_json::Value;
 use std::time::Duration;
@@ -34,6 +34,14 @@ const LEASE: &str = "#bootstrap-clients-tailer";
 pub(crate) struct Tailer {
     pub(crate) db: Db,
     pub(crate) store: ConfigStore,
+}
+
+/// The tailer's reaction to a window of the `clients` stream.
+impl WindowHandler for &Tailer {
+    type Error = BootstrapError;
+    async fn handle(&mut self, batch: &Batch, _pending: i64) -> Result<(), BootstrapError> {
+        self.react_all(batch).await
+    }
 }
 
 impl Tailer {
@@ -59,26 +67,7 @@ impl Tailer {
             cursor = reader.cursor(),
             "bootstrap: tailing the clients stream"
         );
-        loop {
-            let batch = match reader.next().await {
-                Step::Stopped => return,
-                Step::Waiting => continue,
-                Step::Batch(batch) => batch,
-            };
-            if let Err(e) = self.react_all(&batch).await {
-                let delay = reader.backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
-                    "bootstrap: clients stream reaction failed; retrying");
-                if reader.pause(delay).await {
-                    return;
-                }
-                continue;
-            }
-            if !reader.commit(batch.last).await {
-                return;
-            }
-            reader.backoff.reset();
-        }
+        reader.follow("bootstrap tailer", &mut &self).await;
     }
 
     /// Handles a window in id order; stops at the first failure (the window is read

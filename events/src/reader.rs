@@ -112,6 +112,20 @@ pub struct Batch {
     pub last: i64,
 }
 
+/// What a reader that reacts to rows does with a window ([`OutboxReader::follow`]).
+/// A trait rather than a closure so the future stays `Send` for `tokio::spawn`.
+pub trait WindowHandler: Send {
+    /// Why a window could not be handled (logged; the window is offered again).
+    type Error: std::fmt::Display;
+    /// Handles the window's rows in id order; `pending` is how many rows were still
+    /// unread when it was taken (for a lag gauge).
+    fn handle(
+        &mut self,
+        batch: &Batch,
+        pending: i64,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send;
+}
+
 /// What one [`OutboxReader::next`] gave.
 #[derive(Debug)]
 pub enum Step {
@@ -299,6 +313,33 @@ impl OutboxReader {
             if self.pause(delay).await {
                 return false;
             }
+        }
+    }
+
+    /// Follows the outbox until shutdown, for a reader that reacts to rows: hands each
+    /// window to `handler`, saves the cursor once it succeeds, and on failure logs and
+    /// offers the same window again after a backoff, so nothing is skipped. The loop the
+    /// bootstrap tailer and the notifications reader share; `what` names it in logs.
+    pub async fn follow(&mut self, what: &str, handler: &mut impl WindowHandler) {
+        loop {
+            let batch = match self.next().await {
+                Step::Stopped => return,
+                Step::Waiting => continue,
+                Step::Batch(batch) => batch,
+            };
+            if let Err(e) = handler.handle(&batch, self.pending()).await {
+                let delay = self.backoff.next_delay();
+                tracing::warn!(reader = what, error = %e, retry_in_ms = delay.as_millis() as u64,
+                    "outbox: handling a window failed; retrying");
+                if self.pause(delay).await {
+                    return;
+                }
+                continue;
+            }
+            if !self.commit(batch.last).await {
+                return;
+            }
+            self.backoff.reset();
         }
     }
 

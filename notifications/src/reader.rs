@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use magnetite_auth::Platform;
 use magnetite_db::Db;
-use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Start, Step};
+use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Start, WindowHandler};
 use magnetite_events::OutboxRow;
 use tokio::sync::watch;
 
@@ -45,6 +45,22 @@ pub(crate) struct NoticeReader {
     pub(crate) stop: watch::Receiver<bool>,
 }
 
+/// A window of the outbox as the notifications reader handles it: `done` is the
+/// position whose notifications are already stored (rows up to it are passed over).
+struct Window<'a> {
+    reader: &'a NoticeReader,
+    done: i64,
+}
+
+impl WindowHandler for Window<'_> {
+    type Error = crate::error::NotificationsError;
+    async fn handle(&mut self, batch: &Batch, pending: i64) -> Result<()> {
+        self.reader.counters.set_lag(pending);
+        self.done = self.reader.handle(batch, self.done).await?;
+        Ok(())
+    }
+}
+
 impl NoticeReader {
     fn reader_config() -> ReaderConfig {
         ReaderConfig {
@@ -68,7 +84,7 @@ impl NoticeReader {
             cursor = reader.cursor(),
             "notifications: reading the outbox"
         );
-        let mut done = loop {
+        let done = loop {
             match store::outbox_progress(&self.db).await {
                 Ok(done) => break done,
                 Err(e) => tracing::warn!(error = %e, "notifications: cannot read the progress"),
@@ -79,30 +95,11 @@ impl NoticeReader {
             }
         };
         reader.backoff.reset();
-        loop {
-            let batch = match reader.next().await {
-                Step::Stopped => return,
-                Step::Waiting => continue,
-                Step::Batch(batch) => batch,
-            };
-            self.counters.set_lag(reader.pending());
-            match self.handle(&batch, done).await {
-                Ok(through) => done = through,
-                Err(e) => {
-                    let delay = reader.backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
-                        "notifications: window failed; retrying");
-                    if reader.pause(delay).await {
-                        return;
-                    }
-                    continue;
-                }
-            }
-            if !reader.commit(batch.last).await {
-                return;
-            }
-            reader.backoff.reset();
-        }
+        let mut window = Window {
+            reader: &self,
+            done,
+        };
+        reader.follow("notifications", &mut window).await;
     }
 
     /// Makes and stores the notifications of the window's rows after `done` (one
