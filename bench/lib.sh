@@ -1,4 +1,16 @@
-# Shared by the broker-comparison scripts (sourced; they set OUT, LT and DURATION).
+# Shared by the broker-comparison scripts (sourced; they set DURATION and call
+# prepare_run first).
+
+# prepare_run <reports dir>: sets OUT and LT; installs mosquitto if missing, builds
+# magnetite and the load generator (release), raises the open-files limit.
+prepare_run() {
+  OUT=$1
+  mkdir -p "$OUT"
+  command -v mosquitto >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }
+  cargo build --release -q -p magnetite -p magnetite-loadtest
+  LT=target/release/magnetite-loadtest
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -8,15 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
-OUT=bench/results/persistence-$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$OUT"
-command -v mosquitto >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }
-cargo build --release -q -p magnetite -p magnetite-loadtest
-LT=target/release/magnetite-loadtest
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+prepare_run "bench/results/persistence-$(date -u +%Y%m%dT%H%M%SZ)"
 
 SCENARIOS=(
   "qos1-p2p-1|p2p --qos 1 --clients 1"
