@@ -8,35 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
-OUT=bench/results/$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$OUT"
-command -v mosquitto >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }
-cargo build --release -q -p magnetite -p magnetite-loadtest
-LT=target/release/magnetite-loadtest
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start_broker() { # name -> sets PID PORT
-  PORT=$(free_port)
-  case $1 in
-    magnetite)
-      rm -rf "$OUT/data"
-      target/release/magnetite serve --auth none --mqtt-addr 127.0.0.1:$PORT \
-        --ws-addr 127.0.0.1:$(free_port) --http-addr 127.0.0.1:$(free_port) --data-dir "$OUT/data" \
-        >"$OUT/magnetite.log" 2>&1 &
-      ;;
-    mosquitto)
-      printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000\nmax_connections -1\n' "$PORT" >"$OUT/mosquitto.conf"
-      mosquitto -c "$OUT/mosquitto.conf" >"$OUT/mosquitto.log" 2>&1 &
-      ;;
-  esac
-  PID=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0; sleep 0.1; done
-  echo "$1 did not start" >&2; exit 1
-}
-
-stop_broker() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+prepare_run "bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 
 # name | scenario and flags
 SCENARIOS=(
@@ -53,11 +27,9 @@ SCENARIOS=(
 for entry in "${SCENARIOS[@]}"; do
   name=${entry%%|*}; args=${entry#*|}
   for broker in magnetite mosquitto; do
-    start_broker $broker
-    echo "== $name on $broker" >&2
+    start_broker $broker $broker
     # shellcheck disable=SC2086
-    $LT $args --port "$PORT" --duration "$DURATION" --broker-pid "$PID" --label $broker --quiet \
-      --json "$OUT/$name.$broker.json" >"$OUT/$name.$broker.txt" 2>&1 || echo "   failed: see $OUT/$name.$broker.txt" >&2
+    run_load "$name" $broker $args
     stop_broker
   done
 done

@@ -109,6 +109,11 @@ pub struct Common {
     pub concurrency: usize,
     #[arg(long, default_value_t = 60)]
     pub keep_alive: u16,
+    /// Persistent sessions (clean start off; 5.0: 1 h expiry): QoS 1/2 deliveries then
+    /// go through the broker's durable store (`--persistence`, mosquitto's
+    /// `persistence true`). Default: clean sessions, which never touch it.
+    #[arg(long)]
+    pub persistent_sessions: bool,
     /// PID of the broker, to report its RSS (idle) and CPU time.
     #[arg(long)]
     pub broker_pid: Option<u32>,

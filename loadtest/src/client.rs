@@ -25,7 +25,12 @@ pub struct Target {
     /// Reset connections on close (connect storms); see `transport::open`.
     pub abortive_close: bool,
     pub tls: Option<tokio_rustls::TlsConnector>,
+    /// Every connection keeps a persistent session (`--persistent-sessions`).
+    pub persistent: bool,
 }
+
+/// Session expiry asked for with `--persistent-sessions` (5.0; 3.1.1 has no expiry).
+const PERSISTENT_SESSION_EXPIRY: u32 = 3600;
 
 /// Credentials of one connection.
 #[derive(Debug, Clone, Default)]
@@ -156,9 +161,13 @@ pub async fn connect(
         version: target.version,
         receive_maximum: u16::MAX,
     };
+    let mut properties = Properties::default();
+    if target.persistent && target.version.is_v5() {
+        properties.session_expiry_interval = Some(PERSISTENT_SESSION_EXPIRY);
+    }
     let connect = Connect {
         protocol: target.version,
-        clean_start: clean,
+        clean_start: clean && !target.persistent,
         keep_alive: target.keep_alive,
         client_id: ByteString::from(id.client_id.as_str()),
         will: None,
@@ -167,7 +176,7 @@ pub async fn connect(
             .password
             .as_ref()
             .map(|p| Bytes::copy_from_slice(p.as_bytes())),
-        properties: Properties::default(),
+        properties,
     };
     writer.send(&Packet::Connect(Box::new(connect))).await?;
     match reader.next().await? {

@@ -34,6 +34,7 @@ pub fn target(c: &Common) -> anyhow::Result<Target> {
         keep_alive: c.keep_alive,
         abortive_close: false,
         tls,
+        persistent: c.persistent_sessions,
     })
 }
 

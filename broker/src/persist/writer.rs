@@ -299,11 +299,14 @@ impl Writer {
             .counters
             .write_errors
             .fetch_add(1, Ordering::Relaxed);
-        let was_failing = self.inner.progress.send_replace(Progress {
-            failing: true,
-            ..*self.inner.progress.borrow()
+        // `send_modify`, not `send_replace(.. *borrow())`: the borrow's read lock would
+        // still be held when the send takes the write lock (the writer deadlocked there).
+        let mut was_failing = false;
+        self.inner.progress.send_modify(|p| {
+            was_failing = p.failing;
+            p.failing = true;
         });
-        if !was_failing.failing {
+        if !was_failing {
             tracing::error!(error = %err, path = %self.path.display(), "persistence: cannot write the journal; refusing new persistent state until it can");
         }
         // Retry after a pause rather than spinning on a full disk.
