@@ -13,12 +13,10 @@ cd "$(dirname "$0")/.."
 N=${N:-10000}
 CONCURRENCY=${CONCURRENCY:-200}
 CHANGES=${CHANGES:-500}
-OUT=bench/results/consumers-$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$OUT"
-cargo build --release -q -p magnetite -p magnetite-loadtest
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+prepare_run "bench/results/consumers-$(date -u +%Y%m%dT%H%M%SZ)"
 BIN=target/release/magnetite
-LT=target/release/magnetite-loadtest
 # Keep-alives far apart: the stream client treats 60 s without a byte as the end.
 SERVE_FLAGS="--consumer-keepalive 600s"
 source bench/platform_setup.sh

@@ -10,15 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
 CONCURRENCY=${CONCURRENCY:-200}
-OUT=bench/results/platform-$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$OUT"
-cargo build --release -q -p magnetite -p magnetite-loadtest
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+prepare_run "bench/results/platform-$(date -u +%Y%m%dT%H%M%SZ)"
 BIN=target/release/magnetite
 source bench/platform_setup.sh
 kill -TERM $PID; wait $PID || true
 start   # a fresh process: the authorization cache is empty
-LT=target/release/magnetite-loadtest
 $LT conn --port $MQTT --clients $N --concurrency $CONCURRENCY --credentials "$OUT/credentials.csv" \
   --broker-pid $PID --label cold --json "$OUT/cold.json" | tee "$OUT/cold.txt"
 $LT conn --port $MQTT --clients $N --concurrency $CONCURRENCY --credentials "$OUT/credentials.csv" \

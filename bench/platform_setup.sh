@@ -2,7 +2,8 @@
 # sets PID) and N clients provisioned through the HTTP API into $OUT/credentials.csv.
 # Needs BIN (the broker binary), OUT (results dir) and N; SERVE_FLAGS (optional) are
 # added to `serve`.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh   # free_port
 MQTT=$(free_port); HTTP=$(free_port); WS=$(free_port)
 export MAGNETITE_ADMIN_EMAIL=admin@example.com MAGNETITE_ADMIN_PASSWORD=bench-admin-pw
 start() {
