@@ -14,8 +14,8 @@
 //! (queued, sent, done; set, cleared), written in small records. Measured on
 //! 2026-11-30 with the programs in `bench/store-eval/` (BENCHMARKS.md, "Persistence"):
 //! - redb 2.6.4 (B-tree, copy-on-write pages): a file cut short by 3 bytes, or to
-//!   half, makes `Database::create` *panic* (`assertion failed: storage.raw_file_len()?
-//!   >= header.layout().len()`), not even return an error; 64 scrambled bytes in one
+//!   half, makes `Database::create` *panic* (an assertion that the file is at least
+//!   as long as its header's layout), not even return an error; 64 scrambled bytes in one
 //!   page refused the open (page 0) or panicked (4 of the 900 pages: index out of
 //!   range, `unreachable`). Nothing to keep "everything else" from. A commit of one
 //!   100 B value wrote 16.8 KB (168x; 21x for 1 KB values).
