@@ -67,19 +67,10 @@ impl<H: Hooks> Broker<H> {
         Broker::build(config, hooks, None, None)
     }
 
-    /// A broker that keeps its retained messages, persistent sessions and pending wills
-    /// in `persistence`, restored from what it held. Needs a Tokio runtime (timers of
-    /// restored sessions and wills start at once).
-    pub fn with_persistence(
-        config: BrokerConfig,
-        hooks: H,
-        persistence: Option<Persistence>,
-    ) -> Broker<H> {
-        Broker::assemble(config, hooks, persistence, None)
-    }
-
-    /// A broker with its optional durable store (see [`Broker::with_persistence`]) and
-    /// its optional link to other instances. The link is given here, before anything is
+    /// A broker with its optional durable store and its optional link to other
+    /// instances. With a store, what it held (retained messages, persistent sessions,
+    /// pending wills) is restored at once, so this needs a Tokio runtime (timers of
+    /// restored sessions and wills start). The link is given here, before anything is
     /// restored, so it hears of every subscription, restored ones included.
     pub fn assemble(
         config: BrokerConfig,
@@ -87,11 +78,14 @@ impl<H: Hooks> Broker<H> {
         persistence: Option<Persistence>,
         cluster: Option<Arc<dyn ClusterLink>>,
     ) -> Broker<H> {
-        let Some(Persistence { persist, image }) = persistence else {
-            return Broker::build(config, hooks, None, cluster);
+        let (persist, image) = match persistence {
+            Some(Persistence { persist, image }) => (Some(persist), Some(image)),
+            None => (None, None),
         };
-        let broker = Broker::build(config, hooks, Some(persist), cluster);
-        crate::persist::restore::restore(&broker.shared, image);
+        let broker = Broker::build(config, hooks, persist, cluster);
+        if let Some(image) = image {
+            crate::persist::restore::restore(&broker.shared, image);
+        }
         broker
     }
 

@@ -133,7 +133,7 @@ impl Store for writer::JournalStore {
 }
 
 /// An opened store and what it held, to build a broker with
-/// ([`Broker::with_persistence`](crate::Broker::with_persistence)).
+/// ([`Broker::assemble`](crate::Broker::assemble)).
 pub struct Persistence {
     pub(crate) persist: Persist,
     pub(crate) image: Image,
