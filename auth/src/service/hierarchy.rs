@@ -93,6 +93,18 @@ impl Entities<'_> {
     ) -> Result<()> {
         let d = actor.domain(self.platform, domain, Need::Write).await?;
         self.all_groups_of(&d.id, children).await?;
+        self.detach(actor, domain, id, children).await
+    }
+
+    /// Clears the parent of each of `children` (already known to be groups of the
+    /// domain); one whose parent is not `id` is a 400.
+    async fn detach(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        id: &str,
+        children: &[String],
+    ) -> Result<()> {
         let groups = self.platform.groups();
         for child in children {
             let apply = |e: &mut Entity| {
@@ -121,9 +133,9 @@ impl Entities<'_> {
         let d = actor.domain(self.platform, domain, Need::Write).await?;
         let store = &self.platform.store;
         let group = store.entity(Kind::Group, &d.id, id).await?;
+        // The children come from the domain's own group: no need to look each up again.
         let children = store.child_groups(&group.id).await?;
-        self.remove_children(actor, domain, &group.id, &children)
-            .await
+        self.detach(actor, domain, &group.id, &children).await
     }
 
     /// Every id must be a group of this domain before any change: a foreign or unknown
