@@ -8,7 +8,7 @@
 //! other crates can act on the platform without touching HTTP types.
 
 use crate::error::{AuthError, Result};
-use crate::model::{Domain, Role, User};
+use crate::model::{Domain, Role, Status, User};
 use crate::platform::Platform;
 use crate::store::domains::Relation;
 
@@ -60,7 +60,8 @@ impl Caller {
         Ok(Some(platform.store.member_domain_ids(&self.user.id).await?))
     }
 
-    /// The domain (by id or route) if the caller may `need` it.
+    /// The domain (by id or route) if the caller may `need` it; nothing of a frozen
+    /// domain but for platform admins.
     pub async fn domain(
         &self,
         platform: &Platform,
@@ -75,6 +76,9 @@ impl Caller {
             platform.store.relation(&domain.id, &self.user.id).await?,
             need,
         ) {
+            (Some(_), _) if domain.status == Status::Freezed => Err(AuthError::Forbidden(
+                "the domain is frozen by a platform admin".into(),
+            )),
             (Some(Relation::Admin), _) | (Some(Relation::Member), Need::Read) => Ok(domain),
             _ => Err(AuthError::forbidden()),
         }

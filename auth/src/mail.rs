@@ -1,4 +1,4 @@
-//! Password-reset mail. With `--smtp-url` it goes through that SMTP server (from its own
+//! Password-reset and e-mail verification mail. With `--smtp-url` it goes through that SMTP server (from its own
 //! task, off the request); without one, or when the server cannot take it, the message
 //! is written as an `.eml` file (mode 0600) into the mail dir, so it is never lost. The
 //! link carries a secret token, which is why it is never a log line; the SMTP password
@@ -12,7 +12,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use crate::error::{AuthError, Result};
 use crate::model::User;
 
-/// Where reset mail goes.
+/// Where reset and verification mail goes.
 #[derive(Clone)]
 pub struct Mailer {
     dir: PathBuf,
@@ -67,33 +67,75 @@ impl Mailer {
         })
     }
 
-    /// Sends the reset link for `user`. A file is written at once; SMTP runs in its own
-    /// task, so the request neither waits on a mail server (up to its timeouts) nor
-    /// takes longer for a known account than for an unknown one.
+    /// Sends the reset link for `user`.
     pub fn send_reset(&self, user: &User, host: &str, token: &str) -> Result<()> {
-        let text = reset_text(user, host, token);
+        self.deliver(user, Letter::Reset, reset_text(user, host, token))
+    }
+
+    /// Sends the e-mail verification link for `user` (to the address being verified).
+    pub fn send_verification(&self, user: &User, host: &str, token: &str) -> Result<()> {
+        self.deliver(
+            user,
+            Letter::Verification,
+            verification_text(user, host, token),
+        )
+    }
+
+    /// A file is written at once; SMTP runs in its own task, so the request neither
+    /// waits on a mail server (up to its timeouts) nor takes longer for a known
+    /// account than for an unknown one.
+    fn deliver(&self, user: &User, letter: Letter, text: String) -> Result<()> {
         let Some(smtp) = self.smtp.clone() else {
-            return write_eml(&self.dir, user, RESET_SUBJECT, &text);
+            return write_eml(&self.dir, user, letter, &text);
         };
         let (dir, user) = (self.dir.clone(), user.clone());
         tokio::spawn(async move {
-            let Err(e) = smtp.send(&user.email, RESET_SUBJECT, &text).await else {
-                tracing::info!(user_id = %user.id, "password reset mail sent");
+            let Err(e) = smtp.send(&user.email, letter.subject(), &text).await else {
+                tracing::info!(user_id = %user.id, "{} mail sent", letter.label());
                 return;
             };
             tracing::error!(
                 server = %smtp.server, user_id = %user.id, error = %e,
-                "SMTP refused the password reset mail; writing it to the mail dir"
+                "SMTP refused the {} mail; writing it to the mail dir", letter.label()
             );
-            if let Err(e) = write_eml(&dir, &user, RESET_SUBJECT, &text) {
-                tracing::error!(user_id = %user.id, error = %e, "password reset mail lost");
+            if let Err(e) = write_eml(&dir, &user, letter, &text) {
+                tracing::error!(user_id = %user.id, error = %e, "{} mail lost", letter.label());
             }
         });
         Ok(())
     }
 }
 
-const RESET_SUBJECT: &str = "Magnetite password reset";
+/// The kinds of mail the platform sends.
+#[derive(Debug, Clone, Copy)]
+enum Letter {
+    Reset,
+    Verification,
+}
+
+impl Letter {
+    fn subject(self) -> &'static str {
+        match self {
+            Letter::Reset => "Magnetite password reset",
+            Letter::Verification => "Magnetite e-mail verification",
+        }
+    }
+
+    /// For logs and file names.
+    fn label(self) -> &'static str {
+        match self {
+            Letter::Reset => "password reset",
+            Letter::Verification => "e-mail verification",
+        }
+    }
+
+    fn file_tag(self) -> &'static str {
+        match self {
+            Letter::Reset => "reset",
+            Letter::Verification => "verify",
+        }
+    }
+}
 
 impl Smtp {
     async fn send(&self, to: &str, subject: &str, text: &str) -> std::result::Result<(), String> {
@@ -133,22 +175,34 @@ fn reset_text(user: &User, host: &str, token: &str) -> String {
     )
 }
 
+fn verification_text(user: &User, host: &str, token: &str) -> String {
+    format!(
+        "Hello {},\r\n\r\nOpen this link to verify your e-mail address (valid 24 hours):\r\n\
+         {}/verify-email?token={}\r\n",
+        user.username,
+        host.trim_end_matches('/'),
+        token
+    )
+}
+
 /// Writes the message into `dir` (mode 0600) and logs where (never what).
-fn write_eml(dir: &Path, user: &User, subject: &str, text: &str) -> Result<()> {
+fn write_eml(dir: &Path, user: &User, letter: Letter, text: &str) -> Result<()> {
     let io = |e: std::io::Error| AuthError::Internal(format!("mail dir {}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
     let name = format!(
-        "{}-reset-{}.eml",
+        "{}-{}-{}.eml",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
+        letter.file_tag(),
         user.id
     );
+    let subject = letter.subject();
     let path = dir.join(name);
     let body = format!(
         "To: {}\r\nSubject: {subject}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}",
         user.email
     );
     crate::crypto::write_private(&path, body.as_bytes()).map_err(io)?;
-    tracing::info!(user_id = %user.id, path = %path.display(), "password reset mail written");
+    tracing::info!(user_id = %user.id, path = %path.display(), "{} mail written", letter.label());
     Ok(())
 }
 

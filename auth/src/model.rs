@@ -7,6 +7,9 @@ use serde_json::{json, Value};
 pub enum Status {
     Enabled,
     Disabled,
+    /// A domain frozen by a platform admin (`POST /domains/{id}/freeze`; SuperMQ's
+    /// word): like disabled for its clients, and its users cannot act in it.
+    Freezed,
 }
 
 impl Status {
@@ -14,14 +17,24 @@ impl Status {
         match self {
             Status::Enabled => "enabled",
             Status::Disabled => "disabled",
+            Status::Freezed => "freezed",
         }
     }
 
+    /// A status a request may set (`enabled`, `disabled`): freezing has its own route.
     pub fn parse(s: &str) -> Option<Status> {
         match s {
             "enabled" => Some(Status::Enabled),
             "disabled" => Some(Status::Disabled),
             _ => None,
+        }
+    }
+
+    /// A stored status; an unknown one reads as disabled (never as access).
+    pub fn from_column(s: &str) -> Status {
+        match s {
+            "freezed" => Status::Freezed,
+            other => Status::parse(other).unwrap_or(Status::Disabled),
         }
     }
 }
@@ -100,6 +113,11 @@ pub struct User {
     /// bearer token is resolved to its user, with no extra query). Never written by
     /// ordinary updates, only by [`crate::store::Store::reset_password`].
     pub token_epoch: i64,
+    /// An http(s) URL (`PATCH /users/{id}/picture`), SuperMQ's `profile_picture`.
+    pub profile_picture: Option<String>,
+    /// When the user proved they read mail at `email` (RFC 3339); cleared when the
+    /// e-mail changes. Written only by the verification and the e-mail update.
+    pub verified_at: Option<String>,
 }
 
 impl User {
@@ -117,6 +135,8 @@ impl User {
             "created_at": self.audit.created_at,
             "updated_at": self.audit.updated_at,
             "updated_by": self.audit.updated_by,
+            "profile_picture": self.profile_picture,
+            "verified_at": self.verified_at,
         })
     }
 

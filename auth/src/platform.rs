@@ -75,6 +75,8 @@ pub struct Platform {
     pub sessions: LiveSessions,
     pub login_throttle: LoginThrottle,
     pub reset_throttle: ResetThrottle,
+    /// Verification mail per e-mail and per source address (the reset budgets).
+    pub verify_throttle: ResetThrottle,
     /// Wrong-secret MQTT CONNECTs per client id and per source address.
     pub connect_throttle: ConnectThrottle,
     pub config: PlatformConfig,
@@ -110,6 +112,7 @@ impl Platform {
             sessions: LiveSessions::default(),
             login_throttle: LoginThrottle::default(),
             reset_throttle: ResetThrottle::default(),
+            verify_throttle: ResetThrottle::default(),
             connect_throttle: ConnectThrottle::default(),
             config,
             session_ender: OnceLock::new(),

@@ -33,6 +33,8 @@ fn user(name: &str) -> User {
         status: Status::Enabled,
         audit: audit(),
         token_epoch: 0,
+        profile_picture: None,
+        verified_at: None,
     }
 }
 

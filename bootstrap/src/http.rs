@@ -15,8 +15,7 @@ use axum::{Json, Router};
 use magnetite_auth::access::Caller;
 use magnetite_auth::http::PlatformState;
 use magnetite_auth::store::list::MAX_OFFSET;
-use magnetite_httpkit::Body;
-use magnetite_httpkit::{Path, Query};
+use magnetite_httpkit::{Accepted, Body, Params, Path};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -83,6 +82,12 @@ async fn create(
         .into_response())
 }
 
+/// The names `GET .../configs` takes (Magistrala's); any other is a 400.
+struct ConfigList;
+impl Accepted for ConfigList {
+    const KEYS: &'static [&'static str] = &["offset", "limit", "name", "state"];
+}
+
 /// Parses `offset`, `limit`, `name`, `state`; anything unreadable is a 400.
 fn list_filter(params: &HashMap<String, String>) -> Result<ListFilter> {
     let number = |key: &str, default: u64| -> Result<u64> {
@@ -123,9 +128,9 @@ async fn list(
     State(svc): State<AppState>,
     caller: Caller,
     Path(domain): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Params { values, .. }: Params<ConfigList>,
 ) -> Result<Json<Value>> {
-    let f = list_filter(&params)?;
+    let f = list_filter(&values)?;
     let (total, configs) = svc.list(&caller, &domain, &f).await?;
     Ok(Json(json!({
         "configs": configs.iter().map(Config::to_json).collect::<Vec<_>>(),

@@ -12,12 +12,13 @@
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use magnetite_auth::access::Caller;
-use magnetite_httpkit::{ApiError, Body, Path, Query};
+use magnetite_auth::http::PlatformState;
+use magnetite_httpkit::{Accepted, ApiError, Body, CheckedQuery, Path};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -41,16 +42,19 @@ pub fn router(service: Arc<ConsumerService>) -> Router {
         .with_state(service)
 }
 
-async fn caller(svc: &ConsumerService, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    Ok(Caller::from_headers(&svc.platform, headers).await?)
+/// Handlers take auth's [`Caller`] straight from this crate's state; it is their first
+/// extractor, so a missing or invalid token is a 401 before any 400 about the input.
+impl PlatformState for ConsumerService {
+    fn platform_of_state(&self) -> &magnetite_auth::Platform {
+        &self.platform
+    }
 }
 
 async fn create(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Body(req): Body<NewConsumer>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let caller = caller(&svc, &headers).await?;
     let id = svc.create(&caller, req).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
@@ -60,6 +64,10 @@ struct BatchQuery {
     size: Option<i64>,
 }
 
+impl Accepted for BatchQuery {
+    const KEYS: &'static [&'static str] = &["size"];
+}
+
 #[derive(Debug, Deserialize)]
 struct ConsumerPath {
     id: String,
@@ -67,11 +75,10 @@ struct ConsumerPath {
 
 async fn batch(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(p): Path<ConsumerPath>,
-    Query(q): Query<BatchQuery>,
+    CheckedQuery(q): CheckedQuery<BatchQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&svc, &headers).await?;
     let events = svc.fetch(&caller, &p.id, q.size.unwrap_or(100)).await?;
     Ok(Json(json!({ "events": events })))
 }
@@ -83,10 +90,9 @@ struct AckRequest {
 
 async fn acknowledge(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Body(req): Body<AckRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&svc, &headers).await?;
     let outcome = svc.acknowledge(&caller, req.replies).await?;
     Ok(Json(
         json!({ "accepted": outcome.accepted, "refused": outcome.refused }),
@@ -95,10 +101,9 @@ async fn acknowledge(
 
 async fn remove(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(p): Path<ConsumerPath>,
 ) -> Result<StatusCode, ApiError> {
-    let caller = caller(&svc, &headers).await?;
     svc.delete(&caller, &p.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -130,11 +135,10 @@ impl FromRequestParts<AppState> for MaybeUpgrade {
 /// the caller's stream slots first ([`crate::slots`]): 429 when none is free.
 async fn live(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(p): Path<ConsumerPath>,
     MaybeUpgrade(upgrade): MaybeUpgrade,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&svc, &headers).await?;
     let consumer = svc.owned(&caller, &p.id).await?;
     svc.authorize(&caller, &consumer).await?;
     let slot = svc.slots.take(&caller.user.id).map_err(|why| {

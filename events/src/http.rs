@@ -18,8 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use magnetite_db::Db;
-use magnetite_httpkit::ApiError;
-use magnetite_httpkit::Query;
+use magnetite_httpkit::{Accepted, ApiError, CheckedQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -76,6 +75,11 @@ pub struct LogQuery {
     pub limit: Option<i64>,
 }
 
+/// Any other name is a 400 (a misspelt `stream` would otherwise read every stream).
+impl Accepted for LogQuery {
+    const KEYS: &'static [&'static str] = &["stream", "after", "limit"];
+}
+
 /// The router with `GET /events`, readable as `access` decides.
 pub fn router(db: Db, names: Names, access: LogAccess) -> Router {
     Router::new()
@@ -109,9 +113,11 @@ pub fn event_body(names: &Names, row: &OutboxRow) -> Value {
 async fn list(
     State(st): State<LogState>,
     headers: HeaderMap,
-    Query(q): Query<LogQuery>,
+    query: Result<CheckedQuery<LogQuery>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
+    // Who is asking first: an unauthenticated caller learns nothing from a 400.
     let scope = (st.access)(headers).await?;
+    let CheckedQuery(q) = query?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(bad_request(format!(

@@ -5,7 +5,7 @@
 //! wire is decided once, here: a status, `{"message": ...}` and, for throttling, a
 //! `Retry-After` header. Each crate converts its enum into [`ApiError`] (`From`), so
 //! the status a variant answers with is written in that crate and nowhere else. The
-//! extractors ([`Body`], [`Path`], [`Query`], [`Params`]) reject with an [`ApiError`] too.
+//! extractors ([`Body`], [`Path`], [`Query`], [`Params`], [`CheckedQuery`]) reject with an [`ApiError`] too.
 
 mod body;
 mod error;
@@ -15,4 +15,4 @@ mod params;
 pub use body::Body;
 pub use error::ApiError;
 pub use extract::{Path, Query};
-pub use params::{Accepted, Params};
+pub use params::{Accepted, CheckedQuery, Params};

@@ -7,6 +7,7 @@ use axum::async_trait;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
@@ -56,6 +57,23 @@ impl<S: Send + Sync, A: Accepted> FromRequestParts<S> for Params<A> {
     }
 }
 
+/// A typed query whose names are checked against `T::KEYS` first: for routes that
+/// read their query into a struct. An unknown name is the same 400 as with
+/// [`Params`]; a known name with a bad value is axum's 400 (through [`Query`]).
+#[derive(Debug)]
+pub struct CheckedQuery<T>(pub T);
+
+#[async_trait]
+impl<S: Send + Sync, T: Accepted + DeserializeOwned> FromRequestParts<S> for CheckedQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Params::<T>::from_request_parts(parts, state).await?;
+        let Query(typed) = Query::<T>::from_request_parts(parts, state).await?;
+        Ok(CheckedQuery(typed))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +102,28 @@ mod tests {
         let error = params("/x?limit=5&usrname=bob").await.unwrap_err();
         assert_eq!(error.status(), StatusCode::BAD_REQUEST);
         assert_eq!(error.message(), "unknown query parameter: \"usrname\"");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Page {
+        limit: Option<u64>,
+    }
+    impl Accepted for Page {
+        const KEYS: &'static [&'static str] = &["limit"];
+    }
+
+    async fn page(uri: &str) -> Result<CheckedQuery<Page>, ApiError> {
+        let (mut parts, ()) = Request::builder().uri(uri).body(()).unwrap().into_parts();
+        CheckedQuery::<Page>::from_request_parts(&mut parts, &()).await
+    }
+
+    #[tokio::test]
+    async fn a_typed_query_checks_names_then_values() {
+        assert_eq!(page("/x?limit=7").await.unwrap().0.limit, Some(7));
+        let unknown = page("/x?limit=7&size=1").await.unwrap_err();
+        assert_eq!(unknown.message(), "unknown query parameter: \"size\"");
+        let bad = page("/x?limit=many").await.unwrap_err();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     }
 
     #[tokio::test]

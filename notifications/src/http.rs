@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use magnetite_auth::access::Caller;
 use magnetite_auth::http::PlatformState;
 use magnetite_auth::store::list::MAX_OFFSET;
-use magnetite_httpkit::{Body, Query};
+use magnetite_httpkit::{Accepted, Body, CheckedQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -49,6 +49,10 @@ struct Page {
     limit: Option<u64>,
 }
 
+impl Accepted for Page {
+    const KEYS: &'static [&'static str] = &["offset", "limit"];
+}
+
 impl Page {
     /// `(offset, limit)` within the bounds, or a 400.
     fn bounded(&self) -> Result<(u64, u64)> {
@@ -71,7 +75,7 @@ impl Page {
 async fn list(
     State(svc): State<AppState>,
     caller: Caller,
-    Query(page): Query<Page>,
+    CheckedQuery(page): CheckedQuery<Page>,
 ) -> Result<Json<Value>> {
     let (offset, limit) = page.bounded()?;
     let (total, notifications) = svc.list(caller.id(), offset, limit).await?;

@@ -1,11 +1,12 @@
-//! Credentials: a user's own secret, access and refresh tokens, password reset; thin
-//! handlers over `crate::service::Credentials`.
+//! Credentials: a user's own secret, access and refresh tokens, password reset, e-mail
+//! verification; thin handlers over `crate::service::{Credentials, Verification}`.
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::{patch, post, put};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
+use magnetite_httpkit::{Accepted, Params};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/users/tokens/refresh", post(refresh_token))
         .route("/password/reset-request", post(reset_request))
         .route("/password/reset", put(reset))
+        .route("/users/send-verification", post(send_verification))
+        .route("/verify-email", get(verify_email))
 }
 
 #[derive(Deserialize)]
@@ -146,4 +149,31 @@ async fn reset(
         .reset(token, password, confirm_password)
         .await?;
     Ok((StatusCode::CREATED, Json(json!({}))))
+}
+
+/// `POST /users/send-verification`: 200 `{}` once the link is on its way.
+async fn send_verification(
+    State(state): State<AppState>,
+    caller: Caller,
+    peer: Option<ConnectInfo<SocketAddr>>,
+) -> Result<Json<Value>> {
+    let peer = peer.map(|ConnectInfo(addr)| addr.ip());
+    state.verification().send(&caller, peer).await?;
+    Ok(Json(json!({})))
+}
+
+/// `GET /verify-email` takes the link's `token` and nothing else.
+struct VerifyQuery;
+impl Accepted for VerifyQuery {
+    const KEYS: &'static [&'static str] = &["token"];
+}
+
+/// `GET /verify-email?token=`: no bearer, the token is the credential; 200 `{}`.
+async fn verify_email(
+    State(state): State<AppState>,
+    params: Params<VerifyQuery>,
+) -> Result<Json<Value>> {
+    let token = params.values.get("token").map(String::as_str);
+    state.verification().verify(token).await?;
+    Ok(Json(json!({})))
 }

@@ -9,7 +9,7 @@ use magnetite_httpkit::{Params, Path};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{page, AppState, Body, Caller, Disable, Enable, Switch};
+use super::{page, AppState, Body, Caller, Disable, Enable, Freeze, Switch};
 use crate::access::Actor;
 use crate::error::Result;
 use crate::model::Domain;
@@ -21,6 +21,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/domains/:id", get(view).patch(update))
         .route("/domains/:id/enable", post(set_status::<Enable>))
         .route("/domains/:id/disable", post(set_status::<Disable>))
+        .route("/domains/:id/freeze", post(set_status::<Freeze>))
         .route("/domains/:id/users", get(members))
         .route("/domains/:id/users/assign", post(assign))
         .route("/domains/:id/users/unassign", post(unassign))
@@ -70,7 +71,7 @@ async fn update(
     Ok(Json(domain.to_json()))
 }
 
-/// `POST /domains/{id}/enable|disable`.
+/// `POST /domains/{id}/enable|disable|freeze`.
 async fn set_status<S: Switch>(
     State(state): State<AppState>,
     caller: Caller,

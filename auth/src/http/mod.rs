@@ -105,7 +105,8 @@ pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 }
 
 /// Selects enable or disable at compile time, so one `set_status` handler serves both
-/// routes of users, domains and each entity kind (`post(set_status::<Enable>)`).
+/// routes of users, domains and each entity kind (`post(set_status::<Enable>)`), and
+/// a domain's freeze.
 pub(crate) trait Switch: Send + Sync + 'static {
     const STATUS: Status;
 }
@@ -116,6 +117,11 @@ impl Switch for Enable {
 }
 impl Switch for Disable {
     const STATUS: Status = Status::Disabled;
+}
+/// Domains only (`POST /domains/{id}/freeze`, platform admins).
+pub(crate) struct Freeze;
+impl Switch for Freeze {
+    const STATUS: Status = Status::Freezed;
 }
 
 /// Selects attach or detach at compile time, so one handler serves connect and

@@ -80,3 +80,9 @@ list_route!(
     /// `GET /{d}/clients/{id}/channels`.
     RelatedList: "name"
 );
+
+/// `GET /{d}/groups/{id}/hierarchy` (SuperMQ's `Level`, `Direction`, `Tree`).
+pub(crate) struct Hierarchy;
+impl Accepted for Hierarchy {
+    const KEYS: &'static [&'static str] = &["level", "direction", "tree"];
+}

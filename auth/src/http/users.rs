@@ -28,6 +28,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/users/:id/username", patch(update_field::<UsernameBody>))
         .route("/users/:id/tags", patch(update_field::<TagsBody>))
         .route("/users/:id/role", patch(update_field::<RoleBody>))
+        .route("/users/:id/picture", patch(update_field::<PictureBody>))
         .route("/users/:id/enable", post(set_status::<Enable>))
         .route("/users/:id/disable", post(set_status::<Disable>))
 }
@@ -91,7 +92,7 @@ async fn update(
     Ok(Json(user.to_json()))
 }
 
-/// A one-field body of `PATCH /users/{id}/<field>`: one handler serves the four.
+/// A one-field body of `PATCH /users/{id}/<field>`: one handler serves them all.
 trait FieldBody: DeserializeOwned + Send + 'static {
     fn field(self) -> UserField;
 }
@@ -133,6 +134,16 @@ struct RoleBody {
 impl FieldBody for RoleBody {
     fn field(self) -> UserField {
         UserField::Role(self.role)
+    }
+}
+
+#[derive(Deserialize)]
+struct PictureBody {
+    profile_picture: Option<String>,
+}
+impl FieldBody for PictureBody {
+    fn field(self) -> UserField {
+        UserField::ProfilePicture(self.profile_picture)
     }
 }
 

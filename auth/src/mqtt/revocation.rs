@@ -60,12 +60,14 @@ pub fn access_change(fields: &Map<String, Value>) -> Option<AccessChange> {
             Targets::Clients(string_list(fields.get("client_ids")?))
         }
         "channel" => Targets::Channel(id()?),
-        "domain" if action == "enable" || action == "disable" => Targets::Domain(id()?),
+        "domain" if matches!(action, "enable" | "disable" | "freeze") => Targets::Domain(id()?),
         _ => return None,
     };
     let enabled = fields.get("status").and_then(Value::as_str) == Some("enabled");
     match action {
-        "update_secret" | "disconnect" | "disable" => AccessChange::new(Effect::Revoke, targets),
+        "update_secret" | "disconnect" | "disable" | "freeze" => {
+            AccessChange::new(Effect::Revoke, targets)
+        }
         "remove" if enabled => AccessChange::new(Effect::Refresh, targets),
         "remove" => AccessChange::new(Effect::Revoke, targets),
         "update" | "update_tags" | "connect" | "enable" => {
@@ -154,6 +156,7 @@ mod tests {
     fn a_domain_status_reaches_its_clients() {
         let cases = [
             ("domain.disable", "disabled", Effect::Revoke),
+            ("domain.freeze", "freezed", Effect::Revoke),
             ("domain.enable", "enabled", Effect::Refresh),
         ];
         assert_changes("d1", Targets::Domain("d1".into()), &cases);

@@ -132,8 +132,14 @@ impl<'a> Domains<'a> {
         Ok(domain)
     }
 
-    /// Enables or disables; the access of every client in the domain follows.
+    /// Enables, disables or freezes; the access of every client in the domain follows
+    /// (the same event-driven revocation for disable and freeze). Only a platform
+    /// admin freezes, and only a platform admin acts in a frozen domain
+    /// ([`crate::access::Caller::domain`]), so its own admins cannot unfreeze it.
     pub async fn set_status(&self, actor: &Actor<'_>, id: &str, status: Status) -> Result<Domain> {
+        if status == Status::Freezed {
+            actor.require_admin()?;
+        }
         let mut domain = actor.domain(self.platform, id, Need::Write).await?;
         domain.status = status;
         let event = uev::domain_status(&domain.id, status.as_str(), Some(actor.id()));

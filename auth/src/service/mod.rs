@@ -31,14 +31,17 @@ pub mod connections;
 pub mod credentials;
 pub mod domains;
 pub mod entities;
+pub mod group_hierarchy;
 mod hierarchy;
 pub mod users;
+pub mod verification;
 
 pub use connections::{ConnectRequest, Connections};
 pub use credentials::Credentials;
 pub use domains::{DomainChange, Domains, NewDomainInput};
 pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
 pub use users::{NewUserInput, UserChange, UserField, Users};
+pub use verification::Verification;
 
 use magnetite_events::Page;
 use serde_json::{json, Value};
@@ -77,6 +80,11 @@ impl Platform {
     /// User accounts.
     pub fn users(&self) -> Users<'_> {
         Users::new(self)
+    }
+
+    /// E-mail verification links.
+    pub fn verification(&self) -> Verification<'_> {
+        Verification::new(self)
     }
 
     /// Secrets, tokens and password resets.

@@ -45,6 +45,32 @@ pub enum UserField {
     Username(Option<String>),
     Tags(Option<Vec<String>>),
     Role(Option<String>),
+    /// `PATCH /users/{id}/picture` (`profile_picture`).
+    ProfilePicture(Option<String>),
+}
+
+/// The longest profile picture URL kept: a link, not a place to store an image.
+pub const MAX_PICTURE_URL_LEN: usize = 2048;
+
+/// A profile picture is an absolute http(s) URL with a host, of bounded length; the
+/// normalised form is kept. Anything else (`javascript:`, `data:`, a relative path)
+/// is a 400: a UI puts this string in an `<img src>`.
+pub(crate) fn check_picture_url(raw: &str) -> Result<String> {
+    let refused = || {
+        AuthError::bad_request(format!(
+            "profile_picture must be an http(s) URL of at most {MAX_PICTURE_URL_LEN} bytes"
+        ))
+    };
+    if raw.len() > MAX_PICTURE_URL_LEN {
+        return Err(refused());
+    }
+    let url = url::Url::parse(raw).map_err(|_| refused())?;
+    let web = matches!(url.scheme(), "http" | "https");
+    let has_host = url.host_str().is_some_and(|h| !h.is_empty());
+    if !web || !has_host || url.as_str().len() > MAX_PICTURE_URL_LEN {
+        return Err(refused());
+    }
+    Ok(url.into())
 }
 
 /// `PATCH /users/{id}` body: absent fields stay.
@@ -125,6 +151,8 @@ pub(crate) async fn create_user(
         status,
         audit: Audit::created_now(),
         token_epoch: 0,
+        profile_picture: None,
+        verified_at: None,
     };
     let hash = crate::passwords::hash(password).await?;
     let event = ev::user_create(&user.record());
@@ -276,10 +304,29 @@ impl<'a> Users<'a> {
             UserField::Username(name) => self.update_username(actor, id, name).await,
             UserField::Tags(tags) => self.update_tags(actor, id, tags).await,
             UserField::Role(role) => self.update_role(actor, id, role.as_deref()).await,
+            UserField::ProfilePicture(url) => self.update_picture(actor, id, url).await,
         }
     }
 
-    /// The e-mail (`user.update_identity`).
+    /// The profile picture URL (`user.update_profile_picture`).
+    pub async fn update_picture(
+        &self,
+        actor: &Actor<'_>,
+        id: &str,
+        url: Option<String>,
+    ) -> Result<User> {
+        actor.require_self_or_admin(id)?;
+        let url = url.ok_or_else(|| AuthError::bad_request("missing profile_picture"))?;
+        let url = check_picture_url(&url)?;
+        let event = |u: &User| ev::user_update_profile_picture(&u.record(), &url);
+        let apply = |u: &mut User| {
+            u.profile_picture = Some(url.clone());
+            Ok(())
+        };
+        self.modify(actor, id, apply, event).await
+    }
+
+    /// The e-mail (`user.update_identity`); a new one is not verified yet.
     pub async fn update_email(
         &self,
         actor: &Actor<'_>,
@@ -290,6 +337,9 @@ impl<'a> Users<'a> {
         let email = email.ok_or_else(|| AuthError::bad_request("missing email"))?;
         check_email(&email)?;
         let apply = |u: &mut User| {
+            if u.email != email {
+                u.verified_at = None;
+            }
             u.email = email;
             Ok(())
         };
@@ -399,5 +449,29 @@ impl<'a> Users<'a> {
             .await
             .map_err(taken)?;
         Ok(user)
+    }
+}
+
+#[cfg(test)]
+mod picture_tests {
+    use super::*;
+
+    #[test]
+    fn only_bounded_http_urls_are_pictures() {
+        let ok = check_picture_url("https://cdn.example.com/u/1.png").ok();
+        assert_eq!(ok.as_deref(), Some("https://cdn.example.com/u/1.png"));
+        assert!(check_picture_url("http://cdn.example.com/a.jpg").is_ok());
+        let long = format!("https://x.example/{}", "a".repeat(MAX_PICTURE_URL_LEN));
+        for bad in [
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "/relative.png",
+            "ftp://example.com/a.png",
+            "https://",
+            "not a url",
+            long.as_str(),
+        ] {
+            assert!(check_picture_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -40,7 +40,7 @@ fn domain_from_row(r: &impl Cols) -> Result<Domain> {
         route: r.text("route")?,
         tags: parse_tags(&r.text("tags")?),
         metadata: parse_metadata(&r.text("metadata")?),
-        status: Status::parse(&r.text("status")?).unwrap_or(Status::Disabled),
+        status: Status::from_column(&r.text("status")?),
         created_by: r.text("created_by")?,
         audit: Audit {
             created_at: r.text("created_at")?,

@@ -9,7 +9,7 @@ use super::{json_text, parse_metadata, parse_tags, Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
 use crate::model::{Audit, Entity, Kind, Status};
 
-fn entity_from_row(kind: Kind, r: &impl Cols) -> Result<Entity> {
+pub(super) fn entity_from_row(kind: Kind, r: &impl Cols) -> Result<Entity> {
     Ok(Entity {
         kind,
         id: r.text("id")?,
@@ -19,7 +19,7 @@ fn entity_from_row(kind: Kind, r: &impl Cols) -> Result<Entity> {
         description: r.opt_text("description")?,
         tags: parse_tags(&r.text("tags")?),
         metadata: parse_metadata(&r.text("metadata")?),
-        status: Status::parse(&r.text("status")?).unwrap_or(Status::Disabled),
+        status: Status::from_column(&r.text("status")?),
         parent_id: r.opt_text("parent_id")?,
         created_by: r.text("created_by")?,
         audit: Audit {

@@ -121,6 +121,7 @@ impl ListQuery {
         q.status = match params.get("status").map(String::as_str) {
             None | Some("") | Some("enabled") => Some("enabled".into()),
             Some("disabled") => Some("disabled".into()),
+            Some("freezed") => Some("freezed".into()),
             Some("all") => None,
             Some(other) => {
                 return Err(AuthError::bad_request(format!("invalid status: {other:?}")))

@@ -43,6 +43,14 @@ const STEPS: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS clients_by_parent ON clients (parent_id)",
     "CREATE INDEX IF NOT EXISTS channels_by_parent ON channels (parent_id)",
     "CREATE INDEX IF NOT EXISTS groups_by_parent ON groups (parent_id)",
+    // SuperMQ's user fields: a picture URL, and when the e-mail was verified.
+    "ALTER TABLE users ADD COLUMN profile_picture TEXT",
+    "ALTER TABLE users ADD COLUMN verified_at TEXT",
+    // Pending e-mail verifications: the token's keyed hash (never the token), the
+    // e-mail it was sent to, its expiry (Unix seconds).
+    "CREATE TABLE IF NOT EXISTS email_verifications (token_hash TEXT PRIMARY KEY, \
+     user_id TEXT NOT NULL, email TEXT NOT NULL, expires_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS verifications_by_user ON email_verifications (user_id)",
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<()> {

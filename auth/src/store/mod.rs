@@ -14,9 +14,11 @@ pub mod ancestry;
 pub mod connections;
 pub mod domains;
 pub mod entities;
+pub mod hierarchy;
 pub mod list;
 pub mod migrations;
 pub mod users;
+pub mod verifications;
 
 pub(crate) use magnetite_db::Cols;
 use magnetite_db::Db;

@@ -18,13 +18,15 @@ pub(crate) fn user_from_row(r: &impl Cols) -> Result<User> {
         role: Role::parse(&r.text("role")?).unwrap_or(Role::User),
         tags: parse_tags(&r.text("tags")?),
         metadata: parse_metadata(&r.text("metadata")?),
-        status: Status::parse(&r.text("status")?).unwrap_or(Status::Disabled),
+        status: Status::from_column(&r.text("status")?),
         audit: Audit {
             created_at: r.text("created_at")?,
             updated_at: r.opt_text("updated_at")?,
             updated_by: r.opt_text("updated_by")?,
         },
         token_epoch: r.int("token_epoch")?,
+        profile_picture: r.opt_text("profile_picture")?,
+        verified_at: r.opt_text("verified_at")?,
     })
 }
 
@@ -99,13 +101,17 @@ impl Store {
         Ok(fetch_page!(self, filter, "users", q, user_from_row))
     }
 
-    /// Writes every mutable column of `u` (and optionally a new password hash).
+    /// Writes every mutable column of `u` (and optionally a new password hash). A new
+    /// e-mail clears `verified_at` in the same statement (the old value is the row's,
+    /// so a verification racing the change cannot survive it).
     pub async fn update_user(&self, u: &User, secret_hash: Option<&str>, ev: &Event) -> Result<()> {
         magnetite_db::db_tx!(self.db(), tx => {
             let done = sqlx::query(
                 "UPDATE users SET first_name = $2, last_name = $3, email = $4, username = $5, \
                  role = $6, tags = $7, metadata = $8, status = $9, updated_at = $10, \
-                 updated_by = $11, secret_hash = COALESCE($12, secret_hash) WHERE id = $1",
+                 updated_by = $11, secret_hash = COALESCE($12, secret_hash), \
+                 profile_picture = $13, \
+                 verified_at = CASE WHEN email = $4 THEN verified_at ELSE NULL END WHERE id = $1",
             )
             .bind(&u.id)
             .bind(&u.first_name)
@@ -119,6 +125,7 @@ impl Store {
             .bind(&u.audit.updated_at)
             .bind(&u.audit.updated_by)
             .bind(secret_hash)
+            .bind(&u.profile_picture)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
@@ -167,6 +174,7 @@ impl Store {
                 return Err(AuthError::NotFound("user"));
             }
             sqlx::query("DELETE FROM domain_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM email_verifications WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             tx.append(ev).await?;
         });
         Ok(())

@@ -87,6 +87,23 @@ pub fn user_send_password_reset(host: &str, email: &str, user_name: &str) -> Eve
         .with("user", user_name)
 }
 
+/// `user.update_profile_picture` (SuperMQ): the user with its new `profile_picture`.
+pub fn user_update_profile_picture(u: &Record, picture: &str) -> Event {
+    u.apply(user("user.update_profile_picture"), Shape::Update)
+        .with("profile_picture", picture)
+}
+/// `user.send_verification` (SuperMQ): a verification mail went to `user_id`'s e-mail.
+pub fn user_send_verification(user_id: &str) -> Event {
+    user("user.send_verification").with("user_id", user_id)
+}
+/// `user.verify_email` (SuperMQ): `user_id` proved they read `email` at `verified_at`.
+pub fn user_verify_email(user_id: &str, email: &str, verified_at: &str) -> Event {
+    user("user.verify_email")
+        .with("user_id", user_id)
+        .with("email", email)
+        .with("verified_at", verified_at)
+}
+
 /// `group.create`: id, name, owner, metadata, status, created_at.
 pub fn group_create(g: &Record) -> Event {
     g.apply(user("group.create"), Shape::Create)
@@ -187,15 +204,16 @@ pub fn domain_unassign(domain_id: &str, user_ids: &[String]) -> Event {
     domain_members("domain.unassign", domain_id, user_ids)
 }
 
-/// `domain.enable` / `domain.disable`: the domain's `status` changed, and with it the
-/// MQTT access of every client in it (other instances revoke on it). Magistrala's
-/// domains service names these operations; the reference predates domains, so the
-/// fields are ours: `id`, `status`, `updated_by`.
+/// `domain.enable` / `domain.disable` / `domain.freeze` (status `freezed`, SuperMQ's
+/// word): the domain's `status` changed, and with it the MQTT access of every client
+/// in it (other instances revoke on it). Magistrala's domains service names these
+/// operations; the reference predates domains, so the fields are ours: `id`, `status`,
+/// `updated_by`.
 pub fn domain_status(domain_id: &str, status: &str, updated_by: Option<&str>) -> Event {
-    let op = if status == "enabled" {
-        "domain.enable"
-    } else {
-        "domain.disable"
+    let op = match status {
+        "enabled" => "domain.enable",
+        "freezed" => "domain.freeze",
+        _ => "domain.disable",
     };
     user(op)
         .with("id", domain_id)

@@ -1,5 +1,5 @@
-//! Group hierarchy routes: an entity's parent group, a group's children (thin handlers
-//! over `crate::service::Entities`).
+//! Group hierarchy routes: an entity's parent group, a group's children, the hierarchy
+//! around a group (thin handlers over `crate::service::Entities`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,6 +14,7 @@ use crate::access::Actor;
 use crate::error::{AuthError, Result};
 use crate::http::{queries, AppState, Attach, Body, Caller, Detach, Way};
 use crate::model::Kind;
+use crate::service::group_hierarchy::HierarchyQuery;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -27,6 +28,7 @@ pub(super) fn routes() -> Router<AppState> {
             "/:domain/groups/:id/children/all",
             axum::routing::delete(remove_all_children),
         )
+        .route("/:domain/groups/:id/hierarchy", get(hierarchy))
 }
 
 /// `{base}/:id/parent` for one kind, `base` being `/:domain/<kind>`.
@@ -127,4 +129,19 @@ async fn remove_all_children(
         .remove_all_children(&Actor::User(&caller), &domain, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /{d}/groups/{id}/hierarchy?level=&direction=&tree=`.
+async fn hierarchy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((domain, id)): Path<(String, String)>,
+    params: Params<queries::Hierarchy>,
+) -> Result<Json<Value>> {
+    let q = HierarchyQuery::parse(&params.values)?;
+    let view = state
+        .groups()
+        .hierarchy(&Actor::User(&caller), &domain, &id, q)
+        .await?;
+    Ok(Json(view))
 }

@@ -370,3 +370,42 @@ fn domain_membership_operations_carry_the_domain_and_the_users() {
         &["domain_id", "occurred_at", "operation", "user_ids"],
     );
 }
+
+#[test]
+fn supermq_user_and_domain_operations_have_their_fields() {
+    let picture = u::user_update_profile_picture(&user(), "https://x.example/p.png");
+    assert_eq!(
+        picture.fields["profile_picture"],
+        json!("https://x.example/p.png")
+    );
+    let verify = u::user_verify_email("u1", "e@x.example", "2026-01-01T00:00:00Z");
+    check(
+        verify,
+        Service::Users,
+        "user.verify_email",
+        &[
+            "email",
+            "occurred_at",
+            "operation",
+            "user_id",
+            "verified_at",
+        ],
+    );
+    let send = u::user_send_verification("u1");
+    check(
+        send,
+        Service::Users,
+        "user.send_verification",
+        &["occurred_at", "operation", "user_id"],
+    );
+    for (status, op) in [
+        ("enabled", "domain.enable"),
+        ("disabled", "domain.disable"),
+        ("freezed", "domain.freeze"),
+    ] {
+        let ev = u::domain_status("d1", status, Some("admin"));
+        assert_eq!(ev.domain.as_deref(), Some("d1"));
+        let fields = &["id", "occurred_at", "operation", "status", "updated_by"];
+        check(ev, Service::Users, op, fields);
+    }
+}
