@@ -5,44 +5,12 @@
 mod common;
 mod platform;
 
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::free_port;
-use platform::mail::{token_in, unfold, wait_for_files};
+use platform::mail::{token_in, unfold, wait_for_files, SmtpServer};
 use platform::Api;
 use serde_json::json;
-
-/// aiosmtpd on `port`, storing what it receives in the Maildir `dir`.
-struct SmtpServer(Child);
-
-impl SmtpServer {
-    fn start(port: u16, dir: &Path) -> SmtpServer {
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m aiosmtpd is required (scripts/test.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        SmtpServer(child)
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Undoes quoted-printable soft breaks and `=3D` (enough for a URL with a JWT).
 #[test]

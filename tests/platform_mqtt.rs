@@ -7,9 +7,10 @@ mod platform;
 
 use std::time::{Duration, Instant};
 
-use common::{finish, mosquitto, run, Server};
-use platform::{device_pub, device_sub, fleet, Api, Device, Fleet};
-use serde_json::Value;
+use common::{finish, mosquitto, Server};
+use platform::{
+    device_pub, device_sub, exits_within, fleet, mqtt5_codes as codes, Api, Device, Fleet,
+};
 use std::process::{Child, Output};
 
 /// A `mosquitto_sub -v` of `dev` on `filter`, once it has had time to subscribe.
@@ -24,24 +25,6 @@ fn subscriber(port: &str, dev: &Device, version: &str, filter: &str, extra: &[&s
 /// A QoS 1 `mosquitto_pub` as `dev`.
 fn publish(server: &Server, dev: &Device, version: &str, topic: &str, msg: &str) -> Output {
     device_pub(&server.port(), dev, topic, msg, &["-V", version, "-q", "1"])
-}
-
-/// The MQTT 5 codes paho-mqtt sees for `ops` (`sub:FILTER`, `pub:TOPIC`).
-fn codes(server: &Server, user: &str, password: &str, ops: &[String]) -> Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/platform_codes.py"
-    );
-    let port = server.port();
-    let mut args = vec![script, "127.0.0.1", &port, user, password];
-    args.extend(ops.iter().map(String::as_str));
-    let out = run("python3", &args);
-    assert!(
-        out.status.success(),
-        "paho-mqtt script failed (scripts/test.sh installs paho-mqtt): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON from the script")
 }
 
 fn wait_ready() {
@@ -223,18 +206,6 @@ fn live_subscriber(server: &Server, f: &Fleet, dev: &Device) -> std::process::Ch
     let port = server.port();
     let filter = format!("m/{}/c/{}/#", f.domain, f.ch);
     subscriber(&port, dev, "mqttv5", &filter, &[])
-}
-
-/// Waits for `child` to exit; returns how long it took after `since`.
-fn exits_within(mut child: std::process::Child, since: Instant, limit: Duration) -> Duration {
-    while since.elapsed() < limit {
-        if let Ok(Some(_)) = child.try_wait() {
-            return since.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    panic!("the session was still alive {limit:?} after the revocation");
 }
 
 #[test]

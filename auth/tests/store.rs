@@ -5,6 +5,7 @@ use magnetite_auth::crypto::Keys;
 use magnetite_auth::model::{Audit, ConnType, Domain, Entity, Kind, Role, Status, User};
 use magnetite_auth::store::entities::{NewEntity, Scope};
 use magnetite_auth::store::list::ListQuery;
+use magnetite_auth::store::verifications::{NewVerification, VerificationUse};
 use magnetite_auth::{AuthError, Store};
 use magnetite_db::Db;
 use magnetite_events::model::{clients as cev, users as uev};
@@ -293,6 +294,174 @@ async fn scenario(db: Db) {
         .await
         .unwrap()
         .is_empty());
+
+    verifications(&store).await;
+    hierarchy_and_freeze(&store, &domain.id, &alice.id).await;
+}
+
+/// A pending verification for `u` whose token hash is `hash`, expiring at `expires_at`.
+async fn pending(store: &Store, u: &User, hash: &str, expires_at: i64) {
+    let v = NewVerification {
+        token_hash: hash,
+        user_id: &u.id,
+        email: &u.email,
+        expires_at,
+    };
+    let ev = uev::user_send_verification(&u.id);
+    store.add_verification(&v, &ev).await.unwrap();
+}
+
+/// Uses the link `hash` now; the user id or the error.
+async fn use_link(store: &Store, hash: &str) -> Result<String, AuthError> {
+    let make_event =
+        |id: &str, email: &str| uev::user_verify_email(id, email, "2026-01-01T00:00:00Z");
+    let used = VerificationUse {
+        token_hash: hash,
+        now_secs: chrono_now(),
+        verified_at: "2026-01-01T00:00:00Z",
+        make_event: &make_event,
+    };
+    store.use_verification(&used).await
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// E-mail verification links: single use, expiring, replaced by a newer one, bound to
+/// the address they were sent to; `verified_at` survives other updates, not a new e-mail.
+async fn verifications(store: &Store) {
+    let vera = user("vera");
+    store
+        .insert_user(&vera, "h", &uev::user_create(&vera.record()))
+        .await
+        .unwrap();
+    let later = chrono_now() + 3600;
+    pending(store, &vera, "expired", chrono_now() - 1).await;
+    assert!(matches!(
+        use_link(store, "expired").await,
+        Err(AuthError::Unauthorized(_))
+    ));
+    pending(store, &vera, "older", later).await;
+    pending(store, &vera, "newer", later).await;
+    assert!(
+        use_link(store, "older").await.is_err(),
+        "replaced by the newer link"
+    );
+    assert_eq!(use_link(store, "newer").await.unwrap(), vera.id);
+    assert!(use_link(store, "newer").await.is_err(), "single use");
+    let mut stored = store.user(&vera.id).await.unwrap();
+    assert_eq!(stored.verified_at.as_deref(), Some("2026-01-01T00:00:00Z"));
+
+    stored.first_name = "Vera".into();
+    stored.profile_picture = Some("https://x.example/v.png".into());
+    let ev = uev::user_update(&stored.record());
+    store.update_user(&stored, None, &ev).await.unwrap();
+    let kept = store.user(&vera.id).await.unwrap();
+    assert!(kept.verified_at.is_some(), "same e-mail: still verified");
+    assert_eq!(
+        kept.profile_picture.as_deref(),
+        Some("https://x.example/v.png")
+    );
+
+    pending(store, &kept, "for-old-address", later).await;
+    let mut moved = kept.clone();
+    moved.email = "vera-new@example.com".into();
+    store.update_user(&moved, None, &ev).await.unwrap();
+    assert_eq!(store.user(&vera.id).await.unwrap().verified_at, None);
+    assert!(
+        use_link(store, "for-old-address").await.is_err(),
+        "sent to the old address"
+    );
+    assert_eq!(store.user(&vera.id).await.unwrap().verified_at, None);
+}
+
+/// Groups read up a chain and down level by level, bounded; a frozen domain's clients
+/// have no access.
+async fn hierarchy_and_freeze(store: &Store, domain_id: &str, owner: &str) {
+    let root = entity(Kind::Group, domain_id, "root", owner);
+    let mut a = entity(Kind::Group, domain_id, "a", owner);
+    a.parent_id = Some(root.id.clone());
+    let mut b = entity(Kind::Group, domain_id, "b", owner);
+    b.parent_id = Some(root.id.clone());
+    let mut a1 = entity(Kind::Group, domain_id, "a1", owner);
+    a1.parent_id = Some(a.id.clone());
+    let groups = [&root, &a, &b, &a1];
+    let events: Vec<Event> = groups
+        .iter()
+        .map(|g| uev::group_create(&g.record()))
+        .collect();
+    let rows: Vec<NewEntity> = groups
+        .iter()
+        .zip(&events)
+        .map(|(g, event)| NewEntity {
+            entity: g,
+            secret_hash: None,
+            event,
+            kaa: &[],
+        })
+        .collect();
+    store.insert_entities(&rows).await.unwrap();
+    let ids = |v: Vec<Entity>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let up = store.group_chain_up(domain_id, &a1.id, 10).await.unwrap();
+    assert_eq!(ids(up), [a1.id.clone(), a.id.clone(), root.id.clone()]);
+    let one_up = store.group_chain_up(domain_id, &a1.id, 1).await.unwrap();
+    assert_eq!(ids(one_up), [a1.id.clone(), a.id.clone()]);
+    assert!(store
+        .group_chain_up("other", &a1.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let parents = [root.id.clone()];
+    let down = store
+        .child_groups_of(domain_id, &parents, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(down).len(), 2);
+    assert_eq!(
+        store
+            .child_groups_of(domain_id, &parents, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .child_groups_of("other", &parents, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let client = entity(Kind::Client, domain_id, "frozen-device", owner);
+    let ev = cev::client_create(&client.record());
+    let row = [NewEntity {
+        entity: &client,
+        secret_hash: Some("frozen-secret"),
+        event: &ev,
+        kaa: &[],
+    }];
+    store.insert_entities(&row).await.unwrap();
+    let mut d = store.domain(domain_id).await.unwrap();
+    d.status = Status::Enabled;
+    store.update_domain(&d, None).await.unwrap();
+    assert!(store.client_access(&client.id).await.unwrap().unwrap().enabled);
+    d.status = Status::Freezed;
+    store.update_domain(&d, None).await.unwrap();
+    assert_eq!(
+        store.domain(domain_id).await.unwrap().status,
+        Status::Freezed
+    );
+    assert!(
+        !store
+            .client_access(&client.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
-//! Reading password-reset mail in tests: the `.eml` files the server (or the SMTP
-//! sink) writes, their quoted-printable folding undone, the token of the link.
+//! Mail in tests: a real SMTP sink (aiosmtpd), reading the `.eml` files the server (or
+//! the sink) writes, their quoted-printable folding undone, the token of a link.
 
+use std::net::TcpStream;
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `mail` with quoted-printable soft breaks and `=3D` undone.
@@ -13,10 +15,15 @@ pub fn unfold(mail: &str) -> String {
 
 /// The token of the first reset link in `mail`.
 pub fn token_in(mail: &str) -> String {
+    link_token(mail, "/password/reset?token=")
+}
+
+/// The token after the first `prefix` (a link up to its `token=`) in `mail`.
+pub fn link_token(mail: &str, prefix: &str) -> String {
     unfold(mail)
-        .split("/password/reset?token=")
+        .split(prefix)
         .nth(1)
-        .expect("a reset link")
+        .expect("a link")
         .split_whitespace()
         .next()
         .expect("a token")
@@ -39,5 +46,34 @@ pub fn wait_for_files(dir: &Path, n: usize) -> Vec<String> {
         }
         assert!(Instant::now() < deadline, "no mail in {}", dir.display());
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// aiosmtpd on `port`, storing what it receives in the Maildir `dir`.
+pub struct SmtpServer(Child);
+
+impl SmtpServer {
+    pub fn start(port: u16, dir: &Path) -> SmtpServer {
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd is required (scripts/test.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        SmtpServer(child)
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

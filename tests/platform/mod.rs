@@ -7,7 +7,8 @@ use reqwest::blocking::Client as Http;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{self, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::common::{self, run, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use std::time::{Duration, Instant};
 
 pub mod mail;
 pub mod tls;
@@ -232,4 +233,34 @@ pub fn fleet(api: &Api, route: &str) -> Fleet {
         ch,
         other,
     }
+}
+
+/// The MQTT 5 codes paho-mqtt sees for `ops` (`sub:FILTER`, `pub:TOPIC`).
+pub fn mqtt5_codes(server: &Server, user: &str, password: &str, ops: &[String]) -> Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/platform_codes.py"
+    );
+    let port = server.port();
+    let mut args = vec![script, "127.0.0.1", &port, user, password];
+    args.extend(ops.iter().map(String::as_str));
+    let out = run("python3", &args);
+    assert!(
+        out.status.success(),
+        "paho-mqtt script failed (scripts/test.sh installs paho-mqtt): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON from the script")
+}
+
+/// Waits for `child` to exit; returns how long it took after `since`.
+pub fn exits_within(mut child: std::process::Child, since: Instant, limit: Duration) -> Duration {
+    while since.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            return since.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    panic!("the session was still alive {limit:?} after the revocation");
 }
