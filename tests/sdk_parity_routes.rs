@@ -97,7 +97,7 @@ fn consumer_and_event_routes_check_the_token_before_the_input() {
     let junk = Some(json!({"target": 5}));
     // (method, path, body): each is a 400 with a token and a 401 without one.
     let cases = [
-        ("POST", "/consumers", junk.clone()),
+        ("POST", "/consumers", junk),
         ("GET", "/consumers/x/batch?size=abc", None),
         ("GET", "/consumers/x/batch?bogus=1", None),
         (
@@ -279,16 +279,16 @@ fn a_group_hierarchy_goes_up_down_and_as_a_tree() {
         (up["level"].clone(), up["direction"].clone()),
         (json!(10), json!(1))
     );
-    assert_eq!(ids(&up["groups"]), [a1.clone(), a.clone(), root.clone()]);
+    assert_eq!(ids(&up["groups"]), [a1.as_str(), a.as_str(), root.as_str()]);
     assert_eq!(
         ids(&at(&a1, "direction=1&level=1")["groups"]),
-        [a1.clone(), a.clone()]
+        [a1.as_str(), a.as_str()]
     );
     let down = at(&root, "level=2");
     assert_eq!(down["direction"], -1, "SuperMQ's default: descendants");
     assert_eq!(
         ids(&down["groups"]),
-        [root.clone(), a.clone(), b.clone(), a1.clone()]
+        [root.as_str(), a.as_str(), b.as_str(), a1.as_str()]
     );
     assert_eq!(
         ids(&at(&root, "direction=down")["groups"]).len(),
@@ -297,18 +297,18 @@ fn a_group_hierarchy_goes_up_down_and_as_a_tree() {
     );
 
     let tree = at(&root, "tree=true");
-    assert_eq!(ids(&tree["groups"]), [root.clone()]);
+    assert_eq!(ids(&tree["groups"]), [root.as_str()]);
     let top = &tree["groups"][0];
-    assert_eq!(ids(&top["children"]), [a.clone(), b.clone()]);
-    assert_eq!(ids(&top["children"][0]["children"]), [a1.clone()]);
+    assert_eq!(ids(&top["children"]), [a.as_str(), b.as_str()]);
+    assert_eq!(ids(&top["children"][0]["children"]), [a1.as_str()]);
     assert_eq!(
         ids(&top["children"][0]["children"][0]["children"]),
-        [a2.clone()]
+        [a2.as_str()]
     );
     let up_tree = at(&a1, "tree=true&direction=up");
     assert_eq!(
         ids(&up_tree["groups"]),
-        [root.clone()],
+        [root.as_str()],
         "up: the farthest ancestor on top"
     );
 
@@ -382,7 +382,7 @@ fn a_frozen_domain_refuses_its_users_and_devices() {
         refused(&d1.api, method, &path, None, 403);
     }
     let listed = t.admin.expect("GET", "/domains?status=freezed", None, 200);
-    assert_eq!(ids(&listed["domains"]), [d1.domain.clone()]);
+    assert_eq!(ids(&listed["domains"]), [d1.domain.as_str()]);
     let events = t.admin.event_log("users");
     let ev = events
         .iter()
