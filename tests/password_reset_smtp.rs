@@ -7,32 +7,19 @@ mod platform;
 
 use std::path::Path;
 
-use common::free_port;
-use platform::mail::{token_in, unfold, wait_for_files, SmtpServer};
+use platform::mail::{mailed_server, token_in, unfold, wait_for_files};
 use platform::Api;
 use serde_json::json;
 
 /// Undoes quoted-printable soft breaks and `=3D` (enough for a URL with a JWT).
 #[test]
 fn reset_mail_goes_through_smtp_and_falls_back_to_the_mail_dir() {
-    let temp = tempfile::tempdir().expect("temp dir");
-    // aiosmtpd creates the Maildir only where nothing exists yet.
-    let maildir = temp.path().join("maildir");
-    let port = free_port();
-    let smtp = SmtpServer::start(port, &maildir);
-    let url = format!("smtp://127.0.0.1:{port}");
-    let server = platform::server(&[
-        "--smtp-url",
-        &url,
-        "--smtp-from",
-        "Magnetite <noreply@example.com>",
-        "--public-url",
-        "https://portal.example.com/",
-    ]);
-    let admin = Api::admin(&server);
+    let mailed = mailed_server(&["--smtp-from", "Magnetite <noreply@example.com>"]);
+    let (server, maildir) = (&mailed.server, &mailed.maildir);
+    let admin = Api::admin(server);
     let user = json!({"email": "dave@example.com", "credentials": {"username": "dave", "secret": "dave-password"}});
     admin.expect("POST", "/users", Some(user), 201);
-    let mut anonymous = Api::admin(&server);
+    let mut anonymous = Api::admin(server);
     anonymous.token.clear();
     // The link's host is --public-url; the body's is ignored.
     let request = json!({"email": "dave@example.com", "host": "https://evil.example"});
@@ -61,7 +48,7 @@ fn reset_mail_goes_through_smtp_and_falls_back_to_the_mail_dir() {
     anonymous.login("dave@example.com", "dave-new-pass");
 
     // The SMTP server is gone: the mail is kept in the mail dir, the answer is the same.
-    drop(smtp);
+    drop(mailed.smtp);
     anonymous.expect("POST", "/password/reset-request", Some(request), 201);
     let kept = wait_for_files(&local, 1);
     let token = token_in(&kept[0]);

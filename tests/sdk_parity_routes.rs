@@ -11,8 +11,7 @@ mod tenants;
 
 use std::time::{Duration, Instant};
 
-use common::free_port;
-use platform::mail::{link_token, wait_for_files, SmtpServer};
+use platform::mail::{link_token, mailed_server, wait_for_files};
 use platform::{device_pub, device_sub, exits_within, mqtt5_codes, Api};
 use serde_json::{json, Value};
 
@@ -166,18 +165,9 @@ fn a_profile_picture_is_an_http_url_shown_on_the_user() {
 
 #[test]
 fn email_verification_goes_through_smtp_and_its_link_works_once() {
-    let temp = tempfile::tempdir().expect("temp dir");
-    let maildir = temp.path().join("maildir");
-    let port = free_port();
-    let _smtp = SmtpServer::start(port, &maildir);
-    let url = format!("smtp://127.0.0.1:{port}");
-    let server = platform::server(&[
-        "--smtp-url",
-        &url,
-        "--public-url",
-        "https://portal.example.com/",
-    ]);
-    let admin = Api::admin(&server);
+    let mailed = mailed_server(&[]);
+    let (server, maildir) = (&mailed.server, &mailed.maildir);
+    let admin = Api::admin(server);
     let body = json!({"email": "vera@example.com", "credentials": {"username": "vera", "secret": "vera-password"}});
     admin.expect("POST", "/users", Some(body), 201);
     let mut vera = Api::unauthenticated(&admin);

@@ -447,7 +447,14 @@ async fn hierarchy_and_freeze(store: &Store, domain_id: &str, owner: &str) {
     let mut d = store.domain(domain_id).await.unwrap();
     d.status = Status::Enabled;
     store.update_domain(&d, None).await.unwrap();
-    assert!(store.client_access(&client.id).await.unwrap().unwrap().enabled);
+    assert!(
+        store
+            .client_access(&client.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
     d.status = Status::Freezed;
     store.update_domain(&d, None).await.unwrap();
     assert_eq!(

@@ -2,7 +2,7 @@
 //! the sink) writes, their quoted-printable folding undone, the token of a link.
 
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -75,5 +75,38 @@ impl Drop for SmtpServer {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// A platform server mailing through its own aiosmtpd, with links under
+/// `https://portal.example.com/`.
+pub struct MailedServer {
+    pub server: crate::common::Server,
+    pub smtp: SmtpServer,
+    /// Where the sink delivers (`new/` holds the messages).
+    pub maildir: PathBuf,
+    _temp: tempfile::TempDir,
+}
+
+/// A [`MailedServer`] with `extra` flags.
+pub fn mailed_server(extra: &[&str]) -> MailedServer {
+    let temp = tempfile::tempdir().expect("temp dir");
+    // aiosmtpd creates the Maildir only where nothing exists yet.
+    let maildir = temp.path().join("maildir");
+    let port = crate::common::free_port();
+    let smtp = SmtpServer::start(port, &maildir);
+    let url = format!("smtp://127.0.0.1:{port}");
+    let mut args = vec![
+        "--smtp-url",
+        url.as_str(),
+        "--public-url",
+        "https://portal.example.com/",
+    ];
+    args.extend_from_slice(extra);
+    MailedServer {
+        server: crate::platform::server(&args),
+        smtp,
+        maildir,
+        _temp: temp,
     }
 }
