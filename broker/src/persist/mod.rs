@@ -47,6 +47,7 @@ mod codec;
 mod journal;
 pub(crate) mod record;
 pub(crate) mod restore;
+pub(crate) mod snapshot;
 mod writer;
 
 use std::future::Future;
@@ -92,7 +93,8 @@ pub struct Progress {
     pub failing: bool,
 }
 
-pub(crate) type WaitFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future of the engine's doors (`Store`, `SessionDirectory`).
+pub type WaitFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where durable state goes. One implementation today ([`writer::JournalStore`], the
 /// data dir); the cluster implements it over NATS KV / PostgreSQL (module comment).
