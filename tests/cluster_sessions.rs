@@ -32,7 +32,7 @@ struct Cluster {
     a: Server,
     b: Server,
     c: Server,
-    _backing: Backing,
+    backing: Backing,
 }
 
 fn cluster(extra: &[&str]) -> Cluster {
@@ -43,12 +43,7 @@ fn cluster(extra: &[&str]) -> Cluster {
     let a = instance(&backing.db_url, "instance-a", &flags);
     let b = instance(&backing.db_url, "instance-b", &flags);
     let c = instance(&backing.db_url, "instance-c", &flags);
-    Cluster {
-        a,
-        b,
-        c,
-        _backing: backing,
-    }
+    Cluster { a, b, c, backing }
 }
 
 /// What a connection's event loop reports to the test.
@@ -359,7 +354,7 @@ async fn devices_of_a_killed_instance_resume_their_sessions_on_a_survivor() {
         a,
         b,
         c: doomed,
-        _backing,
+        backing: _backing,
     } = c;
     doomed.kill9();
 

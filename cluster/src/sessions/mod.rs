@@ -38,6 +38,7 @@ mod transfer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use magnetite_broker::persist::WaitFuture;
@@ -47,6 +48,10 @@ use tokio::sync::mpsc;
 
 use owners::Previous;
 use transfer::TakeoverRequest;
+
+/// How long a CONNECT waits for the owners table (a database that does not answer
+/// would otherwise hold it for the pool's acquire timeout).
+const CLAIM_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Ownership writes (subscriptions, releases) waiting for PostgreSQL; past this many
 /// they are dropped and counted (only a crash of this instance would miss them).
@@ -167,19 +172,25 @@ impl SessionOwners {
 
 impl Inner {
     async fn claim_owned(&self, namespace: &str, client_id: &str, clean_start: bool) -> Claim {
-        let claimed = owners::claim(&self.pool, &self.me, namespace, client_id, clean_start).await;
+        let claiming = owners::claim(&self.pool, &self.me, namespace, client_id, clean_start);
+        let claimed = tokio::time::timeout(CLAIM_TIMEOUT, claiming).await;
         let (epoch, previous) = match claimed {
-            Ok(Some(won)) => won,
-            Ok(None) => {
+            Ok(Ok(Some(won))) => won,
+            Ok(Ok(None)) => {
                 tracing::warn!(
                     client_id,
                     "session ownership: claim kept losing the race; local-only"
                 );
                 return Claim::unowned();
             }
-            Err(err) => {
+            Ok(Err(err)) => {
                 self.stats.count_error();
                 tracing::warn!(error = %err, "session ownership: database unreachable; local-only");
+                return Claim::unowned();
+            }
+            Err(_) => {
+                self.stats.count_error();
+                tracing::warn!("session ownership: database did not answer in time; local-only");
                 return Claim::unowned();
             }
         };
