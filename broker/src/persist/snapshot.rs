@@ -19,14 +19,14 @@ use super::{Link, Record};
 use crate::broker::Shared;
 use crate::hooks::Hooks;
 use crate::message::Delivery;
-use crate::session::{Session, SessionState};
+use crate::session::SessionState;
 use crate::sessions::SessionKey;
 
 /// The persistence id inside a snapshot: one session per snapshot, so any constant.
 const PID: u64 = 1;
 
-/// The session record and the subscriptions of `state`.
-fn head(key: &SessionKey, expiry: u32, state: &SessionState, out: &mut BytesMut) {
+/// The session record of a snapshot.
+fn meta_record(key: &SessionKey, expiry: u32) -> Record {
     let meta = SessionMeta {
         namespace: key.namespace.clone(),
         client_id: key.client_id.clone(),
@@ -34,25 +34,76 @@ fn head(key: &SessionKey, expiry: u32, state: &SessionState, out: &mut BytesMut)
         offline_since: None,
         will: None,
     };
-    encode_into_frame(&Record::Session { pid: PID, meta }, out);
+    Record::Session { pid: PID, meta }
+}
+
+fn subscription_records(pid: u64, state: &SessionState, emit: &mut impl FnMut(Record)) {
     for (text, stored) in &state.subscriptions {
         let sub = PersistedSubscription {
             stored: stored.clone(),
             options: stored.options,
         };
-        let record = Record::Subscribed {
-            pid: PID,
+        emit(Record::Subscribed {
+            pid,
             text: text.clone(),
             sub,
-        };
-        encode_into_frame(&record, out);
+        });
     }
+}
+
+/// The records of a session's state under `pid`: subscriptions, in-flight messages
+/// (queued, then sent with their packet id), queued messages, incoming QoS 2 ids. The
+/// messages are numbered from `first_seq` in that order (see [`renumber`]).
+fn state_records(
+    pid: u64,
+    state: &SessionState,
+    queued: &[Delivery],
+    first_seq: u64,
+    emit: &mut impl FnMut(Record),
+) {
+    subscription_records(pid, state, emit);
+    let inflight = state.inflight.iter().map(|m| (&m.delivery, Some(m)));
+    let waiting = queued.iter().map(|d| (d, None));
+    for (seq, (delivery, sent)) in (first_seq..).zip(inflight.chain(waiting)) {
+        let delivery = delivery.clone();
+        emit(Record::Queued { pid, seq, delivery });
+        if let Some(m) = sent {
+            let (pkid, released) = (m.pkid, m.released);
+            emit(Record::Sent {
+                pid,
+                seq,
+                pkid,
+                released,
+            });
+        }
+    }
+    for &pkid in &state.incoming_qos2 {
+        emit(Record::IncomingQos2 {
+            pid,
+            pkid,
+            held: true,
+        });
+    }
+}
+
+/// Gives the messages of `state` and `queued` the sequence numbers [`state_records`]
+/// writes them under (from `first_seq`), or 0 (not stored) for `None`. Returns how many.
+fn renumber(state: &mut SessionState, queued: &mut [Delivery], first_seq: Option<u64>) -> u64 {
+    let inflight = state.inflight.iter_mut().map(|m| &mut m.delivery);
+    let mut count = 0;
+    for delivery in inflight.chain(queued.iter_mut()) {
+        delivery.stored = first_seq.map_or(0, |first| first + count);
+        count += 1;
+    }
+    count
 }
 
 /// Only the subscriptions (what the cluster keeps to resume after an instance died).
 pub(crate) fn encode_subscriptions(key: &SessionKey, expiry: u32, state: &SessionState) -> Bytes {
     let mut out = BytesMut::new();
-    head(key, expiry, state, &mut out);
+    let mut emit = |record: Record| encode_into_frame(&record, &mut out);
+    emit(meta_record(key, expiry));
+    subscription_records(PID, state, &mut emit);
     out.freeze()
 }
 
@@ -64,46 +115,9 @@ pub(crate) fn encode_session(
     queued: Vec<Delivery>,
 ) -> Bytes {
     let mut out = BytesMut::new();
-    head(key, expiry, state, &mut out);
-    let mut seq = 0;
-    for inflight in &state.inflight {
-        seq += 1;
-        let delivery = inflight.delivery.clone();
-        encode_into_frame(
-            &Record::Queued {
-                pid: PID,
-                seq,
-                delivery,
-            },
-            &mut out,
-        );
-        let sent = Record::Sent {
-            pid: PID,
-            seq,
-            pkid: inflight.pkid,
-            released: inflight.released,
-        };
-        encode_into_frame(&sent, &mut out);
-    }
-    for delivery in queued {
-        seq += 1;
-        encode_into_frame(
-            &Record::Queued {
-                pid: PID,
-                seq,
-                delivery,
-            },
-            &mut out,
-        );
-    }
-    for &pkid in &state.incoming_qos2 {
-        let held = Record::IncomingQos2 {
-            pid: PID,
-            pkid,
-            held: true,
-        };
-        encode_into_frame(&held, &mut out);
-    }
+    let mut emit = |record: Record| encode_into_frame(&record, &mut out);
+    emit(meta_record(key, expiry));
+    state_records(PID, state, &queued, 1, &mut emit);
     out.freeze()
 }
 
@@ -152,77 +166,25 @@ pub(crate) fn adopt<H: Hooks>(shared: &Arc<Shared<H>>, key: SessionKey, mut imag
     let meta = image.meta.take();
     restore_queue(&session, &mut state, &image);
     restore_subscriptions(shared, &session, &mut state, image);
-    if let (Some(persist), Some(meta)) = (&shared.persist, meta) {
-        let link = Link::new(Arc::clone(&persist.store), meta);
-        journal_adopted(&session, &mut state, link);
-    } else {
-        forget_sequence_numbers(&session, &mut state);
+    let mut queued = session.take_queued();
+    match (&shared.persist, meta) {
+        (Some(persist), Some(meta)) => {
+            let mut link = Link::new(Arc::clone(&persist.store), meta);
+            let first = link.next_seq;
+            link.next_seq += renumber(&mut state, &mut queued, Some(first));
+            state_records(link.pid, &state, &queued, first, &mut |r| {
+                link.append(r);
+            });
+            session.replace_link(Some(Box::new(link)));
+        }
+        _ => {
+            renumber(&mut state, &mut queued, None);
+        }
+    }
+    for delivery in queued {
+        session.restore_queued(delivery);
     }
     session.put_state(state);
-}
-
-/// Records the adopted messages in this instance's store, renumbered in its sequence.
-fn journal_adopted(session: &Session, state: &mut SessionState, mut link: Link) {
-    for inflight in &mut state.inflight {
-        let seq = link.next_seq;
-        link.next_seq += 1;
-        inflight.delivery.stored = seq;
-        let queued = Record::Queued {
-            pid: link.pid,
-            seq,
-            delivery: inflight.delivery.clone(),
-        };
-        link.append(queued);
-        link.append(Record::Sent {
-            pid: link.pid,
-            seq,
-            pkid: inflight.pkid,
-            released: inflight.released,
-        });
-    }
-    for (text, stored) in &state.subscriptions {
-        let sub = PersistedSubscription {
-            stored: stored.clone(),
-            options: stored.options,
-        };
-        link.append(Record::Subscribed {
-            pid: link.pid,
-            text: text.clone(),
-            sub,
-        });
-    }
-    for &pkid in &state.incoming_qos2 {
-        link.append(Record::IncomingQos2 {
-            pid: link.pid,
-            pkid,
-            held: true,
-        });
-    }
-    let queued = session.take_queued();
-    session.replace_link(Some(Box::new(link)));
-    for mut delivery in queued {
-        session.with_link(|link| {
-            delivery.stored = link.next_seq;
-            link.next_seq += 1;
-            link.append(Record::Queued {
-                pid: link.pid,
-                seq: delivery.stored,
-                delivery: delivery.clone(),
-            });
-        });
-        session.restore_queued(delivery);
-    }
-}
-
-/// Without a local store, nothing adopted refers to a stored record.
-fn forget_sequence_numbers(session: &Session, state: &mut SessionState) {
-    for inflight in &mut state.inflight {
-        inflight.delivery.stored = 0;
-    }
-    for mut delivery in session.take_queued() {
-        delivery.stored = 0;
-        session.restore_queued(delivery);
-    }
 }
 
 #[cfg(test)]
