@@ -73,7 +73,7 @@ impl Collector for SessionsCollector {
             ),
             (
                 "magnetite_cluster_sessions_resumed_from_dead",
-                "Sessions resumed from the subscriptions a dead instance kept",
+                "Sessions resumed from the subscriptions their owner kept in the table (owner dead or without them)",
                 &s.resumed_from_dead,
             ),
             (

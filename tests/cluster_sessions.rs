@@ -73,10 +73,17 @@ fn options(server: &Server, dev: &Device, mqtt_id: &str) -> MqttOptions {
     o
 }
 
+/// Connects with clean start 0 (see [`connect_with`]).
+async fn connect(server: &Server, dev: &Device, mqtt_id: &str) -> V5 {
+    connect_with(server, dev, mqtt_id, false).await
+}
+
 /// Connects and waits for a successful CONNACK, then pumps the connection on a task
 /// until it ends (never reconnecting: a reconnect would take the session back).
-async fn connect(server: &Server, dev: &Device, mqtt_id: &str) -> V5 {
-    let (client, mut eventloop) = AsyncClient::new(options(server, dev, mqtt_id), 2000);
+async fn connect_with(server: &Server, dev: &Device, mqtt_id: &str, clean: bool) -> V5 {
+    let mut o = options(server, dev, mqtt_id);
+    o.set_clean_start(clean);
+    let (client, mut eventloop) = AsyncClient::new(o, 2000);
     let connack = tokio::time::timeout(DEADLINE, async {
         loop {
             match eventloop.poll().await {
@@ -273,6 +280,21 @@ async fn a_session_moves_to_another_instance_with_its_1000_queued_messages() {
     publish(&c.c, &f.device, &topic(&f), &[Bytes::from_static(b"after")]).await;
     let after = on_b.received(1).await;
     assert_eq!(after.get(&Bytes::from_static(b"after")), Some(&1));
+
+    // A clean start on C kicks B's connection and discards the session, not moves it.
+    let mut fresh = connect_with(&c.c, &f.device, "tracker", true).await;
+    assert!(!fresh.session_present, "clean start: a new session");
+    match on_b.next(DEADLINE).await {
+        Some(Seen::Disconnected(code)) => assert_eq!(code, 0x8E, "session taken over"),
+        other => panic!("B's connection was not taken over: {other:?}"),
+    }
+    assert_eq!(metric(&c.b, handed).await, 1, "B was asked once");
+    publish(&c.a, &f.device, &topic(&f), &[Bytes::from_static(b"gone")]).await;
+    let leftover = fresh.next(Duration::from_secs(2)).await;
+    assert!(
+        leftover.is_none(),
+        "the old subscription went with the session: {leftover:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,7 +64,8 @@ pub struct SessionStats {
     pub taken_over: AtomicU64,
     /// Takeover requests this instance answered (its session went elsewhere).
     pub handed_over: AtomicU64,
-    /// Sessions resumed from a dead instance's row (subscriptions only).
+    /// Sessions resumed from the subscriptions kept in their row (subscriptions only):
+    /// the owner was dead, did not answer, or no longer held the session.
     pub resumed_from_dead: AtomicU64,
     /// Local copies dropped because another instance owns the session now.
     pub leases_lost: AtomicU64,
@@ -208,10 +209,13 @@ impl Inner {
                     keep: !clean_start,
                 };
                 match transfer::request(&self.client, &owner, &ask).await {
-                    Ok(session) => {
+                    Ok(Some(session)) => {
                         self.stats.taken_over.fetch_add(1, Ordering::Relaxed);
-                        session
+                        Some(session)
                     }
+                    // The owner holds nothing (it restarted without its state, or the
+                    // session was clean): what the row kept is all there is.
+                    Ok(None) => self.resume_from_row(&row, now, clean_start),
                     Err(err) => {
                         tracing::info!(client_id, %owner, error = %err, "owner did not hand the session over; resuming its subscriptions");
                         self.resume_from_row(&row, now, clean_start)
