@@ -14,6 +14,7 @@ mod metrics;
 mod platform_hooks;
 mod secrets;
 mod services;
+mod session_owners;
 mod tls;
 
 use std::path::Path;
@@ -143,6 +144,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 metrics: Vec::new(),
             };
             api.metrics.extend(start_cluster(cluster, &broker));
+            let owners = session_owners::start(&settings, &instance_id, events.db(), &broker);
+            api.metrics.extend(owners.await?);
             run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
             broker.hooks().close_events();
             writer_task
@@ -171,6 +174,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 metrics.push(Box::new(ignored));
             }
             metrics.extend(start_cluster(cluster, &broker));
+            let owners = session_owners::start(&settings, &instance_id, events.db(), &broker);
+            metrics.extend(owners.await?);
             let api = http::Api {
                 router: services.api,
                 metrics,

@@ -3,6 +3,7 @@
 //! instances once, only where someone subscribed, with MQTT semantics, in the
 //! Magistrala message encoding, and traffic resumes after a NATS restart.
 
+mod cluster_kit;
 mod common;
 mod platform;
 
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cluster_kit::metric;
 use common::{drive, Server};
 use futures_util::StreamExt;
 use magnetite_testkit::servers::{self, Server as External};
@@ -56,20 +58,6 @@ fn open_instances(nats: &External, n: usize) -> Vec<Server> {
     (0..n)
         .map(|_| common::start(&["--cluster-nats", &url]))
         .collect()
-}
-
-async fn metric(server: &Server, name: &str) -> u64 {
-    let url = format!("http://{}/metrics", server.http);
-    let text = reqwest::get(url)
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .map(|value| value.trim().parse::<f64>().expect("a number") as u64)
-        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
 }
 
 /// Waits until the metric `name` of `server` satisfies `want`.

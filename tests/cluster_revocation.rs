@@ -3,6 +3,7 @@
 //! reaches the devices connected to instance B through the shared outbox. And an
 //! instance killed with -9: the survivors write its devices' disconnect events, once.
 
+mod cluster_kit;
 mod common;
 mod platform;
 
@@ -14,14 +15,13 @@ use magnetite_testkit::mqtt::{connect_and_disconnect, connect_packet};
 use magnetite_testkit::servers::{postgres, postgres_url, Server as Postgres};
 use serde_json::{json, Value};
 
+use cluster_kit::{instance, mqtt_events};
 use common::Server;
 use platform::{Api, Device};
 
 /// How long a test waits for a change to reach the other instance: a deadline for the
 /// wait loops, not a measurement (the setting under test is 200 ms).
 const DEADLINE: Duration = Duration::from_secs(10);
-/// Instances on one database share the key that hashes client secrets and signs tokens.
-const SHARED_AUTH_KEY: &str = "cluster-revocation-test-shared-key";
 /// CONNACK return codes (MQTT 3.1.1).
 const BAD_CREDENTIALS: u8 = 0x04;
 const NOT_AUTHORIZED: u8 = 0x05;
@@ -36,14 +36,6 @@ struct Cluster {
     url: String,
     _pg: Postgres,
     _dir: tempfile::TempDir,
-}
-
-/// An instance named `id` on the database `url`, with `extra` flags.
-fn instance(url: &str, id: &str, extra: &[&str]) -> Server {
-    std::env::set_var("MAGNETITE_AUTH_KEY", SHARED_AUTH_KEY);
-    let mut args = vec!["--database-url", url, "--instance-id", id];
-    args.extend_from_slice(extra);
-    platform::server(&args)
 }
 
 fn cluster() -> Cluster {
@@ -273,14 +265,6 @@ fn a_channel_disconnected_on_a_is_closed_to_the_device_on_b() {
     assert_eq!(after["connack"], 0, "{after}");
     assert_eq!(after["ops"][0][2], 0x87, "subscribe refused on B: {after}");
     assert_eq!(after["ops"][1][2], 0x87, "publish refused on B: {after}");
-}
-
-/// The `mqtt` events of `client` with `event_type` and `instance`, as `api` reads them.
-fn mqtt_events(api: &Api, client: &str, event_type: &str, instance: &str) -> usize {
-    let wanted = |e: &&Value| {
-        e["client_id"] == client && e["event_type"] == event_type && e["instance"] == instance
-    };
-    api.event_log("mqtt").iter().filter(wanted).count()
 }
 
 /// The heartbeat (ms) `id` last wrote in the `instances` table.

@@ -8,17 +8,19 @@
 //! on [`Shared`], so the engine has no import circle.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::cluster::ClusterLink;
 use crate::config::BrokerConfig;
+use crate::directory::SessionDirectory;
 use crate::hooks::{DisconnectReason, Hooks};
 use crate::message::{Delivery, Message};
-use crate::persist::{Persist, Persistence, Record};
+use crate::persist::{Persist, Persistence, Record, WaitFuture};
 use crate::retained::RetainedStore;
 use crate::router::{Entry, EntryKey, Router};
 use crate::session::{Kick, Session, SessionState};
@@ -42,6 +44,8 @@ pub(crate) struct Shared<H: Hooks> {
     pub persist: Option<Persist>,
     /// The other instances; `None` when this one runs alone.
     pub cluster: Option<Arc<dyn ClusterLink>>,
+    /// Session ownership across instances; unset when this one runs alone.
+    pub directory: OnceLock<Arc<dyn SessionDirectory>>,
     pub connection_slots: Arc<Semaphore>,
     /// Admission to wait for a connection slot: at most [`MAX_SLOT_WAITERS`] (or
     /// `max_connections`, if fewer) CONNECTs wait at once; more are refused at once.
@@ -110,12 +114,19 @@ impl<H: Hooks> Broker<H> {
                 stats: Stats::default(),
                 persist,
                 cluster,
+                directory: OnceLock::new(),
                 connection_slots: slots,
                 slot_waiters,
                 shutdown,
                 tasks: TaskTracker::new(),
             }),
         }
+    }
+
+    /// Makes session ownership cluster-wide (see [`SessionDirectory`]); set once, before
+    /// the listeners start. Returns false if one was set already.
+    pub fn set_directory(&self, directory: Arc<dyn SessionDirectory>) -> bool {
+        self.shared.directory.set(directory).is_ok()
     }
 
     pub fn hooks(&self) -> &H {
@@ -286,8 +297,16 @@ impl<H: Hooks> Shared<H> {
     }
 
     /// Ends a session for good: its subscriptions leave the router, it leaves the table,
-    /// and a will still waiting for its delay is published now.
+    /// and a will still waiting for its delay is published now. Cluster-wide, this
+    /// instance no longer owns it.
     pub fn discard_session(&self, session: &Arc<Session>, state: &SessionState) {
+        self.discard_local(session, state);
+        self.release_ownership(session);
+    }
+
+    /// [`Shared::discard_session`] on this instance only: the session's key stays owned
+    /// here (a new session replaces it) or its ownership moved elsewhere (handed over).
+    pub fn discard_local(&self, session: &Arc<Session>, state: &SessionState) {
         for sub in state.subscriptions.values() {
             let key = EntryKey {
                 session_id: session.id,
@@ -404,6 +423,20 @@ pub trait BrokerControl: Send + Sync {
     fn publish_from_cluster(&self, message: Message);
     /// Keeps (or clears) a retained message another instance took.
     fn retain_from_cluster(&self, message: Message);
+    /// See [`BrokerHandle::hand_over`].
+    fn hand_over<'a>(
+        &'a self,
+        namespace: &'a str,
+        client_id: &'a str,
+        keep: bool,
+    ) -> WaitFuture<'a, Option<Bytes>>;
+    /// See [`BrokerHandle::drop_lost_session`].
+    fn drop_lost_session<'a>(
+        &'a self,
+        namespace: &'a str,
+        client_id: &'a str,
+        epoch: u64,
+    ) -> WaitFuture<'a, ()>;
 }
 
 /// A reading of the persistence counters, for `/metrics`.
@@ -446,6 +479,24 @@ impl<H: Hooks> BrokerControl for Shared<H> {
     fn retain_from_cluster(&self, message: Message) {
         Shared::retain_from_cluster(self, Arc::new(message));
     }
+    fn hand_over<'a>(
+        &'a self,
+        namespace: &'a str,
+        client_id: &'a str,
+        keep: bool,
+    ) -> WaitFuture<'a, Option<Bytes>> {
+        let key = SessionKey::new(namespace, client_id.into());
+        Box::pin(async move { Shared::hand_over(self, &key, keep).await })
+    }
+    fn drop_lost_session<'a>(
+        &'a self,
+        namespace: &'a str,
+        client_id: &'a str,
+        epoch: u64,
+    ) -> WaitFuture<'a, ()> {
+        let key = SessionKey::new(namespace, client_id.into());
+        Box::pin(async move { Shared::drop_lost_session(self, &key, epoch).await })
+    }
     fn persistence(&self) -> PersistenceCounts {
         let Some(persist) = &self.persist else {
             return PersistenceCounts::default();
@@ -487,6 +538,22 @@ impl BrokerHandle {
     /// Keeps (or clears) a retained message another instance took.
     pub fn retain_from_cluster(&self, message: Message) {
         self.control.retain_from_cluster(message)
+    }
+
+    /// Gives the session of `client_id` in `namespace` to another instance: a live
+    /// connection is closed with "session taken over" (v5 0x8E), and the session
+    /// leaves this instance. `keep`: it comes back encoded for the new owner (`None`
+    /// when there was no session here); otherwise it is discarded (clean start).
+    pub async fn hand_over(&self, namespace: &str, client_id: &str, keep: bool) -> Option<Bytes> {
+        self.control.hand_over(namespace, client_id, keep).await
+    }
+
+    /// Another instance owns the session now, and this one held it under `epoch`:
+    /// the local copy goes (if it is still that one), without overwriting anything.
+    pub async fn drop_lost_session(&self, namespace: &str, client_id: &str, epoch: u64) {
+        self.control
+            .drop_lost_session(namespace, client_id, epoch)
+            .await
     }
 
     pub fn control(&self) -> &dyn BrokerControl {

@@ -18,6 +18,8 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 mod connection;
+pub mod directory;
+mod handover;
 pub mod hooks;
 pub mod listener;
 mod message;
@@ -38,6 +40,7 @@ pub use magnetite_protocol as protocol;
 pub use broker::{Broker, BrokerHandle, PersistenceCounts};
 pub use cluster::ClusterLink;
 pub use config::BrokerConfig;
+pub use directory::{Claim, SessionDirectory};
 pub use hooks::{
     AllowAll, AuthDecision, ByteString, ConnectInfo, ConnectRefusal, DisconnectReason,
     FilterVerdict, Hooks, Presentation, TopicVerdict, Transport, V3PublishRefusal,

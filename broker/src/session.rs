@@ -7,7 +7,7 @@
 //! to the session when the connection ends, so no lock is taken to use it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytestring::ByteString;
@@ -20,6 +20,7 @@ use crate::hooks::Presentation;
 use crate::message::{Delivery, Message};
 use crate::persist::{Link, Record};
 use crate::protocol::QoS;
+use crate::router::SubOptions;
 use crate::sessions::SessionKey;
 use crate::stats::{DropReason, Drops};
 
@@ -44,15 +45,29 @@ struct Mailbox {
 }
 
 /// A subscription as the session remembers it, to take it out of the router when the
-/// client unsubscribes or the session ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// client unsubscribes or the session ends, and to hand it to another instance.
+#[derive(Debug, Clone)]
 pub struct StoredSubscription {
     pub group: Option<ByteString>,
     /// The routed filter (as the hooks canonicalised it), without `$share/<group>/`.
     pub filter: ByteString,
     /// How delivered topics are shown to this subscription, when not as routed.
     pub presented: Option<Arc<Presentation>>,
+    /// Its delivery options, so the session can move to another instance whole.
+    pub options: SubOptions,
 }
+
+/// Equal when they name the same router entry (group, routed filter, presentation):
+/// the options are that entry's content, not its identity.
+impl PartialEq for StoredSubscription {
+    fn eq(&self, other: &Self) -> bool {
+        self.group == other.group
+            && self.filter == other.filter
+            && self.presented == other.presented
+    }
+}
+
+impl Eq for StoredSubscription {}
 
 /// An outgoing QoS 1/2 message not yet fully acknowledged.
 pub struct Inflight {
@@ -110,6 +125,8 @@ pub struct Session {
     /// Subscriptions held, so a publish can skip de-duplication for the common
     /// single-subscription session.
     pub subscription_count: AtomicU32,
+    /// See [`Session::cluster_epoch`].
+    cluster_epoch: AtomicU64,
     state: Mutex<Option<Box<SessionState>>>,
     control: Mutex<Option<oneshot::Sender<Kick>>>,
     timers: Mutex<Timers>,
@@ -126,6 +143,7 @@ impl Session {
             room: Notify::new(),
             online: AtomicBool::new(false),
             subscription_count: AtomicU32::new(0),
+            cluster_epoch: AtomicU64::new(0),
             state: Mutex::new(Some(Box::default())),
             control: Mutex::new(None),
             timers: Mutex::default(),
@@ -190,6 +208,21 @@ impl Session {
     /// Runs `f` on the session's tie to the store, if it is persisted.
     pub fn with_link<R>(&self, f: impl FnOnce(&mut Link) -> R) -> Option<R> {
         self.mailbox.lock().link.as_deref_mut().map(f)
+    }
+
+    /// Empties the queue, for a session that moves to another instance.
+    pub fn take_queued(&self) -> Vec<Delivery> {
+        self.mailbox.lock().queue.drain(..).collect()
+    }
+
+    /// The ownership epoch this instance holds the session under cluster-wide (0: not
+    /// clustered, or the directory was unreachable when it was claimed).
+    pub fn cluster_epoch(&self) -> u64 {
+        self.cluster_epoch.load(Ordering::Acquire)
+    }
+
+    pub fn set_cluster_epoch(&self, epoch: u64) {
+        self.cluster_epoch.store(epoch, Ordering::Release);
     }
 
     /// Puts back a queued delivery read from the store at start (already recorded).

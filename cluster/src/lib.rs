@@ -12,12 +12,14 @@
 //! does not reach other instances; each such drop is counted). Each receiving instance
 //! delivers to its subscribers with their granted QoS (QoS 1/2 from there on).
 //! Retained messages are shared through a JetStream key-value bucket ([`retained`]);
-//! session ownership and shared subscriptions stay per instance.
+//! sessions have one owner cluster-wide ([`sessions`], the engine's second door);
+//! shared subscriptions stay per instance.
 
 mod bus;
 mod link;
 mod recent;
 pub mod retained;
+pub mod sessions;
 pub mod subject;
 pub mod wire;
 

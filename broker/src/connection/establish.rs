@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::io::Io;
 use super::{ClientLimits, Connection};
 use crate::broker::Shared;
+use crate::handover::{claim_cluster_wide, take_over};
 use crate::hooks::{
     AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, TopicVerdict, Transport,
 };
@@ -269,9 +270,12 @@ async fn accept_connect<H: Hooks, S: Io>(
     }
     let (kick_tx, kick_rx) = oneshot::channel();
     let key = SessionKey::new(shared.hooks.session_namespace(&identity), client_id.clone());
+    let epoch = claim_cluster_wide(shared, &key, connect.clean_start).await;
     let (session, state, session_present) =
         attach_session(shared, key, connect.clean_start, kick_tx).await;
+    session.set_cluster_epoch(epoch);
     link_to_store(shared, &session, session_expiry, connect.will.as_ref());
+    shared.publish_subscriptions(&session, &state, session_expiry);
 
     let mut properties = Properties::default();
     if v5 {
@@ -481,7 +485,8 @@ async fn attach_session<H: Hooks>(
                 // A new connection for the client id cancels a delayed will even when it
                 // starts a new session [MQTT-3.1.2-8], so discarding must not publish it.
                 old.cancel_timers();
-                shared.discard_session(&old, &state);
+                // The key stays owned here (by the new session): the directory is not told.
+                shared.discard_local(&old, &state);
             }
             let session = shared.sessions.create(key, shared.config.max_queued);
             let state = session.take_state().unwrap_or_default();
@@ -495,41 +500,6 @@ async fn attach_session<H: Hooks>(
         });
     }
     (session, state, present)
-}
-
-/// Ends the connection holding `session` and waits (bounded) for its state. `None`
-/// when the old connection discarded the session on its way out (clean session).
-async fn take_over<H: Hooks>(
-    shared: &Shared<H>,
-    session: &Arc<Session>,
-) -> Option<Box<SessionState>> {
-    if let Some(old) = session.replace_control(None) {
-        let (done_tx, done_rx) = oneshot::channel();
-        if old
-            .send(Kick {
-                reason: DisconnectReason::TakenOver,
-                done: Some(done_tx),
-            })
-            .is_ok()
-        {
-            let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
-        }
-    }
-    for _ in 0..100 {
-        if let Some(state) = session.take_state() {
-            return Some(state);
-        }
-        let still_registered = shared
-            .sessions
-            .get(&session.key)
-            .is_some_and(|s| s.id == session.id);
-        if !still_registered {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tracing::warn!(client_id = %session.key.client_id, "previous connection did not release its session");
-    None
 }
 
 /// (expiry seconds, whether we changed what the client asked for).

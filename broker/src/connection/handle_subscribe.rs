@@ -39,6 +39,8 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             properties: Default::default(),
         };
         self.write_packet(&Packet::SubAck(suback));
+        self.shared
+            .publish_subscriptions(&self.session, &self.state, self.session_expiry);
         for delivery in replay {
             self.session
                 .deliver_or_overflow(delivery, &self.shared.stats.dropped);
@@ -118,6 +120,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             group: group.clone(),
             filter: routed.clone(),
             presented: presented.clone(),
+            options: sub_options,
         };
         self.session.with_link(|link| {
             link.append(Record::Subscribed {
@@ -208,6 +211,8 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 reason::NO_SUBSCRIPTION_EXISTED
             });
         }
+        self.shared
+            .publish_subscriptions(&self.session, &self.state, self.session_expiry);
         if !self.version.is_v5() {
             codes.clear();
         }

@@ -185,11 +185,9 @@ fn put_subscription(out: &mut BytesMut, sub: &PersistedSubscription) {
 }
 
 fn subscription(b: &mut Bytes) -> Result<PersistedSubscription, CodecError> {
-    let stored = StoredSubscription {
-        group: option(b, str_)?,
-        filter: str_(b)?,
-        presented: presented(b)?,
-    };
+    let group = option(b, str_)?;
+    let filter = str_(b)?;
+    let presented = presented(b)?;
     let qos = qos(b)?;
     let flags = u8_(b)?;
     let options = SubOptions {
@@ -197,6 +195,12 @@ fn subscription(b: &mut Bytes) -> Result<PersistedSubscription, CodecError> {
         no_local: flags & 1 != 0,
         retain_as_published: flags & 2 != 0,
         subscription_id: option(b, u32_)?,
+    };
+    let stored = StoredSubscription {
+        group,
+        filter,
+        presented,
+        options,
     };
     Ok(PersistedSubscription { stored, options })
 }

@@ -37,16 +37,16 @@
 //! (`crc32fast`) instead of a storage engine. Neither crate meets the corrupt-store
 //! rule, so the journal stays.
 //!
-//! The cluster (issue 15, part 2) plugs in behind the same [`Store`] trait: records are
-//! keyed (retained by canonical topic; everything else by session `pid`), so a NATS KV
-//! implementation puts `retained.<topic>` and `session.<pid>...` keys (session ownership
-//! by the KV revision of `session.<pid>`) and a PostgreSQL one upserts rows; both then
-//! hand the broker an [`Image`] at start the same way.
+//! Sessions move between instances in the same record format ([`snapshot`]): the
+//! cluster's session directory (see [`crate::directory`]) carries a session's records
+//! from its old owner to its new one, which rebuilds it with the restore code. The
+//! journal itself stays local to each instance.
 
 mod codec;
 mod journal;
 pub(crate) mod record;
 pub(crate) mod restore;
+pub(crate) mod snapshot;
 mod writer;
 
 use std::future::Future;
@@ -92,7 +92,8 @@ pub struct Progress {
     pub failing: bool,
 }
 
-pub(crate) type WaitFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future of the engine's doors (`Store`, `SessionDirectory`).
+pub type WaitFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where durable state goes. One implementation today ([`writer::JournalStore`], the
 /// data dir); the cluster implements it over NATS KV / PostgreSQL (module comment).

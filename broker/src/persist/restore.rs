@@ -87,7 +87,11 @@ fn restore_session<H: Hooks>(
 
 /// In-flight messages (sent, with their packet ids) back into the state, the rest into
 /// the queue, in their original order. Returns the next free sequence number.
-fn restore_queue(session: &Session, state: &mut SessionState, image: &SessionImage) -> u64 {
+pub(super) fn restore_queue(
+    session: &Session,
+    state: &mut SessionState,
+    image: &SessionImage,
+) -> u64 {
     let mut next_seq = 1;
     for (&seq, queued) in &image.queued {
         next_seq = seq + 1;
@@ -109,7 +113,7 @@ fn restore_queue(session: &Session, state: &mut SessionState, image: &SessionIma
     next_seq
 }
 
-fn restore_subscriptions<H: Hooks>(
+pub(super) fn restore_subscriptions<H: Hooks>(
     shared: &Shared<H>,
     session: &Arc<Session>,
     state: &mut SessionState,
