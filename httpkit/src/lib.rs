@@ -6,11 +6,17 @@
 //! `Retry-After` header. Each crate converts its enum into [`ApiError`] (`From`), so
 //! the status a variant answers with is written in that crate and nowhere else. The
 //! extractors ([`Body`], [`Path`], [`Query`], [`Params`]) reject with an [`ApiError`] too.
+//!
+//! Routes are declared on [`routes::Routes`], which serves them and records them, and
+//! [`openapi::document`] turns the record into the `/openapi.json` the binary serves.
 
 mod body;
+mod doc_arg;
 mod error;
 mod extract;
+pub mod openapi;
 mod params;
+pub mod routes;
 
 pub use body::Body;
 pub use error::ApiError;

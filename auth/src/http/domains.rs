@@ -24,6 +24,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/domains/:id/users", get(members))
         .route("/domains/:id/users/assign", post(assign))
         .route("/domains/:id/users/unassign", post(unassign))
+        .route("/users/:id/domains", get(list_of_user))
 }
 
 async fn create(
@@ -43,6 +44,21 @@ async fn list(
     let (total, q, domains) = state
         .domains()
         .list(&Actor::User(&caller), &params.values)
+        .await?;
+    let items = domains.iter().map(Domain::to_json).collect();
+    Ok(Json(page("domains", total, &q, items)))
+}
+
+/// `GET /users/{id}/domains` (the SDK's `ListUserDomains`).
+async fn list_of_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    params: Params<super::queries::DomainList>,
+) -> Result<Json<Value>> {
+    let (total, q, domains) = state
+        .domains()
+        .list_of_user(&Actor::User(&caller), &user_id, &params.values)
         .await?;
     let items = domains.iter().map(Domain::to_json).collect();
     Ok(Json(page("domains", total, &q, items)))
