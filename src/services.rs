@@ -30,7 +30,8 @@ pub struct Services {
     pub bootstrap: Arc<BootstrapService>,
     pub consumers: Arc<ConsumerService>,
     pub notifications: Arc<NotificationService>,
-    pub api: axum::Router,
+    /// Their routes, served and documented (`/openapi.json`).
+    pub api: magnetite_httpkit::routes::Routes,
     /// Their `/metrics` families (throttle tables, bootstrap attempts for unknown ids).
     pub metrics: Vec<MetricsSource>,
 }

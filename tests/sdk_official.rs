@@ -4,14 +4,17 @@
 //! drives every call of the users, domains, clients, channels, groups, certs, bootstrap
 //! and health modules (the roles API aside) and asserts the returned shapes. The calls
 //! whose routes are still being added (`tests/sdk/pending.cjs`) are run and reported
-//! on their own. Without node or the package these tests fail; they never skip.
+//! on their own. Every route the SDK reached must be in `/openapi.json`. Without node
+//! or the package these tests fail; they never skip.
 
 mod common;
+mod platform;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use platform::Api;
 
 /// The bootstrap encrypt key in the text form the SDK uses (`Buffer.from(key)`).
 const BOOTSTRAP_KEY: &str = "sdk-bootstrap-key-32-bytes-long!";
@@ -63,8 +66,8 @@ fn server() -> Server {
     ])
 }
 
-/// `node tests/sdk/run.cjs <args>` against `server`.
-fn run_sdk(server: &Server, args: &[&str]) -> Output {
+/// `node tests/sdk/run.cjs <args>` against `server`, its requests logged to `log`.
+fn run_sdk(server: &Server, args: &[&str], log: &Path) -> Output {
     Command::new("node")
         .arg(sdk_dir().join("run.cjs"))
         .args(args)
@@ -75,6 +78,7 @@ fn run_sdk(server: &Server, args: &[&str]) -> Output {
         .env("MAIL_DIR", server.data_dir.join("mail"))
         .env("UI_URL", UI_URL)
         .env("BOOTSTRAP_KEY", BOOTSTRAP_KEY)
+        .env("SDK_REQUEST_LOG", log)
         .output()
         .expect("node is required (scripts/test.sh installs it)")
 }
@@ -83,7 +87,8 @@ fn run_sdk(server: &Server, args: &[&str]) -> Output {
 fn the_official_sdk_drives_every_call_with_the_right_shapes() {
     require_node_and_sdk();
     let server = server();
-    let out = run_sdk(&server, &[]);
+    let log = server.data_dir.join("sdk-requests.log");
+    let out = run_sdk(&server, &[], &log);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -107,6 +112,32 @@ fn the_official_sdk_drives_every_call_with_the_right_shapes() {
         );
     }
     assert!(stdout.contains("every call of"), "{stdout}");
+    every_served_request_is_documented(&server, &log);
+}
+
+/// Each `METHOD /path STATUS` the SDK logged that found a route (not 404/405) fits an
+/// operation of the served `/openapi.json`.
+fn every_served_request_is_documented(server: &Server, log: &Path) {
+    let doc = Api::unauthenticated(&Api::admin(server)).expect("GET", "/openapi.json", None, 200);
+    let ops = platform::openapi::operations(&doc);
+    let requests = std::fs::read_to_string(log).expect("SDK request log");
+    let mut served = 0;
+    for line in requests.lines() {
+        let mut parts = line.split(' ');
+        let (Some(method), Some(path), Some(status)) = (parts.next(), parts.next(), parts.next())
+        else {
+            panic!("log line {line:?}");
+        };
+        if status == "404" || status == "405" {
+            continue;
+        }
+        served += 1;
+        assert!(
+            platform::openapi::documented(&ops, method, path),
+            "{method} {path} ({status}) is served but not in /openapi.json"
+        );
+    }
+    assert!(served > 100, "{served} requests logged");
 }
 
 /// One line per pending call: `pending <call> [<work stream>] <outcome>`.
@@ -129,7 +160,8 @@ fn pending_outcomes(stdout: &str) -> Vec<(&str, &str)> {
 fn pending_sdk_calls_are_reported_until_their_routes_land() {
     require_node_and_sdk();
     let server = server();
-    let out = run_sdk(&server, &["--pending"]);
+    let log = server.data_dir.join("sdk-requests.log");
+    let out = run_sdk(&server, &["--pending"], &log);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");

@@ -14,9 +14,9 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use magnetite_auth::access::Caller;
+use magnetite_httpkit::routes::{delete, get, post, Routes};
 use magnetite_httpkit::{ApiError, Body, Path, Query};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -30,8 +30,8 @@ use crate::{ConsumerError, ConsumerService};
 type AppState = Arc<ConsumerService>;
 
 /// Every consumer route, ready to merge into the root router.
-pub fn router(service: Arc<ConsumerService>) -> Router {
-    Router::new()
+pub fn router(service: Arc<ConsumerService>) -> Routes {
+    Routes::new()
         .route("/consumers", post(create))
         .route("/consumers/acknowledge", post(acknowledge))
         .route("/consumers/:id", delete(remove))
@@ -105,6 +105,8 @@ async fn remove(
 
 /// A WebSocket upgrade when the request asks for one, `None` otherwise (SSE).
 struct MaybeUpgrade(Option<WebSocketUpgrade>);
+
+impl magnetite_httpkit::routes::DocArg for MaybeUpgrade {}
 
 #[axum::async_trait]
 impl FromRequestParts<AppState> for MaybeUpgrade {

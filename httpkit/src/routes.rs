@@ -215,6 +215,11 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         &self.operations
     }
 
+    /// The router alone (tests that serve one crate's routes).
+    pub fn into_router(self) -> Router<S> {
+        self.router
+    }
+
     /// The router to serve and what it serves.
     pub fn into_parts(self) -> (Router<S>, Vec<Operation>) {
         (self.router, self.operations)

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::common::{self, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 pub mod mail;
+pub mod openapi;
 pub mod tls;
 
 pub struct Api {

@@ -6,6 +6,23 @@
 const SDK = require("@absmach/magistrala-sdk").default;
 const assert = require("node:assert/strict");
 
+/**
+ * With `SDK_REQUEST_LOG` set, every request the SDK makes is appended to that file as
+ * `METHOD /path STATUS`, so the Rust test can check each served route against
+ * `/openapi.json`.
+ */
+function logRequests(file) {
+  const fs = require("node:fs");
+  const original = globalThis.fetch;
+  globalThis.fetch = async (input, init = {}) => {
+    const response = await original(input, init);
+    const { pathname } = new URL(String(input));
+    fs.appendFileSync(file, `${init.method || "GET"} ${pathname} ${response.status}\n`);
+    return response;
+  };
+}
+if (process.env.SDK_REQUEST_LOG) logRequests(process.env.SDK_REQUEST_LOG);
+
 const SERVICES = [
   "users", "clients", "channels", "domains", "groups", "certs", "bootstrap",
   "readers", "httpAdapter", "journal", "auth",

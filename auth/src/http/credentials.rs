@@ -4,8 +4,8 @@
 use axum::extract::{ConnectInfo, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::{patch, post, put};
-use axum::{Json, Router};
+use axum::Json;
+use magnetite_httpkit::routes::{patch, post, put, Routes};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -16,8 +16,8 @@ use crate::error::{AuthError, Result};
 use crate::model::User;
 use crate::service::credentials::TokenPair;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/users/secret", patch(update_secret))
         .route("/users/tokens/issue", post(issue_token))
         .route("/users/tokens/refresh", post(refresh_token))
@@ -75,6 +75,13 @@ async fn issue_token(
 
 /// Extracts the user of a refresh token.
 struct RefreshCaller(User);
+
+/// Documented as a bearer route: the refresh token is the bearer.
+impl magnetite_httpkit::routes::DocArg for RefreshCaller {
+    fn bearer() -> bool {
+        true
+    }
+}
 
 #[axum::async_trait]
 impl axum::extract::FromRequestParts<AppState> for RefreshCaller {

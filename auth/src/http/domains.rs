@@ -3,8 +3,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use magnetite_httpkit::routes::{get, post, Routes};
 use magnetite_httpkit::{Params, Path};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -15,8 +15,8 @@ use crate::error::Result;
 use crate::model::Domain;
 use crate::service::{DomainChange, NewDomainInput};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/domains", post(create).get(list))
         .route("/domains/:id", get(view).patch(update))
         .route("/domains/:id/enable", post(set_status::<Enable>))

@@ -3,8 +3,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
+use axum::Json;
+use magnetite_httpkit::routes::{get, patch, post, Routes};
 use magnetite_httpkit::{Params, Path};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -18,8 +18,8 @@ use crate::service::{NewUserInput, UserChange, UserField};
 
 pub(crate) use crate::service::users::create_user;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/users", post(create).get(list))
         .route("/users/profile", get(profile))
         .route("/users/search", get(search))
