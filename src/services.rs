@@ -141,6 +141,7 @@ async fn start_platform(
         public_url: settings.public_url(),
         ui_hosts: settings.ui_hosts.clone(),
         kaa,
+        allow_self_register: settings.allow_self_register,
         ..PlatformConfig::default()
     };
     let platform = Arc::new(Platform::new(store, keys, config));
