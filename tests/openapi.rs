@@ -13,17 +13,9 @@ use serde_json::{json, Value};
 use platform::openapi::{documented, operations};
 use platform::Api;
 
-/// The platform with every optional service on (certs need TLS).
+/// The platform with every optional service on.
 fn server() -> common::Server {
-    let mqtts = format!("127.0.0.1:{}", common::free_port());
-    let wss = format!("127.0.0.1:{}", common::free_port());
-    platform::server(&[
-        "--tls-self-signed",
-        "--mqtts-addr",
-        &mqtts,
-        "--wss-addr",
-        &wss,
-    ])
+    platform::server_with_certs(&[])
 }
 
 fn document(server: &common::Server) -> (Api, Value) {

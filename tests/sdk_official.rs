@@ -53,17 +53,7 @@ fn require_node_and_sdk() {
 fn server() -> Server {
     // The child inherits this process's environment.
     std::env::set_var("MAGNETITE_BOOTSTRAP_ENCRYPT_KEY", BOOTSTRAP_KEY);
-    let mqtts = format!("127.0.0.1:{}", common::free_port());
-    let wss = format!("127.0.0.1:{}", common::free_port());
-    common::start_platform(&[
-        "--tls-self-signed",
-        "--mqtts-addr",
-        &mqtts,
-        "--wss-addr",
-        &wss,
-        "--ui-host",
-        UI_URL,
-    ])
+    platform::server_with_certs(&["--ui-host", UI_URL])
 }
 
 /// `node tests/sdk/run.cjs <args>` against `server`, its requests logged to `log`.

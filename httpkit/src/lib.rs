@@ -1,4 +1,5 @@
-//! The platform API's HTTP kit, a leaf crate (axum + serde, nothing of ours).
+//! The platform API's HTTP kit, a leaf crate (axum, serde, utoipa's OpenAPI model;
+//! nothing of ours).
 //!
 //! Every crate with an HTTP API (auth, certs, bootstrap, events) keeps its own error
 //! enum, because the enum says what can go wrong there; how an error *looks* on the

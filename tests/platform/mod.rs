@@ -204,6 +204,14 @@ pub fn server(extra: &[&str]) -> Server {
     common::start_platform(extra)
 }
 
+/// [`server`] with the certs service on (`--tls-self-signed`; testkit picks free TLS
+/// ports).
+pub fn server_with_certs(extra: &[&str]) -> Server {
+    let mut args = vec!["--tls-self-signed"];
+    args.extend_from_slice(extra);
+    common::start_platform(&args)
+}
+
 /// One domain, one device connected to `ch` for publish and subscribe, and a second
 /// channel `other` it is not connected to.
 pub struct Fleet {
