@@ -5,9 +5,10 @@
 //! also records an [`Operation`] (method, path, what the handler extracts). The axum
 //! `Router` that serves them is the one inside, so a route is served if and only if it
 //! is documented. What a handler takes is read from its extractor types at compile
-//! time ([`DocArg`], impls in `doc_arg.rs`): the query names of a [`Params`](crate::Params)
-//! or a `Query`, whether it reads a body, whether it needs a bearer token. An extractor without a `DocArg` impl does
-//! not compile, rather than going undocumented.
+//! time ([`DocArg`], impls in `doc_arg.rs`): the query names of a
+//! [`Params`](crate::Params) or a `Query`, whether it reads a body, whether it needs a
+//! bearer token. A handler with an extractor that has no `DocArg` impl does not
+//! compile, rather than going undocumented.
 
 use std::convert::Infallible;
 
