@@ -86,6 +86,12 @@ fn the_document_lists_every_crates_routes_with_their_parameters() {
         "{create}"
     );
     assert_eq!(create["security"], json!([{ "bearer": [] }]));
+    let batch = &doc["paths"]["/consumers/{id}/batch"]["get"];
+    assert_eq!(batch["security"], json!([{ "bearer": [] }]), "{batch}");
+    assert_eq!(
+        parameters(&doc, "GET", "/consumers/{id}/batch", "query"),
+        ["size"]
+    );
     let login = &doc["paths"]["/users/tokens/issue"]["post"];
     assert!(login["security"].is_null(), "login needs no token: {login}");
 }

@@ -12,10 +12,11 @@
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use magnetite_auth::access::Caller;
+use magnetite_auth::http::PlatformState;
 use magnetite_httpkit::routes::{delete, get, post, Routes};
 use magnetite_httpkit::{ApiError, Body, Path, Query};
 use serde::Deserialize;
@@ -41,16 +42,19 @@ pub fn router(service: Arc<ConsumerService>) -> Routes {
         .with_state(service)
 }
 
-async fn caller(svc: &ConsumerService, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    Ok(Caller::from_headers(&svc.platform, headers).await?)
+/// Handlers take auth's [`Caller`] straight from this crate's state (so each route is
+/// documented as a bearer route in `/openapi.json`).
+impl PlatformState for ConsumerService {
+    fn platform_of_state(&self) -> &magnetite_auth::Platform {
+        &self.platform
+    }
 }
 
 async fn create(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Body(req): Body<NewConsumer>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let caller = caller(&svc, &headers).await?;
     let id = svc.create(&caller, req).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
@@ -67,11 +71,10 @@ struct ConsumerPath {
 
 async fn batch(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(p): Path<ConsumerPath>,
     Query(q): Query<BatchQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&svc, &headers).await?;
     let events = svc.fetch(&caller, &p.id, q.size.unwrap_or(100)).await?;
     Ok(Json(json!({ "events": events })))
 }
@@ -83,10 +86,9 @@ struct AckRequest {
 
 async fn acknowledge(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Body(req): Body<AckRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&svc, &headers).await?;
     let outcome = svc.acknowledge(&caller, req.replies).await?;
     Ok(Json(
         json!({ "accepted": outcome.accepted, "refused": outcome.refused }),
@@ -95,10 +97,9 @@ async fn acknowledge(
 
 async fn remove(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(p): Path<ConsumerPath>,
 ) -> Result<StatusCode, ApiError> {
-    let caller = caller(&svc, &headers).await?;
     svc.delete(&caller, &p.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -132,11 +133,10 @@ impl FromRequestParts<AppState> for MaybeUpgrade {
 /// the caller's stream slots first ([`crate::slots`]): 429 when none is free.
 async fn live(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(p): Path<ConsumerPath>,
     MaybeUpgrade(upgrade): MaybeUpgrade,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&svc, &headers).await?;
     let consumer = svc.owned(&caller, &p.id).await?;
     svc.authorize(&caller, &consumer).await?;
     let slot = svc.slots.take(&caller.user.id).map_err(|why| {
