@@ -594,3 +594,18 @@ fn self_registration_makes_plain_enabled_users_only() {
     let (status, _) = register(&admin, registrant("ada"));
     assert_eq!(status, 409);
 }
+
+#[test]
+fn a_users_domains_are_listed_for_that_user_or_a_platform_admin_only() {
+    let t = tenants::two_tenants(&[]);
+    let mine = format!("/users/{}/domains", t.d1.user_id);
+    let (total, ids) = listed(&t.d1.api, &mine, "domains");
+    assert_eq!((total, ids), (1, vec![t.d1.domain.clone()]));
+    assert_eq!(listed(&t.admin, &mine, "domains").0, 1);
+    // Another user learns nothing about d1's memberships; a missing user is a 404.
+    let (status, body) = t.d2.api.call("GET", &mine, None);
+    assert_eq!(status.as_u16(), 403, "{body}");
+    let missing = "/users/00000000-0000-4000-8000-000000000000/domains";
+    t.admin.expect("GET", missing, None, 404);
+    assert_bad_request(&t.d1.api, &format!("{mine}?chanel=x"));
+}
