@@ -15,6 +15,9 @@ command -v rabbitmq-server >/dev/null || need_apt+=(rabbitmq-server)
 command -v jq >/dev/null || need_apt+=(jq)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v openssl >/dev/null || need_apt+=(openssl)
+# node >= 18 for the official Magistrala SDK test (Debian bookworm's nodejs is 18).
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   apt-get update -qq
@@ -27,6 +30,12 @@ python3 -c 'import fastavro' 2>/dev/null || need_pip+=(fastavro)
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "installing: ${need_pip[*]} (pip)"
   python3 -m pip install -q "${need_pip[@]}"
+fi
+# The official Magistrala SDK at the version tests/sdk/package-lock.json pins, into
+# tests/sdk/node_modules (git-ignored); again only when the lock file changed.
+if [ ! tests/sdk/node_modules/.package-lock.json -nt tests/sdk/package-lock.json ]; then
+  echo "installing: @absmach/magistrala-sdk (npm ci in tests/sdk)"
+  (cd tests/sdk && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 
 # Several test binaries start brokers; two at a time suits a 2-core machine.

@@ -288,6 +288,10 @@ pub struct Settings {
     /// may choose for the link instead of --public-url (SuperMQ's UI sends Referer)
     #[arg(long = "ui-host", env = "MAGNETITE_UI_HOSTS", value_delimiter = ',', value_parser = public_url)]
     pub ui_hosts: Vec<String>,
+    /// POST /users without a token creates a plain, enabled user (SuperMQ's
+    /// MG_USERS_ALLOW_SELF_REGISTER; off by default)
+    #[arg(long, env = "MAGNETITE_ALLOW_SELF_REGISTER")]
+    pub allow_self_register: bool,
     /// Sender of password-reset mail
     #[arg(
         long,

@@ -1,13 +1,13 @@
-//! The HTTP routes the binary owns itself: health and metrics. Domain crates bring
-//! their own routers, merged in `main.rs`.
+//! The HTTP routes the binary owns itself: health, metrics and the OpenAPI document of
+//! every route. Domain crates bring their own routes, merged in `main.rs`.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::{Json, Router};
+use magnetite_httpkit::routes::{get, Operation, Routes};
 use prometheus_client::collector::Collector;
 use prometheus_client::registry::Registry;
 use serde_json::json;
@@ -19,7 +19,7 @@ pub type MetricsSource = Box<dyn Collector>;
 /// The routes and metrics of the services behind `--auth platform` (empty for `none`).
 #[derive(Default)]
 pub struct Api {
-    pub router: Router,
+    pub router: Routes,
     pub metrics: Vec<MetricsSource>,
 }
 
@@ -30,11 +30,33 @@ pub struct AppInfo {
     pub metrics: Registry,
 }
 
-pub fn router(info: Arc<AppInfo>) -> Router {
-    Router::new()
+pub fn router(info: Arc<AppInfo>) -> Routes {
+    Routes::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(info)
+}
+
+/// `routes` plus `GET /openapi.json`, the OpenAPI document of all of them (itself
+/// included), rendered once here so a request only copies it. Served without auth.
+pub fn with_openapi(routes: Routes) -> Router {
+    let doc_route = Routes::<Arc<str>>::new().route("/openapi.json", get(openapi));
+    let mut operations: Vec<Operation> = routes.operations().to_vec();
+    operations.extend_from_slice(doc_route.operations());
+    let doc =
+        magnetite_httpkit::openapi::document("Magnetite", env!("CARGO_PKG_VERSION"), &operations);
+    let json: Arc<str> = serde_json::to_string(&doc)
+        .unwrap_or_else(|e| json!({ "message": format!("OpenAPI document: {e}") }).to_string())
+        .into();
+    let (router, _) = routes.merge(doc_route.with_state(json)).into_parts();
+    router
+}
+
+async fn openapi(State(doc): State<Arc<str>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.to_string(),
+    )
 }
 
 /// SuperMQ's health shape (`apidocs/openapi/schemas/health_info.yaml`); commit and

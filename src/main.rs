@@ -315,7 +315,7 @@ async fn run<H: Hooks>(
         instance_id: instance_id.to_string(),
         metrics: metrics::registry(broker.handle(), parts),
     });
-    let app = http_errors::json_errors(http::router(info).merge(api.router));
+    let app = http_errors::json_errors(http::with_openapi(http::router(info).merge(api.router)));
     let http_limits = http_server::HttpLimits {
         header_read_timeout: settings.http_header_timeout,
         idle_timeout: settings.http_idle_timeout,

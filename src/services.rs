@@ -30,7 +30,8 @@ pub struct Services {
     pub bootstrap: Arc<BootstrapService>,
     pub consumers: Arc<ConsumerService>,
     pub notifications: Arc<NotificationService>,
-    pub api: axum::Router,
+    /// Their routes, served and documented (`/openapi.json`).
+    pub api: magnetite_httpkit::routes::Routes,
     /// Their `/metrics` families (throttle tables, bootstrap attempts for unknown ids).
     pub metrics: Vec<MetricsSource>,
 }
@@ -140,6 +141,7 @@ async fn start_platform(
         public_url: settings.public_url(),
         ui_hosts: settings.ui_hosts.clone(),
         kaa,
+        allow_self_register: settings.allow_self_register,
         ..PlatformConfig::default()
     };
     let platform = Arc::new(Platform::new(store, keys, config));

@@ -521,3 +521,91 @@ fn a_users_entities_in_a_domain_are_the_ones_they_created() {
     assert!(status.is_client_error(), "{status}");
     assert_bad_request(api, &format!("{path}?chanel=x"));
 }
+
+/// `POST /users` without a token, as `api` (any token it holds is not sent).
+fn register(api: &Api, body: Value) -> (u16, Value) {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/users", api.base_url()))
+        .json(&body)
+        .send()
+        .expect("HTTP request");
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+fn registrant(name: &str) -> Value {
+    json!({"email": format!("{name}@example.com"), "credentials": {"username": name, "secret": "register-me-123"}})
+}
+
+#[test]
+fn self_registration_is_off_unless_enabled() {
+    let server = platform::server(&[]);
+    let admin = Api::admin(&server);
+    let (status, body) = register(&admin, registrant("eve"));
+    assert_eq!(status, 401, "{body}");
+    assert!(body["message"].is_string(), "{body}");
+    // The admin's path takes SuperMQ's numeric codes: role 1 = admin, status 1 = disabled.
+    let coded = json!({"email": "root2@example.com", "role": 1, "status": 1,
+        "credentials": {"username": "root2", "secret": "root-two-pass-1"}});
+    let made = admin.expect("POST", "/users", Some(coded), 201);
+    assert_eq!(
+        (made["role"].as_str(), made["status"].as_str()),
+        (Some("admin"), Some("disabled"))
+    );
+    let unknown = json!({"email": "x@example.com", "role": 7,
+        "credentials": {"username": "x7", "secret": "x-seven-pass-1"}});
+    admin.expect("POST", "/users", Some(unknown), 400);
+}
+
+#[test]
+fn self_registration_makes_plain_enabled_users_only() {
+    let server = platform::server(&["--allow-self-register"]);
+    let admin = Api::admin(&server);
+    let (status, user) = register(&admin, registrant("ada"));
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(
+        (user["role"].as_str(), user["status"].as_str()),
+        (Some("user"), Some("enabled"))
+    );
+    Api::unauthenticated(&admin).login("ada@example.com", "register-me-123");
+
+    // Nobody registers an admin or a disabled account, by name or by code.
+    for (key, value) in [
+        ("role", json!("admin")),
+        ("role", json!(1)),
+        ("status", json!(1)),
+    ] {
+        let mut body = registrant("mallory");
+        body[key] = value;
+        let (status, answer) = register(&admin, body);
+        assert_eq!(status, 403, "{key}: {answer}");
+    }
+    // A token that is there but bad is refused, never taken as a registration.
+    let mut forged = Api::unauthenticated(&admin);
+    forged.token = "not-a-token".into();
+    let (status, _) = forged.call("POST", "/users", Some(registrant("trudy")));
+    assert_eq!(status.as_u16(), 401);
+    // A plain user's token still cannot create users.
+    let mut ada = Api::unauthenticated(&admin);
+    ada.token = ada.login("ada@example.com", "register-me-123");
+    let (status, _) = ada.call("POST", "/users", Some(registrant("oscar")));
+    assert_eq!(status.as_u16(), 403);
+    // Taken names answer 409 like any duplicate.
+    let (status, _) = register(&admin, registrant("ada"));
+    assert_eq!(status, 409);
+}
+
+#[test]
+fn a_users_domains_are_listed_for_that_user_or_a_platform_admin_only() {
+    let t = tenants::two_tenants(&[]);
+    let mine = format!("/users/{}/domains", t.d1.user_id);
+    let (total, ids) = listed(&t.d1.api, &mine, "domains");
+    assert_eq!((total, ids), (1, vec![t.d1.domain.clone()]));
+    assert_eq!(listed(&t.admin, &mine, "domains").0, 1);
+    // Another user learns nothing about d1's memberships; a missing user is a 404.
+    let (status, body) = t.d2.api.call("GET", &mine, None);
+    assert_eq!(status.as_u16(), 403, "{body}");
+    let missing = "/users/00000000-0000-4000-8000-000000000000/domains";
+    t.admin.expect("GET", missing, None, 404);
+    assert_bad_request(&t.d1.api, &format!("{mine}?chanel=x"));
+}

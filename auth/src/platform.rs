@@ -40,6 +40,8 @@ pub struct PlatformConfig {
     pub ui_hosts: Vec<String>,
     /// Kaa endpoint events of client changes (`--kaa-events`); `None` = off.
     pub kaa: Option<crate::kaa::KaaSettings>,
+    /// `POST /users` without a token creates a plain user (`--allow-self-register`).
+    pub allow_self_register: bool,
 }
 
 impl Default for PlatformConfig {
@@ -52,6 +54,7 @@ impl Default for PlatformConfig {
             public_url: "http://127.0.0.1:9000".into(),
             ui_hosts: Vec::new(),
             kaa: None,
+            allow_self_register: false,
         }
     }
 }

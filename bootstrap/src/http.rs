@@ -1,7 +1,7 @@
 //! Magistrala's bootstrap HTTP API.
 //!
 //! The router's state is `Arc<BootstrapService>` and it is closed with `.with_state`,
-//! so [`router`] returns a plain `Router` that merges into the root router next to
+//! so [`router`] returns stateless `Routes` (served and documented) that merge next to
 //! auth's. Auth's [`Caller`] extractor is defined for state `Arc<Platform>`; the
 //! [`User`] extractor here delegates to it with the service's platform, so a bearer
 //! token is checked exactly as on every other platform route.
@@ -10,11 +10,11 @@ use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, put};
-use axum::{Json, Router};
+use axum::Json;
 use magnetite_auth::access::Caller;
 use magnetite_auth::http::PlatformState;
 use magnetite_auth::store::list::MAX_OFFSET;
+use magnetite_httpkit::routes::{get, patch, put, Routes};
 use magnetite_httpkit::{Accepted, Body, Params, Path};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -35,8 +35,8 @@ const DEFAULT_LIMIT: u64 = 10;
 const MAX_LIMIT: u64 = 100;
 
 /// Every bootstrap route, ready to merge.
-pub fn router(service: Arc<BootstrapService>) -> Router {
-    Router::new()
+pub fn router(service: Arc<BootstrapService>) -> Routes {
+    Routes::new()
         .route("/:domain/clients/configs", get(list).post(create))
         .route(
             "/:domain/clients/configs/:client_id",

@@ -3,18 +3,18 @@
 //! The routes authenticate with `magnetite_auth::access::Caller`, whose extractor is
 //! implemented for the state `Arc<Platform>` only; so the routes are built on that
 //! state, the service travels in an `Extension`, and [`router`] finishes with
-//! `.with_state(platform)`: it returns a plain `Router` that merges with
+//! `.with_state(platform)`: it returns stateless `Routes` (served and documented) that merge with
 //! `magnetite_auth::http::router(..)` like any other.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use magnetite_auth::access::{Caller, Need};
 use magnetite_auth::model::Domain;
 use magnetite_auth::store::list::MAX_OFFSET;
 use magnetite_auth::Platform;
+use magnetite_httpkit::routes::{get, Routes};
 use magnetite_httpkit::Body;
 use magnetite_httpkit::{Accepted, Params, Path};
 use serde::Deserialize;
@@ -32,9 +32,9 @@ type Svc = Extension<Arc<CertsService>>;
 type Plat = State<Arc<Platform>>;
 
 /// Every certificates route, ready to merge (state already applied).
-pub fn router(service: Arc<CertsService>) -> Router {
+pub fn router(service: Arc<CertsService>) -> Routes {
     let platform = service.platform().clone();
-    Router::<Arc<Platform>>::new()
+    Routes::<Arc<Platform>>::new()
         .route("/certs/ca", get(ca))
         .route(
             "/:domain/certs",

@@ -97,7 +97,8 @@ async fn world() -> World {
     let db = common::sqlite(dir.path()).await;
     let svc = common::service_on(db, dir.path()).await;
     let app = magnetite_auth::http::router(svc.platform().clone())
-        .merge(magnetite_certs::http::router(svc.clone()));
+        .merge(magnetite_certs::http::router(svc.clone()))
+        .into_router();
     let api = Api { app };
     let admin = api.token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let (s, d) = api

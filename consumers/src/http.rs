@@ -14,10 +14,10 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use magnetite_auth::access::Caller;
 use magnetite_auth::http::PlatformState;
+use magnetite_httpkit::routes::{delete, get, post, Routes};
 use magnetite_httpkit::{Accepted, ApiError, Body, CheckedQuery, Path};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -31,8 +31,8 @@ use crate::{ConsumerError, ConsumerService};
 type AppState = Arc<ConsumerService>;
 
 /// Every consumer route, ready to merge into the root router.
-pub fn router(service: Arc<ConsumerService>) -> Router {
-    Router::new()
+pub fn router(service: Arc<ConsumerService>) -> Routes {
+    Routes::new()
         .route("/consumers", post(create))
         .route("/consumers/acknowledge", post(acknowledge))
         .route("/consumers/:id", delete(remove))
@@ -43,7 +43,8 @@ pub fn router(service: Arc<ConsumerService>) -> Router {
 }
 
 /// Handlers take auth's [`Caller`] straight from this crate's state; it is their first
-/// extractor, so a missing or invalid token is a 401 before any 400 about the input.
+/// extractor, so a missing or invalid token is a 401 before any 400 about the input (and
+/// each route is documented as a bearer route in `/openapi.json`).
 impl PlatformState for ConsumerService {
     fn platform_of_state(&self) -> &magnetite_auth::Platform {
         &self.platform
@@ -110,6 +111,8 @@ async fn remove(
 
 /// A WebSocket upgrade when the request asks for one, `None` otherwise (SSE).
 struct MaybeUpgrade(Option<WebSocketUpgrade>);
+
+impl magnetite_httpkit::routes::DocArg for MaybeUpgrade {}
 
 #[axum::async_trait]
 impl FromRequestParts<AppState> for MaybeUpgrade {

@@ -15,9 +15,9 @@ use crate::model::Service;
 use crate::outbox::{OutboxDb, OutboxRow, ReadScope};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use magnetite_db::Db;
+use magnetite_httpkit::routes::{get, Routes};
 use magnetite_httpkit::{Accepted, ApiError, CheckedQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -81,8 +81,8 @@ impl Accepted for LogQuery {
 }
 
 /// The router with `GET /events`, readable as `access` decides.
-pub fn router(db: Db, names: Names, access: LogAccess) -> Router {
-    Router::new()
+pub fn router(db: Db, names: Names, access: LogAccess) -> Routes {
+    Routes::new()
         .route("/events", get(list))
         .with_state(LogState {
             db,

@@ -161,7 +161,7 @@ impl Events {
 
     /// `GET /events` (the embedded log), readable as `access` decides, to merge into
     /// the root router.
-    pub fn router(&self, access: http::LogAccess) -> axum::Router {
+    pub fn router(&self, access: http::LogAccess) -> magnetite_httpkit::routes::Routes {
         http::router(self.db.clone(), self.names.clone(), access)
     }
 

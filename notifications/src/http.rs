@@ -5,11 +5,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use magnetite_auth::access::Caller;
 use magnetite_auth::http::PlatformState;
 use magnetite_auth::store::list::MAX_OFFSET;
+use magnetite_httpkit::routes::{get, post, Routes};
 use magnetite_httpkit::{Accepted, Body, CheckedQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -29,8 +29,8 @@ pub const MAX_ACK_IDS: usize = 100;
 const MAX_ID_LEN: usize = 64;
 
 /// Both routes, ready to merge into the root router.
-pub fn router(service: Arc<NotificationService>) -> Router {
-    Router::new()
+pub fn router(service: Arc<NotificationService>) -> Routes {
+    Routes::new()
         .route("/notifications", get(list))
         .route("/notifications/acknowledge", post(acknowledge))
         .with_state(service)

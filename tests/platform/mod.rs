@@ -11,6 +11,7 @@ use crate::common::{self, run, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 use std::time::{Duration, Instant};
 
 pub mod mail;
+pub mod openapi;
 pub mod tls;
 
 pub struct Api {
@@ -202,6 +203,14 @@ pub fn device_sub(port: &str, dev: &Device, filter: &str, extra: &[&str]) -> std
 /// A platform server (default `--auth platform`) plus `extra` flags.
 pub fn server(extra: &[&str]) -> Server {
     common::start_platform(extra)
+}
+
+/// [`server`] with the certs service on (`--tls-self-signed`; testkit picks free TLS
+/// ports).
+pub fn server_with_certs(extra: &[&str]) -> Server {
+    let mut args = vec!["--tls-self-signed"];
+    args.extend_from_slice(extra);
+    common::start_platform(&args)
 }
 
 /// One domain, one device connected to `ch` for publish and subscribe, and a second

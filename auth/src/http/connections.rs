@@ -3,8 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
+use magnetite_httpkit::routes::{post, Routes};
 use magnetite_httpkit::Path;
 
 use super::{AppState, Attach, Body, Caller, Detach, Way};
@@ -12,8 +11,8 @@ use crate::access::Actor;
 use crate::error::Result;
 use crate::service::ConnectRequest;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/:domain/channels/connect", post(link::<Attach>))
         .route("/:domain/channels/disconnect", post(link::<Detach>))
         .route("/:domain/channels/:id/connect", post(link_one::<Attach>))

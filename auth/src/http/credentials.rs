@@ -4,8 +4,8 @@
 use axum::extract::{ConnectInfo, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::{get, patch, post, put};
-use axum::{Json, Router};
+use axum::Json;
+use magnetite_httpkit::routes::{get, patch, post, put, Routes};
 use magnetite_httpkit::{Accepted, Params};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -17,8 +17,8 @@ use crate::error::{AuthError, Result};
 use crate::model::User;
 use crate::service::credentials::TokenPair;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/users/secret", patch(update_secret))
         .route("/users/tokens/issue", post(issue_token))
         .route("/users/tokens/refresh", post(refresh_token))
@@ -78,6 +78,13 @@ async fn issue_token(
 
 /// Extracts the user of a refresh token.
 struct RefreshCaller(User);
+
+/// Documented as a bearer route: the refresh token is the bearer.
+impl magnetite_httpkit::routes::DocArg for RefreshCaller {
+    fn bearer() -> bool {
+        true
+    }
+}
 
 #[axum::async_trait]
 impl axum::extract::FromRequestParts<AppState> for RefreshCaller {

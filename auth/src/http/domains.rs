@@ -3,8 +3,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use magnetite_httpkit::routes::{get, post, Routes};
 use magnetite_httpkit::{Params, Path};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -15,8 +15,8 @@ use crate::error::Result;
 use crate::model::Domain;
 use crate::service::{DomainChange, NewDomainInput};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/domains", post(create).get(list))
         .route("/domains/:id", get(view).patch(update))
         .route("/domains/:id/enable", post(set_status::<Enable>))
@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/domains/:id/users", get(members))
         .route("/domains/:id/users/assign", post(assign))
         .route("/domains/:id/users/unassign", post(unassign))
+        .route("/users/:id/domains", get(list_of_user))
 }
 
 async fn create(
@@ -44,6 +45,21 @@ async fn list(
     let (total, q, domains) = state
         .domains()
         .list(&Actor::User(&caller), &params.values)
+        .await?;
+    let items = domains.iter().map(Domain::to_json).collect();
+    Ok(Json(page("domains", total, &q, items)))
+}
+
+/// `GET /users/{id}/domains` (the SDK's `ListUserDomains`).
+async fn list_of_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    params: Params<super::queries::DomainList>,
+) -> Result<Json<Value>> {
+    let (total, q, domains) = state
+        .domains()
+        .list_of_user(&Actor::User(&caller), &user_id, &params.values)
         .await?;
     let items = domains.iter().map(Domain::to_json).collect();
     Ok(Json(page("domains", total, &q, items)))

@@ -14,7 +14,7 @@ mod users;
 use axum::async_trait;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::Router;
+use magnetite_httpkit::routes::Routes;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -33,8 +33,8 @@ pub(crate) use users::create_user as create_admin;
 pub type AppState = Arc<Platform>;
 
 /// Every route of the platform API.
-pub fn router(platform: Arc<Platform>) -> Router {
-    Router::new()
+pub fn router(platform: Arc<Platform>) -> Routes {
+    Routes::new()
         .merge(users::routes())
         .merge(credentials::routes())
         .merge(domains::routes())
@@ -71,6 +71,13 @@ impl<S: PlatformState> FromRequestParts<S> for Caller {
         let platform = state.platform_of_state();
         let user = bearer_user(&parts.headers, platform, TokenKind::Access).await?;
         Ok(Caller { user })
+    }
+}
+
+/// Documented as needing `Authorization: Bearer <access token>` (`/openapi.json`).
+impl magnetite_httpkit::routes::DocArg for Caller {
+    fn bearer() -> bool {
+        true
     }
 }
 

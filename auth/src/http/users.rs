@@ -2,9 +2,9 @@
 //! thin handlers over `crate::service::Users`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use magnetite_httpkit::routes::{get, patch, post, Routes};
 use magnetite_httpkit::{Params, Path};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -18,8 +18,8 @@ use crate::service::{NewUserInput, UserChange, UserField};
 
 pub(crate) use crate::service::users::create_user;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/users", post(create).get(list))
         .route("/users/profile", get(profile))
         .route("/users/search", get(search))
@@ -33,12 +33,20 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/users/:id/disable", post(set_status::<Disable>))
 }
 
+/// `POST /users`: by a platform admin (bearer token), or without a token by anyone
+/// when self-registration is on. A token that is there but bad is a 401, never a
+/// fall back to registration.
 async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    headers: HeaderMap,
     Body(body): Body<NewUserInput>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let user = state.users().create(&Actor::User(&caller), body).await?;
+    let user = if super::bearer_token(&headers).is_some() {
+        let caller = Caller::from_headers(&state, &headers).await?;
+        state.users().create(&Actor::User(&caller), body).await?
+    } else {
+        state.users().register(body).await?
+    };
     Ok((StatusCode::CREATED, Json(user.to_json())))
 }
 

@@ -106,6 +106,22 @@ impl<'a> Domains<'a> {
         Ok((total, q, domains))
     }
 
+    /// A page of the domains `user_id` is a member of (SuperMQ's
+    /// `GET /users/{id}/domains`), for that user or a platform admin only: another
+    /// user's memberships are not a domain member's business.
+    pub async fn list_of_user(
+        &self,
+        actor: &Actor<'_>,
+        user_id: &str,
+        params: &HashMap<String, String>,
+    ) -> Result<(u64, ListQuery, Vec<Domain>)> {
+        actor.require_self_or_admin(user_id)?;
+        self.platform.store.user(user_id).await?;
+        let q = ListQuery::parse(params)?;
+        let (total, domains) = self.platform.store.list_domains(&q, Some(user_id)).await?;
+        Ok((total, q, domains))
+    }
+
     /// One domain the actor may read.
     pub async fn view(&self, actor: &Actor<'_>, id: &str) -> Result<Domain> {
         actor.domain(self.platform, id, Need::Read).await

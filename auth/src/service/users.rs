@@ -35,8 +35,49 @@ pub struct NewUserInput {
     pub credentials: Option<NewUserCredentials>,
     pub tags: Option<Vec<String>>,
     pub metadata: Option<Value>,
+    /// `enabled` / `disabled`, or SuperMQ's codes 0 / 1 (its README sends `"status": 0`).
+    #[serde(default, deserialize_with = "status_code")]
     pub status: Option<String>,
+    /// `user` / `admin`, or SuperMQ's codes 0 / 1 (its README sends `"role": 0`).
+    #[serde(default, deserialize_with = "role_code")]
     pub role: Option<String>,
+}
+
+/// A name, or the number SuperMQ's Go enums marshal it as.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NameOrCode {
+    Name(String),
+    Code(u64),
+}
+
+/// `NameOrCode` as the name `names[code]`; an unknown code stays a (refused) name.
+fn named<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    names: &[&str],
+) -> std::result::Result<Option<String>, D::Error> {
+    Ok(match Option::<NameOrCode>::deserialize(d)? {
+        None => None,
+        Some(NameOrCode::Name(name)) => Some(name),
+        Some(NameOrCode::Code(code)) => Some(
+            usize::try_from(code)
+                .ok()
+                .and_then(|i| names.get(i))
+                .map_or_else(|| code.to_string(), |n| n.to_string()),
+        ),
+    })
+}
+
+fn role_code<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    named(d, &["user", "admin"])
+}
+
+fn status_code<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    named(d, &["enabled", "disabled"])
 }
 
 /// One field of `PATCH /users/{id}/<field>`, each validated and evented its own way.
@@ -188,6 +229,25 @@ impl<'a> Users<'a> {
     /// Creates a user (platform admins only).
     pub async fn create(&self, actor: &Actor<'_>, input: NewUserInput) -> Result<User> {
         actor.require_admin()?;
+        self.create_unchecked(input).await
+    }
+
+    /// Self-registration without a token (`--allow-self-register`, SuperMQ's
+    /// `MG_USERS_ALLOW_SELF_REGISTER`): an enabled plain user and nothing more; a body
+    /// asking for another role or status is refused. Off, it is the missing token's 401.
+    pub async fn register(&self, input: NewUserInput) -> Result<User> {
+        if !self.platform.config.allow_self_register {
+            return Err(AuthError::Unauthorized("missing bearer token".into()));
+        }
+        let plain = input.role.as_deref().is_none_or(|r| r == "user")
+            && input.status.as_deref().is_none_or(|s| s == "enabled");
+        if !plain {
+            return Err(AuthError::forbidden());
+        }
+        self.create_unchecked(input).await
+    }
+
+    async fn create_unchecked(&self, input: NewUserInput) -> Result<User> {
         let creds = input.credentials.unwrap_or_default();
         let email = input
             .email

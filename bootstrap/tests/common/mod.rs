@@ -84,7 +84,8 @@ async fn build(
     .await
     .unwrap();
     let router = magnetite_auth::http::router(platform.clone())
-        .merge(magnetite_bootstrap::router(service.clone()));
+        .merge(magnetite_bootstrap::router(service.clone()))
+        .into_router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });

@@ -309,7 +309,7 @@ pub fn expected_ids(from: usize, n: usize) -> Vec<String> {
 pub async fn serve_log(events: &Events, access: LogAccess) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let app = events.router(access);
+    let app = events.router(access).into_router();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });

@@ -3,8 +3,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use magnetite_httpkit::routes::{delete, get, post, Routes};
 use magnetite_httpkit::{Params, Path};
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,8 +16,8 @@ use crate::http::{queries, AppState, Attach, Body, Caller, Detach, Way};
 use crate::model::Kind;
 use crate::service::group_hierarchy::HierarchyQuery;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
         .route(
             "/:domain/groups/:id/children",
             get(children)
@@ -26,14 +26,14 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route(
             "/:domain/groups/:id/children/all",
-            axum::routing::delete(remove_all_children),
+            delete(remove_all_children),
         )
         .route("/:domain/groups/:id/hierarchy", get(hierarchy))
 }
 
 /// `{base}/:id/parent` for one kind, `base` being `/:domain/<kind>`.
-pub(super) fn parent_routes<K: KindOf>(base: &str) -> Router<AppState> {
-    Router::new().route(
+pub(super) fn parent_routes<K: KindOf>(base: &str) -> Routes<AppState> {
+    Routes::new().route(
         &format!("{base}/:id/parent"),
         post(set_parent::<K>).delete(remove_parent::<K>),
     )

@@ -6,8 +6,8 @@ mod hierarchy;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use magnetite_httpkit::routes::{get, patch, post, Routes};
 use magnetite_httpkit::{Accepted, Params, Path};
 use serde::Deserialize;
 use serde_json::Value;
@@ -40,25 +40,22 @@ impl KindOf for Groups {
     const KIND: Kind = Kind::Group;
 }
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
         .merge(kind_routes::<Clients>())
         .merge(kind_routes::<Channels>())
         .merge(kind_routes::<Groups>())
         .route("/:domain/clients/bulk", post(bulk::<Clients>))
         .route("/:domain/channels/bulk", post(bulk::<Channels>))
-        .route(
-            "/:domain/clients/:id/secret",
-            axum::routing::patch(update_secret),
-        )
+        .route("/:domain/clients/:id/secret", patch(update_secret))
         .route("/:domain/channels/:id/clients", get(related::<Clients>))
         .route("/:domain/clients/:id/channels", get(related::<Channels>))
         .merge(hierarchy::routes())
 }
 
-fn kind_routes<K: KindOf>() -> Router<AppState> {
+fn kind_routes<K: KindOf>() -> Routes<AppState> {
     let base = format!("/:domain/{}", K::KIND.table());
-    Router::new()
+    Routes::new()
         .route(&base, post(create::<K>).get(list::<K>))
         .route(
             &format!("{base}/:id"),
@@ -67,14 +64,8 @@ fn kind_routes<K: KindOf>() -> Router<AppState> {
                 .put(update::<K>)
                 .delete(delete::<K>),
         )
-        .route(
-            &format!("{base}/:id/tags"),
-            axum::routing::patch(update_tags::<K>),
-        )
-        .route(
-            &format!("{base}/:id/metadata"),
-            axum::routing::patch(patch_metadata::<K>),
-        )
+        .route(&format!("{base}/:id/tags"), patch(update_tags::<K>))
+        .route(&format!("{base}/:id/metadata"), patch(patch_metadata::<K>))
         .route(&format!("{base}/:id/enable"), post(set_status::<K, Enable>))
         .route(
             &format!("{base}/:id/disable"),
