@@ -40,7 +40,7 @@ pub use cluster::ClusterLink;
 pub use config::BrokerConfig;
 pub use hooks::{
     AllowAll, AuthDecision, ByteString, ConnectInfo, ConnectRefusal, DisconnectReason,
-    FilterVerdict, Hooks, Presentation, TopicVerdict, Transport, V3PublishRefusal,
+    FilterVerdict, Hooks, Presentation, TopicVerdict, Traffic, Transport, V3PublishRefusal,
 };
 pub use message::Message;
 pub use stats::DropReason;

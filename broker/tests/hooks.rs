@@ -64,7 +64,13 @@ impl Hooks for Recorder {
             .push(format!("connect {user} {client_id}"));
     }
 
-    fn on_disconnect(&self, user: &String, client_id: &str, reason: DisconnectReason) {
+    fn on_disconnect(
+        &self,
+        user: &String,
+        client_id: &str,
+        reason: DisconnectReason,
+        _: magnetite_broker::Traffic,
+    ) {
         self.events
             .lock()
             .unwrap()

@@ -16,7 +16,9 @@
 //! likewise records it at its commit. A client deleted before its disconnect is written
 //! has no group left: that disconnect reaches domain and client consumers only.
 
-use crate::model::mqtt::{mqtt_event, MqttEventType};
+use crate::model::mqtt::{
+    mqtt_event, subscription_event, traffic_event, MqttEventType, SessionRef, SubscriptionChange,
+};
 use crate::model::Event;
 use crate::outbox::OutboxDb;
 use backon::Retryable;
@@ -80,6 +82,43 @@ impl MqttWriter {
         let mut ev = mqtt_event(client_id, kind, &self.instance);
         ev.domain = domain.map(str::to_string);
         let _ = self.tx.send(ev);
+    }
+
+    /// Records a subscription change of the session `subscriber_id` (its MQTT client
+    /// id) of `client_id` on the routed `filter`; never blocks.
+    pub fn record_subscription(
+        &self,
+        client_id: &str,
+        subscriber_id: &str,
+        domain: Option<&str>,
+        change: SubscriptionChange,
+        filter: &str,
+    ) {
+        let mut ev = subscription_event(self.session(client_id, subscriber_id), change, filter);
+        ev.domain = domain.map(str::to_string);
+        let _ = self.tx.send(ev);
+    }
+
+    /// Records the message counts of a session that ended; never blocks.
+    pub fn record_traffic(
+        &self,
+        client_id: &str,
+        subscriber_id: &str,
+        domain: Option<&str>,
+        inbound: u64,
+        outbound: u64,
+    ) {
+        let mut ev = traffic_event(self.session(client_id, subscriber_id), inbound, outbound);
+        ev.domain = domain.map(str::to_string);
+        let _ = self.tx.send(ev);
+    }
+
+    fn session<'a>(&'a self, client_id: &'a str, subscriber_id: &'a str) -> SessionRef<'a> {
+        SessionRef {
+            client_id,
+            subscriber_id,
+            instance: &self.instance,
+        }
     }
 
     /// Records any other event raised by a connection (Kaa connectivity events) in the
