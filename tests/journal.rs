@@ -296,6 +296,22 @@ fn telemetry_counts_an_mqtt_sessions_subscriptions_and_messages() {
     let first = done["first_seen"].as_str().expect("first_seen");
     let last = done["last_seen"].as_str().expect("last_seen");
     assert!(first < last, "{done}");
+    // A session that only subscribed (nothing published or delivered) takes its
+    // subscription with it too.
+    let idle = device_sub(
+        &ts.server.port(),
+        &t.device,
+        &filter,
+        &["-C", "1", "-W", "2"],
+    );
+    until(&t.api, &telemetry, "the idle subscription is seen", |b| {
+        b["subscriptions"] == 1
+    });
+    let _ = common::finish(idle, Duration::from_secs(10));
+    let ended = until(&t.api, &telemetry, "the idle session ended", |b| {
+        b["subscriptions"] == 0
+    });
+    assert_eq!(ended["outbound_messages"], N, "{ended}");
     // The subscription is in the journals of the client and of the channel.
     let subscribes = |path: String| {
         let page = t.api.expect("GET", &path, None, 200);

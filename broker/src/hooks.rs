@@ -260,12 +260,15 @@ pub struct Traffic {
     /// PUBLISHes written to the client (each message once: resends of in-flight
     /// messages after a reconnect are not counted again).
     pub outbound: u64,
+    /// A SUBSCRIBE filter was granted on this connection ([`Hooks::on_subscribe`]
+    /// was called), so whoever tracks subscriptions must hear about its end.
+    pub subscribed: bool,
 }
 
 impl Traffic {
-    /// Nothing was published either way.
+    /// Nothing was published either way and nothing subscribed.
     pub fn is_empty(&self) -> bool {
-        self.inbound == 0 && self.outbound == 0
+        self.inbound == 0 && self.outbound == 0 && !self.subscribed
     }
 }
 

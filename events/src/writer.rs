@@ -79,9 +79,7 @@ impl MqttWriter {
     /// `domain` is the client's domain (`None` without platform auth): the event
     /// belongs to that tenant's log.
     pub fn record(&self, client_id: &str, domain: Option<&str>, kind: MqttEventType) {
-        let mut ev = mqtt_event(client_id, kind, &self.instance);
-        ev.domain = domain.map(str::to_string);
-        let _ = self.tx.send(ev);
+        self.send_in(mqtt_event(client_id, kind, &self.instance), domain);
     }
 
     /// Records a subscription change of the session `subscriber_id` (its MQTT client
@@ -94,9 +92,8 @@ impl MqttWriter {
         change: SubscriptionChange,
         filter: &str,
     ) {
-        let mut ev = subscription_event(self.session(client_id, subscriber_id), change, filter);
-        ev.domain = domain.map(str::to_string);
-        let _ = self.tx.send(ev);
+        let session = self.session(client_id, subscriber_id);
+        self.send_in(subscription_event(session, change, filter), domain);
     }
 
     /// Records the message counts of a session that ended; never blocks.
@@ -108,7 +105,12 @@ impl MqttWriter {
         inbound: u64,
         outbound: u64,
     ) {
-        let mut ev = traffic_event(self.session(client_id, subscriber_id), inbound, outbound);
+        let session = self.session(client_id, subscriber_id);
+        self.send_in(traffic_event(session, inbound, outbound), domain);
+    }
+
+    /// Queues `ev` as an event of the tenant `domain` (none without platform auth).
+    fn send_in(&self, mut ev: Event, domain: Option<&str>) {
         ev.domain = domain.map(str::to_string);
         let _ = self.tx.send(ev);
     }

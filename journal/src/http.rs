@@ -91,18 +91,16 @@ async fn entity_journal(
     ))
 }
 
+/// `/{domain}/journal/client/{id}` has its own route beside `.../telemetry` (a
+/// static segment beats a parameter only when the whole route matches).
 async fn client_journal(
-    State(svc): State<AppState>,
+    state: State<AppState>,
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
     params: Params<JournalParams>,
 ) -> Result<Json<JournalPage>> {
-    let query = parse_query(&params.values)?;
-    let journal = svc.journal();
-    let kind = EntityType::Client;
-    Ok(Json(
-        journal.entity(&caller, &domain, kind, &id, &query).await?,
-    ))
+    let path = Path((domain, EntityType::Client.as_str().to_string(), id));
+    entity_journal(state, caller, path, params).await
 }
 
 async fn user_journal(

@@ -132,6 +132,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         self.shared
             .hooks
             .on_subscribe(&self.identity, &self.client_id, &routed);
+        self.traffic.subscribed = true;
         if let Some(previous) = self.state.subscriptions.insert(filter, stored) {
             // The same text now routes elsewhere (a route was changed): drop the old one.
             self.release(&previous);
