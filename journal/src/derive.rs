@@ -8,7 +8,8 @@
 //! - `kaa` rows are Kaa re-encodings of changes already journalled (and Avro-bound), so
 //!   they are skipped; so are MQTT rows without a tenant (`--auth none`: no platform
 //!   client, no journal route could ever show them, and a busy open broker would grow
-//!   the table for nobody).
+//!   the table for nobody). Events that name no client, channel, group or user
+//!   (`client.list`, `user.issue_token`, ...) are skipped too: no journal lists them.
 
 use serde_json::{Map, Value};
 
@@ -83,6 +84,9 @@ pub fn derive(row: &OutboxRow, domain: Option<&str>) -> Option<Derived> {
     };
     let metadata = take_metadata(&mut fields);
     let entities = entities(&operation, &fields);
+    if entities.is_empty() {
+        return None;
+    }
     let telemetry = domain
         .filter(|_| mqtt)
         .and_then(|d| telemetry(&operation, &fields, d, occurred_at));
@@ -318,6 +322,12 @@ mod tests {
         );
         let no_op = json!({"occurred_at": 1, "id": "c"});
         assert_eq!(derive(&row("clients", no_op), Some("d")), None);
+        let list = json!({"operation": "client.list", "occurred_at": 1, "total": 3});
+        assert_eq!(
+            derive(&row("clients", list), Some("d")),
+            None,
+            "names no entity"
+        );
     }
 
     #[test]
