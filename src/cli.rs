@@ -236,6 +236,10 @@ pub struct Settings {
     /// 0 keeps everything. Unshipped events are never pruned
     #[arg(long, env = "MAGNETITE_EVENT_RETENTION", default_value = "7d", value_parser = duration)]
     pub event_retention: Duration,
+    /// Keep journal entries (`GET /{domain}/journal/...`) this long, e.g. 30d, 24h; 0
+    /// keeps everything. Client telemetry is kept regardless
+    #[arg(long, env = "MAGNETITE_JOURNAL_RETENTION", default_value = "30d", value_parser = duration)]
+    pub journal_retention: Duration,
     /// Kaa endpoint events (RFC 9/ELCE, 15/EME) as Avro on NATS subjects
     /// kaa.v1.events.<originator>.endpoint.<group>.<type>; needs a nats:// --event-store
     #[arg(long, env = "MAGNETITE_KAA_EVENTS")]

@@ -1,16 +1,19 @@
 //! MQTT connect/disconnect events for any hook set: wraps the hooks in use and records
 //! each session start and end (the platform client id when authenticated as one, else
 //! the MQTT client id; this instance) through the
-//! events crate's batching writer, which never blocks a connection.
+//! events crate's batching writer, which never blocks a connection. Also each granted
+//! or dropped subscription, and, when a session that published or received anything
+//! ends, its message counts (the engine counts them per connection; one event per
+//! session, never one per message): the journal's telemetry comes from these.
 
 use std::future::Future;
 use std::sync::Mutex;
 
 use magnetite_broker::{
-    AuthDecision, ConnectInfo, DisconnectReason, FilterVerdict, Hooks, TopicVerdict,
+    AuthDecision, ConnectInfo, DisconnectReason, FilterVerdict, Hooks, TopicVerdict, Traffic,
     V3PublishRefusal,
 };
-use magnetite_events::{MqttEventType, MqttWriter};
+use magnetite_events::{MqttEventType, MqttWriter, SubscriptionChange};
 
 /// Which id an MQTT event names: the authenticated platform client when there is one
 /// (devices choose their MQTT client id freely), else the MQTT client id.
@@ -71,13 +74,30 @@ impl<H> WithEvents<H> {
         }
     }
 
-    /// `event_client_id`: the id the event names ([`EventClientId`]).
-    fn record(&self, event_client_id: &str, domain: Option<&str>, kind: MqttEventType) {
+    /// Hands the writer to `write` unless recording has stopped.
+    fn with_writer(&self, write: impl FnOnce(&MqttWriter)) {
         if let Ok(writer) = self.writer.lock() {
             if let Some(writer) = writer.as_ref() {
-                writer.record(event_client_id, domain, kind);
+                write(writer);
             }
         }
+    }
+
+    /// `event_client_id`: the id the event names ([`EventClientId`]).
+    fn record(&self, event_client_id: &str, domain: Option<&str>, kind: MqttEventType) {
+        self.with_writer(|w| w.record(event_client_id, domain, kind));
+    }
+
+    fn record_subscription<I: EventClientId>(
+        &self,
+        identity: &I,
+        mqtt_client_id: &str,
+        change: SubscriptionChange,
+        filter: &str,
+    ) {
+        let client = identity.event_client_id(mqtt_client_id);
+        let domain = identity.event_domain();
+        self.with_writer(|w| w.record_subscription(client, mqtt_client_id, domain, change, filter));
     }
 }
 
@@ -140,12 +160,34 @@ where
         identity: &Self::Identity,
         mqtt_client_id: &str,
         reason: DisconnectReason,
+        traffic: Traffic,
     ) {
-        self.inner.on_disconnect(identity, mqtt_client_id, reason);
-        self.record(
-            identity.event_client_id(mqtt_client_id),
-            identity.event_domain(),
-            MqttEventType::Disconnect,
+        self.inner
+            .on_disconnect(identity, mqtt_client_id, reason, traffic);
+        let client = identity.event_client_id(mqtt_client_id);
+        let domain = identity.event_domain();
+        if !traffic.is_empty() {
+            let (inbound, outbound) = (traffic.inbound, traffic.outbound);
+            self.with_writer(|w| {
+                w.record_traffic(client, mqtt_client_id, domain, inbound, outbound)
+            });
+        }
+        self.record(client, domain, MqttEventType::Disconnect);
+    }
+
+    fn on_subscribe(&self, identity: &Self::Identity, mqtt_client_id: &str, filter: &str) {
+        self.inner.on_subscribe(identity, mqtt_client_id, filter);
+        self.record_subscription(
+            identity,
+            mqtt_client_id,
+            SubscriptionChange::Subscribe,
+            filter,
         );
+    }
+
+    fn on_unsubscribe(&self, identity: &Self::Identity, mqtt_client_id: &str, filter: &str) {
+        self.inner.on_unsubscribe(identity, mqtt_client_id, filter);
+        let change = SubscriptionChange::Unsubscribe;
+        self.record_subscription(identity, mqtt_client_id, change, filter);
     }
 }

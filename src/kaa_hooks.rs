@@ -19,7 +19,7 @@ use magnetite_auth::mqtt::endpoints::{declared_id, Precheck, Refusal, ServedEndp
 use magnetite_auth::{MqttGate, MqttIdentity};
 use magnetite_broker::{
     AuthDecision, ByteString, ConnectInfo, DisconnectReason, FilterVerdict, Hooks, TopicVerdict,
-    V3PublishRefusal,
+    Traffic, V3PublishRefusal,
 };
 use magnetite_events::kaa::{KaaOrigin, KaaRecord};
 use magnetite_events::MqttWriter;
@@ -207,6 +207,16 @@ impl<H: Hooks<Identity = MqttIdentity>> Hooks for WithKaa<H> {
         self.inner.v3_publish_refusal()
     }
 
+    fn on_subscribe(&self, session: &KaaSession, mqtt_client_id: &str, filter: &str) {
+        self.inner
+            .on_subscribe(&session.identity, mqtt_client_id, filter);
+    }
+
+    fn on_unsubscribe(&self, session: &KaaSession, mqtt_client_id: &str, filter: &str) {
+        self.inner
+            .on_unsubscribe(&session.identity, mqtt_client_id, filter);
+    }
+
     fn on_connect(&self, session: &KaaSession, mqtt_client_id: &str) {
         self.inner.on_connect(&session.identity, mqtt_client_id);
         if let Some(endpoints) = served_now(session, ServedEndpoints::connected) {
@@ -214,9 +224,15 @@ impl<H: Hooks<Identity = MqttIdentity>> Hooks for WithKaa<H> {
         }
     }
 
-    fn on_disconnect(&self, session: &KaaSession, mqtt_client_id: &str, reason: DisconnectReason) {
+    fn on_disconnect(
+        &self,
+        session: &KaaSession,
+        mqtt_client_id: &str,
+        reason: DisconnectReason,
+        traffic: Traffic,
+    ) {
         self.inner
-            .on_disconnect(&session.identity, mqtt_client_id, reason);
+            .on_disconnect(&session.identity, mqtt_client_id, reason, traffic);
         if let Some(endpoints) = served_now(session, ServedEndpoints::disconnected) {
             self.record(&session.identity, KaaRecord::Disconnected { endpoints });
         }

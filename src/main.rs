@@ -189,6 +189,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             services.bootstrap.shutdown().await;
             services.consumers.shutdown().await;
             services.notifications.shutdown().await;
+            services.journal.shutdown().await;
             writer_task
         }
     };

@@ -11,7 +11,7 @@ use magnetite_auth::mqtt::{
 use magnetite_auth::platform::SessionEnder;
 use magnetite_broker::{
     AuthDecision, BrokerHandle, ByteString, ConnectInfo, ConnectRefusal, DisconnectReason,
-    FilterVerdict, Hooks, Presentation, TopicVerdict,
+    FilterVerdict, Hooks, Presentation, TopicVerdict, Traffic,
 };
 
 #[derive(Clone)]
@@ -69,7 +69,13 @@ impl Hooks for PlatformHooks {
         self.gate.session_started(identity, mqtt_client_id);
     }
 
-    fn on_disconnect(&self, identity: &MqttIdentity, mqtt_client_id: &str, _: DisconnectReason) {
+    fn on_disconnect(
+        &self,
+        identity: &MqttIdentity,
+        mqtt_client_id: &str,
+        _: DisconnectReason,
+        _: Traffic,
+    ) {
         self.gate.session_ended(identity, mqtt_client_id);
     }
 }

@@ -1,6 +1,6 @@
 //! The platform services behind `--auth platform`: identity and access (auth), client
-//! certificates (certs), device bootstrap and personal notifications, sharing one database and merged into one
-//! HTTP router.
+//! certificates (certs), device bootstrap, personal notifications and the journal,
+//! sharing one database and merged into one HTTP router.
 
 use magnetite_auth::mail::Mailer;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use magnetite_certs::{Ca, CertsService};
 use magnetite_consumers::{ConsumerService, ConsumersConfig};
 use magnetite_events::http::{LogAccess, Refused};
 use magnetite_events::{Events, ReadScope};
+use magnetite_journal::{JournalService, JournalSettings};
 use magnetite_notifications::{NotificationService, NotificationSettings};
 use secrecy::ExposeSecret;
 
@@ -30,6 +31,7 @@ pub struct Services {
     pub bootstrap: Arc<BootstrapService>,
     pub consumers: Arc<ConsumerService>,
     pub notifications: Arc<NotificationService>,
+    pub journal: Arc<JournalService>,
     /// Their routes, served and documented (`/openapi.json`).
     pub api: magnetite_httpkit::routes::Routes,
     /// Their `/metrics` families (throttle tables, bootstrap attempts for unknown ids).
@@ -67,6 +69,16 @@ pub async fn start(
     }
     let notifications = start_notifications(settings, events, &platform, certs.is_some()).await?;
     api = api.merge(magnetite_notifications::router(Arc::clone(&notifications)));
+    let journal = JournalService::start(
+        events.db().clone(),
+        Arc::clone(&platform),
+        JournalSettings {
+            retention: settings.journal_retention,
+        },
+    )
+    .await
+    .context("starting the journal")?;
+    api = api.merge(magnetite_journal::router(Arc::clone(&journal)));
     let bootstrap = start_bootstrap(settings, events, &platform, certs).await?;
     api = api.merge(magnetite_bootstrap::router(Arc::clone(&bootstrap)));
     let consumers = start_consumers(settings, events, &platform, instance_id).await?;
@@ -91,6 +103,7 @@ pub async fn start(
         bootstrap,
         consumers,
         notifications,
+        journal,
         api,
         metrics,
     })

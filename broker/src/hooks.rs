@@ -229,13 +229,46 @@ pub trait Hooks: Send + Sync + 'static {
     /// A session was accepted (after CONNACK is queued). Must not block.
     fn on_connect(&self, _identity: &Self::Identity, _client_id: &str) {}
 
-    /// A connection ended. Must not block.
+    /// A connection ended, with what it carried. Must not block.
     fn on_disconnect(
         &self,
         _identity: &Self::Identity,
         _client_id: &str,
         _reason: DisconnectReason,
+        _traffic: Traffic,
     ) {
+    }
+
+    /// A SUBSCRIBE filter was granted; `filter` is its routed form (what
+    /// `authorize_subscribe` answered), without any `$share/<group>/`. Must not block.
+    fn on_subscribe(&self, _identity: &Self::Identity, _client_id: &str, _filter: &str) {}
+
+    /// A filter the session held was unsubscribed (routed form, as in `on_subscribe`).
+    /// Must not block.
+    fn on_unsubscribe(&self, _identity: &Self::Identity, _client_id: &str, _filter: &str) {}
+}
+
+/// The PUBLISH packets one connection carried, reported once when it ends
+/// ([`Hooks::on_disconnect`]). Counted by the connection's own task in plain integers
+/// (the task owns its connection, so no atomic and no shared cache line is touched per
+/// message), which is why the count is never reported per message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// PUBLISHes the client sent that were authorized and routed (retransmissions of
+    /// a QoS 2 message already routed are not counted again).
+    pub inbound: u64,
+    /// PUBLISHes written to the client (each message once: resends of in-flight
+    /// messages after a reconnect are not counted again).
+    pub outbound: u64,
+    /// A SUBSCRIBE filter was granted on this connection ([`Hooks::on_subscribe`]
+    /// was called), so whoever tracks subscriptions must hear about its end.
+    pub subscribed: bool,
+}
+
+impl Traffic {
+    /// Nothing was published either way and nothing subscribed.
+    pub fn is_empty(&self) -> bool {
+        self.inbound == 0 && self.outbound == 0 && !self.subscribed
     }
 }
 

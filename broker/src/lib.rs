@@ -43,7 +43,7 @@ pub use config::BrokerConfig;
 pub use directory::{Claim, SessionDirectory};
 pub use hooks::{
     AllowAll, AuthDecision, ByteString, ConnectInfo, ConnectRefusal, DisconnectReason,
-    FilterVerdict, Hooks, Presentation, TopicVerdict, Transport, V3PublishRefusal,
+    FilterVerdict, Hooks, Presentation, TopicVerdict, Traffic, Transport, V3PublishRefusal,
 };
 pub use message::Message;
 pub use stats::DropReason;

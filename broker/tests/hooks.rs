@@ -10,10 +10,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use bytestring::ByteString;
 use common::{connect_packet, Client};
-use magnetite_broker::protocol::{reason, Packet, ProtocolVersion, QoS};
+use magnetite_broker::protocol::{reason, Packet, ProtocolVersion, QoS, Unsubscribe};
 use magnetite_broker::{
     AuthDecision, BrokerConfig, ConnectInfo, ConnectRefusal, DisconnectReason, FilterVerdict,
-    Hooks, TopicVerdict,
+    Hooks, TopicVerdict, Traffic,
 };
 
 /// Accepts password "good" (identity = username), refuses others; only the `own/<user>/#`
@@ -21,6 +21,9 @@ use magnetite_broker::{
 #[derive(Default, Clone)]
 struct Recorder {
     events: Arc<Mutex<Vec<String>>>,
+    /// Subscription changes (`+filter` / `-filter`) and each session's end counts.
+    activity: Arc<Mutex<Vec<String>>>,
+    traffic: Arc<Mutex<Vec<Traffic>>>,
 }
 
 impl Hooks for Recorder {
@@ -64,11 +67,26 @@ impl Hooks for Recorder {
             .push(format!("connect {user} {client_id}"));
     }
 
-    fn on_disconnect(&self, user: &String, client_id: &str, reason: DisconnectReason) {
+    fn on_disconnect(
+        &self,
+        user: &String,
+        client_id: &str,
+        reason: DisconnectReason,
+        traffic: Traffic,
+    ) {
         self.events
             .lock()
             .unwrap()
             .push(format!("disconnect {user} {client_id} {reason:?}"));
+        self.traffic.lock().unwrap().push(traffic);
+    }
+
+    fn on_subscribe(&self, _: &String, _: &str, filter: &str) {
+        self.activity.lock().unwrap().push(format!("+{filter}"));
+    }
+
+    fn on_unsubscribe(&self, _: &String, _: &str, filter: &str) {
+        self.activity.lock().unwrap().push(format!("-{filter}"));
     }
 }
 
@@ -195,4 +213,45 @@ async fn unauthorized_v311_publish_closes_the_connection() {
     .await;
     c.publish("own/bob/x", b"", QoS::AtMostOnce, 0).await;
     assert!(c.closed_within(Duration::from_secs(3)).await);
+}
+
+#[tokio::test]
+async fn a_session_reports_its_subscriptions_and_counts_its_messages_once_at_the_end() {
+    let hooks = Recorder::default();
+    let b = common::start(BrokerConfig::default(), hooks.clone()).await;
+    let (mut c, _) = Client::connect_with(
+        b.addr,
+        login(ProtocolVersion::V5, "dev-9", "alice", b"good"),
+    )
+    .await;
+    assert_eq!(c.subscribe("own/alice/#", QoS::AtLeastOnce).await, vec![1]);
+    assert_eq!(
+        c.subscribe("own/bob/#", QoS::AtLeastOnce).await,
+        vec![reason::NOT_AUTHORIZED]
+    );
+    // Two routed publishes come back to the subscriber; a refused one counts nowhere.
+    c.publish("own/alice/x", b"1", QoS::AtMostOnce, 0).await;
+    c.publish("own/alice/y", b"2", QoS::AtLeastOnce, 7).await;
+    c.publish("own/bob/x", b"3", QoS::AtLeastOnce, 8).await;
+    for _ in 0..2 {
+        assert!(c.next_publish().await.is_some());
+    }
+    let unsubscribe = Unsubscribe {
+        pkid: 9,
+        filters: vec!["own/alice/#".into()],
+        properties: Default::default(),
+    };
+    c.send(Packet::Unsubscribe(unsubscribe)).await;
+    while !matches!(c.recv().await, Some(Packet::UnsubAck(_)) | None) {}
+    c.disconnect().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let activity = hooks.activity.lock().unwrap().clone();
+    assert_eq!(activity, vec!["+own/alice/#", "-own/alice/#"]);
+    let traffic = hooks.traffic.lock().unwrap().clone();
+    let want = Traffic {
+        inbound: 2,
+        outbound: 2,
+        subscribed: true,
+    };
+    assert_eq!(traffic, vec![want], "one report, at the end");
 }

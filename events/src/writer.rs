@@ -16,7 +16,9 @@
 //! likewise records it at its commit. A client deleted before its disconnect is written
 //! has no group left: that disconnect reaches domain and client consumers only.
 
-use crate::model::mqtt::{mqtt_event, MqttEventType};
+use crate::model::mqtt::{
+    mqtt_event, subscription_event, traffic_event, MqttEventType, SessionRef, SubscriptionChange,
+};
 use crate::model::Event;
 use crate::outbox::OutboxDb;
 use backon::Retryable;
@@ -77,9 +79,48 @@ impl MqttWriter {
     /// `domain` is the client's domain (`None` without platform auth): the event
     /// belongs to that tenant's log.
     pub fn record(&self, client_id: &str, domain: Option<&str>, kind: MqttEventType) {
-        let mut ev = mqtt_event(client_id, kind, &self.instance);
+        self.send_in(mqtt_event(client_id, kind, &self.instance), domain);
+    }
+
+    /// Records a subscription change of the session `subscriber_id` (its MQTT client
+    /// id) of `client_id` on the routed `filter`; never blocks.
+    pub fn record_subscription(
+        &self,
+        client_id: &str,
+        subscriber_id: &str,
+        domain: Option<&str>,
+        change: SubscriptionChange,
+        filter: &str,
+    ) {
+        let session = self.session(client_id, subscriber_id);
+        self.send_in(subscription_event(session, change, filter), domain);
+    }
+
+    /// Records the message counts of a session that ended; never blocks.
+    pub fn record_traffic(
+        &self,
+        client_id: &str,
+        subscriber_id: &str,
+        domain: Option<&str>,
+        inbound: u64,
+        outbound: u64,
+    ) {
+        let session = self.session(client_id, subscriber_id);
+        self.send_in(traffic_event(session, inbound, outbound), domain);
+    }
+
+    /// Queues `ev` as an event of the tenant `domain` (none without platform auth).
+    fn send_in(&self, mut ev: Event, domain: Option<&str>) {
         ev.domain = domain.map(str::to_string);
         let _ = self.tx.send(ev);
+    }
+
+    fn session<'a>(&'a self, client_id: &'a str, subscriber_id: &'a str) -> SessionRef<'a> {
+        SessionRef {
+            client_id,
+            subscriber_id,
+            instance: &self.instance,
+        }
     }
 
     /// Records any other event raised by a connection (Kaa connectivity events) in the

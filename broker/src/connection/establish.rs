@@ -321,6 +321,7 @@ async fn accept_connect<H: Hooks, S: Io>(
         scratch: Vec::new(),
         pending_done: None,
         _slot: accepted.permit,
+        traffic: Default::default(),
     };
     // MQTT 3.1 has no session present flag: the byte is reserved, 0.
     let session_present = session_present && version != ProtocolVersion::V31;

@@ -57,6 +57,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 persist.store.wait_for_room().await;
             }
         }
+        self.traffic.inbound += 1;
         let mut message = Message::from_publish(publish, self.session.id);
         if self.shared.cluster.is_some() {
             // Only other instances are told who published (alone, nobody reads it).

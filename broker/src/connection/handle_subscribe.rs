@@ -132,6 +132,10 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 },
             })
         });
+        self.shared
+            .hooks
+            .on_subscribe(&self.identity, &self.client_id, &routed);
+        self.traffic.subscribed = true;
         if let Some(previous) = self.state.subscriptions.insert(filter, stored) {
             // The same text now routes elsewhere (a route was changed): drop the old one.
             self.release(&previous);
@@ -198,6 +202,9 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             let held = self.state.subscriptions.remove(filter);
             if let Some(sub) = &held {
                 self.release(sub);
+                self.shared
+                    .hooks
+                    .on_unsubscribe(&self.identity, &self.client_id, &sub.filter);
                 self.session.with_link(|link| {
                     link.append(Record::Unsubscribed {
                         pid: link.pid,

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 pub use establish::{serve_connection, Accepted};
 
 use crate::broker::Shared;
-use crate::hooks::{DisconnectReason, Hooks};
+use crate::hooks::{DisconnectReason, Hooks, Traffic};
 use crate::message::Delivery;
 use crate::protocol::{self, reason, Disconnect, LastWill, Packet, Properties, ProtocolVersion};
 use crate::session::{Kick, Session, SessionState};
@@ -107,6 +107,8 @@ pub(crate) struct Connection<H: Hooks, S: Io> {
     pending_done: Option<oneshot::Sender<()>>,
     /// Held for the connection's life: one of `max_connections`.
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// What this connection carried, told to the hooks when it ends.
+    traffic: Traffic,
 }
 
 impl<H: Hooks, S: Io> Connection<H, S> {

@@ -66,6 +66,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             });
         }
         self.encode_publish(&publish);
+        self.traffic.outbound += 1;
     }
 
     /// QoS 0 deliveries with nothing per-subscriber (no subscription id, no topic alias,
@@ -90,6 +91,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             return true;
         }
         self.wbuf.extend_from_slice(frame);
+        self.traffic.outbound += 1;
         true
     }
 

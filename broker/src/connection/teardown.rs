@@ -63,9 +63,12 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         if let Some(done) = self.pending_done.take() {
             let _ = done.send(());
         }
-        shared
-            .hooks
-            .on_disconnect(&self.identity, &self.client_id, exit.hook_reason());
+        shared.hooks.on_disconnect(
+            &self.identity,
+            &self.client_id,
+            exit.hook_reason(),
+            self.traffic,
+        );
         tracing::debug!(client_id = %self.client_id, ?exit, "client disconnected");
         if client_closes || matches!(exit, Exit::Violation(_) | Exit::NotAuthorized) {
             self.linger().await;

@@ -36,6 +36,11 @@ pub enum Service {
     Bootstrap,
     /// `mqtt`: MQTT adapter connect/disconnect.
     Mqtt,
+    /// `mqtt.activity`: what MQTT sessions did besides connecting, in SuperMQ's shape
+    /// (`mqtt.client_subscribe`, `mqtt.client_unsubscribe`) plus each session's message
+    /// counts (`mqtt.client_traffic`), see [`mqtt`]. A stream of its own so the
+    /// `<prefix>.mqtt` stream keeps exactly Magistrala's connect/disconnect events.
+    MqttActivity,
     /// `kaa`: Kaa endpoint events ([`crate::kaa`]), shipped only to NATS, as Avro on
     /// their own subjects. Not in [`Service::ALL`]: no Magistrala stream carries them.
     Kaa,
@@ -57,6 +62,7 @@ impl Service {
             Service::Clients => "clients",
             Service::Bootstrap => "bootstrap",
             Service::Mqtt => "mqtt",
+            Service::MqttActivity => mqtt::ACTIVITY_STREAM,
             Service::Kaa => crate::kaa::STREAM,
         }
     }
@@ -68,6 +74,7 @@ impl Service {
             "clients" | "things" => Some(Service::Clients),
             "bootstrap" => Some(Service::Bootstrap),
             "mqtt" => Some(Service::Mqtt),
+            mqtt::ACTIVITY_STREAM => Some(Service::MqttActivity),
             crate::kaa::STREAM => Some(Service::Kaa),
             _ => None,
         }

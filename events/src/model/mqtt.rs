@@ -1,5 +1,12 @@
 //! MQTT adapter events (stream `<prefix>.mqtt`): one definition shared by the broker
 //! hooks (auth) and the tests, so connect/disconnect rows are written identically.
+//!
+//! Session activity (stream `<prefix>.mqtt.activity`, [`ACTIVITY_STREAM`]): SuperMQ's
+//! MQTT adapter events `mqtt.client_subscribe` (client_id, subscriber_id, domain_id,
+//! channel_id, subtopic) and their `mqtt.client_unsubscribe` counterpart, each with the
+//! routed `topic` filter and the `instance`; and `mqtt.client_traffic`, the PUBLISH
+//! counts of one session written once when it ends (never an event per message). The
+//! journal derives a client's telemetry from them.
 
 use super::{Event, Service};
 
@@ -40,4 +47,140 @@ pub fn mqtt_event_at(client_id: &str, kind: MqttEventType, instance: &str, at_ns
     e.with("client_id", client_id)
         .with("event_type", kind.as_str())
         .with("instance", instance)
+}
+
+/// The outbox stream of session activity.
+pub const ACTIVITY_STREAM: &str = "mqtt.activity";
+
+/// `mqtt.client_subscribe` / `mqtt.client_unsubscribe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionChange {
+    /// A filter was granted.
+    Subscribe,
+    /// A held filter was dropped.
+    Unsubscribe,
+}
+
+impl SubscriptionChange {
+    /// The `operation` field.
+    pub fn operation(self) -> &'static str {
+        match self {
+            SubscriptionChange::Subscribe => "mqtt.client_subscribe",
+            SubscriptionChange::Unsubscribe => "mqtt.client_unsubscribe",
+        }
+    }
+}
+
+/// The `operation` of a session's message counts.
+pub const TRAFFIC_OPERATION: &str = "mqtt.client_traffic";
+
+/// Who did something in an MQTT session: the client the event names (as in
+/// [`mqtt_event`]), the MQTT client id of the session (`subscriber_id`, SuperMQ's name)
+/// and the broker instance.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRef<'a> {
+    /// The platform client id (the MQTT client id without platform auth).
+    pub client_id: &'a str,
+    /// The MQTT client id of the session.
+    pub subscriber_id: &'a str,
+    /// This broker's instance id.
+    pub instance: &'a str,
+}
+
+impl SessionRef<'_> {
+    fn event(&self, operation: &str) -> Event {
+        Event::new(Service::MqttActivity, operation)
+            .with("client_id", self.client_id)
+            .with("subscriber_id", self.subscriber_id)
+            .with("instance", self.instance)
+    }
+}
+
+/// A subscription change of a session on the routed `filter`. A platform filter
+/// (`m/<domain>/c/<channel>[/<subtopic>]`) also gives `domain_id`, `channel_id` and
+/// `subtopic` (SuperMQ's fields); any other (`--auth none`) only the `topic`.
+pub fn subscription_event(
+    session: SessionRef<'_>,
+    change: SubscriptionChange,
+    filter: &str,
+) -> Event {
+    let ev = session.event(change.operation()).with("topic", filter);
+    match platform_filter(filter) {
+        Some((domain, channel, subtopic)) => ev
+            .with("domain_id", domain)
+            .with("channel_id", channel)
+            .with("subtopic", subtopic),
+        None => ev,
+    }
+}
+
+/// The message counts of a session that ended: `inbound_messages` (PUBLISHes the
+/// client sent) and `outbound_messages` (PUBLISHes delivered to it).
+pub fn traffic_event(session: SessionRef<'_>, inbound: u64, outbound: u64) -> Event {
+    session
+        .event(TRAFFIC_OPERATION)
+        .with("inbound_messages", inbound)
+        .with("outbound_messages", outbound)
+}
+
+/// `(domain, channel, subtopic)` of a routed platform filter `m/<d>/c/<ch>[/<sub>]`;
+/// the subtopic is empty when there is none.
+pub fn platform_filter(filter: &str) -> Option<(&str, &str, &str)> {
+    let rest = filter.strip_prefix("m/")?;
+    let (domain, rest) = rest.split_once("/c/")?;
+    let (channel, subtopic) = rest.split_once('/').unwrap_or((rest, ""));
+    let plain = |s: &str| !s.is_empty() && !s.contains(['/', '+', '#']);
+    (plain(domain) && plain(channel)).then_some((domain, channel, subtopic))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SESSION: SessionRef<'static> = SessionRef {
+        client_id: "c1",
+        subscriber_id: "sensor-1",
+        instance: "node-1",
+    };
+
+    #[test]
+    fn a_platform_subscription_names_its_channel_as_supermq_does() {
+        let ev = subscription_event(SESSION, SubscriptionChange::Subscribe, "m/d1/c/ch1/room/#");
+        assert_eq!(ev.service, Service::MqttActivity);
+        assert_eq!(ev.operation(), "mqtt.client_subscribe");
+        assert_eq!(
+            ev.field_names(),
+            vec![
+                "channel_id",
+                "client_id",
+                "domain_id",
+                "instance",
+                "occurred_at",
+                "operation",
+                "subscriber_id",
+                "subtopic",
+                "topic"
+            ]
+        );
+        assert_eq!(ev.fields["channel_id"], "ch1");
+        assert_eq!(ev.fields["subtopic"], "room/#");
+    }
+
+    #[test]
+    fn any_other_filter_keeps_only_its_topic() {
+        let ev = subscription_event(SESSION, SubscriptionChange::Unsubscribe, "sensors/#");
+        assert_eq!(ev.operation(), "mqtt.client_unsubscribe");
+        assert!(ev.fields.get("channel_id").is_none());
+        assert_eq!(ev.fields["topic"], "sensors/#");
+        assert_eq!(platform_filter("m/d/c/+"), None);
+        assert_eq!(platform_filter("m/d/c/ch"), Some(("d", "ch", "")));
+    }
+
+    #[test]
+    fn traffic_carries_both_counts() {
+        let ev = traffic_event(SESSION, 3, 7);
+        assert_eq!(ev.fields["inbound_messages"], 3);
+        assert_eq!(ev.fields["outbound_messages"], 7);
+        assert_eq!(ev.fields["subscriber_id"], "sensor-1");
+    }
 }

@@ -1,0 +1,295 @@
+//! The journal's tables on the platform database (SQLite or PostgreSQL, one set of SQL
+//! through `magnetite-db`'s macros).
+//!
+//! - `journal`: one row per journalled outbox event, keyed by the outbox id, so storing
+//!   a window twice (a crash before the reader's cursor was saved) stores nothing twice:
+//!   [`store_window`] applies an entry's telemetry change only when its row is new, in
+//!   the same transaction.
+//! - `journal_entities (entity_type, entity_id, occurred_at, journal_id)`: which
+//!   journals list an entry; its primary key is the index a page is read by (one entity,
+//!   in time order), so a page never scans other entities' history.
+//! - `journal_telemetry`: per client, message counts and first / last seen;
+//!   `journal_subscriptions`: the filters each live session of a client holds.
+//!
+//! Entries are pruned by age ([`prune`], `--journal-retention`); telemetry is an
+//! aggregate and is kept.
+
+use std::collections::HashMap;
+
+use magnetite_db::{db_read, db_tx, Db};
+use serde_json::{Map, Value};
+use sqlx::Row;
+
+use crate::derive::{Change, Derived, TelemetryChange};
+use crate::error::Result;
+use crate::model::{EntityType, Entry, JournalQuery, TelemetryRow};
+
+const SCHEMA: [&str; 6] = [
+    "CREATE TABLE IF NOT EXISTS journal (id BIGINT PRIMARY KEY, operation TEXT NOT NULL, \
+     occurred_at BIGINT NOT NULL, domain TEXT, attributes TEXT NOT NULL, metadata TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS journal_by_time ON journal (occurred_at)",
+    "CREATE TABLE IF NOT EXISTS journal_entities (entity_type TEXT NOT NULL, \
+     entity_id TEXT NOT NULL, occurred_at BIGINT NOT NULL, journal_id BIGINT NOT NULL, \
+     PRIMARY KEY (entity_type, entity_id, occurred_at, journal_id))",
+    "CREATE INDEX IF NOT EXISTS journal_entities_by_entry ON journal_entities (journal_id)",
+    "CREATE TABLE IF NOT EXISTS journal_telemetry (client_id TEXT PRIMARY KEY, \
+     domain_id TEXT NOT NULL, inbound BIGINT NOT NULL, outbound BIGINT NOT NULL, \
+     first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS journal_subscriptions (client_id TEXT NOT NULL, \
+     subscriber_id TEXT NOT NULL, topic TEXT NOT NULL, \
+     PRIMARY KEY (client_id, subscriber_id, topic))",
+];
+
+const INSERT_ENTRY: &str = "INSERT INTO journal \
+     (id, operation, occurred_at, domain, attributes, metadata) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
+const INSERT_ENTITY: &str = "INSERT INTO journal_entities \
+     (entity_type, entity_id, occurred_at, journal_id) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT DO NOTHING";
+/// Counts add up; first seen only moves back, last seen only forward (events of
+/// several instances may be written out of their time order).
+const ADD_TELEMETRY: &str = "INSERT INTO journal_telemetry \
+     (client_id, domain_id, inbound, outbound, first_seen, last_seen) \
+     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (client_id) DO UPDATE SET \
+     inbound = journal_telemetry.inbound + excluded.inbound, \
+     outbound = journal_telemetry.outbound + excluded.outbound, \
+     first_seen = CASE WHEN excluded.first_seen < journal_telemetry.first_seen \
+       THEN excluded.first_seen ELSE journal_telemetry.first_seen END, \
+     last_seen = CASE WHEN excluded.last_seen > journal_telemetry.last_seen \
+       THEN excluded.last_seen ELSE journal_telemetry.last_seen END";
+const ADD_SUBSCRIPTION: &str = "INSERT INTO journal_subscriptions \
+     (client_id, subscriber_id, topic) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+const DROP_SUBSCRIPTION: &str = "DELETE FROM journal_subscriptions \
+     WHERE client_id = $1 AND subscriber_id = $2 AND topic = $3";
+const DROP_SESSION: &str =
+    "DELETE FROM journal_subscriptions WHERE client_id = $1 AND subscriber_id = $2";
+
+/// Applies one telemetry change on `$tx` (either engine's transaction): the
+/// subscription it adds or drops, then the counts and times.
+macro_rules! apply_telemetry {
+    ($tx:ident, $t:expr) => {{
+        let t: &TelemetryChange = $t;
+        match &t.kind {
+            Change::Subscribed { subscriber, topic } => {
+                let q = sqlx::query(ADD_SUBSCRIPTION)
+                    .bind(&t.client_id)
+                    .bind(subscriber);
+                q.bind(topic).execute(&mut *$tx).await?;
+            }
+            Change::Unsubscribed { subscriber, topic } => {
+                let q = sqlx::query(DROP_SUBSCRIPTION)
+                    .bind(&t.client_id)
+                    .bind(subscriber);
+                q.bind(topic).execute(&mut *$tx).await?;
+            }
+            Change::SessionEnded { subscriber, .. } => {
+                let q = sqlx::query(DROP_SESSION)
+                    .bind(&t.client_id)
+                    .bind(subscriber);
+                q.execute(&mut *$tx).await?;
+            }
+            Change::Seen => {}
+        }
+        let (inbound, outbound) = t.counts();
+        sqlx::query(ADD_TELEMETRY)
+            .bind(&t.client_id)
+            .bind(&t.domain_id)
+            .bind(inbound)
+            .bind(outbound)
+            .bind(t.at)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
+/// Creates the tables if missing (idempotent; run at every start).
+pub async fn migrate(db: &Db) -> Result<()> {
+    for sql in SCHEMA {
+        db_read!(db, pool => { sqlx::query(sql).execute(pool).await?; });
+    }
+    Ok(())
+}
+
+/// The tenants of the outbox rows `first..=last` that have one (the reader's rows
+/// carry no domain).
+pub async fn outbox_domains(db: &Db, first: i64, last: i64) -> Result<HashMap<i64, String>> {
+    let sql = "SELECT id, domain FROM events_outbox \
+               WHERE id >= $1 AND id <= $2 AND domain IS NOT NULL";
+    db_read!(db, pool => {
+        let rows = sqlx::query(sql).bind(first).bind(last).fetch_all(pool).await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for r in rows {
+            out.insert(r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?);
+        }
+        Ok(out)
+    })
+}
+
+/// Stores a window's entries, their entity index and, for entries not stored before,
+/// their telemetry changes: one transaction. Returns how many entries were new.
+pub async fn store_window(db: &Db, window: &[Derived]) -> Result<u64> {
+    if window.is_empty() {
+        return Ok(0);
+    }
+    db_tx!(db, tx => {
+        let mut added = 0;
+        for d in window {
+            let e = &d.entry;
+            let inserted = sqlx::query(INSERT_ENTRY)
+                .bind(e.id)
+                .bind(&e.operation)
+                .bind(e.occurred_at)
+                .bind(e.domain.as_deref())
+                .bind(Value::Object(e.attributes.clone()).to_string())
+                .bind(Value::Object(e.metadata.clone()).to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if inserted == 0 {
+                continue;
+            }
+            added += 1;
+            for (kind, id) in &d.entities {
+                sqlx::query(INSERT_ENTITY)
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .bind(e.occurred_at)
+                    .bind(e.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(t) = &d.telemetry {
+                apply_telemetry!(tx, t);
+            }
+        }
+        Ok(added)
+    })
+}
+
+impl TelemetryChange {
+    /// `(inbound, outbound)` PUBLISHes this change adds.
+    fn counts(&self) -> (i64, i64) {
+        match self.kind {
+            Change::SessionEnded {
+                inbound, outbound, ..
+            } => (inbound, outbound),
+            _ => (0, 0),
+        }
+    }
+}
+
+/// A bound value of a page query.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// The `FROM ... WHERE ...` of one entity's page and its values, numbered `$1..`.
+fn page_filter(
+    kind: EntityType,
+    id: &str,
+    domain: Option<&str>,
+    q: &JournalQuery,
+) -> (String, Vec<Bind>) {
+    let mut binds = vec![
+        Bind::Text(kind.as_str().to_string()),
+        Bind::Text(id.to_string()),
+        Bind::Int(q.from_ns),
+        Bind::Int(q.to_ns),
+    ];
+    let mut sql = String::from(
+        "FROM journal_entities e JOIN journal j ON j.id = e.journal_id \
+         WHERE e.entity_type = $1 AND e.entity_id = $2 \
+         AND e.occurred_at >= $3 AND e.occurred_at <= $4",
+    );
+    if let Some(op) = &q.operation {
+        binds.push(Bind::Text(op.clone()));
+        sql.push_str(&format!(" AND j.operation = ${}", binds.len()));
+    }
+    if let Some(d) = domain {
+        binds.push(Bind::Text(d.to_string()));
+        sql.push_str(&format!(" AND j.domain = ${}", binds.len()));
+    }
+    (sql, binds)
+}
+
+/// One page of the journal of `kind` `id` (only entries of `domain` when given) and
+/// the total matching.
+pub async fn page(
+    db: &Db,
+    kind: EntityType,
+    id: &str,
+    domain: Option<&str>,
+    q: &JournalQuery,
+) -> Result<(u64, Vec<Entry>)> {
+    let (filter, binds) = page_filter(kind, id, domain, q);
+    let count_sql = format!("SELECT COUNT(*) {filter}");
+    let dir = q.dir.sql();
+    let rows_sql = format!(
+        "SELECT j.id, j.operation, j.occurred_at, j.domain, j.attributes, j.metadata {filter} \
+         ORDER BY e.occurred_at {dir}, e.journal_id {dir} LIMIT {} OFFSET {}",
+        q.limit, q.offset
+    );
+    db_read!(db, pool => {
+        let mut count = sqlx::query(&count_sql);
+        let mut rows = sqlx::query(&rows_sql);
+        for b in &binds {
+            (count, rows) = match b {
+                Bind::Text(s) => (count.bind(s.as_str()), rows.bind(s.as_str())),
+                Bind::Int(i) => (count.bind(*i), rows.bind(*i)),
+            };
+        }
+        let total: i64 = count.fetch_one(pool).await?.try_get(0)?;
+        let mut entries = Vec::new();
+        for r in rows.fetch_all(pool).await? {
+            entries.push(Entry {
+                id: r.try_get("id")?,
+                operation: r.try_get("operation")?,
+                occurred_at: r.try_get("occurred_at")?,
+                domain: r.try_get("domain")?,
+                attributes: object(r.try_get("attributes")?),
+                metadata: object(r.try_get("metadata")?),
+            });
+        }
+        Ok((u64::try_from(total).unwrap_or(0), entries))
+    })
+}
+
+/// A stored JSON object (empty if it is somehow not one).
+fn object(text: String) -> Map<String, Value> {
+    match serde_json::from_str(&text) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+/// What is known of `client_id` of `domain_id` (zeros and no times if never seen).
+pub async fn telemetry(db: &Db, client_id: &str, domain_id: &str) -> Result<TelemetryRow> {
+    let seen = "SELECT inbound, outbound, first_seen, last_seen FROM journal_telemetry \
+                WHERE client_id = $1 AND domain_id = $2";
+    let subs = "SELECT COUNT(*) FROM journal_subscriptions WHERE client_id = $1";
+    db_read!(db, pool => {
+        let mut t = TelemetryRow::default();
+        if let Some(r) = sqlx::query(seen).bind(client_id).bind(domain_id).fetch_optional(pool).await? {
+            t.inbound = r.try_get(0)?;
+            t.outbound = r.try_get(1)?;
+            t.first_seen = Some(r.try_get(2)?);
+            t.last_seen = Some(r.try_get(3)?);
+        }
+        t.subscriptions = sqlx::query(subs).bind(client_id).fetch_one(pool).await?.try_get(0)?;
+        Ok(t)
+    })
+}
+
+/// Deletes at most `chunk` entries that occurred before `before_ns` (with their
+/// index rows); returns how many went.
+pub async fn prune(db: &Db, before_ns: i64, chunk: i64) -> Result<u64> {
+    let oldest = "SELECT id FROM journal WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2";
+    let index = format!("DELETE FROM journal_entities WHERE journal_id IN ({oldest})");
+    let entries = format!("DELETE FROM journal WHERE id IN ({oldest})");
+    db_tx!(db, tx => {
+        sqlx::query(&index).bind(before_ns).bind(chunk).execute(&mut *tx).await?;
+        let gone = sqlx::query(&entries).bind(before_ns).bind(chunk).execute(&mut *tx).await?;
+        Ok(gone.rows_affected())
+    })
+}
