@@ -8,7 +8,7 @@
 //! on [`Shared`], so the engine has no import circle.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
@@ -24,6 +24,7 @@ use crate::router::{Entry, EntryKey, Router};
 use crate::session::{Kick, Session, SessionState};
 use crate::sessions::{SessionKey, Sessions};
 use crate::stats::{DropReason, Drops, Stats};
+use crate::tap::MessageTap;
 
 /// CONNECTs that may wait for a connection slot at once (see
 /// `BrokerConfig::connect_slot_wait`). A waiter is a socket that has already sent its
@@ -48,6 +49,9 @@ pub(crate) struct Shared<H: Hooks> {
     pub slot_waiters: Semaphore,
     pub shutdown: watch::Sender<bool>,
     pub tasks: TaskTracker,
+    /// Sees every message published on this instance (set once, e.g. the message
+    /// store's writer); unset costs one atomic load per PUBLISH.
+    pub tap: OnceLock<Arc<dyn MessageTap>>,
 }
 
 pub struct Broker<H: Hooks> {
@@ -114,6 +118,7 @@ impl<H: Hooks> Broker<H> {
                 slot_waiters,
                 shutdown,
                 tasks: TaskTracker::new(),
+                tap: OnceLock::new(),
             }),
         }
     }
@@ -159,6 +164,9 @@ impl<H: Hooks> Shared<H> {
         if let Some(cluster) = &self.cluster {
             cluster.forward(&message);
             routed.forwarded = true;
+        }
+        if let Some(tap) = self.tap.get() {
+            tap.published(&message);
         }
         routed
     }
@@ -404,6 +412,12 @@ pub trait BrokerControl: Send + Sync {
     fn publish_from_cluster(&self, message: Message);
     /// Keeps (or clears) a retained message another instance took.
     fn retain_from_cluster(&self, message: Message);
+    /// Publishes a message that entered through another door (the HTTP adapter), already
+    /// authorized and under its routed topic, as a will is: nobody waits for a slow
+    /// subscriber, a full queue overflows.
+    fn publish(&self, message: Message);
+    /// Installs the one [`MessageTap`]; false when one is installed already.
+    fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool;
 }
 
 /// A reading of the persistence counters, for `/metrics`.
@@ -446,6 +460,12 @@ impl<H: Hooks> BrokerControl for Shared<H> {
     fn retain_from_cluster(&self, message: Message) {
         Shared::retain_from_cluster(self, Arc::new(message));
     }
+    fn publish(&self, message: Message) {
+        self.publish_detached(Arc::new(message));
+    }
+    fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool {
+        self.tap.set(tap).is_ok()
+    }
     fn persistence(&self) -> PersistenceCounts {
         let Some(persist) = &self.persist else {
             return PersistenceCounts::default();
@@ -487,6 +507,18 @@ impl BrokerHandle {
     /// Keeps (or clears) a retained message another instance took.
     pub fn retain_from_cluster(&self, message: Message) {
         self.control.retain_from_cluster(message)
+    }
+
+    /// Publishes an authorized message under its routed topic (see
+    /// [`BrokerControl::publish`]): local subscribers, retained store, other instances.
+    pub fn publish(&self, message: Message) {
+        self.control.publish(message)
+    }
+
+    /// Lets `tap` see every message published on this instance; false when a tap is
+    /// installed already (there is one).
+    pub fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool {
+        self.control.set_tap(tap)
     }
 
     pub fn control(&self) -> &dyn BrokerControl {
