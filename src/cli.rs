@@ -126,6 +126,17 @@ pub enum PersistenceMode {
     Sync,
 }
 
+/// Which channel messages the writer stores (see README "HTTP publishing and message
+/// storage").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessagesStoreMode {
+    /// Channels (or every channel of a domain) whose metadata has "store_messages": true.
+    OptIn,
+    All,
+    /// No writer; the readers answer 404.
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -236,6 +247,18 @@ pub struct Settings {
     /// 0 keeps everything. Unshipped events are never pruned
     #[arg(long, env = "MAGNETITE_EVENT_RETENTION", default_value = "7d", value_parser = duration)]
     pub event_retention: Duration,
+    /// Which channel messages are stored for the readers: opt-in (channels or domains
+    /// whose metadata has "store_messages": true), all, or off
+    #[arg(long, env = "MAGNETITE_MESSAGES_STORE", value_enum, default_value_t = MessagesStoreMode::OptIn)]
+    pub messages_store: MessagesStoreMode,
+    /// Message store: sqlite://... or postgres://... (may be the --database-url)
+    /// [default: sqlite://<data dir>/messages.db, its own file]
+    #[arg(long, env = "MAGNETITE_MESSAGES_DB", hide_env_values = true, value_parser = parse_secret)]
+    pub messages_db: Option<SecretString>,
+    /// Stored messages are deleted this long after they arrived, e.g. 24h, 30d; 0 keeps
+    /// them
+    #[arg(long, env = "MAGNETITE_MESSAGES_RETENTION", default_value = "30d", value_parser = duration)]
+    pub messages_retention: Duration,
     /// Kaa endpoint events (RFC 9/ELCE, 15/EME) as Avro on NATS subjects
     /// kaa.v1.events.<originator>.endpoint.<group>.<type>; needs a nats:// --event-store
     #[arg(long, env = "MAGNETITE_KAA_EVENTS")]
@@ -379,6 +402,14 @@ impl Settings {
     }
 
     /// SMTP server of `--smtp-url`, when set (empty counts as unset).
+    /// The message store's URL (it may carry a password: only for opening the pool).
+    pub fn messages_db_url(&self) -> String {
+        match &self.messages_db {
+            Some(url) => url.expose_secret().to_string(),
+            None => format!("sqlite://{}/messages.db", self.storage.data_dir.display()),
+        }
+    }
+
     pub fn smtp_url(&self) -> Option<&str> {
         self.smtp_url
             .as_ref()

@@ -124,9 +124,7 @@ async fn accept(
         .map_err(|_| MessagesError::TooLarge(max))?;
     // Tests that serve the router without the server's accept loop have no peer.
     let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    service
-        .publish(&credentials, target, payload, peer)
-        .await?;
+    service.publish(&credentials, target, payload, peer).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -141,7 +139,9 @@ pub fn credentials(headers: &HeaderMap) -> Option<Credentials> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest)
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (client_id, secret) = text.split_once(':')?;
     (!client_id.is_empty() && !secret.is_empty()).then(|| Credentials::Basic {
@@ -191,7 +191,13 @@ mod tests {
     #[test]
     fn anything_else_is_no_credentials() {
         let no_secret = base64::engine::general_purpose::STANDARD.encode("id-1:");
-        for value in ["Bearer x", "Client ", "Basic !!", "secret", &format!("Basic {no_secret}")] {
+        for value in [
+            "Bearer x",
+            "Client ",
+            "Basic !!",
+            "secret",
+            &format!("Basic {no_secret}"),
+        ] {
             assert!(with(value).is_none(), "{value}");
         }
         assert!(credentials(&HeaderMap::new()).is_none());

@@ -149,7 +149,10 @@ fn invalid(key: &str, expected: &str) -> MessagesError {
 fn integer(values: &HashMap<String, String>, key: &str) -> Result<Option<u64>, MessagesError> {
     values
         .get(key)
-        .map(|v| v.parse().map_err(|_| invalid(key, "a non-negative integer")))
+        .map(|v| {
+            v.parse()
+                .map_err(|_| invalid(key, "a non-negative integer"))
+        })
         .transpose()
 }
 

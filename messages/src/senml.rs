@@ -164,7 +164,12 @@ mod tests {
             b"[1,2]",
             b"",
         ] {
-            assert_eq!(parse(payload, NOW), None, "{:?}", String::from_utf8_lossy(payload));
+            assert_eq!(
+                parse(payload, NOW),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(payload)
+            );
         }
     }
 }

@@ -136,8 +136,8 @@ impl MessagesService {
             payload,
             properties: Default::default(),
         };
-        let message = Message::from_publish(publish, 0)
-            .with_publisher(ByteString::from(identity.client_id));
+        let message =
+            Message::from_publish(publish, 0).with_publisher(ByteString::from(identity.client_id));
         self.broker.publish(message);
         Ok(())
     }

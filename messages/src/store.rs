@@ -237,7 +237,6 @@ impl MessageStore {
     }
 }
 
-
 fn raw_fields(m: &mut Map<String, Value>, time: Option<f64>, bytes: Vec<u8>) {
     use base64::Engine;
     m.insert("created".into(), json!(time));

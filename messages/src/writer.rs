@@ -79,7 +79,11 @@ impl MessageWriter {
         store: MessageStore,
         policy: StorePolicy,
         bounds: QueueBounds,
-    ) -> (MessageWriter, Arc<WriterCounters>, tokio::task::JoinHandle<()>) {
+    ) -> (
+        MessageWriter,
+        Arc<WriterCounters>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let (queue, rx) = mpsc::channel(bounds.messages.max(1));
         let counters = Arc::new(WriterCounters::default());
         let queued_bytes = Arc::new(AtomicUsize::new(0));
@@ -128,10 +132,14 @@ async fn write_batches(
             continue;
         }
         match store.insert(&rows).await {
-            Ok(()) => counters.stored.fetch_add(rows.len() as u64, Ordering::Relaxed),
+            Ok(()) => counters
+                .stored
+                .fetch_add(rows.len() as u64, Ordering::Relaxed),
             Err(err) => {
                 tracing::warn!(error = %err, rows = rows.len(), "message store write failed");
-                counters.failed.fetch_add(rows.len() as u64, Ordering::Relaxed)
+                counters
+                    .failed
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed)
             }
         };
     }
@@ -235,7 +243,13 @@ mod tests {
     fn only_canonical_channel_topics_are_taken() {
         assert_eq!(channel_topic("m/d/c/ch"), Some(("d", "ch", "")));
         assert_eq!(channel_topic("m/d/c/ch/a/b"), Some(("d", "ch", "a/b")));
-        for other in ["channels/ch/messages", "m/d/c/", "m//c/ch", "x/m/d/c/ch", "m/d/ch"] {
+        for other in [
+            "channels/ch/messages",
+            "m/d/c/",
+            "m//c/ch",
+            "x/m/d/c/ch",
+            "m/d/ch",
+        ] {
             assert_eq!(channel_topic(other), None, "{other}");
         }
     }

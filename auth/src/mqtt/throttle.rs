@@ -127,7 +127,11 @@ impl ConnectThrottle {
     /// Admits a login that names no client id yet (HTTP `Client <secret>`) from `peer`
     /// by the address limit alone; [`ConnectThrottle::unknown_secret`] counts its failure.
     pub fn check_address(&self, peer: IpAddr) -> Result<(), Throttled> {
-        if self.by_address.check(&address_key(peer), Instant::now()).is_err() {
+        if self
+            .by_address
+            .check(&address_key(peer), Instant::now())
+            .is_err()
+        {
             self.refused_address.fetch_add(1, Ordering::Relaxed);
             return Err(Throttled::Address);
         }
