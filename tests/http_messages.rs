@@ -386,3 +386,32 @@ fn opt_in_stores_only_channels_that_ask() {
     assert_eq!(skipped["total"], 0, "{skipped}");
     drop(server);
 }
+
+#[test]
+fn messages_are_stored_in_postgresql_with_messages_db() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pg = magnetite_testkit::servers::postgres(dir.path());
+    let url = magnetite_testkit::servers::postgres_url(&pg);
+    let server = platform::server(&["--messages-store", "all", "--messages-db", &url]);
+    let api = Api::admin(&server);
+    let f = platform::fleet(&api, "pg");
+    let own = format!("/m/{}/c/{}", f.domain, f.ch);
+    let auth = client_auth(&f.device);
+    assert_eq!(post(&api, &own, Some(&auth), SENML.into()).0, 202);
+    assert_eq!(post(&api, &own, Some(&auth), b"plain text".to_vec()).0, 202);
+    let base = format!("/{}/channels/{}/messages", f.domain, f.ch);
+    let page = read_until(&api, &format!("{base}?v=21.5&comparator=le"), 1);
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["messages"][0]["name"], "sensor-1/temp");
+    let raw = read_until(&api, &format!("{base}?format=raw"), 1);
+    assert_eq!(raw["messages"][0]["payload"], "plain text", "{raw}");
+    let none = api.expect(
+        "GET",
+        &format!("{base}?vb=false&from=1e9&to=4e9"),
+        None,
+        200,
+    );
+    assert_eq!(none["total"], 0, "no record has a bool value: {none}");
+    let all = api.expect("GET", &format!("{base}?from=1e9&to=4e9"), None, 200);
+    assert_eq!(all["total"], 2, "{all}");
+}
