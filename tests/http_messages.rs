@@ -310,7 +310,24 @@ fn stored_messages_are_read_back_with_filters() {
         metrics.contains("magnetite_messages_dropped_total 0"),
         "{metrics}"
     );
+    // A device reads what it may subscribe to, with its client secret.
+    let as_device = get_as(&api, &base, &client_auth(&f.device));
+    assert_eq!((as_device.0, as_device.1["total"].as_u64()), (200, Some(2)), "{}", as_device.1);
+    let other = format!("/{}/channels/{}/messages", f.domain, f.other);
+    refused(get_as(&api, &other, &client_auth(&f.device)), 403, "a device, not connected");
+    refused(get_as(&api, &base, "Client wrong"), 401, "a wrong secret");
     readers_of_other_tenants_are_refused(&server, &api, &f);
+}
+
+/// GET `path` with `authorization`; the status and JSON body.
+fn get_as(api: &Api, path: &str, authorization: &str) -> (u16, Value) {
+    let resp = Http::new()
+        .get(format!("{}{path}", api.base_url()))
+        .header("Authorization", authorization)
+        .send()
+        .expect("HTTP request");
+    let status = resp.status().as_u16();
+    (status, serde_json::from_str(&resp.text().unwrap_or_default()).unwrap_or(Value::Null))
 }
 
 /// A user of another domain reads neither the domain nor, through their own domain,

@@ -6,7 +6,8 @@
 //!   the MQTT payload, `Authorization: Client <secret>` or `Basic` (client id, secret);
 //!   202 once handed to the broker.
 //! - `GET /{domain}/channels/{channel}/messages`: `Authorization: Bearer` of a user who
-//!   may read the channel; `{total, offset, limit, messages}`.
+//!   may read the channel, or `Client <secret>` of a device that may subscribe to it;
+//!   `{total, offset, limit, messages}`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use serde_json::{json, Value};
 
 use crate::error::MessagesError;
 use crate::query::{ReadParams, ReadQuery};
-use crate::service::{Credentials, MessagesService, Target};
+use crate::service::{Credentials, MessagesService, Reader, Target};
 
 type AppState = Arc<MessagesService>;
 
@@ -128,6 +129,12 @@ async fn accept(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// The client's address (a router served without the server's accept loop, as in a
+/// test, has none: all such requests share the unspecified address).
+fn peer_ip(peer: Option<ConnectInfo<SocketAddr>>) -> IpAddr {
+    peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
 /// `Client <secret>` or `Basic base64(<client id>:<secret>)`.
 pub fn credentials(headers: &HeaderMap) -> Option<Credentials> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
@@ -150,14 +157,29 @@ pub fn credentials(headers: &HeaderMap) -> Option<Credentials> {
     })
 }
 
+/// A user's bearer token, or a device's `Client <secret>` (readers.yaml's thing access).
 async fn read(
     State(service): State<AppState>,
-    caller: Caller,
     Path((domain, channel)): Path<(String, String)>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    headers: HeaderMap,
     params: Params<ReadParams>,
 ) -> Result<Json<Value>, ApiError> {
     let query = ReadQuery::parse(&params.values)?;
-    let page = service.read(&caller, &domain, &channel, &query).await?;
+    let page = match credentials(&headers) {
+        Some(Credentials::Secret(secret)) => {
+            let reader = Reader::Client {
+                secret: &secret,
+                peer: peer_ip(peer),
+            };
+            service.read(reader, &domain, &channel, &query).await?
+        }
+        _ => {
+            let caller = Caller::from_headers(service.platform(), &headers).await?;
+            let reader = Reader::User(&caller);
+            service.read(reader, &domain, &channel, &query).await?
+        }
+    };
     Ok(Json(json!({
         "total": page.total,
         "offset": query.offset,

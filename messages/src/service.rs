@@ -13,7 +13,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use magnetite_auth::http::{Caller, Need};
 use magnetite_auth::model::Kind;
-use magnetite_auth::mqtt::{LoginRefusal, MqttIdentity, MqttLogin, PublishRoute};
+use magnetite_auth::mqtt::{
+    LoginRefusal, MqttIdentity, MqttLogin, PublishRoute, SubscribeRoute,
+};
 use magnetite_auth::{MqttGate, Platform};
 use magnetite_broker::protocol::{Publish, QoS};
 use magnetite_broker::{BrokerHandle, ByteString, Message};
@@ -21,6 +23,7 @@ use magnetite_broker::{BrokerHandle, ByteString, Message};
 use crate::error::MessagesError;
 use crate::query::ReadQuery;
 use crate::store::{MessageStore, Page};
+use crate::writer::channel_topic;
 
 /// How a device proves who it is over HTTP.
 pub enum Credentials {
@@ -28,6 +31,14 @@ pub enum Credentials {
     Secret(String),
     /// `Authorization: Basic base64(<client id>:<secret>)`, as MQTT's username/password.
     Basic { client_id: String, secret: String },
+}
+
+/// Who reads a channel's messages.
+pub enum Reader<'a> {
+    /// `Authorization: Bearer` of a user.
+    User(&'a Caller),
+    /// `Authorization: Client <secret>` of a device (the OpenAPI's thing access).
+    Client { secret: &'a str, peer: IpAddr },
 }
 
 /// Where an HTTP publish goes: `m/<domain>/c/<channel>[/<subtopic>]`, or the legacy
@@ -167,19 +178,62 @@ impl MessagesService {
     /// A page of the messages of channel `channel` (id or route) of `domain`.
     pub async fn read(
         &self,
-        caller: &Caller,
+        reader: Reader<'_>,
         domain: &str,
         channel: &str,
         query: &ReadQuery,
     ) -> Result<Page, MessagesError> {
+        let (domain_id, channel_id) = match reader {
+            Reader::User(caller) => self.readable_by_user(caller, domain, channel).await?,
+            Reader::Client { secret, peer } => {
+                self.readable_by_client(secret, peer, domain, channel)
+                    .await?
+            }
+        };
+        let store = self.store.as_ref().ok_or(MessagesError::StoreOff)?;
+        Ok(store.page(&domain_id, &channel_id, query).await?)
+    }
+
+    /// What `GET /{d}/channels/{id}` asks: read access to the domain, then the channel
+    /// inside it. (domain id, channel id).
+    async fn readable_by_user(
+        &self,
+        caller: &Caller,
+        domain: &str,
+        channel: &str,
+    ) -> Result<(String, String), MessagesError> {
         let d = caller.domain(&self.platform, domain, Need::Read).await?;
         let channel = self
             .platform
             .store
             .entity(Kind::Channel, &d.id, channel)
             .await?;
-        let store = self.store.as_ref().ok_or(MessagesError::StoreOff)?;
-        Ok(store.page(&d.id, &channel.id, query).await?)
+        Ok((d.id, channel.id))
+    }
+
+    /// A device reads what it may subscribe to: the MQTT gate's SUBSCRIBE decision on
+    /// the channel's topic, after the same login as a publish. Refused like a publish.
+    async fn readable_by_client(
+        &self,
+        secret: &str,
+        peer: IpAddr,
+        domain: &str,
+        channel: &str,
+    ) -> Result<(String, String), MessagesError> {
+        let identity = self
+            .gate
+            .login_with_secret(Some(domain), secret, peer)
+            .await
+            .map_err(login_error)?;
+        let topic = format!("m/{domain}/c/{channel}");
+        let routed = match self.gate.route_subscribe(&identity, &topic).await {
+            SubscribeRoute::Refuse => return Err(MessagesError::Refused),
+            SubscribeRoute::AsSent => topic,
+            SubscribeRoute::Canonical { filter, .. } => filter,
+        };
+        let (domain_id, channel_id, _) =
+            channel_topic(&routed).ok_or(MessagesError::Refused)?;
+        Ok((domain_id.to_string(), channel_id.to_string()))
     }
 }
 
