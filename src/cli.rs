@@ -523,6 +523,8 @@ mod tests {
             "rabbitmq-stream://app:hunter2-mq@mq:5552",
             "--smtp-url",
             "smtp://mailer:hunter2-smtp@mail",
+            "--messages-db",
+            "postgres://app:hunter2-msgs@db/messages",
         ]);
         let cli = cli.unwrap();
         let shown = format!("{cli:?}");
@@ -539,6 +541,27 @@ mod tests {
             ["rabbitmq-stream://app:hunter2-mq@mq:5552"]
         );
         assert_eq!(settings.smtp_url(), Some("smtp://mailer:hunter2-smtp@mail"));
+        assert_eq!(
+            settings.messages_db_url(),
+            "postgres://app:hunter2-msgs@db/messages"
+        );
+    }
+
+    #[test]
+    fn messages_are_stored_on_opt_in_in_their_own_sqlite_file_by_default() {
+        let cli = Cli::try_parse_from(["magnetite", "serve", "--data-dir", "/var/lib/m"]);
+        let Command::Serve(settings) = cli.unwrap().command else {
+            panic!("serve");
+        };
+        assert_eq!(settings.messages_store, MessagesStoreMode::OptIn);
+        assert_eq!(
+            settings.messages_db_url(),
+            "sqlite:///var/lib/m/messages.db"
+        );
+        assert_eq!(
+            settings.messages_retention,
+            std::time::Duration::from_secs(30 * 86_400)
+        );
     }
 
     #[test]

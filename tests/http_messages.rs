@@ -312,9 +312,18 @@ fn stored_messages_are_read_back_with_filters() {
     );
     // A device reads what it may subscribe to, with its client secret.
     let as_device = get_as(&api, &base, &client_auth(&f.device));
-    assert_eq!((as_device.0, as_device.1["total"].as_u64()), (200, Some(2)), "{}", as_device.1);
+    assert_eq!(
+        (as_device.0, as_device.1["total"].as_u64()),
+        (200, Some(2)),
+        "{}",
+        as_device.1
+    );
     let other = format!("/{}/channels/{}/messages", f.domain, f.other);
-    refused(get_as(&api, &other, &client_auth(&f.device)), 403, "a device, not connected");
+    refused(
+        get_as(&api, &other, &client_auth(&f.device)),
+        403,
+        "a device, not connected",
+    );
     refused(get_as(&api, &base, "Client wrong"), 401, "a wrong secret");
     readers_of_other_tenants_are_refused(&server, &api, &f);
 }
@@ -327,7 +336,10 @@ fn get_as(api: &Api, path: &str, authorization: &str) -> (u16, Value) {
         .send()
         .expect("HTTP request");
     let status = resp.status().as_u16();
-    (status, serde_json::from_str(&resp.text().unwrap_or_default()).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_str(&resp.text().unwrap_or_default()).unwrap_or(Value::Null),
+    )
 }
 
 /// A user of another domain reads neither the domain nor, through their own domain,
@@ -431,4 +443,13 @@ fn messages_are_stored_in_postgresql_with_messages_db() {
     assert_eq!(none["total"], 0, "no record has a bool value: {none}");
     let all = api.expect("GET", &format!("{base}?from=1e9&to=4e9"), None, 200);
     assert_eq!(all["total"], 2, "{all}");
+    let counts = api.expect(
+        "GET",
+        &format!("{base}?aggregation=count&interval=1h&name=sensor-1/hum"),
+        None,
+        200,
+    );
+    assert_eq!(counts["total"], 1, "{counts}");
+    assert_eq!(counts["messages"][0]["value"], 1.0, "{counts}");
+    assert_eq!(counts["messages"][0]["unit"], "%RH", "{counts}");
 }

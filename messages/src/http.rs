@@ -9,6 +9,7 @@
 //!   may read the channel, or `Client <secret>` of a device that may subscribe to it;
 //!   `{total, offset, limit, messages}`.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -39,72 +40,26 @@ pub fn router(service: Arc<MessagesService>) -> Router {
     Router::new()
         .route("/m/:domain/c/:channel", post(publish))
         .route("/m/:domain/c/:channel/", post(publish))
-        .route("/m/:domain/c/:channel/*subtopic", post(publish_subtopic))
-        .route("/channels/:channel/messages", post(publish_legacy))
-        .route(
-            "/channels/:channel/messages/*subtopic",
-            post(publish_legacy_subtopic),
-        )
+        .route("/m/:domain/c/:channel/*subtopic", post(publish))
+        .route("/channels/:channel/messages", post(publish))
+        .route("/channels/:channel/messages/*subtopic", post(publish))
         .route("/:domain/channels/:channel/messages", get(read))
         .with_state(service)
 }
 
+/// Every publish route: `domain` is absent on the legacy paths, `subtopic` when the
+/// path has none.
 async fn publish(
     State(service): State<AppState>,
-    Path((domain, channel)): Path<(String, String)>,
+    Path(names): Path<HashMap<String, String>>,
     peer: Option<ConnectInfo<SocketAddr>>,
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<StatusCode, ApiError> {
     let target = Target {
-        domain: Some(&domain),
-        channel: &channel,
-        subtopic: "",
-    };
-    accept(&service, target, peer, &headers, body).await
-}
-
-async fn publish_subtopic(
-    State(service): State<AppState>,
-    Path((domain, channel, subtopic)): Path<(String, String, String)>,
-    peer: Option<ConnectInfo<SocketAddr>>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<StatusCode, ApiError> {
-    let target = Target {
-        domain: Some(&domain),
-        channel: &channel,
-        subtopic: &subtopic,
-    };
-    accept(&service, target, peer, &headers, body).await
-}
-
-async fn publish_legacy(
-    State(service): State<AppState>,
-    Path(channel): Path<String>,
-    peer: Option<ConnectInfo<SocketAddr>>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<StatusCode, ApiError> {
-    let target = Target {
-        domain: None,
-        channel: &channel,
-        subtopic: "",
-    };
-    accept(&service, target, peer, &headers, body).await
-}
-
-async fn publish_legacy_subtopic(
-    State(service): State<AppState>,
-    Path((channel, subtopic)): Path<(String, String)>,
-    peer: Option<ConnectInfo<SocketAddr>>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<StatusCode, ApiError> {
-    let target = Target {
-        domain: None,
-        channel: &channel,
-        subtopic: &subtopic,
+        domain: names.get("domain").map(String::as_str),
+        channel: names.get("channel").map_or("", String::as_str),
+        subtopic: names.get("subtopic").map_or("", String::as_str),
     };
     accept(&service, target, peer, &headers, body).await
 }

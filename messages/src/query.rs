@@ -95,17 +95,101 @@ pub struct ReadQuery {
     /// Unix seconds, exclusive.
     pub to: Option<f64>,
     pub format: Format,
+    /// Numeric values folded per name and time bucket (`aggregation` + `interval`).
+    pub aggregation: Option<Aggregation>,
+}
+
+/// The readers' aggregation: one value per (name, `interval_s` bucket of `time`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aggregation {
+    pub function: AggregateFunction,
+    /// Seconds, > 0.
+    pub interval_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFunction {
+    Max,
+    Min,
+    Avg,
+    Sum,
+    Count,
+}
+
+impl AggregateFunction {
+    fn parse(text: &str) -> Option<AggregateFunction> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "max" => AggregateFunction::Max,
+            "min" => AggregateFunction::Min,
+            "avg" => AggregateFunction::Avg,
+            "sum" => AggregateFunction::Sum,
+            "count" => AggregateFunction::Count,
+            _ => return None,
+        })
+    }
+
+    pub fn sql(self) -> &'static str {
+        match self {
+            AggregateFunction::Max => "MAX",
+            AggregateFunction::Min => "MIN",
+            AggregateFunction::Avg => "AVG",
+            AggregateFunction::Sum => "SUM",
+            AggregateFunction::Count => "COUNT",
+        }
+    }
+}
+
+/// `aggregation` and `interval` go together, on SenML records only.
+fn aggregation(
+    function: Option<String>,
+    interval: Option<String>,
+    format: Format,
+) -> Result<Option<Aggregation>, MessagesError> {
+    let (function, interval) = match (function, interval) {
+        (None, None) => return Ok(None),
+        (Some(f), Some(i)) => (f, i),
+        _ => return Err(invalid("aggregation", "both aggregation and interval")),
+    };
+    if format != Format::Senml {
+        return Err(invalid("format", "messages when aggregating"));
+    }
+    let function = AggregateFunction::parse(&function)
+        .ok_or_else(|| invalid("aggregation", "one of max, min, avg, sum, count"))?;
+    let interval_s = interval_seconds(&interval).ok_or_else(|| {
+        invalid(
+            "interval",
+            "a positive duration such as 10s, 5m, 1h, 1d, 1w",
+        )
+    })?;
+    Ok(Some(Aggregation {
+        function,
+        interval_s,
+    }))
+}
+
+/// `<number><unit>` with unit s, m, h, d or w (Go's duration units that the SDK's
+/// callers use), > 0.
+fn interval_seconds(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3_600.0,
+        "d" => 86_400.0,
+        "w" => 604_800.0,
+        _ => return None,
+    };
+    let seconds = number.parse::<f64>().ok()? * scale;
+    (seconds.is_finite() && seconds > 0.0).then_some(seconds)
 }
 
 impl ReadQuery {
     /// The query of `values` (names already checked), or a 400 naming the bad value.
     pub fn parse(values: &HashMap<String, String>) -> Result<ReadQuery, MessagesError> {
         let text = |key: &str| values.get(key).filter(|v| !v.is_empty()).cloned();
-        if text("aggregation").is_some() || text("interval").is_some() {
-            return Err(MessagesError::Invalid(
-                "aggregation is not supported: read the records and aggregate them".into(),
-            ));
-        }
+        let format = format(text("format").as_deref())?;
+        let aggregation = aggregation(text("aggregation"), text("interval"), format)?;
         let comparator = match text("comparator") {
             Some(c) => Comparator::parse(&c)
                 .ok_or_else(|| invalid("comparator", "one of eq, lt, le, gt, ge"))?,
@@ -129,7 +213,8 @@ impl ReadQuery {
             data_value: text("vd"),
             from: number(values, "from")?,
             to: number(values, "to")?,
-            format: format(text("format").as_deref())?,
+            format,
+            aggregation,
         })
     }
 }
@@ -213,6 +298,17 @@ mod tests {
     }
 
     #[test]
+    fn aggregation_takes_a_function_and_an_interval() {
+        let q = query(&[("aggregation", "AVG"), ("interval", "5m")]).unwrap();
+        let want = Aggregation {
+            function: AggregateFunction::Avg,
+            interval_s: 300.0,
+        };
+        assert_eq!(q.aggregation, Some(want));
+        assert_eq!(interval_seconds("1.5h"), Some(5_400.0));
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         for pairs in [
             &[("limit", "0")][..],
@@ -223,7 +319,15 @@ mod tests {
             &[("comparator", "like")],
             &[("vb", "yes")],
             &[("format", "csv")],
-            &[("aggregation", "max"), ("interval", "10s")],
+            &[("aggregation", "max")],
+            &[("aggregation", "median"), ("interval", "10s")],
+            &[("aggregation", "max"), ("interval", "0s")],
+            &[("aggregation", "max"), ("interval", "10")],
+            &[
+                ("aggregation", "max"),
+                ("interval", "10s"),
+                ("format", "raw"),
+            ],
         ] {
             assert!(
                 matches!(query(pairs), Err(MessagesError::Invalid(_))),

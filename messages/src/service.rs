@@ -13,9 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use magnetite_auth::http::{Caller, Need};
 use magnetite_auth::model::Kind;
-use magnetite_auth::mqtt::{
-    LoginRefusal, MqttIdentity, MqttLogin, PublishRoute, SubscribeRoute,
-};
+use magnetite_auth::mqtt::{LoginRefusal, MqttIdentity, MqttLogin, PublishRoute, SubscribeRoute};
 use magnetite_auth::{MqttGate, Platform};
 use magnetite_broker::protocol::{Publish, QoS};
 use magnetite_broker::{BrokerHandle, ByteString, Message};
@@ -231,8 +229,7 @@ impl MessagesService {
             SubscribeRoute::AsSent => topic,
             SubscribeRoute::Canonical { filter, .. } => filter,
         };
-        let (domain_id, channel_id, _) =
-            channel_topic(&routed).ok_or(MessagesError::Refused)?;
+        let (domain_id, channel_id, _) = channel_topic(&routed).ok_or(MessagesError::Refused)?;
         Ok((domain_id.to_string(), channel_id.to_string()))
     }
 }

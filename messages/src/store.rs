@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use magnetite_db::Db;
 use serde_json::{json, Map, Value};
 
-use crate::query::{Format, ReadQuery};
+use crate::query::{Aggregation, Format, ReadQuery};
 use crate::senml::Record;
 
 const SQLITE_SCHEMA: &[&str] = &[
@@ -122,6 +122,26 @@ macro_rules! message_json {
     }};
 }
 
+/// An aggregated row: `{channel, name, unit, time, value}`, `time` the bucket's start.
+macro_rules! aggregate_json {
+    ($row:expr, $channel_id:expr) => {{
+        let row = $row;
+        let unit: Option<String> = sqlx::Row::try_get(row, "unit")?;
+        let mut m = Map::new();
+        m.insert("channel".into(), json!($channel_id));
+        let name: String = sqlx::Row::try_get(row, "name")?;
+        m.insert("name".into(), json!(name));
+        if let Some(unit) = unit {
+            m.insert("unit".into(), json!(unit));
+        }
+        let time: f64 = sqlx::Row::try_get(row, "time")?;
+        m.insert("time".into(), json!(time));
+        let value: Option<f64> = sqlx::Row::try_get(row, "value")?;
+        m.insert("value".into(), json!(value));
+        Value::Object(m)
+    }};
+}
+
 #[derive(Debug, Clone)]
 pub struct MessageStore {
     db: Db,
@@ -198,7 +218,8 @@ impl MessageStore {
         })
     }
 
-    /// The page `query` asks for of channel `channel_id` of domain `domain_id`, newest first.
+    /// The page `query` asks for of channel `channel_id` of domain `domain_id`, newest
+    /// first: stored messages, or with an aggregation one value per (name, bucket).
     pub async fn page(
         &self,
         domain_id: &str,
@@ -206,14 +227,10 @@ impl MessageStore {
         query: &ReadQuery,
     ) -> Result<Page, sqlx::Error> {
         let (filter, binds) = filter_sql(domain_id, channel_id, query);
-        let count_sql = format!("SELECT COUNT(*) AS n FROM channel_messages WHERE {filter}");
-        let n = binds.len();
-        let page_sql = format!(
-            "SELECT {COLUMNS} FROM channel_messages WHERE {filter} \
-             ORDER BY time DESC, seq DESC LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        );
+        let (count_sql, page_sql) = match query.aggregation {
+            Some(aggregation) => aggregated_sql(&self.db, &filter, aggregation, binds.len()),
+            None => plain_sql(&filter, binds.len()),
+        };
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
         magnetite_db::db_read!(&self.db, pool => {
@@ -230,11 +247,56 @@ impl MessageStore {
             let rows = page.bind(limit).bind(offset).fetch_all(pool).await?;
             let mut messages = Vec::with_capacity(rows.len());
             for row in &rows {
-                messages.push(message_json!(row));
+                messages.push(match query.aggregation {
+                    Some(_) => aggregate_json!(row, channel_id),
+                    None => message_json!(row),
+                });
             }
             Ok(Page { total: u64::try_from(total).unwrap_or(0), messages })
         })
     }
+}
+
+/// The (count, page) SQL of stored messages matching `filter`.
+fn plain_sql(filter: &str, binds: usize) -> (String, String) {
+    let count = format!("SELECT COUNT(*) AS n FROM channel_messages WHERE {filter}");
+    let page = format!(
+        "SELECT {COLUMNS} FROM channel_messages WHERE {filter} \
+         ORDER BY time DESC, seq DESC LIMIT ${} OFFSET ${}",
+        binds + 1,
+        binds + 2
+    );
+    (count, page)
+}
+
+/// The aggregated page's SQL: (count, page) over the records of `filter` with a value,
+/// one row per (name, time bucket), newest bucket first. The interval is a number the
+/// query parsed, written as a literal so the bucket expression of SELECT and GROUP BY
+/// is the same text (PostgreSQL matches them by text).
+fn aggregated_sql(
+    db: &Db,
+    filter: &str,
+    aggregation: Aggregation,
+    binds: usize,
+) -> (String, String) {
+    let i = aggregation.interval_s;
+    let (bucket, real) = match db {
+        Db::Sqlite(_) => (format!("CAST(time / {i:?} AS INTEGER)"), "REAL"),
+        Db::Postgres(_) => (format!("FLOOR(time / {i:?})"), "DOUBLE PRECISION"),
+    };
+    let grouped = format!(
+        "FROM channel_messages WHERE {filter} AND value IS NOT NULL GROUP BY name, {bucket}"
+    );
+    let count = format!("SELECT COUNT(*) AS n FROM (SELECT 1 AS one {grouped}) AS g");
+    let function = aggregation.function.sql();
+    let page = format!(
+        "SELECT name, MIN(unit) AS unit, CAST({bucket} * {i:?} AS {real}) AS time, \
+         CAST({function}(value) AS {real}) AS value {grouped} \
+         ORDER BY time DESC, name LIMIT ${} OFFSET ${}",
+        binds + 1,
+        binds + 2
+    );
+    (count, page)
 }
 
 fn raw_fields(m: &mut Map<String, Value>, time: Option<f64>, bytes: Vec<u8>) {
