@@ -553,7 +553,7 @@ mod tests {
         let Command::Serve(settings) = cli.unwrap().command else {
             panic!("serve");
         };
-        assert_eq!(settings.messages_store, MessagesStoreMode::OptIn);
+        assert_eq!(settings.messages_store, super::MessagesStoreMode::OptIn);
         assert_eq!(
             settings.messages_db_url(),
             "sqlite:///var/lib/m/messages.db"
