@@ -366,3 +366,41 @@ pub fn unix_now() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn raw(received_at: f64) -> NewRow {
+        NewRow {
+            envelope: Envelope {
+                domain_id: "d".into(),
+                channel_id: "ch".into(),
+                subtopic: String::new(),
+                publisher: "p".into(),
+                protocol: "mqtt",
+                received_at,
+            },
+            content: Content::Raw(b"x".to_vec()),
+        }
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_only_what_arrived_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/messages.db", dir.path().display());
+        let store = MessageStore::open(&url).await.unwrap();
+        let now = unix_now();
+        store.insert(&[raw(now - 100.0), raw(now)]).await.unwrap();
+        assert_eq!(store.prune(Duration::from_secs(10)).await.unwrap(), 1);
+        let mut values = HashMap::new();
+        values.insert("format".to_string(), "raw".to_string());
+        let query = ReadQuery::parse(&values).unwrap();
+        let page = store.page("d", "ch", &query).await.unwrap();
+        assert_eq!(page.total, 1);
+        assert_eq!(page.messages[0]["payload"], "x");
+        let other_domain = store.page("d2", "ch", &query).await.unwrap();
+        assert_eq!(other_domain.total, 0);
+    }
+}
