@@ -64,8 +64,8 @@ async fn publish(
     accept(&service, target, peer, &headers, body).await
 }
 
-/// Credentials first (a request without them costs no body read), then the body up to
-/// the broker's maximum packet size, then the publish.
+/// Credentials and the gate first (an unauthorized request costs no body read), then
+/// the body up to the broker's maximum packet size, then the publish.
 async fn accept(
     service: &MessagesService,
     target: Target<'_>,
@@ -74,13 +74,14 @@ async fn accept(
     body: RawBody,
 ) -> Result<StatusCode, ApiError> {
     let credentials = credentials(headers).ok_or(MessagesError::BadCredentials)?;
+    let authorized = service
+        .authorize(&credentials, target, peer_ip(peer))
+        .await?;
     let max = service.limits().max_payload;
     let payload = axum::body::to_bytes(body, max)
         .await
         .map_err(|_| MessagesError::TooLarge(max))?;
-    // Tests that serve the router without the server's accept loop have no peer.
-    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    service.publish(&credentials, target, payload, peer).await?;
+    service.publish(authorized, payload)?;
     Ok(StatusCode::ACCEPTED)
 }
 

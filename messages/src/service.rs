@@ -74,6 +74,12 @@ impl Target<'_> {
     }
 }
 
+/// A publish the gate allowed: its routed topic and the client publishing.
+pub struct Authorized {
+    topic: String,
+    publisher: String,
+}
+
 /// The broker's limits an HTTP publish obeys as an MQTT one does.
 #[derive(Debug, Clone, Copy)]
 pub struct PublishLimits {
@@ -115,17 +121,15 @@ impl MessagesService {
         self.limits
     }
 
-    /// Publishes `payload` to `target` as the client `credentials` prove, from `peer`.
-    pub async fn publish(
+    /// Who may publish where: the client `credentials` prove (from `peer`) and the
+    /// routed topic of `target`, decided as an MQTT PUBLISH of that client is. Asked
+    /// before the body is read, so an unauthorized request costs no payload buffer.
+    pub async fn authorize(
         &self,
         credentials: &Credentials,
         target: Target<'_>,
-        payload: Bytes,
         peer: IpAddr,
-    ) -> Result<(), MessagesError> {
-        if payload.len() > self.limits.max_payload {
-            return Err(MessagesError::TooLarge(self.limits.max_payload));
-        }
+    ) -> Result<Authorized, MessagesError> {
         let topic = target.topic(self.limits.max_topic_levels)?;
         let identity = self
             .login(credentials, target.domain, peer)
@@ -136,17 +140,28 @@ impl MessagesService {
             PublishRoute::AsSent => topic,
             PublishRoute::Canonical(canonical) => canonical,
         };
+        Ok(Authorized {
+            topic: routed,
+            publisher: identity.client_id,
+        })
+    }
+
+    /// Publishes `payload` where `authorized` says, as a QoS 1 PUBLISH of its client.
+    pub fn publish(&self, authorized: Authorized, payload: Bytes) -> Result<(), MessagesError> {
+        if payload.len() > self.limits.max_payload {
+            return Err(MessagesError::TooLarge(self.limits.max_payload));
+        }
         let publish = Publish {
             dup: false,
             qos: QoS::AtLeastOnce,
             retain: false,
-            topic: ByteString::from(routed),
+            topic: ByteString::from(authorized.topic),
             pkid: 0,
             payload,
             properties: Default::default(),
         };
-        let message =
-            Message::from_publish(publish, 0).with_publisher(ByteString::from(identity.client_id));
+        let message = Message::from_publish(publish, 0)
+            .with_publisher(ByteString::from(authorized.publisher));
         self.broker.publish(message);
         Ok(())
     }
