@@ -126,6 +126,17 @@ pub enum PersistenceMode {
     Sync,
 }
 
+/// Which channel messages the writer stores (see README "HTTP publishing and message
+/// storage").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessagesStoreMode {
+    /// Channels (or every channel of a domain) whose metadata has "store_messages": true.
+    OptIn,
+    All,
+    /// No writer; the readers answer 404.
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -240,6 +251,18 @@ pub struct Settings {
     /// keeps everything. Client telemetry is kept regardless
     #[arg(long, env = "MAGNETITE_JOURNAL_RETENTION", default_value = "30d", value_parser = duration)]
     pub journal_retention: Duration,
+    /// Which channel messages are stored for the readers: opt-in (channels or domains
+    /// whose metadata has "store_messages": true), all, or off
+    #[arg(long, env = "MAGNETITE_MESSAGES_STORE", value_enum, default_value_t = MessagesStoreMode::OptIn)]
+    pub messages_store: MessagesStoreMode,
+    /// Message store: sqlite://... or postgres://... (may be the --database-url)
+    /// [default: sqlite://<data dir>/messages.db, its own file]
+    #[arg(long, env = "MAGNETITE_MESSAGES_DB", hide_env_values = true, value_parser = parse_secret)]
+    pub messages_db: Option<SecretString>,
+    /// Stored messages are deleted this long after they arrived, e.g. 24h, 30d; 0 keeps
+    /// them
+    #[arg(long, env = "MAGNETITE_MESSAGES_RETENTION", default_value = "30d", value_parser = duration)]
+    pub messages_retention: Duration,
     /// Kaa endpoint events (RFC 9/ELCE, 15/EME) as Avro on NATS subjects
     /// kaa.v1.events.<originator>.endpoint.<group>.<type>; needs a nats:// --event-store
     #[arg(long, env = "MAGNETITE_KAA_EVENTS")]
@@ -387,6 +410,14 @@ impl Settings {
     }
 
     /// SMTP server of `--smtp-url`, when set (empty counts as unset).
+    /// The message store's URL (it may carry a password: only for opening the pool).
+    pub fn messages_db_url(&self) -> String {
+        match &self.messages_db {
+            Some(url) => url.expose_secret().to_string(),
+            None => format!("sqlite://{}/messages.db", self.storage.data_dir.display()),
+        }
+    }
+
     pub fn smtp_url(&self) -> Option<&str> {
         self.smtp_url
             .as_ref()
@@ -500,6 +531,8 @@ mod tests {
             "rabbitmq-stream://app:hunter2-mq@mq:5552",
             "--smtp-url",
             "smtp://mailer:hunter2-smtp@mail",
+            "--messages-db",
+            "postgres://app:hunter2-msgs@db/messages",
         ]);
         let cli = cli.unwrap();
         let shown = format!("{cli:?}");
@@ -516,6 +549,27 @@ mod tests {
             ["rabbitmq-stream://app:hunter2-mq@mq:5552"]
         );
         assert_eq!(settings.smtp_url(), Some("smtp://mailer:hunter2-smtp@mail"));
+        assert_eq!(
+            settings.messages_db_url(),
+            "postgres://app:hunter2-msgs@db/messages"
+        );
+    }
+
+    #[test]
+    fn messages_are_stored_on_opt_in_in_their_own_sqlite_file_by_default() {
+        let cli = Cli::try_parse_from(["magnetite", "serve", "--data-dir", "/var/lib/m"]);
+        let Command::Serve(settings) = cli.unwrap().command else {
+            panic!("serve");
+        };
+        assert_eq!(settings.messages_store, super::MessagesStoreMode::OptIn);
+        assert_eq!(
+            settings.messages_db_url(),
+            "sqlite:///var/lib/m/messages.db"
+        );
+        assert_eq!(
+            settings.messages_retention,
+            std::time::Duration::from_secs(30 * 86_400)
+        );
     }
 
     #[test]

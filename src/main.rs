@@ -10,6 +10,7 @@ mod http_error_heads;
 mod http_errors;
 mod http_server;
 mod kaa_hooks;
+mod message_store;
 mod metrics;
 mod platform_hooks;
 mod secrets;
@@ -176,8 +177,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             metrics.extend(start_cluster(cluster, &broker));
             let owners = session_owners::start(&settings, &instance_id, events.db(), &broker);
             metrics.extend(owners.await?);
+            let (messages, writer_metrics) =
+                message_store::start(&settings, &services.platform, broker.handle()).await?;
+            metrics.extend(writer_metrics);
             let api = http::Api {
-                router: services.api,
+                router: services.api.merge(messages),
                 metrics,
             };
             run(&settings, &instance_id, &broker, &events, api, &listeners).await?;

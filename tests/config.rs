@@ -164,6 +164,10 @@ fn help_never_shows_secret_values() {
             "MAGNETITE_DATABASE_URL",
             "postgres://app:hunter2-db@db/magnetite",
         )
+        .env(
+            "MAGNETITE_MESSAGES_DB",
+            "postgres://app:hunter2-messages@db/messages",
+        )
         .env("MAGNETITE_AUTH_KEY", "hunter2-auth-key")
         .env("MAGNETITE_ADMIN_PASSWORD", "hunter2-admin")
         .env("MAGNETITE_CA_KEY_PASSPHRASE", "hunter2-ca")

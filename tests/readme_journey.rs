@@ -61,6 +61,16 @@ fn the_readme_journey_works_as_written() {
         "the subscriber got the message\nstdout: {stdout}\nstderr: {stderr}"
     );
     assert!(
+        stdout.lines().any(|l| l == "202"),
+        "the HTTP publish was accepted\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.ends_with(r#"/room-2 [{"n":"temp","u":"Cel","v":21.7}]"#)),
+        "the subscriber got the HTTP message\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
         stdout.lines().any(|l| l == "disabled"),
         "client disabled\n{stdout}"
     );

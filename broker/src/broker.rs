@@ -26,6 +26,7 @@ use crate::router::{Entry, EntryKey, Router};
 use crate::session::{Kick, Session, SessionState};
 use crate::sessions::{SessionKey, Sessions};
 use crate::stats::{DropReason, Drops, Stats};
+use crate::tap::MessageTap;
 
 /// CONNECTs that may wait for a connection slot at once (see
 /// `BrokerConfig::connect_slot_wait`). A waiter is a socket that has already sent its
@@ -52,6 +53,9 @@ pub(crate) struct Shared<H: Hooks> {
     pub slot_waiters: Semaphore,
     pub shutdown: watch::Sender<bool>,
     pub tasks: TaskTracker,
+    /// Sees every message published on this instance (set once, e.g. the message
+    /// store's writer); unset costs one atomic load per PUBLISH.
+    pub tap: OnceLock<Arc<dyn MessageTap>>,
 }
 
 pub struct Broker<H: Hooks> {
@@ -119,6 +123,7 @@ impl<H: Hooks> Broker<H> {
                 slot_waiters,
                 shutdown,
                 tasks: TaskTracker::new(),
+                tap: OnceLock::new(),
             }),
         }
     }
@@ -170,6 +175,9 @@ impl<H: Hooks> Shared<H> {
         if let Some(cluster) = &self.cluster {
             cluster.forward(&message);
             routed.forwarded = true;
+        }
+        if let Some(tap) = self.tap.get() {
+            tap.published(&message);
         }
         routed
     }
@@ -437,6 +445,12 @@ pub trait BrokerControl: Send + Sync {
         client_id: &'a str,
         epoch: u64,
     ) -> WaitFuture<'a, ()>;
+    /// Publishes a message that entered through another door (the HTTP adapter), already
+    /// authorized and under its routed topic, as a will is: nobody waits for a slow
+    /// subscriber, a full queue overflows.
+    fn publish(&self, message: Message);
+    /// Installs the one [`MessageTap`]; false when one is installed already.
+    fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool;
 }
 
 /// A reading of the persistence counters, for `/metrics`.
@@ -497,6 +511,12 @@ impl<H: Hooks> BrokerControl for Shared<H> {
         let key = SessionKey::new(namespace, client_id.into());
         Box::pin(async move { Shared::drop_lost_session(self, &key, epoch).await })
     }
+    fn publish(&self, message: Message) {
+        self.publish_detached(Arc::new(message));
+    }
+    fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool {
+        self.tap.set(tap).is_ok()
+    }
     fn persistence(&self) -> PersistenceCounts {
         let Some(persist) = &self.persist else {
             return PersistenceCounts::default();
@@ -554,6 +574,17 @@ impl BrokerHandle {
         self.control
             .drop_lost_session(namespace, client_id, epoch)
             .await
+    }
+    /// Publishes an authorized message under its routed topic (see
+    /// [`BrokerControl::publish`]): local subscribers, retained store, other instances.
+    pub fn publish(&self, message: Message) {
+        self.control.publish(message)
+    }
+
+    /// Lets `tap` see every message published on this instance; false when a tap is
+    /// installed already (there is one).
+    pub fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool {
+        self.control.set_tap(tap)
     }
 
     pub fn control(&self) -> &dyn BrokerControl {

@@ -29,6 +29,7 @@ mod router;
 mod session;
 mod sessions;
 pub mod stats;
+pub mod tap;
 pub mod tls;
 mod will;
 mod ws;
@@ -47,4 +48,5 @@ pub use hooks::{
 };
 pub use message::Message;
 pub use stats::DropReason;
+pub use tap::MessageTap;
 pub use tls::{ClientAuth, TlsAcceptorSource, TlsError, TlsSettings};

@@ -93,6 +93,12 @@ impl DocArg for String {
     }
 }
 
+impl DocArg for axum::body::Body {
+    fn body() -> Option<BodyKind> {
+        Some(BodyKind::Raw)
+    }
+}
+
 impl DocArg for Request {
     fn body() -> Option<BodyKind> {
         Some(BodyKind::Raw)

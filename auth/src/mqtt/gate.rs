@@ -10,6 +10,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use dashmap::DashMap;
+
 use super::routing::{publish_route, subscribe_route, PublishRoute, SubscribeRoute};
 use super::topic::{parse_publish, parse_subscribe};
 use crate::platform::Platform;
@@ -49,11 +51,22 @@ pub enum LoginRefusal {
 #[derive(Clone)]
 pub struct MqttGate {
     platform: Arc<Platform>,
+    /// (domain, secret hash) -> client id of secrets that named a client. Only a hint:
+    /// the login that follows verifies the secret against the client's current access,
+    /// so an entry left by a changed secret is refused there (and forgotten).
+    secret_owners: Arc<DashMap<String, String>>,
 }
+
+/// Secrets remembered by [`MqttGate::login_with_secret`] (bounded: when full, the
+/// table is emptied and refills from the store).
+const MAX_SECRET_OWNERS: usize = 100_000;
 
 impl MqttGate {
     pub fn new(platform: Arc<Platform>) -> Self {
-        MqttGate { platform }
+        MqttGate {
+            platform,
+            secret_owners: Arc::default(),
+        }
     }
 
     pub(super) fn platform(&self) -> &Platform {
@@ -84,6 +97,63 @@ impl MqttGate {
         };
         attempt.succeeded(username);
         enabled_identity(&access)
+    }
+
+    /// Who an HTTP publish with `Authorization: Client <secret>` is: the client of the
+    /// domain `domain` (id or route; `None`: of any domain, it must be the only one)
+    /// with that secret, then exactly [`MqttGate::login`]
+    /// with its id. A secret that names no client counts against the address (the
+    /// same limit as CONNECTs), so a flood of guesses costs a hash-map probe each once
+    /// the address is throttled.
+    pub async fn login_with_secret(
+        &self,
+        domain: Option<&str>,
+        secret: &str,
+        peer_ip: IpAddr,
+    ) -> Result<MqttIdentity, LoginRefusal> {
+        let throttle = &self.platform.connect_throttle;
+        if throttle.check_address(peer_ip).is_err() {
+            return Err(LoginRefusal::Throttled);
+        }
+        let hash = self.platform.keys.hash_secret(secret);
+        let key = format!("{}\0{hash}", domain.unwrap_or_default());
+        let Some(client_id) = self.secret_owner(&key, domain, &hash).await else {
+            throttle.unknown_secret(peer_ip);
+            return Err(LoginRefusal::BadCredentials);
+        };
+        let login = MqttLogin {
+            username: Some(&client_id),
+            password: Some(secret.as_bytes()),
+            peer_ip,
+            peer_certificate: None,
+        };
+        let identity = self.login(login).await;
+        if identity.is_err() {
+            self.secret_owners.remove(&key);
+        }
+        identity
+    }
+
+    /// The client id `key` (domain NUL secret hash) names, remembered or from the store.
+    async fn secret_owner(&self, key: &str, domain: Option<&str>, hash: &str) -> Option<String> {
+        if let Some(owner) = self.secret_owners.get(key) {
+            return Some(owner.clone());
+        }
+        match self.platform.store.client_by_secret(domain, hash).await {
+            Ok(Some(client_id)) => {
+                if self.secret_owners.len() >= MAX_SECRET_OWNERS {
+                    self.secret_owners.clear();
+                }
+                self.secret_owners
+                    .insert(key.to_string(), client_id.clone());
+                Some(client_id)
+            }
+            Ok(None) => None,
+            Err(err) => {
+                tracing::error!(?domain, error = %err, "cannot look up a client by secret");
+                None
+            }
+        }
     }
 
     /// Where this session's PUBLISH to `topic` goes (refused, as sent, or canonical).

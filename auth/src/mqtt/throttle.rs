@@ -124,6 +124,26 @@ impl ConnectThrottle {
         })
     }
 
+    /// Admits a login that names no client id yet (HTTP `Client <secret>`) from `peer`
+    /// by the address limit alone; [`ConnectThrottle::unknown_secret`] counts its failure.
+    pub fn check_address(&self, peer: IpAddr) -> Result<(), Throttled> {
+        if self
+            .by_address
+            .check(&address_key(peer), Instant::now())
+            .is_err()
+        {
+            self.refused_address.fetch_add(1, Ordering::Relaxed);
+            return Err(Throttled::Address);
+        }
+        Ok(())
+    }
+
+    /// A secret that names no client: a failure of `peer`'s address.
+    pub fn unknown_secret(&self, peer: IpAddr) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.by_address.failed(&address_key(peer), Instant::now());
+    }
+
     fn is_trusted(&self, client_id: &str, peer: IpAddr) -> bool {
         self.trusted
             .get(client_id)

@@ -144,6 +144,38 @@ impl Store {
         .await
     }
 
+    /// The client of the domain `domain` (id or route) whose secret hashes to
+    /// `secret_hash` (unique per domain), for `Authorization: Client <secret>`, which
+    /// names no client id. An id match wins over a route of the same text. Without a
+    /// domain (the legacy `channels/<ch>/messages` path) the secret must name exactly
+    /// one client of any domain.
+    pub async fn client_by_secret(
+        &self,
+        domain: Option<&str>,
+        secret_hash: &str,
+    ) -> Result<Option<String>> {
+        let Some(domain) = domain else {
+            let sql = "SELECT id FROM clients WHERE secret_hash = $1 LIMIT 2";
+            let ids = self.texts(sql, secret_hash, "id").await?;
+            return Ok(match ids.as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            });
+        };
+        magnetite_db::db_read!(self.db(), pool => {
+            let row = sqlx::query(
+                "SELECT c.id FROM clients c JOIN domains d ON d.id = c.domain_id \
+                 WHERE c.secret_hash = $1 AND (d.id = $2 OR d.route = $2) \
+                 ORDER BY CASE WHEN d.id = $2 THEN 0 ELSE 1 END LIMIT 1",
+            )
+            .bind(secret_hash)
+            .bind(domain)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(|r| r.text("id")).transpose()?)
+        })
+    }
+
     /// Everything MQTT needs about `client_id`, or `None` for an unknown client.
     pub async fn client_access(&self, client_id: &str) -> Result<Option<ClientAccess>> {
         magnetite_db::db_read!(self.db(), pool => {
