@@ -20,7 +20,7 @@ use crate::hooks::{DisconnectReason, Hooks};
 use crate::message::{Delivery, Message};
 use crate::persist::{Persist, Persistence, Record};
 use crate::retained::RetainedStore;
-use crate::router::{Entry, EntryKey, Router};
+use crate::router::{Entry, EntryKey, Reach, Router};
 use crate::session::{Kick, Session, SessionState};
 use crate::sessions::{SessionKey, Sessions};
 use crate::stats::{DropReason, Drops, Stats};
@@ -176,6 +176,18 @@ impl<H: Hooks> Shared<H> {
         }
     }
 
+    /// Delivers a message the bus chose this instance for to one member of the shared
+    /// group `group` of `filter` (in a cluster the local pass skips shared groups, see
+    /// [`Reach`]). Like [`Shared::publish_from_cluster`], a full queue overflows.
+    pub fn publish_to_shared_group(&self, message: Arc<Message>, filter: &str, group: &str) {
+        self.router.route_to_group(filter, group, |entry| {
+            let one = delivery(&message, entry);
+            if let Err(back) = entry.session.deliver(one, &self.stats.dropped) {
+                entry.session.deliver_or_overflow(back, &self.stats.dropped);
+            }
+        });
+    }
+
     /// Keeps a retained message another instance took (or clears it, for an empty
     /// payload), as if published here, without routing it: its subscribers got it
     /// through [`Shared::publish_from_cluster`] already.
@@ -188,7 +200,7 @@ impl<H: Hooks> Shared<H> {
     pub fn add_subscription(&self, filter: &str, group: Option<&str>, entry: Entry) -> bool {
         let existed = self.router.subscribe(filter, group, entry);
         if let Some(cluster) = self.cluster.as_ref().filter(|_| !existed) {
-            cluster.subscribed(filter);
+            cluster.subscribed(filter, group);
         }
         existed
     }
@@ -197,7 +209,7 @@ impl<H: Hooks> Shared<H> {
     pub fn remove_subscription(&self, filter: &str, group: Option<&str>, key: EntryKey) -> bool {
         let removed = self.router.unsubscribe(filter, group, key);
         if let Some(cluster) = self.cluster.as_ref().filter(|_| removed) {
-            cluster.unsubscribed(filter);
+            cluster.unsubscribed(filter, group);
         }
         removed
     }
@@ -219,7 +231,11 @@ impl<H: Hooks> Shared<H> {
         // Sessions with more than one subscription may match twice; they are merged
         // into one delivery per presented topic (max QoS, all subscription ids) below.
         let mut several: Vec<Match> = Vec::new();
-        self.router.route(&message.topic, |entry| {
+        let reach = match self.cluster {
+            Some(_) => Reach::DirectOnly,
+            None => Reach::All,
+        };
+        self.router.route_within(&message.topic, reach, |entry| {
             if entry.options.no_local && entry.session.id == message.origin {
                 return;
             }
@@ -404,6 +420,8 @@ pub trait BrokerControl: Send + Sync {
     fn publish_from_cluster(&self, message: Message);
     /// Keeps (or clears) a retained message another instance took.
     fn retain_from_cluster(&self, message: Message);
+    /// Delivers to one local member of the shared group `group` of `filter`.
+    fn publish_to_shared_group(&self, message: Message, filter: &str, group: &str);
 }
 
 /// A reading of the persistence counters, for `/metrics`.
@@ -446,6 +464,9 @@ impl<H: Hooks> BrokerControl for Shared<H> {
     fn retain_from_cluster(&self, message: Message) {
         Shared::retain_from_cluster(self, Arc::new(message));
     }
+    fn publish_to_shared_group(&self, message: Message, filter: &str, group: &str) {
+        Shared::publish_to_shared_group(self, Arc::new(message), filter, group);
+    }
     fn persistence(&self) -> PersistenceCounts {
         let Some(persist) = &self.persist else {
             return PersistenceCounts::default();
@@ -487,6 +508,12 @@ impl BrokerHandle {
     /// Keeps (or clears) a retained message another instance took.
     pub fn retain_from_cluster(&self, message: Message) {
         self.control.retain_from_cluster(message)
+    }
+
+    /// Delivers a message the bus gave this instance to one local member of the shared
+    /// group `group` of the routed `filter`.
+    pub fn publish_to_shared_group(&self, message: Message, filter: &str, group: &str) {
+        self.control.publish_to_shared_group(message, filter, group)
     }
 
     pub fn control(&self) -> &dyn BrokerControl {
