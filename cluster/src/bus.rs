@@ -55,6 +55,7 @@ pub(crate) struct Inbound {
     pub route: Route,
 }
 
+#[derive(Clone)]
 pub(crate) enum Route {
     /// A plain subscription: for every matching local subscriber.
     Subject,
@@ -219,14 +220,9 @@ async fn read(
     inbound: mpsc::Sender<Inbound>,
 ) {
     while let Some(message) = subscriber.next().await {
-        let route = match &route {
-            Route::Subject => Route::Subject,
-            Route::Shared(target) => Route::Shared(Arc::clone(target)),
-            Route::CatchUp => Route::CatchUp,
-        };
         let item = Inbound {
             payload: message.payload,
-            route,
+            route: route.clone(),
         };
         if inbound.send(item).await.is_err() {
             return;
@@ -318,5 +314,93 @@ fn judge(
         Verdict::Deliver
     } else {
         Verdict::Copy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use magnetite_broker::protocol::Publish;
+
+    fn inbound(origin: &str, sequence: u64, qos: QoS) -> wire::Inbound {
+        let publish = Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: "t".into(),
+            pkid: 0,
+            payload: Bytes::new(),
+            properties: Default::default(),
+        };
+        wire::Inbound {
+            message: Message::from_publish(publish, 0),
+            id: Some((origin.to_string(), sequence)),
+        }
+    }
+
+    fn shared(group: &str) -> Route {
+        let target = ShareTarget {
+            subject: "mqtt.t".into(),
+            queue: format!("q-{group}"),
+            filter: "t".into(),
+            group: group.into(),
+        };
+        Route::Shared(Arc::new(target))
+    }
+
+    #[test]
+    fn own_messages_only_reach_shared_groups() {
+        let mut recent = RecentIds::new(8);
+        let own = inbound("me", 1, QoS::AtLeastOnce);
+        assert_eq!(
+            judge(&own, &Route::Subject, "me", &mut recent),
+            Verdict::Own
+        );
+        assert_eq!(
+            judge(&own, &Route::CatchUp, "me", &mut recent),
+            Verdict::Own
+        );
+        assert_eq!(
+            judge(&own, &shared("g"), "me", &mut recent),
+            Verdict::Deliver
+        );
+    }
+
+    #[test]
+    fn each_path_delivers_a_message_once() {
+        let mut recent = RecentIds::new(8);
+        let m = inbound("other", 7, QoS::ExactlyOnce);
+        assert_eq!(
+            judge(&m, &Route::Subject, "me", &mut recent),
+            Verdict::Deliver
+        );
+        assert_eq!(judge(&m, &Route::Subject, "me", &mut recent), Verdict::Copy);
+        assert_eq!(
+            judge(&m, &Route::CatchUp, "me", &mut recent),
+            Verdict::Copy,
+            "the catch-up over what core delivery brought"
+        );
+        assert_eq!(judge(&m, &shared("g"), "me", &mut recent), Verdict::Deliver);
+        assert_eq!(judge(&m, &shared("h"), "me", &mut recent), Verdict::Deliver);
+        assert_eq!(judge(&m, &shared("g"), "me", &mut recent), Verdict::Copy);
+    }
+
+    #[test]
+    fn a_catch_up_brings_qos1_and_2_but_never_qos0() {
+        let mut recent = RecentIds::new(8);
+        let late = inbound("other", 1, QoS::AtLeastOnce);
+        assert_eq!(
+            judge(&late, &Route::CatchUp, "me", &mut recent),
+            Verdict::Deliver
+        );
+        let qos0 = inbound("other", 2, QoS::AtMostOnce);
+        assert_eq!(
+            judge(&qos0, &Route::CatchUp, "me", &mut recent),
+            Verdict::Skip
+        );
+        assert_eq!(
+            judge(&qos0, &Route::Subject, "me", &mut recent),
+            Verdict::Deliver
+        );
     }
 }

@@ -223,7 +223,9 @@ async fn catch_up(
     let stream = js.get_stream(name).await?;
     let last = stream.cached_info().state.last_sequence;
     if last <= from {
-        return Ok(from);
+        // Nothing new, or a stream that began again (a NATS with a new store): its
+        // sequence is the new baseline.
+        return Ok(last);
     }
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
