@@ -15,16 +15,17 @@ prepare_run() {
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_broker <label> magnetite|mosquitto [magnetite flags | extra mosquitto.conf lines]
-# Starts a fresh broker on loopback with an empty data dir; sets PID and PORT.
+# Starts a fresh broker on loopback with an empty data dir ($DATA_DIR, default
+# $OUT/data: set it to run several at once); sets PID and PORT.
 start_broker() {
-  local label=$1 kind=$2
+  local label=$1 kind=$2 data=${DATA_DIR:-$OUT/data}
   shift 2
   PORT=$(free_port)
-  rm -rf "$OUT/data" && mkdir -p "$OUT/data" && chmod 777 "$OUT/data"
+  rm -rf "$data" && mkdir -p "$data" && chmod 777 "$data"
   case $kind in
     magnetite)
       target/release/magnetite serve --auth none --mqtt-addr 127.0.0.1:$PORT \
-        --ws-addr 127.0.0.1:$(free_port) --http-addr 127.0.0.1:$(free_port) --data-dir "$OUT/data" \
+        --ws-addr 127.0.0.1:$(free_port) --http-addr 127.0.0.1:$(free_port) --data-dir "$data" \
         "$@" >"$OUT/$label.log" 2>&1 &
       ;;
     mosquitto)

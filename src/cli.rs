@@ -173,6 +173,14 @@ pub struct Settings {
     /// database: a message published on one reaches subscribers on all (off when unset)
     #[arg(long, env = "MAGNETITE_CLUSTER_NATS", hide_env_values = true, value_parser = parse_secret)]
     pub cluster_nats: Option<SecretString>,
+    /// With --cluster-nats: QoS 1/2 messages stay this long in the JetStream stream
+    /// `magnetite_messages` (e.g. 1h): the longest NATS outage or instance disconnection
+    /// after which an instance still catches up on them
+    #[arg(long, env = "MAGNETITE_CLUSTER_STREAM_MAX_AGE", default_value = "1h", value_parser = at_least_a_millisecond)]
+    pub cluster_stream_max_age: Duration,
+    /// With --cluster-nats: the stream's size bound in bytes (the oldest messages leave first)
+    #[arg(long, env = "MAGNETITE_CLUSTER_STREAM_MAX_BYTES", default_value_t = 1 << 30, value_parser = clap::value_parser!(i64).range(1..))]
+    pub cluster_stream_max_bytes: i64,
     /// Stable id of this instance, stamped on events [default: generated once, kept in the data dir]
     #[arg(long, env = "MAGNETITE_INSTANCE_ID")]
     pub instance_id: Option<String>,

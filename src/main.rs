@@ -26,7 +26,7 @@ use anyhow::Context;
 use magnetite_broker::acl::{Acl, OpenHooks};
 use magnetite_broker::persist::{Persistence, Policy};
 use magnetite_broker::{Broker, BrokerConfig, Hooks};
-use magnetite_cluster::{Cluster, ClusterConfig, SubjectScheme};
+use magnetite_cluster::{Cluster, ClusterConfig, StreamSettings, SubjectScheme};
 use magnetite_events::{Events, EventsConfig, MqttWriter};
 use tokio::net::TcpListener;
 
@@ -241,6 +241,11 @@ async fn cluster(
         url: url.to_string(),
         instance_id: instance_id.to_string(),
         scheme,
+        stream: StreamSettings {
+            max_age: settings.cluster_stream_max_age,
+            max_bytes: settings.cluster_stream_max_bytes,
+            ..StreamSettings::default()
+        },
     };
     let cluster = Cluster::connect(config).await.context("--cluster-nats")?;
     tracing::info!("cluster routing over NATS on");

@@ -150,6 +150,11 @@ impl Collector for ClusterCollector {
             ("magnetite_cluster_own", "Messages this instance published that came back, dropped", &stats.own),
             ("magnetite_cluster_retained_mirrored", "Retained messages applied from the cluster's bucket", &stats.retained_mirrored),
             ("magnetite_cluster_retained_errors", "Retained messages not put into the cluster's bucket (queue full or JetStream failed)", &stats.retained_errors),
+            ("magnetite_cluster_persisted", "QoS 1/2 messages the JetStream message stream acknowledged", &stats.persisted),
+            ("magnetite_cluster_persist_retries", "Publishes to the message stream tried again (no acknowledgement)", &stats.persist_retries),
+            ("magnetite_cluster_catch_ups", "Catch-ups from the message stream after a NATS reconnection", &stats.catch_ups),
+            ("magnetite_cluster_caught_up", "QoS 1/2 messages delivered from the message stream by a catch-up", &stats.caught_up),
+            ("magnetite_cluster_shared_received", "Messages the bus gave this instance for one of its shared subscription groups", &stats.shared_received),
         ];
         for (name, help, value) in counters {
             let counter = ConstCounter::new(read(value));

@@ -7,16 +7,13 @@ mod cluster_kit;
 mod common;
 mod platform;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use cluster_kit::metric;
-use common::{drive, Server};
+use cluster_kit::*;
+use common::drive;
 use futures_util::StreamExt;
-use magnetite_testkit::servers::{self, Server as External};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::sync::mpsc;
+use magnetite_testkit::servers;
+use rumqttc::{AsyncClient, Event, Packet, QoS};
 
 /// Magistrala's `Message`, declared here from the spec (fields 1-7 only) rather than
 /// taken from the product, so the test reads the bus as a Magistrala consumer would.
@@ -36,183 +33,6 @@ struct MagistralaMessage {
     payload: Vec<u8>,
     #[prost(int64, tag = "7")]
     created: i64,
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = common::temp_data_dir().with_extension(name);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn nats() -> External {
-    servers::nats(&scratch_dir("nats"))
-}
-
-fn nats_url(nats: &External) -> String {
-    format!("nats://127.0.0.1:{}", nats.port)
-}
-
-/// `--auth none` instances, each with its own SQLite (they share no platform state).
-fn open_instances(nats: &External, n: usize) -> Vec<Server> {
-    let url = nats_url(nats);
-    (0..n)
-        .map(|_| common::start(&["--cluster-nats", &url]))
-        .collect()
-}
-
-/// Waits until the metric `name` of `server` satisfies `want`.
-async fn wait_for_metric(server: &Server, name: &str, want: impl Fn(u64) -> bool) {
-    let reached = magnetite_testkit::poll::eventually(Duration::from_secs(15), || async {
-        want(metric(server, name).await).then_some(())
-    })
-    .await;
-    assert!(
-        reached.is_some(),
-        "{name} on {} never as wanted",
-        server.http
-    );
-}
-
-/// Waits until `server` holds at least `n` NATS subscriptions (confirmed by the server).
-async fn wait_for_subscriptions(server: &Server, n: u64) {
-    wait_for_metric(server, "magnetite_cluster_subscriptions", |held| held >= n).await;
-}
-
-/// Waits until the next packet `want` accepts arrives on `eventloop`.
-async fn expect_packet(eventloop: &mut rumqttc::EventLoop, want: fn(&Packet) -> bool) {
-    let arrived = drive(
-        eventloop,
-        Duration::from_secs(5),
-        |e| matches!(e, Event::Incoming(p) if want(p)),
-    )
-    .await;
-    assert!(arrived, "the packet waited for did not arrive");
-}
-
-fn options(id: &str, server: &Server, login: Option<&platform::Device>) -> MqttOptions {
-    let mut o = MqttOptions::new(id, "127.0.0.1", server.mqtt.port());
-    o.set_keep_alive(Duration::from_secs(30));
-    if let Some(device) = login {
-        o.set_credentials(&device.id, &device.secret);
-    }
-    o
-}
-
-/// A subscriber whose SUBACK granted `filter`; what it receives comes out of the queue.
-async fn subscriber(
-    server: &Server,
-    id: &str,
-    filter: &str,
-    login: Option<&platform::Device>,
-) -> mpsc::UnboundedReceiver<rumqttc::Publish> {
-    let (client, mut eventloop) = AsyncClient::new(options(id, server, login), 100);
-    client
-        .subscribe(filter, QoS::AtLeastOnce)
-        .await
-        .expect("subscribe");
-    let mut granted = false;
-    let acked = drive(&mut eventloop, Duration::from_secs(5), |e| match e {
-        Event::Incoming(Packet::SubAck(ack)) => {
-            granted = matches!(
-                ack.return_codes[0],
-                rumqttc::SubscribeReasonCode::Success(_)
-            );
-            true
-        }
-        _ => false,
-    })
-    .await;
-    assert!(
-        acked && granted,
-        "{id}: SUBACK for {filter} not granted (acked: {acked})\n{}",
-        server.log()
-    );
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let _client = client;
-        while let Ok(event) = eventloop.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = event {
-                let _ = tx.send(p);
-            }
-        }
-    });
-    rx
-}
-
-/// Publishes `payloads` on `topic` with `qos` and waits until all are sent (QoS 1/2:
-/// acknowledged).
-async fn publish(
-    server: &Server,
-    id: &str,
-    topic: &str,
-    qos: QoS,
-    payloads: &[String],
-    login: Option<&platform::Device>,
-) {
-    let (client, mut eventloop) = AsyncClient::new(options(id, server, login), 1000);
-    for payload in payloads {
-        client
-            .publish(topic, qos, false, payload.clone().into_bytes())
-            .await
-            .expect("publish");
-    }
-    let mut done = 0;
-    let all = drive(&mut eventloop, Duration::from_secs(10), |e| {
-        let counts = match qos {
-            QoS::AtMostOnce => matches!(e, Event::Outgoing(rumqttc::Outgoing::Publish(_))),
-            QoS::AtLeastOnce => matches!(e, Event::Incoming(Packet::PubAck(_))),
-            QoS::ExactlyOnce => matches!(e, Event::Incoming(Packet::PubComp(_))),
-        };
-        done += usize::from(counts);
-        done == payloads.len()
-    })
-    .await;
-    assert!(all, "{id}: {done} of {} publishes went out", payloads.len());
-    let _ = client.disconnect().await;
-    drive(&mut eventloop, Duration::from_secs(1), |_| false).await;
-}
-
-/// What arrives until `n` messages came and then nothing more for a moment: each
-/// payload with how often it arrived.
-async fn received(
-    rx: &mut mpsc::UnboundedReceiver<rumqttc::Publish>,
-    n: usize,
-) -> BTreeMap<String, usize> {
-    received_until(rx, |seen| seen.values().sum::<usize>() >= n).await
-}
-
-/// What arrives until `done` says so (at most 15 s) and then nothing more for a moment
-/// (a duplicate would come right behind): each payload with how often it arrived.
-async fn received_until(
-    rx: &mut mpsc::UnboundedReceiver<rumqttc::Publish>,
-    mut done: impl FnMut(&BTreeMap<String, usize>) -> bool,
-) -> BTreeMap<String, usize> {
-    let mut seen = BTreeMap::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !done(&seen) {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(p)) => count(&mut seen, &p),
-            _ => break,
-        }
-    }
-    while let Ok(Some(p)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-        count(&mut seen, &p);
-    }
-    seen
-}
-
-fn count(seen: &mut BTreeMap<String, usize>, publish: &rumqttc::Publish) {
-    let payload = String::from_utf8_lossy(&publish.payload).into_owned();
-    *seen.entry(payload).or_insert(0) += 1;
-}
-
-fn numbered(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}-{i}")).collect()
-}
-
-fn assert_once_each(got: &BTreeMap<String, usize>, want: &[String], who: &str) {
-    let expected: BTreeMap<String, usize> = want.iter().map(|p| (p.clone(), 1)).collect();
-    assert_eq!(got, &expected, "{who}: every message exactly once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -488,11 +308,6 @@ async fn instances_start_while_nats_is_down_and_link_up_when_it_comes() {
     assert!(got
         .keys()
         .all(|p| p.starts_with("linked") || p.starts_with("alone")));
-}
-
-/// Waits until `server` holds `n` retained messages.
-async fn wait_for_retained(server: &Server, n: u64) {
-    wait_for_metric(server, "magnetite_mqtt_retained_messages", |held| held == n).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,7 @@ use crate::hooks::{DisconnectReason, Hooks};
 use crate::message::{Delivery, Message};
 use crate::persist::{Persist, Persistence, Record, WaitFuture};
 use crate::retained::RetainedStore;
-use crate::router::{Entry, EntryKey, Router};
+use crate::router::{Entry, EntryKey, Reach, Router};
 use crate::session::{Kick, Session, SessionState};
 use crate::sessions::{SessionKey, Sessions};
 use crate::stats::{DropReason, Drops, Stats};
@@ -195,6 +195,18 @@ impl<H: Hooks> Shared<H> {
         }
     }
 
+    /// Delivers a message the bus chose this instance for to one member of the shared
+    /// group `group` of `filter` (in a cluster the local pass skips shared groups, see
+    /// [`Reach`]). Like [`Shared::publish_from_cluster`], a full queue overflows.
+    pub fn publish_to_shared_group(&self, message: Arc<Message>, filter: &str, group: &str) {
+        self.router.route_to_group(filter, group, |entry| {
+            let one = delivery(&message, entry);
+            if let Err(back) = entry.session.deliver(one, &self.stats.dropped) {
+                entry.session.deliver_or_overflow(back, &self.stats.dropped);
+            }
+        });
+    }
+
     /// Keeps a retained message another instance took (or clears it, for an empty
     /// payload), as if published here, without routing it: its subscribers got it
     /// through [`Shared::publish_from_cluster`] already.
@@ -207,7 +219,7 @@ impl<H: Hooks> Shared<H> {
     pub fn add_subscription(&self, filter: &str, group: Option<&str>, entry: Entry) -> bool {
         let existed = self.router.subscribe(filter, group, entry);
         if let Some(cluster) = self.cluster.as_ref().filter(|_| !existed) {
-            cluster.subscribed(filter);
+            cluster.subscribed(filter, group);
         }
         existed
     }
@@ -216,7 +228,7 @@ impl<H: Hooks> Shared<H> {
     pub fn remove_subscription(&self, filter: &str, group: Option<&str>, key: EntryKey) -> bool {
         let removed = self.router.unsubscribe(filter, group, key);
         if let Some(cluster) = self.cluster.as_ref().filter(|_| removed) {
-            cluster.unsubscribed(filter);
+            cluster.unsubscribed(filter, group);
         }
         removed
     }
@@ -238,7 +250,11 @@ impl<H: Hooks> Shared<H> {
         // Sessions with more than one subscription may match twice; they are merged
         // into one delivery per presented topic (max QoS, all subscription ids) below.
         let mut several: Vec<Match> = Vec::new();
-        self.router.route(&message.topic, |entry| {
+        let reach = match self.cluster {
+            Some(_) => Reach::DirectOnly,
+            None => Reach::All,
+        };
+        self.router.route_within(&message.topic, reach, |entry| {
             if entry.options.no_local && entry.session.id == message.origin {
                 return;
             }
@@ -451,6 +467,8 @@ pub trait BrokerControl: Send + Sync {
     fn publish(&self, message: Message);
     /// Installs the one [`MessageTap`]; false when one is installed already.
     fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool;
+    /// Delivers to one local member of the shared group `group` of `filter`.
+    fn publish_to_shared_group(&self, message: Message, filter: &str, group: &str);
 }
 
 /// A reading of the persistence counters, for `/metrics`.
@@ -516,6 +534,9 @@ impl<H: Hooks> BrokerControl for Shared<H> {
     }
     fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool {
         self.tap.set(tap).is_ok()
+    }
+    fn publish_to_shared_group(&self, message: Message, filter: &str, group: &str) {
+        Shared::publish_to_shared_group(self, Arc::new(message), filter, group);
     }
     fn persistence(&self) -> PersistenceCounts {
         let Some(persist) = &self.persist else {
@@ -585,6 +606,11 @@ impl BrokerHandle {
     /// installed already (there is one).
     pub fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool {
         self.control.set_tap(tap)
+    }
+    /// Delivers a message the bus gave this instance to one local member of the shared
+    /// group `group` of the routed `filter`.
+    pub fn publish_to_shared_group(&self, message: Message, filter: &str, group: &str) {
+        self.control.publish_to_shared_group(message, filter, group)
     }
 
     pub fn control(&self) -> &dyn BrokerControl {

@@ -7,6 +7,13 @@
 //! subscribers only. Those two paths never meet, so a message that came from the bus is
 //! never sent back to it: no loops by construction.
 //!
+//! Shared subscriptions (`$share/<group>/<filter>`): with a link, the local routing pass
+//! skips shared groups altogether, for messages published here as for those from the
+//! bus. The link hears of each group's members ([`ClusterLink::subscribed`] with the
+//! group) and lets the bus pick one instance per message, which delivers to one local
+//! member through [`crate::BrokerHandle::publish_to_shared_group`]: one member
+//! cluster-wide.
+//!
 //! Contract of every method: called on the publisher's or subscriber's connection task,
 //! sometimes under the router's write lock, so it must not block, await or take long —
 //! queue and return.
@@ -20,11 +27,12 @@ pub trait ClusterLink: Send + Sync + 'static {
     /// the local subscribers. Carries the routed (canonical) topic.
     fn forward(&self, message: &Arc<Message>);
 
-    /// The routed `filter` got one more subscription on this instance (called once per
-    /// subscription, so the link can count them and subscribe on the bus at the first).
-    fn subscribed(&self, filter: &str);
+    /// The routed `filter` got one more subscription on this instance, a member of the
+    /// shared group `group` when there is one (called once per subscription, so the link
+    /// can count them and subscribe on the bus at the first).
+    fn subscribed(&self, filter: &str, group: Option<&str>);
 
-    /// The routed `filter` lost one subscription on this instance (the link unsubscribes
-    /// from the bus when its count reaches zero).
-    fn unsubscribed(&self, filter: &str);
+    /// The routed `filter` lost one subscription (of `group`) on this instance (the link
+    /// unsubscribes from the bus when its count reaches zero).
+    fn unsubscribed(&self, filter: &str, group: Option<&str>);
 }

@@ -106,21 +106,49 @@ impl Subscribers {
         self.direct.is_empty() && self.shared.is_empty()
     }
 
-    fn visit(&self, f: &mut impl FnMut(&Entry)) {
+    fn visit(&self, reach: Reach, f: &mut impl FnMut(&Entry)) {
         self.direct.iter().for_each(&mut *f);
-        for group in &self.shared {
-            let n = group.members.len();
-            if n > 0 {
-                let start = group.next.fetch_add(1, Ordering::Relaxed) % n;
-                // Prefer a member that is online; an offline one queues for later.
-                let pick = (0..n)
-                    .map(|k| &group.members[(start + k) % n])
-                    .find(|e| e.session.is_online())
-                    .unwrap_or(&group.members[start]);
-                f(pick);
-            }
+        if reach == Reach::All {
+            self.shared.iter().filter_map(SharedGroup::pick).for_each(f);
         }
     }
+
+    /// One member of the shared group `name`, if this filter has it.
+    fn visit_group(&self, name: &str, f: impl FnOnce(&Entry)) {
+        if let Some(pick) = self
+            .shared
+            .iter()
+            .find(|g| &*g.group == name)
+            .and_then(SharedGroup::pick)
+        {
+            f(pick);
+        }
+    }
+}
+
+impl SharedGroup {
+    /// The next member in turn, preferring one that is online (an offline one queues
+    /// for later).
+    fn pick(&self) -> Option<&Entry> {
+        let n = self.members.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let online = (0..n)
+            .map(|k| &self.members[(start + k) % n])
+            .find(|e| e.session.is_online());
+        Some(online.unwrap_or(&self.members[start]))
+    }
+}
+
+/// Which subscriptions a routing pass serves. In a cluster, shared groups are served
+/// only through the bus (each message to one member cluster-wide), so the local pass
+/// reaches the direct subscriptions alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    All,
+    DirectOnly,
 }
 
 /// Which entry to remove: the session and the presentation it subscribed with.
@@ -198,23 +226,33 @@ impl TrieNode {
         }
     }
 
-    fn visit(&self, levels: &[&str], dollar: bool, f: &mut impl FnMut(&Entry)) {
+    fn visit(&self, levels: &[&str], dollar: bool, reach: Reach, f: &mut impl FnMut(&Entry)) {
         // A topic starting with `$` is not matched by a leading wildcard.
         if !dollar {
-            self.hash.visit(f);
+            self.hash.visit(reach, f);
         }
         match levels.split_first() {
-            None => self.here.visit(f),
+            None => self.here.visit(reach, f),
             Some((level, rest)) => {
                 if let Some(child) = self.children.get(*level) {
-                    child.visit(rest, false, f);
+                    child.visit(rest, false, reach, f);
                 }
                 if !dollar {
                     if let Some(plus) = &self.plus {
-                        plus.visit(rest, false, f);
+                        plus.visit(rest, false, reach, f);
                     }
                 }
             }
+        }
+    }
+
+    /// The subscriptions of exactly this filter (given as levels), if any.
+    fn find(&self, levels: &[&str]) -> Option<&Subscribers> {
+        match levels.split_first() {
+            None => Some(&self.here),
+            Some((&"#", _)) => Some(&self.hash),
+            Some((&"+", rest)) => self.plus.as_ref()?.find(rest),
+            Some((level, rest)) => self.children.get(*level)?.find(rest),
         }
     }
 }
@@ -283,14 +321,33 @@ impl Router {
     }
 
     /// Calls `f` for every subscription matching `topic` (one member per shared group).
-    pub fn route(&self, topic: &str, mut f: impl FnMut(&Entry)) {
+    #[cfg(test)]
+    pub fn route(&self, topic: &str, f: impl FnMut(&Entry)) {
+        self.route_within(topic, Reach::All, f);
+    }
+
+    /// Calls `f` for every subscription matching `topic` that `reach` covers.
+    pub fn route_within(&self, topic: &str, reach: Reach, mut f: impl FnMut(&Entry)) {
         if let Some(subs) = self.shard(topic).read().get(topic) {
-            subs.visit(&mut f);
+            subs.visit(reach, &mut f);
         }
         let wild = self.wild.read();
         if !wild.is_empty() {
             let levels: smallvec_levels::Levels = smallvec_levels::split(topic);
-            wild.visit(levels.as_slice(), topic.starts_with('$'), &mut f);
+            wild.visit(levels.as_slice(), topic.starts_with('$'), reach, &mut f);
+        }
+    }
+
+    /// Calls `f` for one member of the shared group `group` of exactly `filter` (the
+    /// bus already chose this instance for the message, see `Reach`).
+    pub fn route_to_group(&self, filter: &str, group: &str, f: impl FnOnce(&Entry)) {
+        if is_wildcard(filter) {
+            let levels: Vec<&str> = filter.split('/').collect();
+            if let Some(subs) = self.wild.read().find(&levels) {
+                subs.visit_group(group, f);
+            }
+        } else if let Some(subs) = self.shard(filter).read().get(filter) {
+            subs.visit_group(group, f);
         }
     }
 }

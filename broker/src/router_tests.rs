@@ -105,6 +105,33 @@ fn shared_group_delivers_to_one_member_in_turn() {
 }
 
 #[test]
+fn a_clustered_pass_skips_shared_groups_which_are_reached_by_name() {
+    let router = Router::default();
+    router.subscribe("t/+", Some("g"), entry(session(1), None));
+    router.subscribe("t/+", Some("g"), entry(session(2), None));
+    router.subscribe("t/+", Some("h"), entry(session(3), None));
+    router.subscribe("t/x", None, entry(session(4), None));
+    let mut direct = Vec::new();
+    router.route_within("t/x", Reach::DirectOnly, |e| direct.push(e.session.id));
+    assert_eq!(direct, vec![4], "only the plain subscriber");
+    let mut picked = Vec::new();
+    for _ in 0..4 {
+        router.route_to_group("t/+", "g", |e| picked.push(e.session.id));
+    }
+    picked.sort_unstable();
+    assert_eq!(
+        picked,
+        vec![1, 1, 2, 2],
+        "one member of g each time, in turn"
+    );
+    let mut none = Vec::new();
+    router.route_to_group("t/x", "g", |e| none.push(e.session.id));
+    router.route_to_group("t/+", "other", |e| none.push(e.session.id));
+    router.route_to_group("t/#", "g", |e| none.push(e.session.id));
+    assert!(none.is_empty(), "another filter or group: {none:?}");
+}
+
+#[test]
 fn deep_topics_beyond_inline_levels_match() {
     let router = Router::default();
     let deep: Vec<String> = (0..20).map(|i| i.to_string()).collect();

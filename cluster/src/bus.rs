@@ -2,29 +2,39 @@
 //! the engine only queues (see [`crate::link`]).
 //!
 //! - `forward`: takes messages published here from the bounded queue, encodes them
-//!   ([`crate::wire`]) and publishes them on their subject.
-//! - `follow_interest`: keeps one NATS subscription per subject local subscribers need,
-//!   each read by a small task into one inbound queue. After subscribing it flushes (a
-//!   round trip), so the subject is live on the server before it is counted.
+//!   ([`crate::wire`]) and publishes them on their subject: QoS 0 on core NATS, QoS 1/2
+//!   through the JetStream stream, retried until acknowledged ([`crate::durable`]).
+//! - `follow_interest`: keeps one NATS subscription per [`Want`] local subscribers
+//!   need, each read by a small task into one inbound queue: plain subjects on the main
+//!   connection (no echo: never our own messages), shared groups as queue subscriptions
+//!   on a second connection (which does hear this instance's messages: a group member
+//!   here must get its turn at them too). After subscribing it flushes (a round trip),
+//!   so the subscription is live on the server before it is counted.
 //! - `deliver`: decodes what arrives, drops this instance's own messages and copies of
-//!   one already delivered, and hands the rest to the local router.
+//!   one already delivered, and hands the rest to the local router (or to one member of
+//!   a shared group).
 //!
 //! NATS down: the client reconnects by itself and re-sends its subscriptions, so
 //! cross-instance traffic resumes on its own; meanwhile publishing waits, the forward
-//! queue fills and what does not fit is dropped and counted (core NATS: at most once).
+//! queue fills and what does not fit is dropped and counted. QoS 1/2 messages that were
+//! sent are retried until JetStream has them, and receivers catch up from the stream.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream;
 use bytes::Bytes;
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
+use magnetite_broker::protocol::QoS;
 use magnetite_broker::{BrokerHandle, Message};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::link::{ClusterStats, Interest, QueuedBytes};
+use crate::durable;
+use crate::link::{ClusterStats, Interest, QueuedBytes, ShareTarget, Want};
 use crate::recent::RecentIds;
 use crate::retained::{self, RetainedPut};
 use crate::subject::SubjectScheme;
@@ -39,6 +49,31 @@ const DEDUP_WINDOW: usize = 65_536;
 /// Longest wait for the server to confirm new subscriptions before trying again.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A message from NATS and the path it came by.
+pub(crate) struct Inbound {
+    pub payload: Bytes,
+    pub route: Route,
+}
+
+#[derive(Clone)]
+pub(crate) enum Route {
+    /// A plain subscription: for every matching local subscriber.
+    Subject,
+    /// The queue subscription of a shared group: for one local member of it.
+    Shared(Arc<ShareTarget>),
+    /// Read back from the stream after a reconnection (QoS 1/2 only).
+    CatchUp,
+}
+
+/// The two NATS connections of an instance.
+#[derive(Clone)]
+pub(crate) struct Connections {
+    /// Plain subscriptions and all publishing; no echo.
+    pub main: async_nats::Client,
+    /// Queue subscriptions of shared groups; echo on.
+    pub shared: async_nats::Client,
+}
+
 pub(crate) async fn forward(
     client: async_nats::Client,
     mut outgoing: mpsc::Receiver<Arc<Message>>,
@@ -48,8 +83,17 @@ pub(crate) async fn forward(
     instance_id: String,
     stats: Arc<ClusterStats>,
 ) {
+    let js = jetstream::new(client.clone());
+    let mut unacked = FuturesUnordered::new();
     let mut sequence = first_sequence();
-    while let Some(message) = outgoing.recv().await {
+    loop {
+        let message = tokio::select! {
+            Some(()) = unacked.next(), if !unacked.is_empty() => continue,
+            next = outgoing.recv(), if unacked.len() < durable::MAX_UNACKED => match next {
+                Some(message) => message,
+                None => return,
+            },
+        };
         queued.release(&message);
         sequence = sequence.wrapping_add(1);
         let subject = scheme.topic_subject(&message.topic);
@@ -62,6 +106,13 @@ pub(crate) async fn forward(
             if retained.try_send(put).is_err() {
                 stats.retained_errors.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        if message.qos != QoS::AtMostOnce {
+            let id = format!("{instance_id}.{sequence}");
+            let acked = durable::publish(&js, subject, id, payload, Arc::clone(&stats)).await;
+            unacked.push(acked);
+            stats.forwarded.fetch_add(1, Ordering::Relaxed);
+            continue;
         }
         match client.publish(subject, payload).await {
             Ok(()) => stats.forwarded.fetch_add(1, Ordering::Relaxed),
@@ -85,14 +136,14 @@ fn first_sequence() -> u64 {
 
 /// Subscribes and unsubscribes as local interest changes, until the process ends.
 pub(crate) async fn follow_interest(
-    client: async_nats::Client,
+    clients: Connections,
     interest: Arc<Interest>,
-    inbound: mpsc::Sender<Bytes>,
+    inbound: mpsc::Sender<Inbound>,
     stats: Arc<ClusterStats>,
 ) {
-    let mut active: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut active: HashMap<Want, JoinHandle<()>> = HashMap::new();
     loop {
-        let complete = reconcile(&client, &interest, &inbound, &mut active).await;
+        let complete = reconcile(&clients, &interest, &inbound, &mut active).await;
         stats
             .subscriptions
             .store(active.len() as u64, Ordering::Relaxed);
@@ -105,14 +156,14 @@ pub(crate) async fn follow_interest(
     }
 }
 
-/// Brings `active` to the wanted subjects; false when something must be retried.
+/// Brings `active` to the wanted subscriptions; false when something must be retried.
 async fn reconcile(
-    client: &async_nats::Client,
+    clients: &Connections,
     interest: &Interest,
-    inbound: &mpsc::Sender<Bytes>,
-    active: &mut HashMap<String, JoinHandle<()>>,
+    inbound: &mpsc::Sender<Inbound>,
+    active: &mut HashMap<Want, JoinHandle<()>>,
 ) -> bool {
-    let wanted: HashSet<String> = interest.subjects().into_iter().collect();
+    let wanted: HashSet<Want> = interest.wanted().into_iter().collect();
     // Dropping a subscriber (by ending its reader) sends UNSUB.
     active.retain(|subject, reader| {
         let keep = wanted.contains(subject);
@@ -123,13 +174,25 @@ async fn reconcile(
     });
     let mut complete = true;
     let mut added = false;
-    for subject in wanted {
-        if active.contains_key(&subject) {
+    for want in wanted {
+        if active.contains_key(&want) {
             continue;
         }
-        match client.subscribe(subject.clone()).await {
+        let (subscribed, route) = match &want {
+            Want::Subject(subject) => (
+                clients.main.subscribe(subject.clone()).await,
+                Route::Subject,
+            ),
+            Want::Shared(target) => {
+                let (subject, queue) = (target.subject.clone(), target.queue.clone());
+                let subscribed = clients.shared.queue_subscribe(subject, queue).await;
+                (subscribed, Route::Shared(Arc::clone(target)))
+            }
+        };
+        match subscribed {
             Ok(subscriber) => {
-                active.insert(subject, tokio::spawn(read(subscriber, inbound.clone())));
+                let reader = tokio::spawn(read(subscriber, route, inbound.clone()));
+                active.insert(want, reader);
                 added = true;
             }
             Err(err) => {
@@ -138,20 +201,30 @@ async fn reconcile(
             }
         }
     }
-    if added
-        && !matches!(
-            tokio::time::timeout(FLUSH_TIMEOUT, client.flush()).await,
-            Ok(Ok(()))
-        )
-    {
+    if added && !(flushed(&clients.main).await && flushed(&clients.shared).await) {
         complete = false;
     }
     complete
 }
 
-async fn read(mut subscriber: async_nats::Subscriber, inbound: mpsc::Sender<Bytes>) {
+async fn flushed(client: &async_nats::Client) -> bool {
+    matches!(
+        tokio::time::timeout(FLUSH_TIMEOUT, client.flush()).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn read(
+    mut subscriber: async_nats::Subscriber,
+    route: Route,
+    inbound: mpsc::Sender<Inbound>,
+) {
     while let Some(message) = subscriber.next().await {
-        if inbound.send(message.payload).await.is_err() {
+        let item = Inbound {
+            payload: message.payload,
+            route: route.clone(),
+        };
+        if inbound.send(item).await.is_err() {
             return;
         }
     }
@@ -159,13 +232,13 @@ async fn read(mut subscriber: async_nats::Subscriber, inbound: mpsc::Sender<Byte
 
 /// Routes what other instances published to the local subscribers.
 pub(crate) async fn deliver(
-    mut inbound: mpsc::Receiver<Bytes>,
+    mut inbound: mpsc::Receiver<Inbound>,
     broker: BrokerHandle,
     instance_id: String,
     stats: Arc<ClusterStats>,
 ) {
     let mut recent = RecentIds::new(DEDUP_WINDOW);
-    while let Some(payload) = inbound.recv().await {
+    while let Some(Inbound { payload, route }) = inbound.recv().await {
         stats.received.fetch_add(1, Ordering::Relaxed);
         let received = match wire::decode(payload) {
             Ok(received) => received,
@@ -175,17 +248,159 @@ pub(crate) async fn deliver(
                 continue;
             }
         };
-        if let Some((origin, sequence)) = &received.id {
-            if *origin == instance_id {
-                stats.own.fetch_add(1, Ordering::Relaxed);
-                continue;
+        let verdict = judge(&received, &route, &instance_id, &mut recent);
+        match verdict {
+            Verdict::Own => stats.own.fetch_add(1, Ordering::Relaxed),
+            Verdict::Copy => stats.duplicates.fetch_add(1, Ordering::Relaxed),
+            Verdict::Skip => 0,
+            Verdict::Deliver => {
+                let counter = match &route {
+                    Route::Subject => &stats.delivered,
+                    Route::CatchUp => &stats.caught_up,
+                    Route::Shared(_) => &stats.shared_received,
+                };
+                let message = received.message;
+                match &route {
+                    Route::Shared(t) => {
+                        broker.publish_to_shared_group(message, &t.filter, &t.group)
+                    }
+                    Route::Subject | Route::CatchUp => broker.publish_from_cluster(message),
+                }
+                counter.fetch_add(1, Ordering::Relaxed)
             }
-            if !recent.first_time(origin, *sequence) {
-                stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                continue;
+        };
+    }
+}
+
+/// What to do with a received message.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Deliver,
+    /// Published by this instance: its local subscribers had it already.
+    Own,
+    /// A copy of one delivered already (overlapping subscriptions, a retried publish, a
+    /// catch-up over what core delivery brought).
+    Copy,
+    /// QoS 0 read back by a catch-up: at most once, so not late.
+    Skip,
+}
+
+/// Decides what to do with `received` that came by `route` (a pure function of the
+/// message and what was delivered before).
+fn judge(
+    received: &wire::Inbound,
+    route: &Route,
+    instance_id: &str,
+    recent: &mut RecentIds,
+) -> Verdict {
+    if matches!(route, Route::CatchUp) && received.message.qos == QoS::AtMostOnce {
+        return Verdict::Skip;
+    }
+    let Some((origin, sequence)) = &received.id else {
+        return Verdict::Deliver;
+    };
+    // A shared group hears this instance's messages too (they reach its members only
+    // this way); every group has its own turn, so copies are told apart per group.
+    let scope = match route {
+        Route::Shared(target) => target.queue.as_str(),
+        Route::Subject | Route::CatchUp => {
+            if origin == instance_id {
+                return Verdict::Own;
             }
+            ""
         }
-        stats.delivered.fetch_add(1, Ordering::Relaxed);
-        broker.publish_from_cluster(received.message);
+    };
+    if recent.first_time(scope, origin, *sequence) {
+        Verdict::Deliver
+    } else {
+        Verdict::Copy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use magnetite_broker::protocol::Publish;
+
+    fn inbound(origin: &str, sequence: u64, qos: QoS) -> wire::Inbound {
+        let publish = Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: "t".into(),
+            pkid: 0,
+            payload: Bytes::new(),
+            properties: Default::default(),
+        };
+        wire::Inbound {
+            message: Message::from_publish(publish, 0),
+            id: Some((origin.to_string(), sequence)),
+        }
+    }
+
+    fn shared(group: &str) -> Route {
+        let target = ShareTarget {
+            subject: "mqtt.t".into(),
+            queue: format!("q-{group}"),
+            filter: "t".into(),
+            group: group.into(),
+        };
+        Route::Shared(Arc::new(target))
+    }
+
+    #[test]
+    fn own_messages_only_reach_shared_groups() {
+        let mut recent = RecentIds::new(8);
+        let own = inbound("me", 1, QoS::AtLeastOnce);
+        assert_eq!(
+            judge(&own, &Route::Subject, "me", &mut recent),
+            Verdict::Own
+        );
+        assert_eq!(
+            judge(&own, &Route::CatchUp, "me", &mut recent),
+            Verdict::Own
+        );
+        assert_eq!(
+            judge(&own, &shared("g"), "me", &mut recent),
+            Verdict::Deliver
+        );
+    }
+
+    #[test]
+    fn each_path_delivers_a_message_once() {
+        let mut recent = RecentIds::new(8);
+        let m = inbound("other", 7, QoS::ExactlyOnce);
+        assert_eq!(
+            judge(&m, &Route::Subject, "me", &mut recent),
+            Verdict::Deliver
+        );
+        assert_eq!(judge(&m, &Route::Subject, "me", &mut recent), Verdict::Copy);
+        assert_eq!(
+            judge(&m, &Route::CatchUp, "me", &mut recent),
+            Verdict::Copy,
+            "the catch-up over what core delivery brought"
+        );
+        assert_eq!(judge(&m, &shared("g"), "me", &mut recent), Verdict::Deliver);
+        assert_eq!(judge(&m, &shared("h"), "me", &mut recent), Verdict::Deliver);
+        assert_eq!(judge(&m, &shared("g"), "me", &mut recent), Verdict::Copy);
+    }
+
+    #[test]
+    fn a_catch_up_brings_qos1_and_2_but_never_qos0() {
+        let mut recent = RecentIds::new(8);
+        let late = inbound("other", 1, QoS::AtLeastOnce);
+        assert_eq!(
+            judge(&late, &Route::CatchUp, "me", &mut recent),
+            Verdict::Deliver
+        );
+        let qos0 = inbound("other", 2, QoS::AtMostOnce);
+        assert_eq!(
+            judge(&qos0, &Route::CatchUp, "me", &mut recent),
+            Verdict::Skip
+        );
+        assert_eq!(
+            judge(&qos0, &Route::Subject, "me", &mut recent),
+            Verdict::Deliver
+        );
     }
 }

@@ -7,15 +7,35 @@
 //! `BrokerHandle::publish_from_cluster`; the NATS work runs on tasks of its own
 //! ([`bus`]).
 //!
-//! Guarantees of this first slice: core NATS, so across instances delivery is at most
-//! once (a message published while NATS is down, or that overflows the forward queue,
-//! does not reach other instances; each such drop is counted). Each receiving instance
-//! delivers to its subscribers with their granted QoS (QoS 1/2 from there on).
-//! Retained messages are shared through a JetStream key-value bucket ([`retained`]);
-//! sessions have one owner cluster-wide ([`sessions`], the engine's second door);
-//! shared subscriptions stay per instance.
+//! Guarantees:
+//! - QoS 0 crosses on core NATS: at most once (a message that overflows the forward
+//!   queue while NATS is down or slow is dropped and counted).
+//! - QoS 1/2 is published through a JetStream stream and retried until JetStream
+//!   acknowledges it; receivers catch up from the stream after a NATS outage
+//!   ([`durable`] says why a stream rather than end-to-end acknowledgements). A message
+//!   PUBACKed on instance A reaches the matching subscribers on instance B unless A dies
+//!   (or its forward queue overflows, counted) before JetStream acknowledged it, or it
+//!   leaves the stream (`--cluster-stream-max-age`/`-max-bytes`) before B reconnects.
+//!   Copies (a retry, a catch-up over what already arrived, overlapping subscriptions)
+//!   are dropped by origin + sequence ([`recent`]), so a subscriber gets each message
+//!   once: QoS 2 stays exactly once across instances while the copies are within the
+//!   duplicate window.
+//! - Each receiving instance delivers to its subscribers with their granted QoS, with
+//!   MQTT's semantics from there on (no-local concerns the publishing connection, which
+//!   is never on another instance; Retain As Published uses the flag carried on the bus).
+//! - Shared subscriptions (`$share/<group>/<filter>`) are NATS queue groups, one per
+//!   (group, routed filter), on a second connection: NATS gives each message to one
+//!   instance with members, which gives it to one of its members. Every message
+//!   reaches a group this way, local ones included, so a message goes to exactly one
+//!   member cluster-wide. While NATS is down shared groups receive nothing; their
+//!   messages wait in the forward queue (bounded) and a catch-up does not replay to
+//!   them.
+//! - No loops: a message from the bus is only routed locally, never forwarded again.
+//! - Retained messages are shared through a JetStream key-value bucket ([`retained`]).
+//! - Sessions have one owner cluster-wide ([`sessions`], the engine's second door).
 
 mod bus;
+mod durable;
 mod link;
 mod recent;
 pub mod retained;
@@ -28,6 +48,7 @@ use std::sync::Arc;
 use magnetite_broker::{BrokerHandle, ClusterLink, Message};
 use tokio::sync::mpsc;
 
+pub use durable::StreamSettings;
 pub use link::{ClusterStats, NatsLink};
 pub use subject::SubjectScheme;
 
@@ -41,6 +62,8 @@ pub struct ClusterConfig {
     /// Stamped on every message sent, so this instance recognises its own.
     pub instance_id: String,
     pub scheme: SubjectScheme,
+    /// The stream QoS 1/2 messages cross through.
+    pub stream: StreamSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,23 +77,21 @@ pub enum ClusterError {
 /// broker, then [`Cluster::start`] with its handle.
 pub struct Cluster {
     link: Arc<NatsLink>,
-    client: async_nats::Client,
+    clients: bus::Connections,
     outgoing: mpsc::Receiver<Arc<Message>>,
     instance_id: String,
+    stream: StreamSettings,
 }
 
 impl Cluster {
     pub async fn connect(config: ClusterConfig) -> Result<Cluster, ClusterError> {
-        let client = async_nats::ConnectOptions::new()
-            // Never hear our own publications back: no loops, no second copy.
-            .no_echo()
-            .retry_on_initial_connect()
-            .name(format!("magnetite-cluster-{}", config.instance_id))
-            .event_callback(|event| async move {
-                tracing::info!(%event, "cluster NATS connection");
-            })
-            .connect(config.url.as_str())
-            .await?;
+        let name = format!("magnetite-cluster-{}", config.instance_id);
+        // Never hear our own publications back: no loops, no second copy.
+        let main = nats_options(&name).no_echo();
+        let main = main.connect(config.url.as_str()).await?;
+        // Shared groups must hear them: a local member gets its turn through NATS.
+        let shared = nats_options(&format!("{name}-shared"));
+        let shared = shared.connect(config.url.as_str()).await?;
         let (sender, outgoing) = mpsc::channel(FORWARD_QUEUE);
         let link = NatsLink {
             scheme: config.scheme,
@@ -81,9 +102,10 @@ impl Cluster {
         };
         Ok(Cluster {
             link: Arc::new(link),
-            client,
+            clients: bus::Connections { main, shared },
             outgoing,
             instance_id: config.instance_id,
+            stream: config.stream,
         })
     }
 
@@ -101,27 +123,51 @@ impl Cluster {
         let stats = self.link.stats();
         let (inbound_tx, inbound_rx) = mpsc::channel(bus::INBOUND_QUEUE_LEN);
         let (puts_tx, puts_rx) = mpsc::channel(retained::PUT_QUEUE);
+        let client = self.clients.main.clone();
+        let scheme = self.link.scheme;
+        tokio::spawn(durable::keep_stream(
+            client.clone(),
+            self.stream.clone(),
+            scheme,
+        ));
+        tokio::spawn(durable::catch_up_after_reconnects(
+            client.clone(),
+            self.stream.name,
+            inbound_tx.clone(),
+            Arc::clone(&stats),
+        ));
         tokio::spawn(retained::mirror(
-            self.client.clone(),
+            client.clone(),
             puts_rx,
             broker.clone(),
             Arc::clone(&stats),
         ));
         tokio::spawn(bus::forward(
-            self.client.clone(),
+            client,
             self.outgoing,
             Arc::clone(&self.link.queued),
             puts_tx,
-            self.link.scheme,
+            scheme,
             self.instance_id.clone(),
             Arc::clone(&stats),
         ));
         tokio::spawn(bus::follow_interest(
-            self.client,
+            self.clients,
             Arc::clone(&self.link.interest),
             inbound_tx,
             Arc::clone(&stats),
         ));
         tokio::spawn(bus::deliver(inbound_rx, broker, self.instance_id, stats));
     }
+}
+
+/// What both NATS connections share: reconnecting forever, a NATS that is down at
+/// start retried in the background, state changes logged.
+fn nats_options(name: &str) -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .name(name)
+        .event_callback(|event| async move {
+            tracing::info!(%event, "cluster NATS connection");
+        })
 }

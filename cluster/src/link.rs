@@ -1,8 +1,9 @@
 //! What the engine talks to: [`NatsLink`] implements the broker's `ClusterLink` door
 //! without ever waiting on the network. Forwarded messages go into a bounded queue that
 //! the bus task empties (a full queue drops and counts: local traffic never stalls), and
-//! subscriptions are counted per NATS subject, the bus task being woken to subscribe at
-//! a subject's first local subscriber and to unsubscribe after its last.
+//! subscriptions are counted per NATS subscription wanted ([`Want`]: a subject, or a
+//! subject in the queue group of one shared subscription group), the bus task being
+//! woken to subscribe at the first local subscriber and to unsubscribe after the last.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -40,6 +41,18 @@ pub struct ClusterStats {
     pub retained_mirrored: AtomicU64,
     /// Retained messages not put into the bucket (queue full, or JetStream failed).
     pub retained_errors: AtomicU64,
+    /// QoS 1/2 messages JetStream acknowledged (stored in the message stream).
+    pub persisted: AtomicU64,
+    /// Publishes to the stream tried again (no acknowledgement or a refusal).
+    pub persist_retries: AtomicU64,
+    /// Catch-ups from the stream after a NATS reconnection.
+    pub catch_ups: AtomicU64,
+    /// QoS 1/2 messages read back from the stream by a catch-up (copies of messages
+    /// already delivered are counted in `duplicates`, not here).
+    pub caught_up: AtomicU64,
+    /// Messages received for a local shared subscription group (the bus chose this
+    /// instance among the group's instances).
+    pub shared_received: AtomicU64,
 }
 
 /// Payload bytes waiting in the forward queue, bounded so that large messages published
@@ -69,20 +82,69 @@ impl QueuedBytes {
     }
 }
 
-/// Local interest per NATS subject, and a bell for the bus task when it changes.
+/// One NATS subscription an instance needs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Want {
+    /// Every message on the subject (plain subscriptions).
+    Subject(String),
+    /// One message in turn among the instances with members of one shared group.
+    Shared(Arc<ShareTarget>),
+}
+
+/// A shared subscription group (`$share/<group>/<filter>`) as a NATS queue
+/// subscription: every instance with a member of (group, routed filter) joins the same
+/// queue group on the filter's subjects, so NATS hands each message to one of them.
+/// The routed filter carries the tenant (`m/<domain>/...`), so groups of one name in
+/// two domains never meet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ShareTarget {
+    pub subject: String,
+    /// URL-safe base64 of group and filter: a queue name holds no whitespace, a topic
+    /// filter may.
+    pub queue: String,
+    pub filter: String,
+    pub group: String,
+}
+
+impl ShareTarget {
+    fn new(subject: String, filter: &str, group: &str) -> ShareTarget {
+        use base64::Engine;
+        let named = format!("{group}\n{filter}");
+        ShareTarget {
+            subject,
+            queue: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(named),
+            filter: filter.to_string(),
+            group: group.to_string(),
+        }
+    }
+}
+
+/// Local interest per NATS subscription, and a bell for the bus task when it changes.
 #[derive(Default)]
 pub(crate) struct Interest {
-    counts: Mutex<HashMap<String, usize>>,
+    counts: Mutex<HashMap<Want, usize>>,
     pub changed: Notify,
 }
 
 impl Interest {
-    /// The subjects with at least one local subscriber.
-    pub fn subjects(&self) -> Vec<String> {
+    /// The subscriptions with at least one local subscriber.
+    pub fn wanted(&self) -> Vec<Want> {
         self.counts.lock().keys().cloned().collect()
     }
 
-    fn add(&self, subjects: Vec<String>) {
+    /// The subjects of plain subscriptions with at least one local subscriber.
+    #[cfg(test)]
+    pub fn subjects(&self) -> Vec<String> {
+        let wanted = self.wanted().into_iter();
+        wanted
+            .filter_map(|want| match want {
+                Want::Subject(subject) => Some(subject),
+                Want::Shared(_) => None,
+            })
+            .collect()
+    }
+
+    fn add(&self, subjects: Vec<Want>) {
         let mut first = false;
         {
             let mut counts = self.counts.lock();
@@ -97,7 +159,7 @@ impl Interest {
         }
     }
 
-    fn remove(&self, subjects: Vec<String>) {
+    fn remove(&self, subjects: Vec<Want>) {
         let mut last = false;
         {
             let mut counts = self.counts.lock();
@@ -129,6 +191,17 @@ impl NatsLink {
     pub fn stats(&self) -> Arc<ClusterStats> {
         Arc::clone(&self.stats)
     }
+
+    /// The NATS subscriptions one local subscription of `filter` (in `group`) needs.
+    fn wants(&self, filter: &str, group: Option<&str>) -> Vec<Want> {
+        let subjects = self.scheme.filter_subjects(filter).into_iter();
+        match group {
+            None => subjects.map(Want::Subject).collect(),
+            Some(group) => subjects
+                .map(|subject| Want::Shared(Arc::new(ShareTarget::new(subject, filter, group))))
+                .collect(),
+        }
+    }
 }
 
 impl ClusterLink for NatsLink {
@@ -143,12 +216,12 @@ impl ClusterLink for NatsLink {
         }
     }
 
-    fn subscribed(&self, filter: &str) {
-        self.interest.add(self.scheme.filter_subjects(filter));
+    fn subscribed(&self, filter: &str, group: Option<&str>) {
+        self.interest.add(self.wants(filter, group));
     }
 
-    fn unsubscribed(&self, filter: &str) {
-        self.interest.remove(self.scheme.filter_subjects(filter));
+    fn unsubscribed(&self, filter: &str, group: Option<&str>) {
+        self.interest.remove(self.wants(filter, group));
     }
 }
 
@@ -171,14 +244,14 @@ mod tests {
     #[test]
     fn a_subject_is_wanted_from_the_first_subscriber_to_the_last() {
         let (link, _rx) = link(1);
-        link.subscribed("a/#");
-        link.subscribed("a/#");
-        link.subscribed("a");
+        link.subscribed("a/#", None);
+        link.subscribed("a/#", None);
+        link.subscribed("a", None);
         let mut subjects = link.interest.subjects();
         subjects.sort();
         assert_eq!(subjects, ["mqtt.a", "mqtt.a.>"]);
-        link.unsubscribed("a/#");
-        link.unsubscribed("a");
+        link.unsubscribed("a/#", None);
+        link.unsubscribed("a", None);
         let mut subjects = link.interest.subjects();
         subjects.sort();
         assert_eq!(
@@ -186,10 +259,39 @@ mod tests {
             ["mqtt.a", "mqtt.a.>"],
             "`a/#` still wants its parent"
         );
-        link.unsubscribed("a/#");
+        link.unsubscribed("a/#", None);
         assert!(link.interest.subjects().is_empty());
-        link.unsubscribed("never");
+        link.unsubscribed("never", None);
         assert!(link.interest.subjects().is_empty());
+    }
+
+    #[test]
+    fn a_shared_group_is_a_queue_per_group_and_filter() {
+        let (link, _rx) = link(1);
+        link.subscribed("a/+", Some("g"));
+        link.subscribed("a/+", Some("g"));
+        link.subscribed("a/+", Some("h g"));
+        link.subscribed("a/+", None);
+        let wanted = link.interest.wanted();
+        let queues: Vec<&ShareTarget> = wanted
+            .iter()
+            .filter_map(|w| match w {
+                Want::Shared(target) => Some(&**target),
+                Want::Subject(_) => None,
+            })
+            .collect();
+        assert_eq!(queues.len(), 2, "one per group: {queues:?}");
+        assert!(queues.iter().all(|t| t.subject == "mqtt.a.*"));
+        assert!(queues
+            .iter()
+            .all(|t| !t.queue.contains(char::is_whitespace)));
+        assert_ne!(queues[0].queue, queues[1].queue);
+        assert_eq!(link.interest.subjects(), ["mqtt.a.*"]);
+        link.unsubscribed("a/+", Some("g"));
+        link.unsubscribed("a/+", Some("h g"));
+        assert_eq!(link.interest.wanted().len(), 2, "g still has a member");
+        link.unsubscribed("a/+", Some("g"));
+        assert_eq!(link.interest.wanted().len(), 1);
     }
 
     #[test]

@@ -26,10 +26,13 @@ impl RecentIds {
         }
     }
 
-    /// True the first time an id is seen (within the window), false for a copy.
-    pub fn first_time(&mut self, origin: &str, sequence: u64) -> bool {
+    /// True the first time an id is seen in `scope` (within the window), false for a
+    /// copy. A scope keeps apart deliveries that are meant to happen once each (one per
+    /// shared group, one for the plain subscribers).
+    pub fn first_time(&mut self, scope: &str, origin: &str, sequence: u64) -> bool {
         let mut hasher = DefaultHasher::new();
         origin.hash(&mut hasher);
+        scope.hash(&mut hasher);
         let id = (hasher.finish(), sequence);
         if !self.seen.insert(id) {
             return false;
@@ -51,20 +54,25 @@ mod tests {
     #[test]
     fn a_copy_is_recognised_and_distinct_ids_are_not() {
         let mut recent = RecentIds::new(4);
-        assert!(recent.first_time("a", 1));
-        assert!(!recent.first_time("a", 1));
-        assert!(recent.first_time("b", 1), "same sequence, other instance");
-        assert!(recent.first_time("a", 2));
+        assert!(recent.first_time("", "a", 1));
+        assert!(!recent.first_time("", "a", 1));
+        assert!(
+            recent.first_time("", "b", 1),
+            "same sequence, other instance"
+        );
+        assert!(recent.first_time("", "a", 2));
+        assert!(recent.first_time("group", "a", 2), "another scope");
+        assert!(!recent.first_time("group", "a", 2));
     }
 
     #[test]
     fn memory_is_bounded_by_the_window() {
         let mut recent = RecentIds::new(2);
-        assert!(recent.first_time("a", 1));
-        assert!(recent.first_time("a", 2));
-        assert!(recent.first_time("a", 3));
+        assert!(recent.first_time("", "a", 1));
+        assert!(recent.first_time("", "a", 2));
+        assert!(recent.first_time("", "a", 3));
         assert!(
-            recent.first_time("a", 1),
+            recent.first_time("", "a", 1),
             "forgotten once out of the window"
         );
         assert_eq!(recent.seen.len(), 2);

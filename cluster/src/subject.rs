@@ -30,6 +30,14 @@ impl SubjectScheme {
         }
     }
 
+    /// The wildcard subject every message of this scheme crosses under.
+    pub fn every_subject(self) -> String {
+        match self.root() {
+            Some(root) => format!("{root}.>"),
+            None => "m.>".to_string(),
+        }
+    }
+
     /// The subject a message published to `topic` crosses on.
     pub fn topic_subject(self, topic: &str) -> String {
         let mut subject = String::with_capacity(topic.len() + 8);

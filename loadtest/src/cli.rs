@@ -41,6 +41,11 @@ pub struct Common {
     pub host: String,
     #[arg(long, default_value_t = 1883)]
     pub port: u16,
+    /// Subscribers connect to this port instead (another instance of a cluster: the
+    /// messages then cross between instances); publishing starts 1 s after the last
+    /// SUBACK, for the instance to follow the subscription on its bus.
+    #[arg(long)]
+    pub sub_port: Option<u16>,
     /// MQTT over WebSocket (ws://host:port/mqtt; wss with --tls).
     #[arg(long)]
     pub ws: bool,

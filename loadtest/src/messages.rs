@@ -93,7 +93,9 @@ pub async fn run(plan: Plan, c: &Common) -> anyhow::Result<Report> {
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let sub_ids = identities(c, &creds, "sub", plan.subscribe_filters.len(), 0);
-    let subs = setup::connect_all(&target, sub_ids, c.concurrency, c.ramp_up, &stats).await;
+    let mut sub_target = target.clone();
+    sub_target.port = c.sub_port.unwrap_or(c.port);
+    let subs = setup::connect_all(&sub_target, sub_ids, c.concurrency, c.ramp_up, &stats).await;
     let mut sub_tasks = Vec::new();
     for (conn, filter) in subs.into_iter().zip(&plan.subscribe_filters) {
         let Some((mut reader, mut writer)) = conn else {
@@ -106,6 +108,9 @@ pub async fn run(plan: Plan, c: &Common) -> anyhow::Result<Report> {
             Arc::clone(&stats),
             stop_rx.clone(),
         )));
+    }
+    if c.sub_port.is_some() {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
     let pub_ids = identities(
         c,
