@@ -17,6 +17,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # start_broker <label> magnetite|mosquitto [magnetite flags | extra mosquitto.conf lines]
 # Starts a fresh broker on loopback with an empty data dir ($DATA_DIR, default
 # $OUT/data: set it to run several at once); sets PID and PORT.
+# MAGNETITE_BIN runs another magnetite build (e.g. a copy of the previous one, for a
+# before/after comparison); default: the one just built.
 start_broker() {
   local label=$1 kind=$2 data=${DATA_DIR:-$OUT/data}
   shift 2
@@ -24,7 +26,7 @@ start_broker() {
   rm -rf "$data" && mkdir -p "$data" && chmod 777 "$data"
   case $kind in
     magnetite)
-      target/release/magnetite serve --auth none --mqtt-addr 127.0.0.1:$PORT \
+      "${MAGNETITE_BIN:-target/release/magnetite}" serve --auth none --mqtt-addr 127.0.0.1:$PORT \
         --ws-addr 127.0.0.1:$(free_port) --http-addr 127.0.0.1:$(free_port) --data-dir "$data" \
         "$@" >"$OUT/$label.log" 2>&1 &
       ;;

@@ -5,6 +5,8 @@
 # loopback; prints a markdown table (each magnetite policy and its ratio to mosquitto).
 #
 #   DURATION=8 bash bench/persistence.sh   # ~2 minutes; reports in bench/results/persistence-<timestamp>/
+#   BROKERS="magnetite-sync mosquitto" MAGNETITE_BIN=/path/to/old/magnetite DURATION=4 bash bench/persistence.sh
+#                                          # a subset of brokers, another magnetite build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -17,7 +19,7 @@ SCENARIOS=(
   "qos1-p2p-50|p2p --qos 1 --clients 50"
   "qos1-fan-in-100|fan-in --qos 1 --pubs 100"
 )
-BROKERS=(magnetite-none magnetite-batched magnetite-sync mosquitto)
+read -ra BROKERS <<<"${BROKERS:-magnetite-none magnetite-batched magnetite-sync mosquitto}"
 
 for entry in "${SCENARIOS[@]}"; do
   name=${entry%%|*}; args=${entry#*|}

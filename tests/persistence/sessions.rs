@@ -244,3 +244,51 @@ fn a_clean_session_taken_over_as_persistent_starts_empty_and_persists_its_own() 
     );
     assert_eq!(crate::mqtt::payloads(&back.until("new")), vec!["new"]);
 }
+
+/// Pipelined acks under `sync` keep the order of what they answer: packets sent without
+/// waiting (a stored QoS 2, its PUBREL, a PINGREQ, an unstored QoS 1, a stored QoS 1,
+/// DISCONNECT) get PUBREC before the PUBCOMP of its id, the unstored one's PUBACK
+/// behind the stored ones ahead of it, and every ack before the DISCONNECT is handled.
+#[test]
+fn pipelined_acks_under_sync_keep_their_order_up_to_a_disconnect() {
+    let server = common::start(&["--persistence", "sync"]);
+    barrier_session(server.mqtt, V5);
+    let (mut publisher, _) = connect(server.mqtt, V5, "pipeliner", true);
+    publish(
+        &mut publisher,
+        "barrier/a",
+        "q2",
+        QoS::ExactlyOnce,
+        1,
+        false,
+    );
+    publisher.send(Packet::PubRel(PubResponse::ok(1)));
+    publisher.send(Packet::PingReq);
+    publish(&mut publisher, "nobody/x", "q1", QoS::AtLeastOnce, 2, false);
+    publish(
+        &mut publisher,
+        "barrier/b",
+        "q1",
+        QoS::AtLeastOnce,
+        3,
+        false,
+    );
+    publisher.send(Packet::Disconnect(Default::default()));
+    let got: Vec<Packet> = (0..5).map(|_| next(&mut publisher)).collect();
+    assert!(got.contains(&Packet::PingResp), "{got:?}");
+    let acks: Vec<Packet> = got.into_iter().filter(|p| *p != Packet::PingResp).collect();
+    let ack = |kind: fn(PubResponse) -> Packet, pkid, code| {
+        let mut response = PubResponse::ok(pkid);
+        response.code = code;
+        kind(response)
+    };
+    assert_eq!(
+        acks,
+        vec![
+            ack(Packet::PubRec, 1, 0),
+            ack(Packet::PubComp, 1, 0),
+            ack(Packet::PubAck, 2, reason::NO_MATCHING_SUBSCRIBERS),
+            ack(Packet::PubAck, 3, 0),
+        ]
+    );
+}

@@ -316,6 +316,7 @@ async fn accept_connect<H: Hooks, S: Io>(
         keep_alive: Duration::from_secs(u64::from(keep_alive)),
         limits,
         aliases: None,
+        acks: None,
         kick: kick_rx,
         peer: accepted.peer,
         scratch: Vec::new(),

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::io::Io;
+use super::pending_acks::{ack_kind, AckKind};
 use super::{Connection, Exit};
 use crate::hooks::{Hooks, TopicVerdict, V3PublishRefusal};
 use crate::message::{Delivery, Message};
@@ -25,10 +26,17 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             return Err(self.violation(reason::TOPIC_NAME_INVALID));
         }
         let (qos, pkid) = (publish.qos, publish.pkid);
+        if qos != QoS::AtMostOnce {
+            // Backpressure on a publisher whose acks wait for the disk.
+            self.settle_acks(usize::from(self.shared.config.receive_maximum))
+                .await?;
+        }
         if qos == QoS::ExactlyOnce {
             if self.state.incoming_qos2.contains(&pkid) {
-                // A retransmission of a message we already routed: acknowledge only.
-                self.write_pub_response(Packet::PubRec, pkid, reason::SUCCESS);
+                // A retransmission of a message we already routed: acknowledge only,
+                // under `sync` once what was stored so far (its id too) is durable.
+                let ticket = self.sync_ticket(true);
+                self.answer(AckKind::Pubrec, pkid, reason::SUCCESS, ticket);
                 return Ok(());
             }
             if self.state.incoming_qos2.len() >= usize::from(self.shared.config.receive_maximum) {
@@ -50,7 +58,6 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         let persist = self.shared.persist.clone();
         if let Some(persist) = &persist {
             if qos != QoS::AtMostOnce && persist.store.is_failing() {
-                persist.refused();
                 return self.refuse_unstorable(qos, pkid);
             }
             if qos != QoS::AtMostOnce || publish.retain {
@@ -70,21 +77,25 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         if qos == QoS::ExactlyOnce {
             stored |= self.record_incoming_qos2(pkid, true);
         }
-        if let Some(persist) = persist.filter(|p| p.sync && stored && qos != QoS::AtMostOnce) {
-            // Group commit: this waits for the fsync of the batch holding our records.
-            let ticket = persist.store.last_ticket();
-            if !persist.store.wait_durable(ticket).await {
-                persist.refused();
-                return self.refuse_unstorable(qos, pkid);
-            }
-        }
+        // Under `sync` the ack waits for the fsync of the batch holding our records
+        // (group commit), queued while the connection reads on (`pending_acks`).
+        let ticket = self.sync_ticket(stored);
         let code = if matched == 0 && self.version.is_v5() {
             reason::NO_MATCHING_SUBSCRIBERS
         } else {
             reason::SUCCESS
         };
-        self.acknowledge(qos, pkid, code);
+        self.acknowledge(qos, pkid, code, ticket);
         Ok(())
+    }
+
+    /// The store ticket an ack must wait for: under `sync`, the last one appended when
+    /// this packet `stored` something (ours are among them); otherwise none (0).
+    fn sync_ticket(&self, stored: bool) -> u64 {
+        match &self.shared.persist {
+            Some(persist) if persist.sync && stored => persist.store.last_ticket(),
+            _ => 0,
+        }
     }
 
     /// Who this session is to other instances: its namespace (the platform client id)
@@ -101,26 +112,15 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     /// The store cannot take new state (a full disk): 5.0 answers 0x97 Quota exceeded in
     /// PUBACK / PUBREC, 3.1.1 (no such code) closes the connection.
     fn refuse_unstorable(&mut self, qos: QoS, pkid: u16) -> Result<(), Exit> {
-        tracing::debug!(client_id = %self.client_id, "publish refused: persistent store failing");
-        if !self.version.is_v5() {
-            return Err(Exit::Violation(reason::QUOTA_EXCEEDED));
-        }
-        match qos {
-            QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => {
-                self.write_pub_response(Packet::PubAck, pkid, reason::QUOTA_EXCEEDED)
-            }
-            QoS::ExactlyOnce => {
-                self.state.incoming_qos2.remove(&pkid);
-                self.record_incoming_qos2(pkid, false);
-                self.write_pub_response(Packet::PubRec, pkid, reason::QUOTA_EXCEEDED)
-            }
+        if let Some(kind) = ack_kind(qos) {
+            let code = self.unstorable(kind, pkid)?;
+            self.answer(kind, pkid, code, 0);
         }
         Ok(())
     }
 
     /// Records a held (or released) incoming QoS 2 packet id of a persisted session.
-    fn record_incoming_qos2(&self, pkid: u16, held: bool) -> bool {
+    pub(super) fn record_incoming_qos2(&self, pkid: u16, held: bool) -> bool {
         self.session
             .with_link(|link| {
                 link.append(Record::IncomingQos2 {
@@ -133,15 +133,15 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     }
 
     /// The positive acknowledgement of an accepted PUBLISH: PUBACK, or PUBREC with the
-    /// packet id remembered until PUBREL (a resend is then acknowledged only).
-    fn acknowledge(&mut self, qos: QoS, pkid: u16, code: u8) {
-        match qos {
-            QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => self.write_pub_response(Packet::PubAck, pkid, code),
-            QoS::ExactlyOnce => {
-                self.state.incoming_qos2.insert(pkid);
-                self.write_pub_response(Packet::PubRec, pkid, code);
-            }
+    /// packet id remembered until PUBREL (a resend is then acknowledged only). The id
+    /// is remembered at once, even while its PUBREC waits for `ticket`: a resend
+    /// meanwhile must not be routed twice.
+    fn acknowledge(&mut self, qos: QoS, pkid: u16, code: u8, ticket: u64) {
+        if qos == QoS::ExactlyOnce {
+            self.state.incoming_qos2.insert(pkid);
+        }
+        if let Some(kind) = ack_kind(qos) {
+            self.answer(kind, pkid, code, ticket);
         }
     }
 
@@ -170,19 +170,13 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             return match self.shared.hooks.v3_publish_refusal() {
                 V3PublishRefusal::Close => Err(Exit::NotAuthorized),
                 V3PublishRefusal::AckAndDrop => {
-                    self.acknowledge(qos, pkid, reason::SUCCESS);
+                    self.acknowledge(qos, pkid, reason::SUCCESS, 0);
                     Ok(())
                 }
             };
         }
-        match qos {
-            QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => {
-                self.write_pub_response(Packet::PubAck, pkid, reason::NOT_AUTHORIZED)
-            }
-            QoS::ExactlyOnce => {
-                self.write_pub_response(Packet::PubRec, pkid, reason::NOT_AUTHORIZED)
-            }
+        if let Some(kind) = ack_kind(qos) {
+            self.answer(kind, pkid, reason::NOT_AUTHORIZED, 0);
         }
         Ok(())
     }
@@ -227,7 +221,8 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         } else {
             reason::PACKET_IDENTIFIER_NOT_FOUND
         };
-        self.write_pub_response(Packet::PubComp, rel.pkid, code);
+        // Behind a PUBREC still waiting for its fsync, never before it.
+        self.answer(AckKind::Pubcomp, rel.pkid, code, 0);
         Ok(())
     }
 

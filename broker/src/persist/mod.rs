@@ -104,9 +104,11 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn last_ticket(&self) -> u64;
     /// Resolves when the store accepts more changes (bounded queue: backpressure).
     fn wait_for_room(&self) -> WaitFuture<'_, ()>;
-    /// Resolves `true` once every change up to `ticket` is durable, `false` if the
-    /// store is failing.
-    fn wait_durable(&self, ticket: u64) -> WaitFuture<'_, bool>;
+    /// Resolves with the store's progress once every change up to `ticket` is durable
+    /// or the store is failing (then `durable` may be short of `ticket`). `'static`: a
+    /// connection keeps it across the turns of its loop while its acks wait
+    /// (pipelining, `connection::pending_acks`), so it must not borrow the store.
+    fn wait_durable(&self, ticket: u64) -> WaitFuture<'static, Progress>;
     fn is_failing(&self) -> bool;
     /// Makes everything appended durable and stops (clean shutdown).
     fn close(&self);
@@ -122,7 +124,7 @@ impl Store for writer::JournalStore {
     fn wait_for_room(&self) -> WaitFuture<'_, ()> {
         Box::pin(writer::JournalStore::wait_for_room(self))
     }
-    fn wait_durable(&self, ticket: u64) -> WaitFuture<'_, bool> {
+    fn wait_durable(&self, ticket: u64) -> WaitFuture<'static, Progress> {
         Box::pin(writer::JournalStore::wait_durable(self, ticket))
     }
     fn is_failing(&self) -> bool {

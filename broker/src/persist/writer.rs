@@ -161,15 +161,24 @@ impl JournalStore {
         }
     }
 
-    /// Waits until every record up to `ticket` is durable (per the policy); `false` when
-    /// the store is failing (a full disk) instead.
-    pub async fn wait_durable(&self, ticket: u64) -> bool {
+    /// Waits until every record up to `ticket` is durable (per the policy) or the store
+    /// is failing (a full disk); returns the progress then. Owns its receiver, so the
+    /// future outlives the borrow of the store.
+    pub fn wait_durable(&self, ticket: u64) -> impl std::future::Future<Output = Progress> {
         let mut progress = self.inner.progress.subscribe();
-        let reached = progress
-            .wait_for(|p| p.durable >= ticket || p.failing)
-            .await
-            .map(|p| p.durable >= ticket);
-        reached.unwrap_or(false)
+        async move {
+            match progress
+                .wait_for(|p| p.durable >= ticket || p.failing)
+                .await
+            {
+                Ok(reached) => *reached,
+                // The writer is gone: nothing more becomes durable.
+                Err(_) => Progress {
+                    durable: 0,
+                    failing: true,
+                },
+            }
+        }
     }
 
     pub fn is_failing(&self) -> bool {
