@@ -72,6 +72,8 @@ pub struct Platform {
     pub store: Store,
     pub keys: Keys,
     pub cache: AccessCache,
+    /// Cached HTTP authorization decisions (`crate::access`, `crate::roles::cache`).
+    pub decisions: crate::roles::cache::DecisionCache,
     pub sessions: LiveSessions,
     pub login_throttle: LoginThrottle,
     pub reset_throttle: ResetThrottle,
@@ -107,6 +109,7 @@ impl Platform {
             store,
             keys,
             cache: AccessCache::default(),
+            decisions: Default::default(),
             sessions: LiveSessions::default(),
             login_throttle: LoginThrottle::default(),
             reset_throttle: ResetThrottle::default(),

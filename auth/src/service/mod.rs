@@ -32,12 +32,14 @@ pub mod credentials;
 pub mod domains;
 pub mod entities;
 mod hierarchy;
+pub mod roles;
 pub mod users;
 
 pub use connections::{ConnectRequest, Connections};
 pub use credentials::Credentials;
 pub use domains::{DomainChange, Domains, NewDomainInput};
 pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
+pub use roles::{CreatedRole, NewRoleInput, Roles};
 pub use users::{NewUserInput, UserChange, UserField, Users};
 
 use magnetite_events::Page;

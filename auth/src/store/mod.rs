@@ -16,6 +16,8 @@ pub mod domains;
 pub mod entities;
 pub mod list;
 pub mod migrations;
+mod role_rows;
+pub mod roles;
 pub mod users;
 
 pub(crate) use magnetite_db::Cols;
@@ -35,6 +37,7 @@ impl Store {
     pub async fn open(db: Db) -> Result<Store> {
         let store = Store { db };
         migrations::apply(&store).await?;
+        store.migrate_domain_roles().await?;
         Ok(store)
     }
 
