@@ -266,9 +266,19 @@ impl<'a> Entities<'a> {
         params: &HashMap<String, String>,
         scope: Option<(Kind, &str)>,
     ) -> Result<Listed> {
-        let kind = self.kind;
-        let read = format!("{}_read", kind.name());
+        let read = format!("{}_read", self.kind.name());
         let domain = actor.authorize_domain(self.platform, domain, &read).await?;
+        self.page(&domain.id, params, scope).await
+    }
+
+    /// One page of the domain's entities of this kind (`<kind>.list`), access checked.
+    async fn page(
+        &self,
+        domain_id: &str,
+        params: &HashMap<String, String>,
+        scope: Option<(Kind, &str)>,
+    ) -> Result<Listed> {
+        let kind = self.kind;
         let q = ListQuery::parse(params)?;
         let scope = match scope {
             None => Scope::All,
@@ -277,14 +287,14 @@ impl<'a> Entities<'a> {
             Some((Kind::Client, id)) => Scope::ConnectedFrom(id),
         };
         let store = &self.platform.store;
-        let (total, items) = store.list_entities(kind, &domain.id, &q, scope).await?;
+        let (total, items) = store.list_entities(kind, domain_id, &q, scope).await?;
         let p = page_of(total, &q);
         let event = match scope {
             Scope::ConnectedTo(ch) => cev::client_list_by_channel(&p, ch),
             Scope::ConnectedFrom(cl) => cev::channel_list_by_client(&p, cl),
             _ => ev_list(kind, &p),
         };
-        store.record_event(&event.in_domain(&domain.id)).await?;
+        store.record_event(&event.in_domain(domain_id)).await?;
         Ok(Listed {
             total,
             query: q,
@@ -305,11 +315,11 @@ impl<'a> Entities<'a> {
             Kind::Client => Kind::Channel,
             _ => Kind::Client,
         };
-        let (_, anchor) = actor
+        // Reading an entity includes reading what it is connected to.
+        let (d, anchor) = actor
             .authorize_entity(self.platform, domain, via, id, "read")
             .await?;
-        self.list(actor, domain, params, Some((via, &anchor.id)))
-            .await
+        self.page(&d.id, params, Some((via, &anchor.id))).await
     }
 
     /// One entity (`<kind>.view`).
