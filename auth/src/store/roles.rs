@@ -170,7 +170,7 @@ impl Store {
         ];
         magnetite_db::db_tx!(self.db(), tx => {
             let sql = "UPDATE roles SET name = $2, updated_at = $3, updated_by = $4 WHERE id = $1";
-            let done = (&mut *tx).run(sql, &args).await.map_err(name_taken)?;
+            let done = (*tx).run(sql, &args).await.map_err(name_taken)?;
             if done == 0 {
                 return Err(AuthError::NotFound("role"));
             }
@@ -183,7 +183,7 @@ impl Store {
     /// refuses first).
     pub async fn delete_role(&self, r: &Role, ev: &Event) -> Result<()> {
         magnetite_db::db_tx!(self.db(), tx => {
-            let members = (&mut *tx)
+            let members = (*tx)
                 .strings("SELECT member_id FROM role_members WHERE role_id = $1", &[&r.id])
                 .await?;
             for stmt in [
@@ -191,7 +191,7 @@ impl Store {
                 "DELETE FROM role_members WHERE role_id = $1",
                 "DELETE FROM roles WHERE id = $1",
             ] {
-                (&mut *tx).run(stmt, &[&r.id]).await?;
+                (*tx).run(stmt, &[&r.id]).await?;
             }
             if r.entity_type == EntityType::Domain {
                 for m in &members {
@@ -233,11 +233,11 @@ impl Store {
                 Some(list) => {
                     for a in list {
                         let sql = "DELETE FROM role_actions WHERE role_id = $1 AND action = $2";
-                        (&mut *tx).run(sql, &[&r.id, a]).await?;
+                        (*tx).run(sql, &[&r.id, a]).await?;
                     }
                 }
                 None => {
-                    (&mut *tx).run("DELETE FROM role_actions WHERE role_id = $1", &[&r.id]).await?;
+                    (*tx).run("DELETE FROM role_actions WHERE role_id = $1", &[&r.id]).await?;
                 }
             }
             tx.append(ev).await?;
