@@ -2,12 +2,13 @@
 //! client secrets. One code path for the three kinds (see `model::Kind`); the kind
 //! picks the event. Parents and children are in `hierarchy.rs`.
 
-use magnetite_events::model::{clients as cev, users as uev};
-use magnetite_events::{Event, Page};
+use magnetite_events::model::clients as cev;
+use magnetite_events::Event;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 
+use super::entity_events::{ev_create, ev_list, ev_remove, ev_update, ev_view};
 use super::{check_route, metadata_of, name_of, page_of, tags_of};
 use crate::access::Actor;
 use crate::crypto::generate_secret;
@@ -585,45 +586,5 @@ fn conflict(kind: Kind) -> impl Fn(AuthError) -> AuthError {
             ),
         }),
         other => other,
-    }
-}
-
-fn ev_create(e: &Entity) -> Event {
-    match e.kind {
-        Kind::Client => cev::client_create(&e.record()),
-        Kind::Channel => cev::channel_create(&e.record()),
-        Kind::Group => uev::group_create(&e.record()),
-    }
-}
-
-pub(super) fn ev_update(e: &Entity) -> Event {
-    match e.kind {
-        Kind::Client => cev::client_update(&e.record()),
-        Kind::Channel => cev::channel_update(&e.record()),
-        Kind::Group => uev::group_update(&e.record()),
-    }
-}
-
-fn ev_remove(e: &Entity) -> Event {
-    match e.kind {
-        Kind::Client => cev::client_remove(&e.record()),
-        Kind::Channel => cev::channel_remove(&e.record()),
-        Kind::Group => uev::group_remove(&e.record()),
-    }
-}
-
-fn ev_view(e: &Entity) -> Event {
-    match e.kind {
-        Kind::Client => cev::client_view(&e.record()),
-        Kind::Channel => cev::channel_view(&e.record()),
-        Kind::Group => uev::group_view(&e.record()),
-    }
-}
-
-fn ev_list(kind: Kind, p: &Page) -> Event {
-    match kind {
-        Kind::Client => cev::client_list(p),
-        Kind::Channel => cev::channel_list(p),
-        Kind::Group => uev::group_list(p),
     }
 }

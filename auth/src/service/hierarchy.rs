@@ -2,7 +2,8 @@
 //! ordinary entity update (`<kind>.update`), refused when it would make a group its
 //! own ancestor.
 
-use super::entities::{ev_update, Entities};
+use super::entities::Entities;
+use super::entity_events::ev_update;
 use super::Link;
 use crate::access::Actor;
 use crate::error::{AuthError, Result};

@@ -31,6 +31,7 @@ pub mod connections;
 pub mod credentials;
 pub mod domains;
 pub mod entities;
+mod entity_events;
 mod hierarchy;
 pub mod roles;
 pub mod users;

@@ -310,18 +310,40 @@ impl Store {
                 .await?
         });
         let members = self.texts(&sql, entity_id, "member_id").await?;
+        // Three queries for the page, whatever the number of roles.
         let (_, roles) = self.list_roles(entity_id, 0, u32::MAX as u64).await?;
-        let mut out = Vec::with_capacity(members.len());
-        for member in members {
-            let mut held = Vec::new();
-            for role in &roles {
-                let (_, in_role) = self.role_members(&role.id, 0, u32::MAX as u64).await?;
-                if in_role.contains(&member) {
-                    held.push((role.clone(), self.role_actions(&role.id).await?));
-                }
-            }
-            out.push((member, held));
-        }
+        let (held, actions): (Vec<(String, String)>, Vec<(String, String)>) = magnetite_db::db_read!(self.db(), pool => {
+            let held = sqlx::query_as(&format!("SELECT m.member_id, m.role_id {of_entity}"))
+                .bind(entity_id)
+                .fetch_all(pool)
+                .await?;
+            let actions = sqlx::query_as(
+                "SELECT a.role_id, a.action FROM role_actions a JOIN roles r \
+                 ON r.id = a.role_id WHERE r.entity_id = $1 ORDER BY a.action",
+            )
+            .bind(entity_id)
+            .fetch_all(pool)
+            .await?;
+            (held, actions)
+        });
+        let actions_of = |role_id: &str| -> Vec<String> {
+            actions
+                .iter()
+                .filter(|(r, _)| r == role_id)
+                .map(|(_, a)| a.clone())
+                .collect()
+        };
+        let out = members
+            .into_iter()
+            .map(|member| {
+                let theirs = roles
+                    .iter()
+                    .filter(|r| held.iter().any(|(m, id)| *m == member && *id == r.id))
+                    .map(|r| (r.clone(), actions_of(&r.id)))
+                    .collect();
+                (member, theirs)
+            })
+            .collect();
         Ok((total.max(0) as u64, out))
     }
 

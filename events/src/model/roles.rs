@@ -4,8 +4,8 @@
 //! (`pkg/roles/rolemanager/events`): `<entity>.role.add`, `<entity>.role.update`,
 //! `<entity>.role.remove`, `<entity>.role.actions.add`, `<entity>.role.actions.remove`,
 //! `<entity>.role.actions.remove_all`, `<entity>.role.members.add`,
-//! `<entity>.role.members.remove`, `<entity>.role.members.remove_all`, and
-//! `<entity>.members.remove` (a user taken out of every role of a domain). Fields are
+//! `<entity>.role.members.remove` and `<entity>.role.members.remove_all` (SuperMQ's
+//! `<entity>.members.remove` comes with the invitations slice). Fields are
 //! SuperMQ's (`entity_id`, `role_id`, `actions`, `members`, ...); a role holds no
 //! secret, so neither does any of these events.
 
@@ -113,23 +113,6 @@ pub fn role_members_remove(at: &RoleOf<'_>, members: &[String]) -> Event {
 /// `<entity>.role.members.remove_all`.
 pub fn role_members_remove_all(at: &RoleOf<'_>) -> Event {
     role_event("role.members.remove_all", at)
-}
-
-/// `<entity>.members.remove`: `members` were taken out of every role of the entity
-/// (a domain unassign).
-pub fn entity_members_remove(
-    entity_type: &str,
-    domain_id: &str,
-    entity_id: &str,
-    members: &[String],
-) -> Event {
-    Event::new(
-        service_of(entity_type),
-        &format!("{entity_type}.members.remove"),
-    )
-    .with("entity_id", entity_id)
-    .with("members", str_list(members))
-    .in_domain(domain_id)
 }
 
 /// Whether an operation changes roles (and so cached authorization decisions):
