@@ -348,7 +348,11 @@ async fn roles(db: Db) {
         Some(Relation::Admin)
     );
     store
-        .set_members(&domain.id, &[other.id.clone()], Some(Relation::Member))
+        .set_members(
+            &domain.id,
+            std::slice::from_ref(&other.id),
+            Some(Relation::Member),
+        )
         .await
         .unwrap();
     assert_eq!(

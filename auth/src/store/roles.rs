@@ -10,6 +10,9 @@ use crate::error::{AuthError, Result};
 use crate::roles::decide::Grants;
 use crate::roles::{EntityType, Role, BUILT_IN_ADMIN, MEMBER_ACTIONS, MIGRATED_MEMBER};
 
+/// Two text columns of a row (`(member, role)`, `(role, action)`).
+type Pair = (String, String);
+
 /// What goes with a deleted group, channel or client: its roles (`$1` = its id).
 pub(crate) const ENTITY_ROLES_CLEANUP: &[&str] = &[
     "DELETE FROM role_actions WHERE role_id IN (SELECT id FROM roles WHERE entity_id = $1)",
@@ -312,7 +315,7 @@ impl Store {
         let members = self.texts(&sql, entity_id, "member_id").await?;
         // Three queries for the page, whatever the number of roles.
         let (_, roles) = self.list_roles(entity_id, 0, u32::MAX as u64).await?;
-        let (held, actions): (Vec<(String, String)>, Vec<(String, String)>) = magnetite_db::db_read!(self.db(), pool => {
+        let (held, actions): (Vec<Pair>, Vec<Pair>) = magnetite_db::db_read!(self.db(), pool => {
             let held = sqlx::query_as(&format!("SELECT m.member_id, m.role_id {of_entity}"))
                 .bind(entity_id)
                 .fetch_all(pool)
