@@ -4,6 +4,7 @@
 
 use magnetite_events::Event;
 
+use super::ancestry::ANCESTORS_NEAREST_FIRST;
 use super::role_rows::{self as rows, RoleSql};
 use super::{Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
@@ -19,19 +20,6 @@ pub(crate) const ENTITY_ROLES_CLEANUP: &[&str] = &[
     "DELETE FROM role_members WHERE role_id IN (SELECT id FROM roles WHERE entity_id = $1)",
     "DELETE FROM roles WHERE entity_id = $1",
 ];
-
-/// The groups above an entity with their depth (1 = parent); bounded and cycle-safe
-/// like `ancestry::ANCESTORS`, ordered nearest first.
-const ANCESTORS_NEAREST_FIRST: &str = "WITH RECURSIVE anc(id, depth) AS ( \
-     SELECT parent_id, 1 FROM ( \
-       SELECT parent_id FROM clients WHERE id = $1 \
-       UNION ALL SELECT parent_id FROM channels WHERE id = $1 \
-       UNION ALL SELECT parent_id FROM groups WHERE id = $1) seed \
-     WHERE parent_id IS NOT NULL \
-     UNION \
-     SELECT g.parent_id, anc.depth + 1 FROM groups g JOIN anc ON g.id = anc.id \
-     WHERE g.parent_id IS NOT NULL AND anc.depth < 64) \
-   SELECT id FROM anc GROUP BY id ORDER BY MIN(depth)";
 
 fn role_from_row(r: &impl Cols) -> Result<Role> {
     let kind = r.text("entity_type")?;
