@@ -1,5 +1,12 @@
-//! Who may do what: platform admins everything; a domain's admins (its creator first)
-//! everything inside it; its members read it. Anything else is 403.
+//! Who may do what: platform admins everything; anyone else what their roles allow
+//! ([`Actor::authorize_domain`], [`Actor::authorize_entity`]: one decision,
+//! `crate::roles::decide`, cached in `Platform::decisions`). A user outside a domain
+//! (in none of its roles) gets 403 on its paths; an id that is not in the path's domain
+//! is a 404 like a missing one; an action the user's roles do not hold is 403.
+//!
+//! The older gate [`Actor::domain`] with [`Need`] (admin relation = write, member =
+//! read, kept by the role store in `domain_members`) is what bootstrap, certs and the
+//! event consumers still decide by.
 //!
 //! Every operation of the service layer (`crate::service`) is done by an [`Actor`]: a
 //! user who came through HTTP ([`Caller`]), or the system itself (another crate of the
@@ -8,8 +15,10 @@
 //! other crates can act on the platform without touching HTTP types.
 
 use crate::error::{AuthError, Result};
-use crate::model::{Domain, Role, Status, User};
+use crate::model::{Domain, Entity, Kind, Role, Status, User};
 use crate::platform::Platform;
+use crate::roles::decide::{decide, Target};
+use crate::roles::EntityType;
 use crate::store::domains::Relation;
 
 /// The authenticated user of a request.
@@ -140,6 +149,93 @@ impl Actor<'_> {
             Actor::User(caller) => caller.domain(platform, id_or_route, need).await,
             Actor::System(_) => platform.store.domain(id_or_route).await,
         }
+    }
+}
+
+impl Actor<'_> {
+    /// The domain (by id or route) if this actor may do `action` on it (a domain
+    /// action: `read`, `update`, `client_create`, ...).
+    pub async fn authorize_domain(
+        &self,
+        platform: &Platform,
+        id_or_route: &str,
+        action: &str,
+    ) -> Result<Domain> {
+        let domain = self.domain(platform, id_or_route, Need::Read).await?;
+        self.require(platform, &domain.id, EntityType::Domain, &domain.id, action)
+            .await?;
+        Ok(domain)
+    }
+
+    /// The domain and its `kind` entity `id` (channels: or route) if this actor may do
+    /// `action` on it; another domain's entity is a 404 like a missing one.
+    pub async fn authorize_entity(
+        &self,
+        platform: &Platform,
+        domain: &str,
+        kind: Kind,
+        id: &str,
+        action: &str,
+    ) -> Result<(Domain, Entity)> {
+        let d = self.domain(platform, domain, Need::Read).await?;
+        let e = platform.store.entity(kind, &d.id, id).await?;
+        self.require(platform, &d.id, kind.into(), &e.id, action)
+            .await?;
+        Ok((d, e))
+    }
+
+    /// 403 unless this actor may do `action` on the entity `id` (of `domain_id`).
+    pub async fn require(
+        &self,
+        platform: &Platform,
+        domain_id: &str,
+        kind: EntityType,
+        id: &str,
+        action: &str,
+    ) -> Result<()> {
+        let user = match self {
+            Actor::System(_) => return Ok(()),
+            Actor::User(caller) if caller.is_admin() => return Ok(()),
+            Actor::User(caller) => caller.id(),
+        };
+        if platform.allowed(user, domain_id, kind, id, action).await? {
+            Ok(())
+        } else {
+            Err(AuthError::forbidden())
+        }
+    }
+}
+
+impl Platform {
+    /// Whether `user` (not a platform admin) may do `action` on the entity: the cached
+    /// decision, or [`decide`] over their grants in the domain and the groups above the
+    /// entity, stored unless a role change raced with the load.
+    pub async fn allowed(
+        &self,
+        user: &str,
+        domain_id: &str,
+        kind: EntityType,
+        id: &str,
+        action: &str,
+    ) -> Result<bool> {
+        if let Some(hit) = self.decisions.get(user, id, action) {
+            return Ok(hit);
+        }
+        let generation = self.decisions.generation();
+        let grants = self.store.grants(user, domain_id).await?;
+        let ancestors = match kind {
+            EntityType::Domain => Vec::new(),
+            _ => self.store.ancestors_nearest_first(id).await?,
+        };
+        let target = Target {
+            kind,
+            id,
+            domain_id,
+            ancestors: &ancestors,
+        };
+        let allowed = decide(&grants, &target, action);
+        self.decisions.put(generation, user, id, action, allowed);
+        Ok(allowed)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod mqtt;
 pub mod passwords;
 pub mod platform;
 pub mod reset_throttle;
+pub mod roles;
 pub mod service;
 pub mod store;
 

@@ -75,6 +75,8 @@ pub struct Platform {
     pub store: Store,
     pub keys: Keys,
     pub cache: AccessCache,
+    /// Cached HTTP authorization decisions (`crate::access`, `crate::roles::cache`).
+    pub decisions: crate::roles::cache::DecisionCache,
     pub sessions: LiveSessions,
     pub login_throttle: LoginThrottle,
     pub reset_throttle: ResetThrottle,
@@ -112,6 +114,7 @@ impl Platform {
             store,
             keys,
             cache: AccessCache::default(),
+            decisions: Default::default(),
             sessions: LiveSessions::default(),
             login_throttle: LoginThrottle::default(),
             reset_throttle: ResetThrottle::default(),

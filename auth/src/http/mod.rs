@@ -9,6 +9,7 @@ mod credentials;
 mod domains;
 mod entities;
 mod queries;
+mod roles;
 mod users;
 
 use axum::async_trait;
@@ -40,6 +41,7 @@ pub fn router(platform: Arc<Platform>) -> Routes {
         .merge(domains::routes())
         .merge(entities::routes())
         .merge(connections::routes())
+        .merge(roles::routes())
         .with_state(platform)
 }
 

@@ -97,6 +97,9 @@ async fn apply_row(platform: &Platform, row: &OutboxRow, reader: &mut OutboxRead
             return true;
         }
     };
+    if changes_decisions(&fields) {
+        platform.decisions.clear();
+    }
     loop {
         match platform.apply_event(&fields, Origin::Remote).await {
             Ok(()) => {
@@ -114,6 +117,21 @@ async fn apply_row(platform: &Platform, row: &OutboxRow, reader: &mut OutboxRead
     }
 }
 
+/// Whether another instance's change can alter cached HTTP authorization decisions
+/// (`crate::roles::cache`): a role change, a domain membership change, or an update or
+/// removal of a group, channel or client (which may have moved it in the group tree;
+/// the event does not say, so any update counts).
+fn changes_decisions(fields: &Map<String, Value>) -> bool {
+    let Some(op) = fields.get("operation").and_then(Value::as_str) else {
+        return false;
+    };
+    magnetite_events::model::roles::changes_roles(op)
+        || ["group.", "channel.", "client."].iter().any(|kind| {
+            op.strip_prefix(kind)
+                .is_some_and(|action| action == "update" || action == "remove")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +144,20 @@ mod tests {
             created_at: 0,
             instance: instance.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn role_and_tree_changes_clear_decisions() {
+        let op = |name: &str| {
+            let mut m = Map::new();
+            m.insert("operation".into(), Value::from(name));
+            m
+        };
+        assert!(changes_decisions(&op("group.role.members.remove")));
+        assert!(changes_decisions(&op("group.update")));
+        assert!(changes_decisions(&op("domain.unassign")));
+        assert!(!changes_decisions(&op("client.view")));
+        assert!(!changes_decisions(&Map::new()));
     }
 
     #[test]

@@ -112,7 +112,7 @@ impl<'a> Connections<'a> {
         domain: &str,
         req: ConnectRequest,
     ) -> Result<Resolved> {
-        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let d = actor.domain(self.platform, domain, Need::Read).await?;
         let channels = req
             .channel_ids
             .filter(|c| !c.is_empty())
@@ -131,18 +131,35 @@ impl<'a> Connections<'a> {
         // for connect: a foreign id is a 404 and nothing happens (no session of another
         // tenant is ended, no event is written).
         Ok(Resolved {
-            channels: self.ids_in(Kind::Channel, &d.id, &channels).await?,
-            clients: self.ids_in(Kind::Client, &d.id, &clients).await?,
+            channels: self.ids_in(actor, Kind::Channel, &d.id, &channels).await?,
+            clients: self.ids_in(actor, Kind::Client, &d.id, &clients).await?,
             domain_id: d.id,
             types,
         })
     }
 
-    /// The ids of the entities `names` (ids, or routes for channels) of the domain.
-    async fn ids_in(&self, kind: Kind, domain_id: &str, names: &[String]) -> Result<Vec<String>> {
+    /// The ids of the entities `names` (ids, or routes for channels) of the domain,
+    /// each one the actor may connect (`connect_to_client` on a channel,
+    /// `connect_to_channel` on a client); the first that is missing is a 404, the first
+    /// it may not connect a 403, before anything changes.
+    async fn ids_in(
+        &self,
+        actor: &Actor<'_>,
+        kind: Kind,
+        domain_id: &str,
+        names: &[String],
+    ) -> Result<Vec<String>> {
+        let action = match kind {
+            Kind::Channel => "connect_to_client",
+            _ => "connect_to_channel",
+        };
         let mut ids = Vec::with_capacity(names.len());
         for name in names {
-            ids.push(self.platform.store.entity(kind, domain_id, name).await?.id);
+            let id = self.platform.store.entity(kind, domain_id, name).await?.id;
+            actor
+                .require(self.platform, domain_id, kind.into(), &id, action)
+                .await?;
+            ids.push(id);
         }
         Ok(ids)
     }

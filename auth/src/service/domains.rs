@@ -124,7 +124,7 @@ impl<'a> Domains<'a> {
 
     /// One domain the actor may read.
     pub async fn view(&self, actor: &Actor<'_>, id: &str) -> Result<Domain> {
-        actor.domain(self.platform, id, Need::Read).await
+        actor.authorize_domain(self.platform, id, "read").await
     }
 
     /// Name, tags, metadata.
@@ -134,7 +134,7 @@ impl<'a> Domains<'a> {
         id: &str,
         change: DomainChange,
     ) -> Result<Domain> {
-        let mut domain = actor.domain(self.platform, id, Need::Write).await?;
+        let mut domain = actor.authorize_domain(self.platform, id, "update").await?;
         if change.name.is_some() {
             domain.name = name_of(change.name, "name")?;
         }
@@ -156,7 +156,11 @@ impl<'a> Domains<'a> {
         if status == Status::Freezed {
             actor.require_admin()?;
         }
-        let mut domain = actor.domain(self.platform, id, Need::Write).await?;
+        let action = match status {
+            Status::Enabled => "enable",
+            _ => "disable",
+        };
+        let mut domain = actor.authorize_domain(self.platform, id, action).await?;
         domain.status = status;
         let event = uev::domain_status(&domain.id, status.as_str(), Some(actor.id()));
         self.stamp_and_save(actor, &mut domain, Some(&event))
@@ -170,7 +174,8 @@ impl<'a> Domains<'a> {
     /// The members and their relation (`admin` / `member`).
     pub async fn members(&self, actor: &Actor<'_>, id: &str) -> Result<Vec<(String, String)>> {
         let domain = actor.domain(self.platform, id, Need::Read).await?;
-        self.platform.store.members(&domain.id).await
+        let store = &self.platform.store;
+        store.members(&domain.id).await
     }
 
     /// Makes `users` members (default) or admins of the domain.
@@ -181,7 +186,9 @@ impl<'a> Domains<'a> {
         users: Option<Vec<String>>,
         relation: Option<&str>,
     ) -> Result<()> {
-        let domain = actor.domain(self.platform, id, Need::Write).await?;
+        let domain = actor
+            .authorize_domain(self.platform, id, "add_role_users")
+            .await?;
         let users = users_of(users)?;
         let relation = match relation {
             None => Relation::Member,
@@ -189,7 +196,11 @@ impl<'a> Domains<'a> {
                 .ok_or_else(|| AuthError::bad_request("relation must be admin or member"))?,
         };
         let store = &self.platform.store;
-        store.set_members(&domain.id, &users, Some(relation)).await
+        store
+            .set_members(&domain.id, &users, Some(relation))
+            .await?;
+        self.platform.decisions.clear();
+        Ok(())
     }
 
     /// Removes `users` from the domain; never its creator.
@@ -199,7 +210,9 @@ impl<'a> Domains<'a> {
         id: &str,
         users: Option<Vec<String>>,
     ) -> Result<()> {
-        let domain = actor.domain(self.platform, id, Need::Write).await?;
+        let domain = actor
+            .authorize_domain(self.platform, id, "remove_role_users")
+            .await?;
         let users = users_of(users)?;
         if users.contains(&domain.created_by) {
             return Err(AuthError::bad_request(
@@ -209,7 +222,9 @@ impl<'a> Domains<'a> {
         self.platform
             .store
             .set_members(&domain.id, &users, None)
-            .await
+            .await?;
+        self.platform.decisions.clear();
+        Ok(())
     }
 
     async fn stamp_and_save(

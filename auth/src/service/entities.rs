@@ -2,14 +2,15 @@
 //! client secrets. One code path for the three kinds (see `model::Kind`); the kind
 //! picks the event. Parents and children are in `hierarchy.rs`.
 
-use magnetite_events::model::{clients as cev, users as uev};
-use magnetite_events::{Event, Page};
+use magnetite_events::model::clients as cev;
+use magnetite_events::Event;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 
+use super::entity_events::{ev_create, ev_list, ev_remove, ev_update, ev_view};
 use super::{check_route, metadata_of, name_of, page_of, tags_of};
-use crate::access::{Actor, Need};
+use crate::access::Actor;
 use crate::crypto::generate_secret;
 use crate::error::{is_unique_violation, AuthError, Result};
 use crate::kaa::KaaSettings;
@@ -144,7 +145,9 @@ impl<'a> Entities<'a> {
         domain: &str,
         input: NewEntityInput,
     ) -> Result<PreparedCreate> {
-        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let d = actor
+            .authorize_domain(self.platform, domain, &self.create_action())
+            .await?;
         let created = self.build(actor, &d, input).await?;
         Ok(self.prepared(created))
     }
@@ -156,7 +159,9 @@ impl<'a> Entities<'a> {
         domain: &str,
         inputs: Vec<NewEntityInput>,
     ) -> Result<Vec<Created>> {
-        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let d = actor
+            .authorize_domain(self.platform, domain, &self.create_action())
+            .await?;
         if inputs.is_empty() || inputs.len() > MAX_BULK {
             return Err(AuthError::bad_request(format!(
                 "bulk takes 1 to {MAX_BULK} entities"
@@ -262,8 +267,19 @@ impl<'a> Entities<'a> {
         params: &HashMap<String, String>,
         scope: Option<(Kind, &str)>,
     ) -> Result<Listed> {
+        let read = format!("{}_read", self.kind.name());
+        let domain = actor.authorize_domain(self.platform, domain, &read).await?;
+        self.page(&domain.id, params, scope).await
+    }
+
+    /// One page of the domain's entities of this kind (`<kind>.list`), access checked.
+    async fn page(
+        &self,
+        domain_id: &str,
+        params: &HashMap<String, String>,
+        scope: Option<(Kind, &str)>,
+    ) -> Result<Listed> {
         let kind = self.kind;
-        let domain = actor.domain(self.platform, domain, Need::Read).await?;
         let q = ListQuery::parse(params)?;
         let scope = match scope {
             None => Scope::All,
@@ -272,14 +288,14 @@ impl<'a> Entities<'a> {
             Some((Kind::Client, id)) => Scope::ConnectedFrom(id),
         };
         let store = &self.platform.store;
-        let (total, items) = store.list_entities(kind, &domain.id, &q, scope).await?;
+        let (total, items) = store.list_entities(kind, domain_id, &q, scope).await?;
         let p = page_of(total, &q);
         let event = match scope {
             Scope::ConnectedTo(ch) => cev::client_list_by_channel(&p, ch),
             Scope::ConnectedFrom(cl) => cev::channel_list_by_client(&p, cl),
             _ => ev_list(kind, &p),
         };
-        store.record_event(&event.in_domain(&domain.id)).await?;
+        store.record_event(&event.in_domain(domain_id)).await?;
         Ok(Listed {
             total,
             query: q,
@@ -300,16 +316,18 @@ impl<'a> Entities<'a> {
             Kind::Client => Kind::Channel,
             _ => Kind::Client,
         };
-        let d = actor.domain(self.platform, domain, Need::Read).await?;
-        let anchor = self.platform.store.entity(via, &d.id, id).await?;
-        self.list(actor, domain, params, Some((via, &anchor.id)))
-            .await
+        // Reading an entity includes reading what it is connected to.
+        let (d, anchor) = actor
+            .authorize_entity(self.platform, domain, via, id, "read")
+            .await?;
+        self.page(&d.id, params, Some((via, &anchor.id))).await
     }
 
     /// One entity (`<kind>.view`).
     pub async fn view(&self, actor: &Actor<'_>, domain: &str, id: &str) -> Result<Entity> {
-        let d = actor.domain(self.platform, domain, Need::Read).await?;
-        let e = self.platform.store.entity(self.kind, &d.id, id).await?;
+        let (_, e) = actor
+            .authorize_entity(self.platform, domain, self.kind, id, "read")
+            .await?;
         self.platform
             .store
             .record_event(&ev_view(&e).in_domain(&e.domain_id))
@@ -345,7 +363,8 @@ impl<'a> Entities<'a> {
             }
             Ok(())
         };
-        self.modify(actor, domain, id, apply, ev_update).await
+        self.modify(actor, domain, id, "update", apply, ev_update)
+            .await
     }
 
     /// Sets the top-level metadata keys of `patch`, keeping the others (a partial
@@ -365,7 +384,8 @@ impl<'a> Entities<'a> {
             e.metadata = merged(&e.metadata, &patch);
             Ok(())
         };
-        self.modify(actor, domain, id, apply, ev_update).await
+        self.modify(actor, domain, id, "update", apply, ev_update)
+            .await
     }
 
     /// Replaces the tags (`client.update_tags` for clients, `<kind>.update` otherwise).
@@ -385,7 +405,7 @@ impl<'a> Entities<'a> {
             e.tags = tags;
             Ok(())
         };
-        self.modify(actor, domain, id, apply, event).await
+        self.modify(actor, domain, id, "update", apply, event).await
     }
 
     /// Enables or disables (`<kind>.remove` with the new status, as Magistrala does);
@@ -401,15 +421,17 @@ impl<'a> Entities<'a> {
             e.status = status;
             Ok(())
         };
-        self.modify(actor, domain, id, apply, ev_remove).await
+        self.modify(actor, domain, id, "update", apply, ev_remove)
+            .await
     }
 
     /// Deletes the entity and its connections (`<kind>.remove`, status `deleted`); the
     /// clients that were connected lose their sessions.
     pub async fn delete(&self, actor: &Actor<'_>, domain: &str, id: &str) -> Result<()> {
-        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let (d, e) = actor
+            .authorize_entity(self.platform, domain, self.kind, id, "delete")
+            .await?;
         let store = &self.platform.store;
-        let e = store.entity(self.kind, &d.id, id).await?;
         let mut gone = e.clone();
         stamp(&mut gone, actor);
         let event = ev_remove(&gone).with("status", "deleted");
@@ -423,6 +445,8 @@ impl<'a> Entities<'a> {
         store
             .delete_entity(e.kind, &d.id, &e.id, &event, &kaa)
             .await?;
+        // Its roles went with it, and a group's children moved up: decisions change.
+        self.platform.decisions.clear();
         if let Some(change) = change {
             self.platform.apply(&change, &affected, Origin::Local);
         }
@@ -439,9 +463,10 @@ impl<'a> Entities<'a> {
         secret: Option<String>,
     ) -> Result<Created> {
         let secret = secret_of(secret)?;
-        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let (_, mut e) = actor
+            .authorize_entity(self.platform, domain, Kind::Client, id, "update")
+            .await?;
         let store = &self.platform.store;
-        let mut e = store.entity(Kind::Client, &d.id, id).await?;
         stamp(&mut e, actor);
         let hash = self.platform.keys.hash_secret(&secret);
         let event = cev::client_update_secret(&e.record());
@@ -458,19 +483,22 @@ impl<'a> Entities<'a> {
         })
     }
 
-    /// Loads, changes, stamps and stores an entity of this kind with `event`; then
-    /// tells the access cache what the change did.
+    /// Loads (if the actor may do `action` on it), changes, stamps and stores an
+    /// entity of this kind with `event`; then tells the access caches what the change
+    /// did.
     pub(super) async fn modify(
         &self,
         actor: &Actor<'_>,
         domain: &str,
         id: &str,
+        action: &str,
         change: impl FnOnce(&mut Entity) -> Result<()>,
         event: fn(&Entity) -> Event,
     ) -> Result<Entity> {
-        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let (_, mut e) = actor
+            .authorize_entity(self.platform, domain, self.kind, id, action)
+            .await?;
         let store = &self.platform.store;
-        let mut e = store.entity(self.kind, &d.id, id).await?;
         let before = e.clone();
         change(&mut e)?;
         stamp(&mut e, actor);
@@ -480,8 +508,25 @@ impl<'a> Entities<'a> {
             .update_entity(&e, None, &event, &kaa)
             .await
             .map_err(conflict(self.kind))?;
+        if before.parent_id != e.parent_id {
+            // Roles inherited through the group tree changed.
+            self.platform.decisions.clear();
+        }
         self.after_change(&before, &e, &event).await?;
         Ok(e)
+    }
+
+    /// The domain action that creates an entity of this kind (`client_create`, ...).
+    fn create_action(&self) -> String {
+        format!("{}_create", self.kind.name())
+    }
+
+    /// The action that moves an entity of this kind to another group.
+    pub(super) fn set_parent_action(&self) -> &'static str {
+        match self.kind {
+            Kind::Group => "set_parent",
+            _ => "set_parent_group",
+        }
     }
 
     /// The Kaa events `of` gives when Kaa events are on (none otherwise).
@@ -541,45 +586,5 @@ fn conflict(kind: Kind) -> impl Fn(AuthError) -> AuthError {
             ),
         }),
         other => other,
-    }
-}
-
-fn ev_create(e: &Entity) -> Event {
-    match e.kind {
-        Kind::Client => cev::client_create(&e.record()),
-        Kind::Channel => cev::channel_create(&e.record()),
-        Kind::Group => uev::group_create(&e.record()),
-    }
-}
-
-pub(super) fn ev_update(e: &Entity) -> Event {
-    match e.kind {
-        Kind::Client => cev::client_update(&e.record()),
-        Kind::Channel => cev::channel_update(&e.record()),
-        Kind::Group => uev::group_update(&e.record()),
-    }
-}
-
-fn ev_remove(e: &Entity) -> Event {
-    match e.kind {
-        Kind::Client => cev::client_remove(&e.record()),
-        Kind::Channel => cev::channel_remove(&e.record()),
-        Kind::Group => uev::group_remove(&e.record()),
-    }
-}
-
-fn ev_view(e: &Entity) -> Event {
-    match e.kind {
-        Kind::Client => cev::client_view(&e.record()),
-        Kind::Channel => cev::channel_view(&e.record()),
-        Kind::Group => uev::group_view(&e.record()),
-    }
-}
-
-fn ev_list(kind: Kind, p: &Page) -> Event {
-    match kind {
-        Kind::Client => cev::client_list(p),
-        Kind::Channel => cev::channel_list(p),
-        Kind::Group => uev::group_list(p),
     }
 }

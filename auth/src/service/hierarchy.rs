@@ -2,9 +2,10 @@
 //! ordinary entity update (`<kind>.update`), refused when it would make a group its
 //! own ancestor.
 
-use super::entities::{ev_update, Entities};
+use super::entities::Entities;
+use super::entity_events::ev_update;
 use super::Link;
-use crate::access::{Actor, Need};
+use crate::access::Actor;
 use crate::error::{AuthError, Result};
 use crate::model::{Entity, Kind};
 
@@ -17,7 +18,17 @@ impl Entities<'_> {
         id: &str,
         parent: String,
     ) -> Result<Entity> {
-        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        // The entity is checked first (its `set_parent[_group]`, in `modify` below, as
+        // before any other lookup); the parent must be a group of the same domain.
+        let (d, _) = actor
+            .authorize_entity(
+                self.platform,
+                domain,
+                self.kind,
+                id,
+                self.set_parent_action(),
+            )
+            .await?;
         let ancestors = self.platform.store.group_ancestors(&d.id, &parent).await?;
         if self.kind == Kind::Group && ancestors.iter().any(|a| a == id) {
             return Err(own_ancestor());
@@ -26,7 +37,15 @@ impl Entities<'_> {
             e.parent_id = Some(parent);
             Ok(())
         };
-        self.modify(actor, domain, id, apply, ev_update).await
+        self.modify(
+            actor,
+            domain,
+            id,
+            self.set_parent_action(),
+            apply,
+            ev_update,
+        )
+        .await
     }
 
     /// Takes the entity `id` out of its group.
@@ -35,7 +54,15 @@ impl Entities<'_> {
             e.parent_id = None;
             Ok(())
         };
-        self.modify(actor, domain, id, apply, ev_update).await?;
+        self.modify(
+            actor,
+            domain,
+            id,
+            self.set_parent_action(),
+            apply,
+            ev_update,
+        )
+        .await?;
         Ok(())
     }
 
@@ -62,7 +89,9 @@ impl Entities<'_> {
         id: &str,
         children: &[String],
     ) -> Result<()> {
-        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let (d, _) = actor
+            .authorize_entity(self.platform, domain, Kind::Group, id, "set_child")
+            .await?;
         let ancestors = self.platform.store.group_ancestors(&d.id, id).await?;
         self.all_groups_of(&d.id, children).await?;
         let groups = self.platform.groups();
@@ -76,7 +105,7 @@ impl Entities<'_> {
                 Ok(())
             };
             groups
-                .modify(actor, domain, child, apply, ev_update)
+                .modify(actor, domain, child, "set_parent", apply, ev_update)
                 .await?;
         }
         Ok(())
@@ -91,7 +120,9 @@ impl Entities<'_> {
         id: &str,
         children: &[String],
     ) -> Result<()> {
-        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let (d, _) = actor
+            .authorize_entity(self.platform, domain, Kind::Group, id, "set_child")
+            .await?;
         self.all_groups_of(&d.id, children).await?;
         self.detach(actor, domain, id, children).await
     }
@@ -115,7 +146,7 @@ impl Entities<'_> {
                 Ok(())
             };
             groups
-                .modify(actor, domain, child, apply, ev_update)
+                .modify(actor, domain, child, "set_parent", apply, ev_update)
                 .await?;
         }
         Ok(())
@@ -130,9 +161,10 @@ impl Entities<'_> {
         domain: &str,
         id: &str,
     ) -> Result<()> {
-        let d = actor.domain(self.platform, domain, Need::Write).await?;
+        let (_, group) = actor
+            .authorize_entity(self.platform, domain, Kind::Group, id, "set_child")
+            .await?;
         let store = &self.platform.store;
-        let group = store.entity(Kind::Group, &d.id, id).await?;
         // The children come from the domain's own group: no need to look each up again.
         let children = store.child_groups(&group.id).await?;
         self.detach(actor, domain, &group.id, &children).await

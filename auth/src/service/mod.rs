@@ -31,8 +31,10 @@ pub mod connections;
 pub mod credentials;
 pub mod domains;
 pub mod entities;
+mod entity_events;
 pub mod group_hierarchy;
 mod hierarchy;
+pub mod roles;
 pub mod users;
 pub mod verification;
 
@@ -40,6 +42,7 @@ pub use connections::{ConnectRequest, Connections};
 pub use credentials::Credentials;
 pub use domains::{DomainChange, Domains, NewDomainInput};
 pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
+pub use roles::{CreatedRole, NewRoleInput, Roles};
 pub use users::{NewUserInput, UserChange, UserField, Users};
 pub use verification::Verification;
 

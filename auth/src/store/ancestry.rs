@@ -15,18 +15,31 @@ use crate::model::Kind;
 use magnetite_events::writer::{AncestryFuture, ClientAncestry};
 use std::collections::HashMap;
 
-/// The groups above one entity (client, channel or group), nearest first; depth-bounded
-/// and cycle-safe (`UNION` drops a repeated row, which ends the recursion).
-const ANCESTORS: &str = "WITH RECURSIVE anc(id, depth) AS ( \
-     SELECT parent_id, 1 FROM ( \
-       SELECT parent_id FROM clients WHERE id = $1 \
-       UNION ALL SELECT parent_id FROM channels WHERE id = $1 \
-       UNION ALL SELECT parent_id FROM groups WHERE id = $1) seed \
-     WHERE parent_id IS NOT NULL \
-     UNION \
-     SELECT g.parent_id, anc.depth + 1 FROM groups g JOIN anc ON g.id = anc.id \
-     WHERE g.parent_id IS NOT NULL AND anc.depth < 64) \
-   SELECT DISTINCT id FROM anc";
+/// The recursive part of the ancestry queries: `anc(id, depth)` = the groups above one
+/// entity (client, channel or group, `$1`) and how far up; depth-bounded and
+/// cycle-safe (`UNION` drops a repeated row, which ends the recursion).
+macro_rules! ancestors_cte {
+    () => {
+        "WITH RECURSIVE anc(id, depth) AS ( \
+         SELECT parent_id, 1 FROM ( \
+           SELECT parent_id FROM clients WHERE id = $1 \
+           UNION ALL SELECT parent_id FROM channels WHERE id = $1 \
+           UNION ALL SELECT parent_id FROM groups WHERE id = $1) seed \
+         WHERE parent_id IS NOT NULL \
+         UNION \
+         SELECT g.parent_id, anc.depth + 1 FROM groups g JOIN anc ON g.id = anc.id \
+         WHERE g.parent_id IS NOT NULL AND anc.depth < 64)"
+    };
+}
+
+/// The groups above one entity.
+const ANCESTORS: &str = concat!(ancestors_cte!(), " SELECT DISTINCT id FROM anc");
+
+/// The groups above one entity, nearest first (what authorization walks).
+pub(crate) const ANCESTORS_NEAREST_FIRST: &str = concat!(
+    ancestors_cte!(),
+    " SELECT id FROM anc GROUP BY id ORDER BY MIN(depth)"
+);
 
 /// Fills `Event::ancestors` on an open transaction's connection.
 #[allow(async_fn_in_trait)] // called on the concrete connection types only

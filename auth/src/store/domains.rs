@@ -1,7 +1,9 @@
 //! Domains (tenants) and their members.
 
 use super::list::{fetch_page, Filter, ListQuery};
-use super::{json_text, parse_metadata, parse_tags, Cols, Outbox, Store};
+use super::role_rows as rows;
+use super::roles::domain_roles;
+use super::{json_text, now_rfc3339, parse_metadata, parse_tags, Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
 use crate::model::{Audit, Domain, Status};
 use magnetite_events::model::users as uev;
@@ -51,7 +53,8 @@ fn domain_from_row(r: &impl Cols) -> Result<Domain> {
 }
 
 impl Store {
-    /// Creates the domain and makes its creator an admin of it.
+    /// Creates the domain with its built-in admin role (its creator the first member)
+    /// and its `member` role.
     pub async fn insert_domain(&self, d: &Domain) -> Result<()> {
         magnetite_db::db_tx!(self.db(), tx => {
             sqlx::query(
@@ -68,12 +71,9 @@ impl Store {
             .bind(&d.audit.created_at)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("INSERT INTO domain_members (domain_id, user_id, relation) VALUES ($1, $2, $3)")
-                .bind(&d.id)
-                .bind(&d.created_by)
-                .bind(Relation::Admin.as_str())
-                .execute(&mut *tx)
-                .await?;
+            let [admin, member] = domain_roles(&d.id, &d.created_by, &d.audit.created_at);
+            rows::insert_role(&mut *tx, &admin.0, &admin.1, std::slice::from_ref(&d.created_by)).await?;
+            rows::insert_role(&mut *tx, &member.0, &member.1, &[]).await?;
         });
         Ok(())
     }
@@ -145,7 +145,9 @@ impl Store {
         })
     }
 
-    /// Sets (`Some`) or removes (`None`) the relation of `users` to the domain, and
+    /// Sets (`Some`) or removes (`None`) the relation of `users` to the domain: the
+    /// old admin/member relations over roles, `admin` = the built-in admin role,
+    /// `member` = the `member` role, removal = out of every role in the domain. It
     /// records what changed in the same transaction: `domain.assign` (no access before),
     /// `domain.update_relation` (the other relation before), `domain.unassign` (access
     /// removed). Users whose access did not change are in no event. Personal
@@ -157,7 +159,14 @@ impl Store {
         rel: Option<Relation>,
     ) -> Result<()> {
         let mut changes = MembershipChanges::default();
+        let [admin, member] = domain_roles(domain_id, "system", &now_rfc3339());
         magnetite_db::db_tx!(self.db(), tx => {
+            // The member role may have been deleted through the roles API: the old
+            // `member` relation brings it back.
+            match rows::insert_role(&mut *tx, &member.0, &member.1, &[]).await {
+                Ok(()) | Err(AuthError::Conflict(_)) => {}
+                Err(other) => return Err(other),
+            }
             for user in users {
                 let before = sqlx::query("SELECT relation FROM domain_members WHERE domain_id = $1 AND user_id = $2")
                     .bind(domain_id)
@@ -168,28 +177,26 @@ impl Store {
                     Some(row) => Relation::parse(&row.text("relation")?),
                     None => None,
                 };
-                sqlx::query("DELETE FROM domain_members WHERE domain_id = $1 AND user_id = $2")
-                    .bind(domain_id)
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(rel) = rel {
-                    let exists = sqlx::query("SELECT id FROM users WHERE id = $1")
-                        .bind(user)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if exists.is_none() {
-                        return Err(AuthError::NotFound("user"));
+                match rel {
+                    Some(rel) => {
+                        let (role, other) = match rel {
+                            Relation::Admin => (&admin.0, &member.0),
+                            Relation::Member => (&member.0, &admin.0),
+                        };
+                        sqlx::query("DELETE FROM role_members WHERE role_id = $1 AND member_id = $2")
+                            .bind(&other.id)
+                            .bind(user)
+                            .execute(&mut *tx)
+                            .await?;
+                        rows::add_members(&mut *tx, role, std::slice::from_ref(user)).await?;
                     }
-                    sqlx::query("INSERT INTO domain_members (domain_id, user_id, relation) VALUES ($1, $2, $3)")
-                        .bind(domain_id)
-                        .bind(user)
-                        .bind(rel.as_str())
-                        .execute(&mut *tx)
-                        .await?;
+                    None => {
+                        rows::remove_from_domain(&mut *tx, domain_id, user).await?;
+                    }
                 }
                 changes.record(user, before, rel);
             }
+            rows::ensure_admin_kept(&mut *tx, &admin.0).await?;
             for ev in changes.events(domain_id, rel) {
                 tx.append(&ev).await?;
             }

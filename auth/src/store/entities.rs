@@ -226,7 +226,7 @@ impl Store {
                     "UPDATE groups SET parent_id = NULL WHERE parent_id = $1",
                 ],
             };
-            for stmt in cleanup {
+            for stmt in cleanup.iter().chain(super::roles::ENTITY_ROLES_CLEANUP) {
                 sqlx::query(stmt).bind(id).execute(&mut *tx).await?;
             }
             tx.append_in(&ev, domain_id).await?;

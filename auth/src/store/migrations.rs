@@ -51,6 +51,18 @@ const STEPS: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS email_verifications (token_hash TEXT PRIMARY KEY, \
      user_id TEXT NOT NULL, email TEXT NOT NULL, expires_at BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS verifications_by_user ON email_verifications (user_id)",
+    // Roles (`crate::roles`): on a domain, group, channel or client; `built_in` names a
+    // built-in role (`admin`), NULL for the others.
+    "CREATE TABLE IF NOT EXISTS roles (id TEXT PRIMARY KEY, name TEXT NOT NULL, \
+     entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, domain_id TEXT NOT NULL, \
+     built_in TEXT, created_by TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT, \
+     updated_by TEXT, UNIQUE (entity_id, name))",
+    "CREATE TABLE IF NOT EXISTS role_actions (role_id TEXT NOT NULL, action TEXT NOT NULL, \
+     PRIMARY KEY (role_id, action))",
+    "CREATE TABLE IF NOT EXISTS role_members (role_id TEXT NOT NULL, member_id TEXT NOT NULL, \
+     PRIMARY KEY (role_id, member_id))",
+    "CREATE INDEX IF NOT EXISTS role_members_by_member ON role_members (member_id)",
+    "CREATE INDEX IF NOT EXISTS roles_by_domain ON roles (domain_id)",
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<()> {

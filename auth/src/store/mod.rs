@@ -17,6 +17,8 @@ pub mod entities;
 pub mod hierarchy;
 pub mod list;
 pub mod migrations;
+mod role_rows;
+pub mod roles;
 pub mod users;
 pub mod verifications;
 
@@ -37,6 +39,7 @@ impl Store {
     pub async fn open(db: Db) -> Result<Store> {
         let store = Store { db };
         migrations::apply(&store).await?;
+        store.migrate_domain_roles().await?;
         Ok(store)
     }
 

@@ -18,6 +18,7 @@ pub mod clients;
 pub mod mqtt;
 pub mod naming;
 pub mod record;
+pub mod roles;
 pub mod users;
 
 use serde_json::{Map, Value};

@@ -1,0 +1,387 @@
+//! The role routes of domains, groups, channels and clients (SuperMQ's role manager
+//! API, as the official SDK calls it): one generic set of thin handlers over
+//! `crate::service::Roles`, instantiated per entity type (`RoleKind`).
+//!
+//! ```text
+//! GET    <base>/roles/available-actions          (domains: /domains/roles/available-actions)
+//! POST   <entity>/roles  {role_name, optional_actions, optional_members}   -> 201
+//! GET    <entity>/roles?offset&limit              {roles, total, offset, limit}
+//! GET    <entity>/roles/members                   {members: [{member_id, roles}], ...}
+//! GET|PUT|DELETE <entity>/roles/{roleID}          (PUT {name})
+//! POST|GET <entity>/roles/{roleID}/actions        {actions}
+//! POST   <entity>/roles/{roleID}/actions/delete   {actions}                -> 204
+//! POST|DELETE <entity>/roles/{roleID}/actions/delete-all                   -> 204
+//! ...and the same for /members with {members}
+//! ```
+//! `<entity>` is `/domains/{id}` or `/{domainID}/<clients|channels|groups>/{id}`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use magnetite_httpkit::routes::{get, post, Routes};
+use magnetite_httpkit::{Accepted, Params, Path};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{page, AppState, Body, Caller};
+use crate::access::Actor;
+use crate::error::Result;
+use crate::roles::{EntityType, Role};
+use crate::service::{NewRoleInput, Roles};
+
+/// Selects the entity type at compile time so one handler serves four route sets.
+trait RoleKind: Send + Sync + 'static {
+    const TYPE: EntityType;
+}
+struct DomainRoles;
+struct GroupRoles;
+struct ChannelRoles;
+struct ClientRoles;
+impl RoleKind for DomainRoles {
+    const TYPE: EntityType = EntityType::Domain;
+}
+impl RoleKind for GroupRoles {
+    const TYPE: EntityType = EntityType::Group;
+}
+impl RoleKind for ChannelRoles {
+    const TYPE: EntityType = EntityType::Channel;
+}
+impl RoleKind for ClientRoles {
+    const TYPE: EntityType = EntityType::Client;
+}
+
+/// Paging only.
+struct RolePage;
+impl Accepted for RolePage {
+    const KEYS: &'static [&'static str] = &["offset", "limit"];
+}
+
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
+        .route(
+            "/domains/roles/available-actions",
+            get(domain_available_actions),
+        )
+        .merge(kind_routes::<DomainRoles>("/domains/:id"))
+        .merge(kind_routes::<GroupRoles>("/:domain/groups/:id"))
+        .merge(kind_routes::<ChannelRoles>("/:domain/channels/:id"))
+        .merge(kind_routes::<ClientRoles>("/:domain/clients/:id"))
+        .route(
+            "/:domain/groups/roles/available-actions",
+            get(available_actions::<GroupRoles>),
+        )
+        .route(
+            "/:domain/channels/roles/available-actions",
+            get(available_actions::<ChannelRoles>),
+        )
+        .route(
+            "/:domain/clients/roles/available-actions",
+            get(available_actions::<ClientRoles>),
+        )
+}
+
+fn kind_routes<K: RoleKind>(entity: &str) -> Routes<AppState> {
+    let roles = format!("{entity}/roles");
+    let role = format!("{roles}/:role");
+    Routes::new()
+        .route(&roles, post(create::<K>).get(list::<K>))
+        .route(&format!("{roles}/members"), get(entity_members::<K>))
+        .route(&role, get(view::<K>).put(update::<K>).delete(delete::<K>))
+        .route(
+            &format!("{role}/actions"),
+            post(add_actions::<K>).get(list_actions::<K>),
+        )
+        .route(&format!("{role}/actions/delete"), post(remove_actions::<K>))
+        .route(
+            &format!("{role}/actions/delete-all"),
+            post(remove_all_actions::<K>).delete(remove_all_actions::<K>),
+        )
+        .route(
+            &format!("{role}/members"),
+            post(add_members::<K>).get(list_members::<K>),
+        )
+        .route(&format!("{role}/members/delete"), post(remove_members::<K>))
+        .route(
+            &format!("{role}/members/delete-all"),
+            post(remove_all_members::<K>).delete(remove_all_members::<K>),
+        )
+}
+
+/// `<entity>`: the domain segment (absent on `/domains/{id}`) and the entity id.
+#[derive(Deserialize)]
+struct EntityPath {
+    domain: Option<String>,
+    id: String,
+}
+
+impl EntityPath {
+    /// The domain the path names: its own segment, or the entity for `/domains/{id}`.
+    fn domain(&self) -> &str {
+        self.domain.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// `<entity>/roles/{roleID}`.
+#[derive(Deserialize)]
+struct RolePath {
+    domain: Option<String>,
+    id: String,
+    role: String,
+}
+
+impl RolePath {
+    fn domain(&self) -> &str {
+        self.domain.as_deref().unwrap_or(&self.id)
+    }
+}
+
+#[derive(Deserialize)]
+struct DomainOnly {
+    domain: String,
+}
+
+#[derive(Deserialize)]
+struct ActionsBody {
+    actions: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct MembersBody {
+    members: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct RenameBody {
+    name: Option<String>,
+}
+
+fn roles_of<K: RoleKind>(state: &AppState) -> Roles<'_> {
+    state.roles(K::TYPE)
+}
+
+fn role_json(r: &Role) -> Value {
+    serde_json::to_value(r).unwrap_or_else(|_| json!({}))
+}
+
+async fn available_actions<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<DomainOnly>,
+) -> Result<Json<Value>> {
+    let actor = Actor::User(&caller);
+    let actions = roles_of::<K>(&state)
+        .available_actions(&actor, Some(&p.domain))
+        .await?;
+    Ok(Json(json!({ "available_actions": actions })))
+}
+
+/// `GET /domains/roles/available-actions` (no domain in the path).
+async fn domain_available_actions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>> {
+    let actor = Actor::User(&caller);
+    let actions = state
+        .roles(EntityType::Domain)
+        .available_actions(&actor, None)
+        .await?;
+    Ok(Json(json!({ "available_actions": actions })))
+}
+
+async fn create<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<EntityPath>,
+    Body(body): Body<NewRoleInput>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let actor = Actor::User(&caller);
+    let created = roles_of::<K>(&state)
+        .create(&actor, p.domain(), &p.id, body)
+        .await?;
+    let mut out = role_json(&created.role);
+    out["optional_actions"] = json!(created.actions);
+    out["optional_members"] = json!(created.members);
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+async fn list<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<EntityPath>,
+    params: Params<RolePage>,
+) -> Result<Json<Value>> {
+    let actor = Actor::User(&caller);
+    let (total, q, roles) = roles_of::<K>(&state)
+        .list(&actor, p.domain(), &p.id, &params.values)
+        .await?;
+    Ok(Json(page(
+        "roles",
+        total,
+        &q,
+        roles.iter().map(role_json).collect(),
+    )))
+}
+
+async fn entity_members<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<EntityPath>,
+    params: Params<RolePage>,
+) -> Result<Json<Value>> {
+    let actor = Actor::User(&caller);
+    let (total, q, members) = roles_of::<K>(&state)
+        .entity_members(&actor, p.domain(), &p.id, &params.values)
+        .await?;
+    let items = members
+        .into_iter()
+        .map(|(member, roles)| {
+            let roles: Vec<Value> = roles
+                .iter()
+                .map(|(r, actions)| json!({"role_id": r.id, "role_name": r.name, "actions": actions}))
+                .collect();
+            json!({ "member_id": member, "roles": roles })
+        })
+        .collect();
+    Ok(Json(page("members", total, &q, items)))
+}
+
+async fn view<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+) -> Result<Json<Value>> {
+    let actor = Actor::User(&caller);
+    let role = roles_of::<K>(&state)
+        .view(&actor, p.domain(), &p.id, &p.role)
+        .await?;
+    Ok(Json(role_json(&role)))
+}
+
+async fn update<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+    Body(body): Body<RenameBody>,
+) -> Result<Json<Value>> {
+    let actor = Actor::User(&caller);
+    let role = roles_of::<K>(&state)
+        .update(&actor, p.domain(), &p.id, &p.role, body.name)
+        .await?;
+    Ok(Json(role_json(&role)))
+}
+
+async fn delete<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+) -> Result<StatusCode> {
+    let actor = Actor::User(&caller);
+    roles_of::<K>(&state)
+        .delete(&actor, p.domain(), &p.id, &p.role)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn add_actions<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+    Body(body): Body<ActionsBody>,
+) -> Result<Json<Value>> {
+    let actor = Actor::User(&caller);
+    let actions = roles_of::<K>(&state)
+        .add_actions(&actor, p.domain(), &p.id, &p.role, body.actions)
+        .await?;
+    Ok(Json(json!({ "actions": actions })))
+}
+
+async fn list_actions<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+) -> Result<Json<Value>> {
+    let actor = Actor::User(&caller);
+    let actions = roles_of::<K>(&state)
+        .list_actions(&actor, p.domain(), &p.id, &p.role)
+        .await?;
+    Ok(Json(json!({ "actions": actions })))
+}
+
+async fn remove_actions<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+    Body(body): Body<ActionsBody>,
+) -> Result<StatusCode> {
+    let actor = Actor::User(&caller);
+    let actions = Some(body.actions.unwrap_or_default());
+    roles_of::<K>(&state)
+        .remove_actions(&actor, p.domain(), &p.id, &p.role, actions)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_all_actions<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+) -> Result<StatusCode> {
+    let actor = Actor::User(&caller);
+    roles_of::<K>(&state)
+        .remove_actions(&actor, p.domain(), &p.id, &p.role, None)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn add_members<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+    Body(body): Body<MembersBody>,
+) -> Result<Json<Value>> {
+    let actor = Actor::User(&caller);
+    let members = roles_of::<K>(&state)
+        .add_members(&actor, p.domain(), &p.id, &p.role, body.members)
+        .await?;
+    Ok(Json(json!({ "members": members })))
+}
+
+async fn list_members<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+    params: Params<RolePage>,
+) -> Result<Json<Value>> {
+    let actor = Actor::User(&caller);
+    let (total, q, members) = roles_of::<K>(&state)
+        .list_members(&actor, p.domain(), &p.id, &p.role, &params.values)
+        .await?;
+    let items = members.into_iter().map(Value::from).collect();
+    Ok(Json(page("members", total, &q, items)))
+}
+
+async fn remove_members<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+    Body(body): Body<MembersBody>,
+) -> Result<StatusCode> {
+    let actor = Actor::User(&caller);
+    let members = Some(body.members.unwrap_or_default());
+    roles_of::<K>(&state)
+        .remove_members(&actor, p.domain(), &p.id, &p.role, members)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_all_members<K: RoleKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+) -> Result<StatusCode> {
+    let actor = Actor::User(&caller);
+    roles_of::<K>(&state)
+        .remove_members(&actor, p.domain(), &p.id, &p.role, None)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
