@@ -72,6 +72,8 @@ pub struct Platform {
     pub store: Store,
     pub keys: Keys,
     pub cache: AccessCache,
+    /// Verified personal access tokens (`crate::pats::cache`).
+    pub pat_cache: crate::pats::PatCache,
     pub sessions: LiveSessions,
     pub login_throttle: LoginThrottle,
     pub reset_throttle: ResetThrottle,
@@ -109,6 +111,7 @@ impl Platform {
             store,
             keys,
             cache: AccessCache::default(),
+            pat_cache: crate::pats::PatCache::default(),
             sessions: LiveSessions::default(),
             login_throttle: LoginThrottle::default(),
             reset_throttle: ResetThrottle::default(),
@@ -203,6 +206,7 @@ impl Platform {
         fields: &serde_json::Map<String, serde_json::Value>,
         origin: Origin,
     ) -> Result<()> {
+        self.pat_cache.forget_event(fields);
         let Some(change) = crate::mqtt::revocation::access_change(fields) else {
             return Ok(());
         };
@@ -314,6 +318,13 @@ impl Collector for PlatformCollector {
         entries.encode(encoder.encode_descriptor(
             "magnetite_login_throttle_entries",
             "Logins with recent failed attempts (bounded).",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let pats = ConstGauge::new(self.0.pat_cache.len() as u64);
+        pats.encode(encoder.encode_descriptor(
+            "magnetite_pat_cache_entries",
+            "Verified personal access tokens held in memory (bounded; unknown tokens never enter).",
             None,
             MetricType::Gauge,
         )?)?;

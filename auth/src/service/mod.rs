@@ -33,6 +33,7 @@ pub mod domains;
 pub mod entities;
 pub mod group_hierarchy;
 mod hierarchy;
+pub mod pats;
 pub mod users;
 pub mod verification;
 
@@ -40,6 +41,7 @@ pub use connections::{ConnectRequest, Connections};
 pub use credentials::Credentials;
 pub use domains::{DomainChange, Domains, NewDomainInput};
 pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
+pub use pats::{NewPatInput, Pats};
 pub use users::{NewUserInput, UserChange, UserField, Users};
 pub use verification::Verification;
 
@@ -90,6 +92,11 @@ impl Platform {
     /// Secrets, tokens and password resets.
     pub fn credentials(&self) -> Credentials<'_> {
         Credentials::new(self)
+    }
+
+    /// Personal access tokens and their scopes.
+    pub fn pats(&self) -> Pats<'_> {
+        Pats::new(self)
     }
 
     /// Connections of clients to channels.
