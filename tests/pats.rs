@@ -211,10 +211,36 @@ fn the_secret_is_shown_once_and_never_in_events() {
 
 #[test]
 fn reset_revoke_delete_and_expiry_take_effect_at_once() {
-    let t = two_tenants(&[]);
+    lifecycle(&two_tenants(&[]));
+}
+
+/// The same on PostgreSQL: every statement of the PAT store runs on both engines.
+#[test]
+fn pats_work_on_postgresql() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = magnetite_testkit::servers::postgres(dir.path());
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let t = two_tenants(&["--database-url", &url]);
+    lifecycle(&t);
+    let (id, _) = device_reader(&t);
+    let page =
+        t.d1.api
+            .expect("GET", &format!("/pats/{id}/scope?limit=1"), None, 200);
+    assert_eq!(
+        (page["total"].as_u64(), page["limit"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let named =
+        t.d1.api
+            .expect("GET", "/pats?name=reader&status=active", None, 200);
+    assert_eq!(named["total"], 1);
+}
+
+/// Reset, revoke, delete, delete all and expiry, each effective at the next request.
+fn lifecycle(t: &Tenants) {
     let api = &t.d1.api;
     let dev = format!("/{}/clients/{}", t.d1.domain, t.d1.device.id);
-    let (id, old) = device_reader(&t);
+    let (id, old) = device_reader(t);
     old.expect("GET", &dev, None, 200);
     // Reset: the old token is dead at once, the new one works.
     let reset = Some(json!({"duration": "1h"}));
@@ -234,13 +260,13 @@ fn reset_revoke_delete_and_expiry_take_effect_at_once() {
         0
     );
     // Delete: gone.
-    let (second_id, second) = device_reader(&t);
+    let (second_id, second) = device_reader(t);
     second.expect("GET", &dev, None, 200);
     api.expect("DELETE", &format!("/pats/{second_id}"), None, 204);
     refused(&second, "GET", &dev, None, 401);
     refused(api, "GET", &format!("/pats/{second_id}"), None, 404);
     // Delete all: every token of the user is dead.
-    let (_, third) = device_reader(&t);
+    let (_, third) = device_reader(t);
     third.expect("GET", &dev, None, 200);
     api.expect("DELETE", "/pats", None, 204);
     refused(&third, "GET", &dev, None, 401);
@@ -348,7 +374,7 @@ fn junk_pat_tokens_cost_no_memory() {
     for n in 1..=400 {
         let junk = [
             unknown_id_token(&pat.token, n),
-            format!("{head}_{}", format!("{n:0>100}")),
+            format!("{head}_{n:0>100}"),
             format!("pat_{n}_garbage"),
         ];
         for token in junk {
