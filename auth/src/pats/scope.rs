@@ -52,18 +52,21 @@ impl EntityType {
         .find(|t| t.as_str() == s)
     }
 
-    /// The operations a scope of this type may name: the operation names of SuperMQ's
-    /// `<entity>/operations` (plus its `create_*` / `list_*` domain operations), and for
-    /// users the reads and profile updates this platform lets a PAT do.
-    pub fn operations(self) -> &'static [&'static str] {
-        match self {
+    /// Whether a scope of this type may name `operation`: the operation names of
+    /// SuperMQ's `<entity>/operations` (plus its `create_*` / `list_*` domain
+    /// operations), and for users the reads and profile updates a PAT may do here.
+    pub fn allows(self, operation: &str) -> bool {
+        /// What clients, channels and groups all have.
+        const ENTITY: &[&str] = &[
+            "view",
+            "update",
+            "update_tags",
+            "enable",
+            "disable",
+            "delete",
+        ];
+        let own: &[&str] = match self {
             EntityType::Clients => &[
-                "view",
-                "update",
-                "update_tags",
-                "enable",
-                "disable",
-                "delete",
                 "update_secret",
                 "set_parent_group",
                 "remove_parent_group",
@@ -74,12 +77,6 @@ impl EntityType {
                 "list_clients",
             ],
             EntityType::Channels => &[
-                "view",
-                "update",
-                "update_tags",
-                "enable",
-                "disable",
-                "delete",
                 "set_parent_group",
                 "remove_parent_group",
                 "connect_client",
@@ -89,12 +86,6 @@ impl EntityType {
                 "list_channels",
             ],
             EntityType::Groups => &[
-                "view",
-                "update",
-                "update_tags",
-                "enable",
-                "disable",
-                "delete",
                 "retrieve_group_hierarchy",
                 "add_parent_group",
                 "remove_parent_group",
@@ -112,7 +103,12 @@ impl EntityType {
             EntityType::Users => &["view", "list", "update", "update_tags"],
             EntityType::Dashboards => &["dashboard_share", "dashboard_unshare"],
             EntityType::Messages => &["message_publish", "message_subscribe"],
-        }
+        };
+        let entity = matches!(
+            self,
+            EntityType::Clients | EntityType::Channels | EntityType::Groups
+        );
+        own.contains(&operation) || (entity && ENTITY.contains(&operation))
     }
 
     /// SuperMQ's short forms (`Scope.UnmarshalJSON`): `create`/`list` on clients,
@@ -169,7 +165,7 @@ impl ScopeInput {
             .and_then(EntityType::parse)
             .ok_or_else(|| bad("scope entity_type must be one of groups, channels, clients, dashboards, messages, domains, users"))?;
         let operation = entity_type.normalize(self.operation.as_deref().unwrap_or(""));
-        if !entity_type.operations().contains(&operation.as_str()) {
+        if !entity_type.allows(&operation) {
             return Err(AuthError::bad_request(format!(
                 "operation {operation:?} is not valid for entity type {}",
                 entity_type.as_str()

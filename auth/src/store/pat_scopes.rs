@@ -5,6 +5,7 @@
 
 use magnetite_events::Event;
 
+use super::pats::not_found;
 use super::{Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
 use crate::pats::{PatAuth, Scope};
@@ -13,10 +14,6 @@ const SCOPE_COLUMNS: &str = "id, pat_id, domain_id, entity_type, operation, enti
 
 /// The most scopes one PAT may hold.
 pub const MAX_SCOPES: i64 = 1000;
-
-fn not_found() -> AuthError {
-    AuthError::NotFound("personal access token")
-}
 
 /// Whether `pat_id` belongs to `user_id`, on the transaction's connection.
 macro_rules! owns_pat {

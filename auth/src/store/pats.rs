@@ -84,7 +84,7 @@ pub(super) fn scope_from_row(r: &impl Cols) -> Result<Scope> {
     })
 }
 
-fn not_found() -> AuthError {
+pub(super) fn not_found() -> AuthError {
     AuthError::NotFound("personal access token")
 }
 
