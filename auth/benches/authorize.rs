@@ -66,9 +66,7 @@ async fn world() -> World {
         Keys::from_master(b"bench"),
         PlatformConfig::default(),
     );
-    let owner = Caller {
-        user: user(&platform, "owner").await,
-    };
+    let owner = Caller::new(user(&platform, "owner").await);
     let reader = user(&platform, "reader").await.id;
     let actor = Actor::User(&owner);
     let input = NewDomainInput {

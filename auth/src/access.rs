@@ -25,6 +25,11 @@ use crate::store::domains::Relation;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user: User,
+    /// The personal access token the request came with, and its scopes; `None` for
+    /// the user's own access token. The HTTP extractor already checked that a scope
+    /// covers the route (`crate::pats::routes`); services that must never run for a
+    /// PAT (PAT management) refuse it again.
+    pub pat: Option<std::sync::Arc<crate::pats::PatAuth>>,
 }
 
 /// What a request needs on a domain.
@@ -35,6 +40,11 @@ pub enum Need {
 }
 
 impl Caller {
+    /// The caller of a user's own access token.
+    pub fn new(user: User) -> Caller {
+        Caller { user, pat: None }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.user.role == Role::Admin
     }

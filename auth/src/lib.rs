@@ -15,6 +15,7 @@ pub mod mail;
 pub mod model;
 pub mod mqtt;
 pub mod passwords;
+pub mod pats;
 pub mod platform;
 pub mod reset_throttle;
 pub mod roles;

@@ -77,6 +77,8 @@ pub struct Platform {
     pub cache: AccessCache,
     /// Cached HTTP authorization decisions (`crate::access`, `crate::roles::cache`).
     pub decisions: crate::roles::cache::DecisionCache,
+    /// Verified personal access tokens (`crate::pats::cache`).
+    pub pat_cache: crate::pats::PatCache,
     pub sessions: LiveSessions,
     pub login_throttle: LoginThrottle,
     pub reset_throttle: ResetThrottle,
@@ -115,6 +117,7 @@ impl Platform {
             keys,
             cache: AccessCache::default(),
             decisions: Default::default(),
+            pat_cache: crate::pats::PatCache::default(),
             sessions: LiveSessions::default(),
             login_throttle: LoginThrottle::default(),
             reset_throttle: ResetThrottle::default(),
@@ -209,6 +212,7 @@ impl Platform {
         fields: &serde_json::Map<String, serde_json::Value>,
         origin: Origin,
     ) -> Result<()> {
+        self.pat_cache.forget_event(fields);
         let Some(change) = crate::mqtt::revocation::access_change(fields) else {
             return Ok(());
         };
@@ -320,6 +324,13 @@ impl Collector for PlatformCollector {
         entries.encode(encoder.encode_descriptor(
             "magnetite_login_throttle_entries",
             "Logins with recent failed attempts (bounded).",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let pats = ConstGauge::new(self.0.pat_cache.len() as u64);
+        pats.encode(encoder.encode_descriptor(
+            "magnetite_pat_cache_entries",
+            "Verified personal access tokens held in memory (bounded; unknown tokens never enter).",
             None,
             MetricType::Gauge,
         )?)?;

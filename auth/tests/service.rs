@@ -40,12 +40,8 @@ async fn world() -> World {
         .await
         .unwrap();
     let platform = Platform::new(store, Keys::from_master(b"test"), PlatformConfig::default());
-    let owner = Caller {
-        user: user(&platform, "owner").await,
-    };
-    let stranger = Caller {
-        user: user(&platform, "stranger").await,
-    };
+    let owner = Caller::new(user(&platform, "owner").await);
+    let stranger = Caller::new(user(&platform, "stranger").await);
     let input = NewDomainInput {
         name: Some("plant".into()),
         route: Some("plant".into()),

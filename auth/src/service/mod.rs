@@ -34,6 +34,7 @@ pub mod entities;
 mod entity_events;
 pub mod group_hierarchy;
 mod hierarchy;
+pub mod pats;
 pub mod roles;
 pub mod users;
 pub mod verification;
@@ -42,6 +43,7 @@ pub use connections::{ConnectRequest, Connections};
 pub use credentials::Credentials;
 pub use domains::{DomainChange, Domains, NewDomainInput};
 pub use entities::{Created, Entities, EntityChange, Listed, NewEntityInput, PreparedCreate};
+pub use pats::{NewPatInput, Pats};
 pub use roles::{CreatedRole, NewRoleInput, Roles};
 pub use users::{NewUserInput, UserChange, UserField, Users};
 pub use verification::Verification;
@@ -93,6 +95,11 @@ impl Platform {
     /// Secrets, tokens and password resets.
     pub fn credentials(&self) -> Credentials<'_> {
         Credentials::new(self)
+    }
+
+    /// Personal access tokens and their scopes.
+    pub fn pats(&self) -> Pats<'_> {
+        Pats::new(self)
     }
 
     /// Connections of clients to channels.

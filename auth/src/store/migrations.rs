@@ -63,6 +63,17 @@ const STEPS: &[&str] = &[
      PRIMARY KEY (role_id, member_id))",
     "CREATE INDEX IF NOT EXISTS role_members_by_member ON role_members (member_id)",
     "CREATE INDEX IF NOT EXISTS roles_by_domain ON roles (domain_id)",
+    // Personal access tokens: the keyed hash of the token (never the token), expiry in
+    // Unix seconds, revoked kept as a row; and their scopes.
+    "CREATE TABLE IF NOT EXISTS pats (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, \
+     name TEXT NOT NULL, description TEXT NOT NULL, secret_hash TEXT NOT NULL, \
+     issued_at TEXT NOT NULL, expires_at BIGINT NOT NULL, updated_at TEXT, \
+     revoked BIGINT NOT NULL DEFAULT 0, revoked_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS pats_by_user ON pats (user_id)",
+    "CREATE TABLE IF NOT EXISTS pat_scopes (id TEXT PRIMARY KEY, pat_id TEXT NOT NULL, \
+     domain_id TEXT NOT NULL, entity_type TEXT NOT NULL, operation TEXT NOT NULL, \
+     entity_id TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS pat_scopes_by_pat ON pat_scopes (pat_id)",
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<()> {

@@ -17,6 +17,8 @@ pub mod entities;
 pub mod hierarchy;
 pub mod list;
 pub mod migrations;
+pub mod pat_scopes;
+pub mod pats;
 mod role_rows;
 pub mod roles;
 pub mod users;

@@ -17,6 +17,7 @@ pub mod bootstrap;
 pub mod clients;
 pub mod mqtt;
 pub mod naming;
+pub mod pats;
 pub mod record;
 pub mod roles;
 pub mod users;

@@ -1,0 +1,416 @@
+//! THE table of which routes a PAT may be used on: each row maps a route (method and
+//! axum path, as `MatchedPath` reports it) to the scope it needs — entity type,
+//! operation, and which path parameters name the domain and the entity. A route
+//! without a row refuses every PAT (403): PAT management (`/pats/...`), password and
+//! e-mail changes, domain membership, tokens, and every route of other crates
+//! (bootstrap, certs, events, consumers) until a row is added here.
+
+use super::scope::{EntityType, Wanted};
+use EntityType::{Channels, Clients, Domains, Groups, Users};
+
+/// One route a PAT may be used on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteScope {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub entity_type: EntityType,
+    pub operation: &'static str,
+    /// The path parameter naming the domain (id or route), if any.
+    pub domain_param: Option<&'static str>,
+    /// The path parameter naming the entity, if any (else only `*` scopes match).
+    pub id_param: Option<&'static str>,
+}
+
+const fn row(
+    method: &'static str,
+    path: &'static str,
+    entity_type: EntityType,
+    operation: &'static str,
+    domain_param: Option<&'static str>,
+    id_param: Option<&'static str>,
+) -> RouteScope {
+    RouteScope {
+        method,
+        path,
+        entity_type,
+        operation,
+        domain_param,
+        id_param,
+    }
+}
+
+const D: Option<&str> = Some("domain");
+const ID: Option<&str> = Some("id");
+const NONE: Option<&str> = None;
+
+/// Rows of one entity kind (clients, channels, groups) on `/:domain/<kind>`.
+macro_rules! entity_rows {
+    ($t:expr, $base:literal, $create:literal, $list:literal, $user_list:literal) => {
+        [
+            row("POST", concat!("/:domain/", $base), $t, $create, D, NONE),
+            row("GET", concat!("/:domain/", $base), $t, $list, D, NONE),
+            row(
+                "GET",
+                concat!("/:domain/", $base, "/:id"),
+                $t,
+                "view",
+                D,
+                ID,
+            ),
+            row(
+                "PATCH",
+                concat!("/:domain/", $base, "/:id"),
+                $t,
+                "update",
+                D,
+                ID,
+            ),
+            row(
+                "DELETE",
+                concat!("/:domain/", $base, "/:id"),
+                $t,
+                "delete",
+                D,
+                ID,
+            ),
+            row(
+                "PATCH",
+                concat!("/:domain/", $base, "/:id/tags"),
+                $t,
+                "update_tags",
+                D,
+                ID,
+            ),
+            row(
+                "PATCH",
+                concat!("/:domain/", $base, "/:id/metadata"),
+                $t,
+                "update",
+                D,
+                ID,
+            ),
+            row(
+                "POST",
+                concat!("/:domain/", $base, "/:id/enable"),
+                $t,
+                "enable",
+                D,
+                ID,
+            ),
+            row(
+                "POST",
+                concat!("/:domain/", $base, "/:id/disable"),
+                $t,
+                "disable",
+                D,
+                ID,
+            ),
+            row(
+                "GET",
+                concat!("/:domain/users/:user/", $base),
+                $t,
+                $user_list,
+                D,
+                NONE,
+            ),
+        ]
+    };
+}
+
+const CLIENTS: [RouteScope; 10] = entity_rows!(
+    Clients,
+    "clients",
+    "create_clients",
+    "list_clients",
+    "list_user_clients"
+);
+const CHANNELS: [RouteScope; 10] = entity_rows!(
+    Channels,
+    "channels",
+    "create_channels",
+    "list_channels",
+    "list_user_channels"
+);
+const GROUPS: [RouteScope; 10] = entity_rows!(
+    Groups,
+    "groups",
+    "create_groups",
+    "list_groups",
+    "list_user_groups"
+);
+
+/// Every other route a PAT may be used on.
+const OTHERS: &[RouteScope] = &[
+    row(
+        "POST",
+        "/:domain/clients/bulk",
+        Clients,
+        "create_clients",
+        D,
+        NONE,
+    ),
+    row(
+        "PATCH",
+        "/:domain/clients/:id/secret",
+        Clients,
+        "update_secret",
+        D,
+        ID,
+    ),
+    row(
+        "GET",
+        "/:domain/clients/:id/channels",
+        Clients,
+        "view",
+        D,
+        ID,
+    ),
+    row(
+        "POST",
+        "/:domain/clients/:id/parent",
+        Clients,
+        "set_parent_group",
+        D,
+        ID,
+    ),
+    row(
+        "DELETE",
+        "/:domain/clients/:id/parent",
+        Clients,
+        "remove_parent_group",
+        D,
+        ID,
+    ),
+    row(
+        "POST",
+        "/:domain/channels/bulk",
+        Channels,
+        "create_channels",
+        D,
+        NONE,
+    ),
+    row(
+        "GET",
+        "/:domain/channels/:id/clients",
+        Channels,
+        "view",
+        D,
+        ID,
+    ),
+    row(
+        "POST",
+        "/:domain/channels/:id/parent",
+        Channels,
+        "set_parent_group",
+        D,
+        ID,
+    ),
+    row(
+        "DELETE",
+        "/:domain/channels/:id/parent",
+        Channels,
+        "remove_parent_group",
+        D,
+        ID,
+    ),
+    row(
+        "POST",
+        "/:domain/channels/connect",
+        Channels,
+        "connect_client",
+        D,
+        NONE,
+    ),
+    row(
+        "POST",
+        "/:domain/channels/disconnect",
+        Channels,
+        "disconnect_client",
+        D,
+        NONE,
+    ),
+    row(
+        "POST",
+        "/:domain/channels/:id/connect",
+        Channels,
+        "connect_client",
+        D,
+        ID,
+    ),
+    row(
+        "POST",
+        "/:domain/channels/:id/disconnect",
+        Channels,
+        "disconnect_client",
+        D,
+        ID,
+    ),
+    row(
+        "POST",
+        "/:domain/groups/:id/parent",
+        Groups,
+        "add_parent_group",
+        D,
+        ID,
+    ),
+    row(
+        "DELETE",
+        "/:domain/groups/:id/parent",
+        Groups,
+        "remove_parent_group",
+        D,
+        ID,
+    ),
+    row(
+        "GET",
+        "/:domain/groups/:id/children",
+        Groups,
+        "list_children_groups",
+        D,
+        ID,
+    ),
+    row(
+        "POST",
+        "/:domain/groups/:id/children",
+        Groups,
+        "add_children_groups",
+        D,
+        ID,
+    ),
+    row(
+        "DELETE",
+        "/:domain/groups/:id/children",
+        Groups,
+        "remove_children_groups",
+        D,
+        ID,
+    ),
+    row(
+        "DELETE",
+        "/:domain/groups/:id/children/all",
+        Groups,
+        "remove_all_children_groups",
+        D,
+        ID,
+    ),
+    row(
+        "GET",
+        "/:domain/groups/:id/hierarchy",
+        Groups,
+        "retrieve_group_hierarchy",
+        D,
+        ID,
+    ),
+    row("POST", "/domains", Domains, "create", NONE, NONE),
+    row("GET", "/domains", Domains, "list", NONE, NONE),
+    row("GET", "/domains/:id", Domains, "read", ID, ID),
+    row("PATCH", "/domains/:id", Domains, "update", ID, ID),
+    row("POST", "/domains/:id/enable", Domains, "enable", ID, ID),
+    row("POST", "/domains/:id/disable", Domains, "disable", ID, ID),
+    row("POST", "/domains/:id/freeze", Domains, "freeze", ID, ID),
+    row("GET", "/domains/:id/users", Domains, "read", ID, ID),
+    row("GET", "/users", Users, "list", NONE, NONE),
+    row("GET", "/users/search", Users, "list", NONE, NONE),
+    row("GET", "/users/profile", Users, "view", NONE, NONE),
+    row("GET", "/users/:id", Users, "view", NONE, ID),
+    row("PATCH", "/users/:id", Users, "update", NONE, ID),
+    row("PATCH", "/users/:id/tags", Users, "update_tags", NONE, ID),
+];
+
+/// Every row, in one iterator.
+pub fn table() -> impl Iterator<Item = &'static RouteScope> {
+    CLIENTS.iter().chain(&CHANNELS).chain(&GROUPS).chain(OTHERS)
+}
+
+/// The row of `method` on the matched route `path`, if PATs may use it.
+pub fn lookup(method: &str, path: &str) -> Option<&'static RouteScope> {
+    table().find(|r| r.method == method && r.path == path)
+}
+
+impl RouteScope {
+    /// What a request on this route asks of a PAT's scopes; `actual` is the request's
+    /// path, aligned segment by segment with the route's. `domain_id` is the domain
+    /// the path names, already resolved to its id by the caller (routes are accepted
+    /// in paths) — `None` = take the segment as it is.
+    pub fn wanted<'a>(&self, actual: &'a str, domain_id: Option<&'a str>) -> Wanted<'a> {
+        let param = |name: Option<&str>| name.and_then(|n| path_param(self.path, actual, n));
+        Wanted {
+            entity_type: self.entity_type,
+            domain_id: domain_id.or_else(|| param(self.domain_param)).unwrap_or(""),
+            operation: self.operation,
+            entity_id: param(self.id_param).unwrap_or(""),
+        }
+    }
+
+    /// The raw domain segment of `actual`, if the route names a domain.
+    pub fn domain_segment<'a>(&self, actual: &'a str) -> Option<&'a str> {
+        self.domain_param
+            .and_then(|n| path_param(self.path, actual, n))
+    }
+}
+
+/// The segment of `actual` at the position of `:name` in `pattern`.
+fn path_param<'a>(pattern: &str, actual: &'a str, name: &str) -> Option<&'a str> {
+    let position = pattern
+        .split('/')
+        .position(|seg| seg.strip_prefix(':') == Some(name))?;
+    actual.split('/').nth(position).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_names_a_valid_operation_once() {
+        let mut seen = std::collections::HashSet::new();
+        for r in table() {
+            assert!(
+                r.entity_type.allows(r.operation),
+                "{} {}: {}",
+                r.method,
+                r.path,
+                r.operation
+            );
+            assert!(
+                seen.insert((r.method, r.path)),
+                "duplicate {} {}",
+                r.method,
+                r.path
+            );
+            for p in [r.domain_param, r.id_param].into_iter().flatten() {
+                assert!(r.path.contains(&format!(":{p}")), "{} lacks :{p}", r.path);
+            }
+        }
+    }
+
+    #[test]
+    fn pat_management_and_secrets_have_no_row() {
+        for (m, p) in [
+            ("POST", "/pats"),
+            ("GET", "/pats/:id"),
+            ("PATCH", "/users/secret"),
+            ("PATCH", "/users/:id/email"),
+            ("POST", "/users/tokens/issue"),
+            ("POST", "/domains/:id/users/assign"),
+        ] {
+            assert_eq!(lookup(m, p), None, "{m} {p}");
+        }
+    }
+
+    #[test]
+    fn a_request_names_its_domain_and_entity() {
+        let r = lookup("GET", "/:domain/clients/:id").unwrap();
+        let w = r.wanted("/d1/clients/c1", None);
+        assert_eq!(
+            (w.domain_id, w.operation, w.entity_id),
+            ("d1", "view", "c1")
+        );
+        assert_eq!(r.wanted("/plant/clients/c1", Some("d9")).domain_id, "d9");
+        let list = lookup("GET", "/:domain/clients").unwrap();
+        assert_eq!(list.wanted("/d1/clients", None).entity_id, "");
+        let domain = lookup("GET", "/domains/:id").unwrap();
+        let w = domain.wanted("/domains/d1", None);
+        assert_eq!((w.domain_id, w.entity_id), ("d1", "d1"));
+    }
+}
