@@ -2,9 +2,9 @@
 //! `tests/sdk/package.json`, installed by `scripts/test.sh` with `npm ci`) against the
 //! binary, every SDK service URL pointed at its one HTTP address: `tests/sdk/run.cjs`
 //! drives every call of the users, domains, clients, channels, groups, certs, bootstrap
-//! and health modules (the roles API aside) and asserts the returned shapes. The calls
-//! whose routes are still being added (`tests/sdk/pending.cjs`) are run and reported
-//! on their own. Every route the SDK reached must be in `/openapi.json`. Without node
+//! and health modules (the roles API aside), and the messages and journal modules with
+//! the later parity routes (`tests/sdk/parity_routes.cjs`), and asserts the returned
+//! shapes. Every route the SDK reached must be in `/openapi.json`. Without node
 //! or the package these tests fail; they never skip.
 
 mod common;
@@ -128,44 +128,4 @@ fn every_served_request_is_documented(server: &Server, log: &Path) {
         );
     }
     assert!(served > 100, "{served} requests logged");
-}
-
-/// One line per pending call: `pending <call> [<work stream>] <outcome>`.
-fn pending_outcomes(stdout: &str) -> Vec<(&str, &str)> {
-    stdout
-        .lines()
-        .filter_map(|line| line.strip_prefix("pending "))
-        .filter_map(|rest| {
-            let (call, outcome) = rest.split_once(' ')?;
-            let outcome = outcome.split_once("] ").map_or(outcome, |(_, o)| o);
-            Some((call, outcome))
-        })
-        .collect()
-}
-
-/// The calls of `pending.cjs` are reported one by one; each must still find its route
-/// missing (404/405). When a merged route makes one pass (or fail differently), this
-/// test says which: move that call into its module's script.
-#[test]
-fn pending_sdk_calls_are_reported_until_their_routes_land() {
-    require_node_and_sdk();
-    let server = server();
-    let log = server.data_dir.join("sdk-requests.log");
-    let out = run_sdk(&server, &["--pending"], &log);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    let outcomes = pending_outcomes(&stdout);
-    assert!(outcomes.len() >= 10, "{stdout}");
-    let landed: Vec<String> = outcomes
-        .iter()
-        .filter(|(_, outcome)| !outcome.starts_with("missing"))
-        .map(|(call, outcome)| format!("{call}: {outcome}"))
-        .collect();
-    assert!(
-        landed.is_empty(),
-        "these pending SDK calls now reach a route; move the passing ones from \
-         tests/sdk/pending.cjs into their module script, fix the others:\n{}",
-        landed.join("\n")
-    );
 }

@@ -73,7 +73,7 @@ async fn accept(
     headers: &HeaderMap,
     body: RawBody,
 ) -> Result<StatusCode, ApiError> {
-    let credentials = credentials(headers).ok_or(MessagesError::BadCredentials)?;
+    let credentials = publish_credentials(headers).ok_or(MessagesError::BadCredentials)?;
     let authorized = service
         .authorize(&credentials, target, peer_ip(peer))
         .await?;
@@ -89,6 +89,20 @@ async fn accept(
 /// test, has none: all such requests share the unspecified address).
 fn peer_ip(peer: Option<ConnectInfo<SocketAddr>>) -> IpAddr {
     peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// What a publish accepts: [`credentials`], or a device's secret as a bearer token, the
+/// form of SuperMQ's own README example (`Authorization: Bearer <client secret>`).
+/// Publishing never takes a user's token, so the bearer value can only be a secret; the
+/// readers, where a bearer token is a user's, use [`credentials`] alone.
+fn publish_credentials(headers: &HeaderMap) -> Option<Credentials> {
+    credentials(headers).or_else(|| {
+        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+        let (scheme, rest) = value.split_once(' ')?;
+        let rest = rest.trim();
+        (scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty())
+            .then(|| Credentials::Secret(rest.to_string()))
+    })
 }
 
 /// `Client <secret>` or `Basic base64(<client id>:<secret>)`.
@@ -179,5 +193,23 @@ mod tests {
             assert!(with(value).is_none(), "{value}");
         }
         assert!(credentials(&HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn a_publish_also_takes_a_secret_as_a_bearer_token() {
+        let mut headers = HeaderMap::new();
+        let value = axum::http::HeaderValue::from_static("Bearer device-secret");
+        headers.insert(header::AUTHORIZATION, value);
+        match publish_credentials(&headers) {
+            Some(Credentials::Secret(secret)) => assert_eq!(secret, "device-secret"),
+            _ => panic!("bearer secret not read"),
+        }
+        assert!(
+            credentials(&headers).is_none(),
+            "readers take bearer as a user token"
+        );
+        let empty = axum::http::HeaderValue::from_static("Bearer ");
+        headers.insert(header::AUTHORIZATION, empty);
+        assert!(publish_credentials(&headers).is_none());
     }
 }

@@ -1,5 +1,5 @@
 // Groups module of the official SDK (the calls outside the roles API; the hierarchy
-// view is in pending.cjs until it lands).
+// view is in parity_routes.cjs).
 "use strict";
 
 const { assert, assertId, assertPage, assertRefused, assertStatus } = require("./lib.cjs");

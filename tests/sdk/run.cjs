@@ -5,17 +5,15 @@
 //   MAIL_DIR=<data dir>/mail UI_URL=http://ui.example.com BOOTSTRAP_KEY=<32 chars> \
 //   node tests/sdk/run.cjs            # every module; exit 1 on the first wrong shape
 //   node tests/sdk/run.cjs users      # only these modules (no coverage check)
-//   node tests/sdk/run.cjs --pending  # the calls waiting for a route: one line each
 //
 // The default run also checks coverage: every call of the covered SDK modules is in a
-// module's `calls`, in pending.cjs, or outside scope (the roles API).
+// module's `calls` or outside scope (the roles API).
 "use strict";
 
 const SDK = require("@absmach/magistrala-sdk").default;
 const { context } = require("./lib.cjs");
-const { pending } = require("./pending.cjs");
 
-const MODULES = ["health", "users", "domains", "clients", "channels", "groups", "certs", "bootstrap", "parity"];
+const MODULES = ["health", "users", "domains", "clients", "channels", "groups", "certs", "bootstrap", "parity", "parity_routes"];
 const COVERED = ["Users", "Domains", "Clients", "Channels", "Groups", "Certs", "Bootstrap", "Health", "Messages", "Journal"];
 
 /** Roles, role members, actions and invitations: the roles issue, not this one. */
@@ -33,7 +31,7 @@ function uncovered(driven) {
 
 async function runModules() {
   const chosen = process.argv.slice(2).filter((a) => !a.startsWith("--"));
-  const driven = new Set(pending.map((p) => p.call));
+  const driven = new Set();
   for (const name of chosen.length > 0 ? chosen : MODULES) {
     const module = require(`./${name}.cjs`);
     module.calls.forEach((c) => driven.add(c));
@@ -43,27 +41,10 @@ async function runModules() {
   if (chosen.length > 0) return;
   const missing = uncovered(driven);
   if (missing.length > 0) throw new Error(`SDK calls no script drives: ${missing.join(", ")}`);
-  console.log(`SDK: every call of ${COVERED.join(", ")} driven (${pending.length} pending)`);
+  console.log(`SDK: every call of ${COVERED.join(", ")} driven`);
 }
 
-/** `missing` (the route is not served: 404/405), `passes`, or `fails` (anything else). */
-async function runPending() {
-  for (const { call, from, run } of pending) {
-    let outcome;
-    try {
-      await run(await context(process.env));
-      outcome = "passes";
-    } catch (e) {
-      const missing = e && (e.status === 404 || e.status === 405);
-      const detail = e && e.status ? `${e.status} ${e.error}` : String(e && e.message);
-      outcome = `${missing ? "missing" : "fails"}: ${detail.replace(/\s+/g, " ")}`;
-    }
-    console.log(`pending ${call} [${from}] ${outcome}`);
-  }
-}
-
-const main = process.argv.includes("--pending") ? runPending : runModules;
-main().catch((e) => {
+runModules().catch((e) => {
   console.error("SDK check failed:", e);
   process.exit(1);
 });
