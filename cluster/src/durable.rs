@@ -123,6 +123,26 @@ pub(crate) async fn keep_stream(
     }
 }
 
+/// Longest wait at start for the stream before forwarding begins anyway (a NATS without
+/// JetStream must not stop QoS 0 from crossing).
+pub(crate) const STREAM_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits until the stream exists (`keep_stream` makes it), at most `limit`. Forwarding
+/// starts after it: a QoS 1/2 message published before the stream exists is refused by
+/// JetStream and retried, and each retry is a second core-NATS delivery, which a
+/// subscription made in the meantime on another instance would take as new.
+pub(crate) async fn stream_ready(client: &async_nats::Client, name: &str, limit: Duration) {
+    let js = jetstream::new(client.clone());
+    let deadline = tokio::time::Instant::now() + limit;
+    while js.get_stream(name).await.is_err() {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(stream = name, "cluster: message stream not ready; forwarding anyway");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Publishes one QoS 1/2 bus message to the stream and returns the wait for its
 /// acknowledgement, which retries until JetStream has it. The first attempt is made
 /// here, in the caller's order, so messages keep their publish order unless retried.

@@ -132,7 +132,7 @@ impl Cluster {
         ));
         tokio::spawn(durable::catch_up_after_reconnects(
             client.clone(),
-            self.stream.name,
+            self.stream.name.clone(),
             inbound_tx.clone(),
             Arc::clone(&stats),
         ));
@@ -142,15 +142,20 @@ impl Cluster {
             broker.clone(),
             Arc::clone(&stats),
         ));
-        tokio::spawn(bus::forward(
-            client,
+        let stream_name = self.stream.name.clone();
+        let forward = bus::forward(
+            client.clone(),
             self.outgoing,
             Arc::clone(&self.link.queued),
             puts_tx,
             scheme,
             self.instance_id.clone(),
             Arc::clone(&stats),
-        ));
+        );
+        tokio::spawn(async move {
+            durable::stream_ready(&client, &stream_name, durable::STREAM_WAIT).await;
+            forward.await
+        });
         tokio::spawn(bus::follow_interest(
             self.clients,
             Arc::clone(&self.link.interest),
