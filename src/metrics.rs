@@ -142,6 +142,7 @@ impl Collector for ClusterCollector {
         let counters = [
             ("magnetite_cluster_forwarded", "Messages published to the other instances over NATS", &stats.forwarded),
             ("magnetite_cluster_forward_dropped", "Messages not sent to other instances: the queue to NATS was full (NATS down or slow)", &stats.forward_dropped),
+            ("magnetite_cluster_forward_dropped_reliable", "Of the messages not sent to other instances, QoS 1/2 ones (wills or publishers racing past the high watermark; publishers otherwise wait for room)", &stats.forward_dropped_reliable),
             ("magnetite_cluster_publish_errors", "Publishes to NATS that failed", &stats.publish_errors),
             ("magnetite_cluster_received", "Messages received from NATS", &stats.received),
             ("magnetite_cluster_delivered", "Messages from other instances routed to local subscribers", &stats.delivered),

@@ -1,7 +1,8 @@
 //! Three instances of the real binary on one `nats-server -js` and one PostgreSQL behave
 //! as one broker: v3.1.1 and v5 clients, QoS 0/1/2 (exactly one copy each), retained
 //! messages, wills, no-local, shared subscriptions balanced across instances (each
-//! message to one member cluster-wide), and no QoS 1 message lost across a NATS restart.
+//! message to one member cluster-wide), and no QoS 1 message lost across a NATS restart
+//! or behind a publisher that outruns NATS (it is held back instead).
 
 mod cluster_kit;
 mod common;
@@ -405,4 +406,113 @@ async fn no_pubacked_qos1_message_is_lost_across_a_nats_restart() {
     );
     // B read the stream after its reconnection (what it found there was a copy or new).
     wait_for_metric(b, "magnetite_cluster_catch_ups_total", |n| n >= 1).await;
+}
+
+/// More QoS 1 messages than the forward queue holds (65,536 plus what JetStream has
+/// unacknowledged).
+const FLOOD: usize = 80_000;
+
+/// Publishes `payloads` at QoS 1 on `topic` as fast as the broker takes them (up to
+/// 1,000 in flight), counting PUBACKs in `acked`, until all are acknowledged.
+async fn flood_qos1(
+    mut options: rumqttc::MqttOptions,
+    topic: &'static str,
+    payloads: Vec<String>,
+    acked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    options.set_inflight(1000);
+    let (client, mut eventloop) = AsyncClient::new(options, 1000);
+    let total = payloads.len();
+    let sender = tokio::spawn(async move {
+        for payload in payloads {
+            let sent = client.publish(topic, QoS::AtLeastOnce, false, payload.into_bytes());
+            sent.await.expect("publish");
+        }
+        client
+    });
+    while acked.load(std::sync::atomic::Ordering::Relaxed) < total {
+        let event = eventloop.poll().await.expect("the flooder stays connected");
+        if let Event::Incoming(Packet::PubAck(_)) = event {
+            acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let _client = sender.await.expect("sender");
+}
+
+/// The `/metrics` lines of `server` that count drops (what a failure should show).
+async fn dropped_lines(server: &Server) -> String {
+    let url = format!("http://{}/metrics", server.http);
+    let text = reqwest::get(url).await.expect("GET /metrics");
+    let text = text.text().await.expect("metrics text");
+    let lines = text
+        .lines()
+        .filter(|l| l.contains("dropped") && !l.starts_with('#'));
+    lines.collect::<Vec<_>>().join("\n")
+}
+
+/// Waits until `acked` stops growing for two seconds (the publisher is held) or reaches
+/// `total`; returns it.
+async fn until_stalled(acked: &std::sync::atomic::AtomicUsize, total: usize) -> usize {
+    let mut last = usize::MAX;
+    loop {
+        let now = acked.load(std::sync::atomic::Ordering::Relaxed);
+        if now == last || now >= total {
+            return now;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos1_flood_that_outruns_nats_is_held_back_and_nothing_pubacked_is_lost() {
+    let mut nats = nats();
+    let url = nats_url(&nats);
+    // B's subscriber may fall behind the catch-up: its session queue must not be what
+    // drops (that is a subscriber's limit, the same on one instance).
+    let flags = ["--cluster-nats", url.as_str(), "--max-queued", "200000"];
+    let (a, b) = (&common::start(&flags), &common::start(&flags));
+    let mut remote = subscriber(b, "flood-sub", "fl/#", None).await;
+    wait_for_subscriptions(b, 1).await;
+    // NATS down: the forward queue only fills, as behind a publisher that outruns it.
+    nats.stop();
+    let flood = numbered("flood", FLOOD);
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let flooder = options("flooder", a, None);
+    let publisher = tokio::spawn(flood_qos1(flooder, "fl/1", flood.clone(), acked.clone()));
+    let held_at = until_stalled(&acked, FLOOD).await;
+    assert!(
+        held_at < FLOOD,
+        "the publisher was held back while the queue to NATS was full"
+    );
+    nats.start();
+    publisher
+        .await
+        .expect("every message PUBACKed once NATS is back");
+
+    let mut got = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while got.len() < FLOOD {
+        match tokio::time::timeout_at(deadline, remote.recv()).await {
+            Ok(Some(p)) => count(&mut got, &p),
+            _ => break,
+        }
+    }
+    while let Ok(Some(p)) = tokio::time::timeout(Duration::from_millis(500), remote.recv()).await {
+        count(&mut got, &p);
+    }
+    let missing = flood.iter().filter(|p| !got.contains_key(*p)).count();
+    assert_eq!(
+        missing,
+        0,
+        "PUBACKed on A, never arrived at B; B's drops:\n{}",
+        dropped_lines(b).await,
+    );
+    assert_once_each(&got, &flood, "remote subscriber on B");
+    for dropped in [
+        "magnetite_cluster_forward_dropped_total",
+        "magnetite_cluster_forward_dropped_reliable_total",
+    ] {
+        assert_eq!(metric(a, dropped).await, 0, "{dropped}");
+    }
 }

@@ -16,16 +16,33 @@
 //!
 //! Contract of every method: called on the publisher's or subscriber's connection task,
 //! sometimes under the router's write lock, so it must not block, await or take long —
-//! queue and return.
+//! queue and return. The one exception is [`ClusterLink::wait_for_room`], awaited by a
+//! publisher's connection task (never under a lock) before it publishes a QoS 1/2
+//! message, so that a bus slower than the publisher slows the publisher instead of
+//! losing acknowledged messages: the same backpressure as a full persistent store.
 
 use std::sync::Arc;
 
 use crate::message::Message;
+use crate::persist::WaitFuture;
 
 pub trait ClusterLink: Send + Sync + 'static {
     /// A message published on this instance (by a client or a will), already routed to
     /// the local subscribers. Carries the routed (canonical) topic.
     fn forward(&self, message: &Arc<Message>);
+
+    /// Whether [`ClusterLink::forward`] takes a QoS 1/2 message now without dropping it.
+    /// Checked before every QoS 1/2 publish, so it must cost no more than an atomic load.
+    fn has_room(&self) -> bool {
+        true
+    }
+
+    /// Resolves once [`ClusterLink::has_room`] is true again (the bus drained its
+    /// queue). The connection awaits it instead of reading: TCP backpressure on a
+    /// publisher that outruns the bus.
+    fn wait_for_room(&self) -> WaitFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
 
     /// The routed `filter` got one more subscription on this instance, a member of the
     /// shared group `group` when there is one (called once per subscription, so the link

@@ -16,7 +16,8 @@
 //!
 //! NATS down: the client reconnects by itself and re-sends its subscriptions, so
 //! cross-instance traffic resumes on its own; meanwhile publishing waits, the forward
-//! queue fills and what does not fit is dropped and counted. QoS 1/2 messages that were
+//! queue fills: QoS 0 past its high watermark is dropped and counted, QoS 1/2 publishers
+//! wait for room (their connections are not read meanwhile). QoS 1/2 messages that were
 //! sent are retried until JetStream has them, and receivers catch up from the stream.
 
 use std::collections::{HashMap, HashSet};
@@ -34,7 +35,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::durable;
-use crate::link::{ClusterStats, Interest, QueuedBytes, ShareTarget, Want};
+use crate::link::{ClusterStats, ForwardBacklog, Interest, ShareTarget, Want};
 use crate::recent::RecentIds;
 use crate::retained::{self, RetainedPut};
 use crate::subject::SubjectScheme;
@@ -77,7 +78,7 @@ pub(crate) struct Connections {
 pub(crate) async fn forward(
     client: async_nats::Client,
     mut outgoing: mpsc::Receiver<Arc<Message>>,
-    queued: Arc<QueuedBytes>,
+    backlog: Arc<ForwardBacklog>,
     retained: mpsc::Sender<RetainedPut>,
     scheme: SubjectScheme,
     instance_id: String,
@@ -94,7 +95,7 @@ pub(crate) async fn forward(
                 None => return,
             },
         };
-        queued.release(&message);
+        backlog.release(&message);
         sequence = sequence.wrapping_add(1);
         let subject = scheme.topic_subject(&message.topic);
         let payload = wire::encode(&message, &instance_id, sequence);

@@ -11,7 +11,8 @@
 //!   (`Nats-Msg-Id` = origin instance + sequence, so a retry within the stream's
 //!   duplicate window is stored once). Until acknowledged it is retried with backoff;
 //!   at most [`MAX_UNACKED`] wait at once, after which the forward queue fills and
-//!   overflows (counted). The MQTT publisher's PUBACK never waits for any of this.
+//!   holds QoS 1/2 publishers back (`link::ForwardBacklog`). The MQTT publisher's PUBACK
+//!   never waits for JetStream itself.
 //! - Receiving: instances keep their interest-based core subscriptions (a subject the
 //!   stream captures is still delivered to core subscribers), so the stream costs no
 //!   latency. Each instance samples the stream's last sequence every [`CHECKPOINT_EVERY`]

@@ -8,14 +8,17 @@
 //! ([`bus`]).
 //!
 //! Guarantees:
-//! - QoS 0 crosses on core NATS: at most once (a message that overflows the forward
-//!   queue while NATS is down or slow is dropped and counted).
+//! - QoS 0 crosses on core NATS: at most once (a message past the forward queue's high
+//!   watermark while NATS is down or slow is dropped and counted).
 //! - QoS 1/2 is published through a JetStream stream and retried until JetStream
 //!   acknowledges it; receivers catch up from the stream after a NATS outage
 //!   ([`durable`] says why a stream rather than end-to-end acknowledgements). A message
 //!   PUBACKed on instance A reaches the matching subscribers on instance B unless A dies
-//!   (or its forward queue overflows, counted) before JetStream acknowledged it, or it
+//!   before JetStream acknowledged it, or it
 //!   leaves the stream (`--cluster-stream-max-age`/`-max-bytes`) before B reconnects.
+//!   A full forward queue does not drop QoS 1/2: the publisher waits for room before
+//!   it is read further ([`link`]'s `ForwardBacklog`), so a NATS outage slows QoS 1/2
+//!   publishers once the queue is full.
 //!   Copies (a retry, a catch-up over what already arrived, overlapping subscriptions)
 //!   are dropped by origin + sequence ([`recent`]), so a subscriber gets each message
 //!   once: QoS 2 stays exactly once across instances while the copies are within the
@@ -52,8 +55,9 @@ pub use durable::StreamSettings;
 pub use link::{ClusterStats, NatsLink};
 pub use subject::SubjectScheme;
 
-/// Messages published here that may wait for NATS; past this many (or past 64 MiB of
-/// payload) they are dropped and counted (`magnetite_cluster_forward_dropped_total`).
+/// Messages published here that may wait for NATS (hard bound, with 64 MiB of payload);
+/// QoS 0 is dropped and counted from 3/4 of it (`magnetite_cluster_forward_dropped_total`)
+/// while QoS 1/2 publishers wait for room.
 pub const FORWARD_QUEUE: usize = 65_536;
 
 pub struct ClusterConfig {
@@ -96,7 +100,7 @@ impl Cluster {
         let link = NatsLink {
             scheme: config.scheme,
             outgoing: sender,
-            queued: Arc::default(),
+            backlog: Arc::default(),
             interest: Arc::default(),
             stats: Arc::default(),
         };
@@ -146,7 +150,7 @@ impl Cluster {
         let forward = bus::forward(
             client.clone(),
             self.outgoing,
-            Arc::clone(&self.link.queued),
+            Arc::clone(&self.link.backlog),
             puts_tx,
             scheme,
             self.instance_id.clone(),

@@ -1,19 +1,23 @@
 //! What the engine talks to: [`NatsLink`] implements the broker's `ClusterLink` door
 //! without ever waiting on the network. Forwarded messages go into a bounded queue that
-//! the bus task empties (a full queue drops and counts: local traffic never stalls), and
+//! the bus task empties (past a high watermark QoS 0 is dropped and counted, and QoS 1/2
+//! publishers wait for room: see [`ForwardBacklog`]; local traffic never stalls), and
 //! subscriptions are counted per NATS subscription wanted ([`Want`]: a subject, or a
 //! subject in the queue group of one shared subscription group), the bus task being
 //! woken to subscribe at the first local subscriber and to unsubscribe after the last.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use magnetite_broker::persist::WaitFuture;
+use magnetite_broker::protocol::QoS;
 use magnetite_broker::{ClusterLink, Message};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, Notify};
 
 use crate::subject::SubjectScheme;
+use crate::FORWARD_QUEUE;
 
 /// The cluster's counters, read by `/metrics`.
 #[derive(Debug, Default)]
@@ -23,6 +27,9 @@ pub struct ClusterStats {
     /// Messages not forwarded because the queue to the bus task was full (NATS down or
     /// too slow).
     pub forward_dropped: AtomicU64,
+    /// Of those, QoS 1/2 messages: only a will or publishers racing past the high
+    /// watermark together can reach the hard bound (publishers wait for room).
+    pub forward_dropped_reliable: AtomicU64,
     /// Publishes NATS refused.
     pub publish_errors: AtomicU64,
     /// Messages received from NATS.
@@ -55,30 +62,102 @@ pub struct ClusterStats {
     pub shared_received: AtomicU64,
 }
 
-/// Payload bytes waiting in the forward queue, bounded so that large messages published
-/// while NATS is down cannot pile up beyond [`QueuedBytes::LIMIT`] (the queue's length
-/// bound alone would allow 65,536 maximum-size packets).
+/// What waits in the forward queue for the bus task, in messages and payload bytes,
+/// with two watermarks. Bytes are bounded too: the length bound alone would allow
+/// 65,536 maximum-size packets while NATS is down.
+///
+/// - Hard bound ([`FORWARD_QUEUE`] messages, [`ForwardBacklog::LIMIT`] bytes): nothing
+///   is queued past it.
+/// - High watermark (3/4 of both): QoS 0 is dropped from there (counted), and
+///   [`ForwardBacklog::has_room`] turns false, so QoS 1/2 publishers wait
+///   ([`ForwardBacklog::wait_for_room`]) before publishing. The quarter above it is
+///   reserved for QoS 1/2 that passed the check at the same moment and for wills
+///   (which have no connection to wait on): only QoS 0 is dropped in practice.
+/// - Low watermark (1/2 of both): the bus task's release under it reopens the door and
+///   wakes the waiters, so they do not wake for every message sent.
 #[derive(Debug, Default)]
-pub(crate) struct QueuedBytes(AtomicUsize);
+pub(crate) struct ForwardBacklog {
+    bytes: AtomicUsize,
+    messages: AtomicUsize,
+    /// Past the high watermark until drained under the low one: the one load a QoS 1/2
+    /// publish costs when there is room.
+    congested: AtomicBool,
+    drained: Notify,
+}
 
-impl QueuedBytes {
+/// What [`ForwardBacklog::admit`] decided.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    Queued,
+    Dropped,
+}
+
+impl ForwardBacklog {
     pub const LIMIT: usize = 64 * 1024 * 1024;
+    const HIGH_BYTES: usize = Self::LIMIT / 4 * 3;
+    const HIGH_MESSAGES: usize = FORWARD_QUEUE / 4 * 3;
+    const LOW_BYTES: usize = Self::LIMIT / 2;
+    const LOW_MESSAGES: usize = FORWARD_QUEUE / 2;
 
-    /// Reserves room for `message`; false when it does not fit.
-    fn reserve(&self, message: &Message) -> bool {
-        let size = message.payload.len() + message.topic.len();
-        let before = self.0.fetch_add(size, Ordering::Relaxed);
-        if before + size > Self::LIMIT {
-            self.0.fetch_sub(size, Ordering::Relaxed);
-            return false;
-        }
-        true
+    fn size(message: &Message) -> usize {
+        message.payload.len() + message.topic.len()
     }
 
-    /// Gives back what `message` reserved, once it left the queue.
+    /// Reserves room for `message`: up to the high watermark for QoS 0, up to the hard
+    /// bound for QoS 1/2. Marks the backlog congested from the high watermark on (before
+    /// the message is sent, so the bus task's release of it sees the mark).
+    pub fn admit(&self, message: &Message) -> Admission {
+        let size = Self::size(message);
+        let bytes = self.bytes.fetch_add(size, Ordering::Relaxed) + size;
+        let messages = self.messages.fetch_add(1, Ordering::Relaxed) + 1;
+        let (byte_bound, message_bound) = match message.qos {
+            QoS::AtMostOnce => (Self::HIGH_BYTES, Self::HIGH_MESSAGES),
+            QoS::AtLeastOnce | QoS::ExactlyOnce => (Self::LIMIT, FORWARD_QUEUE),
+        };
+        if bytes > byte_bound || messages > message_bound {
+            self.release(message);
+            return Admission::Dropped;
+        }
+        if bytes >= Self::HIGH_BYTES || messages >= Self::HIGH_MESSAGES {
+            self.congested.store(true, Ordering::Release);
+        }
+        Admission::Queued
+    }
+
+    /// Gives back what `message` reserved, once it left the queue (or was not queued);
+    /// reopens the door when the backlog fell under the low watermark.
     pub fn release(&self, message: &Message) {
-        let size = message.payload.len() + message.topic.len();
-        self.0.fetch_sub(size, Ordering::Relaxed);
+        let size = Self::size(message);
+        let bytes = self.bytes.fetch_sub(size, Ordering::Relaxed) - size;
+        let messages = self.messages.fetch_sub(1, Ordering::Relaxed) - 1;
+        let drained = bytes < Self::LOW_BYTES && messages < Self::LOW_MESSAGES;
+        if drained && self.congested.load(Ordering::Acquire) {
+            self.congested.store(false, Ordering::Release);
+            self.drained.notify_waiters();
+        }
+    }
+
+    pub fn has_room(&self) -> bool {
+        !self.congested.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the backlog is no longer congested (registered before the check,
+    /// so a release between the two is not missed).
+    pub async fn wait_for_room(&self) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.has_room() {
+                return;
+            }
+            drained.await;
+        }
+    }
+
+    #[cfg(test)]
+    fn queued_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -182,7 +261,7 @@ impl Interest {
 pub struct NatsLink {
     pub(crate) scheme: SubjectScheme,
     pub(crate) outgoing: mpsc::Sender<Arc<Message>>,
-    pub(crate) queued: Arc<QueuedBytes>,
+    pub(crate) backlog: Arc<ForwardBacklog>,
     pub(crate) interest: Arc<Interest>,
     pub(crate) stats: Arc<ClusterStats>,
 }
@@ -190,6 +269,15 @@ pub struct NatsLink {
 impl NatsLink {
     pub fn stats(&self) -> Arc<ClusterStats> {
         Arc::clone(&self.stats)
+    }
+
+    fn count_drop(&self, message: &Message) {
+        self.stats.forward_dropped.fetch_add(1, Ordering::Relaxed);
+        if message.qos != QoS::AtMostOnce {
+            self.stats
+                .forward_dropped_reliable
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The NATS subscriptions one local subscription of `filter` (in `group`) needs.
@@ -206,14 +294,22 @@ impl NatsLink {
 
 impl ClusterLink for NatsLink {
     fn forward(&self, message: &Arc<Message>) {
-        if !self.queued.reserve(message) {
-            self.stats.forward_dropped.fetch_add(1, Ordering::Relaxed);
+        if self.backlog.admit(message) == Admission::Dropped {
+            self.count_drop(message);
             return;
         }
         if self.outgoing.try_send(Arc::clone(message)).is_err() {
-            self.queued.release(message);
-            self.stats.forward_dropped.fetch_add(1, Ordering::Relaxed);
+            self.backlog.release(message);
+            self.count_drop(message);
         }
+    }
+
+    fn has_room(&self) -> bool {
+        self.backlog.has_room()
+    }
+
+    fn wait_for_room(&self) -> WaitFuture<'_, ()> {
+        Box::pin(self.backlog.wait_for_room())
     }
 
     fn subscribed(&self, filter: &str, group: Option<&str>) {
@@ -234,7 +330,7 @@ mod tests {
         let link = NatsLink {
             scheme: SubjectScheme::Plain,
             outgoing,
-            queued: Arc::default(),
+            backlog: Arc::default(),
             interest: Arc::default(),
             stats: Arc::default(),
         };
@@ -311,11 +407,7 @@ mod tests {
         link.forward(&message);
         assert_eq!(link.stats.forward_dropped.load(Ordering::Relaxed), 1);
         assert!(rx.try_recv().is_ok());
-        assert_eq!(
-            link.queued.0.load(Ordering::Relaxed),
-            1,
-            "only the queued one"
-        );
+        assert_eq!(link.backlog.queued_bytes(), 1, "only the queued one");
     }
 
     #[test]
@@ -333,12 +425,68 @@ mod tests {
             };
             Arc::new(Message::from_publish(publish, 1))
         };
-        let half = big(QueuedBytes::LIMIT / 2);
+        let half = big(ForwardBacklog::LIMIT / 2);
         link.forward(&half);
         link.forward(&half);
         assert_eq!(link.stats.forward_dropped.load(Ordering::Relaxed), 1);
-        link.queued.release(&half);
+        link.backlog.release(&half);
         link.forward(&big(10));
         assert_eq!(link.stats.forward_dropped.load(Ordering::Relaxed), 1);
+    }
+
+    fn tiny(qos: QoS) -> Arc<Message> {
+        let publish = magnetite_broker::protocol::Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: "t".into(),
+            pkid: u16::from(qos != QoS::AtMostOnce),
+            payload: bytes::Bytes::from_static(b"x"),
+            properties: Default::default(),
+        };
+        Arc::new(Message::from_publish(publish, 1))
+    }
+
+    #[test]
+    fn past_the_high_watermark_qos0_is_dropped_and_qos1_is_admitted_to_the_bound() {
+        let (link, _rx) = link(FORWARD_QUEUE);
+        let (qos0, qos1) = (tiny(QoS::AtMostOnce), tiny(QoS::AtLeastOnce));
+        for _ in 0..ForwardBacklog::HIGH_MESSAGES {
+            link.forward(&qos0);
+        }
+        assert!(!link.has_room(), "congested at the high watermark");
+        link.forward(&qos0);
+        assert_eq!(link.stats.forward_dropped.load(Ordering::Relaxed), 1);
+        for _ in ForwardBacklog::HIGH_MESSAGES..FORWARD_QUEUE {
+            link.forward(&qos1);
+        }
+        assert_eq!(link.stats.forward_dropped.load(Ordering::Relaxed), 1);
+        link.forward(&qos1);
+        assert_eq!(
+            link.stats.forward_dropped_reliable.load(Ordering::Relaxed),
+            1,
+            "nothing past the hard bound"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_waiting_publisher_is_woken_under_the_low_watermark_only() {
+        let (link, _rx) = link(FORWARD_QUEUE);
+        let qos1 = tiny(QoS::AtLeastOnce);
+        for _ in 0..ForwardBacklog::HIGH_MESSAGES {
+            link.forward(&qos1);
+        }
+        assert!(!link.has_room());
+        let waiting = link.wait_for_room();
+        tokio::pin!(waiting);
+        let drain_to = ForwardBacklog::LOW_MESSAGES;
+        for _ in drain_to..ForwardBacklog::HIGH_MESSAGES {
+            link.backlog.release(&qos1);
+        }
+        assert!(!link.has_room(), "at the low watermark, not under it");
+        assert!(futures_util::poll!(waiting.as_mut()).is_pending());
+        link.backlog.release(&qos1);
+        assert!(link.has_room());
+        assert!(futures_util::poll!(waiting.as_mut()).is_ready());
     }
 }

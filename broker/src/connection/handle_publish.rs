@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::io::Io;
 use super::pending_acks::{ack_kind, AckKind};
 use super::{Connection, Exit};
+use crate::cluster::ClusterLink;
 use crate::hooks::{Hooks, TopicVerdict, V3PublishRefusal};
 use crate::message::{Delivery, Message};
 use crate::persist::Record;
@@ -64,6 +65,11 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 persist.store.wait_for_room().await;
             }
         }
+        if let Some(cluster) = self.congested_cluster(qos) {
+            // Not read meanwhile: a bus slower than the publisher slows it down instead
+            // of dropping what it was acknowledged (like the persistent store's wait).
+            cluster.wait_for_room().await;
+        }
         self.traffic.inbound += 1;
         let mut message = Message::from_publish(publish, self.session.id);
         if self.shared.cluster.is_some() {
@@ -87,6 +93,14 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         };
         self.acknowledge(qos, pkid, code, ticket);
         Ok(())
+    }
+
+    /// The cluster link when it cannot take a QoS 1/2 message now without dropping it
+    /// (its queue to the bus is past its high watermark). One atomic load when there is
+    /// room; the `Arc` is cloned only to wait (the connection is not `Sync`).
+    fn congested_cluster(&self, qos: QoS) -> Option<Arc<dyn ClusterLink>> {
+        let cluster = self.shared.cluster.as_ref()?;
+        (qos != QoS::AtMostOnce && !cluster.has_room()).then(|| Arc::clone(cluster))
     }
 
     /// The store ticket an ack must wait for: under `sync`, the last one appended when
