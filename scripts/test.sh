@@ -39,4 +39,7 @@ if [ ! tests/sdk/node_modules/.package-lock.json -nt tests/sdk/package-lock.json
 fi
 
 # Several test binaries start brokers; two at a time suits a 2-core machine.
-cargo test --workspace --all-targets -- --test-threads=2
+cargo test --workspace --lib --bins --tests --examples -- --test-threads=2
+# The criterion benchmarks once each (criterion's test mode), as a smoke test: they take
+# criterion's arguments, not the test harness's `--test-threads`.
+cargo test --workspace --benches
