@@ -137,7 +137,10 @@ pub(crate) async fn stream_ready(client: &async_nats::Client, name: &str, limit:
     let deadline = tokio::time::Instant::now() + limit;
     while js.get_stream(name).await.is_err() {
         if tokio::time::Instant::now() >= deadline {
-            tracing::warn!(stream = name, "cluster: message stream not ready; forwarding anyway");
+            tracing::warn!(
+                stream = name,
+                "cluster: message stream not ready; forwarding anyway"
+            );
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
