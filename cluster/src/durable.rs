@@ -30,7 +30,7 @@
 //! the receiving instance reconnects. Shared subscription groups are served by NATS queue
 //! groups, which only reach connected instances: a catch-up does not replay to them.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,15 +187,20 @@ pub(crate) async fn publish(
 }
 
 /// Samples the stream's last sequence while the connection stays up and, after each
-/// reconnection, reads what was stored since the last sample into `inbound`.
+/// reconnection or slow-consumer drop (`gaps`), reads what was stored since the last
+/// sample into `inbound`.
 pub(crate) async fn catch_up_after_reconnects(
     client: async_nats::Client,
     stream_name: String,
     inbound: mpsc::Sender<Inbound>,
     stats: Arc<ClusterStats>,
+    gaps: Arc<AtomicU64>,
 ) {
     let js = jetstream::new(client.clone());
-    let connects = || client.statistics().connects.load(Ordering::Relaxed);
+    // A reconnection or a slow-consumer drop: either way core delivery may have missed
+    // messages, and the stream has them.
+    let connects =
+        || client.statistics().connects.load(Ordering::Relaxed) + gaps.load(Ordering::Relaxed);
     let mut checkpoint: Option<u64> = None;
     let mut generation = connects();
     loop {
@@ -246,9 +251,10 @@ async fn catch_up(
     client.flush().await?;
     let stream = js.get_stream(name).await?;
     let last = stream.cached_info().state.last_sequence;
-    if last <= from {
-        // Nothing new, or a stream that began again (a NATS with a new store): its
-        // sequence is the new baseline.
+    // A stream that began again (a NATS with a new store) holds only messages stored
+    // since: all of them are new to us.
+    let from = if last < from { 0 } else { from };
+    if last == from {
         return Ok(last);
     }
     let consumer = stream

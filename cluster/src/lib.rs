@@ -46,6 +46,7 @@ pub mod sessions;
 pub mod subject;
 pub mod wire;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use magnetite_broker::{BrokerHandle, ClusterLink, Message};
@@ -85,16 +86,21 @@ pub struct Cluster {
     outgoing: mpsc::Receiver<Arc<Message>>,
     instance_id: String,
     stream: StreamSettings,
+    /// Messages the main connection dropped because this instance read them too slowly
+    /// (NATS client-side slow consumer), as a count of such events: each is a gap the
+    /// stream catch-up fills like a reconnection.
+    gaps: Arc<AtomicU64>,
 }
 
 impl Cluster {
     pub async fn connect(config: ClusterConfig) -> Result<Cluster, ClusterError> {
         let name = format!("magnetite-cluster-{}", config.instance_id);
         // Never hear our own publications back: no loops, no second copy.
-        let main = nats_options(&name).no_echo();
+        let gaps = Arc::new(AtomicU64::new(0));
+        let main = nats_options(&name, Some(Arc::clone(&gaps))).no_echo();
         let main = main.connect(config.url.as_str()).await?;
         // Shared groups must hear them: a local member gets its turn through NATS.
-        let shared = nats_options(&format!("{name}-shared"));
+        let shared = nats_options(&format!("{name}-shared"), None);
         let shared = shared.connect(config.url.as_str()).await?;
         let (sender, outgoing) = mpsc::channel(FORWARD_QUEUE);
         let link = NatsLink {
@@ -110,6 +116,7 @@ impl Cluster {
             outgoing,
             instance_id: config.instance_id,
             stream: config.stream,
+            gaps,
         })
     }
 
@@ -139,6 +146,7 @@ impl Cluster {
             self.stream.name.clone(),
             inbound_tx.clone(),
             Arc::clone(&stats),
+            Arc::clone(&self.gaps),
         ));
         tokio::spawn(retained::mirror(
             client.clone(),
@@ -171,12 +179,19 @@ impl Cluster {
 }
 
 /// What both NATS connections share: reconnecting forever, a NATS that is down at
-/// start retried in the background, state changes logged.
-fn nats_options(name: &str) -> async_nats::ConnectOptions {
+/// start retried in the background, state changes logged; slow-consumer events (the
+/// client dropped messages its subscription channel had no room for) counted in `gaps`.
+fn nats_options(name: &str, gaps: Option<Arc<AtomicU64>>) -> async_nats::ConnectOptions {
     async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .name(name)
-        .event_callback(|event| async move {
-            tracing::info!(%event, "cluster NATS connection");
+        .event_callback(move |event| {
+            let gaps = gaps.clone();
+            async move {
+                if let (async_nats::Event::SlowConsumer(_), Some(gaps)) = (&event, gaps) {
+                    gaps.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::info!(%event, "cluster NATS connection");
+            }
         })
 }
