@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod config;
 mod connection;
 pub mod directory;
+mod handle;
 mod handover;
 pub mod hooks;
 pub mod listener;
