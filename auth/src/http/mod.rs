@@ -8,6 +8,7 @@ mod connections;
 mod credentials;
 mod domains;
 mod entities;
+mod invitations;
 mod pats;
 mod queries;
 mod roles;
@@ -43,6 +44,7 @@ pub fn router(platform: Arc<Platform>) -> Routes {
         .merge(entities::routes())
         .merge(connections::routes())
         .merge(roles::routes())
+        .merge(invitations::routes())
         .merge(pats::routes())
         .with_state(platform)
 }

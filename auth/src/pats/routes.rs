@@ -2,8 +2,9 @@
 //! axum path, as `MatchedPath` reports it) to the scope it needs — entity type,
 //! operation, and which path parameters name the domain and the entity. A route
 //! without a row refuses every PAT (403): PAT management (`/pats/...`), password and
-//! e-mail changes, domain membership, tokens, and every route of other crates
-//! (bootstrap, certs, events, consumers) until a row is added here.
+//! e-mail changes, domain membership (assign; accepting or rejecting an invitation),
+//! tokens, and every route of other crates (bootstrap, certs, events, consumers) until
+//! a row is added here.
 
 use super::scope::{EntityType, Wanted};
 use EntityType::{Channels, Clients, Domains, Groups, Users};
@@ -309,6 +310,48 @@ const OTHERS: &[RouteScope] = &[
     row("POST", "/domains/:id/disable", Domains, "disable", ID, ID),
     row("POST", "/domains/:id/freeze", Domains, "freeze", ID, ID),
     row("GET", "/domains/:id/users", Domains, "read", ID, ID),
+    row(
+        "POST",
+        "/domains/:id/invitations",
+        Domains,
+        "send_invitation",
+        ID,
+        ID,
+    ),
+    row(
+        "GET",
+        "/domains/:id/invitations",
+        Domains,
+        "list_domain_invitation",
+        ID,
+        ID,
+    ),
+    row(
+        "DELETE",
+        "/domains/:id/invitations",
+        Domains,
+        "delete_invitation",
+        ID,
+        ID,
+    ),
+    row(
+        "GET",
+        "/domains/:id/invitations/:user",
+        Domains,
+        "view_invitation",
+        ID,
+        ID,
+    ),
+    // The caller's own invitations, of any domain: only a `*` scope of any domain.
+    // Accepting and rejecting change membership: no row, no PAT.
+    row(
+        "GET",
+        "/invitations",
+        Domains,
+        "list_invitation",
+        NONE,
+        NONE,
+    ),
     row("GET", "/users", Users, "list", NONE, NONE),
     row("GET", "/users/search", Users, "list", NONE, NONE),
     row("GET", "/users/profile", Users, "view", NONE, NONE),
@@ -393,6 +436,8 @@ mod tests {
             ("PATCH", "/users/:id/email"),
             ("POST", "/users/tokens/issue"),
             ("POST", "/domains/:id/users/assign"),
+            ("POST", "/invitations/accept"),
+            ("POST", "/invitations/reject"),
         ] {
             assert_eq!(lookup(m, p), None, "{m} {p}");
         }

@@ -372,6 +372,26 @@ impl<'a> Roles<'a> {
         Ok((total, q, members))
     }
 
+    /// Makes `user` a member of the domain role `role` because they accepted their
+    /// invitation (`crate::service::invitations`): the confirmation (at `at`), the
+    /// membership, `accepted` and `domain.role.members.add` in one transaction, then
+    /// the decision cache cleared like after any membership change.
+    pub(crate) async fn admit_invitee(
+        &self,
+        role: &Role,
+        user: &str,
+        at: &str,
+        accepted: magnetite_events::Event,
+    ) -> Result<()> {
+        let added = rev::role_members_add(&of(role), &[user.to_string()]);
+        self.platform
+            .store
+            .accept_invitation(role, user, at, &[accepted, added])
+            .await?;
+        self.changed();
+        Ok(())
+    }
+
     /// After a committed change: no decision made before it is served after it.
     fn changed(&self) {
         self.platform.decisions.clear();
@@ -424,7 +444,7 @@ fn refuse_built_in(role: &Role) -> Result<()> {
 }
 
 /// The domain gate's 403 for a user outside the domain becomes a 404 on role routes.
-fn hide_outsider(e: AuthError) -> AuthError {
+pub(crate) fn hide_outsider(e: AuthError) -> AuthError {
     match e {
         AuthError::Forbidden(_) => AuthError::NotFound("domain"),
         other => other,

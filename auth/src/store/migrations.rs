@@ -74,6 +74,13 @@ const STEPS: &[&str] = &[
      domain_id TEXT NOT NULL, entity_type TEXT NOT NULL, operation TEXT NOT NULL, \
      entity_id TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS pat_scopes_by_pat ON pat_scopes (pat_id)",
+    // Invitations to join a domain with one of its roles (`crate::service::invitations`):
+    // one per invitee and domain; the times are RFC 3339, NULL until they happen.
+    "CREATE TABLE IF NOT EXISTS invitations (domain_id TEXT NOT NULL, \
+     invitee_user_id TEXT NOT NULL, invited_by TEXT NOT NULL, role_id TEXT NOT NULL, \
+     created_at TEXT NOT NULL, updated_at TEXT, confirmed_at TEXT, rejected_at TEXT, \
+     PRIMARY KEY (domain_id, invitee_user_id))",
+    "CREATE INDEX IF NOT EXISTS invitations_by_invitee ON invitations (invitee_user_id)",
 ];
 
 pub(crate) async fn apply(store: &Store) -> Result<()> {

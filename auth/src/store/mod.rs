@@ -15,6 +15,7 @@ pub mod connections;
 pub mod domains;
 pub mod entities;
 pub mod hierarchy;
+pub mod invitations;
 pub mod list;
 pub mod migrations;
 pub mod pat_scopes;

@@ -15,6 +15,7 @@
 
 pub mod bootstrap;
 pub mod clients;
+pub mod invitations;
 pub mod mqtt;
 pub mod naming;
 pub mod pats;
