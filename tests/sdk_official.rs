@@ -95,6 +95,7 @@ fn the_official_sdk_drives_every_call_with_the_right_shapes() {
         "certs",
         "bootstrap",
         "parity",
+        "invitations",
     ] {
         assert!(
             stdout.contains(&format!("ok {module}:")),

@@ -13,7 +13,7 @@
 const SDK = require("@absmach/magistrala-sdk").default;
 const { context } = require("./lib.cjs");
 
-const MODULES = ["health", "users", "domains", "clients", "channels", "groups", "certs", "bootstrap", "parity", "parity_routes"];
+const MODULES = ["health", "users", "domains", "clients", "channels", "groups", "certs", "bootstrap", "parity", "parity_routes", "invitations"];
 const COVERED = ["Users", "Domains", "Clients", "Channels", "Groups", "Certs", "Bootstrap", "Health", "Messages", "Journal"];
 
 /** Roles, role members, actions and invitations: the roles issue, not this one. */
