@@ -68,6 +68,16 @@ fn every_route_family_refuses_an_unknown_query_parameter() {
             format!("/{d}/groups/{group}/hierarchy?levl=1"),
         ),
         (
+            "invitations",
+            "/invitations?state=pending".to_string(),
+            "/invitations?stat=pending".to_string(),
+        ),
+        (
+            "domain invitations",
+            format!("/domains/{d}/invitations?state=all"),
+            format!("/domains/{d}/invitations?state=all&invitee=x"),
+        ),
+        (
             "verify-email",
             "/verify-email?token=x".to_string(),
             "/verify-email?token=x&tokn=y".to_string(),

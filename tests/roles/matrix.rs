@@ -19,7 +19,8 @@ enum Via {
 }
 
 /// One route: entity type, method, path (`{d}` domain, `{id}` the entity, `{g2}`
-/// another group), body, the action it needs, its success status.
+/// another group, `{u}` a user outside the domain), body, the action it needs, its
+/// success status.
 type Row = (
     &'static str,
     &'static str,
@@ -61,6 +62,38 @@ fn matrix() -> Vec<Row> {
             None,
             "view_role_users",
             200,
+        ),
+        (
+            "domain",
+            "POST",
+            "/domains/{d}/invitations",
+            Some(json!({"invitee_user_id": "{u}", "role_id": "{d}_member"})),
+            "manage_role",
+            201,
+        ),
+        (
+            "domain",
+            "GET",
+            "/domains/{d}/invitations",
+            None,
+            "manage_role",
+            200,
+        ),
+        (
+            "domain",
+            "GET",
+            "/domains/{d}/invitations/{u}",
+            None,
+            "manage_role",
+            200,
+        ),
+        (
+            "domain",
+            "DELETE",
+            "/domains/{d}/invitations",
+            Some(json!({"user_id": "{u}"})),
+            "manage_role",
+            204,
         ),
         ("group", "GET", "/{d}/groups/{id}", None, "read", 200),
         ("group", "PATCH", "/{d}/groups/{id}", name(), "update", 200),
@@ -247,6 +280,8 @@ fn authorization_matrix() {
         ))
     };
     let (g, g2) = (new_group("parent"), new_group("elsewhere"));
+    // Invited (and uninvited) by the invitation rows; never joins.
+    let (outsider, _) = new_user(&admin, "outsider@example.com");
     for (kind, method, path, body, action, ok) in matrix() {
         for (i, via) in vias.iter().enumerate() {
             if kind == "domain" && *via != Via::Direct && *via != Via::Without {
@@ -273,9 +308,17 @@ fn authorization_matrix() {
                     grant(owner, on, &format!("m-{i}-{a}"), &[a.as_str()], &[ids[i]]),
                 )
             });
-            let path = path.replace("{d}", d).replace("{id}", &entity);
+            let path = path
+                .replace("{d}", d)
+                .replace("{id}", &entity)
+                .replace("{u}", &outsider);
             let body = body.as_ref().map(|b| {
-                let text = b.to_string().replace("{g2}", &g2).replace("{id}", &entity);
+                let text = b
+                    .to_string()
+                    .replace("{g2}", &g2)
+                    .replace("{id}", &entity)
+                    .replace("{d}", d)
+                    .replace("{u}", &outsider);
                 serde_json::from_str(&text).expect("json")
             });
             let (status, reply) = users[i].1.call(method, &path, body);
