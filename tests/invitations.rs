@@ -267,6 +267,11 @@ fn a_rejected_invitation_can_be_resent_and_a_pending_one_deleted() {
     assert!(message.contains("rejected"), "{message}");
     let renewed = invite(owner, d, &frank, &viewers, true, 201);
     assert_eq!(renewed["invitee_user_id"], frank.as_str());
+    assert!(renewed["updated_at"].is_string(), "{renewed}");
+    assert!(
+        renewed.get("rejected_at").is_none(),
+        "pending again: {renewed}"
+    );
     let pending = frank_api.expect("GET", "/invitations?state=pending", None, 200);
     assert_eq!(pending["total"], 1);
 

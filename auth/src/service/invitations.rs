@@ -108,10 +108,12 @@ impl<'a> Invitations<'a> {
         };
         let event = ev::invitation_send(&fields(&inv));
         let resend = input.resend.unwrap_or(false);
-        (self.platform.store)
+        let store = &self.platform.store;
+        store
             .send_invitation(&inv, resend, MAX_PENDING_PER_DOMAIN, &event)
             .await?;
-        Ok(inv)
+        // As stored: a resend keeps its first `created_at` and gets an `updated_at`.
+        store.invitation(&d.id, &inv.invitee_user_id).await
     }
 
     /// A page of the domain's invitations (`invitation.list_domain`).
