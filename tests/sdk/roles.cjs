@@ -148,6 +148,16 @@ async function checkActions(roles, k, role, erin) {
   const held = theirs.roles.find((r) => r.role_id === role);
   assert.equal(held?.role_name, "operators", JSON.stringify(theirs));
   assert.deepEqual([...held.actions].sort(), ["delete", "read", "update"]);
+  // SuperMQ's member filters (the SDK's `MembersRolePageQuery`): by role, by actions.
+  const named = await roles.members({ offset: 0, limit: 10, role_name: "operators" });
+  assert.deepEqual(named.members.map((m) => m.member_id), [erin], JSON.stringify(named));
+  assert.equal(named.total, 1);
+  const wanted = ["delete", "update"];
+  const acting = await roles.members({ offset: 0, limit: 10, actions: wanted });
+  assert.ok(acting.members.some((m) => m.member_id === erin), JSON.stringify(acting));
+  for (const m of acting.members) {
+    assert.ok(m.roles.some((r) => wanted.every((a) => r.actions.includes(a))), JSON.stringify(m));
+  }
 
   assertStatus(await roles.removeActions(role, ["delete"]), 204, `Delete${k.kind}RoleActions`);
   assert.deepEqual((await roles.listActions(role)).sort(), ["read", "update"]);
