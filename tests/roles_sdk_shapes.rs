@@ -5,6 +5,9 @@
 //! - `GET <entity>/roles/members` takes SuperMQ's member filters `role_id`, `role_name`
 //!   and `actions` (comma-separated, all held by one role), which the SDK's
 //!   `List<Kind>Members(…, queryParams)` passes through; before, they were a 400.
+//! - `GET /domains/{id}?roles=true` and `GET /{d}/groups|channels|clients/{id}?roles=true`
+//!   (the SDK's `Domain`/`Group`/`Channel`/`Client(…, listRoles)`) show the caller's
+//!   roles reaching the entity with SuperMQ's `access_type`; before, `roles` was ignored.
 
 mod common;
 mod platform;
@@ -131,5 +134,104 @@ fn entity_members_filter_by_role_id_role_name_and_actions() {
         let hidden = intruder.expect("GET", &url, None, 404);
         assert!(hidden["message"].is_string(), "{url}: {hidden}");
         Api::unauthenticated(owner).expect("GET", &url, None, 401);
+    }
+}
+
+/// The `roles` of a view with `?roles=true`, by role name: `(access_type, provider, actions)`.
+fn held(api: &Api, path: &str) -> Vec<(String, String, String, Value)> {
+    let view = api.expect("GET", &format!("{path}?roles=true"), None, 200);
+    let mut out: Vec<_> = view["roles"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            let provider = text("access_provider_id");
+            (
+                text("role_name"),
+                text("access_type"),
+                provider,
+                r["actions"].clone(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn a_view_with_roles_true_shows_the_callers_roles_reaching_the_entity() {
+    let t = two_tenants(&[]);
+    let (owner, d1) = (&t.d1.api, &t.d1.domain);
+    let erin = user(&t.admin, "erin");
+    let mut erin_api = Api::unauthenticated(owner);
+    erin_api.token = owner.login("erin@example.com", "erin-password-1");
+    let domain = format!("/domains/{d1}");
+    // Erin: a domain role reaching clients, one that does not, a role on the parent group.
+    role(owner, &domain, "ops", &["read", "update"], &[&erin]);
+    role(owner, &domain, "fleet-admins", &["client_update"], &[&erin]);
+    let made = owner.expect(
+        "POST",
+        &format!("/{d1}/groups"),
+        Some(json!({"name": "hall"})),
+        201,
+    );
+    let group = made["id"].as_str().expect("group id").to_string();
+    role(
+        owner,
+        &format!("/{d1}/groups/{group}"),
+        "hall-readers",
+        &["client_read"],
+        &[&erin],
+    );
+    let client = owner.client_in(d1, "meter", &group).id;
+    let client_path = format!("/{d1}/clients/{client}");
+
+    assert_eq!(
+        held(&erin_api, &client_path),
+        vec![
+            (
+                "fleet-admins".into(),
+                "domain".into(),
+                d1.clone(),
+                json!(["client_update"])
+            ),
+            (
+                "hall-readers".into(),
+                "direct_group".into(),
+                group.clone(),
+                json!(["client_read"])
+            ),
+        ]
+    );
+    let direct = held(&erin_api, &domain);
+    let names: Vec<&str> = direct.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["fleet-admins", "ops"], "{direct:?}");
+    assert!(
+        direct.iter().all(|r| r.1 == "direct" && r.2.is_empty()),
+        "{direct:?}"
+    );
+    // The owner's built-in admin role; no roles asked, none shown.
+    let own = held(owner, &domain);
+    assert_eq!((own[0].0.as_str(), own[0].1.as_str()), ("admin", "direct"));
+    let plain = owner.expect("GET", &domain, None, 200);
+    assert!(plain.get("roles").is_none(), "{plain}");
+    for query in ["roles=maybe", "rolez=true"] {
+        let bad = owner.expect("GET", &format!("{client_path}?{query}"), None, 400);
+        assert!(bad["message"].is_string(), "{query}: {bad}");
+    }
+    // Another domain and no token learn nothing more with ?roles=true than without.
+    for path in [&domain, &client_path] {
+        let (without, _) = t.d2.api.call("GET", path, None);
+        let (with, reply) = t.d2.api.call("GET", &format!("{path}?roles=true"), None);
+        assert!(
+            with.is_client_error() && with == without,
+            "{path}: {with} {reply}"
+        );
+        assert!(
+            reply.get("roles").is_none() && reply["message"].is_string(),
+            "{reply}"
+        );
+        Api::unauthenticated(owner).expect("GET", &format!("{path}?roles=true"), None, 401);
     }
 }

@@ -2,7 +2,8 @@
 // channels, clients): available actions; create, list, view, rename, delete roles;
 // add, list, remove (and remove all) actions and members; the entity's members with
 // their roles. The four modules' functions are parallel, so one table (`KINDS`) adapts
-// their argument orders and one walk (`walk`) drives and checks every call per type.
+// their argument orders and one walk (`walk`) drives and checks every call per type,
+// with the entity's view asked for the caller's roles (`listRoles`).
 "use strict";
 
 const { assert, assertId, assertPage, assertRefused, assertStatus } = require("./lib.cjs");
@@ -12,8 +13,9 @@ const MISSING = "00000000-0000-4000-8000-000000000000";
 /**
  * Per entity type: the SDK module, the word in its function names, how its calls take
  * the entity (domains: the domain id alone; the others: entity id then domain id), how
- * `Create<Kind>Role` orders its arguments, an action only this type's roles have, and
- * how to make one entity of the type in the context's domain.
+ * `Create<Kind>Role` orders its arguments, an action only this type's roles have, how
+ * to make one entity of the type in the context's domain, and its view with
+ * `listRoles` (`?roles=true`).
  */
 const KINDS = [
   {
@@ -23,6 +25,7 @@ const KINDS = [
     create: (sdk, ctx, id, name, actions, members) =>
       sdk.Domains.CreateDomainRole(id, name, ctx.token, actions, members),
     entity: async (ctx) => ctx.domain,
+    view: (sdk, ctx, id) => sdk.Domains.Domain(id, ctx.token, true),
   },
   {
     module: "Groups", kind: "Group", own: "subgroup_create",
@@ -31,6 +34,7 @@ const KINDS = [
     create: (sdk, ctx, id, name, actions, members) =>
       sdk.Groups.CreateGroupRole(id, ctx.domain, name, ctx.token, actions, members),
     entity: async ({ sdk, token, domain }) => (await sdk.Groups.CreateGroup({ name: "hall" }, domain, token)).id,
+    view: (sdk, ctx, id) => sdk.Groups.Group(id, ctx.domain, ctx.token, true),
   },
   {
     module: "Channels", kind: "Channel", own: "publish",
@@ -39,6 +43,7 @@ const KINDS = [
     create: (sdk, ctx, id, name, actions, members) =>
       sdk.Channels.CreateChannelRole(id, name, ctx.domain, ctx.token, actions, members),
     entity: async ({ sdk, token, domain }) => (await sdk.Channels.CreateChannel({ name: "telemetry" }, domain, token)).id,
+    view: (sdk, ctx, id) => sdk.Channels.Channel(id, ctx.domain, ctx.token, true),
   },
   {
     module: "Clients", kind: "Client", own: "connect_to_channel",
@@ -47,6 +52,7 @@ const KINDS = [
     create: (sdk, ctx, id, name, actions, members) =>
       sdk.Clients.CreateClientRole(id, name, ctx.domain, ctx.token, actions, members),
     entity: async ({ sdk, token, domain }) => (await sdk.Clients.CreateClient({ name: "meter" }, domain, token)).id,
+    view: (sdk, ctx, id) => sdk.Clients.Client(id, ctx.domain, ctx.token, true),
   },
 ];
 
@@ -183,11 +189,25 @@ async function checkMembers(roles, k, role, erin) {
   assert.ok(!everyone.members.some((m) => m.member_id === erin), JSON.stringify(everyone));
 }
 
+/**
+ * The view with `listRoles`: the admin's roles reaching the entity, the domain's
+ * built-in admin role (on the domain itself, or through it for the others).
+ */
+async function checkViewWithRoles(ctx, k, entity) {
+  const viewed = await k.view(ctx.sdk, ctx, entity);
+  assert.equal(viewed.id, entity);
+  const admin = (viewed.roles || []).find((r) => r.role_name === "admin");
+  assert.ok(admin, `${k.kind}(listRoles): ${JSON.stringify(viewed)}`);
+  assert.equal(admin.access_type, k.kind === "Domain" ? "direct" : "domain");
+  assert.ok(admin.actions.includes(k.kind === "Domain" ? "read" : `${k.kind.toLowerCase()}_read`), JSON.stringify(admin));
+}
+
 /** Every call on one type; Erin (a user outside the domain so far) is the member. */
 async function walk(ctx, k, erin) {
   const entity = await k.entity(ctx);
   const roles = rolesOf(ctx, k, entity);
   await checkAvailable(roles, k);
+  await checkViewWithRoles(ctx, k, entity);
   const role = await checkRoleCrud(roles, k, entity, ctx, erin);
   await checkActions(roles, k, role, erin);
   await checkMembers(roles, k, role, erin);

@@ -396,6 +396,42 @@ impl Store {
         Ok(grants)
     }
 
+    /// Every role of the domain (on any of its entities) `user` is a member of, with
+    /// its actions: two queries.
+    pub async fn member_roles(
+        &self,
+        user: &str,
+        domain_id: &str,
+    ) -> Result<Vec<(Role, Vec<String>)>> {
+        let held = "FROM role_members m JOIN roles r ON r.id = m.role_id \
+                    WHERE m.member_id = $1 AND r.domain_id = $2";
+        let (roles, actions): (Vec<Role>, Vec<Pair>) = magnetite_db::db_read!(self.db(), pool => {
+            let found = sqlx::query(&format!("SELECT r.* {held} ORDER BY r.name"))
+                .bind(user)
+                .bind(domain_id)
+                .fetch_all(pool)
+                .await?;
+            let roles = found.iter().map(role_from_row).collect::<Result<Vec<_>>>()?;
+            let actions = sqlx::query_as(&format!(
+                "SELECT a.role_id, a.action FROM role_actions a \
+                 WHERE a.role_id IN (SELECT r.id {held}) ORDER BY a.action"
+            ))
+            .bind(user)
+            .bind(domain_id)
+            .fetch_all(pool)
+            .await?;
+            (roles, actions)
+        });
+        Ok(roles
+            .into_iter()
+            .map(|role| {
+                let of_role = actions.iter().filter(|(id, _)| *id == role.id);
+                let list = of_role.map(|(_, a)| a.clone()).collect();
+                (role, list)
+            })
+            .collect())
+    }
+
     /// The groups above a group, channel or client, nearest first.
     pub async fn ancestors_nearest_first(&self, id: &str) -> Result<Vec<String>> {
         let ids = magnetite_db::db_read!(self.db(), pool => {
