@@ -320,23 +320,20 @@ impl Store {
         let count = format!("SELECT COUNT(DISTINCT m.member_id) {matching}");
         let listed = filter.actions.join(",");
         let wanted = filter.actions.len() as i64;
+        // `$1`..`$5` of `MemberFilter::SQL`, for the count and the page alike.
+        macro_rules! filtered {
+            ($sql:expr) => {
+                sqlx::query_scalar($sql)
+                    .bind(entity_id)
+                    .bind(&filter.role_id)
+                    .bind(&filter.role_name)
+                    .bind(&listed)
+                    .bind(wanted)
+            };
+        }
         let (total, members): (i64, Vec<String>) = magnetite_db::db_read!(self.db(), pool => {
-            let total = sqlx::query_scalar(&count)
-                .bind(entity_id)
-                .bind(&filter.role_id)
-                .bind(&filter.role_name)
-                .bind(&listed)
-                .bind(wanted)
-                .fetch_one(pool)
-                .await?;
-            let members = sqlx::query_scalar(&page)
-                .bind(entity_id)
-                .bind(&filter.role_id)
-                .bind(&filter.role_name)
-                .bind(&listed)
-                .bind(wanted)
-                .fetch_all(pool)
-                .await?;
+            let total = filtered!(&count).fetch_one(pool).await?;
+            let members = filtered!(&page).fetch_all(pool).await?;
             (total, members)
         });
         // Three queries for the page, whatever the number of roles.
