@@ -2,9 +2,12 @@
 //! `tests/sdk/package.json`, installed by `scripts/test.sh` with `npm ci`) against the
 //! binary, every SDK service URL pointed at its one HTTP address: `tests/sdk/run.cjs`
 //! drives every call of the users, domains, clients, channels, groups, certs, bootstrap
-//! and health modules (the roles API aside), and the messages and journal modules with
-//! the later parity routes (`tests/sdk/parity_routes.cjs`), and asserts the returned
-//! shapes. Every route the SDK reached must be in `/openapi.json`. Without node
+//! and health modules (the domains module's invitation calls in
+//! `tests/sdk/invitations.cjs`), the roles API of
+//! the four entity modules (`tests/sdk/roles.cjs`), the PATs module (`tests/sdk/pats.cjs`,
+//! a PAT made through the SDK then used as its token), and the messages and journal
+//! modules with the later parity routes (`tests/sdk/parity_routes.cjs`), and asserts
+//! the returned shapes. Every route the SDK reached must be in `/openapi.json`. Without node
 //! or the package these tests fail; they never skip.
 
 mod common;
@@ -95,6 +98,8 @@ fn the_official_sdk_drives_every_call_with_the_right_shapes() {
         "certs",
         "bootstrap",
         "parity",
+        "roles",
+        "pats",
         "invitations",
     ] {
         assert!(

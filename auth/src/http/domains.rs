@@ -9,10 +9,12 @@ use magnetite_httpkit::{Params, Path};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::held_roles::{add_held_roles, ViewQuery};
 use super::{page, AppState, Body, Caller, Disable, Enable, Freeze, Switch};
 use crate::access::Actor;
 use crate::error::Result;
 use crate::model::Domain;
+use crate::roles::EntityType;
 use crate::service::{DomainChange, NewDomainInput};
 
 pub(super) fn routes() -> Routes<AppState> {
@@ -69,9 +71,13 @@ async fn view(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    params: Params<ViewQuery>,
 ) -> Result<Json<Value>> {
     let domain = state.domains().view(&Actor::User(&caller), &id).await?;
-    Ok(Json(domain.to_json()))
+    let mut out = domain.to_json();
+    let at = (EntityType::Domain, domain.id.as_str(), domain.id.as_str());
+    add_held_roles(&state, &caller, &params, at, &mut out).await?;
+    Ok(Json(out))
 }
 
 async fn update(

@@ -8,6 +8,7 @@ mod connections;
 mod credentials;
 mod domains;
 mod entities;
+mod held_roles;
 mod invitations;
 mod pats;
 mod queries;

@@ -56,6 +56,12 @@ impl Accepted for RolePage {
     const KEYS: &'static [&'static str] = &["offset", "limit"];
 }
 
+/// `GET <entity>/roles/members`: paging and SuperMQ's member filters.
+struct EntityMembersPage;
+impl Accepted for EntityMembersPage {
+    const KEYS: &'static [&'static str] = &["offset", "limit", "role_id", "role_name", "actions"];
+}
+
 pub(super) fn routes() -> Routes<AppState> {
     Routes::new()
         .route(
@@ -226,7 +232,7 @@ async fn entity_members<K: RoleKind>(
     State(state): State<AppState>,
     caller: Caller,
     Path(p): Path<EntityPath>,
-    params: Params<RolePage>,
+    params: Params<EntityMembersPage>,
 ) -> Result<Json<Value>> {
     let actor = Actor::User(&caller);
     let (total, q, members) = roles_of::<K>(&state)

@@ -18,6 +18,7 @@
 
 pub mod cache;
 pub mod decide;
+pub mod reach;
 
 use serde::Serialize;
 

@@ -33,6 +33,7 @@ pub mod domains;
 pub mod entities;
 mod entity_events;
 pub mod group_hierarchy;
+pub mod held_roles;
 mod hierarchy;
 pub mod invitations;
 pub mod pats;

@@ -20,6 +20,7 @@ use crate::model::Kind;
 use crate::platform::Platform;
 use crate::roles::{EntityType, Role};
 use crate::store::list::ListQuery;
+use crate::store::roles::MemberFilter;
 use crate::store::{new_id, now_rfc3339};
 
 /// Most actions or members one request may name.
@@ -355,7 +356,9 @@ impl<'a> Roles<'a> {
         Ok(())
     }
 
-    /// A page of the users in the entity's roles, with their roles and actions.
+    /// A page of the users in the entity's roles, with their roles and actions;
+    /// `role_id`, `role_name` and `actions` (comma-separated) narrow it as SuperMQ's
+    /// `MembersRolePageQuery` does.
     pub async fn entity_members(
         &self,
         actor: &Actor<'_>,
@@ -363,11 +366,19 @@ impl<'a> Roles<'a> {
         entity: &str,
         params: &HashMap<String, String>,
     ) -> Result<(u64, ListQuery, Vec<MemberRoles>)> {
-        let q = ListQuery::parse(params)?;
+        // Paging as every list parses it; the filters are this route's own (an entity
+        // list refuses `role_name` and the like).
+        let paging = params
+            .iter()
+            .filter(|(k, _)| *k == "offset" || *k == "limit")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let q = ListQuery::parse(&paging)?;
+        let filter = self.member_filter(params)?;
         let at = self.at(actor, domain, entity, "view_role_users").await?;
         let store = &self.platform.store;
         let (total, members) = store
-            .entity_members(&at.entity_id, q.offset, q.limit)
+            .entity_members(&at.entity_id, &filter, q.offset, q.limit)
             .await?;
         Ok((total, q, members))
     }
@@ -390,6 +401,25 @@ impl<'a> Roles<'a> {
             .await?;
         self.changed();
         Ok(())
+    }
+
+    /// The member filter of a `.../roles/members` query; an unknown action is a 400.
+    fn member_filter(&self, params: &HashMap<String, String>) -> Result<MemberFilter> {
+        let text = |key: &str| params.get(key).map(|v| v.trim().to_string());
+        let actions = text("actions")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(MemberFilter {
+            role_id: text("role_id").unwrap_or_default(),
+            role_name: text("role_name").unwrap_or_default(),
+            actions: self.actions_of(actions, true)?,
+        })
     }
 
     /// After a committed change: no decision made before it is served after it.

@@ -14,6 +14,26 @@ use crate::roles::{EntityType, Role, BUILT_IN_ADMIN, MEMBER_ACTIONS, MIGRATED_ME
 /// Two text columns of a row (`(member, role)`, `(role, action)`).
 type Pair = (String, String);
 
+/// Which members `GET .../roles/members` lists (SuperMQ's `role_id`, `role_name`,
+/// `actions` query): those holding a role of the entity with that id, that name, and
+/// every one of those actions (all in one role); an empty field matches any.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MemberFilter {
+    pub role_id: String,
+    pub role_name: String,
+    /// Known action names (validated by the service: no commas).
+    pub actions: Vec<String>,
+}
+
+impl MemberFilter {
+    /// The condition on the joined role `r`: `$2` role id, `$3` role name, `$4` the
+    /// actions comma-joined, `$5` how many (`_` escaped: it is LIKE's any-character).
+    const SQL: &'static str = "AND ($2 = '' OR r.id = $2) AND ($3 = '' OR r.name = $3) \
+         AND ($5 = 0 OR (SELECT COUNT(DISTINCT a.action) FROM role_actions a \
+         WHERE a.role_id = r.id \
+         AND ',' || $4 || ',' LIKE '%,' || REPLACE(a.action, '_', '!_') || ',%' ESCAPE '!') = $5)";
+}
+
 /// What goes with a deleted group, channel or client: its roles (`$1` = its id).
 pub(crate) const ENTITY_ROLES_CLEANUP: &[&str] = &[
     "DELETE FROM role_actions WHERE role_id IN (SELECT id FROM roles WHERE entity_id = $1)",
@@ -281,26 +301,41 @@ impl Store {
         ))
     }
 
-    /// A page of the users in any role of the entity, each with `(role, actions)` of
-    /// every role of the entity they are in.
+    /// A page of the users in any role of the entity that `filter` matches, each with
+    /// `(role, actions)` of every role of the entity they are in (SuperMQ filters the
+    /// members, not the roles it shows of them).
     pub async fn entity_members(
         &self,
         entity_id: &str,
+        filter: &MemberFilter,
         offset: u64,
         limit: u64,
     ) -> Result<(u64, Vec<(String, Vec<(Role, Vec<String>)>)>)> {
         let of_entity =
             "FROM role_members m JOIN roles r ON r.id = m.role_id WHERE r.entity_id = $1";
-        let sql = format!(
-            "SELECT DISTINCT m.member_id {of_entity} ORDER BY m.member_id LIMIT {limit} OFFSET {offset}"
+        let matching = format!("{of_entity} {}", MemberFilter::SQL);
+        let page = format!(
+            "SELECT DISTINCT m.member_id {matching} ORDER BY m.member_id LIMIT {limit} OFFSET {offset}"
         );
-        let total: i64 = magnetite_db::db_read!(self.db(), pool => {
-            sqlx::query_scalar(&format!("SELECT COUNT(DISTINCT m.member_id) {of_entity}"))
-                .bind(entity_id)
-                .fetch_one(pool)
-                .await?
+        let count = format!("SELECT COUNT(DISTINCT m.member_id) {matching}");
+        let listed = filter.actions.join(",");
+        let wanted = filter.actions.len() as i64;
+        // `$1`..`$5` of `MemberFilter::SQL`, for the count and the page alike.
+        macro_rules! filtered {
+            ($sql:expr) => {
+                sqlx::query_scalar($sql)
+                    .bind(entity_id)
+                    .bind(&filter.role_id)
+                    .bind(&filter.role_name)
+                    .bind(&listed)
+                    .bind(wanted)
+            };
+        }
+        let (total, members): (i64, Vec<String>) = magnetite_db::db_read!(self.db(), pool => {
+            let total = filtered!(&count).fetch_one(pool).await?;
+            let members = filtered!(&page).fetch_all(pool).await?;
+            (total, members)
         });
-        let members = self.texts(&sql, entity_id, "member_id").await?;
         // Three queries for the page, whatever the number of roles.
         let (_, roles) = self.list_roles(entity_id, 0, u32::MAX as u64).await?;
         let (held, actions): (Vec<Pair>, Vec<Pair>) = magnetite_db::db_read!(self.db(), pool => {
@@ -356,6 +391,42 @@ impl Store {
             grants.add(entity, action);
         }
         Ok(grants)
+    }
+
+    /// Every role of the domain (on any of its entities) `user` is a member of, with
+    /// its actions: two queries.
+    pub async fn member_roles(
+        &self,
+        user: &str,
+        domain_id: &str,
+    ) -> Result<Vec<(Role, Vec<String>)>> {
+        let held = "FROM role_members m JOIN roles r ON r.id = m.role_id \
+                    WHERE m.member_id = $1 AND r.domain_id = $2";
+        let (roles, actions): (Vec<Role>, Vec<Pair>) = magnetite_db::db_read!(self.db(), pool => {
+            let found = sqlx::query(&format!("SELECT r.* {held} ORDER BY r.name"))
+                .bind(user)
+                .bind(domain_id)
+                .fetch_all(pool)
+                .await?;
+            let roles = found.iter().map(role_from_row).collect::<Result<Vec<_>>>()?;
+            let actions = sqlx::query_as(&format!(
+                "SELECT a.role_id, a.action FROM role_actions a \
+                 WHERE a.role_id IN (SELECT r.id {held}) ORDER BY a.action"
+            ))
+            .bind(user)
+            .bind(domain_id)
+            .fetch_all(pool)
+            .await?;
+            (roles, actions)
+        });
+        Ok(roles
+            .into_iter()
+            .map(|role| {
+                let of_role = actions.iter().filter(|(id, _)| *id == role.id);
+                let list = of_role.map(|(_, a)| a.clone()).collect();
+                (role, list)
+            })
+            .collect())
     }
 
     /// The groups above a group, channel or client, nearest first.

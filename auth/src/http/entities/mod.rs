@@ -12,6 +12,7 @@ use magnetite_httpkit::{Accepted, Params, Path};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::held_roles::{add_held_roles, ViewQuery};
 use super::{page, queries, AppState, Body, Caller, Disable, Enable, Switch};
 use crate::access::Actor;
 use crate::error::Result;
@@ -165,11 +166,15 @@ async fn view<K: KindOf>(
     State(state): State<AppState>,
     caller: Caller,
     Path((domain, id)): Path<(String, String)>,
+    params: Params<ViewQuery>,
 ) -> Result<Json<Value>> {
     let e = service::<K>(&state)
         .view(&Actor::User(&caller), &domain, &id)
         .await?;
-    Ok(Json(e.to_json(None)))
+    let mut out = e.to_json(None);
+    let at = (K::KIND.into(), e.domain_id.as_str(), e.id.as_str());
+    add_held_roles(&state, &caller, &params, at, &mut out).await?;
+    Ok(Json(out))
 }
 
 async fn update<K: KindOf>(
