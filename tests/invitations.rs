@@ -4,7 +4,8 @@
 //! inviting a member or re-inviting without `resend` (409), accepting twice (409),
 //! someone else's or another domain's invitation (404, never a membership), outsiders
 //! (404), members without `manage_role` (403), no token (401), bad input (400/415),
-//! and personal access tokens never accept. Every change is an `invitation.*` event.
+//! and personal access tokens never accept. Every change is an `invitation.*` event;
+//! the invitee gets an `invitation_received` notification.
 
 mod common;
 mod platform;
@@ -74,6 +75,22 @@ fn events(t: &Tenants, prefix: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The caller's first notification of `variant`, waiting for the notifications reader
+/// (it follows the outbox) for up to 15 s.
+fn notification(api: &Api, variant: &str) -> Value {
+    for _ in 0..150 {
+        let page = api.expect("GET", "/notifications?limit=100", None, 200);
+        let found = page["notifications"]
+            .as_array()
+            .and_then(|all| all.iter().find(|n| n["variant"] == variant).cloned());
+        if let Some(n) = found {
+            return n;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no {variant} notification");
+}
+
 #[test]
 fn an_accepted_invitation_makes_the_invitee_a_member_with_the_role() {
     let t = two_tenants(&[]);
@@ -136,6 +153,18 @@ fn an_accepted_invitation_makes_the_invitee_a_member_with_the_role() {
         200,
     );
     assert_eq!(own["role_name"], "operators");
+
+    // The invitee is told, by a personal notification made from `invitation.send`.
+    let told = notification(&erin_api, "invitation_received");
+    assert!(
+        told["message"].as_str().unwrap_or("").contains("Domain a"),
+        "{told}"
+    );
+    let refs = told["refs"].to_string();
+    assert!(
+        refs.contains(d.as_str()) && refs.contains(&t.d1.user_id),
+        "{told}"
+    );
 
     answer(&erin_api, "accept", d, 204);
     // A member with the role's actions at once, and nothing more.

@@ -20,6 +20,13 @@ pub enum Intent {
     },
     /// `client_id` was disabled: the admins of its domain are told.
     ClientDisabled { client_id: String },
+    /// `invitee` was invited to `domain_id` by `inviter` (`invitation.send`): the
+    /// invitee is told.
+    Invitation {
+        domain_id: String,
+        invitee: String,
+        inviter: String,
+    },
 }
 
 /// Most users one membership event notifies (an assign call names at most what its
@@ -37,6 +44,13 @@ pub fn intent(stream: &str, payload: &str) -> Option<Intent> {
         ("users", "domain.assign") => Variant::PermissionGranted,
         ("users", "domain.update_relation") => Variant::PermissionUpdated,
         ("users", "domain.unassign") => Variant::PermissionRevoked,
+        ("users", "invitation.send") => {
+            return Some(Intent::Invitation {
+                domain_id: field("domain_id")?.to_string(),
+                invitee: field("invitee_user_id")?.to_string(),
+                inviter: field("invited_by")?.to_string(),
+            });
+        }
         ("clients", "client.remove") if field("status") == Some("disabled") => {
             return Some(Intent::ClientDisabled {
                 client_id: field("id")?.to_string(),
@@ -119,6 +133,25 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn an_invitation_tells_the_invitee() {
+        let send = json!({"operation": "invitation.send", "domain_id": "d1",
+            "invitee_user_id": "u1", "invited_by": "a1", "role_id": "r1"});
+        assert_eq!(
+            intent("users", &send.to_string()),
+            Some(Intent::Invitation {
+                domain_id: "d1".into(),
+                invitee: "u1".into(),
+                inviter: "a1".into(),
+            })
+        );
+        let accept = json!({"operation": "invitation.accept", "domain_id": "d1",
+            "invitee_user_id": "u1", "invited_by": "a1"});
+        assert_eq!(intent("users", &accept.to_string()), None);
+        let no_invitee = json!({"operation": "invitation.send", "domain_id": "d1"});
+        assert_eq!(intent("users", &no_invitee.to_string()), None);
     }
 
     #[test]

@@ -6,12 +6,11 @@
 //!   `#notifications`): `domain.assign` / `domain.update_relation` / `domain.unassign`
 //!   tell the user whose access changed (`permission_granted` / `permission_updated`
 //!   / `permission_revoked`); a `client.remove` with status `disabled` tells the
-//!   admins of the client's domain (`client_disabled`);
+//!   admins of the client's domain (`client_disabled`); an `invitation.send` tells the
+//!   invitee (`invitation_received`);
 //! - a periodic sweep over the issued certificates (module `sweep`): a certificate
 //!   expiring within the notice window tells its domain's admins once
 //!   (`certificate_expiring`).
-//!
-//! Invitations (issue 17) will call [`NotificationService::invitation_received`].
 //!
 //! The API (module `http`): `GET /notifications` (the caller's own, newest first) and
 //! `POST /notifications/acknowledge {ids}` (only the caller's own ids are acknowledged;
@@ -177,44 +176,6 @@ impl NotificationService {
     /// Acknowledges (deletes) those of `ids` that are `user_id`'s; returns how many.
     pub async fn acknowledge(&self, user_id: &str, ids: &[String]) -> Result<u64> {
         store::acknowledge(&self.db, user_id, ids).await
-    }
-
-    /// The one door for invitations (issue 17, not built yet): the invitation service
-    /// calls it when `invitation_id` invites `invitee` into domain `domain_id` by
-    /// `inviter`, after the invitation is stored. A retry while the notification is
-    /// still unacknowledged adds nothing (`invitation:<id>` is its source). For exactly
-    /// once across a crash the invitation service should rather emit an
-    /// `invitation.send` event in its transaction and have this crate's reader make the
-    /// notification, as it does for domain membership.
-    pub async fn invitation_received(
-        &self,
-        invitation_id: &str,
-        invitee: &str,
-        domain_id: &str,
-        inviter: &str,
-    ) -> Result<()> {
-        let name = resolve::domain_name(&self.platform, domain_id).await?;
-        let message = format!(
-            "You were invited to domain {}",
-            resolve::label(&name, domain_id)
-        );
-        let refs = vec![
-            resolve::domain_ref(&name, domain_id),
-            Ref::new("user", "", inviter),
-            Ref::new("invitation", "", invitation_id),
-        ];
-        let source = format!("invitation:{invitation_id}");
-        let invitee = [invitee.to_string()];
-        let drafts = reader::to_each(
-            &invitee,
-            &source,
-            Variant::InvitationReceived,
-            &message,
-            &refs,
-        );
-        let stored = store::store(&self.db, &drafts, self.settings.max_per_user).await?;
-        self.counters.add(stored);
-        Ok(())
     }
 
     /// Its `/metrics` families, read at each scrape.

@@ -138,6 +138,20 @@ impl NoticeReader {
             Some(Intent::ClientDisabled { client_id }) => {
                 self.client_disabled(&client_id, &source).await
             }
+            Some(Intent::Invitation {
+                domain_id,
+                invitee,
+                inviter,
+            }) => {
+                let name = resolve::domain_name(&self.platform, &domain_id).await?;
+                let message = format!("You were invited to domain {}", label(&name, &domain_id));
+                let refs = vec![
+                    resolve::domain_ref(&name, &domain_id),
+                    Ref::new("user", "", &inviter),
+                ];
+                let variant = Variant::InvitationReceived;
+                Ok(to_each(&[invitee], &source, variant, &message, &refs))
+            }
         }
     }
 
