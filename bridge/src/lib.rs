@@ -12,13 +12,16 @@
 //!   queue in order and releases each record only on the upstream's PUBACK (PUBCOMP),
 //!   and publishes inbound messages locally.
 //!
-//! Loops: messages a bridge brings in carry [`BRIDGE_PUBLISHER`] and are never sent out
-//! again; with MQTT 5 the upstream subscriptions are no-local (our own messages do not
-//! come back on the same connection) and every message sent upstream carries the user
-//! property [`LOOP_MARK`], which any Magnetite bridge refuses to forward again. So two
-//! instances that bridge each other never ping-pong a message. MQTT 3.1.1 has neither
-//! no-local nor properties: there the mappings of the two sides must not feed each
-//! other (map out under a prefix the other side does not map back).
+//! Loops: a message crosses at most one bridge. Every message a bridge publishes —
+//! upstream (MQTT 5) or locally — carries the user property [`LOOP_MARK`]; a bridge
+//! never forwards a marked message (nor one it published locally itself,
+//! [`BRIDGE_PUBLISHER`]) and drops a marked message its upstream subscription hears;
+//! with MQTT 5 the upstream subscriptions are also no-local (our own messages do not
+//! come back on the same connection). So two instances that bridge each other (pushing
+//! both ways, or pulling both ways) never ping-pong a message. MQTT 3.1.1 carries no
+//! properties and has no no-local: there the mappings of the two sides must not feed
+//! each other (map out under a prefix the other side does not map back). Chains of
+//! bridges (edge -> regional -> cloud) therefore do not relay a message twice.
 
 pub mod client;
 pub mod config;
@@ -130,10 +133,14 @@ pub struct Bridges(pub Vec<Arc<Bridge>>);
 /// Whether a message came through a bridge already (ours, or another Magnetite's).
 fn crossed_a_bridge(message: &Message) -> bool {
     message.publisher == BRIDGE_PUBLISHER
-        || message
-            .properties
-            .as_ref()
-            .is_some_and(|p| p.user_properties.iter().any(|(k, _)| k == LOOP_MARK))
+        || message.properties.as_deref().is_some_and(has_loop_mark)
+}
+
+pub(crate) fn has_loop_mark(properties: &magnetite_protocol::Properties) -> bool {
+    properties
+        .user_properties
+        .iter()
+        .any(|(k, _)| k == LOOP_MARK)
 }
 
 impl BridgeLink for Bridges {

@@ -258,12 +258,15 @@ impl<'a> Session<'a> {
         }
     }
 
+    fn mark(&self) -> (ByteString, ByteString) {
+        (LOOP_MARK.into(), self.bridge.spec.name.as_str().into())
+    }
+
+    /// The properties of a message sent upstream: the loop mark (5.0 only).
     fn loop_mark(&self) -> Properties {
         let mut properties = Properties::default();
         if self.bridge.spec.version.is_v5() {
-            properties
-                .user_properties
-                .push((LOOP_MARK.into(), self.bridge.spec.name.as_str().into()));
+            properties.user_properties.push(self.mark());
         }
         properties
     }
@@ -363,12 +366,16 @@ impl<'a> Session<'a> {
     fn inbound(&mut self, publish: Publish, writer: &mut PacketWriter) -> Result<(), LinkError> {
         let (qos, pkid) = (publish.qos, publish.pkid);
         let fresh = qos != QoS::ExactlyOnce || self.inbound_qos2.insert(pkid);
-        if fresh {
+        // A message that crossed a bridge already goes no further (see the crate doc).
+        if fresh && !crate::has_loop_mark(&publish.properties) {
             if let Some((_, topic)) = config::route(&self.bridge.spec.inbound, &publish.topic) {
+                let mut properties = publish.properties;
+                properties.user_properties.push(self.mark());
                 let local = Publish {
                     topic: topic.into(),
                     dup: false,
                     pkid: 0,
+                    properties,
                     ..publish
                 };
                 let message =
