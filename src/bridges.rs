@@ -26,7 +26,7 @@ pub struct BridgeSettings {
     /// Bridge to an upstream MQTT broker (repeatable; `key=value,...`, see README "Gateway"),
     /// e.g. `url=mqtt://cloud:1883,client-id=site-1,out=sensors/# -> site-1/sensors/#`
     #[arg(long = "bridge", env = "MAGNETITE_BRIDGE", hide_env_values = true)]
-    pub bridges: Vec<BridgeSpec>,
+    pub bridges: Vec<BridgeArg>,
     /// Bytes each bridge keeps queued on disk while its upstream is unreachable; QoS 1/2
     /// messages past it are dropped (counted on /metrics, logged)
     #[arg(long, env = "MAGNETITE_BRIDGE_QUEUE_MAX_BYTES", default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1..))]
@@ -34,6 +34,24 @@ pub struct BridgeSettings {
     /// Queued messages older than this are dropped unsent (counted, logged)
     #[arg(long, env = "MAGNETITE_BRIDGE_QUEUE_MAX_AGE", default_value = "7d", value_parser = humantime::parse_duration)]
     pub bridge_queue_max_age: Duration,
+}
+
+/// One `--bridge` value as given. Parsed at start rather than by clap, whose error
+/// would quote the whole value — password included; never shown by `Debug`.
+#[derive(Clone)]
+pub struct BridgeArg(String);
+
+impl std::str::FromStr for BridgeArg {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<BridgeArg, Self::Err> {
+        Ok(BridgeArg(text.to_string()))
+    }
+}
+
+impl fmt::Debug for BridgeArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BridgeArg(..)")
+    }
 }
 
 /// Records a bridge's link going up and down as MQTT connect/disconnect events.
@@ -73,7 +91,18 @@ where
         max_age: own.bridge_queue_max_age,
     };
     let mut bridges = Vec::new();
-    for spec in &own.bridges {
+    for (at, arg) in own.bridges.iter().enumerate() {
+        let spec: BridgeSpec = arg
+            .0
+            .parse()
+            .with_context(|| format!("--bridge #{}", at + 1))?;
+        anyhow::ensure!(
+            bridges
+                .iter()
+                .all(|b: &Arc<Bridge>| b.spec.name != spec.name),
+            "two bridges are named {} (the name picks the queue directory)",
+            spec.name
+        );
         let bridge = Bridge::open(spec.clone(), &settings.storage.data_dir, limits)
             .with_context(|| format!("opening the queue of bridge {}", spec.name))?;
         bridges.push(Arc::new(bridge));

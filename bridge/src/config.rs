@@ -23,8 +23,9 @@ use magnetite_protocol::{ProtocolVersion, QoS};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SpecError {
-    #[error("`{0}` is not a key=value pair")]
-    NotAPair(String),
+    /// Names the position only: the text may hold a password.
+    #[error("part {0} is not a key=value pair")]
+    NotAPair(usize),
     #[error("unknown bridge setting `{0}`")]
     UnknownKey(String),
     #[error("bridge setting `{0}` is missing")]
@@ -107,9 +108,6 @@ pub struct BridgeSpec {
     pub outbound: Vec<Mapping>,
     /// Upstream messages published locally.
     pub inbound: Vec<Mapping>,
-    /// Declare each device that connects locally to the upstream gateway registry
-    /// (`$magnetite/endpoints/<client id>`).
-    pub declare_devices: bool,
 }
 
 /// Limits of every bridge's store-and-forward queue.
@@ -206,10 +204,11 @@ impl std::str::FromStr for BridgeSpec {
 
     fn from_str(text: &str) -> Result<BridgeSpec, SpecError> {
         let mut builder = SpecBuilder::default();
-        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| SpecError::NotAPair(pair.to_string()))?;
+        for (at, pair) in text.split(',').map(str::trim).enumerate() {
+            if pair.is_empty() {
+                continue;
+            }
+            let (key, value) = pair.split_once('=').ok_or(SpecError::NotAPair(at + 1))?;
             builder.set(key.trim(), value.trim())?;
         }
         builder.build()
@@ -229,7 +228,6 @@ struct SpecBuilder {
     tls: TlsFiles,
     outbound: Vec<Mapping>,
     inbound: Vec<Mapping>,
-    declare_devices: bool,
 }
 
 fn boolean(key: &str, value: &str) -> Result<bool, SpecError> {
@@ -263,7 +261,6 @@ impl SpecBuilder {
             "key" => self.tls.key = Some(value.into()),
             "out" => self.outbound.push(Mapping::parse(value)?),
             "in" => self.inbound.push(Mapping::parse(value)?),
-            "declare-devices" => self.declare_devices = boolean(key, value)?,
             _ => return Err(SpecError::UnknownKey(key.to_string())),
         }
         Ok(())
@@ -309,7 +306,6 @@ impl SpecBuilder {
             tls: self.tls,
             outbound: self.outbound,
             inbound: self.inbound,
-            declare_devices: self.declare_devices,
         })
     }
 }
