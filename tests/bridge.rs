@@ -84,6 +84,36 @@ async fn publish_acked(
     let _ = sender.await;
 }
 
+/// The `event_type`s of the MQTT events naming `client_id` in the edge's event log.
+async fn link_events(server: &Server, client_id: &str) -> Vec<String> {
+    let url = format!("http://{}/events?stream=mqtt&limit=500", server.http);
+    let Ok(response) = reqwest::get(url).await else {
+        return Vec::new();
+    };
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let mut kinds = Vec::new();
+    collect_events(&body, client_id, &mut kinds);
+    kinds
+}
+
+/// Every object below `value` whose `client_id` is `client_id`: its `event_type`.
+fn collect_events(value: &serde_json::Value, client_id: &str, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("client_id").and_then(|v| v.as_str()) == Some(client_id) {
+                if let Some(kind) = map.get("event_type").and_then(|v| v.as_str()) {
+                    out.push(kind.to_string());
+                }
+            }
+            map.values().for_each(|v| collect_events(v, client_id, out));
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|v| collect_events(v, client_id, out))
+        }
+        _ => {}
+    }
+}
+
 fn index(payload: &[u8]) -> u32 {
     let mut n = [0u8; 4];
     n.copy_from_slice(&payload[..4]);
@@ -170,6 +200,25 @@ async fn an_outage_backlog_survives_kill9_and_arrives_once_in_order_per_topic() 
     assert_eq!(
         metric(&edge, "magnetite_bridge_forwarded_out_total", "up").await,
         Some(u64::from(TOTAL))
+    );
+    // The link's own ups and downs are MQTT events of `$bridge/<name>`.
+    let mut bridge_events = Vec::new();
+    for _ in 0..100 {
+        bridge_events = link_events(&edge, "$bridge/up").await;
+        if bridge_events.iter().any(|e| e == "connect")
+            && bridge_events.iter().any(|e| e == "disconnect")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        bridge_events.iter().any(|e| e == "disconnect"),
+        "{bridge_events:?}"
+    );
+    assert!(
+        bridge_events.iter().any(|e| e == "connect"),
+        "{bridge_events:?}"
     );
 
     let (_cloud, mut cloud_events) = AsyncClient::new(cloud_options(upstream.port), 100);
