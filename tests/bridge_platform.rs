@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{finish, mosquitto, Server};
 use platform::tls::{issue, tls_server};
-use platform::{device_pub, device_sub, fleet_server, Api};
+use platform::{device_pub, device_sub, fleet_server, Api, Device};
 
 /// `magnetite_bridge_connected{bridge="cloud"}` reads 1 within 20 s.
 fn wait_connected(edge: &Server) -> bool {
@@ -25,6 +25,38 @@ fn wait_connected(edge: &Server) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     false
+}
+
+/// A local device publishes `sensors/<sensor>` at the edge; `app` hears it on `channel`
+/// of the central instance.
+fn assert_telemetry_arrives(
+    central: &Server,
+    app: &Device,
+    channel: &str,
+    edge: &Server,
+    sensor: &str,
+    value: &str,
+) {
+    let filter = format!("{channel}/sensors/#");
+    let telemetry = device_sub(
+        &central.port(),
+        app,
+        &filter,
+        &["-C", "1", "-W", "20", "-v", "-q", "1"],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let topic = format!("sensors/{sensor}");
+    let sent = mosquitto(
+        "mosquitto_pub",
+        &edge.port(),
+        &["-t", &topic, "-m", value, "-q", "1"],
+    );
+    common::assert_success(&sent);
+    let heard = finish(telemetry, Duration::from_secs(25));
+    assert_eq!(
+        String::from_utf8_lossy(&heard.stdout).trim(),
+        format!("{channel}/{topic} {value}")
+    );
 }
 
 #[test]
@@ -47,24 +79,7 @@ fn an_edge_forwards_telemetry_to_a_platform_channel_and_takes_commands_from_it()
     assert!(wait_connected(&edge), "{}", edge.log());
 
     // Telemetry: a local device publishes; the cloud application hears it on the channel.
-    let telemetry = device_sub(
-        &central.port(),
-        &app,
-        &format!("{channel}/sensors/#"),
-        &["-C", "1", "-W", "20", "-v", "-q", "1"],
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let sent = mosquitto(
-        "mosquitto_pub",
-        &edge.port(),
-        &["-t", "sensors/temp", "-m", "21.5", "-q", "1"],
-    );
-    common::assert_success(&sent);
-    let heard = finish(telemetry, Duration::from_secs(25));
-    assert_eq!(
-        String::from_utf8_lossy(&heard.stdout).trim(),
-        format!("{channel}/sensors/temp 21.5")
-    );
+    assert_telemetry_arrives(&central, &app, &channel, &edge, "temp", "21.5");
 
     // Commands: the cloud application publishes; a local device hears it unprefixed.
     // The upstream subscription lands just after the link comes up: send until heard.
@@ -120,22 +135,5 @@ fn an_edge_logs_in_upstream_with_a_certificate_from_the_central_certs_service() 
     );
     let edge = common::start(&["--bridge", &bridge]);
     assert!(wait_connected(&edge), "{}", edge.log());
-    let telemetry = device_sub(
-        &central.server.port(),
-        &app,
-        &format!("{channel}/sensors/#"),
-        &["-C", "1", "-W", "20", "-v", "-q", "1"],
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let sent = mosquitto(
-        "mosquitto_pub",
-        &edge.port(),
-        &["-t", "sensors/hum", "-m", "40", "-q", "1"],
-    );
-    common::assert_success(&sent);
-    let heard = finish(telemetry, Duration::from_secs(25));
-    assert_eq!(
-        String::from_utf8_lossy(&heard.stdout).trim(),
-        format!("{channel}/sensors/hum 40")
-    );
+    assert_telemetry_arrives(&central.server, &app, &channel, &edge, "hum", "40");
 }
