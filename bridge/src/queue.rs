@@ -121,6 +121,8 @@ fn decode(body: &[u8]) -> Option<Record> {
 /// The open segment and the list of segments (by their first sequence number).
 struct Writer {
     file: File,
+    /// Closed segments not fsynced yet: [`Queue::sync`] does it, off the publish path.
+    closed: Vec<File>,
     written: u64,
     next_seq: u64,
     segments: VecDeque<u64>,
@@ -201,6 +203,7 @@ impl Queue {
             limits,
             writer: Mutex::new(Writer {
                 file,
+                closed: Vec::new(),
                 written: 0,
                 next_seq,
                 segments,
@@ -248,8 +251,11 @@ impl Queue {
     }
 
     fn rotate(&self, writer: &mut Writer) -> io::Result<()> {
-        writer.file.sync_data()?;
-        writer.file = create_segment(&self.dir, writer.next_seq)?;
+        let closed = std::mem::replace(
+            &mut writer.file,
+            create_segment(&self.dir, writer.next_seq)?,
+        );
+        writer.closed.push(closed);
         writer.written = 0;
         writer.segments.push_back(writer.next_seq);
         Ok(())
@@ -262,8 +268,14 @@ impl Queue {
 
     /// Flushes the open segment to disk (the power-loss bound).
     pub fn sync(&self) -> io::Result<()> {
-        let file = self.writer.lock().file.try_clone()?;
-        file.sync_data()
+        let (file, closed) = {
+            let mut writer = self.writer.lock();
+            (writer.file.try_clone()?, std::mem::take(&mut writer.closed))
+        };
+        for segment in closed.iter().chain([&file]) {
+            segment.sync_data()?;
+        }
+        Ok(())
     }
 
     /// A cursor at the first unreleased record.
