@@ -173,6 +173,8 @@ pub struct Settings {
     /// database: a message published on one reaches subscribers on all (off when unset)
     #[arg(long, env = "MAGNETITE_CLUSTER_NATS", hide_env_values = true, value_parser = parse_secret)]
     pub cluster_nats: Option<SecretString>,
+    #[command(flatten)]
+    pub bridge: crate::bridges::BridgeSettings,
     /// With --cluster-nats: QoS 1/2 messages stay this long in the JetStream stream
     /// `magnetite_messages` (e.g. 1h): the longest NATS outage or instance disconnection
     /// after which an instance still catches up on them

@@ -91,15 +91,49 @@ fn push_flags(
     };
     for value in values {
         let text = match value {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(n) => n.to_string(),
-            toml::Value::Float(n) => n.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            _ => anyhow::bail!("`{key}` must be a string, a number or a list of them"),
+            // `[[bridge]]`: a table is the flag's `key=value,...` form.
+            toml::Value::Table(table) if matches!(arg.get_action(), ArgAction::Append) => {
+                pairs(key, table)?
+            }
+            scalar => scalar_text(scalar)
+                .with_context(|| format!("`{key}` must be a string, a number or a list of them"))?,
         };
         flags.push(format!("--{key}={text}").into());
     }
     Ok(())
+}
+
+fn scalar_text(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(n) => Some(n.to_string()),
+        toml::Value::Float(n) => Some(n.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A table as `k=v,k=v` (a list value repeats its key), for settings such as `--bridge`
+/// whose one value has several parts.
+fn pairs(key: &str, table: &toml::Table) -> anyhow::Result<String> {
+    let mut parts = Vec::new();
+    for (name, value) in table {
+        let items = match value {
+            toml::Value::Array(items) => items.iter().collect(),
+            single => vec![single],
+        };
+        for item in items {
+            let text = scalar_text(item).with_context(|| {
+                format!("`{key}.{name}` must be a string, a number or a list of them")
+            })?;
+            anyhow::ensure!(
+                !text.contains(','),
+                "`{key}.{name}` may not contain a comma"
+            );
+            parts.push(format!("{name}={text}"));
+        }
+    }
+    Ok(parts.join(","))
 }
 
 #[cfg(test)]
@@ -135,6 +169,26 @@ mod tests {
         assert_eq!(flags, expected);
         let off: toml::Table = toml::from_str("tls-self-signed = false\n").unwrap();
         assert!(file_args(&serve, &off).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bridge_tables_become_one_flag_each() {
+        let serve = serve_matches(&[]);
+        let table: toml::Table = toml::from_str(
+            "[[bridge]]\nurl = \"mqtt://a:1883\"\nout = [\"s/# -> e/s/#\", \"t\"]\nclean = false\n\n[[bridge]]\nname = \"b\"\nurl = \"mqtt://b\"\n",
+        )
+        .unwrap();
+        let flags = file_args(&serve, &table).unwrap();
+        let expected: Vec<OsString> = [
+            "--bridge=clean=false,out=s/# -> e/s/#,out=t,url=mqtt://a:1883",
+            "--bridge=name=b,url=mqtt://b",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(flags, expected);
+        let comma: toml::Table = toml::from_str("[[bridge]]\nurl = \"a,b\"\n").unwrap();
+        assert!(file_args(&serve, &comma).is_err());
     }
 
     #[test]

@@ -83,6 +83,12 @@ impl<H> WithEvents<H> {
         }
     }
 
+    /// A gateway bridge's own upstream link came up or went down: an MQTT event naming
+    /// `$bridge/<name>` (no domain: the operator's; never a device id).
+    pub fn record_bridge(&self, bridge: &str, kind: MqttEventType) {
+        self.record(&format!("$bridge/{bridge}"), None, kind);
+    }
+
     /// `event_client_id`: the id the event names ([`EventClientId`]).
     fn record(&self, event_client_id: &str, domain: Option<&str>, kind: MqttEventType) {
         self.with_writer(|w| w.record(event_client_id, domain, kind));

@@ -1,5 +1,6 @@
 //! `magnetite`: the broker, the platform services and their HTTP API in one binary.
 
+mod bridges;
 mod certs_cmd;
 mod cli;
 mod config_file;
@@ -145,6 +146,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 metrics: Vec::new(),
             };
             api.metrics.extend(start_cluster(cluster, &broker));
+            api.metrics.extend(bridges::start(&settings, &broker)?);
             let owners = session_owners::start(&settings, &instance_id, events.db(), &broker);
             api.metrics.extend(owners.await?);
             run(&settings, &instance_id, &broker, &events, api, &listeners).await?;
@@ -175,6 +177,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 metrics.push(Box::new(ignored));
             }
             metrics.extend(start_cluster(cluster, &broker));
+            metrics.extend(bridges::start(&settings, &broker)?);
             let owners = session_owners::start(&settings, &instance_id, events.db(), &broker);
             metrics.extend(owners.await?);
             let (messages, writer_metrics) =

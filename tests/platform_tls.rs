@@ -7,43 +7,14 @@ mod common;
 mod platform;
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::run;
 use magnetite_testkit::openssl::{openssl, self_signed_ca};
-use platform::tls::{cert_args, path_pair, tls_pub, tls_server, tls_sub};
+use platform::tls::{cert_args, issue, path_pair, tls_pub, tls_server, tls_sub};
 use platform::{fleet, Api, Device};
-use serde_json::json;
-
-/// Issues a certificate through the API and writes `<name>.crt/.key` into `dir`.
-fn issue(
-    api: &Api,
-    domain: &str,
-    client: &str,
-    ttl: &str,
-    dir: &Path,
-    name: &str,
-) -> (PathBuf, PathBuf, String) {
-    let c = api.expect(
-        "POST",
-        &format!("/{domain}/certs"),
-        Some(json!({"client_id": client, "ttl": ttl})),
-        201,
-    );
-    let (crt, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    std::fs::write(&crt, c["certificate"].as_str().expect("certificate")).unwrap();
-    std::fs::write(&key, c["key"].as_str().expect("key")).unwrap();
-    (
-        crt,
-        key,
-        c["serial_number"].as_str().expect("serial").to_string(),
-    )
-}
 
 #[test]
 fn tls_logins_and_refusals() {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
+use crate::bridge::BridgeLink;
 use crate::cluster::ClusterLink;
 use crate::config::BrokerConfig;
 use crate::directory::SessionDirectory;
@@ -56,6 +57,8 @@ pub(crate) struct Shared<H: Hooks> {
     /// Sees every message published on this instance (set once, e.g. the message
     /// store's writer); unset costs one atomic load per PUBLISH.
     pub tap: OnceLock<Arc<dyn MessageTap>>,
+    /// The bridges' door (see [`crate::bridge`]), installed once at start.
+    pub bridge: OnceLock<Arc<dyn BridgeLink>>,
 }
 
 pub struct Broker<H: Hooks> {
@@ -124,6 +127,7 @@ impl<H: Hooks> Broker<H> {
                 shutdown,
                 tasks: TaskTracker::new(),
                 tap: OnceLock::new(),
+                bridge: OnceLock::new(),
             }),
         }
     }
@@ -178,6 +182,9 @@ impl<H: Hooks> Shared<H> {
         }
         if let Some(tap) = self.tap.get() {
             tap.published(&message);
+        }
+        if let Some(bridge) = self.bridge.get() {
+            bridge.forward(&message);
         }
         routed
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::bridge::BridgeLink;
 use crate::broker::Shared;
 use crate::hooks::{DisconnectReason, Hooks};
 use crate::message::Message;
@@ -55,6 +56,8 @@ pub trait BrokerControl: Send + Sync {
     fn publish(&self, message: Message);
     /// Installs the one [`MessageTap`]; false when one is installed already.
     fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool;
+    /// Installs the one [`BridgeLink`]; false when one is installed already.
+    fn set_bridge(&self, bridge: Arc<dyn BridgeLink>) -> bool;
     /// Delivers to one local member of the shared group `group` of `filter`.
     fn publish_to_shared_group(&self, message: Message, filter: &str, group: &str);
 }
@@ -122,6 +125,9 @@ impl<H: Hooks> BrokerControl for Shared<H> {
     }
     fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool {
         self.tap.set(tap).is_ok()
+    }
+    fn set_bridge(&self, bridge: Arc<dyn BridgeLink>) -> bool {
+        self.bridge.set(bridge).is_ok()
     }
     fn publish_to_shared_group(&self, message: Message, filter: &str, group: &str) {
         Shared::publish_to_shared_group(self, Arc::new(message), filter, group);
@@ -194,6 +200,11 @@ impl BrokerHandle {
     /// installed already (there is one).
     pub fn set_tap(&self, tap: Arc<dyn MessageTap>) -> bool {
         self.control.set_tap(tap)
+    }
+    /// Shows every message published here to `bridge` before its publisher is
+    /// acknowledged (see [`crate::bridge`]); false when one is installed already.
+    pub fn set_bridge(&self, bridge: Arc<dyn BridgeLink>) -> bool {
+        self.control.set_bridge(bridge)
     }
     /// Delivers a message the bus gave this instance to one local member of the shared
     /// group `group` of the routed `filter`.

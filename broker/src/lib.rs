@@ -14,6 +14,7 @@
 //! - Everything that decides who may do what is behind [`hooks::Hooks`].
 
 pub mod acl;
+pub mod bridge;
 pub mod broker;
 pub mod cluster;
 pub mod config;
@@ -39,6 +40,7 @@ mod ws;
 /// one boundary through which the engine touches bytes.
 pub use magnetite_protocol as protocol;
 
+pub use bridge::BridgeLink;
 pub use broker::{Broker, BrokerHandle, PersistenceCounts};
 pub use cluster::ClusterLink;
 pub use config::BrokerConfig;

@@ -73,8 +73,14 @@ impl Magnetite {
     /// `args` (e.g. `--auth none`), on fresh ports, in `data_dir`. The platform admin is
     /// [`ADMIN_EMAIL`] / [`ADMIN_PASSWORD`].
     pub fn start(bin: &str, data_dir: PathBuf, args: &[&str]) -> Magnetite {
+        Magnetite::start_on(bin, data_dir, free_port(), args)
+    }
+
+    /// [`Magnetite::start`] with its MQTT listener on `mqtt_port` (chosen beforehand,
+    /// e.g. for two instances that must know each other's address).
+    pub fn start_on(bin: &str, data_dir: PathBuf, mqtt_port: u16, args: &[&str]) -> Magnetite {
         let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-        let (mqtt, ws, http) = (addr(free_port()), addr(free_port()), addr(free_port()));
+        let (mqtt, ws, http) = (addr(mqtt_port), addr(free_port()), addr(free_port()));
         let log = std::fs::create_dir_all(&data_dir)
             .ok()
             .and_then(|_| std::fs::File::create(data_dir.join("test.log")).ok());

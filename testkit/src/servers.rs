@@ -217,6 +217,51 @@ fn redis_with(dir: &Path, aof: bool) -> Server {
     })
 }
 
+/// A `mosquitto` broker on a free loopback port (anonymous, nothing kept across a
+/// restart), its config in `dir`: an upstream for the gateway bridge's tests.
+pub fn mosquitto(dir: &Path) -> Server {
+    mosquitto_with(dir, false)
+}
+
+/// [`mosquitto`] keeping persistent sessions and their queued messages across a
+/// graceful restart ([`Server::stop_gracefully`] saves them).
+pub fn mosquitto_persistent(dir: &Path) -> Server {
+    mosquitto_with(dir, true)
+}
+
+fn mosquitto_with(dir: &Path, persistent: bool) -> Server {
+    let port = free_port();
+    let store = dir.join(format!("mosquitto-{port}"));
+    std::fs::create_dir_all(&store).expect("creating the mosquitto store dir");
+    let conf = store.join("mosquitto.conf");
+    let mut text = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n"
+    );
+    if persistent {
+        // `user root`: started as root, mosquitto would otherwise switch to the
+        // `mosquitto` user, who may not write our temp dir (no effect when not root).
+        text.push_str(&format!(
+            "persistence true\npersistence_location {}/\nuser root\n",
+            store.display()
+        ));
+    }
+    std::fs::write(&conf, text).expect("writing the mosquitto config");
+    let kind = Kind {
+        name: "mosquitto",
+        port,
+        ready_within: Duration::from_secs(10),
+        marker: None,
+    };
+    Server::launched(kind, move || {
+        let mut c = Command::new("mosquitto");
+        c.arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    })
+}
+
 /// `nats-server -js` on a free port with its store in `dir`.
 pub fn nats(dir: &Path) -> Server {
     let port = free_port();

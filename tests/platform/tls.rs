@@ -2,10 +2,12 @@
 //! ports, and mosquitto_pub over TLS. Shared by the TLS test files.
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::common::{free_port, run, spawn, Server};
+use crate::platform::Api;
+use serde_json::json;
 
 pub struct TlsServer {
     pub server: Server,
@@ -72,4 +74,32 @@ pub fn path_pair(crt: &Path, key: &Path) -> (String, String) {
 
 pub fn cert_args<'a>(crt: &'a str, key: &'a str) -> Vec<&'a str> {
     vec!["--cert", crt, "--key", key]
+}
+
+/// Issues a certificate through the API and writes `<name>.crt/.key` into `dir`.
+pub fn issue(
+    api: &Api,
+    domain: &str,
+    client: &str,
+    ttl: &str,
+    dir: &Path,
+    name: &str,
+) -> (PathBuf, PathBuf, String) {
+    let c = api.expect(
+        "POST",
+        &format!("/{domain}/certs"),
+        Some(json!({"client_id": client, "ttl": ttl})),
+        201,
+    );
+    let (crt, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&crt, c["certificate"].as_str().expect("certificate")).unwrap();
+    std::fs::write(&key, c["key"].as_str().expect("key")).unwrap();
+    (
+        crt,
+        key,
+        c["serial_number"].as_str().expect("serial").to_string(),
+    )
 }

@@ -1,0 +1,27 @@
+//! The door to bridges: links from this instance to other MQTT brokers (a gateway's
+//! upstream, in the `magnetite-bridge` crate).
+//!
+//! The engine tells the one installed [`BridgeLink`] about every message published on
+//! this instance (by a client, a will or the HTTP adapter), after local routing and
+//! BEFORE the publisher is acknowledged. Messages a bridge brings in are published
+//! through [`crate::BrokerHandle::publish`] like any other, so the link sees them too:
+//! it recognises its own by [`Message::publisher`] and never sends them back out.
+//! Messages from other cluster instances are not shown (each instance bridges what
+//! entered it).
+//!
+//! Contract of [`BridgeLink::forward`]: it runs inline on the publisher's task, so it
+//! must not await or take a lock that anything slow holds. It may do ONE short
+//! synchronous write to a local file (the store-and-forward queue), and for a QoS 1/2
+//! message that it accepts it must have done it before returning: once it returns, the
+//! publisher may be told PUBACK, and a `kill -9` must not lose the message. A full
+//! queue drops (and counts) instead of waiting.
+
+use std::sync::Arc;
+
+use crate::message::Message;
+
+pub trait BridgeLink: Send + Sync + 'static {
+    /// A message was published here (see the module comment for what must be done
+    /// before returning).
+    fn forward(&self, message: &Arc<Message>);
+}
