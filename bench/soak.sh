@@ -33,8 +33,11 @@ sleep 2
 fds() { find "/proc/$PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$PID/status"; }
 cpu() { awk '{ print ($14 + $15) / 100 }' "/proc/$PID/stat"; }
+# Kernel memory per socket: the slab caches a TCP connection's objects live in.
+slab() { grep -E '^(TCP|sock_inode_cache|eventpoll_epi) ' /proc/slabinfo 2>/dev/null || true; }
 FDS_BEFORE=$(fds)
 RSS_BEFORE=$(rss)
+slab >"$OUT/slab-before.txt"
 
 echo "t_s,rss_kib,fds,cpu_s" >"$OUT/samples.csv"
 T0=$(date +%s)
@@ -59,6 +62,7 @@ done
 # The messages start once the idle fleet is up (connects take a while at this size).
 for _ in $(seq 300); do [ "$(fds)" -ge $(( IDLE * 95 / 100 )) ] && break; sleep 1; done
 STEADY_FROM=$(( $(date +%s) - T0 ))
+( sleep 60; slab >"$OUT/slab-steady.txt"; echo $(( $(fds) - FDS_BEFORE )) >"$OUT/slab-conns.txt" ) &
 for qos in 0 1; do
   $LT p2p --port "$PORT" --qos "$qos" --clients "$PAIRS" --rate "$RATE" \
     --duration "$(( DURATION - 10 ))" --client-prefix "soakp$qos" --label "p2p-qos$qos" \
@@ -100,6 +104,16 @@ if len(steady) >= 2:
     print(f"| broker CPU over steady window | {100 * cpu:.1f} % of one core |")
 print(f"| broker RSS idle before / after the load | {rss_before / 1024:,.1f} / {rss_after / 1024:,.1f} MiB |")
 print(f"| broker fds before the load / 15 s after it ended | {fds_before} / {fds_after} ({fds_after - fds_before:+d}) |")
+def slab(name):
+    path = os.path.join(out, name)
+    if not os.path.exists(path): return None
+    return {l.split()[0]: int(l.split()[1]) * int(l.split()[3]) for l in open(path) if l.strip()}
+before, during = slab("slab-before.txt"), slab("slab-steady.txt")
+if before and during and os.path.exists(os.path.join(out, "slab-conns.txt")):
+    n = int(open(os.path.join(out, "slab-conns.txt")).read())
+    per = {k: (during[k] - before.get(k, 0)) / n for k in during}
+    detail = ", ".join(f"{k} {v:,.0f}" for k, v in per.items())
+    print(f"| kernel slab per connection, both loopback ends ({n:,} connections) | {sum(per.values()):,.0f} B ({detail}) |")
 for name, r in sorted(reports.items()):
     lat = r.get("probe_latency_us")
     if lat:
