@@ -7,7 +7,9 @@ prepare_run() {
   OUT=$1
   mkdir -p "$OUT"
   command -v mosquitto >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }
-  cargo build --release -q -p magnetite -p magnetite-loadtest
+  # NO_BUILD=1: use the release binaries already built (a build with another package
+  # selection can recompile for minutes on a loaded machine).
+  [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p magnetite -p magnetite-loadtest
   LT=target/release/magnetite-loadtest
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 }

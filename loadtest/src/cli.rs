@@ -29,8 +29,13 @@ pub enum Command {
     P2p(Common),
     /// Connect storm: `--clients` connects, `--concurrency` at a time; connects/s.
     Conn(Common),
-    /// Hold `--clients` idle connections; with `--broker-pid`, broker memory per connection.
+    /// Hold `--clients` idle connections (each subscribed to `--topic`, `%i` = index,
+    /// when given); with `--broker-pid`, broker memory per connection.
     Idle(Common),
+    /// Reconnect storm: `--clients` devices connect, then all lose their connection at
+    /// once (the tool drops them after `--duration`, or the broker restarts) and come
+    /// back with jittered exponential backoff; time until all are in, refusals, retries.
+    Storm(StormArgs),
     /// Print two JSON reports side by side with ratios (b / a).
     Compare { a: PathBuf, b: PathBuf },
 }
@@ -109,6 +114,19 @@ pub struct Common {
     /// Seconds over which connections are opened.
     #[arg(long, default_value_t = 0.0)]
     pub ramp_up: f64,
+    /// Local addresses to bind before connecting, taken in turn: `127.0.0.1-127.0.0.50`,
+    /// a count (`50`: 127.0.0.1 up) or a list `a,b,c`. Gets past one address's
+    /// ephemeral port range.
+    #[arg(long)]
+    pub source_addrs: Option<String>,
+    /// Probe publisher messages per second (0 = no probe): one more publisher and
+    /// subscriber pair on `--probe-topic` whose pub->sub latency is reported apart
+    /// from the load's (idle, storm and the message scenarios).
+    #[arg(long, default_value_t = 0.0)]
+    pub probe_rate: f64,
+    /// The probe's topic (default `lt/probe/<process id>`).
+    #[arg(long)]
+    pub probe_topic: Option<String>,
     /// Connections opened at once (conn, idle, and setup of other scenarios).
     #[arg(long, default_value_t = 200)]
     pub concurrency: usize,
@@ -131,4 +149,37 @@ pub struct Common {
     /// No live progress line.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// When the devices of a storm lose their connections.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The tool drops every connection at once after `--duration` seconds connected.
+    Command,
+    /// The broker drops them (restart it): the storm starts at the first lost connection.
+    Restart,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StormArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, value_enum, default_value_t = Trigger::Command)]
+    pub trigger: Trigger,
+    /// Storms to run one after the other.
+    #[arg(long, default_value_t = 1)]
+    pub storms: u32,
+    /// First retry delay in milliseconds; it doubles up to `--backoff-max-ms`, and
+    /// jitter adds up to as much again.
+    #[arg(long, default_value_t = 100)]
+    pub backoff_min_ms: u64,
+    #[arg(long, default_value_t = 10_000)]
+    pub backoff_max_ms: u64,
+    /// Seconds one connect attempt (TCP + CONNACK) may take before it counts as failed.
+    #[arg(long, default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Seconds a device keeps retrying in one storm (and, with `--trigger restart`,
+    /// the tool waits for the broker to drop the connections) before giving up.
+    #[arg(long, default_value_t = 300.0)]
+    pub storm_timeout: f64,
 }

@@ -27,7 +27,16 @@ pub struct Target {
     pub tls: Option<tokio_rustls::TlsConnector>,
     /// Every connection keeps a persistent session (`--persistent-sessions`).
     pub persistent: bool,
+    /// Local addresses connections bind to, taken in turn (`--source-addrs`); empty:
+    /// the kernel's choice.
+    pub sources: crate::sources::SourceAddrs,
 }
+
+/// The broker answered CONNECT with a non-zero CONNACK code: kept typed so a storm can
+/// tell "come back later" (0x9F, 0x89, ...) from "never" (bad credentials).
+#[derive(Debug, thiserror::Error)]
+#[error("connection refused with code {0:#04x}")]
+pub struct Refused(pub u8);
 
 /// Session expiry asked for with `--persistent-sessions` (5.0; 3.1.1 has no expiry).
 const PERSISTENT_SESSION_EXPIRY: u32 = 3600;
@@ -144,6 +153,7 @@ pub async fn connect(
     let (reader, writer) = transport::open(
         &target.host,
         target.port,
+        target.sources.next(),
         target.websocket,
         target.abortive_close,
         target.tls.as_ref(),
@@ -184,7 +194,7 @@ pub async fn connect(
             writer.receive_maximum = ack.properties.receive_maximum.unwrap_or(u16::MAX);
             Ok((reader, writer, started.elapsed()))
         }
-        Some(Packet::ConnAck(ack)) => bail!("connection refused with code {:#04x}", ack.code),
+        Some(Packet::ConnAck(ack)) => Err(Refused(ack.code).into()),
         Some(other) => bail!("expected CONNACK, got {}", other.name()),
         None => bail!("connection closed before CONNACK"),
     }

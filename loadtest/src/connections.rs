@@ -8,11 +8,13 @@ use magnetite_protocol::{Disconnect, Packet};
 
 use crate::cli::Common;
 use crate::client;
+use crate::probe;
 use crate::progress;
 use crate::report::Report;
 use crate::setup;
 use crate::stats::{new_histogram, Stats};
-use tokio::sync::Semaphore;
+use crate::subscriber;
+use tokio::sync::{watch, Semaphore};
 
 fn base_report(scenario: &str, c: &Common, stats: &Stats, elapsed: Duration) -> Report {
     let connected = Stats::get(&stats.connected);
@@ -86,26 +88,47 @@ async fn connect_once(target: &client::Target, id: &client::Identity, stats: &St
 }
 
 /// Holds `--clients` idle connections for `--duration`, measuring the broker's RSS
-/// before and after they connected.
+/// before and after they connected. With `--topic`, each subscribes to its own topic
+/// (`%i` = its index) first; every connection answers deliveries and pings within its
+/// keep-alive, so the hold may last longer than the broker's keep-alive check.
 pub async fn idle(c: &Common) -> anyhow::Result<Report> {
+    let creds = match &c.credentials {
+        Some(path) => setup::load_credentials(path)?,
+        None => Vec::new(),
+    };
     let target = setup::target(c)?;
     let stats = Arc::new(Stats::default());
     let before = c.broker_pid.and_then(setup::rss_kib);
     let ticker = progress::spawn(Arc::clone(&stats), c.quiet);
     let started = Instant::now();
     let ids = (0..c.clients)
-        .map(|i| setup::identity(c, &[], "idle", i))
+        .map(|i| setup::identity(c, &creds, "idle", i))
         .collect();
     let conns = setup::connect_all(&target, ids, c.concurrency, c.ramp_up, &stats).await;
+    let (stop, stopped) = watch::channel(false);
+    let holders = hold_all(conns, c, &stats, &stopped).await;
     let connect_time = started.elapsed();
+    let probe = probe::start(&target, c, &creds, c.clients).await?;
     // Let the broker settle (buffers released, allocator steady) before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = c.broker_pid.and_then(setup::rss_kib);
     tokio::time::sleep(Duration::from_secs_f64(c.duration)).await;
-    ticker.abort();
-    let held = conns.iter().filter(|x| x.is_some()).count();
-    drop(conns);
     let mut report = base_report("idle", c, &stats, connect_time);
+    if let Some(probe) = probe {
+        probe.finish(&mut report).await;
+    }
+    let _ = stop.send(true);
+    // Connections the broker closed during the hold count as errors.
+    let mut held = 0;
+    for holder in holders {
+        match holder.await {
+            Ok(Ok(())) => held += 1,
+            _ => Stats::add(&stats.errors, 1),
+        }
+    }
+    ticker.abort();
+    report.errors = Stats::get(&stats.errors);
+    report.received = Stats::get(&stats.received);
     report.broker_rss_before_kib = before;
     report.broker_rss_after_kib = after;
     if let (Some(b), Some(a)) = (before, after) {
@@ -115,4 +138,37 @@ pub async fn idle(c: &Common) -> anyhow::Result<Report> {
     }
     report.clients = held;
     Ok(report)
+}
+
+/// Subscribes each connection to its `--topic` (when given) and spawns its holder.
+async fn hold_all(
+    conns: Vec<Option<setup::Connection>>,
+    c: &Common,
+    stats: &Arc<Stats>,
+    stopped: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let qos = setup::qos(c);
+    let mut holders = Vec::with_capacity(conns.len());
+    for (i, conn) in conns.into_iter().enumerate() {
+        let Some((mut reader, mut writer)) = conn else {
+            continue;
+        };
+        if let Some(pattern) = &c.topic {
+            let filter = setup::topic_for(pattern, i);
+            if let Err(err) = client::subscribe(&mut reader, &mut writer, &filter, qos).await {
+                if Stats::get(&stats.errors) < 5 {
+                    eprintln!("subscribe {filter}: {err:#}");
+                }
+                Stats::add(&stats.errors, 1);
+                continue;
+            }
+        }
+        let (stats, stopped, keep_alive) = (Arc::clone(stats), stopped.clone(), c.keep_alive);
+        holders.push(tokio::spawn(async move {
+            subscriber::run(reader, writer, stats, stopped.clone(), keep_alive).await?;
+            anyhow::ensure!(*stopped.borrow(), "the broker closed the connection");
+            Ok(())
+        }));
+    }
+    holders
 }

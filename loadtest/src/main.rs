@@ -5,11 +5,14 @@ mod cli;
 mod client;
 mod connections;
 mod messages;
+mod probe;
 mod progress;
 mod publisher;
 mod report;
 mod setup;
+mod sources;
 mod stats;
+mod storm;
 mod subscriber;
 mod tls;
 mod transport;
@@ -39,6 +42,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Conn(c) => (measure_cpu(&c, connections::conn(&c)).await?, c),
         Command::Idle(c) => (connections::idle(&c).await?, c),
+        Command::Storm(a) => (measure_cpu(&a.common, storm::run(&a)).await?, a.common),
         Command::Pub(c) => (
             measure_cpu(&c, messages::run(messages::plan("pub", &c), &c)).await?,
             c,

@@ -107,6 +107,7 @@ pub async fn run(plan: Plan, c: &Common) -> anyhow::Result<Report> {
             writer,
             Arc::clone(&stats),
             stop_rx.clone(),
+            c.keep_alive,
         )));
     }
     if c.sub_port.is_some() {
@@ -121,6 +122,13 @@ pub async fn run(plan: Plan, c: &Common) -> anyhow::Result<Report> {
     );
     let pubs = setup::connect_all(&target, pub_ids, c.concurrency, c.ramp_up, &stats).await;
     let publishers = pubs.iter().filter(|p| p.is_some()).count();
+    let probe = crate::probe::start(
+        &target,
+        c,
+        &creds,
+        plan.subscribe_filters.len() + plan.publish_topics.len(),
+    )
+    .await?;
 
     let started = Instant::now();
     let started_ns = crate::stats::now_ns();
@@ -149,7 +157,7 @@ pub async fn run(plan: Plan, c: &Common) -> anyhow::Result<Report> {
     ticker.abort();
     let last_ns = Stats::get(&stats.last_receive_ns);
     let receive_time = Duration::from_nanos(last_ns.saturating_sub(started_ns)).min(elapsed);
-    Ok(report(
+    let mut report = report(
         &plan,
         c,
         &stats,
@@ -157,7 +165,11 @@ pub async fn run(plan: Plan, c: &Common) -> anyhow::Result<Report> {
         publish_time,
         receive_time,
         expected,
-    ))
+    );
+    if let Some(probe) = probe {
+        probe.finish(&mut report).await;
+    }
+    Ok(report)
 }
 
 fn spawn_publishers(
@@ -182,6 +194,7 @@ fn spawn_publishers(
             inflight: c.inflight,
             count: c.count,
             deadline,
+            stop: None,
         };
         tasks.push(tokio::spawn(publisher::run(
             spec,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use magnetite_protocol::{Packet, PubResponse, QoS};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::client::{PacketReader, PacketWriter};
 use crate::stats::{write_header, Stats, HEADER_LEN};
@@ -23,6 +23,9 @@ pub struct PublisherSpec {
     pub inflight: usize,
     pub count: Option<u64>,
     pub deadline: Instant,
+    /// Stops publishing when it turns true (a probe runs as long as the load, which
+    /// has no deadline known in advance).
+    pub stop: Option<watch::Receiver<bool>>,
 }
 
 /// Runs until the deadline or the count, then waits (bounded) for outstanding acks.
@@ -42,7 +45,8 @@ pub async fn run(
     let mut pkid: u16 = 0;
     loop {
         let remaining = spec.count.map_or(u64::MAX, |c| c.saturating_sub(seq));
-        if remaining == 0 || Instant::now() >= spec.deadline {
+        let stopped = spec.stop.as_ref().is_some_and(|s| *s.borrow());
+        if remaining == 0 || stopped || Instant::now() >= spec.deadline {
             break;
         }
         let mut allowed = (BATCH as u64).min(remaining);

@@ -39,6 +39,16 @@ pub struct Report {
     pub broker_cpu_s: Option<f64>,
     /// Broker CPU microseconds per delivered message.
     pub broker_cpu_us_per_msg: Option<f64>,
+    /// The probe's messages (`--probe-rate`), apart from the load's.
+    #[serde(default)]
+    pub probe_sent: Option<u64>,
+    #[serde(default)]
+    pub probe_received: Option<u64>,
+    #[serde(default)]
+    pub probe_latency_us: Option<Latency>,
+    /// One entry per connection wave of `storm` (the first connect, then each storm).
+    #[serde(default)]
+    pub storm: Option<Vec<crate::storm::Wave>>,
 }
 
 fn latency_row(name: &str, l: &Option<Latency>) -> String {
@@ -78,6 +88,15 @@ impl Report {
         ));
         out.push_str(&latency_row("latency", &self.latency_us));
         out.push_str(&latency_row("connect", &self.connect_us));
+        if let (Some(sent), Some(received)) = (self.probe_sent, self.probe_received) {
+            out.push_str(&format!(
+                "probe          {sent:>12} sent  {received} received\n"
+            ));
+            out.push_str(&latency_row("probe latency", &self.probe_latency_us));
+        }
+        for wave in self.storm.iter().flatten() {
+            out.push_str(&wave.row());
+        }
         if let Some(rate) = self.connects_per_s {
             out.push_str(&format!("connects/s     {rate:>12.0}\n"));
         }

@@ -35,6 +35,12 @@ pub fn target(c: &Common) -> anyhow::Result<Target> {
         abortive_close: false,
         tls,
         persistent: c.persistent_sessions,
+        sources: match &c.source_addrs {
+            Some(spec) => crate::sources::SourceAddrs::new(
+                crate::sources::parse(spec).map_err(|e| anyhow::anyhow!("--source-addrs {e}"))?,
+            ),
+            None => Default::default(),
+        },
     })
 }
 
@@ -76,7 +82,9 @@ pub fn load_credentials(path: &Path) -> anyhow::Result<Vec<Identity>> {
     Ok(rows)
 }
 
-/// Identity of connection `index` (`role` keeps publisher and subscriber ids apart).
+/// Identity of connection `index` (`role` keeps publisher and subscriber ids apart):
+/// its row of `--credentials` (round robin), else `--username` / `--password` with
+/// `%i` replaced by the index (`dev-%i` / `secret-%i`: one account per connection).
 pub fn identity(c: &Common, credentials: &[Identity], role: &str, index: usize) -> Identity {
     if let Some(row) = credentials
         .get(index % credentials.len().max(1))
@@ -86,8 +94,8 @@ pub fn identity(c: &Common, credentials: &[Identity], role: &str, index: usize) 
     }
     Identity {
         client_id: format!("{}-{role}-{index}", c.client_prefix),
-        username: c.username.clone(),
-        password: c.password.clone(),
+        username: c.username.as_deref().map(|u| topic_for(u, index)),
+        password: c.password.as_deref().map(|p| topic_for(p, index)),
     }
 }
 

@@ -3,9 +3,10 @@
 //! acknowledgements while another writes.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -16,14 +17,19 @@ pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 /// `abortive_close`: close with a reset instead of FIN (SO_LINGER 0), so a connect storm
 /// leaves no TIME_WAIT sockets whose port reuse would stall later connects in SYN retries.
 /// `tls`: the handshake runs before MQTT (and before the WebSocket upgrade for wss).
+/// `source`: the local address to bind first (`--source-addrs`).
 pub async fn open(
     host: &str,
     port: u16,
+    source: Option<IpAddr>,
     websocket: bool,
     abortive_close: bool,
     tls: Option<&TlsConnector>,
 ) -> io::Result<(Reader, Writer)> {
-    let tcp = TcpStream::connect((host, port)).await?;
+    let tcp = match source {
+        None => TcpStream::connect((host, port)).await?,
+        Some(source) => connect_from(source, host, port).await?,
+    };
     tcp.set_nodelay(true)?;
     if abortive_close {
         // Deprecated because a non-zero linger blocks on drop; zero never blocks.
@@ -38,6 +44,46 @@ pub async fn open(
             let stream = connector.connect(name, tcp).await?;
             split(stream, host, port, websocket).await
         }
+    }
+}
+
+/// Binds `source` (port chosen at connect time) and connects: each source address
+/// then has the whole ephemeral port range towards the broker's address and port.
+async fn connect_from(source: IpAddr, host: &str, port: u16) -> io::Result<TcpStream> {
+    let peer = tokio::net::lookup_host((host, port))
+        .await?
+        .find(|a| a.is_ipv4() == source.is_ipv4())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no address of the source's family",
+            )
+        })?;
+    let socket = match peer {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    bind_address_no_port(&socket);
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(peer).await
+}
+
+/// IP_BIND_ADDRESS_NO_PORT: without it `bind(ip:0)` reserves a port for that address
+/// alone before the destination is known, and the port range runs out sooner. Best
+/// effort (older kernels lack it; the bind still works).
+fn bind_address_no_port(socket: &TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is open (owned by `socket`) and the option value is a
+    // c_int that outlives the call.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }
 

@@ -32,20 +32,36 @@ impl Mosquitto {
         let more = extra(&dir);
         let base = format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n");
         std::fs::write(&conf, base + &more).unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is required (scripts/test.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = spawn_mosquitto(&conf, port);
         Mosquitto { child, port, dir }
     }
+
+    /// Stops the broker (every connection drops) and returns once it is gone.
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port and configuration.
+    fn start_again(&mut self) {
+        self.child = spawn_mosquitto(&self.dir.join("m.conf"), self.port);
+    }
+}
+
+fn spawn_mosquitto(conf: &std::path::Path, port: u16) -> Child {
+    let child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto is required (scripts/test.sh installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 impl Mosquitto {
@@ -248,4 +264,114 @@ fn tls_with_the_broker_ca_delivers_everything_and_a_wrong_ca_is_refused() {
     let other_ca = other.join("ca.pem").to_string_lossy().to_string();
     let (r, _) = broker.scenario("conn", &["--ca", &other_ca, "--clients", "3"], "wrong.json");
     assert_eq!(r["errors"], 3);
+}
+
+#[test]
+fn idle_with_passwords_and_subscriptions_holds_every_connection_and_probes_latency() {
+    // One account per connection (dev-<i> / secret-<i>), two more for the probe.
+    let broker = Mosquitto::start_with(|dir| {
+        let users: String = (0..22).map(|i| format!("dev-{i}:secret-{i}\n")).collect();
+        let file = dir.join("passwd");
+        std::fs::write(&file, users).unwrap();
+        let hashed = Command::new("mosquitto_passwd")
+            .arg("-U")
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(hashed.success());
+        format!("allow_anonymous false\npassword_file {}\n", file.display())
+    });
+    let accounts = ["--username", "dev-%i", "--password", "secret-%i"];
+    let mut flags = vec!["--clients", "20", "--topic", "idle/%i", "--qos", "1"];
+    flags.extend(["--duration", "1", "--probe-rate", "200"]);
+    flags.extend(accounts);
+    let (r, _) = broker.scenario("idle", &flags, "idle.json");
+    assert_eq!(
+        (r["clients"].as_u64(), r["errors"].as_u64()),
+        (Some(20), Some(0)),
+        "{r}"
+    );
+    let (sent, received) = (
+        r["probe_sent"].as_u64().unwrap(),
+        r["probe_received"].as_u64().unwrap(),
+    );
+    assert!(sent >= 100, "{r}");
+    assert_eq!(received, sent, "{r}");
+    let l = &r["probe_latency_us"];
+    let (p50, p99, p999) = (
+        l["p50"].as_u64().unwrap(),
+        l["p99"].as_u64().unwrap(),
+        l["p999"].as_u64().unwrap(),
+    );
+    assert!(0 < p50 && p50 <= p99 && p99 <= p999, "{r}");
+    // The accounts are checked: a wrong password is refused for every connection.
+    let wrong = [
+        "--clients",
+        "3",
+        "--username",
+        "dev-%i",
+        "--password",
+        "nope-%i",
+    ];
+    let (r, _) = broker.scenario("conn", &wrong, "wrong.json");
+    assert_eq!(r["errors"], 3, "{r}");
+}
+
+#[test]
+fn a_storm_after_a_broker_restart_brings_every_device_back() {
+    use std::io::BufRead;
+    let mut broker = Mosquitto::start();
+    let json = broker.dir.join("storm.json");
+    let port = broker.port.to_string();
+    let mut tool = Command::new(env!("CARGO_BIN_EXE_magnetite-loadtest"))
+        .args([
+            "storm",
+            "--trigger",
+            "restart",
+            "--clients",
+            "30",
+            "--topic",
+            "dev/%i",
+        ])
+        .args([
+            "--backoff-min-ms",
+            "20",
+            "--backoff-max-ms",
+            "200",
+            "--storm-timeout",
+            "30",
+        ])
+        .args(["--port", &port, "--quiet", "--json"])
+        .arg(&json)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run loadtest");
+    let mut lines = std::io::BufReader::new(tool.stderr.take().unwrap()).lines();
+    let mut wait_for = |needle: &str| {
+        for line in lines.by_ref() {
+            if line.unwrap().contains(needle) {
+                return;
+            }
+        }
+        panic!("the tool ended before printing {needle:?}");
+    };
+    wait_for("waiting for the broker to drop");
+    broker.stop();
+    wait_for("the broker dropped a connection");
+    // Down long enough for the devices' immediate reconnects to find no listener.
+    std::thread::sleep(Duration::from_millis(300));
+    broker.start_again();
+    let status = tool.wait().unwrap();
+    assert!(status.success());
+    let r = report(&json);
+    let storm = &r["storm"][1];
+    assert_eq!(
+        (storm["devices"].as_u64(), storm["connected"].as_u64()),
+        (Some(30), Some(30)),
+        "{r}"
+    );
+    assert!(storm["connection_refused"].as_u64().unwrap() >= 1, "{r}");
+    assert!(storm["retries"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(storm["gave_up"], 0, "{r}");
+    assert!(storm["seconds_to_all_connected"].as_f64().is_some(), "{r}");
 }
