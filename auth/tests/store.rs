@@ -173,6 +173,7 @@ async fn scenario(db: Db) {
             secret_hash: Some(&secrets[i]),
             event: &events[i],
             kaa: &[],
+            admin_role: None,
         })
         .collect();
     store.insert_entities(&rows).await.unwrap();
@@ -185,6 +186,7 @@ async fn scenario(db: Db) {
         secret_hash: Some(&secrets[0]),
         event: &events[0],
         kaa: &[],
+        admin_role: None,
     }];
     assert!(store.insert_entities(&bad).await.is_err());
     assert_eq!(outbox_count(&db).await, 16);
@@ -230,6 +232,7 @@ async fn scenario(db: Db) {
             secret_hash: None,
             event: &ev,
             kaa: &[],
+            admin_role: None,
         }])
         .await
         .unwrap();
@@ -402,6 +405,7 @@ async fn hierarchy_and_freeze(store: &Store, domain_id: &str, owner: &str) {
             secret_hash: None,
             event,
             kaa: &[],
+            admin_role: None,
         })
         .collect();
     store.insert_entities(&rows).await.unwrap();
@@ -442,6 +446,7 @@ async fn hierarchy_and_freeze(store: &Store, domain_id: &str, owner: &str) {
         secret_hash: Some("frozen-secret"),
         event: &ev,
         kaa: &[],
+        admin_role: None,
     }];
     store.insert_entities(&row).await.unwrap();
     let mut d = store.domain(domain_id).await.unwrap();
@@ -555,6 +560,7 @@ async fn roles(db: Db) {
             secret_hash: Some("x"),
             event: ev,
             kaa: &[],
+            admin_role: None,
         })
         .collect();
     store.insert_entities(&rows).await.unwrap();

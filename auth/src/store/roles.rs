@@ -258,6 +258,23 @@ impl Store {
         Ok(())
     }
 
+    /// Removes `members` from every role of the entity, in one transaction with `ev`.
+    pub async fn remove_entity_members(
+        &self,
+        entity_id: &str,
+        members: &[String],
+        ev: &Event,
+    ) -> Result<()> {
+        let (_, roles) = self.list_roles(entity_id, 0, u32::MAX as u64).await?;
+        magnetite_db::db_tx!(self.db(), tx => {
+            for role in &roles {
+                rows::remove_members(&mut *tx, role, Some(members)).await?;
+            }
+            tx.append(ev).await?;
+        });
+        Ok(())
+    }
+
     /// A page of the role's member ids.
     pub async fn role_members(
         &self,
