@@ -83,7 +83,8 @@ pub struct PreparedCreate {
     event: Event,
     /// lifecycle/registered when Kaa events are on.
     kaa: Vec<Event>,
-    admin_role: ProvisionedRole,
+    /// Boxed: a prepared create travels inside other services' enums.
+    admin_role: Box<ProvisionedRole>,
 }
 
 impl PreparedCreate {
@@ -104,7 +105,7 @@ impl PreparedCreate {
             secret_hash: self.secret_hash.as_deref(),
             event: &self.event,
             kaa: &self.kaa,
-            admin_role: Some(&self.admin_role),
+            admin_role: Some(&*self.admin_role),
         }
     }
 
@@ -252,7 +253,7 @@ impl<'a> Entities<'a> {
             secret_hash: created.secret.as_deref().map(|s| keys.hash_secret(s)),
             event: provisioned_event(ev_create(&created.entity), &admin_role),
             kaa: self.kaa(|k| k.registered(&created.entity)),
-            admin_role,
+            admin_role: Box::new(admin_role),
             created,
         }
     }
