@@ -4,7 +4,7 @@
 //! decision reads only the grants on the entity, its groups and its domain; a list
 //! narrowed to what a user may read.
 
-use magnetite_auth::model::{Audit, Domain, Entity, Kind, Role, Status, User};
+use magnetite_auth::model::{Domain, Entity, Kind, Status};
 use magnetite_auth::roles::decide::{decide, Target};
 use magnetite_auth::roles::{EntityType, Role as RoleRow};
 use magnetite_auth::store::domains::Relation;
@@ -16,47 +16,14 @@ use magnetite_db::Db;
 use magnetite_events::model::users as uev;
 use serde_json::json;
 
-fn audit() -> Audit {
-    Audit {
-        created_at: now_rfc3339(),
-        updated_at: None,
-        updated_by: None,
-    }
-}
+mod fixtures;
+use fixtures::{audit, entity, user};
 
-fn user(name: &str) -> User {
-    User {
-        id: new_id(),
-        first_name: "F".into(),
-        last_name: "L".into(),
-        email: format!("{name}@example.com"),
-        username: name.into(),
-        role: Role::User,
-        tags: vec![],
-        metadata: json!({}),
-        status: Status::Enabled,
-        audit: audit(),
-        token_epoch: 0,
-        profile_picture: None,
-        verified_at: None,
-    }
-}
-
-fn entity(kind: Kind, domain: &str, name: &str, parent: Option<&str>) -> Entity {
-    Entity {
-        kind,
-        id: new_id(),
-        domain_id: domain.into(),
-        name: name.into(),
-        route: None,
-        description: None,
-        tags: vec![],
-        metadata: json!({}),
-        status: Status::Enabled,
-        parent_id: parent.map(str::to_string),
-        created_by: "someone".into(),
-        audit: audit(),
-    }
+/// An entity of `kind` under `parent`.
+fn under(kind: Kind, domain: &str, name: &str, parent: Option<&str>) -> Entity {
+    let mut e = entity(kind, domain, name, "someone");
+    e.parent_id = parent.map(str::to_string);
+    e
 }
 
 fn role_on(e: &Entity, kind: EntityType, name: &str) -> RoleRow {
@@ -100,10 +67,10 @@ async fn scenario(db: Db) {
     let member = Some(Relation::Member);
     store.set_members(d, reader_id, member).await.unwrap();
     // Written as before creator roles: no admin role.
-    let top = entity(Kind::Group, d, "top", None);
-    let mid = entity(Kind::Group, d, "mid", Some(&top.id));
-    let client = entity(Kind::Client, d, "leaf", Some(&mid.id));
-    let channel = entity(Kind::Channel, d, "loose", None);
+    let top = under(Kind::Group, d, "top", None);
+    let mid = under(Kind::Group, d, "mid", Some(&top.id));
+    let client = under(Kind::Client, d, "leaf", Some(&mid.id));
+    let channel = under(Kind::Channel, d, "loose", None);
     let all = [&top, &mid, &client, &channel];
     let evs: Vec<_> = all.iter().map(|e| uev::group_create(&e.record())).collect();
     let hashes: Vec<String> = all.iter().map(|e| format!("h-{}", e.id)).collect();

@@ -2,7 +2,7 @@
 //! PostgreSQL server (started here; the test fails if it cannot start).
 
 use magnetite_auth::crypto::Keys;
-use magnetite_auth::model::{Audit, ConnType, Domain, Entity, Kind, Role, Status, User};
+use magnetite_auth::model::{ConnType, Domain, Entity, Kind, Status, User};
 use magnetite_auth::store::entities::{NewEntity, Scope};
 use magnetite_auth::store::list::ListQuery;
 use magnetite_auth::store::verifications::{NewVerification, VerificationUse};
@@ -13,48 +13,8 @@ use magnetite_events::{Event, OutboxDb};
 use serde_json::json;
 use std::collections::HashMap;
 
-fn audit() -> Audit {
-    Audit {
-        created_at: magnetite_auth::store::now_rfc3339(),
-        updated_at: None,
-        updated_by: None,
-    }
-}
-
-fn user(name: &str) -> User {
-    User {
-        id: magnetite_auth::store::new_id(),
-        first_name: "F".into(),
-        last_name: "L".into(),
-        email: format!("{name}@example.com"),
-        username: name.into(),
-        role: Role::User,
-        tags: vec!["t1".into()],
-        metadata: json!({"team": "ops"}),
-        status: Status::Enabled,
-        audit: audit(),
-        token_epoch: 0,
-        profile_picture: None,
-        verified_at: None,
-    }
-}
-
-fn entity(kind: Kind, domain: &str, name: &str, owner: &str) -> Entity {
-    Entity {
-        kind,
-        id: magnetite_auth::store::new_id(),
-        domain_id: domain.into(),
-        name: name.into(),
-        route: None,
-        description: None,
-        tags: vec![],
-        metadata: json!({"floor": 3}),
-        status: Status::Enabled,
-        parent_id: None,
-        created_by: owner.into(),
-        audit: audit(),
-    }
-}
+mod fixtures;
+use fixtures::{audit, entity, user};
 
 /// One domain's clients and the event their (dis)connections write: the store calls the
 /// scenario makes again and again, with only the channel and the type changing.
