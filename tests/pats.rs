@@ -384,3 +384,51 @@ fn junk_pat_tokens_cost_no_memory() {
     assert_eq!(pat_cache_entries(&t.admin), 1);
     pat.expect("GET", &dev, None, 200);
 }
+
+#[test]
+fn messages_and_journal_take_a_pat_within_its_scope() {
+    let t = two_tenants(&["--messages-store", "all"]);
+    let (d1, dev, ch) = (&t.d1.domain, &t.d1.device.id, &t.d1.channel);
+    let pat = create_pat(&t.d1.api, "reader", "24h");
+    let scopes = json!([
+        {"entity_type": "messages", "domain_id": d1, "operation": "subscribe", "entity_id": ch},
+        {"entity_type": "clients", "domain_id": d1, "operation": "view", "entity_id": dev},
+    ]);
+    add_scopes(&t.d1.api, &id_of(&pat), scopes);
+    let pat = with_token(&t.d1.api, &secret_of(&pat));
+    let messages = pat.expect("GET", &format!("/{d1}/channels/{ch}/messages"), None, 200);
+    assert!(messages["messages"].is_array(), "{messages}");
+    let journal = format!("/{d1}/journal/client/{dev}");
+    pat.expect("GET", &journal, None, 200);
+    pat.expect("GET", &format!("{journal}/telemetry"), None, 200);
+    // Outside the scopes: another channel, another client, the channel's journal
+    // (no PAT row), another domain.
+    let other = t.d1.api.channel(d1, "other-channel");
+    let other_messages = format!("/{d1}/channels/{other}/messages");
+    refused(&pat, "GET", &other_messages, None, 403);
+    let sensor = t.d1.api.client(d1, "other-sensor").id;
+    refused(
+        &pat,
+        "GET",
+        &format!("/{d1}/journal/client/{sensor}"),
+        None,
+        403,
+    );
+    refused(
+        &pat,
+        "GET",
+        &format!("/{d1}/journal/channel/{ch}"),
+        None,
+        403,
+    );
+    let d2 = format!("/{}/channels/{}/messages", t.d2.domain, t.d2.channel);
+    refused(&pat, "GET", &d2, None, 403);
+    let junk = with_token(&t.d1.api, "pat_junk");
+    refused(
+        &junk,
+        "GET",
+        &format!("/{d1}/channels/{ch}/messages"),
+        None,
+        401,
+    );
+}

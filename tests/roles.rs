@@ -6,6 +6,10 @@
 mod common;
 mod platform;
 
+#[path = "roles/coverage.rs"]
+mod coverage;
+#[path = "roles/creator.rs"]
+mod creator;
 #[path = "roles/matrix.rs"]
 mod matrix;
 

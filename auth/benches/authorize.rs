@@ -3,7 +3,9 @@
 //! of 10,000 entities, where the user's only grant is a role on the tree's root group
 //! (`subgroup_client_read`, found after walking all ten levels): cold (the decision
 //! cache emptied before every call: the grants query, the ancestry query, `decide`)
-//! and cached (a map lookup).
+//! and cached (a map lookup). `cold_creator` is the same decision for the user who
+//! created all 10,000 entities (a domain admin, and since creator roles the member of
+//! 10,000 built-in admin roles): what it costs must not grow with what they made.
 //!
 //! `cargo bench -p magnetite-auth --bench authorize`
 
@@ -28,6 +30,7 @@ struct World {
     platform: Platform,
     domain_id: String,
     reader: String,
+    owner: String,
     deep_client: String,
     _dir: tempfile::TempDir,
 }
@@ -137,6 +140,7 @@ async fn world() -> World {
         platform,
         domain_id,
         reader,
+        owner: owner.id().to_string(),
         deep_client,
         _dir: dir,
     }
@@ -145,9 +149,9 @@ async fn world() -> World {
 fn authorize(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let w = rt.block_on(world());
-    let decide = || {
+    let decide_for = |user: &str| {
         rt.block_on(w.platform.allowed(
-            &w.reader,
+            user,
             &w.domain_id,
             EntityType::Client,
             &w.deep_client,
@@ -155,12 +159,20 @@ fn authorize(c: &mut Criterion) {
         ))
         .expect("decision")
     };
+    let decide = || decide_for(&w.reader);
     assert!(decide(), "the root group's role reaches the deepest client");
+    assert!(decide_for(&w.owner), "the creator may read what they made");
     let mut group = c.benchmark_group("authorize_depth10_10k");
     group.bench_function("cold", |b| {
         b.iter(|| {
             w.platform.decisions.clear();
             decide()
+        })
+    });
+    group.bench_function("cold_creator", |b| {
+        b.iter(|| {
+            w.platform.decisions.clear();
+            decide_for(&w.owner)
         })
     });
     decide();

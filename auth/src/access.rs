@@ -232,11 +232,13 @@ impl Platform {
             return Ok(hit);
         }
         let generation = self.decisions.generation();
-        let grants = self.store.grants(user, domain_id).await?;
         let ancestors = match kind {
             EntityType::Domain => Vec::new(),
             _ => self.store.ancestors_nearest_first(id).await?,
         };
+        let mut on: Vec<&str> = vec![id, domain_id];
+        on.extend(ancestors.iter().map(String::as_str));
+        let grants = self.store.grants_on(user, domain_id, &on).await?;
         let target = Target {
             kind,
             id,

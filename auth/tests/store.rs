@@ -2,7 +2,7 @@
 //! PostgreSQL server (started here; the test fails if it cannot start).
 
 use magnetite_auth::crypto::Keys;
-use magnetite_auth::model::{Audit, ConnType, Domain, Entity, Kind, Role, Status, User};
+use magnetite_auth::model::{ConnType, Domain, Entity, Kind, Status, User};
 use magnetite_auth::store::entities::{NewEntity, Scope};
 use magnetite_auth::store::list::ListQuery;
 use magnetite_auth::store::verifications::{NewVerification, VerificationUse};
@@ -13,48 +13,8 @@ use magnetite_events::{Event, OutboxDb};
 use serde_json::json;
 use std::collections::HashMap;
 
-fn audit() -> Audit {
-    Audit {
-        created_at: magnetite_auth::store::now_rfc3339(),
-        updated_at: None,
-        updated_by: None,
-    }
-}
-
-fn user(name: &str) -> User {
-    User {
-        id: magnetite_auth::store::new_id(),
-        first_name: "F".into(),
-        last_name: "L".into(),
-        email: format!("{name}@example.com"),
-        username: name.into(),
-        role: Role::User,
-        tags: vec!["t1".into()],
-        metadata: json!({"team": "ops"}),
-        status: Status::Enabled,
-        audit: audit(),
-        token_epoch: 0,
-        profile_picture: None,
-        verified_at: None,
-    }
-}
-
-fn entity(kind: Kind, domain: &str, name: &str, owner: &str) -> Entity {
-    Entity {
-        kind,
-        id: magnetite_auth::store::new_id(),
-        domain_id: domain.into(),
-        name: name.into(),
-        route: None,
-        description: None,
-        tags: vec![],
-        metadata: json!({"floor": 3}),
-        status: Status::Enabled,
-        parent_id: None,
-        created_by: owner.into(),
-        audit: audit(),
-    }
-}
+mod fixtures;
+use fixtures::{audit, entity, user};
 
 /// One domain's clients and the event their (dis)connections write: the store calls the
 /// scenario makes again and again, with only the channel and the type changing.
@@ -173,6 +133,7 @@ async fn scenario(db: Db) {
             secret_hash: Some(&secrets[i]),
             event: &events[i],
             kaa: &[],
+            admin_role: None,
         })
         .collect();
     store.insert_entities(&rows).await.unwrap();
@@ -185,6 +146,7 @@ async fn scenario(db: Db) {
         secret_hash: Some(&secrets[0]),
         event: &events[0],
         kaa: &[],
+        admin_role: None,
     }];
     assert!(store.insert_entities(&bad).await.is_err());
     assert_eq!(outbox_count(&db).await, 16);
@@ -230,6 +192,7 @@ async fn scenario(db: Db) {
             secret_hash: None,
             event: &ev,
             kaa: &[],
+            admin_role: None,
         }])
         .await
         .unwrap();
@@ -402,6 +365,7 @@ async fn hierarchy_and_freeze(store: &Store, domain_id: &str, owner: &str) {
             secret_hash: None,
             event,
             kaa: &[],
+            admin_role: None,
         })
         .collect();
     store.insert_entities(&rows).await.unwrap();
@@ -442,6 +406,7 @@ async fn hierarchy_and_freeze(store: &Store, domain_id: &str, owner: &str) {
         secret_hash: Some("frozen-secret"),
         event: &ev,
         kaa: &[],
+        admin_role: None,
     }];
     store.insert_entities(&row).await.unwrap();
     let mut d = store.domain(domain_id).await.unwrap();
@@ -555,6 +520,7 @@ async fn roles(db: Db) {
             secret_hash: Some("x"),
             event: ev,
             kaa: &[],
+            admin_role: None,
         })
         .collect();
     store.insert_entities(&rows).await.unwrap();

@@ -6,7 +6,7 @@
 //! missing one). A user's journal is for that user and the platform admin. Entity
 //! journals list only the entries of the domain in the path.
 
-use magnetite_auth::access::{Caller, Need};
+use magnetite_auth::access::{Actor, Caller};
 use magnetite_auth::model::Kind;
 use magnetite_auth::{AuthError, Platform};
 use magnetite_db::Db;
@@ -70,8 +70,10 @@ impl Journal<'_> {
             EntityType::Group => Kind::Group,
             EntityType::User => return Err(AuthError::NotFound("entity").into()),
         };
-        let d = caller.domain(self.platform, domain, Need::Read).await?;
-        let entity = self.platform.store.entity(kind, &d.id, id).await?;
+        // Reading an entity's journal is reading the entity (its `read` action).
+        let (d, entity) = Actor::User(caller)
+            .authorize_entity(self.platform, domain, kind, id, "read")
+            .await?;
         Ok((d.id, entity.id))
     }
 

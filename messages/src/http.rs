@@ -134,6 +134,10 @@ async fn read(
     peer: Option<ConnectInfo<SocketAddr>>,
     headers: HeaderMap,
     params: Params<ReadParams>,
+    // A user's access token, or a PAT whose scope covers this route (auth's route
+    // table); absent for a device's `Client` secret, or when refused (then
+    // `from_headers` below gives the refusal its status).
+    user: Option<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     let query = ReadQuery::parse(&params.values)?;
     let page = match credentials(&headers) {
@@ -145,7 +149,10 @@ async fn read(
             service.read(reader, &domain, &channel, &query).await?
         }
         _ => {
-            let caller = Caller::from_headers(service.platform(), &headers).await?;
+            let caller = match user {
+                Some(caller) => caller,
+                None => Caller::from_headers(service.platform(), &headers).await?,
+            };
             let reader = Reader::User(&caller);
             service.read(reader, &domain, &channel, &query).await?
         }

@@ -11,7 +11,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use magnetite_auth::http::{Caller, Need};
+use magnetite_auth::access::Actor;
+use magnetite_auth::http::Caller;
 use magnetite_auth::model::Kind;
 use magnetite_auth::mqtt::{LoginRefusal, MqttIdentity, MqttLogin, PublishRoute, SubscribeRoute};
 use magnetite_auth::{MqttGate, Platform};
@@ -207,19 +208,16 @@ impl MessagesService {
         Ok(store.page(&domain_id, &channel_id, query).await?)
     }
 
-    /// What `GET /{d}/channels/{id}` asks: read access to the domain, then the channel
-    /// inside it. (domain id, channel id).
+    /// What `GET /{d}/channels/{id}` asks: the `read` action on the channel (roles on
+    /// it, a group above it or the domain). (domain id, channel id).
     async fn readable_by_user(
         &self,
         caller: &Caller,
         domain: &str,
         channel: &str,
     ) -> Result<(String, String), MessagesError> {
-        let d = caller.domain(&self.platform, domain, Need::Read).await?;
-        let channel = self
-            .platform
-            .store
-            .entity(Kind::Channel, &d.id, channel)
+        let (d, channel) = Actor::User(caller)
+            .authorize_entity(&self.platform, domain, Kind::Channel, channel, "read")
             .await?;
         Ok((d.id, channel.id))
     }

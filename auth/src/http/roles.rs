@@ -7,6 +7,7 @@
 //! POST   <entity>/roles  {role_name, optional_actions, optional_members}   -> 201
 //! GET    <entity>/roles?offset&limit              {roles, total, offset, limit}
 //! GET    <entity>/roles/members                   {members: [{member_id, roles}], ...}
+//! DELETE <entity>/roles  {member_ids}             out of every role of the entity -> 204
 //! GET|PUT|DELETE <entity>/roles/{roleID}          (PUT {name})
 //! POST|GET <entity>/roles/{roleID}/actions        {actions}
 //! POST   <entity>/roles/{roleID}/actions/delete   {actions}                -> 204
@@ -89,27 +90,26 @@ pub(super) fn routes() -> Routes<AppState> {
 fn kind_routes<K: RoleKind>(entity: &str) -> Routes<AppState> {
     let roles = format!("{entity}/roles");
     let role = format!("{roles}/:role");
+    let roles_routes = post(create::<K>)
+        .get(list::<K>)
+        .delete(remove_entity_members::<K>);
     Routes::new()
-        .route(&roles, post(create::<K>).get(list::<K>))
+        .route(&roles, roles_routes)
         .route(&format!("{roles}/members"), get(entity_members::<K>))
         .route(&role, get(view::<K>).put(update::<K>).delete(delete::<K>))
+        .merge(held_routes::<K, Actions>(&role))
+        .merge(held_routes::<K, Members>(&role))
+}
+
+/// `<role>/actions|members`, `.../delete`, `.../delete-all`.
+fn held_routes<K: RoleKind, H: HeldKind>(role: &str) -> Routes<AppState> {
+    let base = format!("{role}/{}", H::HELD.field());
+    Routes::new()
+        .route(&base, post(add_held::<K, H>).get(list_held::<K, H>))
+        .route(&format!("{base}/delete"), post(remove_held::<K, H>))
         .route(
-            &format!("{role}/actions"),
-            post(add_actions::<K>).get(list_actions::<K>),
-        )
-        .route(&format!("{role}/actions/delete"), post(remove_actions::<K>))
-        .route(
-            &format!("{role}/actions/delete-all"),
-            post(remove_all_actions::<K>).delete(remove_all_actions::<K>),
-        )
-        .route(
-            &format!("{role}/members"),
-            post(add_members::<K>).get(list_members::<K>),
-        )
-        .route(&format!("{role}/members/delete"), post(remove_members::<K>))
-        .route(
-            &format!("{role}/members/delete-all"),
-            post(remove_all_members::<K>).delete(remove_all_members::<K>),
+            &format!("{base}/delete-all"),
+            post(remove_all_held::<K, H>).delete(remove_all_held::<K, H>),
         )
 }
 
@@ -146,14 +146,56 @@ struct DomainOnly {
     domain: String,
 }
 
-#[derive(Deserialize)]
-struct ActionsBody {
-    actions: Option<Vec<String>>,
+/// What a role holds a list of; one set of handlers adds, lists and removes either.
+#[derive(Clone, Copy)]
+enum Held {
+    Actions,
+    Members,
 }
 
+impl Held {
+    /// The body and answer field (`{actions}`, `{members}`) and the path segment.
+    fn field(self) -> &'static str {
+        match self {
+            Held::Actions => "actions",
+            Held::Members => "members",
+        }
+    }
+}
+
+/// Selects [`Held`] at compile time, as [`RoleKind`] selects the entity type.
+trait HeldKind: Send + Sync + 'static {
+    const HELD: Held;
+}
+struct Actions;
+struct Members;
+impl HeldKind for Actions {
+    const HELD: Held = Held::Actions;
+}
+impl HeldKind for Members {
+    const HELD: Held = Held::Members;
+}
+
+/// `{actions}` or `{members}`: the one a route of that kind reads.
 #[derive(Deserialize)]
-struct MembersBody {
+struct HeldBody {
+    actions: Option<Vec<String>>,
     members: Option<Vec<String>>,
+}
+
+impl HeldBody {
+    fn take(self, held: Held) -> Option<Vec<String>> {
+        match held {
+            Held::Actions => self.actions,
+            Held::Members => self.members,
+        }
+    }
+}
+
+/// `DELETE <entity>/roles` body.
+#[derive(Deserialize)]
+struct EntityMembersBody {
+    member_ids: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -288,106 +330,113 @@ async fn delete<K: RoleKind>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn add_actions<K: RoleKind>(
+/// Adds `H`'s items to a role: `{actions}` -> `{actions}`, `{members}` -> `{members}`.
+async fn add_held<K: RoleKind, H: HeldKind>(
     State(state): State<AppState>,
     caller: Caller,
     Path(p): Path<RolePath>,
-    Body(body): Body<ActionsBody>,
+    Body(body): Body<HeldBody>,
 ) -> Result<Json<Value>> {
-    let actor = Actor::User(&caller);
-    let actions = roles_of::<K>(&state)
-        .add_actions(&actor, p.domain(), &p.id, &p.role, body.actions)
-        .await?;
-    Ok(Json(json!({ "actions": actions })))
+    let (actor, roles) = (Actor::User(&caller), roles_of::<K>(&state));
+    let items = body.take(H::HELD);
+    let (domain, role) = (p.domain(), &p.role);
+    let added = match H::HELD {
+        Held::Actions => {
+            roles
+                .add_actions(&actor, domain, &p.id, role, items)
+                .await?
+        }
+        Held::Members => {
+            roles
+                .add_members(&actor, domain, &p.id, role, items)
+                .await?
+        }
+    };
+    Ok(Json(json!({ H::HELD.field(): added })))
 }
 
-async fn list_actions<K: RoleKind>(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(p): Path<RolePath>,
-) -> Result<Json<Value>> {
-    let actor = Actor::User(&caller);
-    let actions = roles_of::<K>(&state)
-        .list_actions(&actor, p.domain(), &p.id, &p.role)
-        .await?;
-    Ok(Json(json!({ "actions": actions })))
-}
-
-async fn remove_actions<K: RoleKind>(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(p): Path<RolePath>,
-    Body(body): Body<ActionsBody>,
-) -> Result<StatusCode> {
-    let actor = Actor::User(&caller);
-    let actions = Some(body.actions.unwrap_or_default());
-    roles_of::<K>(&state)
-        .remove_actions(&actor, p.domain(), &p.id, &p.role, actions)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn remove_all_actions<K: RoleKind>(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(p): Path<RolePath>,
-) -> Result<StatusCode> {
-    let actor = Actor::User(&caller);
-    roles_of::<K>(&state)
-        .remove_actions(&actor, p.domain(), &p.id, &p.role, None)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn add_members<K: RoleKind>(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(p): Path<RolePath>,
-    Body(body): Body<MembersBody>,
-) -> Result<Json<Value>> {
-    let actor = Actor::User(&caller);
-    let members = roles_of::<K>(&state)
-        .add_members(&actor, p.domain(), &p.id, &p.role, body.members)
-        .await?;
-    Ok(Json(json!({ "members": members })))
-}
-
-async fn list_members<K: RoleKind>(
+/// A role's actions (all of them), or a page of its members.
+async fn list_held<K: RoleKind, H: HeldKind>(
     State(state): State<AppState>,
     caller: Caller,
     Path(p): Path<RolePath>,
     params: Params<RolePage>,
 ) -> Result<Json<Value>> {
-    let actor = Actor::User(&caller);
-    let (total, q, members) = roles_of::<K>(&state)
-        .list_members(&actor, p.domain(), &p.id, &p.role, &params.values)
-        .await?;
-    let items = members.into_iter().map(Value::from).collect();
-    Ok(Json(page("members", total, &q, items)))
+    let (actor, roles) = (Actor::User(&caller), roles_of::<K>(&state));
+    let (domain, role) = (p.domain(), &p.role);
+    Ok(Json(match H::HELD {
+        Held::Actions => {
+            let actions = roles.list_actions(&actor, domain, &p.id, role).await?;
+            json!({ "actions": actions })
+        }
+        Held::Members => {
+            let (total, q, members) = roles
+                .list_members(&actor, domain, &p.id, role, &params.values)
+                .await?;
+            page(
+                "members",
+                total,
+                &q,
+                members.into_iter().map(Value::from).collect(),
+            )
+        }
+    }))
 }
 
-async fn remove_members<K: RoleKind>(
+/// Removes the listed items of `H` from a role (`.../delete`).
+async fn remove_held<K: RoleKind, H: HeldKind>(
     State(state): State<AppState>,
     caller: Caller,
     Path(p): Path<RolePath>,
-    Body(body): Body<MembersBody>,
+    Body(body): Body<HeldBody>,
 ) -> Result<StatusCode> {
-    let actor = Actor::User(&caller);
-    let members = Some(body.members.unwrap_or_default());
-    roles_of::<K>(&state)
-        .remove_members(&actor, p.domain(), &p.id, &p.role, members)
-        .await?;
+    let items = Some(body.take(H::HELD).unwrap_or_default());
+    remove::<K, H>(&state, &caller, &p, items).await
+}
+
+/// Removes every item of `H` from a role (`.../delete-all`).
+async fn remove_all_held<K: RoleKind, H: HeldKind>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<RolePath>,
+) -> Result<StatusCode> {
+    remove::<K, H>(&state, &caller, &p, None).await
+}
+
+async fn remove<K: RoleKind, H: HeldKind>(
+    state: &AppState,
+    caller: &Caller,
+    p: &RolePath,
+    items: Option<Vec<String>>,
+) -> Result<StatusCode> {
+    let (actor, roles) = (Actor::User(caller), roles_of::<K>(state));
+    let (domain, role) = (p.domain(), &p.role);
+    match H::HELD {
+        Held::Actions => {
+            roles
+                .remove_actions(&actor, domain, &p.id, role, items)
+                .await?
+        }
+        Held::Members => {
+            roles
+                .remove_members(&actor, domain, &p.id, role, items)
+                .await?
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn remove_all_members<K: RoleKind>(
+/// `DELETE <entity>/roles {member_ids}`: the users out of every role of the entity
+/// (SuperMQ's `RemoveEntityMembers`).
+async fn remove_entity_members<K: RoleKind>(
     State(state): State<AppState>,
     caller: Caller,
-    Path(p): Path<RolePath>,
+    Path(p): Path<EntityPath>,
+    Body(body): Body<EntityMembersBody>,
 ) -> Result<StatusCode> {
     let actor = Actor::User(&caller);
     roles_of::<K>(&state)
-        .remove_members(&actor, p.domain(), &p.id, &p.role, None)
+        .remove_entity_members(&actor, p.domain(), &p.id, body.member_ids)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,10 +4,10 @@
 //! without a row refuses every PAT (403): PAT management (`/pats/...`), password and
 //! e-mail changes, domain membership (assign; accepting or rejecting an invitation),
 //! tokens, and every route of other crates (bootstrap, certs, events, consumers) until
-//! a row is added here.
+//! a row is added here; messages and the client journal have theirs.
 
 use super::scope::{EntityType, Wanted};
-use EntityType::{Channels, Clients, Domains, Groups, Users};
+use EntityType::{Channels, Clients, Domains, Groups, Messages, Users};
 
 /// One route a PAT may be used on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,6 +358,28 @@ const OTHERS: &[RouteScope] = &[
     row("GET", "/users/:id", Users, "view", NONE, ID),
     row("PATCH", "/users/:id", Users, "update", NONE, ID),
     row("PATCH", "/users/:id/tags", Users, "update_tags", NONE, ID),
+    // Stored messages of a channel: SuperMQ's `messages` scope, `subscribe` (reading
+    // what was published there), the entity being the channel.
+    row(
+        "GET",
+        "/:domain/channels/:channel/messages",
+        Messages,
+        "message_subscribe",
+        D,
+        Some("channel"),
+    ),
+    // A client's journal and telemetry are views of the client. The channel and group
+    // journals share one route whose entity type is a path parameter, which a row
+    // cannot name: PATs are refused there.
+    row("GET", "/:domain/journal/client/:id", Clients, "view", D, ID),
+    row(
+        "GET",
+        "/:domain/journal/client/:id/telemetry",
+        Clients,
+        "view",
+        D,
+        ID,
+    ),
 ];
 
 /// Every row, in one iterator.

@@ -6,7 +6,11 @@
 //! four entity types: the type is a value, never a second code path.
 //!
 //! A domain's built-in `admin` role holds every domain action and is created with the
-//! domain, its creator the first member; it never loses its last member. Domains that
+//! domain, its creator the first member; it never loses its last member. Groups,
+//! channels and clients get theirs on create too (SuperMQ's `AddNewEntitiesRoles`:
+//! every action of the type, the creator its member when they are in the domain, see
+//! [`ProvisionedRole::creator_admin`]); nobody is bound to keep it, since the domain's
+//! admins reach every entity through their domain actions anyway. Domains that
 //! predate roles get it (and a `member` role with the read actions) from their old
 //! admin/member relations at start ([`crate::store::roles`]'s migration); the old
 //! relation stays readable in `domain_members`, which the role store keeps in step, so
@@ -215,6 +219,47 @@ pub struct Role {
     pub updated_at: Option<String>,
 }
 
+/// A built-in role as it is created with its entity, with what it holds (SuperMQ's
+/// `RoleProvision`, the `roles_provisioned` of a `<entity>.create` event).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvisionedRole {
+    pub role: Role,
+    pub actions: Vec<String>,
+    pub members: Vec<String>,
+}
+
+impl ProvisionedRole {
+    /// The built-in `admin` role of a new group, channel or client: every action of
+    /// its type, `creator` its one member when given. The creator is left out when
+    /// they are in no role of the domain (the platform admin acting from outside, or
+    /// the system): a role on an entity only ever holds users of its domain.
+    pub fn creator_admin(
+        kind: EntityType,
+        entity_id: &str,
+        domain_id: &str,
+        created_by: &str,
+        created_at: &str,
+        creator: Option<&str>,
+    ) -> ProvisionedRole {
+        ProvisionedRole {
+            role: Role {
+                id: Role::built_in_id(entity_id, BUILT_IN_ADMIN),
+                name: BUILT_IN_ADMIN.to_string(),
+                entity_id: entity_id.to_string(),
+                entity_type: kind,
+                domain_id: domain_id.to_string(),
+                built_in: Some(BUILT_IN_ADMIN.to_string()),
+                created_by: created_by.to_string(),
+                created_at: created_at.to_string(),
+                updated_by: None,
+                updated_at: None,
+            },
+            actions: kind.actions(),
+            members: creator.map(str::to_string).into_iter().collect(),
+        }
+    }
+}
+
 impl Role {
     /// The id of a built-in role: stable, so the migration can find what it made.
     pub fn built_in_id(entity_id: &str, name: &str) -> String {
@@ -223,6 +268,11 @@ impl Role {
 
     pub fn is_built_in_admin(&self) -> bool {
         self.built_in.as_deref() == Some(BUILT_IN_ADMIN)
+    }
+
+    /// A domain's built-in admin role: the one that must keep a member.
+    pub fn is_domain_admin(&self) -> bool {
+        self.entity_type == EntityType::Domain && self.is_built_in_admin()
     }
 }
 

@@ -6,10 +6,10 @@ use magnetite_events::model::clients as cev;
 use magnetite_events::Event;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
 
-use super::entity_events::{ev_create, ev_list, ev_remove, ev_update, ev_view};
-use super::{check_route, metadata_of, name_of, page_of, tags_of};
+use super::entity_events::{ev_create, ev_remove, ev_update, ev_view};
+use super::entity_roles::{creator_member, provision, provisioned_event};
+use super::{check_route, metadata_of, name_of, tags_of};
 use crate::access::Actor;
 use crate::crypto::generate_secret;
 use crate::error::{is_unique_violation, AuthError, Result};
@@ -17,7 +17,8 @@ use crate::kaa::KaaSettings;
 use crate::model::{Audit, Domain, Entity, Kind, Status};
 use crate::mqtt::revocation::{access_change, Effect};
 use crate::platform::{Origin, Platform};
-use crate::store::entities::{NewEntity, Scope};
+use crate::roles::ProvisionedRole;
+use crate::store::entities::NewEntity;
 use crate::store::list::ListQuery;
 use crate::store::{new_id, now_rfc3339};
 use magnetite_events::kaa::diff::merged;
@@ -82,6 +83,8 @@ pub struct PreparedCreate {
     event: Event,
     /// lifecycle/registered when Kaa events are on.
     kaa: Vec<Event>,
+    /// Boxed: a prepared create travels inside other services' enums.
+    admin_role: Box<ProvisionedRole>,
 }
 
 impl PreparedCreate {
@@ -102,6 +105,7 @@ impl PreparedCreate {
             secret_hash: self.secret_hash.as_deref(),
             event: &self.event,
             kaa: &self.kaa,
+            admin_role: Some(&*self.admin_role),
         }
     }
 
@@ -149,7 +153,8 @@ impl<'a> Entities<'a> {
             .authorize_domain(self.platform, domain, &self.create_action())
             .await?;
         let created = self.build(actor, &d, input).await?;
-        Ok(self.prepared(created))
+        let creator = creator_member(self.platform, actor, &d.id).await?;
+        Ok(self.prepared(created, creator.as_deref()))
     }
 
     /// Creates all of `inputs` in one transaction, or none (one event each).
@@ -167,9 +172,11 @@ impl<'a> Entities<'a> {
                 "bulk takes 1 to {MAX_BULK} entities"
             )));
         }
+        let creator = creator_member(self.platform, actor, &d.id).await?;
         let mut items = Vec::with_capacity(inputs.len());
         for input in inputs {
-            items.push(self.prepared(self.build(actor, &d, input).await?));
+            let created = self.build(actor, &d, input).await?;
+            items.push(self.prepared(created, creator.as_deref()));
         }
         self.insert(&items).await?;
         Ok(items.into_iter().map(PreparedCreate::committed).collect())
@@ -237,13 +244,16 @@ impl<'a> Entities<'a> {
         Ok(Created { entity, secret })
     }
 
-    /// The stored form of the secret and the `<kind>.create` event.
-    fn prepared(&self, created: Created) -> PreparedCreate {
+    /// The stored form of the secret, the built-in admin role (`creator` its member)
+    /// and the `<kind>.create` event.
+    fn prepared(&self, created: Created, creator: Option<&str>) -> PreparedCreate {
         let keys = &self.platform.keys;
+        let admin_role = provision(&created.entity, creator);
         PreparedCreate {
             secret_hash: created.secret.as_deref().map(|s| keys.hash_secret(s)),
-            event: ev_create(&created.entity),
+            event: provisioned_event(ev_create(&created.entity), &admin_role),
             kaa: self.kaa(|k| k.registered(&created.entity)),
+            admin_role: Box::new(admin_role),
             created,
         }
     }
@@ -256,71 +266,6 @@ impl<'a> Entities<'a> {
             .insert_entities(&rows)
             .await
             .map_err(conflict(self.kind))
-    }
-
-    /// A page of the domain's entities (`<kind>.list`). `scope`: children of a group,
-    /// clients of a channel, channels of a client (the anchor already resolved).
-    pub async fn list(
-        &self,
-        actor: &Actor<'_>,
-        domain: &str,
-        params: &HashMap<String, String>,
-        scope: Option<(Kind, &str)>,
-    ) -> Result<Listed> {
-        let read = format!("{}_read", self.kind.name());
-        let domain = actor.authorize_domain(self.platform, domain, &read).await?;
-        self.page(&domain.id, params, scope).await
-    }
-
-    /// One page of the domain's entities of this kind (`<kind>.list`), access checked.
-    async fn page(
-        &self,
-        domain_id: &str,
-        params: &HashMap<String, String>,
-        scope: Option<(Kind, &str)>,
-    ) -> Result<Listed> {
-        let kind = self.kind;
-        let q = ListQuery::parse(params)?;
-        let scope = match scope {
-            None => Scope::All,
-            Some((Kind::Group, id)) => Scope::Parent(id),
-            Some((Kind::Channel, id)) => Scope::ConnectedTo(id),
-            Some((Kind::Client, id)) => Scope::ConnectedFrom(id),
-        };
-        let store = &self.platform.store;
-        let (total, items) = store.list_entities(kind, domain_id, &q, scope).await?;
-        let p = page_of(total, &q);
-        let event = match scope {
-            Scope::ConnectedTo(ch) => cev::client_list_by_channel(&p, ch),
-            Scope::ConnectedFrom(cl) => cev::channel_list_by_client(&p, cl),
-            _ => ev_list(kind, &p),
-        };
-        store.record_event(&event.in_domain(domain_id)).await?;
-        Ok(Listed {
-            total,
-            query: q,
-            items,
-        })
-    }
-
-    /// The entities of this kind related to `id`: the clients of channel `id`
-    /// (`platform.clients()`), the channels of client `id` (`platform.channels()`).
-    pub async fn related(
-        &self,
-        actor: &Actor<'_>,
-        domain: &str,
-        id: &str,
-        params: &HashMap<String, String>,
-    ) -> Result<Listed> {
-        let via = match self.kind {
-            Kind::Client => Kind::Channel,
-            _ => Kind::Client,
-        };
-        // Reading an entity includes reading what it is connected to.
-        let (d, anchor) = actor
-            .authorize_entity(self.platform, domain, via, id, "read")
-            .await?;
-        self.page(&d.id, params, Some((via, &anchor.id))).await
     }
 
     /// One entity (`<kind>.view`).

@@ -32,6 +32,8 @@ pub mod credentials;
 pub mod domains;
 pub mod entities;
 mod entity_events;
+mod entity_lists;
+mod entity_roles;
 pub mod group_hierarchy;
 pub mod held_roles;
 mod hierarchy;

@@ -356,6 +356,28 @@ impl<'a> Roles<'a> {
         Ok(())
     }
 
+    /// Takes `members` out of every role of the entity (`<entity>.members.remove`,
+    /// SuperMQ's `RemoveEntityMembers`); a domain's built-in admin role keeps one
+    /// (409), and users out of every domain role leave the domain's other roles too.
+    pub async fn remove_entity_members(
+        &self,
+        actor: &Actor<'_>,
+        domain: &str,
+        entity: &str,
+        members: Option<Vec<String>>,
+    ) -> Result<()> {
+        let members = members_of(members.unwrap_or_default(), false)?;
+        let at = self.at(actor, domain, entity, "remove_role_users").await?;
+        let event =
+            rev::entity_members_remove(self.kind.as_str(), &at.domain_id, &at.entity_id, &members);
+        self.platform
+            .store
+            .remove_entity_members(&at.entity_id, &members, &event)
+            .await?;
+        self.changed();
+        Ok(())
+    }
+
     /// A page of the users in the entity's roles, with their roles and actions;
     /// `role_id`, `role_name` and `actions` (comma-separated) narrow it as SuperMQ's
     /// `MembersRolePageQuery` does.
@@ -491,7 +513,7 @@ fn entity_kind(kind: EntityType) -> Option<Kind> {
     }
 }
 
-fn fields(r: &Role) -> RoleFields<'_> {
+pub(super) fn fields(r: &Role) -> RoleFields<'_> {
     RoleFields {
         entity_type: r.entity_type.as_str(),
         domain_id: &r.domain_id,

@@ -8,6 +8,7 @@ use super::list::{fetch_page, Filter, Filters, ListQuery};
 use super::{json_text, parse_metadata, parse_tags, Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
 use crate::model::{Audit, Entity, Kind, Status};
+use crate::roles::ProvisionedRole;
 
 pub(super) fn entity_from_row(kind: Kind, r: &impl Cols) -> Result<Entity> {
     Ok(Entity {
@@ -37,6 +38,9 @@ pub struct NewEntity<'a> {
     pub event: &'a Event,
     /// Kaa endpoint events appended after `event` (empty when Kaa events are off).
     pub kaa: &'a [Event],
+    /// Its built-in admin role, written with it (the service always gives one; `None`
+    /// is for tests of the rows alone).
+    pub admin_role: Option<&'a ProvisionedRole>,
 }
 
 /// Writes entity rows (with their events) on an open transaction's connection, so
@@ -75,6 +79,10 @@ macro_rules! impl_entity_rows {
                         .bind(&e.audit.created_at)
                         .execute(&mut *self)
                         .await?;
+                    if let Some(admin) = item.admin_role {
+                        let (r, actions, members) = (&admin.role, &admin.actions, &admin.members);
+                        super::role_rows::insert_role(self, r, actions, members).await?;
+                    }
                     let ev = self.with_ancestors(item.event).await?;
                     self.append_in(&ev, &e.domain_id).await?;
                     for kaa in item.kaa {
@@ -132,8 +140,25 @@ impl Store {
         q: &ListQuery,
         scope: Scope<'_>,
     ) -> Result<(u64, Vec<Entity>)> {
+        self.list_entities_readable(kind, domain_id, q, scope, None)
+            .await
+    }
+
+    /// [`Store::list_entities`], narrowed to what `reader` may read through their
+    /// roles when given (`super::visible`).
+    pub async fn list_entities_readable(
+        &self,
+        kind: Kind,
+        domain_id: &str,
+        q: &ListQuery,
+        scope: Scope<'_>,
+        reader: Option<&str>,
+    ) -> Result<(u64, Vec<Entity>)> {
         let mut filter = Filter::default().with_query(q, "name");
         filter.add("domain_id = ?", domain_id);
+        if let Some(user) = reader {
+            super::visible::add_readable(&mut filter, kind, user, domain_id);
+        }
         match scope {
             Scope::All => {}
             Scope::Parent(p) => filter.add("parent_id = ?", p),

@@ -14,6 +14,7 @@ pub mod ancestry;
 pub mod connections;
 pub mod domains;
 pub mod entities;
+mod entity_role_migration;
 pub mod hierarchy;
 pub mod invitations;
 pub mod list;
@@ -24,6 +25,7 @@ mod role_rows;
 pub mod roles;
 pub mod users;
 pub mod verifications;
+mod visible;
 
 pub(crate) use magnetite_db::Cols;
 use magnetite_db::Db;
@@ -43,6 +45,7 @@ impl Store {
         let store = Store { db };
         migrations::apply(&store).await?;
         store.migrate_domain_roles().await?;
+        store.migrate_entity_roles().await?;
         Ok(store)
     }
 

@@ -36,6 +36,8 @@ impl Naming {
     /// Renames the fields of one event in place.
     pub fn apply(self, fields: &mut Map<String, Value>) {
         if self == Naming::Magistrala {
+            // SuperMQ's addition to `<entity>.create`; not in Magistrala's events.
+            fields.remove(super::roles::ROLES_PROVISIONED);
             return;
         }
         let op = fields

@@ -4,8 +4,8 @@
 //! (`pkg/roles/rolemanager/events`): `<entity>.role.add`, `<entity>.role.update`,
 //! `<entity>.role.remove`, `<entity>.role.actions.add`, `<entity>.role.actions.remove`,
 //! `<entity>.role.actions.remove_all`, `<entity>.role.members.add`,
-//! `<entity>.role.members.remove` and `<entity>.role.members.remove_all` (SuperMQ's
-//! `<entity>.members.remove` comes with the invitations slice). Fields are
+//! `<entity>.role.members.remove`, `<entity>.role.members.remove_all` and
+//! `<entity>.members.remove` (a user out of every role of the entity). Fields are
 //! SuperMQ's (`entity_id`, `role_id`, `actions`, `members`, ...); a role holds no
 //! secret, so neither does any of these events.
 
@@ -55,6 +55,34 @@ pub fn role_add(r: &RoleFields<'_>, actions: &[String], members: &[String]) -> E
         .with("optional_actions", str_list(actions))
         .with("optional_members", str_list(members))
 }
+
+/// `<entity>.create` with SuperMQ's `roles_provisioned`: the built-in roles the new
+/// entity came with, each with `optional_actions` and `optional_members` (SuperMQ's
+/// `RoleProvision`). Magistrala's reference has no such field, so only the SuperMQ
+/// naming ships it (`super::naming`); the outbox keeps it for both.
+pub fn with_roles_provisioned(
+    create: Event,
+    roles: &[(RoleFields<'_>, &[String], &[String])],
+) -> Event {
+    let provisioned: Vec<serde_json::Value> = roles
+        .iter()
+        .map(|(r, actions, members)| {
+            serde_json::json!({
+                "id": r.id,
+                "name": r.name,
+                "entity_id": r.entity_id,
+                "created_by": r.created_by,
+                "created_at": r.created_at,
+                "optional_actions": str_list(actions),
+                "optional_members": str_list(members),
+            })
+        })
+        .collect();
+    create.with(ROLES_PROVISIONED, provisioned)
+}
+
+/// The `<entity>.create` field SuperMQ lists the new entity's built-in roles in.
+pub const ROLES_PROVISIONED: &str = "roles_provisioned";
 
 /// `<entity>.role.update`: the renamed role.
 pub fn role_update(r: &RoleFields<'_>) -> Event {
@@ -115,6 +143,23 @@ pub fn role_members_remove_all(at: &RoleOf<'_>) -> Event {
     role_event("role.members.remove_all", at)
 }
 
+/// `<entity>.members.remove` (SuperMQ's `RemoveEntityMembers`): `members` taken out of
+/// every role of the entity.
+pub fn entity_members_remove(
+    entity_type: &str,
+    domain_id: &str,
+    entity_id: &str,
+    members: &[String],
+) -> Event {
+    Event::new(
+        service_of(entity_type),
+        &format!("{entity_type}.members.remove"),
+    )
+    .with("entity_id", entity_id)
+    .with("members", str_list(members))
+    .in_domain(domain_id)
+}
+
 /// Whether an operation changes roles (and so cached authorization decisions):
 /// what another instance reading the outbox clears its decision cache on.
 pub fn changes_roles(operation: &str) -> bool {
@@ -159,5 +204,17 @@ mod tests {
         assert!(changes_roles(add.operation()));
         assert!(changes_roles("domain.members.remove"));
         assert!(!changes_roles("client.update"));
+        let gone = entity_members_remove("channel", "d", "ch", &["u".to_string()]);
+        assert_eq!(gone.operation(), "channel.members.remove");
+        assert!(changes_roles(gone.operation()));
+        let created = with_roles_provisioned(
+            Event::new(Service::Users, "group.create"),
+            &[(r, &["read".to_string()], &[])],
+        );
+        assert_eq!(
+            created.fields[ROLES_PROVISIONED][0]["optional_actions"],
+            serde_json::json!(["read"])
+        );
+        assert_eq!(created.fields[ROLES_PROVISIONED][0]["name"], "ops");
     }
 }
