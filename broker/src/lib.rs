@@ -30,6 +30,7 @@ mod router;
 mod session;
 mod sessions;
 pub mod stats;
+pub mod sys;
 pub mod tap;
 pub mod tls;
 mod will;
