@@ -129,6 +129,7 @@ fn clients_cannot_publish_to_sys() {
 #[test]
 fn the_acl_decides_who_reads_sys_under_auth_none() {
     let dir = common::temp_data_dir();
+    std::fs::create_dir_all(&dir).expect("a directory for the ACL");
     let acl = dir.join("acl.txt");
     let text = "topic readwrite t/#\nuser ops\ntopic read $SYS/#\n";
     std::fs::write(&acl, text).expect("write ACL");
