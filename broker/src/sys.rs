@@ -98,13 +98,16 @@ struct Load {
     topics: [String; 3],
     values: [f64; 3],
     /// Which counter of a [`Reading`] it follows.
-    counter: fn(&Reading) -> u64,
+    counter: Counter,
 }
 
 const WINDOWS_SECS: [f64; 3] = [60.0, 300.0, 900.0];
 
+/// Reads one counter of a [`Reading`].
+type Counter = fn(&Reading) -> u64;
+
 fn loads() -> Vec<Load> {
-    let series: [(&str, fn(&Reading) -> u64); 8] = [
+    let series: [(&str, Counter); 8] = [
         ("messages/received", |r| r.received),
         ("messages/sent", |r| r.sent),
         ("publish/dropped", |r| r.dropped),
