@@ -207,6 +207,9 @@ pub struct Settings {
     /// Topic levels allowed in a topic or filter
     #[arg(long, env = "MAGNETITE_MAX_TOPIC_LEVELS", default_value_t = 32)]
     pub max_topic_levels: usize,
+    /// How often the retained `$SYS/broker/...` counters are published (0: never)
+    #[arg(long, env = "MAGNETITE_SYS_INTERVAL", default_value = "10", value_parser = duration)]
+    pub sys_interval: Duration,
     /// Retained messages, persistent sessions and pending wills kept in <data dir>/persistence
     #[arg(long, env = "MAGNETITE_PERSISTENCE", value_enum, default_value_t = PersistenceMode::Batched)]
     pub persistence: PersistenceMode,

@@ -219,12 +219,9 @@ fn broker<H: Hooks>(
 ) -> anyhow::Result<Broker<H>> {
     let persistence = persistence(settings)?;
     let link = cluster.map(Cluster::link);
-    Ok(Broker::assemble(
-        broker_config(settings),
-        hooks,
-        persistence,
-        link,
-    ))
+    let broker = Broker::assemble(broker_config(settings), hooks, persistence, link);
+    broker.start_sys_tree(settings.sys_interval, env!("CARGO_PKG_VERSION"));
+    Ok(broker)
 }
 
 /// The link to the other instances with `--cluster-nats` (NATS may be down: it is

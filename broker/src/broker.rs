@@ -225,6 +225,9 @@ impl<H: Hooks> Shared<H> {
     /// cluster link hears of each new one (the router's answer makes the count exact).
     pub fn add_subscription(&self, filter: &str, group: Option<&str>, entry: Entry) -> bool {
         let existed = self.router.subscribe(filter, group, entry);
+        if !existed {
+            self.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(cluster) = self.cluster.as_ref().filter(|_| !existed) {
             cluster.subscribed(filter, group);
         }
@@ -234,6 +237,9 @@ impl<H: Hooks> Shared<H> {
     /// Takes a subscription out of the router; true when it was there.
     pub fn remove_subscription(&self, filter: &str, group: Option<&str>, key: EntryKey) -> bool {
         let removed = self.router.unsubscribe(filter, group, key);
+        if removed {
+            self.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        }
         if let Some(cluster) = self.cluster.as_ref().filter(|_| removed) {
             cluster.unsubscribed(filter, group);
         }
@@ -288,6 +294,17 @@ impl<H: Hooks> Shared<H> {
     /// overflows instead.
     pub fn publish_detached(&self, message: Arc<Message>) {
         for (session, delivery) in self.publish(message).blocked {
+            session.deliver_or_overflow(delivery, &self.stats.dropped);
+        }
+    }
+
+    /// Publishes a `$SYS` reading ([`crate::sys`]): retained and routed on this instance
+    /// only (each broker reports itself), neither persisted nor counted as received.
+    pub(crate) fn publish_sys(&self, message: Arc<Message>) {
+        self.retained.set(&message);
+        let mut routed = Routed::default();
+        self.route_locally(&message, &mut routed);
+        for (session, delivery) in routed.blocked {
             session.deliver_or_overflow(delivery, &self.stats.dropped);
         }
     }

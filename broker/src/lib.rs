@@ -31,6 +31,7 @@ mod router;
 mod session;
 mod sessions;
 pub mod stats;
+pub mod sys;
 pub mod tap;
 pub mod tls;
 mod will;

@@ -13,6 +13,15 @@ pub struct Stats {
     pub connections: AtomicUsize,
     pub messages_received: AtomicU64,
     pub messages_sent: AtomicU64,
+    /// Bytes read from and written to client sockets after CONNECT (`$SYS/broker/bytes/*`):
+    /// one `fetch_add` per read or write wake-up, not per packet.
+    pub bytes_received: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    /// Sessions accepted since start (`$SYS/broker/load/connections/*`).
+    pub connects: AtomicU64,
+    /// Subscriptions in the router (`$SYS/broker/subscriptions/count`), kept by the one
+    /// door that adds and removes them (`Shared::add_subscription` / `remove_subscription`).
+    pub subscriptions: AtomicUsize,
     /// Deliveries that never reached a subscriber because of a limit, per reason.
     pub dropped: Drops,
 }

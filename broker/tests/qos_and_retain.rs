@@ -82,22 +82,23 @@ async fn retained_message_is_set_replaced_and_cleared() {
 
 #[tokio::test]
 async fn wildcards_respect_dollar_topics() {
+    // Not `$SYS`: clients may not publish there (`broker::sys`), any other `$` topic shows the rule.
     let b = common::start(BrokerConfig::default(), AllowAll).await;
     let mut all = Client::connect(b.addr, ProtocolVersion::V311, "all").await;
     all.subscribe("#", QoS::AtMostOnce).await;
     let mut sys = Client::connect(b.addr, ProtocolVersion::V311, "sys").await;
-    sys.subscribe("$SYS/#", QoS::AtMostOnce).await;
+    sys.subscribe("$meta/#", QoS::AtMostOnce).await;
     let mut publisher = Client::connect(b.addr, ProtocolVersion::V311, "pub").await;
     publisher
-        .publish("$SYS/load", b"1", QoS::AtMostOnce, 0)
+        .publish("$meta/load", b"1", QoS::AtMostOnce, 0)
         .await;
     assert_eq!(
         sys.next_publish()
             .await
-            .expect("$SYS delivery")
+            .expect("$meta delivery")
             .topic
             .to_string(),
-        "$SYS/load"
+        "$meta/load"
     );
     assert!(
         all.recv_within(Duration::from_millis(300)).await.is_none(),

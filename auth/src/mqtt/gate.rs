@@ -13,6 +13,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use super::routing::{publish_route, subscribe_route, PublishRoute, SubscribeRoute};
+use super::sys::{is_sys_filter, sys_subscribe_route};
 use super::topic::{parse_publish, parse_subscribe};
 use crate::platform::Platform;
 use crate::store::connections::ClientAccess;
@@ -167,6 +168,7 @@ impl MqttGate {
     /// Where this session's SUBSCRIBE `filter` goes (refused, as sent, or canonical).
     pub async fn route_subscribe(&self, identity: &MqttIdentity, filter: &str) -> SubscribeRoute {
         match self.access(&identity.client_id).await {
+            Some(access) if is_sys_filter(filter) => sys_subscribe_route(&access),
             Some(access) => subscribe_route(&access, filter, parse_subscribe(filter)),
             None => SubscribeRoute::Refuse,
         }

@@ -10,6 +10,7 @@ pub mod gate;
 pub mod remote;
 pub mod revocation;
 pub mod routing;
+pub mod sys;
 pub mod throttle;
 pub mod topic;
 

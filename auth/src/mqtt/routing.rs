@@ -136,6 +136,7 @@ mod tests {
             domain_route: route.into(),
             secret_hash: String::new(),
             enabled: true,
+            platform_admin: false,
             publish: names.clone(),
             subscribe: names,
         }

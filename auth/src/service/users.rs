@@ -458,7 +458,16 @@ impl<'a> Users<'a> {
             Ok(())
         };
         let event = |u: &User| ev::user_update_role(&u.record(), u.role.as_str());
-        self.modify(actor, id, apply, event).await
+        let user = self.modify(actor, id, apply, event).await?;
+        self.forget_sys_readers();
+        Ok(user)
+    }
+
+    /// Whether a device may read `$SYS` follows its creator's admin role and status
+    /// (`crate::mqtt::sys`): after a change the whole MQTT access cache is reloaded
+    /// (role and status changes are rare; other instances' entries age out).
+    fn forget_sys_readers(&self) {
+        self.platform.cache.clear();
     }
 
     /// Enables or disables another user (platform admins only; `user.remove` with the
@@ -472,8 +481,11 @@ impl<'a> Users<'a> {
             u.status = status;
             Ok(())
         };
-        self.modify(actor, id, apply, |u| ev::user_remove(&u.record()))
-            .await
+        let user = self
+            .modify(actor, id, apply, |u| ev::user_remove(&u.record()))
+            .await?;
+        self.forget_sys_readers();
+        Ok(user)
     }
 
     /// Deletes another user (platform admins only; `user.remove`, status `deleted`).

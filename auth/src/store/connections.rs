@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::ancestry::EventAncestry;
 use super::{now_rfc3339, Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
-use crate::model::ConnType;
+use crate::model::{ConnType, Role};
 
 /// What MQTT needs to know about a client: loaded once, then served from the cache.
 #[derive(Debug, Clone)]
@@ -18,6 +18,9 @@ pub struct ClientAccess {
     pub secret_hash: String,
     /// Client and domain both enabled.
     pub enabled: bool,
+    /// Created by a platform admin who is still an enabled admin: such a client may
+    /// read the broker's `$SYS` tree ([`crate::mqtt::sys`]).
+    pub platform_admin: bool,
     /// Channels of the client's own domain (enabled ones only) per connection type.
     pub publish: ChannelNames,
     pub subscribe: ChannelNames,
@@ -180,7 +183,9 @@ impl Store {
     pub async fn client_access(&self, client_id: &str) -> Result<Option<ClientAccess>> {
         magnetite_db::db_read!(self.db(), pool => {
             let row = sqlx::query(
-                "SELECT c.domain_id, c.secret_hash, c.status AS cs, d.route, d.status AS ds \
+                "SELECT c.domain_id, c.secret_hash, c.status AS cs, d.route, d.status AS ds, \
+                 (SELECT u.role FROM users u WHERE u.id = c.created_by \
+                  AND u.status = 'enabled') AS creator_role \
                  FROM clients c JOIN domains d ON d.id = c.domain_id WHERE c.id = $1",
             )
             .bind(client_id)
@@ -193,6 +198,8 @@ impl Store {
                 domain_route: row.text("route")?,
                 secret_hash: row.text("secret_hash")?,
                 enabled: row.text("cs")? == "enabled" && row.text("ds")? == "enabled",
+                platform_admin: row.opt_text("creator_role")?.as_deref()
+                    == Some(Role::Admin.as_str()),
                 publish: ChannelNames::default(),
                 subscribe: ChannelNames::default(),
             };

@@ -46,6 +46,7 @@ pub async fn serve_connection<H: Hooks, S: Io>(shared: Arc<Shared<H>>, accepted:
         return;
     };
     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+    shared.stats.connects.fetch_add(1, Ordering::Relaxed);
     connection.run().await;
     shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
 }
@@ -448,11 +449,7 @@ async fn authorize_will<H: Hooks>(
     if will.topic.split('/').count() > shared.config.max_topic_levels {
         return false;
     }
-    match shared
-        .hooks
-        .authorize_publish(identity, client_id, &will.topic)
-        .await
-    {
+    match crate::sys::authorize_publish(shared, identity, client_id, &will.topic).await {
         TopicVerdict::Refuse => false,
         TopicVerdict::Allow => true,
         TopicVerdict::AllowAs(routed) => {

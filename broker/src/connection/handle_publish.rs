@@ -44,11 +44,13 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 return Err(self.violation(reason::RECEIVE_MAXIMUM_EXCEEDED));
             }
         }
-        let verdict = self
-            .shared
-            .hooks
-            .authorize_publish(&self.identity, &self.client_id, &publish.topic)
-            .await;
+        let verdict = crate::sys::authorize_publish(
+            &self.shared,
+            &self.identity,
+            &self.client_id,
+            &publish.topic,
+        )
+        .await;
         match verdict {
             TopicVerdict::Refuse => return self.refuse_publish(qos, pkid),
             TopicVerdict::Allow => {}

@@ -18,6 +18,7 @@ pub(crate) mod teardown;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,7 +161,8 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                 read = self.io.read_into(&mut self.rbuf) => {
                     match read {
                         Ok(0) | Err(_) => return Exit::Lost,
-                        Ok(_) => {
+                        Ok(n) => {
+                            self.shared.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
                             last_read = Instant::now();
                             // Boxed: packet handling is the largest state of this task,
                             // and an idle connection should not carry it.
@@ -375,6 +377,13 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             self.io.flush().await
         };
         let result = tokio::time::timeout(Duration::from_secs(30), write).await;
+        if matches!(result, Ok(Ok(()))) {
+            let written = self.wbuf.len() as u64;
+            self.shared
+                .stats
+                .bytes_sent
+                .fetch_add(written, Ordering::Relaxed);
+        }
         self.wbuf.clear();
         if self.wbuf.capacity() > 64 * 1024 {
             self.wbuf = BytesMut::new();
