@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use crate::admission::OverloadConfig;
+
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     /// Sockets held at once (TCP + WebSocket + TLS); a CONNECT beyond waits up to
@@ -42,6 +44,9 @@ pub struct BrokerConfig {
     /// Upper bound on a session's expiry (seconds); also the lifetime of a 3.1.1
     /// persistent session once offline.
     pub max_session_expiry: u32,
+    /// Memory watermark, connect rates, per-client publish limits (all off by default;
+    /// see [`crate::admission`]).
+    pub overload: OverloadConfig,
 }
 
 impl Default for BrokerConfig {
@@ -59,6 +64,7 @@ impl Default for BrokerConfig {
             max_keepalive: None,
             topic_alias_maximum: 1024,
             max_session_expiry: u32::MAX,
+            overload: OverloadConfig::default(),
         }
     }
 }
