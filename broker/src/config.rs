@@ -1,7 +1,8 @@
 //! Limits and switches of the engine. `magnetite serve` sets most of them from its
 //! settings (`broker_config` in the root binary): `--max-connections`,
 //! `--max-packet-size`, `--max-connect-packet-size`, `--max-inflight`, `--max-queued`,
-//! `--connect-timeout`, `--max-topic-levels`, `--max-keepalive`. The others
+//! `--connect-timeout`, `--max-topic-levels`, `--max-keepalive`, and the overload flags
+//! (`overload`: `--memory-high-watermark`, `--max-connect-rate`, ...). The others
 //! (`receive_maximum`, `topic_alias_maximum`, `max_session_expiry`) keep their defaults
 //! in the binary; embedders and tests set them directly.
 
