@@ -107,47 +107,56 @@ impl Collector for BrokerCollector {
             let counter = ConstCounter::new(value);
             counter.encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
         }
-        let mut dropped = encoder.encode_descriptor(
-            "magnetite_mqtt_messages_dropped",
-            "Messages dropped (limits)",
-            None,
-            MetricType::Counter,
+        let dropped = DropReason::ALL.map(|r| (r.as_str(), control.messages_dropped(r)));
+        labelled_counters(
+            &mut encoder,
+            (
+                "magnetite_mqtt_messages_dropped",
+                "Messages dropped (limits)",
+            ),
+            "reason",
+            dropped,
         )?;
-        for reason in DropReason::ALL {
-            let counter = ConstCounter::new(control.messages_dropped(reason));
-            counter.encode(dropped.encode_family(&[("reason", reason.as_str())])?)?;
-        }
         encode_overload(control.admission(), &mut encoder)
     }
+}
+
+/// One counter family with one label: `(label value, count)` per series.
+fn labelled_counters<'v>(
+    encoder: &mut DescriptorEncoder,
+    (name, help): (&str, &str),
+    label: &str,
+    series: impl IntoIterator<Item = (&'v str, u64)>,
+) -> fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (value, count) in series {
+        ConstCounter::new(count).encode(family.encode_family(&[(label, value)])?)?;
+    }
+    Ok(())
 }
 
 /// Overload protection's families (README "Overload protection"); zeros when no limit
 /// is set, the memory gauges only with a watermark.
 fn encode_overload(admission: &Admission, encoder: &mut DescriptorEncoder) -> fmt::Result {
     let counters = &admission.counters;
-    let mut refused = encoder.encode_descriptor(
-        "magnetite_mqtt_connects_refused",
-        "MQTT CONNECTs refused by overload protection (memory watermark, per-address or global connect rate)",
-        None,
-        MetricType::Counter,
+    labelled_counters(
+        encoder,
+        ("magnetite_mqtt_connects_refused", "MQTT CONNECTs refused by overload protection (memory watermark, per-address or global connect rate)"),
+        "reason",
+        RefusalReason::ALL.map(|r| (r.as_str(), counters.refused(r))),
     )?;
-    for reason in RefusalReason::ALL {
-        let counter = ConstCounter::new(counters.refused(reason));
-        counter.encode(refused.encode_family(&[("reason", reason.as_str())])?)?;
-    }
-    let mut throttled = encoder.encode_descriptor(
-        "magnetite_mqtt_publish_throttled",
-        "Times a publisher's socket was paused by its per-client limit",
-        None,
-        MetricType::Counter,
+    labelled_counters(
+        encoder,
+        (
+            "magnetite_mqtt_publish_throttled",
+            "Times a publisher's socket was paused by its per-client limit",
+        ),
+        "limit",
+        [
+            ("rate", counters.throttled(PublishLimit::Rate)),
+            ("bandwidth", counters.throttled(PublishLimit::Bandwidth)),
+        ],
     )?;
-    for (limit, label) in [
-        (PublishLimit::Rate, "rate"),
-        (PublishLimit::Bandwidth, "bandwidth"),
-    ] {
-        let counter = ConstCounter::new(counters.throttled(limit));
-        counter.encode(throttled.encode_family(&[("limit", label)])?)?;
-    }
     ConstCounter::new(counters.shed_qos0()).encode(encoder.encode_descriptor(
         "magnetite_mqtt_qos0_shed",
         "QoS 0 deliveries dropped while memory was past its high watermark",
