@@ -39,24 +39,22 @@ done
 python3 - "$OUT" <<'PY'
 import json, os, sys
 out = sys.argv[1]
+def reports(prefix):
+    for f in sorted(os.listdir(out)):
+        if f.startswith(prefix) and f.endswith(".json"):
+            yield f.split(".")[0], json.load(open(os.path.join(out, f)))
 print("| run | admitted | refused | connects/s | broker CPU us per attempt |")
 print("|---|---:|---:|---:|---:|")
-for f in sorted(os.listdir(out)):
-    if not (f.startswith("storm-") and f.endswith(".json")):
-        continue
-    r = json.load(open(os.path.join(out, f)))
-    admitted = r["connects_per_s"] * r["duration_s"]
+for name, r in reports("storm-"):
     cpu = r.get("broker_cpu_s")
     per = f"{cpu * 1e6 / r['clients']:.1f}" if cpu is not None else "-"
-    print(f"| {f.split('.')[0]} | {admitted:,.0f} | {r['errors']:,} | {r['connects_per_s']:,.0f} | {per} |")
+    admitted = r["connects_per_s"] * r["duration_s"]
+    print(f"| {name} | {admitted:,.0f} | {r['errors']:,} | {r['connects_per_s']:,.0f} | {per} |")
 print()
 print("| run | recv msg/s | broker CPU us/msg |")
 print("|---|---:|---:|")
-for f in sorted(os.listdir(out)):
-    if not (f.startswith("p2p-") and f.endswith(".json")):
-        continue
-    r = json.load(open(os.path.join(out, f)))
+for name, r in reports("p2p-"):
     cpu = r.get("broker_cpu_us_per_msg")
-    print(f"| {f.split('.')[0]} | {r['recv_rate']:,.0f} | {cpu:.3f} |" if cpu is not None else f"| {f} | - | - |")
+    print(f"| {name} | {r['recv_rate']:,.0f} | {cpu if cpu is None else round(cpu, 3)} |")
 PY
 echo "reports: $OUT" >&2
