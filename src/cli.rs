@@ -160,6 +160,8 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     #[command(flatten)]
     pub storage: Storage,
+    #[command(flatten)]
+    pub overload: crate::cli_overload::OverloadSettings,
     /// Who may connect
     #[arg(long, env = "MAGNETITE_AUTH", value_enum, default_value_t = AuthMode::Platform)]
     pub auth: AuthMode,

@@ -3,6 +3,7 @@
 mod bridges;
 mod certs_cmd;
 mod cli;
+mod cli_overload;
 mod config_file;
 mod data_dir;
 mod event_hooks;
@@ -70,8 +71,8 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn broker_config(settings: &Settings) -> BrokerConfig {
-    BrokerConfig {
+fn broker_config(settings: &Settings) -> anyhow::Result<BrokerConfig> {
+    Ok(BrokerConfig {
         max_connections: settings.max_connections,
         max_packet_size: settings.max_packet_size,
         max_connect_packet_size: settings.max_connect_packet_size,
@@ -80,8 +81,9 @@ fn broker_config(settings: &Settings) -> BrokerConfig {
         connect_timeout: settings.connect_timeout,
         max_topic_levels: settings.max_topic_levels,
         max_keepalive: settings.max_keepalive,
+        overload: settings.overload.broker_config()?,
         ..BrokerConfig::default()
-    }
+    })
 }
 
 /// Opens the durable store in `<data dir>/persistence` per `--persistence`.
@@ -219,7 +221,7 @@ fn broker<H: Hooks>(
 ) -> anyhow::Result<Broker<H>> {
     let persistence = persistence(settings)?;
     let link = cluster.map(Cluster::link);
-    let broker = Broker::assemble(broker_config(settings), hooks, persistence, link);
+    let broker = Broker::assemble(broker_config(settings)?, hooks, persistence, link);
     broker.start_sys_tree(settings.sys_interval, env!("CARGO_PKG_VERSION"));
     Ok(broker)
 }

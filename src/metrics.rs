@@ -8,7 +8,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use magnetite_broker::{BrokerHandle, DropReason};
+use magnetite_broker::admission::Admission;
+use magnetite_broker::limits::PublishLimit;
+use magnetite_broker::{BrokerHandle, DropReason, RefusalReason};
 use magnetite_cluster::ClusterStats;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -105,18 +107,104 @@ impl Collector for BrokerCollector {
             let counter = ConstCounter::new(value);
             counter.encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
         }
-        let mut dropped = encoder.encode_descriptor(
-            "magnetite_mqtt_messages_dropped",
-            "Messages dropped (limits)",
-            None,
-            MetricType::Counter,
+        let dropped = DropReason::ALL.map(|r| (r.as_str(), control.messages_dropped(r)));
+        labelled_counters(
+            &mut encoder,
+            (
+                "magnetite_mqtt_messages_dropped",
+                "Messages dropped (limits)",
+            ),
+            "reason",
+            dropped,
         )?;
-        for reason in DropReason::ALL {
-            let counter = ConstCounter::new(control.messages_dropped(reason));
-            counter.encode(dropped.encode_family(&[("reason", reason.as_str())])?)?;
-        }
-        Ok(())
+        encode_overload(control.admission(), &mut encoder)
     }
+}
+
+/// One counter family with one label: `(label value, count)` per series.
+fn labelled_counters<'v>(
+    encoder: &mut DescriptorEncoder,
+    (name, help): (&str, &str),
+    label: &str,
+    series: impl IntoIterator<Item = (&'v str, u64)>,
+) -> fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (value, count) in series {
+        ConstCounter::new(count).encode(family.encode_family(&[(label, value)])?)?;
+    }
+    Ok(())
+}
+
+/// Overload protection's families (README "Overload protection"); zeros when no limit
+/// is set, the memory gauges only with a watermark.
+fn encode_overload(admission: &Admission, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    let counters = &admission.counters;
+    labelled_counters(
+        encoder,
+        ("magnetite_mqtt_connects_refused", "MQTT CONNECTs refused by overload protection (memory watermark, per-address or global connect rate)"),
+        "reason",
+        RefusalReason::ALL.map(|r| (r.as_str(), counters.refused(r))),
+    )?;
+    labelled_counters(
+        encoder,
+        (
+            "magnetite_mqtt_publish_throttled",
+            "Times a publisher's socket was paused by its per-client limit",
+        ),
+        "limit",
+        [
+            ("rate", counters.throttled(PublishLimit::Rate)),
+            ("bandwidth", counters.throttled(PublishLimit::Bandwidth)),
+        ],
+    )?;
+    ConstCounter::new(counters.shed_qos0()).encode(encoder.encode_descriptor(
+        "magnetite_mqtt_qos0_shed",
+        "QoS 0 deliveries dropped while memory was past its high watermark",
+        None,
+        MetricType::Counter,
+    )?)?;
+    let mut gauges = vec![
+        (
+            "magnetite_mqtt_connect_rate_sources",
+            "Source addresses the per-address connect rate tracks now",
+            admission.tracked_sources() as u64,
+        ),
+        (
+            "magnetite_mqtt_publish_limited_sessions",
+            "Sessions whose publish budget is tracked now (published within about a second)",
+            admission.tracked_publishers() as u64,
+        ),
+    ];
+    if let Some(memory) = admission.memory() {
+        let (high, low) = memory.watermarks();
+        gauges.extend([
+            (
+                "magnetite_memory_resident_bytes",
+                "Resident memory at the last sample (once a second)",
+                memory.rss(),
+            ),
+            (
+                "magnetite_memory_high_watermark_bytes",
+                "Resident memory past which QoS 0 is shed and connects refused",
+                high,
+            ),
+            (
+                "magnetite_memory_low_watermark_bytes",
+                "Resident memory at or below which that stops",
+                low,
+            ),
+            (
+                "magnetite_memory_overloaded",
+                "1 while QoS 0 is shed and connects refused",
+                u64::from(memory.is_shedding()),
+            ),
+        ]);
+    }
+    for (name, help, value) in gauges {
+        let gauge = ConstGauge::new(value);
+        gauge.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+    }
+    Ok(())
 }
 
 /// The cluster link's families (`--cluster-nats`).

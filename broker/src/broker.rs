@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 
+use crate::admission::{self, Admission};
 use crate::bridge::BridgeLink;
 use crate::cluster::ClusterLink;
 use crate::config::BrokerConfig;
@@ -59,6 +60,8 @@ pub(crate) struct Shared<H: Hooks> {
     pub tap: OnceLock<Arc<dyn MessageTap>>,
     /// The bridges' door (see [`crate::bridge`]), installed once at start.
     pub bridge: OnceLock<Arc<dyn BridgeLink>>,
+    /// Overload protection: CONNECT admission, QoS 0 shedding, its counters.
+    pub admission: Arc<Admission>,
 }
 
 pub struct Broker<H: Hooks> {
@@ -111,6 +114,8 @@ impl<H: Hooks> Broker<H> {
             config.max_connections.min(Semaphore::MAX_PERMITS),
         ));
         let slot_waiters = Semaphore::new(config.max_connections.min(MAX_SLOT_WAITERS));
+        let admission = Arc::new(Admission::new(&config.overload));
+        admission::start_sampler(&admission, shutdown.subscribe());
         Broker {
             shared: Arc::new(Shared {
                 config,
@@ -128,6 +133,7 @@ impl<H: Hooks> Broker<H> {
                 tasks: TaskTracker::new(),
                 tap: OnceLock::new(),
                 bridge: OnceLock::new(),
+                admission,
             }),
         }
     }
@@ -144,6 +150,11 @@ impl<H: Hooks> Broker<H> {
 
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
+    }
+
+    /// Overload protection's state and counters (e.g. to move the memory watermarks).
+    pub fn admission(&self) -> &Admission {
+        &self.shared.admission
     }
 
     /// A type-erased handle for the platform (kick sessions, shut down).
@@ -206,7 +217,11 @@ impl<H: Hooks> Shared<H> {
     /// group `group` of `filter` (in a cluster the local pass skips shared groups, see
     /// [`Reach`]). Like [`Shared::publish_from_cluster`], a full queue overflows.
     pub fn publish_to_shared_group(&self, message: Arc<Message>, filter: &str, group: &str) {
+        let shed = self.admission.shedding();
         self.router.route_to_group(filter, group, |entry| {
+            if shed && self.shed_qos0(&message, entry) {
+                return;
+            }
             let one = delivery(&message, entry);
             if let Err(back) = entry.session.deliver(one, &self.stats.dropped) {
                 entry.session.deliver_or_overflow(back, &self.stats.dropped);
@@ -267,11 +282,15 @@ impl<H: Hooks> Shared<H> {
             Some(_) => Reach::DirectOnly,
             None => Reach::All,
         };
+        let shed = self.admission.shedding();
         self.router.route_within(&message.topic, reach, |entry| {
             if entry.options.no_local && entry.session.id == message.origin {
                 return;
             }
             routed.matched += 1;
+            if shed && self.shed_qos0(message, entry) {
+                return;
+            }
             if entry.session.subscription_count.load(Ordering::Relaxed) <= 1 {
                 let one = delivery(message, entry);
                 match entry.session.deliver(one, &self.stats.dropped) {
@@ -288,6 +307,17 @@ impl<H: Hooks> Shared<H> {
         if !several.is_empty() {
             deliver_merged(several, routed, &self.stats.dropped);
         }
+    }
+
+    /// Past the memory watermark: whether this subscription's delivery is QoS 0, and so
+    /// dropped (counted). Checked before merging a session's overlapping subscriptions,
+    /// so a QoS 1 one of them still delivers.
+    fn shed_qos0(&self, message: &Message, entry: &Entry) -> bool {
+        let qos0 = message.qos.min(entry.options.qos) == crate::protocol::QoS::AtMostOnce;
+        if qos0 {
+            self.admission.count_shed();
+        }
+        qos0
     }
 
     /// Publishes where nobody can wait for a slow subscriber (wills): a full queue

@@ -1,11 +1,14 @@
 //! Limits and switches of the engine. `magnetite serve` sets most of them from its
 //! settings (`broker_config` in the root binary): `--max-connections`,
 //! `--max-packet-size`, `--max-connect-packet-size`, `--max-inflight`, `--max-queued`,
-//! `--connect-timeout`, `--max-topic-levels`, `--max-keepalive`. The others
+//! `--connect-timeout`, `--max-topic-levels`, `--max-keepalive`, and the overload flags
+//! (`overload`: `--memory-high-watermark`, `--max-connect-rate`, ...). The others
 //! (`receive_maximum`, `topic_alias_maximum`, `max_session_expiry`) keep their defaults
 //! in the binary; embedders and tests set them directly.
 
 use std::time::Duration;
+
+use crate::admission::OverloadConfig;
 
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -42,6 +45,9 @@ pub struct BrokerConfig {
     /// Upper bound on a session's expiry (seconds); also the lifetime of a 3.1.1
     /// persistent session once offline.
     pub max_session_expiry: u32,
+    /// Memory watermark, connect rates, per-client publish limits (all off by default;
+    /// see [`crate::admission`]).
+    pub overload: OverloadConfig,
 }
 
 impl Default for BrokerConfig {
@@ -59,6 +65,7 @@ impl Default for BrokerConfig {
             max_keepalive: None,
             topic_alias_maximum: 1024,
             max_session_expiry: u32::MAX,
+            overload: OverloadConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::admission::Admission;
 use crate::bridge::BridgeLink;
 use crate::broker::Shared;
 use crate::hooks::{DisconnectReason, Hooks};
@@ -32,6 +33,8 @@ pub trait BrokerControl: Send + Sync {
     fn messages_dropped(&self, reason: DropReason) -> u64;
     /// Persistence counters (all zero with `--persistence none`).
     fn persistence(&self) -> PersistenceCounts;
+    /// Overload protection's state and counters (all zero when no limit is set).
+    fn admission(&self) -> &Admission;
     /// Routes a message from another instance to the local subscribers only.
     fn publish_from_cluster(&self, message: Message);
     /// Keeps (or clears) a retained message another instance took.
@@ -95,6 +98,9 @@ impl<H: Hooks> BrokerControl for Shared<H> {
     }
     fn messages_dropped(&self, reason: DropReason) -> u64 {
         self.stats.dropped.get(reason)
+    }
+    fn admission(&self) -> &Admission {
+        &self.admission
     }
     fn publish_from_cluster(&self, message: Message) {
         Shared::publish_from_cluster(self, Arc::new(message));

@@ -14,6 +14,7 @@
 //! - Everything that decides who may do what is behind [`hooks::Hooks`].
 
 pub mod acl;
+pub mod admission;
 pub mod bridge;
 pub mod broker;
 pub mod cluster;
@@ -23,7 +24,9 @@ pub mod directory;
 mod handle;
 mod handover;
 pub mod hooks;
+pub mod limits;
 pub mod listener;
+pub mod memory;
 mod message;
 pub mod persist;
 mod retained;
@@ -41,6 +44,7 @@ mod ws;
 /// one boundary through which the engine touches bytes.
 pub use magnetite_protocol as protocol;
 
+pub use admission::{OverloadConfig, RefusalReason};
 pub use bridge::BridgeLink;
 pub use broker::{Broker, BrokerHandle, PersistenceCounts};
 pub use cluster::ClusterLink;

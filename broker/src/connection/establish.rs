@@ -70,6 +70,14 @@ async fn establish<H: Hooks, S: Io>(
         }
         _ => return None,
     };
+    // Overload admission, before the slot wait, authentication and the session table.
+    if let Err(refusal) = shared.admission.admit(accepted.peer.ip()) {
+        let server = shared.admission.server_reference();
+        let connack = crate::admission::refusal_connack(connect.protocol, &refusal, server);
+        tracing::debug!(peer = %accepted.peer, ?refusal, "connection refused: overload");
+        send_connack(&mut accepted.io, connect.protocol, connack).await;
+        return None;
+    }
     if accepted.permit.is_none() {
         accepted.permit = wait_for_slot(&shared, deadline).await;
     }
@@ -182,12 +190,22 @@ fn refusal_code(version: ProtocolVersion, refusal: ConnectRefusal) -> u8 {
 }
 
 async fn refuse<S: Io>(io: &mut S, version: ProtocolVersion, code: u8) {
-    let mut out = BytesMut::new();
     let mut properties = Properties::default();
     if version.is_v5() {
         properties.reason_string = Some(reason::describe(code).into());
     }
-    if protocol::encode(&connack(code, false, properties), version, &mut out).is_ok() {
+    let refusal = ConnAck {
+        session_present: false,
+        code,
+        properties,
+    };
+    send_connack(io, version, refusal).await;
+}
+
+/// Writes a refusing CONNACK (the socket is closed after it).
+async fn send_connack<S: Io>(io: &mut S, version: ProtocolVersion, ack: ConnAck) {
+    let mut out = BytesMut::new();
+    if protocol::encode(&Packet::ConnAck(ack), version, &mut out).is_ok() {
         let _ = io.write_all(&out).await;
         let _ = io.flush().await;
     }

@@ -23,6 +23,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             return Err(self.violation(reason::PROTOCOL_ERROR));
         }
         self.resolve_topic_alias(&mut publish)?;
+        self.throttle_publish(&publish).await;
         if publish.topic.split('/').count() > self.shared.config.max_topic_levels {
             return Err(self.violation(reason::TOPIC_NAME_INVALID));
         }

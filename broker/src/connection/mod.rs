@@ -15,6 +15,7 @@ pub mod io;
 mod outbound;
 mod pending_acks;
 pub(crate) mod teardown;
+mod throttle;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
