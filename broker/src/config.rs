@@ -42,6 +42,10 @@ pub struct BrokerConfig {
     /// Upper bound on a session's expiry (seconds); also the lifetime of a 3.1.1
     /// persistent session once offline.
     pub max_session_expiry: u32,
+    /// A TCP connection idle this long (nothing read or delivered, nothing in flight)
+    /// gives up its task until its socket, a delivery, a kick, its keep-alive or
+    /// shutdown needs it (`connection::park`); `None` never parks.
+    pub park_idle_after: Option<Duration>,
 }
 
 impl Default for BrokerConfig {
@@ -59,6 +63,7 @@ impl Default for BrokerConfig {
             max_keepalive: None,
             topic_alias_maximum: 1024,
             max_session_expiry: u32::MAX,
+            park_idle_after: Some(Duration::from_secs(2)),
         }
     }
 }

@@ -11,13 +11,16 @@ mod establish;
 mod handle_ack;
 mod handle_publish;
 mod handle_subscribe;
+mod idle;
 pub mod io;
 mod outbound;
+pub(crate) mod park;
 mod pending_acks;
 pub(crate) mod teardown;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +53,8 @@ enum Exit {
     Violation(u8),
     NotAuthorized,
     Shutdown,
+    /// Idle: the connection leaves its task for the parking lot (see `park`).
+    Park,
 }
 
 impl Exit {
@@ -61,7 +66,7 @@ impl Exit {
             Exit::Kicked(reason) => reason,
             Exit::Violation(_) => DisconnectReason::ProtocolError,
             Exit::NotAuthorized => DisconnectReason::NotAuthorized,
-            Exit::Shutdown => DisconnectReason::ServerShutdown,
+            Exit::Shutdown | Exit::Park => DisconnectReason::ServerShutdown,
         }
     }
 }
@@ -97,6 +102,8 @@ pub(crate) struct Connection<H: Hooks, S: Io> {
     /// v5 session expiry interval in seconds (3.1.1: 0 for clean, max for persistent).
     session_expiry: u32,
     keep_alive: Duration,
+    /// When the client last sent anything (keep-alive counts from here).
+    last_read: Instant,
     limits: ClientLimits,
     /// Topic aliases, allocated on first use (most clients never use them).
     aliases: Option<Box<TopicAliases>>,
@@ -116,26 +123,45 @@ pub(crate) struct Connection<H: Hooks, S: Io> {
 }
 
 impl<H: Hooks, S: Io> Connection<H, S> {
-    /// Runs the connection until it ends, then hands the session back.
+    /// Runs the connection until it ends (then hands the session back) or parks.
     async fn run(mut self) {
-        let exit = self.event_loop().await;
-        Box::pin(self.finish(exit)).await;
+        loop {
+            let exit = self.event_loop().await;
+            if exit == Exit::Park {
+                let shared = Arc::clone(&self.shared);
+                match shared.parking.park(Box::new(self), shared.tasks.token()) {
+                    Ok(()) => return,
+                    // Needed again before it was parked: go on in this task.
+                    Err(connection) => self = *connection,
+                }
+                continue;
+            }
+            let shared = Arc::clone(&self.shared);
+            Box::pin(self.finish(exit)).await;
+            shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
     }
 
     async fn event_loop(&mut self) -> Exit {
         let mut shutdown = self.shared.shutdown.subscribe();
         if *shutdown.borrow() {
+            // Also a parked connection that the shutdown resumed.
+            self.send_disconnect(reason::SERVER_SHUTTING_DOWN);
+            let _ = self.flush().await;
             return Exit::Shutdown;
         }
-        let mut last_read = Instant::now();
-        let keep_alive = self.keep_alive;
-        let deadline = tokio::time::sleep(keep_alive.max(Duration::from_secs(1)));
+        let park_after = self.park_after();
+        let deadline = tokio::time::sleep_until(self.next_check(park_after));
         tokio::pin!(deadline);
-        // Resume: resend in-flight messages, then anything queued while offline.
+        // Resume: resend in-flight messages, then anything queued while offline (or
+        // while parked).
         self.resend_inflight();
         if let Err(exit) = self.drain_deliveries() {
             return exit;
         }
+        // Something was read or delivered since the last check: not idle.
+        let mut busy = false;
         loop {
             if !self.wbuf.is_empty() {
                 if let Err(exit) = self.flush().await {
@@ -161,7 +187,8 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                     match read {
                         Ok(0) | Err(_) => return Exit::Lost,
                         Ok(_) => {
-                            last_read = Instant::now();
+                            self.last_read = Instant::now();
+                            busy = true;
                             // Boxed: packet handling is the largest state of this task,
                             // and an idle connection should not carry it.
                             if let Err(exit) = Box::pin(self.process_input()).await {
@@ -171,18 +198,22 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                     }
                 }
                 _ = self.session.wait_for_deliveries() => {
+                    busy = true;
                     if let Err(exit) = self.drain_deliveries() {
                         return exit;
                     }
                 }
-                _ = &mut deadline, if !keep_alive.is_zero() => {
-                    let limit = keep_alive + keep_alive / 2;
-                    if last_read.elapsed() >= limit {
+                _ = &mut deadline, if !self.keep_alive.is_zero() || park_after.is_some() => {
+                    if self.keep_alive_expired() {
                         self.send_disconnect(reason::KEEP_ALIVE_TIMEOUT);
                         let _ = self.flush().await;
                         return Exit::KeepAlive;
                     }
-                    deadline.as_mut().reset(last_read + limit);
+                    if !std::mem::take(&mut busy) && self.can_park() {
+                        self.release_buffers();
+                        return Exit::Park;
+                    }
+                    deadline.as_mut().reset(self.next_check(park_after));
                 }
             }
         }
@@ -402,6 +433,21 @@ mod size_tests {
         );
         println!("TcpStream: {} B", size_of::<tokio::net::TcpStream>());
         assert!(size_of::<C>() < 1024);
+    }
+
+    /// A parked connection is this record (boxed, buffers released) in one lot slot
+    /// (`park::tests::parked_slot_size`) with one waker allocation: what an idle TCP
+    /// connection costs besides its session and the kernel's socket.
+    #[test]
+    fn parked_record_size() {
+        use std::mem::size_of;
+        type C = super::Connection<crate::AllowAll, tokio::net::TcpStream>;
+        println!("parked Connection: {} B", size_of::<C>());
+        assert!(
+            size_of::<C>() <= 384,
+            "the parked record grew: {} B",
+            size_of::<C>()
+        );
     }
 
     #[tokio::test]
