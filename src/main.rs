@@ -79,6 +79,7 @@ fn broker_config(settings: &Settings) -> BrokerConfig {
         connect_timeout: settings.connect_timeout,
         max_topic_levels: settings.max_topic_levels,
         max_keepalive: settings.max_keepalive,
+        park_idle_after: Some(settings.park_idle_after).filter(|after| !after.is_zero()),
         ..BrokerConfig::default()
     }
 }

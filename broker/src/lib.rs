@@ -21,6 +21,7 @@ mod connection;
 pub mod directory;
 mod handle;
 mod handover;
+mod held;
 pub mod hooks;
 pub mod listener;
 mod message;

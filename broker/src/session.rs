@@ -6,7 +6,7 @@
 //! rest of the state ([`SessionState`]) is owned by the connected task and handed back
 //! to the session when the connection ends, so no lock is taken to use it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
+use crate::held::HeldSubscriptions;
 use crate::hooks::DisconnectReason;
 use crate::hooks::Presentation;
 use crate::message::{Delivery, Message};
@@ -84,7 +85,7 @@ pub struct Inflight {
 pub struct SessionState {
     /// Keyed by the full filter as the client sent it (including any `$share/<group>/`),
     /// so UNSUBSCRIBE finds it by the same text whatever it was routed as.
-    pub subscriptions: HashMap<ByteString, StoredSubscription>,
+    pub subscriptions: HeldSubscriptions,
     pub inflight: VecDeque<Inflight>,
     pub next_pkid: u16,
     /// QoS 2 packet ids received and not yet released by PUBREL.

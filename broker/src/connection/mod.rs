@@ -1,11 +1,22 @@
 //! One task per connection: it owns the socket, and while connected the session state.
 //!
 //! The loop waits on four things at once — bytes from the socket, deliveries queued by
-//! publishers, a kick (takeover, revocation) and server shutdown — plus the keep-alive
-//! deadline. Whatever it decides to send is appended to one write buffer and flushed
-//! with a single write before it waits again, so a burst of deliveries costs one syscall.
-//! Packet handling lives in one file per packet family (`handle_*.rs`), after
-//! mosquitto's layout.
+//! publishers, a kick (takeover, revocation) and server shutdown — plus one timer for
+//! the keep-alive deadline and the idle check. Whatever it decides to send is appended
+//! to one write buffer and flushed with a single write before it waits again, so a
+//! burst of deliveries costs one syscall. Packet handling lives in one file per packet
+//! family (`handle_*.rs`), after mosquitto's layout.
+//!
+//! An idle TCP connection does not keep its task (`idle.rs`, `park.rs`): after
+//! `park_idle_after` with nothing read, delivered, in flight or buffered, the loop
+//! returns `Exit::Park`, the connection (buffers released) moves into the broker's
+//! parking lot and the task ends. Its socket's readiness, its session's wake signal
+//! (deliveries and kicks), the lot's keep-alive sweep and shutdown spawn it again, and
+//! it goes on where it stopped. Busy connections never park. WebSocket and TLS
+//! connections keep their task (their streams cannot be waited on without a future).
+//!
+//! What an idle connection costs is pinned by the size tests at the end of this file
+//! (`Connection`, the task future) and in `park.rs` (the lot slot).
 
 mod establish;
 mod handle_ack;
