@@ -82,6 +82,7 @@ fn broker_config(settings: &Settings) -> anyhow::Result<BrokerConfig> {
         max_topic_levels: settings.max_topic_levels,
         max_keepalive: settings.max_keepalive,
         overload: settings.overload.broker_config()?,
+        park_idle_after: Some(settings.park_idle_after).filter(|after| !after.is_zero()),
         ..BrokerConfig::default()
     })
 }

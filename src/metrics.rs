@@ -61,6 +61,11 @@ impl Collector for BrokerCollector {
                 control.connection_count(),
             ),
             (
+                "magnetite_mqtt_parked_connections",
+                "Idle MQTT connections parked without a task",
+                control.parked_count(),
+            ),
+            (
                 "magnetite_mqtt_sessions",
                 "Sessions, online and offline",
                 control.session_count(),

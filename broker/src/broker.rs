@@ -19,6 +19,7 @@ use crate::admission::{self, Admission};
 use crate::bridge::BridgeLink;
 use crate::cluster::ClusterLink;
 use crate::config::BrokerConfig;
+use crate::connection::park::ParkingLot;
 use crate::directory::SessionDirectory;
 use crate::hooks::{DisconnectReason, Hooks};
 use crate::message::{Delivery, Message};
@@ -55,6 +56,8 @@ pub(crate) struct Shared<H: Hooks> {
     pub slot_waiters: Semaphore,
     pub shutdown: watch::Sender<bool>,
     pub tasks: TaskTracker,
+    /// Idle connections that gave up their task.
+    pub parking: ParkingLot,
     /// Sees every message published on this instance (set once, e.g. the message
     /// store's writer); unset costs one atomic load per PUBLISH.
     pub tap: OnceLock<Arc<dyn MessageTap>>,
@@ -131,6 +134,7 @@ impl<H: Hooks> Broker<H> {
                 slot_waiters,
                 shutdown,
                 tasks: TaskTracker::new(),
+                parking: ParkingLot::default(),
                 tap: OnceLock::new(),
                 bridge: OnceLock::new(),
                 admission,
@@ -157,6 +161,11 @@ impl<H: Hooks> Broker<H> {
         &self.shared.admission
     }
 
+    /// Connections parked now (idle, holding no task).
+    pub fn parked_connections(&self) -> usize {
+        self.shared.parking.parked()
+    }
+
     /// A type-erased handle for the platform (kick sessions, shut down).
     pub fn handle(&self) -> BrokerHandle {
         BrokerHandle {
@@ -168,6 +177,7 @@ impl<H: Hooks> Broker<H> {
     /// until every connection task has run its disconnect hooks.
     pub async fn shutdown(&self) {
         self.shared.shutdown.send_replace(true);
+        self.shared.parking.resume_all();
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
         if let Some(persist) = &self.shared.persist {
@@ -344,7 +354,7 @@ impl<H: Hooks> Shared<H> {
             return false;
         };
         match session.replace_control(None) {
-            Some(control) => control.send(Kick { reason, done: None }).is_ok(),
+            Some(control) => session.send_kick(control, Kick { reason, done: None }),
             None => false,
         }
     }
@@ -361,7 +371,7 @@ impl<H: Hooks> Shared<H> {
                 reason: DisconnectReason::Revoked,
                 done: None,
             };
-            if control.send(kick).is_ok() {
+            if session.send_kick(control, kick) {
                 return true;
             }
         }

@@ -48,6 +48,10 @@ pub struct BrokerConfig {
     /// Memory watermark, connect rates, per-client publish limits (all off by default;
     /// see [`crate::admission`]).
     pub overload: OverloadConfig,
+    /// A TCP connection idle this long (nothing read or delivered, nothing in flight)
+    /// gives up its task until its socket, a delivery, a kick, its keep-alive or
+    /// shutdown needs it (`connection::park`); `None` never parks.
+    pub park_idle_after: Option<Duration>,
 }
 
 impl Default for BrokerConfig {
@@ -66,6 +70,7 @@ impl Default for BrokerConfig {
             topic_alias_maximum: 1024,
             max_session_expiry: u32::MAX,
             overload: OverloadConfig::default(),
+            park_idle_after: Some(Duration::from_secs(2)),
         }
     }
 }

@@ -26,6 +26,8 @@ pub trait BrokerControl: Send + Sync {
     /// Closes the connection of the session and discards it (revoked access).
     fn revoke(&self, namespace: &str, client_id: &str) -> bool;
     fn connection_count(&self) -> usize;
+    /// Connections parked (idle, holding no task); included in `connection_count`.
+    fn parked_count(&self) -> usize;
     fn session_count(&self) -> usize;
     fn retained_count(&self) -> usize;
     fn messages_received(&self) -> u64;
@@ -83,6 +85,9 @@ impl<H: Hooks> BrokerControl for Shared<H> {
     }
     fn connection_count(&self) -> usize {
         self.stats.connections.load(Ordering::Relaxed)
+    }
+    fn parked_count(&self) -> usize {
+        self.parking.parked()
     }
     fn session_count(&self) -> usize {
         self.sessions.len()

@@ -121,13 +121,11 @@ pub(crate) async fn take_over<H: Hooks>(
 ) -> Option<Box<SessionState>> {
     if let Some(old) = session.replace_control(None) {
         let (done_tx, done_rx) = oneshot::channel();
-        if old
-            .send(Kick {
-                reason: DisconnectReason::TakenOver,
-                done: Some(done_tx),
-            })
-            .is_ok()
-        {
+        let kick = Kick {
+            reason: DisconnectReason::TakenOver,
+            done: Some(done_tx),
+        };
+        if session.send_kick(old, kick) {
             let _ = tokio::time::timeout(RELEASE_WAIT, done_rx).await;
         }
     }

@@ -23,6 +23,7 @@ mod connection;
 pub mod directory;
 mod handle;
 mod handover;
+mod held;
 pub mod hooks;
 pub mod limits;
 pub mod listener;

@@ -47,8 +47,8 @@ pub async fn serve_connection<H: Hooks, S: Io>(shared: Arc<Shared<H>>, accepted:
     };
     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
     shared.stats.connects.fetch_add(1, Ordering::Relaxed);
+    // Counted down when it ends, which may be in a later task if it parks.
     connection.run().await;
-    shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Reads CONNECT (within the connect timeout) and accepts or refuses it.
@@ -333,6 +333,7 @@ async fn accept_connect<H: Hooks, S: Io>(
         will: connect.will.map(owned_will),
         session_expiry,
         keep_alive: Duration::from_secs(u64::from(keep_alive)),
+        last_read: Instant::now(),
         limits,
         aliases: None,
         acks: None,
@@ -511,10 +512,11 @@ async fn attach_session<H: Hooks>(
         }
     };
     if let Some(racing) = session.replace_control(Some(control)) {
-        let _ = racing.send(Kick {
+        let kick = Kick {
             reason: DisconnectReason::TakenOver,
             done: None,
-        });
+        };
+        session.send_kick(racing, kick);
     }
     (session, state, present)
 }

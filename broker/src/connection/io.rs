@@ -21,6 +21,16 @@ pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         &mut self,
         buf: &mut BytesMut,
     ) -> impl std::future::Future<Output = io::Result<usize>> + Send;
+
+    /// Whether an idle connection on this stream may park (give up its task, see
+    /// `park`): only if readiness can be awaited with a bare waker, no future.
+    const PARKS: bool = false;
+
+    /// Registers `cx`'s waker for read readiness; true if readable (or failed) now.
+    /// Only called when [`Io::PARKS`].
+    fn register_readable(&self, _cx: &mut std::task::Context<'_>) -> bool {
+        true
+    }
 }
 
 fn reserve_for_read(buf: &mut BytesMut) {
@@ -35,6 +45,12 @@ fn reserve_for_read(buf: &mut BytesMut) {
 }
 
 impl Io for TcpStream {
+    const PARKS: bool = true;
+
+    fn register_readable(&self, cx: &mut std::task::Context<'_>) -> bool {
+        self.poll_read_ready(cx).is_ready()
+    }
+
     async fn read_into(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         loop {
             // `poll_read_ready` keeps the waker in the socket's registration; the

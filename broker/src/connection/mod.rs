@@ -1,18 +1,31 @@
 //! One task per connection: it owns the socket, and while connected the session state.
 //!
 //! The loop waits on four things at once — bytes from the socket, deliveries queued by
-//! publishers, a kick (takeover, revocation) and server shutdown — plus the keep-alive
-//! deadline. Whatever it decides to send is appended to one write buffer and flushed
-//! with a single write before it waits again, so a burst of deliveries costs one syscall.
-//! Packet handling lives in one file per packet family (`handle_*.rs`), after
-//! mosquitto's layout.
+//! publishers, a kick (takeover, revocation) and server shutdown — plus one timer for
+//! the keep-alive deadline and the idle check. Whatever it decides to send is appended
+//! to one write buffer and flushed with a single write before it waits again, so a
+//! burst of deliveries costs one syscall. Packet handling lives in one file per packet
+//! family (`handle_*.rs`), after mosquitto's layout.
+//!
+//! An idle TCP connection does not keep its task (`idle.rs`, `park.rs`): after
+//! `park_idle_after` with nothing read, delivered, in flight or buffered, the loop
+//! returns `Exit::Park`, the connection (buffers released) moves into the broker's
+//! parking lot and the task ends. Its socket's readiness, its session's wake signal
+//! (deliveries and kicks), the lot's keep-alive sweep and shutdown spawn it again, and
+//! it goes on where it stopped. Busy connections never park. WebSocket and TLS
+//! connections keep their task (their streams cannot be waited on without a future).
+//!
+//! What an idle connection costs is pinned by the size tests at the end of this file
+//! (`Connection`, the task future) and in `park.rs` (the lot slot).
 
 mod establish;
 mod handle_ack;
 mod handle_publish;
 mod handle_subscribe;
+mod idle;
 pub mod io;
 mod outbound;
+pub(crate) mod park;
 mod pending_acks;
 pub(crate) mod teardown;
 mod throttle;
@@ -52,6 +65,8 @@ enum Exit {
     Violation(u8),
     NotAuthorized,
     Shutdown,
+    /// Idle: the connection leaves its task for the parking lot (see `park`).
+    Park,
 }
 
 impl Exit {
@@ -63,7 +78,7 @@ impl Exit {
             Exit::Kicked(reason) => reason,
             Exit::Violation(_) => DisconnectReason::ProtocolError,
             Exit::NotAuthorized => DisconnectReason::NotAuthorized,
-            Exit::Shutdown => DisconnectReason::ServerShutdown,
+            Exit::Shutdown | Exit::Park => DisconnectReason::ServerShutdown,
         }
     }
 }
@@ -99,6 +114,8 @@ pub(crate) struct Connection<H: Hooks, S: Io> {
     /// v5 session expiry interval in seconds (3.1.1: 0 for clean, max for persistent).
     session_expiry: u32,
     keep_alive: Duration,
+    /// When the client last sent anything (keep-alive counts from here).
+    last_read: Instant,
     limits: ClientLimits,
     /// Topic aliases, allocated on first use (most clients never use them).
     aliases: Option<Box<TopicAliases>>,
@@ -118,26 +135,45 @@ pub(crate) struct Connection<H: Hooks, S: Io> {
 }
 
 impl<H: Hooks, S: Io> Connection<H, S> {
-    /// Runs the connection until it ends, then hands the session back.
+    /// Runs the connection until it ends (then hands the session back) or parks.
     async fn run(mut self) {
-        let exit = self.event_loop().await;
-        Box::pin(self.finish(exit)).await;
+        loop {
+            let exit = self.event_loop().await;
+            if exit == Exit::Park {
+                let shared = Arc::clone(&self.shared);
+                match shared.parking.park(Box::new(self), shared.tasks.token()) {
+                    Ok(()) => return,
+                    // Needed again before it was parked: go on in this task.
+                    Err(connection) => self = *connection,
+                }
+                continue;
+            }
+            let shared = Arc::clone(&self.shared);
+            Box::pin(self.finish(exit)).await;
+            shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
     }
 
     async fn event_loop(&mut self) -> Exit {
         let mut shutdown = self.shared.shutdown.subscribe();
         if *shutdown.borrow() {
+            // Also a parked connection that the shutdown resumed.
+            self.send_disconnect(reason::SERVER_SHUTTING_DOWN);
+            let _ = self.flush().await;
             return Exit::Shutdown;
         }
-        let mut last_read = Instant::now();
-        let keep_alive = self.keep_alive;
-        let deadline = tokio::time::sleep(keep_alive.max(Duration::from_secs(1)));
+        let park_after = self.park_after();
+        let deadline = tokio::time::sleep_until(self.next_check(park_after));
         tokio::pin!(deadline);
-        // Resume: resend in-flight messages, then anything queued while offline.
+        // Resume: resend in-flight messages, then anything queued while offline (or
+        // while parked).
         self.resend_inflight();
         if let Err(exit) = self.drain_deliveries() {
             return exit;
         }
+        // Something was read or delivered since the last check: not idle.
+        let mut busy = false;
         loop {
             if !self.wbuf.is_empty() {
                 if let Err(exit) = self.flush().await {
@@ -164,7 +200,8 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                         Ok(0) | Err(_) => return Exit::Lost,
                         Ok(n) => {
                             self.shared.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
-                            last_read = Instant::now();
+                            self.last_read = Instant::now();
+                            busy = true;
                             // Boxed: packet handling is the largest state of this task,
                             // and an idle connection should not carry it.
                             if let Err(exit) = Box::pin(self.process_input()).await {
@@ -174,18 +211,22 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                     }
                 }
                 _ = self.session.wait_for_deliveries() => {
+                    busy = true;
                     if let Err(exit) = self.drain_deliveries() {
                         return exit;
                     }
                 }
-                _ = &mut deadline, if !keep_alive.is_zero() => {
-                    let limit = keep_alive + keep_alive / 2;
-                    if last_read.elapsed() >= limit {
+                _ = &mut deadline, if !self.keep_alive.is_zero() || park_after.is_some() => {
+                    if self.keep_alive_expired() {
                         self.send_disconnect(reason::KEEP_ALIVE_TIMEOUT);
                         let _ = self.flush().await;
                         return Exit::KeepAlive;
                     }
-                    deadline.as_mut().reset(last_read + limit);
+                    if !std::mem::take(&mut busy) && self.can_park() {
+                        self.release_buffers();
+                        return Exit::Park;
+                    }
+                    deadline.as_mut().reset(self.next_check(park_after));
                 }
             }
         }
@@ -412,6 +453,21 @@ mod size_tests {
         );
         println!("TcpStream: {} B", size_of::<tokio::net::TcpStream>());
         assert!(size_of::<C>() < 1024);
+    }
+
+    /// A parked connection is this record (boxed, buffers released) in one lot slot
+    /// (`park::tests::parked_slot_size`) with one waker allocation: what an idle TCP
+    /// connection costs besides its session and the kernel's socket.
+    #[test]
+    fn parked_record_size() {
+        use std::mem::size_of;
+        type C = super::Connection<crate::AllowAll, tokio::net::TcpStream>;
+        println!("parked Connection: {} B", size_of::<C>());
+        assert!(
+            size_of::<C>() <= 384,
+            "the parked record grew: {} B",
+            size_of::<C>()
+        );
     }
 
     #[tokio::test]
