@@ -192,26 +192,69 @@ pub fn encode_publish(
     version: ProtocolVersion,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
+    let parts = PublishParts {
+        dup: p.dup,
+        qos: p.qos,
+        retain: p.retain,
+        topic: &p.topic,
+        pkid: p.pkid,
+        properties: Some(&p.properties),
+        payload: &p.payload,
+    };
+    encode_publish_parts(&parts, version, out)
+}
+
+/// A PUBLISH as borrowed pieces. The broker delivers a stored message by pointing at its
+/// topic, properties and payload: no `Publish` (with its ~400-byte `Properties`) is
+/// built, cloned and dropped per delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishParts<'a> {
+    pub dup: bool,
+    pub qos: QoS,
+    pub retain: bool,
+    pub topic: &'a str,
+    /// Written only for QoS 1/2.
+    pub pkid: u16,
+    /// 5.0 properties; `None` is the same as empty ones (one zero length byte).
+    pub properties: Option<&'a Properties>,
+    pub payload: &'a [u8],
+}
+
+/// Appends the PUBLISH made of `p` encoded for `version` to `out`.
+pub fn encode_publish_parts(
+    p: &PublishParts<'_>,
+    version: ProtocolVersion,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let v5 = version.is_v5();
     check_field(p.topic.len())?;
-    if v5 && !p.properties.is_empty() {
-        properties::check(&p.properties)?;
+    // Empty properties encode as one zero byte; their 29 fields are not walked.
+    let props = p.properties.filter(|props| v5 && !props.is_empty());
+    if let Some(props) = props {
+        properties::check(props)?;
     }
-    let body = publish_len(p, v5);
+    let props_len = match props {
+        Some(props) => properties::len_with_prefix(props),
+        None => usize::from(v5),
+    };
+    let id = if p.qos == QoS::AtMostOnce { 0 } else { 2 };
+    let body = str_len(p.topic) + id + props_len + p.payload.len();
     if body > MAX_VARINT {
         return Err(EncodeError::PacketTooLarge);
     }
     out.reserve(1 + varint_len(body) + body);
-    out.put_u8(publish_header(p));
+    out.put_u8(0x30 | (u8::from(p.dup) << 3) | ((p.qos as u8) << 1) | u8::from(p.retain));
     write_varint(out, body);
-    write_string(out, &p.topic);
-    if p.qos != QoS::AtMostOnce {
+    write_string(out, p.topic);
+    if id != 0 {
         out.put_u16(p.pkid);
     }
-    if v5 {
-        properties::encode(&p.properties, out);
+    match props {
+        Some(props) => properties::encode(props, out),
+        None if v5 => out.put_u8(0),
+        None => {}
     }
-    out.put_slice(&p.payload);
+    out.put_slice(p.payload);
     Ok(())
 }
 

@@ -20,6 +20,6 @@ pub mod topic;
 mod wire;
 
 pub use decode::{decode, MIN_RESERVE_AHEAD};
-pub use encode::{encode, encode_publish, encoded_len};
+pub use encode::{encode, encode_publish, encode_publish_parts, encoded_len, PublishParts};
 pub use error::{DecodeError, EncodeError};
 pub use packet::*;

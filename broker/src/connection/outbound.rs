@@ -50,6 +50,9 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         if self.send_shared_frame(&delivery) {
             return;
         }
+        if delivery.qos != QoS::AtMostOnce && self.is_plain(&delivery) {
+            return self.send_plain_acked(delivery);
+        }
         let mut publish = self.outgoing_publish(&delivery, now);
         if !self.fits_client(&publish) {
             self.shared.stats.dropped.count(DropReason::PacketTooLarge);
@@ -93,6 +96,43 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         self.wbuf.extend_from_slice(frame);
         self.traffic.outbound += 1;
         true
+    }
+
+    /// Nothing per-subscriber to add: no subscription ids, the topic as routed, no topic
+    /// alias, no expiry to count down, no packet size limit to check.
+    fn is_plain(&self, delivery: &Delivery) -> bool {
+        delivery.subscription_ids.is_empty()
+            && delivery.presented.is_none()
+            && delivery.message.expires_at.is_none()
+            && self.limits.topic_alias_max == 0
+            && self.limits.max_packet_size.is_none()
+    }
+
+    /// A plain QoS 1/2 delivery, encoded straight from the shared message with its packet
+    /// id: the common case costs no `Publish` value, no refcount traffic on its topic and
+    /// payload, and no walk over empty properties (see `PublishParts`).
+    fn send_plain_acked(&mut self, delivery: Delivery) {
+        let pkid = self.state.allocate_pkid();
+        self.record_sent(delivery.stored, pkid, false);
+        let message = &delivery.message;
+        let parts = protocol::PublishParts {
+            dup: false,
+            qos: delivery.qos,
+            retain: delivery.retain,
+            topic: &message.topic,
+            pkid,
+            properties: message.properties.as_deref(),
+            payload: &message.payload,
+        };
+        if let Err(err) = protocol::encode_publish_parts(&parts, self.version, &mut self.wbuf) {
+            tracing::warn!(client_id = %self.client_id, error = %err, "cannot encode publish");
+        }
+        self.state.inflight.push_back(Inflight {
+            pkid,
+            delivery,
+            released: false,
+        });
+        self.traffic.outbound += 1;
     }
 
     /// A persisted delivery's flow ended (acknowledged, refused, expired, too large):
