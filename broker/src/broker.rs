@@ -341,7 +341,7 @@ impl<H: Hooks> Shared<H> {
     /// Publishes a `$SYS` reading ([`crate::sys`]): retained and routed on this instance
     /// only (each broker reports itself), neither persisted nor counted as received.
     pub(crate) fn publish_sys(&self, message: Arc<Message>) {
-        self.retained.set(&message);
+        self.retained.set_sys(&message);
         let mut routed = Routed::default();
         self.route_locally(&message, &mut routed);
         for (session, delivery) in routed.blocked {

@@ -10,9 +10,13 @@ use parking_lot::RwLock;
 use crate::message::Message;
 use crate::protocol::topic;
 
+/// Clients' retained messages, and apart from them the broker's own `$SYS` tree (kept
+/// out of `by_topic` so counts, metrics and the persistent store see only what clients
+/// retained; no client may publish under `$SYS`).
 #[derive(Default)]
 pub struct RetainedStore {
     by_topic: RwLock<HashMap<ByteString, Arc<Message>>>,
+    sys: RwLock<HashMap<ByteString, Arc<Message>>>,
 }
 
 impl RetainedStore {
@@ -31,6 +35,12 @@ impl RetainedStore {
         Some(owned)
     }
 
+    /// Sets the broker's own retained `$SYS` value of a topic (see [`crate::sys`]).
+    pub fn set_sys(&self, message: &Message) {
+        let owned = Arc::new(message.owned_copy());
+        self.sys.write().insert(owned.topic.clone(), owned);
+    }
+
     /// Puts back a retained message read from the store at start.
     pub fn restore(&self, message: Arc<Message>) {
         self.by_topic.write().insert(message.topic.clone(), message);
@@ -39,7 +49,11 @@ impl RetainedStore {
     /// Retained messages whose topic matches `filter`, skipping expired ones.
     pub fn matching(&self, filter: &str) -> Vec<Arc<Message>> {
         let now = Instant::now();
-        let map = self.by_topic.read();
+        let map = if filter.starts_with("$SYS") {
+            self.sys.read()
+        } else {
+            self.by_topic.read()
+        };
         if !filter.contains(['+', '#']) {
             return map
                 .get(filter)
@@ -59,6 +73,7 @@ impl RetainedStore {
         found
     }
 
+    /// Clients' retained messages (the `$SYS` tree not counted).
     pub fn len(&self) -> usize {
         self.by_topic.read().len()
     }
