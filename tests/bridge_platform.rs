@@ -141,19 +141,6 @@ fn an_edge_logs_in_upstream_with_a_certificate_from_the_central_certs_service() 
     assert_telemetry_arrives(&central.server, &app, &channel, &edge, "hum", "40");
 }
 
-/// A client of `domain` named `name` with `metadata`.
-fn client_with(api: &Api, domain: &str, name: &str, metadata: Value) -> Device {
-    let body = json!({"name": name, "metadata": metadata});
-    let c = api.expect("POST", &format!("/{domain}/clients"), Some(body), 201);
-    Device {
-        id: c["id"].as_str().expect("id").to_string(),
-        secret: c["credentials"]["secret"]
-            .as_str()
-            .expect("secret")
-            .to_string(),
-    }
-}
-
 /// The central's Kaa connectivity events in order (`GET /events?stream=kaa`), each as
 /// its kind (`connected`/`disconnected`) and its endpoint ids sorted (the row keeps
 /// the endpoints map as JSON text).
@@ -203,8 +190,8 @@ fn an_edge_declares_its_connected_devices_to_the_central_and_again_after_a_recon
     let central = platform::server(&["--event-store", &nats_url, "--kaa-events"]);
     let api = Api::admin(&central);
     let site = api.domain("Site", "site");
-    let gw = client_with(&api, &site, "gateway", json!({"gateway": true}));
-    let dev = client_with(&api, &site, "lamp", json!({}));
+    let gw = api.client_with(&site, "gateway", json!({"gateway": true}));
+    let dev = api.client_with(&site, "lamp", json!({}));
     // A client of another domain: the edge cannot make the gateway serve it.
     let elsewhere = api.domain("Elsewhere", "elsewhere");
     let foreign = api.client(&elsewhere, "foreign");
