@@ -1,6 +1,7 @@
 //! Gateway bridges of `serve` (`--bridge`, `[[bridge]]`; the `magnetite-bridge` crate):
 //! their settings, their start (queues opened, the engine's bridge door installed, one
-//! link task each), their `/metrics` families, and their link events.
+//! link task each), their `/metrics` families, their link events, and the local
+//! sessions' starts and ends for the bridges that declare devices upstream.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,9 +119,16 @@ where
         .iter()
         .map(|b| (b.spec.name.clone(), Arc::clone(&b.stats)))
         .collect();
+    let door: Arc<Bridges> = Arc::new(Bridges(bridges));
     anyhow::ensure!(
-        handle.set_bridge(Arc::new(Bridges(bridges))),
+        handle.set_bridge(door.clone()),
         "the broker already has a bridge door"
+    );
+    // Devices behind the gateway (`declare=true`): the event hooks know the id a session
+    // names (platform client id, else MQTT client id) and tell the bridges.
+    anyhow::ensure!(
+        broker.hooks().set_bridge(door),
+        "the event hooks already have a bridge door"
     );
     Ok(Some(Box::new(BridgeCollector(stats))))
 }

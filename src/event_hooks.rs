@@ -5,13 +5,15 @@
 //! or dropped subscription, and, when a session that published or received anything
 //! ends, its message counts (the engine counts them per connection; one event per
 //! session, never one per message): the journal's telemetry comes from these.
+//! Session starts and ends also go, under the same id, to the gateway bridges' device
+//! door ([`BridgeLink::device_connected`]) once one is installed.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use magnetite_broker::{
-    AuthDecision, ConnectInfo, DisconnectReason, FilterVerdict, Hooks, TopicVerdict, Traffic,
-    V3PublishRefusal,
+    AuthDecision, BridgeLink, ConnectInfo, DisconnectReason, FilterVerdict, Hooks, TopicVerdict,
+    Traffic, V3PublishRefusal,
 };
 use magnetite_events::{MqttEventType, MqttWriter, SubscriptionChange};
 
@@ -52,6 +54,8 @@ pub struct WithEvents<H> {
     inner: H,
     /// Taken at shutdown so the writer can flush and stop.
     writer: Mutex<Option<MqttWriter>>,
+    /// Told every session start and end (bridges with `declare=true`).
+    bridge: OnceLock<Arc<dyn BridgeLink>>,
 }
 
 impl<H> WithEvents<H> {
@@ -59,7 +63,14 @@ impl<H> WithEvents<H> {
         WithEvents {
             inner,
             writer: Mutex::new(Some(writer)),
+            bridge: OnceLock::new(),
         }
+    }
+
+    /// Tells `bridge` of every session start and end from now on, by the id the
+    /// events name; false when one is installed already.
+    pub fn set_bridge(&self, bridge: Arc<dyn BridgeLink>) -> bool {
+        self.bridge.set(bridge).is_ok()
     }
 
     /// The wrapped hooks.
@@ -154,11 +165,11 @@ where
 
     fn on_connect(&self, identity: &Self::Identity, mqtt_client_id: &str) {
         self.inner.on_connect(identity, mqtt_client_id);
-        self.record(
-            identity.event_client_id(mqtt_client_id),
-            identity.event_domain(),
-            MqttEventType::Connect,
-        );
+        let client = identity.event_client_id(mqtt_client_id);
+        if let Some(bridge) = self.bridge.get() {
+            bridge.device_connected(client);
+        }
+        self.record(client, identity.event_domain(), MqttEventType::Connect);
     }
 
     fn on_disconnect(
@@ -177,6 +188,9 @@ where
             self.with_writer(|w| {
                 w.record_traffic(client, mqtt_client_id, domain, inbound, outbound)
             });
+        }
+        if let Some(bridge) = self.bridge.get() {
+            bridge.device_disconnected(client);
         }
         self.record(client, domain, MqttEventType::Disconnect);
     }

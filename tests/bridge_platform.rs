@@ -1,6 +1,8 @@
 //! The README's gateway deployment: a central magnetite under `--auth platform` and an
 //! edge under `--auth none` whose bridge logs in as a platform client (id + secret from
-//! a file) and maps its local topics onto a channel of the central instance.
+//! a file) and maps its local topics onto a channel of the central instance; with
+//! `declare=true` the devices connected at the edge are served by the gateway in the
+//! central's Kaa connectivity events (declared again after the link comes back).
 
 mod common;
 mod platform;
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::{finish, mosquitto, Server};
 use platform::tls::{issue, tls_server};
 use platform::{device_pub, device_sub, fleet_server, Api, Device};
+use serde_json::{json, Value};
 
 /// `magnetite_bridge_connected{bridge="cloud"}` reads 1 within 20 s.
 fn wait_connected(edge: &Server) -> bool {
@@ -136,4 +139,112 @@ fn an_edge_logs_in_upstream_with_a_certificate_from_the_central_certs_service() 
     let edge = common::start(&["--bridge", &bridge]);
     assert!(wait_connected(&edge), "{}", edge.log());
     assert_telemetry_arrives(&central.server, &app, &channel, &edge, "hum", "40");
+}
+
+/// The central's Kaa connectivity events in order (`GET /events?stream=kaa`), each as
+/// its kind (`connected`/`disconnected`) and its endpoint ids sorted (the row keeps
+/// the endpoints map as JSON text).
+fn connectivity(api: &Api) -> Vec<(String, Vec<String>)> {
+    api.event_log("kaa")
+        .iter()
+        .filter_map(|e| {
+            let kind = e["kaa"].as_str()?.strip_prefix("connectivity.")?;
+            let endpoints: Value = serde_json::from_str(e["endpoints"].as_str()?).ok()?;
+            let ids = endpoints.as_object()?.keys().cloned().collect();
+            Some((kind.to_string(), ids))
+        })
+        .collect()
+}
+
+/// Polls [`connectivity`] (30 s at most) until `done` holds; the events.
+fn wait_connectivity(
+    api: &Api,
+    what: &str,
+    done: impl Fn(&[(String, Vec<String>)]) -> bool,
+) -> Vec<(String, Vec<String>)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = connectivity(api);
+        if done(&events) {
+            return events;
+        }
+        assert!(Instant::now() < deadline, "{what}: {events:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn count(events: &[(String, Vec<String>)], kind: &str, endpoints: &[&str]) -> usize {
+    let mut want: Vec<String> = endpoints.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    events
+        .iter()
+        .filter(|(k, e)| k == kind && *e == want)
+        .count()
+}
+
+#[test]
+fn an_edge_declares_its_connected_devices_to_the_central_and_again_after_a_reconnection() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = magnetite_testkit::servers::nats(dir.path());
+    let nats_url = format!("nats://127.0.0.1:{}", nats.port);
+    let central = platform::server(&["--event-store", &nats_url, "--kaa-events"]);
+    let api = Api::admin(&central);
+    let site = api.domain("Site", "site");
+    let gw = api.client_with(&site, "gateway", json!({"gateway": true}));
+    let dev = api.client_with(&site, "lamp", json!({}));
+    // A client of another domain: the edge cannot make the gateway serve it.
+    let elsewhere = api.domain("Elsewhere", "elsewhere");
+    let foreign = api.client(&elsewhere, "foreign");
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, &gw.secret).unwrap();
+    let bridge = format!(
+        "name=cloud,url=mqtt://127.0.0.1:{},client-id=edge-1,username={},password-file={},declare=true",
+        central.mqtt.port(),
+        gw.id,
+        secret_file.display()
+    );
+    let edge = common::start(&["--bridge", &bridge]);
+    assert!(wait_connected(&edge), "{}", edge.log());
+
+    // Local devices (`--auth none` at the edge: the MQTT client id names the device).
+    let local = |id: &str| {
+        common::spawn_mosquitto("mosquitto_sub", &edge.port(), &["-i", id, "-t", "local/x"])
+    };
+    let mut sessions = vec![local(&dev.id), local(&foreign.id)];
+    wait_connectivity(&api, "the edge's device is declared", |e| {
+        count(e, "connected", &[&dev.id]) == 1
+    });
+
+    // Cut the link: a session taking over the bridge's MQTT client id upstream. The
+    // gateway's disconnect lists its device; the bridge reconnects and declares again.
+    let taker = mosquitto(
+        "mosquitto_pub",
+        &central.port(),
+        &[
+            "-i", "edge-1", "-u", &gw.id, "-P", &gw.secret, "-t", "x", "-n",
+        ],
+    );
+    common::assert_success(&taker);
+    wait_connectivity(&api, "the device is declared again", |e| {
+        count(e, "connected", &[&dev.id]) == 2
+    });
+
+    edge.stop();
+    let events = wait_connectivity(&api, "the edge's stop lists the device", |e| {
+        count(e, "disconnected", &[&gw.id, &dev.id]) == 2
+    });
+    let shown = format!("{events:?}");
+    assert!(
+        !shown.contains(&foreign.id),
+        "another domain's client: {shown}"
+    );
+    assert_eq!(
+        events.last().map(|(kind, _)| kind.as_str()),
+        Some("disconnected"),
+        "{shown}"
+    );
+    for session in &mut sessions {
+        let _ = session.kill();
+        let _ = session.wait();
+    }
 }

@@ -140,18 +140,6 @@ fn kinds(events: &[Decoded]) -> Vec<String> {
         .collect()
 }
 
-fn client_with(api: &Api, domain: &str, name: &str, metadata: Value) -> platform::Device {
-    let body = json!({"name": name, "metadata": metadata});
-    let c = api.expect("POST", &format!("/{domain}/clients"), Some(body), 201);
-    platform::Device {
-        id: c["id"].as_str().expect("id").to_string(),
-        secret: c["credentials"]["secret"]
-            .as_str()
-            .expect("secret")
-            .to_string(),
-    }
-}
-
 /// An MQTT 3.1.1 session of `device` that PUBLISHes (QoS 1) each of `declared` to
 /// `$magnetite/endpoints/<id>`, waits for every PUBACK, then DISCONNECTs.
 fn session(mqtt: std::net::SocketAddr, device: &platform::Device, declared: &[&str]) {
@@ -212,12 +200,9 @@ fn every_event_type_decodes_per_the_rfc_schemas() {
     let since = now_ms();
     let sub = subscriber(s.nats.port, 6);
     let d = s.api.domain("Kaa", "kaa");
-    let c = client_with(
-        &s.api,
-        &d,
-        "sensor",
-        json!({"app_version": "1.0", "room": "a"}),
-    );
+    let c = s
+        .api
+        .client_with(&d, "sensor", json!({"app_version": "1.0", "room": "a"}));
     let new_md = json!({"app_version": "1.1", "room": "a", "cfg": {"x": [1, 2]}, "nil": null});
     let path = format!("/{d}/clients/{}", c.id);
     s.api
@@ -281,12 +266,9 @@ fn metadata_diff_rules_full_partial_and_empty() {
     let s = setup(&["--kaa-app-version-key", "fw", "--event-store", &redis_url]);
     let since = now_ms();
     let d = s.api.domain("Diff", "diff");
-    let c = client_with(
-        &s.api,
-        &d,
-        "meter",
-        json!({"a": 1, "b": {"n": [1]}, "c": "x"}),
-    );
+    let c = s
+        .api
+        .client_with(&d, "meter", json!({"a": 1, "b": {"n": [1]}, "c": "x"}));
     let path = format!("/{d}/clients/{}", c.id);
     let partial = format!("{path}/metadata");
     // A full replace: `b` is removed, `c` updated.
@@ -382,21 +364,17 @@ fn a_gateway_disconnect_lists_every_device_it_declared_and_nothing_else() {
     let since = now_ms();
     let d = s.api.domain("Site", "site");
     let gw_md = json!({"gateway": true, "app_version": "gw-2"});
-    let gw = client_with(&s.api, &d, "gateway", gw_md);
+    let gw = s.api.client_with(&d, "gateway", gw_md);
     let devs: Vec<platform::Device> = (0..5)
         .map(|i| {
-            client_with(
-                &s.api,
-                &d,
-                &format!("dev{i}"),
-                json!({"app_version": "d-1"}),
-            )
+            s.api
+                .client_with(&d, &format!("dev{i}"), json!({"app_version": "d-1"}))
         })
         .collect();
-    let disabled = client_with(&s.api, &d, "off", json!({}));
+    let disabled = s.api.client_with(&d, "off", json!({}));
     let off_path = format!("/{d}/clients/{}/disable", disabled.id);
     s.api.expect("POST", &off_path, None, 200);
-    let plain = client_with(&s.api, &d, "plain", json!({"gateway": "yes"}));
+    let plain = s.api.client_with(&d, "plain", json!({"gateway": "yes"}));
     // Another tenant: its own user, domain and client.
     let (email, password) = ("other@kaa.example.com", "other-password-1");
     let user =
@@ -489,13 +467,16 @@ fn a_gateway_disconnect_lists_every_device_it_declared_and_nothing_else() {
 fn a_nats_outage_loses_no_kaa_event() {
     let mut s = setup(&[]);
     let d = s.api.domain("Outage", "outage");
-    let gw = client_with(&s.api, &d, "gw", json!({"gateway": true}));
+    let gw = s.api.client_with(&d, "gw", json!({"gateway": true}));
     let before = messages(s.nats.port, 1);
     assert_eq!(before.len(), 1, "shipping before the outage");
     s.nats.stop_gracefully();
 
     let devices: Vec<platform::Device> = (0..20)
-        .map(|i| client_with(&s.api, &d, &format!("c{i:02}"), json!({"app_version": "1"})))
+        .map(|i| {
+            s.api
+                .client_with(&d, &format!("c{i:02}"), json!({"app_version": "1"}))
+        })
         .collect();
     for (i, dev) in devices.iter().enumerate() {
         let body = json!({"metadata": {"app_version": "2", "i": i}});

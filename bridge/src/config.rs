@@ -108,6 +108,9 @@ pub struct BridgeSpec {
     pub outbound: Vec<Mapping>,
     /// Upstream messages published locally.
     pub inbound: Vec<Mapping>,
+    /// Declare every connected local device upstream as served by this gateway
+    /// (`$magnetite/endpoints/<id>`, see [`crate::devices`]); default false.
+    pub declare: bool,
 }
 
 /// Limits of every bridge's store-and-forward queue.
@@ -228,6 +231,7 @@ struct SpecBuilder {
     tls: TlsFiles,
     outbound: Vec<Mapping>,
     inbound: Vec<Mapping>,
+    declare: Option<bool>,
 }
 
 fn boolean(key: &str, value: &str) -> Result<bool, SpecError> {
@@ -255,6 +259,7 @@ impl SpecBuilder {
                 })
             }
             "clean" => self.clean = Some(boolean(key, value)?),
+            "declare" => self.declare = Some(boolean(key, value)?),
             "keepalive" => self.keep_alive = Some(value.parse().map_err(|_| bad(key, "seconds"))?),
             "ca" => self.tls.ca = Some(value.into()),
             "cert" => self.tls.cert = Some(value.into()),
@@ -306,6 +311,7 @@ impl SpecBuilder {
             tls: self.tls,
             outbound: self.outbound,
             inbound: self.inbound,
+            declare: self.declare.unwrap_or(false),
         })
     }
 }
@@ -382,9 +388,10 @@ mod tests {
     fn a_spec_reads_every_setting_and_credentials_from_the_url() {
         let spec: BridgeSpec =
             "name=cloud,url=mqtts://id:secret@cloud.example,version=3.1.1,clean=false,\
-            out=s/# -> e/s/#,out=t,in=c/# -> d/#,ca=/ca.pem,keepalive=10"
+            out=s/# -> e/s/#,out=t,in=c/# -> d/#,ca=/ca.pem,keepalive=10,declare=true"
                 .parse()
                 .unwrap();
+        assert!(spec.declare);
         assert_eq!(spec.upstream.scheme, Scheme::Mqtts);
         assert_eq!(spec.upstream.port, 8883);
         assert_eq!(spec.username.as_deref(), Some("id"));
@@ -418,6 +425,11 @@ mod tests {
             err("url=mqtt://h,cert=/c"),
             SpecError::BadValue { .. }
         ));
+        assert!(matches!(
+            err("url=mqtt://h,declare=yes"),
+            SpecError::BadValue { .. }
+        ));
+        assert!(!"url=mqtt://h".parse::<BridgeSpec>().unwrap().declare);
         assert!(matches!(
             err("url=mqtt://h,nonsense"),
             SpecError::NotAPair(_)

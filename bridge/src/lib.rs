@@ -11,6 +11,8 @@
 //!   jittered exponential backoff), subscribes its inbound mappings again, sends the
 //!   queue in order and releases each record only on the upstream's PUBACK (PUBCOMP),
 //!   and publishes inbound messages locally.
+//! - [`devices`] (`declare=true`): the local devices connected, declared upstream as
+//!   served by this gateway by the link (again after every reconnection).
 //!
 //! Loops: a message crosses at most one bridge. Every message a bridge publishes —
 //! upstream (MQTT 5) or locally — carries the user property [`LOOP_MARK`]; a bridge
@@ -25,6 +27,7 @@
 
 pub mod client;
 pub mod config;
+pub mod devices;
 pub mod link;
 pub mod queue;
 pub mod stats;
@@ -43,6 +46,7 @@ pub use config::{BridgeSpec, Mapping, QueueLimits, SpecError};
 pub use link::LinkObserver;
 pub use stats::BridgeStats;
 
+use crate::devices::Devices;
 use crate::queue::{Appended, Queue};
 
 /// [`Message::publisher`] of the messages bridges publish locally.
@@ -66,6 +70,8 @@ pub struct Bridge {
     pub spec: BridgeSpec,
     pub queue: Queue,
     pub stats: Arc<BridgeStats>,
+    /// The local devices connected (kept only with `declare=true`).
+    pub devices: Devices,
     qos0: mpsc::Sender<Qos0>,
     qos0_rx: parking_lot::Mutex<Option<mpsc::Receiver<Qos0>>>,
 }
@@ -84,6 +90,7 @@ impl Bridge {
             spec,
             queue,
             stats,
+            devices: Devices::default(),
             qos0,
             qos0_rx: parking_lot::Mutex::new(Some(rx)),
         })
@@ -150,6 +157,18 @@ impl BridgeLink for Bridges {
         }
         for bridge in &self.0 {
             bridge.forward(message);
+        }
+    }
+
+    fn device_connected(&self, id: &str) {
+        for bridge in self.0.iter().filter(|b| b.spec.declare) {
+            bridge.devices.connected(id);
+        }
+    }
+
+    fn device_disconnected(&self, id: &str) {
+        for bridge in self.0.iter().filter(|b| b.spec.declare) {
+            bridge.devices.disconnected(id);
         }
     }
 }

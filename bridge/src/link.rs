@@ -7,6 +7,10 @@
 //! the upstream receives them in the order they were published here. A connection that
 //! drops with messages in flight sends them again from the first unacknowledged one
 //! (QoS 1's at-least-once: those may arrive twice; nothing else does).
+//!
+//! With `declare=true` the link also declares the connected local devices upstream
+//! ([`crate::devices`]) before the queue, on each connection anew. Declarations are
+//! QoS 1 on packet ids of their own ([`DECLARE_PKIDS`]), inside the same window.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
@@ -14,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::Bytes;
 use bytestring::ByteString;
 use magnetite_broker::{BrokerHandle, Message};
 use magnetite_protocol::{
@@ -24,6 +29,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::client::{self, Connected, LinkError, PacketWriter};
+use crate::devices::DECLARE_PREFIX;
 use crate::queue::{unix_ms, Cursor, Record};
 use crate::{config, Bridge, Qos0, BRIDGE_PUBLISHER, LOOP_MARK};
 
@@ -32,6 +38,15 @@ use crate::{config, Bridge, Qos0, BRIDGE_PUBLISHER, LOOP_MARK};
 const MAX_IN_FLIGHT: usize = 256;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Queue records use packet ids 1..=RECORD_PKIDS (by sequence number)...
+const RECORD_PKIDS: u64 = 65_000;
+/// ...and device declarations the ids above, so an acknowledgement names one or the
+/// other.
+const DECLARE_PKIDS: std::ops::RangeInclusive<u16> = 65_001..=65_535;
+/// Most devices declared on one upstream connection (the central instance serves at
+/// most `--kaa-max-endpoints` per connection anyway): bounds the memory a flood of
+/// local client ids can take.
+const MAX_DECLARED: usize = 10_000;
 /// How often the open queue segment is fsynced (the power-loss bound).
 const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -145,6 +160,11 @@ struct Session<'a> {
     cursor: Cursor,
     /// Inbound QoS 2 packet ids published locally and waiting for PUBREL.
     inbound_qos2: HashSet<u16>,
+    /// Devices declared on this connection.
+    declared: HashSet<String>,
+    /// Packet ids of declarations not yet acknowledged.
+    declaring: HashSet<u16>,
+    next_declare_pkid: u16,
 }
 
 impl<'a> Session<'a> {
@@ -156,6 +176,9 @@ impl<'a> Session<'a> {
             in_flight: VecDeque::new(),
             cursor: bridge.queue.cursor(),
             inbound_qos2: HashSet::new(),
+            declared: HashSet::new(),
+            declaring: HashSet::new(),
+            next_declare_pkid: *DECLARE_PKIDS.start(),
         }
     }
 
@@ -173,7 +196,9 @@ impl<'a> Session<'a> {
         let keep_alive = Duration::from_secs(u64::from(self.bridge.spec.keep_alive.max(1)));
         let mut ping = tokio::time::interval_at(Instant::now() + keep_alive / 2, keep_alive / 2);
         let mut last_heard = Instant::now();
+        let declare = self.bridge.spec.declare;
         loop {
+            self.declare_devices(&mut writer)?;
             self.fill_window(&mut writer)?;
             writer.flush().await?;
             tokio::select! {
@@ -181,7 +206,8 @@ impl<'a> Session<'a> {
                     last_heard = Instant::now();
                     self.handle(packet?, &mut writer)?;
                 }
-                () = self.bridge.queue.appended(), if self.in_flight.len() < self.window => {}
+                () = self.bridge.queue.appended(), if self.outstanding() < self.window => {}
+                () = self.bridge.devices.changed(), if declare => {}
                 Some(message) = qos0.recv() => self.send_qos0(message, &mut writer)?,
                 _ = ping.tick() => {
                     if last_heard.elapsed() > keep_alive * 2 {
@@ -218,15 +244,69 @@ impl<'a> Session<'a> {
         }))
     }
 
+    /// QoS 1/2 messages sent and not yet acknowledged (records and declarations).
+    fn outstanding(&self) -> usize {
+        self.in_flight.len() + self.declaring.len()
+    }
+
+    /// Declares (QoS 1, empty payload) the connected devices not yet declared on this
+    /// connection, as many as the window and the declaration packet ids allow.
+    fn declare_devices(&mut self, writer: &mut PacketWriter) -> Result<(), LinkError> {
+        if !self.bridge.spec.declare || self.declared.len() >= MAX_DECLARED {
+            return Ok(());
+        }
+        let free_pkids = DECLARE_PKIDS.len() - self.declaring.len();
+        let room = (self.window.saturating_sub(self.outstanding()))
+            .min(free_pkids)
+            .min(MAX_DECLARED - self.declared.len());
+        if room == 0 {
+            return Ok(());
+        }
+        for id in self.bridge.devices.undeclared(&self.declared, room) {
+            let pkid = self.free_declare_pkid();
+            writer.queue(&Packet::Publish(Publish {
+                dup: false,
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                topic: format!("{DECLARE_PREFIX}{id}").into(),
+                pkid,
+                payload: Bytes::new(),
+                properties: Properties::default(),
+            }))?;
+            self.declaring.insert(pkid);
+            self.declared.insert(id);
+        }
+        if self.declared.len() >= MAX_DECLARED {
+            tracing::warn!(bridge = %self.bridge.spec.name, max = MAX_DECLARED, "bridge: declaring no more devices on this connection");
+        }
+        Ok(())
+    }
+
+    /// A declaration packet id not in use (one exists: callers check `declaring` has
+    /// fewer than `DECLARE_PKIDS`).
+    fn free_declare_pkid(&mut self) -> u16 {
+        loop {
+            let pkid = self.next_declare_pkid;
+            self.next_declare_pkid = if pkid == *DECLARE_PKIDS.end() {
+                *DECLARE_PKIDS.start()
+            } else {
+                pkid + 1
+            };
+            if !self.declaring.contains(&pkid) {
+                return pkid;
+            }
+        }
+    }
+
     /// Sends queued records while the window has room.
     fn fill_window(&mut self, writer: &mut PacketWriter) -> Result<(), LinkError> {
         let max_age = self.bridge.queue.limits().max_age.as_millis() as u64;
-        while self.in_flight.len() < self.window {
+        while self.outstanding() < self.window {
             let Some(record) = self.bridge.queue.next(&mut self.cursor)? else {
                 break;
             };
             let expired = unix_ms().saturating_sub(record.written_ms) > max_age;
-            let pkid = (record.seq % 65_535) as u16 + 1;
+            let pkid = (record.seq % RECORD_PKIDS) as u16 + 1;
             if expired {
                 self.bridge
                     .stats
@@ -291,6 +371,9 @@ impl<'a> Session<'a> {
 
     fn handle(&mut self, packet: Packet, writer: &mut PacketWriter) -> Result<(), LinkError> {
         match packet {
+            Packet::PubAck(ack) if DECLARE_PKIDS.contains(&ack.pkid) => {
+                self.declaring.remove(&ack.pkid);
+            }
             Packet::PubAck(ack) | Packet::PubComp(ack) => self.delivered(ack.pkid),
             Packet::PubRec(rec) if rec.code < 0x80 => {
                 writer.queue(&Packet::PubRel(PubResponse::ok(rec.pkid)))?

@@ -15,6 +15,13 @@
 //! message that it accepts it must have done it before returning: once it returns, the
 //! publisher may be told PUBACK, and a `kill -9` must not lose the message. A full
 //! queue drops (and counts) instead of waiting.
+//!
+//! Contract of [`BridgeLink::device_connected`] / [`BridgeLink::device_disconnected`]
+//! (devices behind a gateway): called by the binary's MQTT event hooks (which know that
+//! id) once per session start and end with the id the instance's MQTT events name (the platform client id under platform auth, else the
+//! MQTT client id), on the session's task, so they must not block. A takeover may end
+//! the old session after the new one started, and one id may hold several sessions: a
+//! device is connected while it has more starts than ends.
 
 use std::sync::Arc;
 
@@ -24,4 +31,10 @@ pub trait BridgeLink: Send + Sync + 'static {
     /// A message was published here (see the module comment for what must be done
     /// before returning).
     fn forward(&self, message: &Arc<Message>);
+
+    /// A local session of device `id` started (see the module comment).
+    fn device_connected(&self, _id: &str) {}
+
+    /// A local session of device `id` ended.
+    fn device_disconnected(&self, _id: &str) {}
 }

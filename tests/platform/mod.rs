@@ -120,6 +120,12 @@ impl Api {
         Self::device(&self.create_named(domain, "clients", name))
     }
 
+    /// A client with `metadata` (e.g. `{"gateway": true}`).
+    pub fn client_with(&self, domain: &str, name: &str, metadata: Value) -> Device {
+        let body = Some(json!({"name": name, "metadata": metadata}));
+        Self::device(&self.expect("POST", &format!("/{domain}/clients"), body, 201))
+    }
+
     /// A client created in the group `parent`.
     pub fn client_in(&self, domain: &str, name: &str, parent: &str) -> Device {
         let body = Some(json!({"name": name, "parent_id": parent}));
