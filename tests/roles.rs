@@ -12,6 +12,8 @@ mod coverage;
 mod creator;
 #[path = "roles/matrix.rs"]
 mod matrix;
+#[path = "roles/rows.rs"]
+mod rows;
 
 use platform::Api;
 use serde_json::{json, Value};

@@ -3,8 +3,8 @@
 //! row ([`super::matrix::all_rows`]) nor a row here saying why roles do not decide it
 //! fails the test, so a new route cannot be added without its row.
 
-use super::matrix::all_rows;
 use super::platform;
+use super::rows::all_rows;
 use platform::openapi::{fits, operations};
 use platform::Api;
 

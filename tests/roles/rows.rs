@@ -1,0 +1,501 @@
+//! The authorization matrix's rows: one table of every entity route that decides by an
+//! action on one entity ([`matrix`]) plus the role routes of the four entity types
+//! ([`ROLE_ROUTES`]), joined by [`all_rows`]; `matrix.rs` runs them, `coverage.rs` ties
+//! them to the served routes.
+
+use serde_json::{json, Value};
+
+/// One route: entity type, method, path (`{d}` domain, `{id}` the entity, `{g2}`
+/// another group, `{u}` a user outside the domain), body, the action it needs, its
+/// success status.
+pub(super) type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<Value>,
+    &'static str,
+    u16,
+);
+
+/// THE table: every entity route that decides by an action on one entity. A route
+/// added without its row is a route nobody proved is enforced.
+pub(super) fn matrix() -> Vec<Row> {
+    let name = || Some(json!({"name": "renamed"}));
+    let role = || Some(json!({"role_name": "matrix-made"}));
+    vec![
+        ("domain", "GET", "/domains/{d}", None, "read", 200),
+        ("domain", "PATCH", "/domains/{d}", name(), "update", 200),
+        ("domain", "POST", "/domains/{d}/enable", None, "enable", 200),
+        (
+            "domain",
+            "POST",
+            "/domains/{d}/roles",
+            role(),
+            "manage_role",
+            201,
+        ),
+        (
+            "domain",
+            "GET",
+            "/domains/{d}/roles",
+            None,
+            "manage_role",
+            200,
+        ),
+        (
+            "domain",
+            "GET",
+            "/domains/{d}/roles/members",
+            None,
+            "view_role_users",
+            200,
+        ),
+        (
+            "domain",
+            "POST",
+            "/domains/{d}/invitations",
+            Some(json!({"invitee_user_id": "{u}", "role_id": "{d}_member"})),
+            "manage_role",
+            201,
+        ),
+        (
+            "domain",
+            "GET",
+            "/domains/{d}/invitations",
+            None,
+            "manage_role",
+            200,
+        ),
+        (
+            "domain",
+            "GET",
+            "/domains/{d}/invitations/{u}",
+            None,
+            "manage_role",
+            200,
+        ),
+        (
+            "domain",
+            "DELETE",
+            "/domains/{d}/invitations",
+            Some(json!({"user_id": "{u}"})),
+            "manage_role",
+            204,
+        ),
+        ("group", "GET", "/{d}/groups/{id}", None, "read", 200),
+        ("group", "PATCH", "/{d}/groups/{id}", name(), "update", 200),
+        (
+            "group",
+            "POST",
+            "/{d}/groups/{id}/disable",
+            None,
+            "update",
+            200,
+        ),
+        (
+            "group",
+            "POST",
+            "/{d}/groups/{id}/parent",
+            Some(json!({"parent_id": "{g2}"})),
+            "set_parent",
+            200,
+        ),
+        (
+            "group",
+            "DELETE",
+            "/{d}/groups/{id}/children/all",
+            None,
+            "set_child",
+            204,
+        ),
+        (
+            "group",
+            "POST",
+            "/{d}/groups/{id}/roles",
+            role(),
+            "manage_role",
+            201,
+        ),
+        (
+            "group",
+            "GET",
+            "/{d}/groups/{id}/roles/members",
+            None,
+            "view_role_users",
+            200,
+        ),
+        ("group", "DELETE", "/{d}/groups/{id}", None, "delete", 204),
+        ("channel", "GET", "/{d}/channels/{id}", None, "read", 200),
+        (
+            "channel",
+            "GET",
+            "/{d}/channels/{id}/clients",
+            None,
+            "read",
+            200,
+        ),
+        (
+            "channel",
+            "PATCH",
+            "/{d}/channels/{id}",
+            name(),
+            "update",
+            200,
+        ),
+        (
+            "channel",
+            "PATCH",
+            "/{d}/channels/{id}/tags",
+            Some(json!({"tags": ["t"]})),
+            "update",
+            200,
+        ),
+        (
+            "channel",
+            "POST",
+            "/{d}/channels/{id}/disable",
+            None,
+            "update",
+            200,
+        ),
+        (
+            "channel",
+            "DELETE",
+            "/{d}/channels/{id}/parent",
+            None,
+            "set_parent_group",
+            204,
+        ),
+        (
+            "channel",
+            "POST",
+            "/{d}/channels/{id}/roles",
+            role(),
+            "manage_role",
+            201,
+        ),
+        (
+            "channel",
+            "DELETE",
+            "/{d}/channels/{id}",
+            None,
+            "delete",
+            204,
+        ),
+        ("client", "GET", "/{d}/clients/{id}", None, "read", 200),
+        (
+            "client",
+            "GET",
+            "/{d}/clients/{id}/channels",
+            None,
+            "read",
+            200,
+        ),
+        (
+            "client",
+            "PATCH",
+            "/{d}/clients/{id}",
+            name(),
+            "update",
+            200,
+        ),
+        (
+            "client",
+            "PATCH",
+            "/{d}/clients/{id}/secret",
+            Some(json!({"secret": "secret-of-{id}"})),
+            "update",
+            200,
+        ),
+        (
+            "client",
+            "POST",
+            "/{d}/clients/{id}/enable",
+            None,
+            "update",
+            200,
+        ),
+        (
+            "client",
+            "POST",
+            "/{d}/clients/{id}/parent",
+            Some(json!({"parent_group_id": "{g2}"})),
+            "set_parent_group",
+            200,
+        ),
+        (
+            "client",
+            "GET",
+            "/{d}/clients/{id}/roles",
+            None,
+            "manage_role",
+            200,
+        ),
+        ("client", "DELETE", "/{d}/clients/{id}", None, "delete", 204),
+        (
+            "domain",
+            "POST",
+            "/domains/{d}/disable",
+            None,
+            "disable",
+            200,
+        ),
+        (
+            "domain",
+            "POST",
+            "/domains/{d}/users/assign",
+            Some(json!({"user_ids": ["{spare}"], "relation": "member"})),
+            "add_role_users",
+            201,
+        ),
+        (
+            "domain",
+            "POST",
+            "/domains/{d}/users/unassign",
+            Some(json!({"user_ids": ["{spare}"]})),
+            "remove_role_users",
+            204,
+        ),
+        ("group", "PUT", "/{d}/groups/{id}", name(), "update", 200),
+        (
+            "group",
+            "POST",
+            "/{d}/groups/{id}/enable",
+            None,
+            "update",
+            200,
+        ),
+        (
+            "group",
+            "PATCH",
+            "/{d}/groups/{id}/metadata",
+            Some(json!({"metadata": {"k": 1}})),
+            "update",
+            200,
+        ),
+        (
+            "group",
+            "PATCH",
+            "/{d}/groups/{id}/tags",
+            Some(json!({"tags": ["t"]})),
+            "update",
+            200,
+        ),
+        (
+            "group",
+            "DELETE",
+            "/{d}/groups/{id}/parent",
+            None,
+            "set_parent",
+            204,
+        ),
+        ("group", "GET", "/{d}/journal/group/{id}", None, "read", 200),
+        (
+            "channel",
+            "PUT",
+            "/{d}/channels/{id}",
+            name(),
+            "update",
+            200,
+        ),
+        (
+            "channel",
+            "POST",
+            "/{d}/channels/{id}/enable",
+            None,
+            "update",
+            200,
+        ),
+        (
+            "channel",
+            "PATCH",
+            "/{d}/channels/{id}/metadata",
+            Some(json!({"metadata": {"k": 1}})),
+            "update",
+            200,
+        ),
+        (
+            "channel",
+            "POST",
+            "/{d}/channels/{id}/parent",
+            Some(json!({"parent_id": "{g2}"})),
+            "set_parent_group",
+            200,
+        ),
+        (
+            "channel",
+            "GET",
+            "/{d}/channels/{id}/messages",
+            None,
+            "read",
+            200,
+        ),
+        (
+            "channel",
+            "GET",
+            "/{d}/journal/channel/{id}",
+            None,
+            "read",
+            200,
+        ),
+        ("client", "PUT", "/{d}/clients/{id}", name(), "update", 200),
+        (
+            "client",
+            "POST",
+            "/{d}/clients/{id}/disable",
+            None,
+            "update",
+            200,
+        ),
+        (
+            "client",
+            "PATCH",
+            "/{d}/clients/{id}/metadata",
+            Some(json!({"metadata": {"k": 1}})),
+            "update",
+            200,
+        ),
+        (
+            "client",
+            "PATCH",
+            "/{d}/clients/{id}/tags",
+            Some(json!({"tags": ["t"]})),
+            "update",
+            200,
+        ),
+        (
+            "client",
+            "DELETE",
+            "/{d}/clients/{id}/parent",
+            None,
+            "set_parent_group",
+            204,
+        ),
+        (
+            "client",
+            "GET",
+            "/{d}/journal/client/{id}",
+            None,
+            "read",
+            200,
+        ),
+        (
+            "client",
+            "GET",
+            "/{d}/journal/client/{id}/telemetry",
+            None,
+            "read",
+            200,
+        ),
+    ]
+}
+
+/// The role routes every entity type has, after `<entity>/roles` (`{role}`: a role
+/// made on the entity for the call): method, suffix, body, action, success status.
+const ROLE_ROUTES: &[(&str, &str, Option<&str>, &str, u16)] = &[
+    (
+        "POST",
+        "",
+        Some(r#"{"role_name": "matrix-made"}"#),
+        "manage_role",
+        201,
+    ),
+    ("GET", "", None, "manage_role", 200),
+    (
+        "DELETE",
+        "",
+        Some(r#"{"member_ids": ["nobody"]}"#),
+        "remove_role_users",
+        204,
+    ),
+    ("GET", "/members", None, "view_role_users", 200),
+    ("GET", "/{role}", None, "manage_role", 200),
+    (
+        "PUT",
+        "/{role}",
+        Some(r#"{"name": "renamed-role"}"#),
+        "manage_role",
+        200,
+    ),
+    ("DELETE", "/{role}", None, "manage_role", 204),
+    ("GET", "/{role}/actions", None, "manage_role", 200),
+    (
+        "POST",
+        "/{role}/actions",
+        Some(r#"{"actions": ["update"]}"#),
+        "manage_role",
+        200,
+    ),
+    (
+        "POST",
+        "/{role}/actions/delete",
+        Some(r#"{"actions": ["read"]}"#),
+        "manage_role",
+        204,
+    ),
+    (
+        "POST",
+        "/{role}/actions/delete-all",
+        None,
+        "manage_role",
+        204,
+    ),
+    (
+        "DELETE",
+        "/{role}/actions/delete-all",
+        None,
+        "manage_role",
+        204,
+    ),
+    ("GET", "/{role}/members", None, "view_role_users", 200),
+    (
+        "POST",
+        "/{role}/members",
+        Some(r#"{"members": ["{owner}"]}"#),
+        "add_role_users",
+        200,
+    ),
+    (
+        "POST",
+        "/{role}/members/delete",
+        Some(r#"{"members": ["nobody"]}"#),
+        "remove_role_users",
+        204,
+    ),
+    (
+        "POST",
+        "/{role}/members/delete-all",
+        None,
+        "remove_role_users",
+        204,
+    ),
+    (
+        "DELETE",
+        "/{role}/members/delete-all",
+        None,
+        "remove_role_users",
+        204,
+    ),
+];
+
+/// [`matrix`] with a row for each role route of each entity type it lacks.
+pub(super) fn all_rows() -> Vec<Row> {
+    let mut rows = matrix();
+    for kind in ["domain", "group", "channel", "client"] {
+        let base = match kind {
+            "domain" => "/domains/{d}".to_string(),
+            _ => format!("/{{d}}/{kind}s/{{id}}"),
+        };
+        for (method, suffix, body, action, ok) in ROLE_ROUTES {
+            let path = format!("{base}/roles{suffix}");
+            if rows.iter().any(|r| r.1 == *method && r.2 == path) {
+                continue;
+            }
+            // Test-only and bounded (one string per generated row).
+            let path: &'static str = Box::leak(path.into_boxed_str());
+            let body = body.map(|b| serde_json::from_str(b).expect("row body"));
+            rows.push((kind, method, path, body, action, *ok));
+        }
+    }
+    rows
+}
