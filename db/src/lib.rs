@@ -175,3 +175,34 @@ macro_rules! db_read {
         }
     }};
 }
+
+/// Runs `$body` in a read-only transaction bound to `$tx` (use `&mut *$tx` as the
+/// executor) whose statements all see one snapshot of the database. Use it where two
+/// statements must agree, e.g. a page and its total: without it a row committed between
+/// the `COUNT(*)` and the page makes the total smaller than the page (seen in CI on the
+/// journal). SQLite in WAL mode keeps a deferred transaction's snapshot from its first
+/// read; PostgreSQL needs `REPEATABLE READ` for that (its default takes one per statement).
+/// The transaction is rolled back at the end: it wrote nothing.
+#[macro_export]
+macro_rules! db_snapshot {
+    ($db:expr, $tx:ident => $body:block) => {{
+        match $db {
+            $crate::Db::Sqlite(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.rollback().await?;
+                out
+            }
+            $crate::Db::Postgres(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?;
+                let out = $body;
+                $tx.rollback().await?;
+                out
+            }
+        }
+    }};
+}

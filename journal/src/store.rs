@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use magnetite_db::{db_read, db_tx, Db};
+use magnetite_db::{db_read, db_snapshot, db_tx, Db};
 use serde_json::{Map, Value};
 use sqlx::Row;
 
@@ -230,7 +230,9 @@ pub async fn page(
          ORDER BY e.occurred_at {dir}, e.journal_id {dir} LIMIT {} OFFSET {}",
         q.limit, q.offset
     );
-    db_read!(db, pool => {
+    // One snapshot: an entry journalled between the two statements would otherwise make
+    // the total disagree with the page.
+    db_snapshot!(db, tx => {
         let mut count = sqlx::query(&count_sql);
         let mut rows = sqlx::query(&rows_sql);
         for b in &binds {
@@ -239,9 +241,9 @@ pub async fn page(
                 Bind::Int(i) => (count.bind(*i), rows.bind(*i)),
             };
         }
-        let total: i64 = count.fetch_one(pool).await?.try_get(0)?;
+        let total: i64 = count.fetch_one(&mut *tx).await?.try_get(0)?;
         let mut entries = Vec::new();
-        for r in rows.fetch_all(pool).await? {
+        for r in rows.fetch_all(&mut *tx).await? {
             entries.push(Entry {
                 id: r.try_get("id")?,
                 operation: r.try_get("operation")?,

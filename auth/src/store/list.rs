@@ -338,23 +338,24 @@ fn like_escape(s: &str) -> String {
     s.replace(['%', '_'], "")
 }
 
-/// Runs the count and the page query of `filter` on `table`, mapping rows with `map`.
+/// Runs the count and the page query of `filter` on `table` in one snapshot (so the
+/// total never disagrees with the page), mapping rows with `map`.
 macro_rules! fetch_page {
     ($store:expr, $filter:expr, $table:expr, $q:expr, $map:expr) => {{
         let filter = $filter;
-        magnetite_db::db_read!($store.db(), pool => {
+        magnetite_db::db_snapshot!($store.db(), tx => {
             let count_sql = filter.count_sql($table);
             let mut count = sqlx::query(&count_sql);
             for b in &filter.binds {
                 count = count.bind(b);
             }
-            let total: i64 = sqlx::Row::try_get(&count.fetch_one(pool).await?, "n")?;
+            let total: i64 = sqlx::Row::try_get(&count.fetch_one(&mut *tx).await?, "n")?;
             let sql = filter.page_sql($table, $q);
             let mut page = sqlx::query(&sql);
             for b in &filter.binds {
                 page = page.bind(b);
             }
-            let rows = page.fetch_all(pool).await?;
+            let rows = page.fetch_all(&mut *tx).await?;
             let items = rows.iter().map($map).collect::<$crate::error::Result<Vec<_>>>()?;
             (total.max(0) as u64, items)
         })
