@@ -1,11 +1,14 @@
 //! Roles through the binary (issue 17): role CRUD, actions and members on every entity
 //! type with one generic walk; the built-in admin role's last member; outsiders on
 //! role routes; the authorization matrix (every route x direct / inherited / domain /
-//! no role); and that a role change revokes access at once.
+//! no role); that a role change revokes access at once; and bootstrap configs and
+//! certificates decided by their client's roles (`roles/client_records.rs`).
 
 mod common;
 mod platform;
 
+#[path = "roles/client_records.rs"]
+mod client_records;
 #[path = "roles/coverage.rs"]
 mod coverage;
 #[path = "roles/creator.rs"]

@@ -5,8 +5,12 @@
 //! is a 404 like a missing one; an action the user's roles do not hold is 403.
 //!
 //! The older gate [`Actor::domain`] with [`Need`] (admin relation = write, member =
-//! read, kept by the role store in `domain_members`) is what bootstrap, certs and the
-//! event consumers still decide by.
+//! read, kept by the role store in `domain_members`) is what the event consumers still
+//! decide by; elsewhere it only answers "is this user in the domain" (`Need::Read`).
+//!
+//! Other crates whose records belong to a client (bootstrap configs, certificates)
+//! decide through the same two doors: [`Actor::authorize_entity`] on the client for
+//! one record, [`Actor::readable_clients`] for a list of them.
 //!
 //! Every operation of the service layer (`crate::service`) is done by an [`Actor`]: a
 //! user who came through HTTP ([`Caller`]), or the system itself (another crate of the
@@ -248,6 +252,53 @@ impl Platform {
         let allowed = decide(&grants, &target, action);
         self.decisions.put(generation, user, id, action, allowed);
         Ok(allowed)
+    }
+}
+
+/// Which clients of a domain a list of per-client records may show its caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadableClients {
+    /// Every client's: the platform admin, the system, or a user whose domain role
+    /// holds `client_read`.
+    All,
+    /// Only those `user` may `read` through a role on the client or a group above it,
+    /// exactly the clients `GET /{domain}/clients` shows them.
+    Of { user: String, domain_id: String },
+}
+
+impl ReadableClients {
+    /// `None` for [`ReadableClients::All`]; otherwise the SQL condition on the
+    /// record table's `column` (a client id) and its values, parameters numbered after
+    /// `$taken`. The records must live in the platform's database (they do: bootstrap
+    /// and certs are given `platform.store.db()`).
+    pub fn sql(&self, column: &str, taken: usize) -> Option<(String, Vec<String>)> {
+        match self {
+            ReadableClients::All => None,
+            ReadableClients::Of { user, domain_id } => Some(
+                crate::store::visible::readable_clients_sql(column, user, domain_id, taken),
+            ),
+        }
+    }
+}
+
+impl Actor<'_> {
+    /// Which clients of `domain_id` (a domain this actor was let into) a list of
+    /// per-client records may show: the same rule, from the same cached decision, as
+    /// the domain's client list.
+    pub async fn readable_clients(
+        &self,
+        platform: &Platform,
+        domain_id: &str,
+    ) -> Result<ReadableClients> {
+        use crate::service::entity_roles::{list_visibility, Visibility};
+        let visibility = list_visibility(platform, self, domain_id, EntityType::Client).await?;
+        Ok(match visibility {
+            Visibility::All => ReadableClients::All,
+            Visibility::ReadableBy(user) => ReadableClients::Of {
+                user,
+                domain_id: domain_id.to_string(),
+            },
+        })
     }
 }
 

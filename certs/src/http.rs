@@ -5,13 +5,20 @@
 //! state, the service travels in an `Extension`, and [`router`] finishes with
 //! `.with_state(platform)`: it returns stateless `Routes` (served and documented) that merge with
 //! `magnetite_auth::http::router(..)` like any other.
+//!
+//! Who may: a certificate is its client's, so each route needs an action on the client
+//! (held directly, through a group above it or through the domain, as SuperMQ's client
+//! actions): issuing and revoking `update`, viewing a certificate and the client's
+//! serials `read`; `GET /{domain}/certs` lists the certificates of the clients the
+//! caller may read, its total counting only those.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
-use magnetite_auth::access::{Caller, Need};
-use magnetite_auth::model::Domain;
+use magnetite_auth::access::{Actor, Caller, Need, ReadableClients};
+use magnetite_auth::model::{Domain, Entity, Kind};
+use magnetite_auth::roles::EntityType;
 use magnetite_auth::store::list::MAX_OFFSET;
 use magnetite_auth::Platform;
 use magnetite_httpkit::routes::{get, Routes};
@@ -26,7 +33,7 @@ use std::time::Duration;
 use crate::error::{CertsError, Result};
 use crate::issue::{parse_ttl, DEFAULT_TTL};
 use crate::service::CertsService;
-use crate::store::{Page, MAX_LIMIT};
+use crate::store::{CertRow, Page, MAX_LIMIT};
 
 type Svc = Extension<Arc<CertsService>>;
 type Plat = State<Arc<Platform>>;
@@ -46,9 +53,62 @@ pub fn router(service: Arc<CertsService>) -> Routes {
         .with_state(platform)
 }
 
-/// The domain if the caller may `need` it (the platform's role rule).
-async fn domain_for(caller: &Caller, platform: &Platform, id: &str, need: Need) -> Result<Domain> {
-    Ok(caller.domain(platform, id, need).await?)
+/// The domain and its client `client_id` if the caller may do `action` on the client:
+/// a certificate is the client's, so the client's roles decide (direct, through its
+/// groups or the domain; the cached decision of every client route). A client not in
+/// the domain is a 404 like a missing one; no such action, a 403.
+async fn authorize_client(
+    caller: &Caller,
+    platform: &Platform,
+    domain: &str,
+    client_id: &str,
+    action: &str,
+) -> Result<(Domain, Entity)> {
+    let actor = Actor::User(caller);
+    Ok(actor
+        .authorize_entity(platform, domain, Kind::Client, client_id, action)
+        .await?)
+}
+
+/// The domain if the caller may do `action` on `client_id`, a client of it or one it
+/// issued certificates to: a deleted client's certificates stay readable and
+/// revocable, then by the domain's roles alone (`client_<action>`). Any other id is a
+/// 404 before any decision, so it tells nothing.
+async fn authorize_holder(
+    caller: &Caller,
+    svc: &CertsService,
+    domain: &str,
+    client_id: &str,
+    action: &str,
+) -> Result<Domain> {
+    let actor = Actor::User(caller);
+    let platform = svc.platform();
+    let d = actor.domain(platform, domain, Need::Read).await?;
+    if !svc.belongs(&d.id, client_id).await? {
+        return Err(CertsError::NotFound("client"));
+    }
+    actor
+        .require(platform, &d.id, EntityType::Client, client_id, action)
+        .await?;
+    Ok(d)
+}
+
+/// The certificate `serial` of the domain if the caller may do `action` on its client.
+async fn authorize_cert(
+    caller: &Caller,
+    svc: &CertsService,
+    domain: &str,
+    serial: &str,
+    action: &str,
+) -> Result<(Domain, CertRow)> {
+    let actor = Actor::User(caller);
+    let platform = svc.platform();
+    let d = actor.domain(platform, domain, Need::Read).await?;
+    let cert = svc.get(&d.id, serial).await?;
+    actor
+        .require(platform, &d.id, EntityType::Client, &cert.client_id, action)
+        .await?;
+    Ok((d, cert))
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,13 +127,13 @@ async fn issue(
     Path(domain): Path<String>,
     Body(body): Body<IssueBody>,
 ) -> Result<impl IntoResponse> {
-    let domain = domain_for(&caller, &platform, &domain, Need::Write).await?;
     let client_id = body
         .client_id
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| CertsError::bad_request("missing client_id"))?;
     let ttl = ttl_of(body.ttl.as_ref())?;
-    let client = platform.clients().get(&domain.id, &client_id).await?;
+    let (domain, client) =
+        authorize_client(&caller, &platform, &domain, &client_id, "update").await?;
     let issued = svc.issue(&domain.id, &client.id, ttl).await?;
     let body = json!({
         "serial_number": issued.serial_number,
@@ -123,10 +183,12 @@ async fn list(
     Path(domain): Path<String>,
     Params { values: params, .. }: Params<CertsQuery>,
 ) -> Result<Json<Value>> {
-    let domain = domain_for(&caller, &platform, &domain, Need::Read).await?;
+    let actor = Actor::User(&caller);
+    let domain = actor.domain(&platform, &domain, Need::Read).await?;
+    let readable = actor.readable_clients(&platform, &domain.id).await?;
     let client_id = params.get("client_id").filter(|c| !c.is_empty());
     let client_id = client_id.map(String::as_str);
-    certs_page(&svc, &domain.id, client_id, &params).await
+    certs_page(&svc, &domain.id, client_id, &readable, &params).await
 }
 
 /// `GET /{domain}/serials/{client}` (Magistrala SDK `ViewCertByClient`): the client's
@@ -139,20 +201,24 @@ async fn serials(
     Path((domain, client)): Path<(String, String)>,
     Params { values: params, .. }: Params<PageQuery>,
 ) -> Result<Json<Value>> {
-    let domain = domain_for(&caller, &platform, &domain, Need::Read).await?;
-    let client = platform.clients().get(&domain.id, &client).await?;
-    certs_page(&svc, &domain.id, Some(&client.id), &params).await
+    let (domain, client) = authorize_client(&caller, &platform, &domain, &client, "read").await?;
+    let all = ReadableClients::All;
+    certs_page(&svc, &domain.id, Some(&client.id), &all, &params).await
 }
 
-/// `{"certs", "total", "offset", "limit"}` of the domain's certificates (of one client).
+/// `{"certs", "total", "offset", "limit"}` of the domain's certificates (of one client)
+/// whose client `readable` lets the caller see.
 async fn certs_page(
     svc: &CertsService,
     domain_id: &str,
     client_id: Option<&str>,
+    readable: &ReadableClients,
     params: &HashMap<String, String>,
 ) -> Result<Json<Value>> {
     let page = page_of(params)?;
-    let (total, rows) = svc.list(domain_id, client_id, page).await?;
+    let (total, rows) = svc
+        .list_readable(domain_id, client_id, readable, page)
+        .await?;
     let certs: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
     Ok(Json(json!({
         "certs": certs,
@@ -192,22 +258,20 @@ fn page_of(params: &HashMap<String, String>) -> Result<Page> {
 /// `GET /{domain}/certs/{serial}`: the certificate (never a key).
 async fn view(
     caller: Caller,
-    State(platform): Plat,
     Extension(svc): Svc,
     Path((domain, serial)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    let domain = domain_for(&caller, &platform, &domain, Need::Read).await?;
-    Ok(Json(svc.get(&domain.id, &serial).await?.to_json()))
+    let (_, cert) = authorize_cert(&caller, &svc, &domain, &serial, "read").await?;
+    Ok(Json(cert.to_json()))
 }
 
 /// `DELETE /{domain}/certs/{serial}`: 204; the client's live sessions end.
 async fn revoke_one(
     caller: Caller,
-    State(platform): Plat,
     Extension(svc): Svc,
     Path((domain, serial)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let domain = domain_for(&caller, &platform, &domain, Need::Write).await?;
+    let (domain, _) = authorize_cert(&caller, &svc, &domain, &serial, "update").await?;
     svc.revoke(&domain.id, &serial).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -217,16 +281,15 @@ async fn revoke_one(
 /// revoked); the parameter is required, so there is no revoke-everything by accident.
 async fn revoke_client(
     caller: Caller,
-    State(platform): Plat,
     Extension(svc): Svc,
     Path(domain): Path<String>,
     Params { values: params, .. }: Params<CertsQuery>,
 ) -> Result<StatusCode> {
-    let domain = domain_for(&caller, &platform, &domain, Need::Write).await?;
     let client_id = params
         .get("client_id")
         .filter(|c| !c.is_empty())
         .ok_or_else(|| CertsError::bad_request("missing client_id"))?;
+    let domain = authorize_holder(&caller, &svc, &domain, client_id, "update").await?;
     svc.revoke_client(&domain.id, client_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

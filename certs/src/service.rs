@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
+use magnetite_auth::access::ReadableClients;
 use magnetite_auth::{AuthError, Platform};
 use magnetite_db::Db;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,6 +108,18 @@ impl CertsService {
         store::list(&self.db, domain_id, client_id, page).await
     }
 
+    /// [`CertsService::list`] of the certificates whose client `readable` lets the
+    /// caller see (the HTTP list).
+    pub async fn list_readable(
+        &self,
+        domain_id: &str,
+        client_id: Option<&str>,
+        readable: &ReadableClients,
+        page: Page,
+    ) -> Result<(u64, Vec<CertRow>)> {
+        store::list_readable(&self.db, domain_id, client_id, readable, page).await
+    }
+
     /// Revokes one certificate (404 if not in `domain_id`) and ends its client's live
     /// MQTT sessions at once, so the revoked certificate is not left connected.
     pub async fn revoke(&self, domain_id: &str, serial: &str) -> Result<CertRow> {
@@ -139,18 +152,13 @@ impl CertsService {
     }
 
     /// `client_id` is a client of `domain_id`, or has a certificate recorded there.
-    async fn belongs(&self, domain_id: &str, client_id: &str) -> Result<bool> {
+    pub async fn belongs(&self, domain_id: &str, client_id: &str) -> Result<bool> {
         match self.platform.clients().get(domain_id, client_id).await {
             Ok(_) => return Ok(true),
             Err(AuthError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        let one = Page {
-            offset: 0,
-            limit: 1,
-        };
-        let (issued, _) = store::list(&self.db, domain_id, Some(client_id), one).await?;
-        Ok(issued > 0)
+        store::issued_to(&self.db, domain_id, client_id).await
     }
 
     /// The client a presented certificate (DER) authenticates: `None` when unknown,

@@ -6,6 +6,7 @@
 //! Only public material is stored: the certificate, its SHA-256 fingerprint (how a TLS
 //! peer is identified) and who it belongs to. Never the client's private key.
 
+use magnetite_auth::access::ReadableClients;
 use magnetite_db::{Cols, Db};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -177,34 +178,61 @@ pub async fn list(
     client_id: Option<&str>,
     page: Page,
 ) -> Result<(u64, Vec<CertRow>)> {
-    let filter = match client_id {
-        Some(_) => "domain_id = $1 AND client_id = $2",
-        None => "domain_id = $1 AND $2 = ''",
+    list_readable(db, domain_id, client_id, &ReadableClients::All, page).await
+}
+
+/// [`list`] narrowed to the certificates whose client `readable` lets the caller see;
+/// the page and the total come from one snapshot and one condition.
+pub async fn list_readable(
+    db: &Db,
+    domain_id: &str,
+    client_id: Option<&str>,
+    readable: &ReadableClients,
+    page: Page,
+) -> Result<(u64, Vec<CertRow>)> {
+    let mut filter = match client_id {
+        Some(_) => "domain_id = $1 AND client_id = $2".to_string(),
+        None => "domain_id = $1 AND $2 = ''".to_string(),
     };
+    let (only, binds) = readable.sql("client_id", 2).unwrap_or_default();
+    if !only.is_empty() {
+        filter = format!("{filter} AND {only}");
+    }
     let count = format!("SELECT COUNT(*) FROM certs WHERE {filter}");
+    let (l, o) = (binds.len() + 3, binds.len() + 4);
     let select = format!(
         "SELECT {COLUMNS} FROM certs WHERE {filter} \
-         ORDER BY expires_at DESC, serial LIMIT $3 OFFSET $4"
+         ORDER BY expires_at DESC, serial LIMIT ${l} OFFSET ${o}"
     );
     let client = client_id.unwrap_or("");
     let limit = i64::try_from(page.limit.clamp(1, MAX_LIMIT)).unwrap_or(10);
     let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);
+    magnetite_db::db_snapshot!(db, tx => {
+        let mut count = sqlx::query(&count).bind(domain_id).bind(client);
+        let mut select = sqlx::query(&select).bind(domain_id).bind(client);
+        for b in &binds {
+            count = count.bind(b);
+            select = select.bind(b);
+        }
+        let total: i64 = count.fetch_one(&mut *tx).await?.try_get(0)?;
+        let rows = select.bind(limit).bind(offset).fetch_all(&mut *tx).await?;
+        let certs = rows.iter().map(cert_from_row).collect::<Result<Vec<_>>>()?;
+        Ok((u64::try_from(total).unwrap_or(0), certs))
+    })
+}
+
+/// Whether `domain_id` has issued any certificate to `client_id` (a deleted client's
+/// included).
+pub async fn issued_to(db: &Db, domain_id: &str, client_id: &str) -> Result<bool> {
+    let sql = "SELECT COUNT(*) FROM certs WHERE domain_id = $1 AND client_id = $2";
     magnetite_db::db_read!(db, pool => {
-        let total: i64 = sqlx::query(&count)
+        let n: i64 = sqlx::query(sql)
             .bind(domain_id)
-            .bind(client)
+            .bind(client_id)
             .fetch_one(pool)
             .await?
             .try_get(0)?;
-        let rows = sqlx::query(&select)
-            .bind(domain_id)
-            .bind(client)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await?;
-        let certs = rows.iter().map(cert_from_row).collect::<Result<Vec<_>>>()?;
-        Ok((u64::try_from(total).unwrap_or(0), certs))
+        Ok(n > 0)
     })
 }
 

@@ -31,7 +31,8 @@ fn granted_as(kind: &str, action: &str, via: Via) -> String {
 
 #[test]
 fn authorization_matrix() {
-    let server = platform::server(&["--messages-store", "all"]);
+    // With certificates: their rows need the certs service.
+    let server = platform::server_with_certs(&["--messages-store", "all"]);
     let admin = Api::admin(&server);
     let t = tenant(&admin, "owner@example.com", "farm");
     let (d, owner) = (&t.d, &t.owner);
@@ -89,7 +90,12 @@ fn authorization_matrix() {
             let target = path
                 .contains("{role}")
                 .then(|| grant(owner, &on_entity, &format!("target-{i}"), &["read"], &[]));
+            let row_text = format!("{path} {}", body.clone().unwrap_or_default());
+            let fixtures = client_fixtures(owner, d, &entity, &row_text);
             let fill = |text: &str| {
+                let text = fixtures
+                    .iter()
+                    .fold(text.to_string(), |t, (from, to)| t.replace(from, to));
                 text.replace("{d}", d)
                     .replace("{id}", &entity)
                     .replace("{g2}", &g2)
@@ -110,7 +116,7 @@ fn authorization_matrix() {
                 "{via:?} {method} {path} ({action}): {reply}"
             );
             // A deleted entity's roles went with it.
-            let deleted = method == "DELETE" && path.ends_with(&entity) && status.as_u16() == ok;
+            let deleted = method == "DELETE" && path == on_entity && status.as_u16() == ok;
             if let Some((on, role)) = role {
                 let gone = deleted && on.ends_with(&entity);
                 let want = if gone { 404 } else { 204 };
@@ -137,4 +143,36 @@ fn authorization_matrix() {
             }
         }
     }
+}
+
+/// What a bootstrap or certificate row (`row_text`: its path and body) needs of its
+/// client, made by the owner for the call, as `(placeholder, value)`: `{secret}` the
+/// client's secret (set), `{config}` the client's id once it has a bootstrap config,
+/// `{serial}` a certificate issued to it.
+fn client_fixtures(
+    owner: &Api,
+    d: &str,
+    client: &str,
+    row_text: &str,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if row_text.contains("{secret}") || row_text.contains("{config}") {
+        let secret = format!("matrix-secret-{client}");
+        let path = format!("/{d}/clients/{client}/secret");
+        owner.expect("PATCH", &path, Some(json!({"secret": secret})), 200);
+        if row_text.contains("{config}") {
+            let body = json!({"external_id": format!("ext-{client}"), "external_key": "matrix-key",
+                "client_id": client, "client_secret": secret});
+            owner.expect("POST", &format!("/{d}/clients/configs"), Some(body), 201);
+            out.push(("{config}", client.to_string()));
+        }
+        out.push(("{secret}", secret));
+    }
+    if row_text.contains("{serial}") {
+        let body = json!({"client_id": client});
+        let cert = owner.expect("POST", &format!("/{d}/certs"), Some(body), 201);
+        let serial = cert["serial_number"].as_str().expect("serial_number");
+        out.push(("{serial}", serial.to_string()));
+    }
+    out
 }

@@ -60,7 +60,7 @@ pub enum Visibility {
 
 /// The visibility of `kind` in `domain_id` for `actor`, a user already known to be in
 /// the domain (a user outside it is refused before: 403 on its list routes).
-pub(super) async fn list_visibility(
+pub(crate) async fn list_visibility(
     platform: &Platform,
     actor: &Actor<'_>,
     domain_id: &str,

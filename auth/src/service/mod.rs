@@ -33,7 +33,7 @@ pub mod domains;
 pub mod entities;
 mod entity_events;
 mod entity_lists;
-mod entity_roles;
+pub(crate) mod entity_roles;
 pub mod group_hierarchy;
 pub mod held_roles;
 mod hierarchy;

@@ -237,9 +237,20 @@ pub struct Filter {
     /// The column `order=name` sorts by (`username` for users).
     name_col: String,
     pub binds: Vec<String>,
+    /// Parameters already taken by the statement this filter joins (`$1..=$first`):
+    /// its own are numbered after them.
+    first: usize,
 }
 
 impl Filter {
+    /// A filter for a statement whose parameters `$1..=$taken` are already used.
+    pub fn numbered_after(taken: usize) -> Filter {
+        Filter {
+            first: taken,
+            ..Filter::default()
+        }
+    }
+
     /// Adds `sql` where `?` stands for the next parameter.
     pub fn add(&mut self, sql: &str, value: impl Into<String>) {
         self.add_many(sql, &[&value.into()]);
@@ -253,7 +264,7 @@ impl Filter {
             match (part.strip_suffix('?'), rest.next()) {
                 (Some(head), Some(value)) => {
                     self.binds.push(value.to_string());
-                    out.push_str(&format!("{head}${}", self.binds.len()));
+                    out.push_str(&format!("{head}${}", self.first + self.binds.len()));
                 }
                 _ => out.push_str(part),
             }

@@ -25,7 +25,7 @@ mod role_rows;
 pub mod roles;
 pub mod users;
 pub mod verifications;
-mod visible;
+pub(crate) mod visible;
 
 pub(crate) use magnetite_db::Cols;
 use magnetite_db::Db;

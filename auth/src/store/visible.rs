@@ -53,3 +53,42 @@ pub(super) fn add_readable(filter: &mut Filter, kind: Kind, user: &str, domain_i
         }
     }
 }
+
+/// `column IN (...)`: the clients of `domain_id` that `user` may read, as a condition
+/// for another crate's table of per-client records in the same database (bootstrap
+/// configs, certificates), so its page and total come from one condition too. Its
+/// parameters are numbered after `$taken`; the values to bind follow, in order.
+pub(crate) fn readable_clients_sql(
+    column: &str,
+    user: &str,
+    domain_id: &str,
+    taken: usize,
+) -> (String, Vec<String>) {
+    let mut filter = Filter::numbered_after(taken);
+    filter.add("domain_id = ?", domain_id);
+    add_readable(&mut filter, Kind::Client, user, domain_id);
+    let sql = format!(
+        "{column} IN (SELECT id FROM {}{})",
+        Kind::Client.table(),
+        filter.where_sql()
+    );
+    (sql, filter.binds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clients_condition_numbers_its_parameters_after_the_statements() {
+        let (sql, binds) = readable_clients_sql("client_id", "u", "d", 3);
+        assert!(sql.starts_with("client_id IN (SELECT id FROM clients WHERE domain_id = $4 AND"));
+        assert!(
+            sql.contains("$13") && !sql.contains("$14") && !sql.contains("$3 "),
+            "{sql}"
+        );
+        assert_eq!(binds.len(), 10);
+        assert_eq!(binds[0], "d");
+        assert_eq!(&binds[1..4], ["u", "d", "read"]);
+    }
+}

@@ -2,6 +2,7 @@
 //! view, list, update, certificates, remove.
 
 use magnetite_auth::access::{Actor, Caller, Need};
+use magnetite_auth::model::Domain;
 use magnetite_auth::model::Entity;
 use magnetite_auth::service::{NewEntityInput, PreparedCreate};
 use magnetite_events::model::bootstrap as bev;
@@ -107,7 +108,7 @@ impl BootstrapService {
         domain: &str,
         body: CreateConfig,
     ) -> Result<Config> {
-        let d = caller.domain(&self.platform, domain, Need::Write).await?;
+        let (d, existing) = self.authorize_create(caller, domain, &body).await?;
         let external_id = required(body.external_id.clone(), "external_id")?;
         required(body.external_key.clone(), "external_key")?;
         if let Some(n) = &body.name {
@@ -126,8 +127,37 @@ impl BootstrapService {
         let channels = self
             .resolve_channels(&d.id, body.channels.as_deref().unwrap_or_default())
             .await?;
-        let client = self.provision(caller, &d.id, &body, &external_id).await?;
+        let channel_ids: Vec<String> = channels.iter().map(|ch| ch.id.clone()).collect();
+        self.require_connect(caller, &d.id, &channel_ids).await?;
+        let client = match existing {
+            Some(entity) => self.existing_client(entity, &body).await?,
+            None => self.new_client(caller, &d.id, &body, &external_id).await?,
+        };
         self.store_new(&d.id, body, channels, client).await
+    }
+
+    /// Who may create a config: for an existing client, a user who may `update` it
+    /// (returned); for a new one, a user who may create clients (`client_create` on
+    /// the domain, checked again when the client is prepared).
+    async fn authorize_create(
+        &self,
+        caller: &Caller,
+        domain: &str,
+        body: &CreateConfig,
+    ) -> Result<(Domain, Option<Entity>)> {
+        let actor = Actor::User(caller);
+        match body.client_id.as_deref().filter(|s| !s.is_empty()) {
+            Some(id) => {
+                let (d, e) = self.authorize_client(caller, domain, id, "update").await?;
+                Ok((d, Some(e)))
+            }
+            None => {
+                let d = actor
+                    .authorize_domain(&self.platform, domain, "client_create")
+                    .await?;
+                Ok((d, None))
+            }
+        }
     }
 
     /// A creation is refused (409) when another domain's config has the same external
@@ -144,8 +174,8 @@ impl BootstrapService {
         Ok(())
     }
 
-    /// The existing client (secret verified) or a new one named like the config.
-    async fn provision(
+    /// A new client named like the config (its row written with the config's).
+    async fn new_client(
         &self,
         caller: &Caller,
         domain_id: &str,
@@ -153,18 +183,20 @@ impl BootstrapService {
         external_id: &str,
     ) -> Result<Provisioned> {
         let name = body.name.clone().unwrap_or_else(|| external_id.to_string());
-        let Some(id) = body.client_id.as_deref().filter(|s| !s.is_empty()) else {
-            let input = NewEntityInput {
-                name: Some(required(Some(name), "name")?),
-                ..NewEntityInput::default()
-            };
-            let clients = self.platform.clients();
-            let prepared = clients
-                .prepare_create(&Actor::User(caller), domain_id, input)
-                .await?;
-            return Ok(Provisioned::New(prepared));
+        let input = NewEntityInput {
+            name: Some(required(Some(name), "name")?),
+            ..NewEntityInput::default()
         };
-        let entity = self.platform.clients().get(domain_id, id).await?;
+        let clients = self.platform.clients();
+        let prepared = clients
+            .prepare_create(&Actor::User(caller), domain_id, input)
+            .await?;
+        Ok(Provisioned::New(prepared))
+    }
+
+    /// The existing client `entity` (already authorized), once its secret is verified
+    /// and it has no config yet.
+    async fn existing_client(&self, entity: Entity, body: &CreateConfig) -> Result<Provisioned> {
         if self.store.get_any(&entity.id).await?.is_some() {
             return Err(BootstrapError::Conflict(
                 "this client already has a bootstrap config".into(),
@@ -257,8 +289,10 @@ impl BootstrapService {
 
     /// `GET .../configs/{id}` (`config.view`).
     pub async fn view(&self, caller: &Caller, domain: &str, client_id: &str) -> Result<Config> {
-        let d = caller.domain(&self.platform, domain, Need::Read).await?;
-        let c = self.config(&d.id, client_id).await?;
+        let (d, client) = self
+            .authorize_client(caller, domain, client_id, "read")
+            .await?;
+        let c = self.config(&d.id, &client.id).await?;
         self.record(&bev::config_view(&c.view_event()).in_domain(&d.id))
             .await?;
         Ok(c)
@@ -271,8 +305,10 @@ impl BootstrapService {
         domain: &str,
         f: &ListFilter,
     ) -> Result<(u64, Vec<Config>)> {
-        let d = caller.domain(&self.platform, domain, Need::Read).await?;
-        let page = self.store.list(&d.id, f).await?;
+        let actor = Actor::User(caller);
+        let d = actor.domain(&self.platform, domain, Need::Read).await?;
+        let readable = actor.readable_clients(&self.platform, &d.id).await?;
+        let page = self.store.list(&d.id, f, &readable).await?;
         self.record(&bev::config_list(f.offset, f.limit).in_domain(&d.id))
             .await?;
         Ok(page)
@@ -287,8 +323,10 @@ impl BootstrapService {
         body: UpdateConfig,
     ) -> Result<Config> {
         let name = body.name.map(|n| required(Some(n), "name")).transpose()?;
-        let d = caller.domain(&self.platform, domain, Need::Write).await?;
-        let mut c = self.config(&d.id, client_id).await?;
+        let (d, client) = self
+            .authorize_client(caller, domain, client_id, "update")
+            .await?;
+        let mut c = self.config(&d.id, &client.id).await?;
         if let Some(n) = name {
             c.name = n;
         }
@@ -310,8 +348,10 @@ impl BootstrapService {
         client_id: &str,
         body: UpdateCerts,
     ) -> Result<Config> {
-        let d = caller.domain(&self.platform, domain, Need::Write).await?;
-        let mut c = self.config(&d.id, client_id).await?;
+        let (d, client) = self
+            .authorize_client(caller, domain, client_id, "update")
+            .await?;
+        let mut c = self.config(&d.id, &client.id).await?;
         let key = body.client_key.unwrap_or_default();
         c.client_cert = body.client_cert.unwrap_or_default();
         c.ca_cert = body.ca_cert.unwrap_or_default();
@@ -330,11 +370,14 @@ impl BootstrapService {
     /// `DELETE .../configs/{id}` (`config.remove`). The client and its connections
     /// stay, as in Magistrala.
     pub async fn remove(&self, caller: &Caller, domain: &str, client_id: &str) -> Result<()> {
-        let d = caller.domain(&self.platform, domain, Need::Write).await?;
-        self.store
-            .delete(&d.id, client_id, &bev::config_remove(client_id))
+        let (d, client) = self
+            .authorize_client(caller, domain, client_id, "delete")
             .await?;
-        tracing::info!(client_id, "bootstrap: config removed");
+        let id = client.id.as_str();
+        self.store
+            .delete(&d.id, id, &bev::config_remove(id))
+            .await?;
+        tracing::info!(client_id = id, "bootstrap: config removed");
         Ok(())
     }
 }

@@ -5,6 +5,9 @@ pub mod device;
 pub mod manage;
 pub mod whitelist;
 
+use magnetite_auth::access::{Actor, Caller};
+use magnetite_auth::model::{Domain, Entity, Kind};
+use magnetite_auth::roles::EntityType;
 use magnetite_events::Event;
 
 use crate::error::BootstrapError;
@@ -44,6 +47,49 @@ impl BootstrapService {
             }
         }
         Ok(out)
+    }
+
+    /// The domain and the client `client_id` if the caller may do `action` on the
+    /// client: a config is the client's, so it is decided by the client's roles
+    /// (direct, through its groups or the domain; the cached decision every client
+    /// route uses). A client not in the domain is a 404 like a missing one; one the
+    /// caller holds no such action on, a 403.
+    pub(crate) async fn authorize_client(
+        &self,
+        caller: &Caller,
+        domain: &str,
+        client_id: &str,
+        action: &str,
+    ) -> Result<(Domain, Entity)> {
+        let actor = Actor::User(caller);
+        let pair = actor
+            .authorize_entity(&self.platform, domain, Kind::Client, client_id, action)
+            .await?;
+        Ok(pair)
+    }
+
+    /// 403 unless the caller may connect clients to each of `channels` (the channel's
+    /// `connect_to_client`, as on the connect routes): a config's channels become the
+    /// client's connections when it is activated.
+    pub(crate) async fn require_connect(
+        &self,
+        caller: &Caller,
+        domain_id: &str,
+        channels: &[String],
+    ) -> Result<()> {
+        let actor = Actor::User(caller);
+        for id in channels {
+            actor
+                .require(
+                    &self.platform,
+                    domain_id,
+                    EntityType::Channel,
+                    id,
+                    "connect_to_client",
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// The config of `client_id` in the domain, or 404.

@@ -10,7 +10,7 @@
 //! taken away before the state is stored, so a failure in between never leaves more
 //! access than the stored state promises, and a retry completes it (both idempotent).
 
-use magnetite_auth::access::{Actor, Caller, Need};
+use magnetite_auth::access::{Actor, Caller};
 use magnetite_auth::model::ConnType;
 use magnetite_auth::service::ConnectRequest;
 use magnetite_events::model::bootstrap as bev;
@@ -36,8 +36,10 @@ impl BootstrapService {
     ) -> Result<Config> {
         let state = State::from_i64(state)
             .ok_or_else(|| BootstrapError::bad_request("state must be 0 or 1"))?;
-        let d = caller.domain(&self.platform, domain, Need::Write).await?;
-        let mut c = self.config(&d.id, client_id).await?;
+        let (d, client) = self
+            .authorize_client(caller, domain, client_id, "update")
+            .await?;
+        let mut c = self.config(&d.id, &client.id).await?;
         c.state = state;
         c.updated_at = Some(now());
         let ev = bev::client_change_state(&c.client_id, u8::from(state == State::Active));
@@ -57,7 +59,9 @@ impl BootstrapService {
     }
 
     /// `PUT /{domainID}/clients/configs/connections/{client_id}`: replaces the channel
-    /// list; an active config's connections follow (removed ones first).
+    /// list; an active config's connections follow (removed ones first). Needs
+    /// `update` on the client and `connect_to_client` on each channel added or removed
+    /// (what connecting or disconnecting them on the channel routes needs).
     pub async fn update_connections(
         &self,
         caller: &Caller,
@@ -65,8 +69,10 @@ impl BootstrapService {
         client_id: &str,
         channels: &[String],
     ) -> Result<Config> {
-        let d = caller.domain(&self.platform, domain, Need::Write).await?;
-        let mut c = self.config(&d.id, client_id).await?;
+        let (d, client) = self
+            .authorize_client(caller, domain, client_id, "update")
+            .await?;
+        let mut c = self.config(&d.id, &client.id).await?;
         let wanted = self.resolve_channels(&d.id, channels).await?;
         let before = c.channel_ids();
         let after: Vec<String> = wanted.iter().map(|ch| ch.id.clone()).collect();
@@ -80,6 +86,8 @@ impl BootstrapService {
             .filter(|id| !before.contains(id))
             .cloned()
             .collect();
+        let changed: Vec<String> = removed.iter().chain(&added).cloned().collect();
+        self.require_connect(caller, &d.id, &changed).await?;
         let active = c.state == State::Active;
         if active && !removed.is_empty() {
             self.withdraw(&c, &removed).await?;

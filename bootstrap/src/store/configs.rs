@@ -1,6 +1,7 @@
 //! Config rows and their channels: create, read, list, update, delete. Each mutation
 //! takes the event that describes it and writes it in the same transaction.
 
+use magnetite_auth::access::ReadableClients;
 use magnetite_auth::store::entities::{EntityRows, NewEntity};
 use magnetite_events::Event;
 
@@ -204,33 +205,41 @@ impl ConfigStore {
         })
     }
 
-    /// A page of the domain's configs (oldest first) and the total that match.
-    pub async fn list(&self, domain_id: &str, f: &ListFilter) -> Result<(u64, Vec<Config>)> {
+    /// A page of the domain's configs (oldest first) that `readable` lets the caller
+    /// see, and the total that match; both from one snapshot and one condition.
+    pub async fn list(
+        &self,
+        domain_id: &str,
+        f: &ListFilter,
+        readable: &ReadableClients,
+    ) -> Result<(u64, Vec<Config>)> {
         let pattern = f.name.as_deref().map(like_pattern).unwrap_or_default();
         let state = f.state.unwrap_or(-1);
         let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(f.offset).unwrap_or(i64::MAX);
-        let filter = "FROM bootstrap_configs WHERE domain_id = $1 \
-             AND ($2 = '' OR LOWER(name) LIKE $2 ESCAPE '\\') AND ($3 < 0 OR state = $3)";
+        let (only, binds) = readable.sql("client_id", 3).unwrap_or_default();
+        let only = if only.is_empty() {
+            only
+        } else {
+            format!(" AND {only}")
+        };
+        let filter = format!(
+            "FROM bootstrap_configs WHERE domain_id = $1 \
+             AND ($2 = '' OR LOWER(name) LIKE $2 ESCAPE '\\') AND ($3 < 0 OR state = $3){only}"
+        );
         let count_sql = format!("SELECT COUNT(*) AS n {filter}");
+        let (l, o) = (binds.len() + 4, binds.len() + 5);
         let page_sql =
-            format!("SELECT * {filter} ORDER BY created_at, client_id LIMIT $4 OFFSET $5");
-        let (total, configs) = magnetite_db::db_read!(self.db(), pool => {
-            let total = sqlx::query(&count_sql)
-                .bind(domain_id)
-                .bind(&pattern)
-                .bind(state)
-                .fetch_one(pool)
-                .await?
-                .int("n")?;
-            let rows = sqlx::query(&page_sql)
-                .bind(domain_id)
-                .bind(&pattern)
-                .bind(state)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
+            format!("SELECT * {filter} ORDER BY created_at, client_id LIMIT ${l} OFFSET ${o}");
+        let (total, configs) = magnetite_db::db_snapshot!(self.db(), tx => {
+            let mut count = sqlx::query(&count_sql).bind(domain_id).bind(&pattern).bind(state);
+            let mut page = sqlx::query(&page_sql).bind(domain_id).bind(&pattern).bind(state);
+            for b in &binds {
+                count = count.bind(b);
+                page = page.bind(b);
+            }
+            let total = count.fetch_one(&mut *tx).await?.int("n")?;
+            let rows = page.bind(limit).bind(offset).fetch_all(&mut *tx).await?;
             let configs = rows.iter().map(config_from_row).collect::<Result<Vec<_>>>()?;
             (total, configs)
         });
