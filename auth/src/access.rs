@@ -255,6 +255,23 @@ impl Platform {
     }
 }
 
+impl Caller {
+    /// The domain and its client `client_id` if this user may do `action` on the
+    /// client ([`Actor::authorize_entity`]): the door of the crates whose records are a
+    /// client's (bootstrap configs, certificates), decided by the client's roles.
+    pub async fn authorize_client(
+        &self,
+        platform: &Platform,
+        domain: &str,
+        client_id: &str,
+        action: &str,
+    ) -> Result<(Domain, Entity)> {
+        Actor::User(self)
+            .authorize_entity(platform, domain, Kind::Client, client_id, action)
+            .await
+    }
+}
+
 /// Which clients of a domain a list of per-client records may show its caller.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReadableClients {

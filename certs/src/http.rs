@@ -17,7 +17,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use magnetite_auth::access::{Actor, Caller, Need, ReadableClients};
-use magnetite_auth::model::{Domain, Entity, Kind};
+use magnetite_auth::model::Domain;
 use magnetite_auth::roles::EntityType;
 use magnetite_auth::store::list::MAX_OFFSET;
 use magnetite_auth::Platform;
@@ -51,23 +51,6 @@ pub fn router(service: Arc<CertsService>) -> Routes {
         .route("/:domain/serials/:client", get(serials))
         .layer(Extension(service))
         .with_state(platform)
-}
-
-/// The domain and its client `client_id` if the caller may do `action` on the client:
-/// a certificate is the client's, so the client's roles decide (direct, through its
-/// groups or the domain; the cached decision of every client route). A client not in
-/// the domain is a 404 like a missing one; no such action, a 403.
-async fn authorize_client(
-    caller: &Caller,
-    platform: &Platform,
-    domain: &str,
-    client_id: &str,
-    action: &str,
-) -> Result<(Domain, Entity)> {
-    let actor = Actor::User(caller);
-    Ok(actor
-        .authorize_entity(platform, domain, Kind::Client, client_id, action)
-        .await?)
 }
 
 /// The domain if the caller may do `action` on `client_id`, a client of it or one it
@@ -132,8 +115,9 @@ async fn issue(
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| CertsError::bad_request("missing client_id"))?;
     let ttl = ttl_of(body.ttl.as_ref())?;
-    let (domain, client) =
-        authorize_client(&caller, &platform, &domain, &client_id, "update").await?;
+    let (domain, client) = caller
+        .authorize_client(&platform, &domain, &client_id, "update")
+        .await?;
     let issued = svc.issue(&domain.id, &client.id, ttl).await?;
     let body = json!({
         "serial_number": issued.serial_number,
@@ -201,7 +185,9 @@ async fn serials(
     Path((domain, client)): Path<(String, String)>,
     Params { values: params, .. }: Params<PageQuery>,
 ) -> Result<Json<Value>> {
-    let (domain, client) = authorize_client(&caller, &platform, &domain, &client, "read").await?;
+    let (domain, client) = caller
+        .authorize_client(&platform, &domain, &client, "read")
+        .await?;
     let all = ReadableClients::All;
     certs_page(&svc, &domain.id, Some(&client.id), &all, &params).await
 }

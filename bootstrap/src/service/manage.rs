@@ -1,5 +1,11 @@
 //! Config management: create (provisioning the platform client when none is named),
 //! view, list, update, certificates, remove.
+//!
+//! A config is its client's, so the client's roles decide (`Caller::authorize_client`,
+//! the cached decision every client route uses; a client not in the domain is a 404,
+//! no such action a 403): view `read`, every change `update`, remove `delete`; a config
+//! for a new client needs `client_create` on the domain; the list shows the configs of
+//! the clients the caller may read (`Actor::readable_clients`).
 
 use magnetite_auth::access::{Actor, Caller, Need};
 use magnetite_auth::model::Domain;
@@ -148,7 +154,9 @@ impl BootstrapService {
         let actor = Actor::User(caller);
         match body.client_id.as_deref().filter(|s| !s.is_empty()) {
             Some(id) => {
-                let (d, e) = self.authorize_client(caller, domain, id, "update").await?;
+                let (d, e) = caller
+                    .authorize_client(&self.platform, domain, id, "update")
+                    .await?;
                 Ok((d, Some(e)))
             }
             None => {
@@ -289,8 +297,8 @@ impl BootstrapService {
 
     /// `GET .../configs/{id}` (`config.view`).
     pub async fn view(&self, caller: &Caller, domain: &str, client_id: &str) -> Result<Config> {
-        let (d, client) = self
-            .authorize_client(caller, domain, client_id, "read")
+        let (d, client) = caller
+            .authorize_client(&self.platform, domain, client_id, "read")
             .await?;
         let c = self.config(&d.id, &client.id).await?;
         self.record(&bev::config_view(&c.view_event()).in_domain(&d.id))
@@ -323,8 +331,8 @@ impl BootstrapService {
         body: UpdateConfig,
     ) -> Result<Config> {
         let name = body.name.map(|n| required(Some(n), "name")).transpose()?;
-        let (d, client) = self
-            .authorize_client(caller, domain, client_id, "update")
+        let (d, client) = caller
+            .authorize_client(&self.platform, domain, client_id, "update")
             .await?;
         let mut c = self.config(&d.id, &client.id).await?;
         if let Some(n) = name {
@@ -348,8 +356,8 @@ impl BootstrapService {
         client_id: &str,
         body: UpdateCerts,
     ) -> Result<Config> {
-        let (d, client) = self
-            .authorize_client(caller, domain, client_id, "update")
+        let (d, client) = caller
+            .authorize_client(&self.platform, domain, client_id, "update")
             .await?;
         let mut c = self.config(&d.id, &client.id).await?;
         let key = body.client_key.unwrap_or_default();
@@ -370,8 +378,8 @@ impl BootstrapService {
     /// `DELETE .../configs/{id}` (`config.remove`). The client and its connections
     /// stay, as in Magistrala.
     pub async fn remove(&self, caller: &Caller, domain: &str, client_id: &str) -> Result<()> {
-        let (d, client) = self
-            .authorize_client(caller, domain, client_id, "delete")
+        let (d, client) = caller
+            .authorize_client(&self.platform, domain, client_id, "delete")
             .await?;
         let id = client.id.as_str();
         self.store

@@ -6,7 +6,6 @@ pub mod manage;
 pub mod whitelist;
 
 use magnetite_auth::access::{Actor, Caller};
-use magnetite_auth::model::{Domain, Entity, Kind};
 use magnetite_auth::roles::EntityType;
 use magnetite_events::Event;
 
@@ -47,25 +46,6 @@ impl BootstrapService {
             }
         }
         Ok(out)
-    }
-
-    /// The domain and the client `client_id` if the caller may do `action` on the
-    /// client: a config is the client's, so it is decided by the client's roles
-    /// (direct, through its groups or the domain; the cached decision every client
-    /// route uses). A client not in the domain is a 404 like a missing one; one the
-    /// caller holds no such action on, a 403.
-    pub(crate) async fn authorize_client(
-        &self,
-        caller: &Caller,
-        domain: &str,
-        client_id: &str,
-        action: &str,
-    ) -> Result<(Domain, Entity)> {
-        let actor = Actor::User(caller);
-        let pair = actor
-            .authorize_entity(&self.platform, domain, Kind::Client, client_id, action)
-            .await?;
-        Ok(pair)
     }
 
     /// 403 unless the caller may connect clients to each of `channels` (the channel's

@@ -36,8 +36,8 @@ impl BootstrapService {
     ) -> Result<Config> {
         let state = State::from_i64(state)
             .ok_or_else(|| BootstrapError::bad_request("state must be 0 or 1"))?;
-        let (d, client) = self
-            .authorize_client(caller, domain, client_id, "update")
+        let (d, client) = caller
+            .authorize_client(&self.platform, domain, client_id, "update")
             .await?;
         let mut c = self.config(&d.id, &client.id).await?;
         c.state = state;
@@ -69,8 +69,8 @@ impl BootstrapService {
         client_id: &str,
         channels: &[String],
     ) -> Result<Config> {
-        let (d, client) = self
-            .authorize_client(caller, domain, client_id, "update")
+        let (d, client) = caller
+            .authorize_client(&self.platform, domain, client_id, "update")
             .await?;
         let mut c = self.config(&d.id, &client.id).await?;
         let wanted = self.resolve_channels(&d.id, channels).await?;
