@@ -29,17 +29,22 @@ pub mod client;
 pub mod config;
 pub mod devices;
 pub mod link;
+pub mod pubrec;
 pub mod queue;
+pub mod record;
 pub mod stats;
+pub mod upstream;
+pub mod window;
 
 use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use magnetite_broker::{BridgeLink, Message};
-use magnetite_protocol::QoS;
+use magnetite_protocol::{Properties, QoS};
 use tokio::sync::mpsc;
 
 pub use config::{BridgeSpec, Mapping, QueueLimits, SpecError};
@@ -47,7 +52,7 @@ pub use link::LinkObserver;
 pub use stats::BridgeStats;
 
 use crate::devices::Devices;
-use crate::queue::{Appended, Queue};
+use crate::queue::{Appended, NewRecord, Queue};
 
 /// [`Message::publisher`] of the messages bridges publish locally.
 pub const BRIDGE_PUBLISHER: &str = "$bridge";
@@ -63,6 +68,17 @@ pub struct Qos0 {
     pub topic: String,
     pub payload: Bytes,
     pub retain: bool,
+    /// Its 5.0 properties ([`upstream::kept_properties`]).
+    pub properties: Option<Box<Properties>>,
+    /// When it was handed to the link (its expiry counts down from there).
+    pub queued_at: Instant,
+}
+
+impl Qos0 {
+    /// How long it has waited for the link.
+    pub fn waited(&self) -> Duration {
+        self.queued_at.elapsed()
+    }
 }
 
 /// One configured bridge: its spec, queue and counters.
@@ -101,6 +117,8 @@ impl Bridge {
             return;
         };
         let qos = message.qos.min(mapping.qos);
+        let now = Instant::now();
+        let properties = upstream::kept_properties(message, now);
         if qos == QoS::AtMostOnce {
             let sent = self.stats.connected.load(Ordering::Relaxed) == 1
                 && self
@@ -109,6 +127,8 @@ impl Bridge {
                         topic,
                         payload: message.payload.clone(),
                         retain: message.retain,
+                        properties: properties.map(Box::new),
+                        queued_at: now,
                     })
                     .is_ok();
             if !sent {
@@ -117,10 +137,14 @@ impl Bridge {
             }
             return;
         }
-        match self
-            .queue
-            .append(&topic, &message.payload, qos, message.retain)
-        {
+        let record = NewRecord {
+            topic: &topic,
+            payload: &message.payload,
+            qos,
+            retain: message.retain,
+            properties: properties.as_ref(),
+        };
+        match self.queue.append_record(&record) {
             Ok(Appended::Queued(_)) => {}
             Ok(Appended::Full) => self
                 .stats
