@@ -444,7 +444,7 @@ impl<'a> Session<'a> {
             Packet::PubAck(ack) if DECLARE_PKIDS.contains(&ack.pkid) => {
                 self.declaring.remove(&ack.pkid);
             }
-            Packet::PubAck(ack) => self.in_flight.puback(ack.pkid),
+            Packet::PubAck(ack) => self.in_flight.puback(ack.pkid, ack.code),
             Packet::PubComp(comp) => self.in_flight.pubcomp(comp.pkid),
             // A refusal (5.0 code >= 0x80) ends that message's exchange: it is not sent
             // again (it would be refused again), so it is released.

@@ -78,11 +78,13 @@ impl Window {
             .find(|e| e.pkid == pkid && e.stage == stage)
     }
 
-    /// A PUBACK: finishes the QoS 1 record with that packet id (a 5.0 refusal too: it
-    /// would be refused again).
-    pub fn puback(&mut self, pkid: u16) {
+    /// A PUBACK with reason `code`: finishes the QoS 1 record with that packet id (a
+    /// 5.0 refusal, code >= 0x80, too — undelivered: it would be refused again).
+    pub fn puback(&mut self, pkid: u16, code: u8) {
         if let Some(entry) = self.waiting(pkid, Stage::AwaitPubAck) {
-            entry.stage = Stage::Done { delivered: true };
+            entry.stage = Stage::Done {
+                delivered: code < 0x80,
+            };
         }
     }
 
@@ -143,14 +145,14 @@ mod tests {
         window.push(1, 2, 10, 100, Stage::AwaitPubRec);
         window.push(2, 3, 20, 200, Stage::AwaitPubAck);
         window.push(3, 4, 30, 300, Stage::Done { delivered: false });
-        window.puback(3);
+        window.puback(3, 0);
         assert_eq!(window.take_finished(), None, "the head is not finished");
         window.pubcomp(2);
         assert_eq!(window.pubrec(2, 0), OnPubRec::Record(1));
         assert_eq!(window.pubrec(2, 0), OnPubRec::Release, "a repeated PUBREC");
         assert_eq!(window.pubrec(77, 0), OnPubRec::Release, "unknown id");
         assert_eq!(window.take_finished(), None, "PUBCOMP is still missing");
-        window.puback(2);
+        window.puback(2, 0);
         assert_eq!(window.take_finished(), None, "a PUBACK does not end QoS 2");
         window.pubcomp(2);
         let run = window.take_finished().unwrap();
@@ -176,5 +178,11 @@ mod tests {
         let run = window.take_finished().unwrap();
         assert_eq!((run.messages, run.delivered, run.head_ms), (1, 0, Some(2)));
         assert_eq!(window.len(), 1);
+        window.push(7, 8, 1, 3, Stage::AwaitPubAck);
+        window.puback(8, 0x87);
+        window.pubrec(7, 0);
+        window.pubcomp(7);
+        let run = window.take_finished().unwrap();
+        assert_eq!((run.messages, run.delivered), (2, 1), "a refused PUBACK");
     }
 }
