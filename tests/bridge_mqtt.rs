@@ -416,3 +416,48 @@ async fn v5_properties_cross_the_queue_both_ways_and_expired_messages_are_droppe
     assert_eq!(&command.topic[..], b"local/cmd/lamp");
     assert_properties_kept(&command, 600, 0, b"c-2");
 }
+
+/// MQTT 3.1.1 upstream: the message arrives, its properties silently left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_3_1_1_upstream_gets_the_message_without_its_properties() {
+    use rumqttc::v5::mqttbytes::QoS as Q5;
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = magnetite_testkit::servers::mosquitto(dir.path());
+    let bridge = format!(
+        "name=up,url=mqtt://127.0.0.1:{},version=3.1.1,out=site/# -> cloud/# qos 1",
+        upstream.port
+    );
+    let edge = common::start(&["--bridge", &bridge]);
+    let mut cloud = listener5("cloud-app", upstream.port, "cloud/#").await;
+    wait_connected(&edge).await;
+    let (sensor, mut sensor_events) = client5("sensor", edge.mqtt.port());
+    sensor
+        .publish_with_properties(
+            "site/t",
+            Q5::AtLeastOnce,
+            false,
+            "21.5",
+            properties(60, b"c"),
+        )
+        .await
+        .unwrap();
+    tokio::spawn(
+        async move { drive5(&mut sensor_events, Duration::from_secs(30), |_| false).await },
+    );
+    let message = tokio::time::timeout(Duration::from_secs(10), cloud.recv())
+        .await
+        .expect("the message arrives")
+        .expect("listening");
+    assert_eq!(
+        (&message.topic[..], &message.payload[..]),
+        (&b"cloud/t"[..], &b"21.5"[..])
+    );
+    let properties = message.properties.unwrap_or_default();
+    assert!(
+        properties.user_properties.is_empty()
+            && properties.content_type.is_none()
+            && properties.correlation_data.is_none()
+            && properties.message_expiry_interval.is_none(),
+        "{properties:?}"
+    );
+}
