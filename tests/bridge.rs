@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bridge_kit::{metric, wait_metric};
+use bridge_kit::{metric, wait_connected, wait_metric};
 use common::{drive, free_port, Server};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
@@ -116,18 +116,7 @@ async fn an_outage_backlog_survives_kill9_and_arrives_once_in_order_per_topic() 
     let _ = drive(&mut cloud_events, Duration::from_secs(2), |_| false).await;
 
     let edge = common::start(&["--bridge", &bridge]);
-    assert!(
-        wait_metric(
-            &edge,
-            "magnetite_bridge_connected",
-            "up",
-            1,
-            Duration::from_secs(20)
-        )
-        .await,
-        "{}",
-        edge.log()
-    );
+    wait_connected(&edge, "up").await;
     upstream.stop_gracefully();
     assert!(
         wait_metric(
@@ -246,18 +235,7 @@ async fn an_inbound_mapping_delivers_a_cloud_command_to_a_local_device() {
         ))
         .await
     );
-    assert!(
-        wait_metric(
-            &edge,
-            "magnetite_bridge_connected",
-            "cloud",
-            1,
-            Duration::from_secs(20)
-        )
-        .await,
-        "{}",
-        edge.log()
-    );
+    wait_connected(&edge, "cloud").await;
 
     let (app, mut app_events) = AsyncClient::new(options("cloud-app", central.mqtt.port()), 10);
     tokio::spawn(async move { drive(&mut app_events, Duration::from_secs(60), |_| false).await });
@@ -305,18 +283,7 @@ async fn pair(mappings: &str) -> (Server, Server) {
         &["--auth", "none", "--bridge", &to(port_a)],
     );
     for server in [&a, &b] {
-        assert!(
-            wait_metric(
-                server,
-                "magnetite_bridge_connected",
-                "peer",
-                1,
-                Duration::from_secs(20)
-            )
-            .await,
-            "{}",
-            server.log()
-        );
+        wait_connected(server, "peer").await;
     }
     (a, b)
 }

@@ -10,8 +10,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bridge_kit::proxy::{CutProxy, Toward, PUBCOMP, PUBREC};
-use bridge_kit::{drive5, metric, wait_metric};
+use bridge_kit::{drive5, metric, wait_connected, wait_metric};
 use common::{drive, Server};
+use rumqttc::v5::mqttbytes::QoS as Q5;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
@@ -21,41 +22,18 @@ fn options(id: &str, port: u16) -> MqttOptions {
     o
 }
 
-/// A client subscribed to `filter` (QoS 2) whose received (topic, payload) come on the
-/// channel.
-async fn listener(id: &str, port: u16, filter: &str) -> mpsc::UnboundedReceiver<(String, Vec<u8>)> {
-    let (client, mut events) = AsyncClient::new(options(id, port), 10);
-    client.subscribe(filter, QoS::ExactlyOnce).await.unwrap();
-    assert!(
-        drive(&mut events, Duration::from_secs(10), |e| matches!(
-            e,
-            Event::Incoming(Packet::SubAck(_))
-        ))
-        .await
-    );
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let _client = client;
-        drive(&mut events, Duration::from_secs(120), |e| {
-            if let Event::Incoming(Packet::Publish(p)) = e {
-                let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
-            }
-            false
-        })
-        .await
-    });
-    rx
-}
-
-/// Everything `rx` receives within `within`.
+/// The (topic, payload) of everything `rx` receives within `within`.
 async fn heard(
-    rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    rx: &mut mpsc::UnboundedReceiver<Publish5>,
     within: Duration,
 ) -> Vec<(String, Vec<u8>)> {
     let deadline = tokio::time::Instant::now() + within;
     let mut all = Vec::new();
-    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-        all.push(message);
+    while let Ok(Some(p)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        all.push((
+            String::from_utf8_lossy(&p.topic).into_owned(),
+            p.payload.to_vec(),
+        ));
     }
     all
 }
@@ -69,21 +47,6 @@ async fn wait_for(what: impl Fn() -> bool, within: Duration) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
-}
-
-async fn wait_connected(edge: &Server) {
-    assert!(
-        wait_metric(
-            edge,
-            "magnetite_bridge_connected",
-            "up",
-            1,
-            Duration::from_secs(20)
-        )
-        .await,
-        "{}",
-        edge.log()
-    );
 }
 
 /// Publishes one QoS 2 message at the edge and waits for its PUBCOMP there.
@@ -107,7 +70,7 @@ async fn publish_qos2_at(edge: &Server, topic: &str, payload: &str) {
 /// persistent session with PUBREL, so the upstream subscriber gets it once. With
 /// `kill_edge` the edge is also `kill -9`ed while the link is down.
 async fn qos2_once_across_a_cut(upstream_port: u16, version: &str, kill_edge: bool) {
-    let mut cloud = listener("cloud-app", upstream_port, "cloud/#").await;
+    let mut cloud = listener5("cloud-app", upstream_port, "cloud/#", Q5::ExactlyOnce).await;
     let proxy = CutProxy::start(upstream_port).await;
     proxy.cut_at(Toward::Edge, PUBCOMP);
     let bridge = format!(
@@ -116,7 +79,7 @@ async fn qos2_once_across_a_cut(upstream_port: u16, version: &str, kill_edge: bo
         proxy.port
     );
     let edge = common::start(&["--bridge", &bridge]);
-    wait_connected(&edge).await;
+    wait_connected(&edge, "up").await;
     publish_qos2_at(&edge, "site/a", "once").await;
     assert!(
         wait_for(|| proxy.cuts() == 1, Duration::from_secs(20)).await,
@@ -181,8 +144,8 @@ async fn an_inbound_qos2_message_sent_again_by_the_upstream_is_published_once() 
         proxy.port
     );
     let edge = common::start(&["--bridge", &bridge]);
-    let mut device = listener("lamp", edge.mqtt.port(), "local/cmd/#").await;
-    wait_connected(&edge).await;
+    let mut device = listener5("lamp", edge.mqtt.port(), "local/cmd/#", Q5::ExactlyOnce).await;
+    wait_connected(&edge, "up").await;
     let (app, mut app_events) = AsyncClient::new(options("cloud-app", upstream.port), 10);
     tokio::spawn(async move { drive(&mut app_events, Duration::from_secs(120), |_| false).await });
     // The bridge's upstream subscription lands just after the link comes up.
@@ -240,14 +203,16 @@ fn client5(id: &str, port: u16) -> (rumqttc::v5::AsyncClient, rumqttc::v5::Event
 type Publish5 = rumqttc::v5::mqttbytes::v5::Publish;
 
 /// A v5 client subscribed to `filter` whose received PUBLISHes come on the channel.
-async fn listener5(id: &str, port: u16, filter: &str) -> mpsc::UnboundedReceiver<Publish5> {
+async fn listener5(
+    id: &str,
+    port: u16,
+    filter: &str,
+    qos: Q5,
+) -> mpsc::UnboundedReceiver<Publish5> {
     use rumqttc::v5::mqttbytes::v5::Packet as P5;
     use rumqttc::v5::Event as E5;
     let (client, mut events) = client5(id, port);
-    client
-        .subscribe(filter, rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
-        .await
-        .unwrap();
+    client.subscribe(filter, qos).await.unwrap();
     assert!(
         drive5(&mut events, Duration::from_secs(10), |e| matches!(
             e,
@@ -321,7 +286,6 @@ fn assert_properties_kept(
 /// reaches a local device with its properties.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v5_properties_cross_the_queue_both_ways_and_expired_messages_are_dropped() {
-    use rumqttc::v5::mqttbytes::QoS as Q5;
     let central = common::start(&[]);
     let proxy = CutProxy::start(central.mqtt.port()).await;
     proxy.refuse();
@@ -331,7 +295,7 @@ async fn v5_properties_cross_the_queue_both_ways_and_expired_messages_are_droppe
         proxy.port
     );
     let edge = common::start(&["--bridge", &bridge]);
-    let mut cloud = listener5("cloud-app", central.mqtt.port(), "cloud/#").await;
+    let mut cloud = listener5("cloud-app", central.mqtt.port(), "cloud/#", Q5::AtLeastOnce).await;
     let (sensor, mut sensor_events) = client5("sensor", edge.mqtt.port());
     sensor
         .publish_with_properties(
@@ -366,7 +330,7 @@ async fn v5_properties_cross_the_queue_both_ways_and_expired_messages_are_droppe
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     proxy.open();
-    wait_connected(&edge).await;
+    wait_connected(&edge, "up").await;
     assert!(
         wait_metric(
             &edge,
@@ -393,7 +357,7 @@ async fn v5_properties_cross_the_queue_both_ways_and_expired_messages_are_droppe
         "the expired message never arrives"
     );
 
-    let mut device = listener5("lamp", edge.mqtt.port(), "local/cmd/#").await;
+    let mut device = listener5("lamp", edge.mqtt.port(), "local/cmd/#", Q5::AtLeastOnce).await;
     let (app, mut app_events) = client5("cloud-cmd", central.mqtt.port());
     tokio::spawn(async move { drive5(&mut app_events, Duration::from_secs(60), |_| false).await });
     let mut command = None;
@@ -420,7 +384,6 @@ async fn v5_properties_cross_the_queue_both_ways_and_expired_messages_are_droppe
 /// MQTT 3.1.1 upstream: the message arrives, its properties silently left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_3_1_1_upstream_gets_the_message_without_its_properties() {
-    use rumqttc::v5::mqttbytes::QoS as Q5;
     let dir = tempfile::tempdir().unwrap();
     let upstream = magnetite_testkit::servers::mosquitto(dir.path());
     let bridge = format!(
@@ -428,8 +391,8 @@ async fn a_3_1_1_upstream_gets_the_message_without_its_properties() {
         upstream.port
     );
     let edge = common::start(&["--bridge", &bridge]);
-    let mut cloud = listener5("cloud-app", upstream.port, "cloud/#").await;
-    wait_connected(&edge).await;
+    let mut cloud = listener5("cloud-app", upstream.port, "cloud/#", Q5::AtLeastOnce).await;
+    wait_connected(&edge, "up").await;
     let (sensor, mut sensor_events) = client5("sensor", edge.mqtt.port());
     sensor
         .publish_with_properties(

@@ -41,6 +41,22 @@ pub async fn wait_metric(
     false
 }
 
+/// Waits (20 s at most) until bridge `bridge` of `edge` is connected upstream.
+pub async fn wait_connected(edge: &Server, bridge: &str) {
+    assert!(
+        wait_metric(
+            edge,
+            "magnetite_bridge_connected",
+            bridge,
+            1,
+            Duration::from_secs(20)
+        )
+        .await,
+        "{}",
+        edge.log()
+    );
+}
+
 /// Drives a v5 event loop until `done` says so or the time runs out.
 pub async fn drive5(
     eventloop: &mut rumqttc::v5::EventLoop,
