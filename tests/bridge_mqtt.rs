@@ -49,6 +49,20 @@ async fn wait_for(what: impl Fn() -> bool, within: Duration) -> bool {
     false
 }
 
+/// Waits (20 s at most) until bridge `up` of `edge` has nothing queued.
+async fn drained(edge: &Server) -> bool {
+    let backlog = "magnetite_bridge_backlog_messages";
+    wait_metric(edge, backlog, "up", 0, Duration::from_secs(20)).await
+}
+
+/// The next message `rx` receives (10 s at most).
+async fn next_message(rx: &mut mpsc::UnboundedReceiver<Publish5>) -> Publish5 {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a message arrives")
+        .expect("listening")
+}
+
 /// Publishes one QoS 2 message at the edge and waits for its PUBCOMP there.
 async fn publish_qos2_at(edge: &Server, topic: &str, payload: &str) {
     let (device, mut events) = AsyncClient::new(options("sensor", edge.mqtt.port()), 10);
@@ -95,14 +109,7 @@ async fn qos2_once_across_a_cut(upstream_port: u16, version: &str, kill_edge: bo
         edge
     };
     assert!(
-        wait_metric(
-            &edge,
-            "magnetite_bridge_backlog_messages",
-            "up",
-            0,
-            Duration::from_secs(20)
-        )
-        .await,
+        drained(&edge).await,
         "the exchange completed after the reconnection\n{}",
         edge.log()
     );
@@ -331,24 +338,12 @@ async fn v5_properties_cross_the_queue_both_ways_and_expired_messages_are_droppe
     tokio::time::sleep(Duration::from_millis(2500)).await;
     proxy.open();
     wait_connected(&edge, "up").await;
-    assert!(
-        wait_metric(
-            &edge,
-            "magnetite_bridge_backlog_messages",
-            "up",
-            0,
-            Duration::from_secs(20)
-        )
-        .await
-    );
+    assert!(drained(&edge).await, "{}", edge.log());
     assert_eq!(
         metric(&edge, "magnetite_bridge_dropped_expired_total", "up").await,
         Some(1)
     );
-    let message = tokio::time::timeout(Duration::from_secs(10), cloud.recv())
-        .await
-        .expect("the queued message arrives")
-        .expect("listening");
+    let message = next_message(&mut cloud).await;
     assert_eq!(&message.topic[..], b"cloud/long");
     assert_properties_kept(&message, 3600, 2, b"c-1");
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -407,10 +402,7 @@ async fn a_3_1_1_upstream_gets_the_message_without_its_properties() {
     tokio::spawn(
         async move { drive5(&mut sensor_events, Duration::from_secs(30), |_| false).await },
     );
-    let message = tokio::time::timeout(Duration::from_secs(10), cloud.recv())
-        .await
-        .expect("the message arrives")
-        .expect("listening");
+    let message = next_message(&mut cloud).await;
     assert_eq!(
         (&message.topic[..], &message.payload[..]),
         (&b"cloud/t"[..], &b"21.5"[..])
