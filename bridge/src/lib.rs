@@ -7,10 +7,14 @@
 //!   an outbound mapping takes is appended to that bridge's on-disk [`queue`] there and
 //!   then (so a PUBACKed message survives `kill -9`), a QoS 0 one goes to a small
 //!   in-memory channel (dropped and counted while the link is down).
+//! - [`record`]: a queued message on disk, with its 5.0 properties (two formats, both
+//!   read); [`pubrec`]: the QoS 2 records the upstream answered with PUBREC, on disk.
 //! - [`link`]: one task per bridge connects upstream (reconnecting with the platform's
 //!   jittered exponential backoff), subscribes its inbound mappings again, sends the
-//!   queue in order and releases each record only on the upstream's PUBACK (PUBCOMP),
-//!   and publishes inbound messages locally.
+//!   queue in order and releases each record only on the upstream's PUBACK (PUBCOMP;
+//!   the exchange of each in flight in [`window`]), and publishes inbound messages
+//!   locally; [`upstream`]: what a message becomes upstream (properties, expiry counted
+//!   down, the CONNACK's limits).
 //! - [`devices`] (`declare=true`): the local devices connected, declared upstream as
 //!   served by this gateway by the link (again after every reconnection).
 //!

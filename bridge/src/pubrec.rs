@@ -8,7 +8,7 @@
 //! wins. State 1: PUBREC received; state 0: that mark no longer holds (the message went
 //! out again as a fresh PUBLISH to an upstream that lost our session). Entries at or
 //! below the queue's release mark are dead (the message completed); the log is
-//! rewritten with only the live ones when it has grown past [`COMPACT_AFTER`] entries.
+//! rewritten with only the live ones when it has grown past `COMPACT_AFTER` entries.
 //!
 //! Durability is the queue's: an entry is in the page cache when [`PubRecLog::set`]
 //! returns (survives `kill -9`), fsynced by the once-a-second ticker. A torn tail ends

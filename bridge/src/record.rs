@@ -57,7 +57,7 @@ impl Record {
     }
 }
 
-/// A message to append: what [`encode`] writes.
+/// A message to append: what `encode` writes.
 #[derive(Debug, Clone, Copy)]
 pub struct NewRecord<'a> {
     pub topic: &'a str,
