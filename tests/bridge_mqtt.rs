@@ -79,16 +79,31 @@ async fn publish_qos2_at(edge: &Server, topic: &str, payload: &str) {
     );
 }
 
+/// How the QoS 2 cut scenario runs.
+struct Cut<'a> {
+    upstream_port: u16,
+    version: &'a str,
+    /// `clean=` of the bridge.
+    clean: bool,
+    /// `kill -9` the edge while the link is down, and start it again.
+    kill_edge: bool,
+}
+
 /// A QoS 2 message whose upstream PUBCOMP never reaches the edge (the proxy cuts the
-/// link there, after the upstream released it to its subscribers): the edge resumes its
-/// persistent session with PUBREL, so the upstream subscriber gets it once. With
-/// `kill_edge` the edge is also `kill -9`ed while the link is down.
-async fn qos2_once_across_a_cut(upstream_port: u16, version: &str, kill_edge: bool) {
+/// link there, after the upstream released it to its subscribers); then the link comes
+/// back. Returns what the upstream subscriber heard, once the edge's queue is empty.
+async fn qos2_across_a_cut(cut: Cut<'_>) -> Vec<(String, Vec<u8>)> {
+    let Cut {
+        upstream_port,
+        version,
+        clean,
+        kill_edge,
+    } = cut;
     let mut cloud = listener5("cloud-app", upstream_port, "cloud/#", Q5::ExactlyOnce).await;
     let proxy = CutProxy::start(upstream_port).await;
     proxy.cut_at(Toward::Edge, PUBCOMP);
     let bridge = format!(
-        "name=up,url=mqtt://127.0.0.1:{},client-id=edge-q2,clean=false,version={version},\
+        "name=up,url=mqtt://127.0.0.1:{},client-id=edge-q2,clean={clean},version={version},\
          out=site/# -> cloud/# qos 2",
         proxy.port
     );
@@ -117,11 +132,40 @@ async fn qos2_once_across_a_cut(upstream_port: u16, version: &str, kill_edge: bo
         proxy.connections() >= 2,
         "the edge came back through the proxy"
     );
+    heard(&mut cloud, Duration::from_secs(3)).await
+}
+
+/// With a persistent upstream session the edge resumes with PUBREL: one delivery.
+async fn qos2_once_across_a_cut(upstream_port: u16, version: &str, kill_edge: bool) {
+    let heard = qos2_across_a_cut(Cut {
+        upstream_port,
+        version,
+        clean: false,
+        kill_edge,
+    })
+    .await;
     assert_eq!(
-        heard(&mut cloud, Duration::from_secs(3)).await,
+        heard,
         vec![("cloud/a".to_string(), b"once".to_vec())],
         "delivered upstream exactly once"
     );
+}
+
+/// With `clean=true` the upstream forgot the exchange: the message goes again as a new
+/// PUBLISH (the documented limit: at least once, here twice), and is not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos2_cut_with_a_clean_upstream_session_is_sent_again_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = magnetite_testkit::servers::mosquitto(dir.path());
+    let heard = qos2_across_a_cut(Cut {
+        upstream_port: upstream.port,
+        version: "5",
+        clean: true,
+        kill_edge: false,
+    })
+    .await;
+    let once = ("cloud/a".to_string(), b"once".to_vec());
+    assert_eq!(heard, vec![once.clone(), once], "the PUBLISH went again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
