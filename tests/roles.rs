@@ -12,6 +12,8 @@ mod coverage;
 mod creator;
 #[path = "roles/matrix.rs"]
 mod matrix;
+#[path = "roles/pairs.rs"]
+mod pairs;
 #[path = "roles/rows.rs"]
 mod rows;
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 use super::entities::Entities;
-use crate::access::{Actor, Need};
+use crate::access::Actor;
 use crate::error::{AuthError, Result};
 use crate::model::{Entity, Kind};
 
@@ -86,8 +86,9 @@ impl HierarchyQuery {
 }
 
 impl Entities<'_> {
-    /// The hierarchy around the group `id` of `domain` (readers of the domain); a
-    /// foreign or missing group is a 404. The group itself is part of the answer.
+    /// The hierarchy around the group `id` of `domain`, for a user who may `read` that
+    /// group (SuperMQ's `retrieve_group_hierarchy`, its read permission); a foreign or
+    /// missing group is a 404. The group itself is part of the answer.
     pub async fn hierarchy(
         &self,
         actor: &Actor<'_>,
@@ -95,9 +96,10 @@ impl Entities<'_> {
         id: &str,
         q: HierarchyQuery,
     ) -> Result<Value> {
-        let d = actor.domain(self.platform, domain, Need::Read).await?;
+        let (d, group) = actor
+            .authorize_entity(self.platform, domain, Kind::Group, id, "read")
+            .await?;
         let store = &self.platform.store;
-        let group = store.entity(Kind::Group, &d.id, id).await?;
         let groups = match q.direction {
             Direction::Up => store.group_chain_up(&d.id, &group.id, q.level).await?,
             Direction::Down => self.descendants(group, q.level).await?,
