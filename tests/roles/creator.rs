@@ -278,3 +278,53 @@ fn delete_on_roles_takes_users_out_of_every_role_of_the_entity() {
         json!([bob])
     );
 }
+
+#[test]
+fn a_hierarchy_shows_only_the_groups_its_caller_may_read() {
+    let server = platform::server(&[]);
+    let admin = Api::admin(&server);
+    let t = tenant(&admin, "owner@example.com", "farm");
+    let (d, owner) = (&t.d, &t.owner);
+    let (erin, erin_api) = new_user(&admin, "erin@example.com");
+    grant(owner, &format!("/domains/{d}"), "everyone", &[], &[&erin]);
+    let group = |name: &str, parent: Option<&str>| {
+        let body = json!({"name": name, "parent_id": parent});
+        id_of(&owner.expect("POST", &format!("/{d}/groups"), Some(body), 201))
+    };
+    let top = group("top", None);
+    let root = group("root", Some(&top));
+    let a = group("a", Some(&root));
+    let b = group("b", Some(&root));
+    let a1 = group("a1", Some(&a));
+    let hierarchy = |api: &Api, query: &str, want: u16| {
+        let path = format!("/{d}/groups/{root}/hierarchy?{query}");
+        let v = api.expect("GET", &path, None, want);
+        v["groups"]
+            .as_array()
+            .map(|gs| gs.iter().map(id_of).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    // No read on the group: refused; then read on it shows it alone.
+    hierarchy(&erin_api, "", 403);
+    grant(
+        owner,
+        &format!("/{d}/groups/{root}"),
+        "r",
+        &["read"],
+        &[&erin],
+    );
+    assert_eq!(hierarchy(&erin_api, "", 200), [root.clone()]);
+    assert_eq!(hierarchy(&erin_api, "direction=up", 200), [root.clone()]);
+    // `subgroup_read` on `a` adds what is below it, nothing beside it.
+    grant(
+        owner,
+        &format!("/{d}/groups/{a}"),
+        "s",
+        &["subgroup_read"],
+        &[&erin],
+    );
+    assert_eq!(hierarchy(&erin_api, "", 200), [root.clone(), a1.clone()]);
+    // The owner (the domain's admin, `group_read`) sees every group.
+    assert_eq!(hierarchy(owner, "", 200), [root.clone(), a, b, a1]);
+    assert_eq!(hierarchy(owner, "direction=up", 200), [root, top]);
+}

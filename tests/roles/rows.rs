@@ -94,14 +94,6 @@ pub(super) fn matrix() -> Vec<Row> {
         ),
         (
             "group",
-            "POST",
-            "/{d}/groups/{id}/parent",
-            Some(json!({"parent_id": "{g2}"})),
-            "set_parent",
-            200,
-        ),
-        (
-            "group",
             "DELETE",
             "/{d}/groups/{id}/children/all",
             None,
@@ -217,14 +209,6 @@ pub(super) fn matrix() -> Vec<Row> {
         ),
         (
             "client",
-            "POST",
-            "/{d}/clients/{id}/parent",
-            Some(json!({"parent_group_id": "{g2}"})),
-            "set_parent_group",
-            200,
-        ),
-        (
-            "client",
             "GET",
             "/{d}/clients/{id}/roles",
             None,
@@ -312,14 +296,6 @@ pub(super) fn matrix() -> Vec<Row> {
             "/{d}/channels/{id}/metadata",
             Some(json!({"metadata": {"k": 1}})),
             "update",
-            200,
-        ),
-        (
-            "channel",
-            "POST",
-            "/{d}/channels/{id}/parent",
-            Some(json!({"parent_id": "{g2}"})),
-            "set_parent_group",
             200,
         ),
         (
@@ -566,7 +542,8 @@ fn creates_and_group_reads() -> Vec<Row> {
 /// on a second entity (`{other}`), as SuperMQ checks both: connect needs
 /// `connect_to_client` on the channel and `connect_to_channel` on each client, a
 /// group's children `set_child` on it and `set_parent` on each child, a create into a
-/// group its domain action and `set_child` on the group.
+/// group its domain action and `set_child` on the group, moving an entity into a group
+/// `set_parent[_group]` on it and `set_child` on the group.
 pub(super) struct PairRow {
     pub row: Row,
     /// The second entity's type and the action it needs.
@@ -601,6 +578,22 @@ pub(super) fn pair_rows() -> Vec<PairRow> {
         other: ("group", "set_child"),
         other_under_id: false,
     };
+    let move_into = |kind: &'static str, action: &'static str| PairRow {
+        row: (
+            kind,
+            "POST",
+            match kind {
+                "group" => "/{d}/groups/{id}/parent",
+                "channel" => "/{d}/channels/{id}/parent",
+                _ => "/{d}/clients/{id}/parent",
+            },
+            Some(json!({"parent_id": "{other}"})),
+            action,
+            200,
+        ),
+        other: ("group", "set_child"),
+        other_under_id: false,
+    };
     let one = json!({"name": "made", "parent_id": "{other}"});
     let bulk = json!([{"name": "made", "parent_id": "{other}"}]);
     vec![
@@ -615,5 +608,8 @@ pub(super) fn pair_rows() -> Vec<PairRow> {
         create("/{d}/channels", one.clone(), "channel_create"),
         create("/{d}/channels/bulk", bulk, "channel_create"),
         create("/{d}/groups", one, "group_create"),
+        move_into("group", "set_parent"),
+        move_into("channel", "set_parent_group"),
+        move_into("client", "set_parent_group"),
     ]
 }

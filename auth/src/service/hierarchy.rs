@@ -23,7 +23,8 @@ impl Entities<'_> {
         parent: String,
     ) -> Result<Entity> {
         // The entity is checked first (its `set_parent[_group]`, in `modify` below, as
-        // before any other lookup); the parent must be a group of the same domain.
+        // before any other lookup); the parent must be a group of the same domain that
+        // the actor may put entities under (SuperMQ: `set_child` on the new parent).
         let (d, _) = actor
             .authorize_entity(
                 self.platform,
@@ -33,6 +34,7 @@ impl Entities<'_> {
                 self.set_parent_action(),
             )
             .await?;
+        self.require_set_child(actor, &d.id, &parent).await?;
         let ancestors = self.platform.store.group_ancestors(&d.id, &parent).await?;
         if self.kind == Kind::Group && ancestors.iter().any(|a| a == id) {
             return Err(own_ancestor());
