@@ -313,8 +313,8 @@ fn a_hierarchy_shows_only_the_groups_its_caller_may_read() {
         &["read"],
         &[&erin],
     );
-    assert_eq!(hierarchy(&erin_api, "", 200), [root.clone()]);
-    assert_eq!(hierarchy(&erin_api, "direction=up", 200), [root.clone()]);
+    assert_eq!(hierarchy(&erin_api, "", 200), [root.as_str()]);
+    assert_eq!(hierarchy(&erin_api, "direction=up", 200), [root.as_str()]);
     // `subgroup_read` on `a` adds what is below it, nothing beside it.
     grant(
         owner,
@@ -323,7 +323,7 @@ fn a_hierarchy_shows_only_the_groups_its_caller_may_read() {
         &["subgroup_read"],
         &[&erin],
     );
-    assert_eq!(hierarchy(&erin_api, "", 200), [root.clone(), a1.clone()]);
+    assert_eq!(hierarchy(&erin_api, "", 200), [root.as_str(), a1.as_str()]);
     // The owner (the domain's admin, `group_read`) sees every group.
     assert_eq!(hierarchy(owner, "", 200), [root.clone(), a, b, a1]);
     assert_eq!(hierarchy(owner, "direction=up", 200), [root, top]);
