@@ -470,10 +470,23 @@ impl<'a> Entities<'a> {
         domain_id: &str,
         parent: &str,
     ) -> Result<()> {
+        self.require_on_group(actor, domain_id, parent, "set_child")
+            .await
+    }
+
+    /// 404 unless `id` is a group of the domain, 403 unless the actor may do
+    /// `action` on it.
+    pub(super) async fn require_on_group(
+        &self,
+        actor: &Actor<'_>,
+        domain_id: &str,
+        id: &str,
+        action: &str,
+    ) -> Result<()> {
         let group = self
             .platform
             .store
-            .entity(Kind::Group, domain_id, parent)
+            .entity(Kind::Group, domain_id, id)
             .await?;
         actor
             .require(
@@ -481,7 +494,7 @@ impl<'a> Entities<'a> {
                 domain_id,
                 EntityType::Group,
                 &group.id,
-                "set_child",
+                action,
             )
             .await
     }

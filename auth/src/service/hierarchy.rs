@@ -8,7 +8,6 @@ use super::Link;
 use crate::access::Actor;
 use crate::error::{AuthError, Result};
 use crate::model::{Entity, Kind};
-use crate::roles::EntityType;
 
 /// Most children one add or remove request may name.
 const MAX_CHILDREN: usize = 1000;
@@ -194,19 +193,7 @@ impl Entities<'_> {
         ids: &[String],
     ) -> Result<()> {
         for child in ids {
-            let group = self
-                .platform
-                .store
-                .entity(Kind::Group, domain_id, child)
-                .await?;
-            actor
-                .require(
-                    self.platform,
-                    domain_id,
-                    EntityType::Group,
-                    &group.id,
-                    "set_parent",
-                )
+            self.require_on_group(actor, domain_id, child, "set_parent")
                 .await?;
         }
         Ok(())
