@@ -205,8 +205,19 @@ fn local_device(edge: &Server, id: &str) -> std::process::Child {
     common::spawn_mosquitto("mosquitto_sub", &edge.port(), &["-i", id, "-t", "local/x"])
 }
 
-#[test]
-fn an_edge_declares_its_connected_devices_to_the_central_and_again_after_a_reconnection() {
+/// A central with Kaa events on (a real nats-server), a domain `site` with a gateway
+/// client and a device `lamp`.
+struct KaaSite {
+    dir: tempfile::TempDir,
+    _nats: magnetite_testkit::servers::Server,
+    central: Server,
+    api: Api,
+    site: String,
+    gw: Device,
+    dev: Device,
+}
+
+fn kaa_site() -> KaaSite {
     let dir = tempfile::tempdir().unwrap();
     let nats = magnetite_testkit::servers::nats(dir.path());
     let nats_url = format!("nats://127.0.0.1:{}", nats.port);
@@ -215,6 +226,28 @@ fn an_edge_declares_its_connected_devices_to_the_central_and_again_after_a_recon
     let site = api.domain("Site", "site");
     let gw = api.client_with(&site, "gateway", json!({"gateway": true}));
     let dev = api.client_with(&site, "lamp", json!({}));
+    KaaSite {
+        dir,
+        _nats: nats,
+        central,
+        api,
+        site,
+        gw,
+        dev,
+    }
+}
+
+#[test]
+fn an_edge_declares_its_connected_devices_to_the_central_and_again_after_a_reconnection() {
+    let KaaSite {
+        dir,
+        _nats,
+        central,
+        api,
+        site: _,
+        gw,
+        dev,
+    } = kaa_site();
     // A client of another domain: the edge cannot make the gateway serve it.
     let elsewhere = api.domain("Elsewhere", "elsewhere");
     let foreign = api.client(&elsewhere, "foreign");
@@ -304,14 +337,15 @@ fn publish_once(server: &Server, client: &Device, topic: &str) {
 
 #[test]
 fn a_device_leaving_the_edge_is_undeclared_and_both_journals_list_what_the_gateway_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let nats = magnetite_testkit::servers::nats(dir.path());
-    let nats_url = format!("nats://127.0.0.1:{}", nats.port);
-    let central = platform::server(&["--event-store", &nats_url, "--kaa-events"]);
-    let api = Api::admin(&central);
-    let site = api.domain("Site", "site");
-    let gw = api.client_with(&site, "gateway", json!({"gateway": true}));
-    let dev = api.client_with(&site, "lamp", json!({}));
+    let KaaSite {
+        dir,
+        _nats,
+        central,
+        api,
+        site,
+        gw,
+        dev,
+    } = kaa_site();
     let edge = edge_declaring(&central, &gw, dir.path());
     assert!(wait_connected(&edge), "{}", edge.log());
 
