@@ -22,8 +22,9 @@
 //!   published here twice (kept in memory: an edge restart forgets them).
 //!
 //! With `declare=true` the link also declares the connected local devices upstream
-//! ([`crate::devices`]) before the queue, on each connection anew. Declarations are
-//! QoS 1 on packet ids of their own ([`DECLARE_PKIDS`]), inside the same window.
+//! ([`crate::devices`]) before the queue, on each connection anew, and undeclares
+//! those that leave. (Un)declarations are QoS 1 on packet ids of their own
+//! ([`DECLARE_PKIDS`]), inside the same window.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -42,7 +43,6 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::client::{self, Connected, LinkError, PacketWriter};
-use crate::devices::DECLARE_PREFIX;
 use crate::queue::{unix_ms, Cursor, Record};
 use crate::upstream::{count_down, upstream_properties, UpstreamLimits};
 use crate::window::{OnPubRec, Run, Stage, Window};
@@ -284,33 +284,37 @@ impl<'a> Session<'a> {
     }
 
     /// Declares (QoS 1, empty payload) the connected devices not yet declared on this
-    /// connection, as many as the window and the declaration packet ids allow.
+    /// connection and undeclares those that left, as many as the window and the
+    /// declaration packet ids allow.
     fn declare_devices(&mut self, writer: &mut PacketWriter) -> Result<(), LinkError> {
-        if !self.bridge.spec.declare || self.declared.len() >= MAX_DECLARED {
+        if !self.bridge.spec.declare {
             return Ok(());
         }
         let free_pkids = DECLARE_PKIDS.len() - self.declaring.len();
-        let room = (self.window.saturating_sub(self.outstanding()))
-            .min(free_pkids)
-            .min(MAX_DECLARED - self.declared.len());
+        let room = (self.window.saturating_sub(self.outstanding())).min(free_pkids);
         if room == 0 {
             return Ok(());
         }
-        for id in self.bridge.devices.undeclared(&self.declared, room) {
+        let before = self.declared.len();
+        for change in self
+            .bridge
+            .devices
+            .changes(&self.declared, room, MAX_DECLARED)
+        {
             let pkid = self.free_declare_pkid();
             writer.queue(&Packet::Publish(Publish {
                 dup: false,
                 qos: QoS::AtLeastOnce,
                 retain: false,
-                topic: format!("{DECLARE_PREFIX}{id}").into(),
+                topic: change.topic().into(),
                 pkid,
                 payload: Bytes::new(),
                 properties: Properties::default(),
             }))?;
             self.declaring.insert(pkid);
-            self.declared.insert(id);
+            change.apply(&mut self.declared);
         }
-        if self.declared.len() >= MAX_DECLARED {
+        if before < MAX_DECLARED && self.declared.len() >= MAX_DECLARED {
             tracing::warn!(bridge = %self.bridge.spec.name, max = MAX_DECLARED, "bridge: declaring no more devices on this connection");
         }
         Ok(())
