@@ -171,7 +171,7 @@ const GAUGES: [(&str, &str, Read); 4] = [
     ),
 ];
 
-const COUNTERS: [(&str, &str, Read); 8] = [
+const COUNTERS: [(&str, &str, Read); 10] = [
     (
         "magnetite_bridge_connects",
         "Upstream connections established",
@@ -201,6 +201,16 @@ const COUNTERS: [(&str, &str, Read); 8] = [
         "magnetite_bridge_dropped_age",
         "Queued messages dropped unsent: older than --bridge-queue-max-age",
         |s| load(&s.dropped_age),
+    ),
+    (
+        "magnetite_bridge_dropped_expired",
+        "Messages dropped unsent: their MQTT 5 message expiry ran out while queued",
+        |s| load(&s.dropped_expired),
+    ),
+    (
+        "magnetite_bridge_dropped_too_large",
+        "Messages dropped unsent: larger than the upstream's maximum packet size",
+        |s| load(&s.dropped_too_large),
     ),
     (
         "magnetite_bridge_dropped_qos0",

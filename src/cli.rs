@@ -292,8 +292,8 @@ pub struct Settings {
     /// Client metadata key holding a Kaa endpoint's app version (absent: empty string)
     #[arg(long, env = "MAGNETITE_KAA_APP_VERSION_KEY", default_value = magnetite_auth::kaa::DEFAULT_APP_VERSION_KEY)]
     pub kaa_app_version_key: String,
-    /// Most endpoints one MQTT connection serves for Kaa events (a gateway and the
-    /// devices it declares), at least 1
+    /// Most endpoints one MQTT connection serves (a gateway and the devices it
+    /// declares; for Kaa events and the journal), at least 1
     #[arg(long, env = "MAGNETITE_KAA_MAX_ENDPOINTS", default_value = "1000", value_parser = at_least_one)]
     pub kaa_max_endpoints: usize,
     /// Event consumers: unacknowledged deliveries come again after this (e.g. 30s)
@@ -424,7 +424,6 @@ impl Settings {
         Ok(Some(magnetite_auth::kaa::KaaSettings {
             origin,
             app_version_key: self.kaa_app_version_key.clone(),
-            max_endpoints: self.kaa_max_endpoints,
         }))
     }
 

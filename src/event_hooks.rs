@@ -6,7 +6,8 @@
 //! ends, its message counts (the engine counts them per connection; one event per
 //! session, never one per message): the journal's telemetry comes from these.
 //! Session starts and ends also go, under the same id, to the gateway bridges' device
-//! door ([`BridgeLink::device_connected`]) once one is installed.
+//! door ([`BridgeLink::device_connected`]) once one is installed; ends caused by this
+//! instance's shutdown do not (the links go down with it).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -189,8 +190,13 @@ where
                 w.record_traffic(client, mqtt_client_id, domain, inbound, outbound)
             });
         }
+        // Not at shutdown: the instance going down takes the bridges' links down, and
+        // the central reports every device then, in one disconnect of the gateway; an
+        // undeclaration per device on the way out would split it.
         if let Some(bridge) = self.bridge.get() {
-            bridge.device_disconnected(client);
+            if reason != DisconnectReason::ServerShutdown {
+                bridge.device_disconnected(client);
+            }
         }
         self.record(client, domain, MqttEventType::Disconnect);
     }

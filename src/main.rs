@@ -6,12 +6,12 @@ mod cli;
 mod cli_overload;
 mod config_file;
 mod data_dir;
+mod endpoint_hooks;
 mod event_hooks;
 mod http;
 mod http_error_heads;
 mod http_errors;
 mod http_server;
-mod kaa_hooks;
 mod message_store;
 mod metrics;
 mod platform_hooks;
@@ -32,8 +32,8 @@ use magnetite_cluster::{Cluster, ClusterConfig, StreamSettings, SubjectScheme};
 use magnetite_events::{Events, EventsConfig, MqttWriter};
 use tokio::net::TcpListener;
 
+use endpoint_hooks::WithEndpoints;
 use event_hooks::WithEvents;
-use kaa_hooks::WithKaa;
 use magnetite_auth::MqttGate;
 use magnetite_broker::TlsAcceptorSource;
 use platform_hooks::PlatformHooks;
@@ -168,17 +168,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             );
             let gate = MqttGate::new(Arc::clone(&services.platform));
             let platform_hooks = PlatformHooks::new(gate.clone());
-            let kaa_hooks = WithKaa::new(platform_hooks, gate, origin, writer.clone());
-            let hooks = WithEvents::new(kaa_hooks, writer);
+            let endpoint_hooks = WithEndpoints::new(platform_hooks, gate, origin, writer.clone());
+            let hooks = WithEvents::new(endpoint_hooks, writer);
             let cluster = cluster(&settings, &instance_id, SubjectScheme::Magistrala).await?;
             let broker = broker(&settings, hooks, cluster.as_ref())?;
             services
                 .platform
                 .set_session_ender(platform_hooks::session_ender(broker.handle()));
             let mut metrics = services.metrics;
-            if let Some(ignored) = broker.hooks().inner().collector() {
-                metrics.push(Box::new(ignored));
-            }
+            metrics.push(Box::new(broker.hooks().inner().collector()));
             metrics.extend(start_cluster(cluster, &broker));
             metrics.extend(bridges::start(&settings, &broker)?);
             let owners = session_owners::start(&settings, &instance_id, events.db(), &broker);

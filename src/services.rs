@@ -154,6 +154,7 @@ async fn start_platform(
         public_url: settings.public_url(),
         ui_hosts: settings.ui_hosts.clone(),
         kaa,
+        max_endpoints: settings.kaa_max_endpoints,
         allow_self_register: settings.allow_self_register,
         ..PlatformConfig::default()
     };

@@ -3,11 +3,13 @@
 //! inbound commands to a local device, no loops between two instances bridging each
 //! other.
 
+mod bridge_kit;
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use bridge_kit::{metric, wait_connected, wait_metric};
 use common::{drive, free_port, Server};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
@@ -18,38 +20,6 @@ fn options(id: &str, port: u16) -> MqttOptions {
     o.set_keep_alive(Duration::from_secs(30));
     o.set_inflight(200);
     o
-}
-
-/// The value of the series `name{bridge="<bridge>"}` on `/metrics`.
-async fn metric(server: &Server, name: &str, bridge: &str) -> Option<u64> {
-    let text = reqwest::get(format!("http://{}/metrics", server.http))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let series = format!("{name}{{bridge=\"{bridge}\"}} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(series.as_str()))
-        .and_then(|value| value.trim().parse().ok())
-}
-
-/// Waits until `metric` reads `want`; false after `within`.
-async fn wait_metric(
-    server: &Server,
-    name: &str,
-    bridge: &str,
-    want: u64,
-    within: Duration,
-) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if metric(server, name, bridge).await == Some(want) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 /// Publishes `range` as QoS 1 messages round-robin on `topics` topics under `prefix`
@@ -146,18 +116,7 @@ async fn an_outage_backlog_survives_kill9_and_arrives_once_in_order_per_topic() 
     let _ = drive(&mut cloud_events, Duration::from_secs(2), |_| false).await;
 
     let edge = common::start(&["--bridge", &bridge]);
-    assert!(
-        wait_metric(
-            &edge,
-            "magnetite_bridge_connected",
-            "up",
-            1,
-            Duration::from_secs(20)
-        )
-        .await,
-        "{}",
-        edge.log()
-    );
+    wait_connected(&edge, "up").await;
     upstream.stop_gracefully();
     assert!(
         wait_metric(
@@ -276,18 +235,7 @@ async fn an_inbound_mapping_delivers_a_cloud_command_to_a_local_device() {
         ))
         .await
     );
-    assert!(
-        wait_metric(
-            &edge,
-            "magnetite_bridge_connected",
-            "cloud",
-            1,
-            Duration::from_secs(20)
-        )
-        .await,
-        "{}",
-        edge.log()
-    );
+    wait_connected(&edge, "cloud").await;
 
     let (app, mut app_events) = AsyncClient::new(options("cloud-app", central.mqtt.port()), 10);
     tokio::spawn(async move { drive(&mut app_events, Duration::from_secs(60), |_| false).await });
@@ -335,18 +283,7 @@ async fn pair(mappings: &str) -> (Server, Server) {
         &["--auth", "none", "--bridge", &to(port_a)],
     );
     for server in [&a, &b] {
-        assert!(
-            wait_metric(
-                server,
-                "magnetite_bridge_connected",
-                "peer",
-                1,
-                Duration::from_secs(20)
-            )
-            .await,
-            "{}",
-            server.log()
-        );
+        wait_connected(server, "peer").await;
     }
     (a, b)
 }

@@ -2,7 +2,9 @@
 //! edge under `--auth none` whose bridge logs in as a platform client (id + secret from
 //! a file) and maps its local topics onto a channel of the central instance; with
 //! `declare=true` the devices connected at the edge are served by the gateway in the
-//! central's Kaa connectivity events (declared again after the link comes back).
+//! central's Kaa connectivity events (declared again after the link comes back) and
+//! journals, and undeclared when they leave the edge; a gateway on a plain MQTT client
+//! does the same with the two endpoint topics.
 
 mod common;
 mod platform;
@@ -10,6 +12,7 @@ mod platform;
 use std::time::{Duration, Instant};
 
 use common::{finish, mosquitto, Server};
+use platform::gateway::{self, declare, undeclare};
 use platform::tls::{issue, tls_server};
 use platform::{device_pub, device_sub, fleet_server, Api, Device};
 use serde_json::{json, Value};
@@ -182,8 +185,39 @@ fn count(events: &[(String, Vec<String>)], kind: &str, endpoints: &[&str]) -> us
         .count()
 }
 
-#[test]
-fn an_edge_declares_its_connected_devices_to_the_central_and_again_after_a_reconnection() {
+/// An edge whose bridge `cloud` logs in upstream as `gw` (secret in a file under
+/// `dir`), MQTT client id `edge-1`, with `declare=true`.
+fn edge_declaring(central: &Server, gw: &Device, dir: &std::path::Path) -> Server {
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, &gw.secret).unwrap();
+    let bridge = format!(
+        "name=cloud,url=mqtt://127.0.0.1:{},client-id=edge-1,username={},password-file={},declare=true",
+        central.mqtt.port(),
+        gw.id,
+        secret_file.display()
+    );
+    common::start(&["--bridge", &bridge])
+}
+
+/// A local device at the edge (`--auth none`: its MQTT client id names it), left
+/// connected.
+fn local_device(edge: &Server, id: &str) -> std::process::Child {
+    common::spawn_mosquitto("mosquitto_sub", &edge.port(), &["-i", id, "-t", "local/x"])
+}
+
+/// A central with Kaa events on (a real nats-server), a domain `site` with a gateway
+/// client and a device `lamp`.
+struct KaaSite {
+    dir: tempfile::TempDir,
+    _nats: magnetite_testkit::servers::Server,
+    central: Server,
+    api: Api,
+    site: String,
+    gw: Device,
+    dev: Device,
+}
+
+fn kaa_site() -> KaaSite {
     let dir = tempfile::tempdir().unwrap();
     let nats = magnetite_testkit::servers::nats(dir.path());
     let nats_url = format!("nats://127.0.0.1:{}", nats.port);
@@ -192,24 +226,36 @@ fn an_edge_declares_its_connected_devices_to_the_central_and_again_after_a_recon
     let site = api.domain("Site", "site");
     let gw = api.client_with(&site, "gateway", json!({"gateway": true}));
     let dev = api.client_with(&site, "lamp", json!({}));
+    KaaSite {
+        dir,
+        _nats: nats,
+        central,
+        api,
+        site,
+        gw,
+        dev,
+    }
+}
+
+#[test]
+fn an_edge_declares_its_connected_devices_to_the_central_and_again_after_a_reconnection() {
+    let KaaSite {
+        dir,
+        _nats,
+        central,
+        api,
+        site: _,
+        gw,
+        dev,
+    } = kaa_site();
     // A client of another domain: the edge cannot make the gateway serve it.
     let elsewhere = api.domain("Elsewhere", "elsewhere");
     let foreign = api.client(&elsewhere, "foreign");
-    let secret_file = dir.path().join("secret");
-    std::fs::write(&secret_file, &gw.secret).unwrap();
-    let bridge = format!(
-        "name=cloud,url=mqtt://127.0.0.1:{},client-id=edge-1,username={},password-file={},declare=true",
-        central.mqtt.port(),
-        gw.id,
-        secret_file.display()
-    );
-    let edge = common::start(&["--bridge", &bridge]);
+    let edge = edge_declaring(&central, &gw, dir.path());
     assert!(wait_connected(&edge), "{}", edge.log());
 
     // Local devices (`--auth none` at the edge: the MQTT client id names the device).
-    let local = |id: &str| {
-        common::spawn_mosquitto("mosquitto_sub", &edge.port(), &["-i", id, "-t", "local/x"])
-    };
+    let local = |id: &str| local_device(&edge, id);
     let mut sessions = vec![local(&dev.id), local(&foreign.id)];
     wait_connectivity(&api, "the edge's device is declared", |e| {
         count(e, "connected", &[&dev.id]) == 1
@@ -247,4 +293,185 @@ fn an_edge_declares_its_connected_devices_to_the_central_and_again_after_a_recon
         let _ = session.kill();
         let _ = session.wait();
     }
+}
+
+/// The entries of operation `op` in the journal of client `id` (attributes included,
+/// oldest first), once there are at least `n` (30 s at most).
+fn journal(api: &Api, domain: &str, id: &str, op: &str, n: usize) -> Vec<Value> {
+    let path = format!(
+        "/{domain}/journal/client/{id}?operation={op}&with_attributes=true&dir=asc&limit=100"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let page = api.expect("GET", &path, None, 200);
+        let entries = page["journals"].as_array().cloned().unwrap_or_default();
+        if entries.len() >= n {
+            return entries;
+        }
+        assert!(Instant::now() < deadline, "{n} x {op} for {id}: {page}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `(client_id, gateway_id, reason)` of an endpoint journal entry.
+fn served(entry: &Value) -> (String, String, String) {
+    let text = |k: &str| entry["attributes"][k].as_str().unwrap_or("").to_string();
+    (text("client_id"), text("gateway_id"), text("reason"))
+}
+
+fn ignored_requests(server: &Server) -> String {
+    let text = reqwest::blocking::get(format!("http://{}/metrics", server.http))
+        .and_then(|r| r.text())
+        .unwrap_or_default();
+    let series = text
+        .lines()
+        .find(|l| l.starts_with("magnetite_kaa_declarations_ignored_total "));
+    series.unwrap_or("").to_string()
+}
+
+/// One plain MQTT session of `client` at `server` publishing (QoS 1, no payload) `topic`.
+fn publish_once(server: &Server, client: &Device, topic: &str) {
+    let args = client.mosquitto_args(&["-t", topic, "-n", "-q", "1"]);
+    common::assert_success(&mosquitto("mosquitto_pub", &server.port(), &args));
+}
+
+#[test]
+fn a_device_leaving_the_edge_is_undeclared_and_both_journals_list_what_the_gateway_served() {
+    let KaaSite {
+        dir,
+        _nats,
+        central,
+        api,
+        site,
+        gw,
+        dev,
+    } = kaa_site();
+    let edge = edge_declaring(&central, &gw, dir.path());
+    assert!(wait_connected(&edge), "{}", edge.log());
+
+    let mut lamp = local_device(&edge, &dev.id);
+    wait_connectivity(&api, "the lamp is declared", |e| {
+        count(e, "connected", &[&dev.id]) == 1
+    });
+    let declared = journal(&api, &site, &dev.id, "mqtt.endpoint_declare", 1);
+    let want = (dev.id.clone(), gw.id.clone(), String::new());
+    assert_eq!(served(&declared[0]), want, "{declared:?}");
+    assert_eq!(declared[0]["attributes"]["subscriber_id"], json!("edge-1"));
+    assert!(declared[0]["attributes"]["instance"]
+        .as_str()
+        .is_some_and(|i| !i.is_empty()));
+    let in_gateway = journal(&api, &site, &gw.id, "mqtt.endpoint_declare", 1);
+    assert_eq!(served(&in_gateway[0]), want);
+
+    // Nobody else can end it: another gateway of the domain, a gateway of another
+    // domain (nor declare it), the domain's plain client.
+    let gw2 = api.client_with(&site, "gateway-2", json!({"gateway": true}));
+    let elsewhere = api.domain("Elsewhere", "elsewhere");
+    let foreign_gw = api.client_with(&elsewhere, "their-gateway", json!({"gateway": true}));
+    let plain = api.client(&site, "plain");
+    publish_once(&central, &gw2, &undeclare(&dev.id));
+    publish_once(&central, &foreign_gw, &declare(&dev.id));
+    publish_once(&central, &foreign_gw, &undeclare(&dev.id));
+    publish_once(&central, &plain, &undeclare(&dev.id));
+    assert_eq!(
+        ignored_requests(&central),
+        "magnetite_kaa_declarations_ignored_total 4"
+    );
+
+    // The lamp leaves the edge: the gateway no longer serves it (Kaa: the lamp's
+    // disconnected), both journals say so.
+    let _ = lamp.kill();
+    let _ = lamp.wait();
+    let events = wait_connectivity(&api, "the lamp is undeclared", |e| {
+        count(e, "disconnected", &[&dev.id]) == 1
+    });
+    assert_eq!(count(&events, "connected", &[&dev.id]), 1, "{events:?}");
+    let gone = journal(&api, &site, &dev.id, "mqtt.endpoint_undeclare", 1);
+    let want_gone = (dev.id.clone(), gw.id.clone(), "undeclared".to_string());
+    assert_eq!(served(&gone[0]), want_gone);
+    assert_eq!(
+        served(&journal(&api, &site, &gw.id, "mqtt.endpoint_undeclare", 1)[0]),
+        want_gone
+    );
+    let declared = journal(&api, &site, &dev.id, "mqtt.endpoint_declare", 1);
+    assert_eq!(
+        declared.len(),
+        1,
+        "the other gateway declared nothing: {declared:?}"
+    );
+    assert_eq!(gone.len(), 1, "nobody else undeclared it: {gone:?}");
+
+    // Back at the edge, then the edge stops: the gateway's disconnect lists the lamp.
+    let mut lamp = local_device(&edge, &dev.id);
+    wait_connectivity(&api, "the lamp is declared again", |e| {
+        count(e, "connected", &[&dev.id]) == 2
+    });
+    edge.stop();
+    wait_connectivity(&api, "the edge's stop lists the lamp", |e| {
+        count(e, "disconnected", &[&gw.id, &dev.id]) == 1
+    });
+    let gone = journal(&api, &site, &dev.id, "mqtt.endpoint_undeclare", 2);
+    let with_gateway = (dev.id.clone(), gw.id.clone(), "gateway_disconnected".into());
+    assert_eq!(served(&gone[1]), with_gateway);
+    let everything = api.expect(
+        "GET",
+        &format!(
+            "/{site}/journal/client/{}?with_attributes=true&limit=100",
+            gw.id
+        ),
+        None,
+        200,
+    );
+    assert!(!everything.to_string().contains(&gw.secret), "{everything}");
+    let _ = lamp.kill();
+    let _ = lamp.wait();
+}
+
+#[test]
+fn a_plain_mqtt_gateway_declares_and_undeclares_its_devices_without_kaa_events() {
+    let central = platform::server(&[]);
+    let api = Api::admin(&central);
+    let site = api.domain("Site", "site");
+    let gw = api.client_with(&site, "gateway", json!({"gateway": true}));
+    let (lamp, fan) = (api.client(&site, "lamp"), api.client(&site, "fan"));
+    let topics = [
+        declare(&lamp.id),
+        declare(&fan.id),
+        undeclare(&lamp.id),
+        undeclare(&gw.id), // its own client: ignored
+    ];
+    gateway::session(central.mqtt, &gw, "plain-gw", &topics);
+    // A second session undeclaring what the first declared: ignored.
+    publish_once(&central, &gw, &undeclare(&fan.id));
+
+    let fan_gone = journal(&api, &site, &fan.id, "mqtt.endpoint_undeclare", 1);
+    let reason = (fan.id.clone(), gw.id.clone(), "gateway_disconnected".into());
+    assert_eq!(
+        served(&fan_gone[0]),
+        reason,
+        "served until the session ended"
+    );
+    let lamp_gone = journal(&api, &site, &lamp.id, "mqtt.endpoint_undeclare", 1);
+    let reason = (lamp.id.clone(), gw.id.clone(), "undeclared".into());
+    assert_eq!(served(&lamp_gone[0]), reason);
+    let lamp_declared = journal(&api, &site, &lamp.id, "mqtt.endpoint_declare", 1);
+    assert_eq!(lamp_declared.len(), 1);
+    assert_eq!(
+        lamp_declared[0]["attributes"]["subscriber_id"],
+        json!("plain-gw")
+    );
+    let in_gateway = journal(&api, &site, &gw.id, "mqtt.endpoint_undeclare", 2);
+    assert_eq!(in_gateway.len(), 2, "{in_gateway:?}");
+    assert_eq!(
+        ignored_requests(&central),
+        "magnetite_kaa_declarations_ignored_total 2"
+    );
+    // Serving a device is no sign of life of the device.
+    let telemetry = api.expect(
+        "GET",
+        &format!("/{site}/journal/client/{}/telemetry", lamp.id),
+        None,
+        200,
+    );
+    assert_eq!(telemetry["first_seen"], Value::Null, "{telemetry}");
 }

@@ -13,8 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use magnetite_testkit::servers::Server as Sink;
 use magnetite_testkit::sinks::wait_for_len;
-use platform::Api;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use platform::{gateway, Api};
 use serde_json::{json, Value};
 
 const INSTANCE: &str = "kaa-instance-1";
@@ -143,32 +142,8 @@ fn kinds(events: &[Decoded]) -> Vec<String> {
 /// An MQTT 3.1.1 session of `device` that PUBLISHes (QoS 1) each of `declared` to
 /// `$magnetite/endpoints/<id>`, waits for every PUBACK, then DISCONNECTs.
 fn session(mqtt: std::net::SocketAddr, device: &platform::Device, declared: &[&str]) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let mut options =
-            MqttOptions::new(format!("s-{}", &device.id[..8]), "127.0.0.1", mqtt.port());
-        options.set_credentials(device.id.clone(), device.secret.clone());
-        let (client, mut eventloop) = AsyncClient::new(options, 100);
-        for id in declared {
-            let topic = format!("$magnetite/endpoints/{id}");
-            client
-                .publish(topic, QoS::AtLeastOnce, false, Vec::new())
-                .await
-                .expect("publish");
-        }
-        let (mut acks, mut connected) = (0, false);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !connected || acks < declared.len() {
-            match tokio::time::timeout_at(deadline, eventloop.poll()).await {
-                Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => connected = true,
-                Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acks += 1,
-                Ok(Ok(_)) => {}
-                other => panic!("session ended early: {other:?}"),
-            }
-        }
-        client.disconnect().await.expect("disconnect");
-        while let Ok(Ok(_)) = tokio::time::timeout_at(deadline, eventloop.poll()).await {}
-    });
+    let topics: Vec<String> = declared.iter().map(|id| gateway::declare(id)).collect();
+    gateway::session(mqtt, device, &format!("s-{}", &device.id[..8]), &topics);
 }
 
 fn endpoints(e: &Decoded) -> Vec<(String, String)> {

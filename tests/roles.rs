@@ -15,6 +15,8 @@ mod coverage;
 mod creator;
 #[path = "roles/matrix.rs"]
 mod matrix;
+#[path = "roles/pairs.rs"]
+mod pairs;
 #[path = "roles/rows.rs"]
 mod rows;
 
@@ -58,6 +60,30 @@ fn tenant(admin: &Api, email: &str, route: &str) -> Tenant {
     let (owner_id, owner) = new_user(admin, email);
     let d = owner.domain(&format!("{route} domain"), route);
     Tenant { owner_id, owner, d }
+}
+
+/// A tenant and erin, in its domain through a role that holds no action (what every
+/// role test of one member starts from).
+fn tenant_with_erin(admin: &Api) -> (Tenant, String, Api) {
+    let t = tenant(admin, "owner@example.com", "farm");
+    let (erin, erin_api) = new_user(admin, "erin@example.com");
+    grant(
+        &t.owner,
+        &format!("/domains/{}", t.d),
+        "everyone",
+        &[],
+        &[&erin],
+    );
+    (t, erin, erin_api)
+}
+
+/// A new group of `t`'s domain (under `parent`), made by its owner.
+fn group_of(t: &Tenant, name: &str, parent: Option<&str>) -> String {
+    let body = json!({"name": name, "parent_id": parent});
+    id_of(
+        &t.owner
+            .expect("POST", &format!("/{}/groups", t.d), Some(body), 201),
+    )
 }
 
 /// The entity paths of one of each type in `t`'s domain: domain, group, channel, client.
@@ -377,16 +403,9 @@ fn another_domain_gets_404_on_every_role_route() {
 fn a_role_change_revokes_access_at_once() {
     let server = platform::server(&[]);
     let admin = Api::admin(&server);
-    let t = tenant(&admin, "owner@example.com", "farm");
+    let (t, erin, erin_api) = tenant_with_erin(&admin);
     let (d, owner) = (&t.d, &t.owner);
-    let (erin, erin_api) = new_user(&admin, "erin@example.com");
-    grant(owner, &format!("/domains/{d}"), "everyone", &[], &[&erin]);
-    let group = id_of(&owner.expect(
-        "POST",
-        &format!("/{d}/groups"),
-        Some(json!({"name": "g"})),
-        201,
-    ));
+    let group = group_of(&t, "g", None);
     let client = owner.client_in(d, "meter", &group).id;
     let path = format!("/{d}/clients/{client}");
     erin_api.expect("GET", &path, None, 403);

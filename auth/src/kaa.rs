@@ -20,8 +20,6 @@ pub struct KaaSettings {
     pub origin: KaaOrigin,
     /// The client metadata key holding the app version.
     pub app_version_key: String,
-    /// Most endpoints one MQTT connection may serve (itself and the devices it declares).
-    pub max_endpoints: usize,
 }
 
 impl KaaSettings {

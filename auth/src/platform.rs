@@ -40,6 +40,9 @@ pub struct PlatformConfig {
     pub ui_hosts: Vec<String>,
     /// Kaa endpoint events of client changes (`--kaa-events`); `None` = off.
     pub kaa: Option<crate::kaa::KaaSettings>,
+    /// Most endpoints one MQTT connection may serve: itself and the devices a gateway
+    /// declares (`--kaa-max-endpoints`, with or without Kaa events).
+    pub max_endpoints: usize,
     /// `POST /users` without a token creates a plain user (`--allow-self-register`).
     pub allow_self_register: bool,
 }
@@ -54,6 +57,7 @@ impl Default for PlatformConfig {
             public_url: "http://127.0.0.1:9000".into(),
             ui_hosts: Vec::new(),
             kaa: None,
+            max_endpoints: crate::kaa::DEFAULT_MAX_ENDPOINTS,
             allow_self_register: false,
         }
     }

@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::config::{BridgeSpec, TlsFiles, Upstream};
+use crate::upstream::UpstreamLimits;
 
 /// Largest packet accepted from the upstream.
 const MAX_PACKET: usize = 16 * 1024 * 1024;
@@ -97,8 +98,11 @@ pub struct Connected {
     pub reader: PacketReader,
     pub writer: PacketWriter,
     pub session_present: bool,
-    /// QoS 1/2 messages it accepts unacknowledged (5.0 Receive Maximum).
-    pub receive_maximum: u16,
+    /// Receive Maximum, Maximum QoS, Retain Available, Maximum Packet Size (5.0).
+    pub limits: UpstreamLimits,
+    /// The keep-alive to use: the upstream's Server Keep Alive when it set one (5.0
+    /// says the client must), else the spec's.
+    pub keep_alive: u16,
 }
 
 /// Opens the transport, sends CONNECT and waits for a successful CONNACK.
@@ -118,8 +122,13 @@ pub async fn connect(
         version: spec.version,
     };
     let mut properties = Properties::default();
-    if !spec.clean && spec.version.is_v5() {
-        properties.session_expiry_interval = Some(PERSISTENT_SESSION_EXPIRY);
+    if spec.version.is_v5() {
+        // The upstream must not send what we would refuse to decode (it drops such a
+        // message for us instead of breaking the link on it).
+        properties.maximum_packet_size = Some(MAX_PACKET as u32);
+        if !spec.clean {
+            properties.session_expiry_interval = Some(PERSISTENT_SESSION_EXPIRY);
+        }
     }
     let connect = Connect {
         protocol: spec.version,
@@ -141,7 +150,8 @@ pub async fn connect(
             reader,
             writer,
             session_present: ack.session_present,
-            receive_maximum: ack.properties.receive_maximum.unwrap_or(u16::MAX),
+            limits: UpstreamLimits::from_connack(&ack.properties),
+            keep_alive: ack.properties.server_keep_alive.unwrap_or(spec.keep_alive),
         }),
         Packet::ConnAck(ack) => Err(LinkError::Refused(ack.code)),
         other => Err(LinkError::Protocol(format!(

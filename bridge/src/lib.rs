@@ -7,10 +7,14 @@
 //!   an outbound mapping takes is appended to that bridge's on-disk [`queue`] there and
 //!   then (so a PUBACKed message survives `kill -9`), a QoS 0 one goes to a small
 //!   in-memory channel (dropped and counted while the link is down).
+//! - [`record`]: a queued message on disk, with its 5.0 properties (two formats, both
+//!   read); [`pubrec`]: the QoS 2 records the upstream answered with PUBREC, on disk.
 //! - [`link`]: one task per bridge connects upstream (reconnecting with the platform's
 //!   jittered exponential backoff), subscribes its inbound mappings again, sends the
-//!   queue in order and releases each record only on the upstream's PUBACK (PUBCOMP),
-//!   and publishes inbound messages locally.
+//!   queue in order and releases each record only on the upstream's PUBACK (PUBCOMP;
+//!   the exchange of each in flight in [`window`]), and publishes inbound messages
+//!   locally; [`upstream`]: what a message becomes upstream (properties, expiry counted
+//!   down, the CONNACK's limits).
 //! - [`devices`] (`declare=true`): the local devices connected, declared upstream as
 //!   served by this gateway by the link (again after every reconnection).
 //!
@@ -29,17 +33,22 @@ pub mod client;
 pub mod config;
 pub mod devices;
 pub mod link;
+pub mod pubrec;
 pub mod queue;
+pub mod record;
 pub mod stats;
+pub mod upstream;
+pub mod window;
 
 use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use magnetite_broker::{BridgeLink, Message};
-use magnetite_protocol::QoS;
+use magnetite_protocol::{Properties, QoS};
 use tokio::sync::mpsc;
 
 pub use config::{BridgeSpec, Mapping, QueueLimits, SpecError};
@@ -47,7 +56,7 @@ pub use link::LinkObserver;
 pub use stats::BridgeStats;
 
 use crate::devices::Devices;
-use crate::queue::{Appended, Queue};
+use crate::queue::{Appended, NewRecord, Queue};
 
 /// [`Message::publisher`] of the messages bridges publish locally.
 pub const BRIDGE_PUBLISHER: &str = "$bridge";
@@ -63,6 +72,17 @@ pub struct Qos0 {
     pub topic: String,
     pub payload: Bytes,
     pub retain: bool,
+    /// Its 5.0 properties ([`upstream::kept_properties`]).
+    pub properties: Option<Box<Properties>>,
+    /// When it was handed to the link (its expiry counts down from there).
+    pub queued_at: Instant,
+}
+
+impl Qos0 {
+    /// How long it has waited for the link.
+    pub fn waited(&self) -> Duration {
+        self.queued_at.elapsed()
+    }
 }
 
 /// One configured bridge: its spec, queue and counters.
@@ -101,6 +121,8 @@ impl Bridge {
             return;
         };
         let qos = message.qos.min(mapping.qos);
+        let now = Instant::now();
+        let properties = upstream::kept_properties(message, now);
         if qos == QoS::AtMostOnce {
             let sent = self.stats.connected.load(Ordering::Relaxed) == 1
                 && self
@@ -109,6 +131,8 @@ impl Bridge {
                         topic,
                         payload: message.payload.clone(),
                         retain: message.retain,
+                        properties: properties.map(Box::new),
+                        queued_at: now,
                     })
                     .is_ok();
             if !sent {
@@ -117,10 +141,14 @@ impl Bridge {
             }
             return;
         }
-        match self
-            .queue
-            .append(&topic, &message.payload, qos, message.retain)
-        {
+        let record = NewRecord {
+            topic: &topic,
+            payload: &message.payload,
+            qos,
+            retain: message.retain,
+            properties: properties.as_ref(),
+        };
+        match self.queue.append_record(&record) {
             Ok(Appended::Queued(_)) => {}
             Ok(Appended::Full) => self
                 .stats

@@ -6,13 +6,27 @@
 //! Order and duplicates: records go out in queue order, so per topic (indeed overall)
 //! the upstream receives them in the order they were published here. A connection that
 //! drops with messages in flight sends them again from the first unacknowledged one
-//! (QoS 1's at-least-once: those may arrive twice; nothing else does).
+//! (with DUP and the same packet id when the upstream kept our session):
+//! - QoS 1: at least once — those may arrive twice.
+//! - QoS 2: a record whose PUBREC came is marked durably ([`crate::pubrec`]) before
+//!   PUBREL goes out. When the upstream kept our session (`clean=false` and CONNACK's
+//!   session present) the link sends PUBREL again for it, never the PUBLISH: exactly
+//!   once across link drops and edge restarts (`kill -9`; a power loss may lose the
+//!   last second of marks, then the PUBLISH goes again with its packet id, which an
+//!   upstream still waiting for our PUBREL does not deliver twice). When the upstream
+//!   has no session for us (`clean=true`, or it lost it) that exchange is gone with
+//!   it: the message is sent again as a new PUBLISH, and may arrive twice — QoS 2
+//!   across a bridge is exactly-once only with a persistent upstream session.
+//! - Inbound QoS 2: the packet ids published locally and waiting for PUBREL are kept
+//!   while the upstream keeps our session, so a PUBLISH it sends again is not
+//!   published here twice (kept in memory: an edge restart forgets them).
 //!
 //! With `declare=true` the link also declares the connected local devices upstream
-//! ([`crate::devices`]) before the queue, on each connection anew. Declarations are
-//! QoS 1 on packet ids of their own ([`DECLARE_PKIDS`]), inside the same window.
+//! ([`crate::devices`]) before the queue, on each connection anew, and undeclares
+//! those that leave. (Un)declarations are QoS 1 on packet ids of their own
+//! ([`DECLARE_PKIDS`]), inside the same window.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +43,9 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::client::{self, Connected, LinkError, PacketWriter};
-use crate::devices::DECLARE_PREFIX;
 use crate::queue::{unix_ms, Cursor, Record};
+use crate::upstream::{count_down, upstream_properties, UpstreamLimits};
+use crate::window::{OnPubRec, Run, Stage, Window};
 use crate::{config, Bridge, Qos0, BRIDGE_PUBLISHER, LOOP_MARK};
 
 /// At most this many QoS 1/2 messages unacknowledged upstream (less when the
@@ -110,6 +125,10 @@ async fn run(
 ) {
     let name = bridge.spec.name.clone();
     let mut delays = backoff().build();
+    let mut carry = Carry {
+        inbound_qos2: HashSet::new(),
+        sent_through: bridge.queue.last_seq(),
+    };
     loop {
         let result = match client::connect(&bridge.spec, tls.as_ref()).await {
             Ok(connected) => {
@@ -118,7 +137,10 @@ async fn run(
                 bridge.stats.connects.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(bridge = %name, session_present = connected.session_present, "bridge: connected upstream");
                 observer.connected(&name);
-                let mut session = Session::new(&bridge, &broker, connected.receive_maximum);
+                if !connected.session_present {
+                    carry.inbound_qos2.clear();
+                }
+                let mut session = Session::new(&bridge, &broker, &connected, &mut carry);
                 let result = session.run(connected, &mut qos0).await;
                 bridge.stats.connected.store(0, Ordering::Relaxed);
                 bridge.stats.disconnects.fetch_add(1, Ordering::Relaxed);
@@ -139,16 +161,14 @@ async fn run(
     }
 }
 
-/// A queued message sent upstream and not yet acknowledged (or dropped by age while
-/// older ones were in flight).
-struct InFlight {
-    seq: u64,
-    pkid: u16,
-    size: u64,
-    written_ms: u64,
-    done: bool,
-    /// Dropped by age rather than delivered (not counted as forwarded).
-    expired: bool,
+/// What one upstream connection hands to the next.
+struct Carry {
+    /// Inbound QoS 2 packet ids published locally and waiting for PUBREL (kept while
+    /// the upstream keeps our session).
+    inbound_qos2: HashSet<u16>,
+    /// Records up to here may have gone out before (on an earlier connection, or
+    /// before a restart): sent again with DUP to an upstream that kept our session.
+    sent_through: u64,
 }
 
 /// One upstream connection's state.
@@ -156,10 +176,13 @@ struct Session<'a> {
     bridge: &'a Bridge,
     broker: &'a BrokerHandle,
     window: usize,
-    in_flight: VecDeque<InFlight>,
+    limits: UpstreamLimits,
+    keep_alive: u16,
+    /// The upstream kept our session: unfinished exchanges resume.
+    resumed: bool,
+    in_flight: Window,
     cursor: Cursor,
-    /// Inbound QoS 2 packet ids published locally and waiting for PUBREL.
-    inbound_qos2: HashSet<u16>,
+    carry: &'a mut Carry,
     /// Devices declared on this connection.
     declared: HashSet<String>,
     /// Packet ids of declarations not yet acknowledged.
@@ -168,14 +191,23 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(bridge: &'a Bridge, broker: &'a BrokerHandle, receive_maximum: u16) -> Session<'a> {
+    fn new(
+        bridge: &'a Bridge,
+        broker: &'a BrokerHandle,
+        connected: &Connected,
+        carry: &'a mut Carry,
+    ) -> Session<'a> {
+        let limits = connected.limits;
         Session {
             bridge,
             broker,
-            window: MAX_IN_FLIGHT.min(usize::from(receive_maximum.max(1))),
-            in_flight: VecDeque::new(),
+            window: MAX_IN_FLIGHT.min(usize::from(limits.receive_maximum.max(1))),
+            limits,
+            keep_alive: connected.keep_alive,
+            resumed: connected.session_present,
+            in_flight: Window::default(),
             cursor: bridge.queue.cursor(),
-            inbound_qos2: HashSet::new(),
+            carry,
             declared: HashSet::new(),
             declaring: HashSet::new(),
             next_declare_pkid: *DECLARE_PKIDS.start(),
@@ -193,7 +225,7 @@ impl<'a> Session<'a> {
             ..
         } = connected;
         self.subscribe(&mut writer)?;
-        let keep_alive = Duration::from_secs(u64::from(self.bridge.spec.keep_alive.max(1)));
+        let keep_alive = Duration::from_secs(u64::from(self.keep_alive.max(1)));
         let mut ping = tokio::time::interval_at(Instant::now() + keep_alive / 2, keep_alive / 2);
         let mut last_heard = Instant::now();
         let declare = self.bridge.spec.declare;
@@ -232,7 +264,9 @@ impl<'a> Session<'a> {
                     qos: m.qos,
                     no_local: self.bridge.spec.version.is_v5(),
                     retain_as_published: true,
-                    retain_handling: RetainHandling::SendAtSubscribe,
+                    // 5.0: retained messages only for a subscription the upstream did not
+                    // keep (3.1.1 has no such option: they come again each time).
+                    retain_handling: RetainHandling::SendAtSubscribeIfNew,
                 };
                 (ByteString::from(m.filter.as_str()), options)
             })
@@ -250,33 +284,37 @@ impl<'a> Session<'a> {
     }
 
     /// Declares (QoS 1, empty payload) the connected devices not yet declared on this
-    /// connection, as many as the window and the declaration packet ids allow.
+    /// connection and undeclares those that left, as many as the window and the
+    /// declaration packet ids allow.
     fn declare_devices(&mut self, writer: &mut PacketWriter) -> Result<(), LinkError> {
-        if !self.bridge.spec.declare || self.declared.len() >= MAX_DECLARED {
+        if !self.bridge.spec.declare {
             return Ok(());
         }
         let free_pkids = DECLARE_PKIDS.len() - self.declaring.len();
-        let room = (self.window.saturating_sub(self.outstanding()))
-            .min(free_pkids)
-            .min(MAX_DECLARED - self.declared.len());
+        let room = (self.window.saturating_sub(self.outstanding())).min(free_pkids);
         if room == 0 {
             return Ok(());
         }
-        for id in self.bridge.devices.undeclared(&self.declared, room) {
+        let before = self.declared.len();
+        for change in self
+            .bridge
+            .devices
+            .changes(&self.declared, room, MAX_DECLARED)
+        {
             let pkid = self.free_declare_pkid();
             writer.queue(&Packet::Publish(Publish {
                 dup: false,
                 qos: QoS::AtLeastOnce,
                 retain: false,
-                topic: format!("{DECLARE_PREFIX}{id}").into(),
+                topic: change.topic().into(),
                 pkid,
                 payload: Bytes::new(),
                 properties: Properties::default(),
             }))?;
             self.declaring.insert(pkid);
-            self.declared.insert(id);
+            change.apply(&mut self.declared);
         }
-        if self.declared.len() >= MAX_DECLARED {
+        if before < MAX_DECLARED && self.declared.len() >= MAX_DECLARED {
             tracing::warn!(bridge = %self.bridge.spec.name, max = MAX_DECLARED, "bridge: declaring no more devices on this connection");
         }
         Ok(())
@@ -300,58 +338,93 @@ impl<'a> Session<'a> {
 
     /// Sends queued records while the window has room.
     fn fill_window(&mut self, writer: &mut PacketWriter) -> Result<(), LinkError> {
-        let max_age = self.bridge.queue.limits().max_age.as_millis() as u64;
         while self.outstanding() < self.window {
             let Some(record) = self.bridge.queue.next(&mut self.cursor)? else {
                 break;
             };
-            let expired = unix_ms().saturating_sub(record.written_ms) > max_age;
             let pkid = (record.seq % RECORD_PKIDS) as u16 + 1;
-            if expired {
-                self.bridge
-                    .stats
-                    .drop_one(&self.bridge.spec.name, &self.bridge.stats.dropped_age);
-            } else {
-                writer.queue(&Packet::Publish(self.upstream_publish(&record, pkid)))?;
-            }
-            self.in_flight.push_back(InFlight {
-                seq: record.seq,
-                pkid,
-                size: record.size(),
-                written_ms: record.written_ms,
-                done: expired,
-                expired,
-            });
+            let stage = self.send_record(&record, pkid, writer)?;
+            self.in_flight
+                .push(record.seq, pkid, record.size(), record.written_ms, stage);
         }
         self.release_done()
     }
 
-    fn upstream_publish(&self, record: &Record, pkid: u16) -> Publish {
-        Publish {
-            dup: false,
+    /// Sends one record (or its PUBREL, or drops it): where its exchange stands then.
+    fn send_record(
+        &mut self,
+        record: &Record,
+        pkid: u16,
+        writer: &mut PacketWriter,
+    ) -> Result<Stage, LinkError> {
+        let queue = &self.bridge.queue;
+        if queue.pubrec_received(record.seq) {
+            if self.resumed {
+                writer.queue(&Packet::PubRel(PubResponse::ok(pkid)))?;
+                return Ok(Stage::AwaitPubComp);
+            }
+            // The upstream has no session for us: that exchange is gone with it.
+            queue.set_pubrec(record.seq, false)?;
+        }
+        let waited = unix_ms().saturating_sub(record.written_ms);
+        let stats = &self.bridge.stats;
+        let kept = record.properties.as_deref();
+        let expiry = match count_down(kept.and_then(|p| p.message_expiry_interval), waited) {
+            _ if waited > queue.limits().max_age.as_millis() as u64 => None,
+            Ok(expiry) => Some(expiry),
+            Err(_) => {
+                stats.drop_one(&self.bridge.spec.name, &stats.dropped_expired);
+                return Ok(Stage::Done { delivered: false });
+            }
+        };
+        let Some(expiry) = expiry else {
+            stats.drop_one(&self.bridge.spec.name, &stats.dropped_age);
+            return Ok(Stage::Done { delivered: false });
+        };
+        let publish = Publish {
+            dup: self.resumed && record.seq <= self.carry.sent_through,
             qos: record.qos,
             retain: record.retain,
             topic: ByteString::from(record.topic.as_str()),
             pkid,
             payload: record.payload.clone(),
-            properties: self.loop_mark(),
-        }
+            properties: self.upstream_properties(kept, expiry),
+        };
+        let Some(packet) = self.limits.fit(publish, self.bridge.spec.version) else {
+            stats.drop_one(&self.bridge.spec.name, &stats.dropped_too_large);
+            return Ok(Stage::Done { delivered: false });
+        };
+        writer.queue(&packet)?;
+        self.carry.sent_through = self.carry.sent_through.max(record.seq);
+        Ok(match &packet {
+            Packet::Publish(p) if p.qos == QoS::ExactlyOnce => Stage::AwaitPubRec,
+            Packet::Publish(p) if p.qos == QoS::AtLeastOnce => Stage::AwaitPubAck,
+            _ => Stage::Done { delivered: true },
+        })
     }
 
     fn mark(&self) -> (ByteString, ByteString) {
         (LOOP_MARK.into(), self.bridge.spec.name.as_str().into())
     }
 
-    /// The properties of a message sent upstream: the loop mark (5.0 only).
-    fn loop_mark(&self) -> Properties {
-        let mut properties = Properties::default();
-        if self.bridge.spec.version.is_v5() {
-            properties.user_properties.push(self.mark());
-        }
-        properties
+    /// The properties of a message sent upstream ([`crate::upstream`]).
+    fn upstream_properties(&self, kept: Option<&Properties>, expiry: Option<u32>) -> Properties {
+        upstream_properties(
+            kept,
+            expiry,
+            self.bridge.spec.version,
+            (LOOP_MARK, &self.bridge.spec.name),
+        )
     }
 
     fn send_qos0(&self, message: Qos0, writer: &mut PacketWriter) -> Result<(), LinkError> {
+        let stats = &self.bridge.stats;
+        let waited = message.waited().as_millis() as u64;
+        let kept = message.properties.as_deref();
+        let Ok(expiry) = count_down(kept.and_then(|p| p.message_expiry_interval), waited) else {
+            stats.drop_one(&self.bridge.spec.name, &stats.dropped_expired);
+            return Ok(());
+        };
         let publish = Publish {
             dup: false,
             qos: QoS::AtMostOnce,
@@ -359,13 +432,14 @@ impl<'a> Session<'a> {
             topic: message.topic.into(),
             pkid: 0,
             payload: message.payload,
-            properties: self.loop_mark(),
+            properties: self.upstream_properties(kept, expiry),
         };
-        writer.queue(&Packet::Publish(publish))?;
-        self.bridge
-            .stats
-            .forwarded_out
-            .fetch_add(1, Ordering::Relaxed);
+        let Some(packet) = self.limits.fit(publish, self.bridge.spec.version) else {
+            stats.drop_one(&self.bridge.spec.name, &stats.dropped_too_large);
+            return Ok(());
+        };
+        writer.queue(&packet)?;
+        stats.forwarded_out.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -374,16 +448,22 @@ impl<'a> Session<'a> {
             Packet::PubAck(ack) if DECLARE_PKIDS.contains(&ack.pkid) => {
                 self.declaring.remove(&ack.pkid);
             }
-            Packet::PubAck(ack) | Packet::PubComp(ack) => self.delivered(ack.pkid),
-            Packet::PubRec(rec) if rec.code < 0x80 => {
-                writer.queue(&Packet::PubRel(PubResponse::ok(rec.pkid)))?
-            }
+            Packet::PubAck(ack) => self.in_flight.puback(ack.pkid, ack.code),
+            Packet::PubComp(comp) => self.in_flight.pubcomp(comp.pkid),
             // A refusal (5.0 code >= 0x80) ends that message's exchange: it is not sent
-            // again (it would be refused again), so it is released like a delivery.
-            Packet::PubRec(rec) => self.delivered(rec.pkid),
+            // again (it would be refused again), so it is released.
+            Packet::PubRec(rec) => match self.in_flight.pubrec(rec.pkid, rec.code) {
+                OnPubRec::Record(seq) => {
+                    // Durable before PUBREL: from here on only PUBREL may go again.
+                    self.bridge.queue.set_pubrec(seq, true)?;
+                    writer.queue(&Packet::PubRel(PubResponse::ok(rec.pkid)))?
+                }
+                OnPubRec::Release => writer.queue(&Packet::PubRel(PubResponse::ok(rec.pkid)))?,
+                OnPubRec::Nothing => {}
+            },
             Packet::Publish(publish) => self.inbound(publish, writer)?,
             Packet::PubRel(rel) => {
-                self.inbound_qos2.remove(&rel.pkid);
+                self.carry.inbound_qos2.remove(&rel.pkid);
                 writer.queue(&Packet::PubComp(PubResponse::ok(rel.pkid)))?;
             }
             Packet::SubAck(ack) => {
@@ -408,47 +488,32 @@ impl<'a> Session<'a> {
         self.release_done()
     }
 
-    fn delivered(&mut self, pkid: u16) {
-        if let Some(entry) = self
-            .in_flight
-            .iter_mut()
-            .find(|e| e.pkid == pkid && !e.done)
-        {
-            entry.done = true;
-        }
-    }
-
-    /// Releases the acknowledged records at the front of the window (in order: the
-    /// queue's mark only moves over a contiguous run).
+    /// Releases the finished records at the front of the window.
     fn release_done(&mut self) -> Result<(), LinkError> {
-        let (mut messages, mut bytes, mut through, mut forwarded) = (0, 0, 0, 0);
-        while self.in_flight.front().is_some_and(|e| e.done) {
-            let Some(entry) = self.in_flight.pop_front() else {
-                break;
-            };
-            messages += 1;
-            bytes += entry.size;
-            through = entry.seq;
-            forwarded += u64::from(!entry.expired);
-        }
-        if messages == 0 {
+        let Some(Run {
+            messages,
+            bytes,
+            through,
+            delivered,
+            head_ms,
+        }) = self.in_flight.take_finished()
+        else {
             return Ok(());
-        }
+        };
         self.bridge
             .stats
             .forwarded_out
-            .fetch_add(forwarded, Ordering::Relaxed);
-        let head = self.in_flight.front().map(|e| e.written_ms);
+            .fetch_add(delivered, Ordering::Relaxed);
         self.bridge
             .queue
-            .release_through(through, messages, bytes, head)?;
+            .release_through(through, messages, bytes, head_ms)?;
         Ok(())
     }
 
     /// An upstream message: published locally under its mapped topic, then acknowledged.
     fn inbound(&mut self, publish: Publish, writer: &mut PacketWriter) -> Result<(), LinkError> {
         let (qos, pkid) = (publish.qos, publish.pkid);
-        let fresh = qos != QoS::ExactlyOnce || self.inbound_qos2.insert(pkid);
+        let fresh = qos != QoS::ExactlyOnce || self.carry.inbound_qos2.insert(pkid);
         // A message that crossed a bridge already goes no further (see the crate doc).
         if fresh && !crate::has_loop_mark(&publish.properties) {
             if let Some((_, topic)) = config::route(&self.bridge.spec.inbound, &publish.topic) {

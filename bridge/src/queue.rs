@@ -15,10 +15,10 @@
 //! without fsync: after a crash a few released messages may be sent again, which is
 //! QoS 1's at-least-once.
 //!
-//! A record: `len u32 | crc32(body) u32 | body`, body = `seq u64 | written unix ms
-//! u64 | qos u8 | retain u8 | topic len u16 | topic | payload` (little endian). A short
-//! or damaged record ends its segment for the reader (a torn tail after a crash); the
-//! writer always starts a fresh segment when opened.
+//! A record: `len u32 | crc32(body) u32 | body` ([`crate::record`] has the body's two
+//! formats, with and without 5.0 properties). A short or damaged record ends its
+//! segment for the reader (a torn tail after a crash); the writer always starts a fresh
+//! segment when opened.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -29,93 +29,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use magnetite_protocol::QoS;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::config::QueueLimits;
+use crate::pubrec::PubRecLog;
+pub(crate) use crate::record::{decode, encode, BODY_FIXED, HEADER};
+pub use crate::record::{NewRecord, Record};
 use crate::stats::BridgeStats;
 
 /// A segment is closed and a new one started past this size.
 const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
-const HEADER: usize = 8;
-const BODY_FIXED: usize = 8 + 8 + 1 + 1 + 2;
 const ACKED_FILE: &str = "acked";
-
-/// One queued message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub seq: u64,
-    /// When it was queued, Unix milliseconds (ages survive a restart).
-    pub written_ms: u64,
-    pub qos: QoS,
-    pub retain: bool,
-    pub topic: String,
-    pub payload: Bytes,
-}
-
-impl Record {
-    /// Bytes it takes on disk (what `--bridge-queue-max-bytes` counts).
-    pub fn size(&self) -> u64 {
-        (HEADER + BODY_FIXED + self.topic.len() + self.payload.len()) as u64
-    }
-}
 
 pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-fn encode(
-    seq: u64,
-    written_ms: u64,
-    qos: QoS,
-    retain: bool,
-    topic: &str,
-    payload: &[u8],
-    out: &mut Vec<u8>,
-) {
-    out.clear();
-    let body_len = BODY_FIXED + topic.len() + payload.len();
-    out.extend_from_slice(&(body_len as u32).to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&written_ms.to_le_bytes());
-    out.push(qos as u8);
-    out.push(u8::from(retain));
-    out.extend_from_slice(&(topic.len() as u16).to_le_bytes());
-    out.extend_from_slice(topic.as_bytes());
-    out.extend_from_slice(payload);
-    let crc = crc32fast::hash(&out[HEADER..]);
-    out[4..8].copy_from_slice(&crc.to_le_bytes());
-}
-
-fn decode(body: &[u8]) -> Option<Record> {
-    let u64_at = |at: usize| {
-        body.get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
-    let seq = u64_at(0)?;
-    let written_ms = u64_at(8)?;
-    let qos = QoS::from_u8(*body.get(16)?)?;
-    let retain = *body.get(17)? != 0;
-    let topic_len = usize::from(u16::from_le_bytes(body.get(18..20)?.try_into().ok()?));
-    let topic = std::str::from_utf8(body.get(20..20 + topic_len)?)
-        .ok()?
-        .to_string();
-    let payload = Bytes::copy_from_slice(body.get(20 + topic_len..)?);
-    Some(Record {
-        seq,
-        written_ms,
-        qos,
-        retain,
-        topic,
-        payload,
-    })
 }
 
 /// The open segment and the list of segments (by their first sequence number).
@@ -138,6 +70,8 @@ pub struct Queue {
     /// Everything up to here was acknowledged upstream (or dropped by age).
     released: AtomicU64,
     acked_file: File,
+    /// The QoS 2 messages the upstream answered with PUBREC ([`crate::pubrec`]).
+    pubrecs: Mutex<PubRecLog>,
     appended: Notify,
     stats: Arc<BridgeStats>,
 }
@@ -212,6 +146,7 @@ impl Queue {
             last_seq: AtomicU64::new(last_seq),
             released: AtomicU64::new(released),
             acked_file,
+            pubrecs: Mutex::new(PubRecLog::open(dir, released)?),
             appended: Notify::new(),
             stats,
         };
@@ -219,8 +154,8 @@ impl Queue {
         Ok(queue)
     }
 
-    /// Appends a message unless the queue is full. Returns once the record is written
-    /// (see the module comment for what that survives).
+    /// Appends a message without properties unless the queue is full (see
+    /// [`Queue::append_record`]).
     pub fn append(
         &self,
         topic: &str,
@@ -228,15 +163,27 @@ impl Queue {
         qos: QoS,
         retain: bool,
     ) -> io::Result<Appended> {
-        let size = (HEADER + BODY_FIXED + topic.len() + payload.len()) as u64;
-        if self.stats.backlog_bytes.load(Ordering::Relaxed) + size > self.limits.max_bytes {
-            return Ok(Appended::Full);
-        }
+        self.append_record(&NewRecord {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties: None,
+        })
+    }
+
+    /// Appends a message unless the queue is full. Returns once the record is written
+    /// (see the module comment for what that survives).
+    pub fn append_record(&self, message: &NewRecord<'_>) -> io::Result<Appended> {
         let now = unix_ms();
         let mut writer = self.writer.lock();
         let seq = writer.next_seq;
         let Writer { buf, file, .. } = &mut *writer;
-        encode(seq, now, qos, retain, topic, payload, buf);
+        encode(seq, now, message, buf).map_err(io::Error::other)?;
+        let size = buf.len() as u64;
+        if self.stats.backlog_bytes.load(Ordering::Relaxed) + size > self.limits.max_bytes {
+            return Ok(Appended::Full);
+        }
         file.write_all(buf)?;
         writer.next_seq += 1;
         writer.written += size;
@@ -275,7 +222,7 @@ impl Queue {
         for segment in closed.iter().chain([&file]) {
             segment.sync_data()?;
         }
-        Ok(())
+        self.pubrecs.lock().sync()
     }
 
     /// A cursor at the first unreleased record.
@@ -356,8 +303,25 @@ impl Queue {
             return Ok(());
         }
         self.acked_file.write_all_at(&seq.to_le_bytes(), 0)?;
+        self.pubrecs.lock().released_through(seq)?;
         self.delete_released_segments();
         Ok(())
+    }
+
+    /// Whether the upstream answered record `seq` with PUBREC (and it is not released).
+    pub fn pubrec_received(&self, seq: u64) -> bool {
+        self.pubrecs.lock().is_marked(seq)
+    }
+
+    /// Records (durably) that record `seq` got its PUBREC, or (`false`) that it goes
+    /// out again as a new PUBLISH.
+    pub fn set_pubrec(&self, seq: u64, received: bool) -> io::Result<()> {
+        self.pubrecs.lock().set(seq, received)
+    }
+
+    /// The sequence number of the last record written (0: none ever).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::Acquire)
     }
 
     fn delete_released_segments(&self) {

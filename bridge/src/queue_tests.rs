@@ -160,3 +160,127 @@ fn released_segments_are_deleted() {
     assert_eq!(stats.backlog_messages.load(Ordering::Relaxed), 0);
     assert_eq!(stats.oldest_age(), Duration::ZERO);
 }
+
+/// Three records as the first release of the queue wrote them (format 0, before
+/// properties were kept): `site/t0` "a" QoS 1; `site/t1` [0,1,2] QoS 2 retained; `x`
+/// "" QoS 1; written at 1_700_000_000_000 ms + 0, 500, 1000.
+const FORMAT0_SEGMENT: &[u8] = include_bytes!("../fixtures/queue-format0.seg");
+
+#[test]
+fn a_segment_of_the_previous_format_is_still_read_and_plain_records_keep_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(segment_path(dir.path(), 1), FORMAT0_SEGMENT).unwrap();
+    let (queue, stats) = open(dir.path(), 1 << 20);
+    assert_eq!(stats.backlog_messages.load(Ordering::Relaxed), 3);
+    assert_eq!(
+        stats.backlog_bytes.load(Ordering::Relaxed),
+        FORMAT0_SEGMENT.len() as u64
+    );
+    let mut cursor = queue.cursor();
+    let records = read_all(&queue, &mut cursor);
+    let seen: Vec<_> = records
+        .iter()
+        .map(|r| (r.seq, r.topic.as_str(), &r.payload[..], r.qos, r.retain))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "site/t0", &b"a"[..], QoS::AtLeastOnce, false),
+            (2, "site/t1", &[0, 1, 2][..], QoS::ExactlyOnce, true),
+            (3, "x", &b""[..], QoS::AtLeastOnce, false),
+        ]
+    );
+    assert!(records.iter().all(|r| r.properties.is_none()));
+    assert_eq!(records[1].written_ms, 1_700_000_000_500);
+    // A message without properties is still written byte for byte as then.
+    let mut written = Vec::new();
+    for record in &records {
+        let mut buf = Vec::new();
+        let new = NewRecord {
+            topic: &record.topic,
+            payload: &record.payload,
+            qos: record.qos,
+            retain: record.retain,
+            properties: None,
+        };
+        encode(record.seq, record.written_ms, &new, &mut buf).unwrap();
+        written.extend_from_slice(&buf);
+    }
+    assert_eq!(written, FORMAT0_SEGMENT);
+}
+
+#[test]
+fn properties_cross_the_queue_and_a_reopen_beside_plain_records() {
+    use bytes::Bytes;
+    use magnetite_protocol::Properties;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (queue, stats) = open(dir.path(), 1 << 20);
+    let properties = Properties {
+        payload_format_indicator: Some(1),
+        message_expiry_interval: Some(30),
+        content_type: Some("application/json".into()),
+        response_topic: Some("reply/1".into()),
+        correlation_data: Some(Bytes::from_static(&[9, 8, 7])),
+        user_properties: vec![("k".into(), "v".into()), ("k".into(), "w".into())],
+        ..Properties::default()
+    };
+    let rich = NewRecord {
+        topic: "t/rich",
+        payload: b"{}",
+        qos: QoS::ExactlyOnce,
+        retain: false,
+        properties: Some(&properties),
+    };
+    queue
+        .append("t/plain", b"p", QoS::AtLeastOnce, false)
+        .unwrap();
+    queue.append_record(&rich).unwrap();
+    let empty = Properties::default();
+    queue
+        .append_record(&NewRecord {
+            properties: Some(&empty),
+            ..rich
+        })
+        .unwrap();
+    let mut cursor = queue.cursor();
+    let records = read_all(&queue, &mut cursor);
+    assert_eq!(records[0].properties, None);
+    assert_eq!(records[1].properties.as_deref(), Some(&properties));
+    assert_eq!(&records[1].payload[..], b"{}");
+    assert_eq!(records[2].properties, None, "empty properties are none");
+    assert!(records[1].size() > records[2].size());
+    assert_eq!(
+        stats.backlog_bytes.load(Ordering::Relaxed),
+        records.iter().map(Record::size).sum::<u64>()
+    );
+    drop(queue);
+    let (queue, stats) = open(dir.path(), 1 << 20);
+    assert_eq!(
+        stats.backlog_bytes.load(Ordering::Relaxed),
+        records.iter().map(Record::size).sum::<u64>()
+    );
+    let mut cursor = queue.cursor();
+    assert_eq!(read_all(&queue, &mut cursor), records);
+}
+
+#[test]
+fn a_pubrec_mark_lasts_until_its_record_is_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let (queue, _) = open(dir.path(), 1 << 20);
+    for _ in 0..3 {
+        queue.append("t", b"x", QoS::ExactlyOnce, false).unwrap();
+    }
+    queue.set_pubrec(2, true).unwrap();
+    drop(queue);
+    let (queue, _) = open(dir.path(), 1 << 20);
+    assert!(queue.pubrec_received(2) && !queue.pubrec_received(1));
+    let mut cursor = queue.cursor();
+    let records = read_all(&queue, &mut cursor);
+    let two: u64 = records[..2].iter().map(Record::size).sum();
+    queue.release_through(2, 2, two, None).unwrap();
+    assert!(!queue.pubrec_received(2));
+    drop(queue);
+    let (queue, _) = open(dir.path(), 1 << 20);
+    assert!(!queue.pubrec_received(2));
+}

@@ -28,6 +28,11 @@ pub struct BridgeStats {
     pub dropped_full: AtomicU64,
     /// Queued messages dropped unsent because they were older than the age bound.
     pub dropped_age: AtomicU64,
+    /// Messages dropped unsent because their own 5.0 Message Expiry Interval ran out
+    /// while they waited for the link.
+    pub dropped_expired: AtomicU64,
+    /// Messages dropped unsent because they exceed the upstream's Maximum Packet Size.
+    pub dropped_too_large: AtomicU64,
     /// QoS 0 messages dropped because the link was down or slow.
     pub dropped_qos0: AtomicU64,
     /// Appends to the queue that failed (disk full, I/O error): those messages are lost.
@@ -80,6 +85,8 @@ impl BridgeStats {
                 bridge,
                 full = read(&self.dropped_full),
                 too_old = read(&self.dropped_age),
+                expired = read(&self.dropped_expired),
+                too_large = read(&self.dropped_too_large),
                 qos0 = read(&self.dropped_qos0),
                 write_errors = read(&self.write_errors),
                 "bridge: messages dropped (totals since start; see --bridge-queue-max-bytes / --bridge-queue-max-age)"

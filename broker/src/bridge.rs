@@ -21,7 +21,9 @@
 //! id) once per session start and end with the id the instance's MQTT events name (the platform client id under platform auth, else the
 //! MQTT client id), on the session's task, so they must not block. A takeover may end
 //! the old session after the new one started, and one id may hold several sessions: a
-//! device is connected while it has more starts than ends.
+//! device is connected while it has more starts than ends. Ends caused by the
+//! instance's own shutdown are not told (the links go down with it, and the upstream
+//! reports the devices then).
 
 use std::sync::Arc;
 

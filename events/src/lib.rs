@@ -25,7 +25,9 @@ pub mod writer;
 
 pub use encode::Names;
 pub use error::EventsError;
-pub use model::mqtt::{mqtt_event, mqtt_event_at, MqttEventType, SubscriptionChange};
+pub use model::mqtt::{
+    mqtt_event, mqtt_event_at, EndpointChange, MqttEventType, SubscriptionChange,
+};
 pub use model::{Event, Page, Record, Service};
 pub use outbox::{
     append_postgres, append_sqlite, DbSource, Outbox, OutboxDb, OutboxRow, ReadScope,

@@ -17,7 +17,8 @@
 //! has no group left: that disconnect reaches domain and client consumers only.
 
 use crate::model::mqtt::{
-    mqtt_event, subscription_event, traffic_event, MqttEventType, SessionRef, SubscriptionChange,
+    endpoint_event, mqtt_event, subscription_event, traffic_event, EndpointChange, MqttEventType,
+    SessionRef, SubscriptionChange,
 };
 use crate::model::Event;
 use crate::outbox::OutboxDb;
@@ -107,6 +108,20 @@ impl MqttWriter {
     ) {
         let session = self.session(client_id, subscriber_id);
         self.send_in(traffic_event(session, inbound, outbound), domain);
+    }
+
+    /// Records a change of the devices the session `subscriber_id` of the gateway
+    /// `gateway_id` serves (the device is of the gateway's `domain`); never blocks.
+    pub fn record_endpoint(
+        &self,
+        gateway_id: &str,
+        subscriber_id: &str,
+        domain: &str,
+        change: EndpointChange,
+        device_id: &str,
+    ) {
+        let gateway = self.session(gateway_id, subscriber_id);
+        self.send_in(endpoint_event(gateway, change, device_id), Some(domain));
     }
 
     /// Queues `ev` as an event of the tenant `domain` (none without platform auth).

@@ -53,9 +53,11 @@ pub enum Change {
     },
 }
 
-/// Single-id fields naming an entity an event is about.
-const SUBJECT_FIELDS: [(&str, EntityType); 4] = [
+/// Single-id fields naming an entity an event is about (`gateway_id`: the gateway
+/// serving the device of an `mqtt.endpoint_*` event).
+const SUBJECT_FIELDS: [(&str, EntityType); 5] = [
     ("client_id", EntityType::Client),
+    ("gateway_id", EntityType::Client),
     ("channel_id", EntityType::Channel),
     ("group_id", EntityType::Group),
     ("user_id", EntityType::User),
@@ -303,6 +305,25 @@ mod tests {
                 inbound: 5,
                 outbound: 6
             }
+        );
+    }
+
+    #[test]
+    fn a_device_behind_a_gateway_is_in_both_journals_and_no_telemetry() {
+        let declare = json!({"operation": "mqtt.endpoint_declare", "occurred_at": 3,
+            "client_id": "dev", "gateway_id": "gw", "subscriber_id": "edge-1", "instance": "i"});
+        let d = derive(&row(ACTIVITY_STREAM, declare), Some("d1")).unwrap();
+        assert_eq!(d.entry.operation, "mqtt.endpoint_declare");
+        assert_eq!(
+            d.entities,
+            vec![
+                (EntityType::Client, "dev".to_string()),
+                (EntityType::Client, "gw".to_string()),
+            ]
+        );
+        assert_eq!(
+            d.telemetry, None,
+            "serving a device is no sign of life of it"
         );
     }
 

@@ -23,3 +23,4 @@ pub use decode::{decode, MIN_RESERVE_AHEAD};
 pub use encode::{encode, encode_publish, encode_publish_parts, encoded_len, PublishParts};
 pub use error::{DecodeError, EncodeError};
 pub use packet::*;
+pub use properties::{decode_publish_properties, encode_publish_properties};

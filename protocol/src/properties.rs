@@ -327,6 +327,21 @@ fn put_bin(out: &mut BytesMut, pid: u8, v: &Option<Bytes>) {
     }
 }
 
+/// A PUBLISH's 5.0 property list as on the wire (length prefix, then the properties),
+/// for a store that keeps a message's properties beside it (the bridge's queue): the
+/// wire format is already versioned by MQTT and decoded with the same checks.
+pub fn encode_publish_properties(p: &Properties, out: &mut BytesMut) -> Result<(), EncodeError> {
+    check(p)?;
+    encode(p, out);
+    Ok(())
+}
+
+/// Reads what [`encode_publish_properties`] wrote (properties a PUBLISH may not carry
+/// are refused).
+pub fn decode_publish_properties(buf: &mut Bytes) -> Result<Properties, DecodeError> {
+    decode(buf, Context::Publish)
+}
+
 /// Writes the length prefix and the properties.
 pub fn encode(p: &Properties, out: &mut BytesMut) {
     write_varint(out, len(p));

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::common::{self, run, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 use std::time::{Duration, Instant};
 
+pub mod gateway;
 pub mod mail;
 pub mod openapi;
 pub mod tls;

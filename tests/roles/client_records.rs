@@ -3,8 +3,7 @@
 //! channel's `connect_to_client`, and taking a role away takes the access away at once.
 //! Each single-record route's allow/deny is a row of the matrix (`rows.rs`).
 
-use super::common::Server;
-use super::{grant, new_user, platform, tenant, Tenant};
+use super::{grant, new_user, platform, tenant, tenant_with_erin};
 use platform::{Api, Device};
 use serde_json::{json, Value};
 
@@ -32,23 +31,6 @@ fn sorted(ids: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
     v.sort();
     v
-}
-
-/// A server (with the certs service), its admin, a tenant, and Erin: in the tenant's
-/// domain through a role holding no action.
-fn with_erin() -> (Server, Api, Tenant, String, Api) {
-    let server = platform::server_with_certs(&[]);
-    let admin = Api::admin(&server);
-    let t = tenant(&admin, "owner@example.com", "farm");
-    let (erin, erin_api) = new_user(&admin, "erin@example.com");
-    grant(
-        &t.owner,
-        &format!("/domains/{}", t.d),
-        "everyone",
-        &[],
-        &[&erin],
-    );
-    (server, admin, t, erin, erin_api)
 }
 
 #[test]
@@ -130,7 +112,9 @@ fn configs_and_certificates_list_only_the_clients_a_user_may_read() {
 
 #[test]
 fn a_configs_channels_need_the_channels_connect_action() {
-    let (_server, _admin, t, erin, erin_api) = with_erin();
+    let server = platform::server_with_certs(&[]);
+    let admin = Api::admin(&server);
+    let (t, erin, erin_api) = tenant_with_erin(&admin);
     let (d, owner) = (&t.d, &t.owner);
     let (kept, other) = (owner.client(d, "kept"), owner.client(d, "other"));
     for device in [&kept, &other] {
@@ -163,7 +147,9 @@ fn a_configs_channels_need_the_channels_connect_action() {
 
 #[test]
 fn a_role_change_takes_config_and_certificate_access_away_at_once() {
-    let (_server, _admin, t, erin, erin_api) = with_erin();
+    let server = platform::server_with_certs(&[]);
+    let admin = Api::admin(&server);
+    let (t, erin, erin_api) = tenant_with_erin(&admin);
     let (d, owner) = (&t.d, &t.owner);
     let device = owner.client(d, "device");
     config_for(owner, d, &device, &[]);

@@ -2,7 +2,7 @@
 //! its creator a member), lists filtered by what a user's roles let them read, and
 //! `DELETE <entity>/roles {member_ids}` (out of every role of the entity).
 
-use super::{grant, id_of, new_user, platform, tenant};
+use super::{grant, group_of, id_of, new_user, platform, tenant, tenant_with_erin};
 use platform::Api;
 use serde_json::{json, Value};
 
@@ -127,14 +127,9 @@ fn a_new_entity_makes_its_creator_the_member_of_its_admin_role() {
 fn a_member_lists_only_what_their_roles_let_them_read() {
     let server = platform::server(&[]);
     let admin = Api::admin(&server);
-    let t = tenant(&admin, "owner@example.com", "farm");
+    let (t, erin, erin_api) = tenant_with_erin(&admin);
     let (d, owner) = (&t.d, &t.owner);
-    let (erin, erin_api) = new_user(&admin, "erin@example.com");
-    grant(owner, &format!("/domains/{d}"), "everyone", &[], &[&erin]);
-    let group = |name: &str, parent: Option<&str>| {
-        let body = json!({"name": name, "parent_id": parent});
-        id_of(&owner.expect("POST", &format!("/{d}/groups"), Some(body), 201))
-    };
+    let group = |name: &str, parent: Option<&str>| group_of(&t, name, parent);
     let (top, middle) = (group("top", None), group("other", None));
     let below = group("below", Some(&top));
     let deep = group("deep", Some(&below));
@@ -277,4 +272,49 @@ fn delete_on_roles_takes_users_out_of_every_role_of_the_entity() {
         members_of(owner, &format!("{base}/roles/{readers}")),
         json!([bob])
     );
+}
+
+#[test]
+fn a_hierarchy_shows_only_the_groups_its_caller_may_read() {
+    let server = platform::server(&[]);
+    let admin = Api::admin(&server);
+    let (t, erin, erin_api) = tenant_with_erin(&admin);
+    let (d, owner) = (&t.d, &t.owner);
+    let group = |name: &str, parent: Option<&str>| group_of(&t, name, parent);
+    let top = group("top", None);
+    let root = group("root", Some(&top));
+    let a = group("a", Some(&root));
+    let b = group("b", Some(&root));
+    let a1 = group("a1", Some(&a));
+    let hierarchy = |api: &Api, query: &str, want: u16| {
+        let path = format!("/{d}/groups/{root}/hierarchy?{query}");
+        let v = api.expect("GET", &path, None, want);
+        v["groups"]
+            .as_array()
+            .map(|gs| gs.iter().map(id_of).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    // No read on the group: refused; then read on it shows it alone.
+    hierarchy(&erin_api, "", 403);
+    grant(
+        owner,
+        &format!("/{d}/groups/{root}"),
+        "r",
+        &["read"],
+        &[&erin],
+    );
+    assert_eq!(hierarchy(&erin_api, "", 200), [root.as_str()]);
+    assert_eq!(hierarchy(&erin_api, "direction=up", 200), [root.as_str()]);
+    // `subgroup_read` on `a` adds what is below it, nothing beside it.
+    grant(
+        owner,
+        &format!("/{d}/groups/{a}"),
+        "s",
+        &["subgroup_read"],
+        &[&erin],
+    );
+    assert_eq!(hierarchy(&erin_api, "", 200), [root.as_str(), a1.as_str()]);
+    // The owner (the domain's admin, `group_read`) sees every group.
+    assert_eq!(hierarchy(owner, "", 200), [root.clone(), a, b, a1]);
+    assert_eq!(hierarchy(owner, "direction=up", 200), [root, top]);
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 /// How a user holds the action a matrix row needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Via {
+pub(super) enum Via {
     /// A role on the entity itself.
     Direct,
     /// A role on the group above it (inherited action name).
@@ -21,7 +21,7 @@ enum Via {
 }
 
 /// The action name that grants `action` on a `kind` entity through `via`.
-fn granted_as(kind: &str, action: &str, via: Via) -> String {
+pub(super) fn granted_as(kind: &str, action: &str, via: Via) -> String {
     match (via, kind) {
         (Via::Direct, _) | (_, "domain") => action.to_string(),
         (Via::Inherited, "group") => format!("subgroup_{action}"),

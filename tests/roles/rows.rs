@@ -94,14 +94,6 @@ pub(super) fn matrix() -> Vec<Row> {
         ),
         (
             "group",
-            "POST",
-            "/{d}/groups/{id}/parent",
-            Some(json!({"parent_id": "{g2}"})),
-            "set_parent",
-            200,
-        ),
-        (
-            "group",
             "DELETE",
             "/{d}/groups/{id}/children/all",
             None,
@@ -217,14 +209,6 @@ pub(super) fn matrix() -> Vec<Row> {
         ),
         (
             "client",
-            "POST",
-            "/{d}/clients/{id}/parent",
-            Some(json!({"parent_group_id": "{g2}"})),
-            "set_parent_group",
-            200,
-        ),
-        (
-            "client",
             "GET",
             "/{d}/clients/{id}/roles",
             None,
@@ -312,14 +296,6 @@ pub(super) fn matrix() -> Vec<Row> {
             "/{d}/channels/{id}/metadata",
             Some(json!({"metadata": {"k": 1}})),
             "update",
-            200,
-        ),
-        (
-            "channel",
-            "POST",
-            "/{d}/channels/{id}/parent",
-            Some(json!({"parent_id": "{g2}"})),
-            "set_parent_group",
             200,
         ),
         (
@@ -568,6 +544,7 @@ const ROLE_ROUTES: &[(&str, &str, Option<&str>, &str, u16)] = &[
 /// [`matrix`] with a row for each role route of each entity type it lacks.
 pub(super) fn all_rows() -> Vec<Row> {
     let mut rows = matrix();
+    rows.extend(creates_and_group_reads());
     for kind in ["domain", "group", "channel", "client"] {
         let base = match kind {
             "domain" => "/domains/{d}".to_string(),
@@ -585,4 +562,141 @@ pub(super) fn all_rows() -> Vec<Row> {
         }
     }
     rows
+}
+
+// ---- Creates, the domain's users, the group hierarchy; routes deciding by actions on
+// ---- two entities (connections, children, a create into a group): [`pair_rows`].
+
+/// Creates (a domain action, SuperMQ's `client_create`, ...), the domain's users
+/// (`view_role_users`, as its role members) and a group's hierarchy (`read`).
+fn creates_and_group_reads() -> Vec<Row> {
+    let one = || Some(json!({"name": "made"}));
+    let bulk = || Some(json!([{"name": "made"}]));
+    vec![
+        (
+            "domain",
+            "GET",
+            "/domains/{d}/users",
+            None,
+            "view_role_users",
+            200,
+        ),
+        (
+            "group",
+            "GET",
+            "/{d}/groups/{id}/hierarchy",
+            None,
+            "read",
+            200,
+        ),
+        (
+            "domain",
+            "POST",
+            "/{d}/clients",
+            one(),
+            "client_create",
+            201,
+        ),
+        (
+            "domain",
+            "POST",
+            "/{d}/clients/bulk",
+            bulk(),
+            "client_create",
+            201,
+        ),
+        (
+            "domain",
+            "POST",
+            "/{d}/channels",
+            one(),
+            "channel_create",
+            201,
+        ),
+        (
+            "domain",
+            "POST",
+            "/{d}/channels/bulk",
+            bulk(),
+            "channel_create",
+            201,
+        ),
+        ("domain", "POST", "/{d}/groups", one(), "group_create", 201),
+    ]
+}
+
+/// A route that needs an action on the path's entity (`{id}`, or the domain) AND one
+/// on a second entity (`{other}`), as SuperMQ checks both: connect needs
+/// `connect_to_client` on the channel and `connect_to_channel` on each client, a
+/// group's children `set_child` on it and `set_parent` on each child, a create into a
+/// group its domain action and `set_child` on the group, moving an entity into a group
+/// `set_parent[_group]` on it and `set_child` on the group.
+pub(super) struct PairRow {
+    pub row: Row,
+    /// The second entity's type and the action it needs.
+    pub other: (&'static str, &'static str),
+    /// `{other}` is made under `{id}` (a child to remove) rather than beside it.
+    pub other_under_id: bool,
+}
+
+/// Every route of [`PairRow`]'s kind; `pairs.rs` runs them.
+pub(super) fn pair_rows() -> Vec<PairRow> {
+    let link = |path: &'static str, body: Value, ok: u16| PairRow {
+        row: ("channel", "POST", path, Some(body), "connect_to_client", ok),
+        other: ("client", "connect_to_channel"),
+        other_under_id: false,
+    };
+    let both = json!({"channel_ids": ["{id}"], "client_ids": ["{other}"]});
+    let clients = json!({"client_ids": ["{other}"], "types": ["publish"]});
+    let children = |method: &'static str, ok: u16| PairRow {
+        row: (
+            "group",
+            method,
+            "/{d}/groups/{id}/children",
+            Some(json!({"children_ids": ["{other}"]})),
+            "set_child",
+            ok,
+        ),
+        other: ("group", "set_parent"),
+        other_under_id: method == "DELETE",
+    };
+    let create = |path: &'static str, body: Value, action: &'static str| PairRow {
+        row: ("domain", "POST", path, Some(body), action, 201),
+        other: ("group", "set_child"),
+        other_under_id: false,
+    };
+    let move_into = |kind: &'static str, action: &'static str| PairRow {
+        row: (
+            kind,
+            "POST",
+            match kind {
+                "group" => "/{d}/groups/{id}/parent",
+                "channel" => "/{d}/channels/{id}/parent",
+                _ => "/{d}/clients/{id}/parent",
+            },
+            Some(json!({"parent_id": "{other}"})),
+            action,
+            200,
+        ),
+        other: ("group", "set_child"),
+        other_under_id: false,
+    };
+    let one = json!({"name": "made", "parent_id": "{other}"});
+    let bulk = json!([{"name": "made", "parent_id": "{other}"}]);
+    vec![
+        link("/{d}/channels/connect", both.clone(), 201),
+        link("/{d}/channels/disconnect", both, 204),
+        link("/{d}/channels/{id}/connect", clients.clone(), 201),
+        link("/{d}/channels/{id}/disconnect", clients, 204),
+        children("POST", 201),
+        children("DELETE", 204),
+        create("/{d}/clients", one.clone(), "client_create"),
+        create("/{d}/clients/bulk", bulk.clone(), "client_create"),
+        create("/{d}/channels", one.clone(), "channel_create"),
+        create("/{d}/channels/bulk", bulk, "channel_create"),
+        create("/{d}/groups", one, "group_create"),
+        move_into("group", "set_parent"),
+        move_into("channel", "set_parent_group"),
+        move_into("client", "set_parent_group"),
+    ]
 }

@@ -1,7 +1,8 @@
 //! Which platform clients one MQTT connection serves: its own client and, for a
 //! gateway, the devices it declares behind it. This is the one door for that
-//! declaration: Kaa connectivity events use it now (a gateway's disconnect lists every
-//! endpoint it served), the bridge of issue 19 and the journal are meant to reuse it.
+//! declaration: Kaa connectivity events use it (a gateway's disconnect lists every
+//! endpoint it served), and so do the journal's `mqtt.endpoint_declare` /
+//! `mqtt.endpoint_undeclare` entries of the gateway and of each device.
 //!
 //! # Declaring a device
 //!
@@ -14,9 +15,19 @@
 //!   client and an unknown id are refused alike);
 //! - the connection serves fewer than `--kaa-max-endpoints` endpoints (itself included).
 //!
+//! # Undeclaring it
+//!
+//! When the device leaves, the gateway PUBLISHes to `$magnetite/endpoints/<client
+//! id>/gone` ([`UNDECLARE_SUFFIX`]; any QoS, any payload, so a plain `mosquitto_pub -n`
+//! does it). It is accepted only for an id this very connection declared: that one
+//! gateway, so the same domain, and never the connection's own client. A device served
+//! by another gateway, or by another session of the same gateway, stays served. The
+//! ids in the topic are one plain level, so the suffix cannot be mistaken for an id
+//! (an id with `/` was always refused).
+//!
 //! Anything else is ignored: logged and counted, never put into an event. Refusals cost
-//! no database read for a non-gateway, and a connection stops looking ids up after as
-//! many refusals as it may serve endpoints.
+//! no database read for a non-gateway or an undeclaration, and a connection stops
+//! looking ids up after as many refusals as it may serve endpoints.
 
 use std::collections::BTreeMap;
 
@@ -25,14 +36,31 @@ use crate::model::{Entity, Kind, Status};
 
 /// Topic prefix of a declaration; the rest of the topic is the declared client id.
 pub const DECLARE_PREFIX: &str = "$magnetite/endpoints/";
+/// Topic suffix (after the client id) of an undeclaration.
+pub const UNDECLARE_SUFFIX: &str = "/gone";
 /// The client metadata key that marks a gateway (`true`).
 pub const GATEWAY_FLAG: &str = "gateway";
 /// Longest declared id looked up.
 const MAX_ID_LEN: usize = 255;
 
-/// The declared id when `topic` is a declaration (it may still be malformed).
-pub fn declared_id(topic: &str) -> Option<&str> {
-    topic.strip_prefix(DECLARE_PREFIX)
+/// What a PUBLISH under [`DECLARE_PREFIX`] asks for; the id may still be malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointRequest<'a> {
+    /// `$magnetite/endpoints/<id>`: the gateway serves `id` from now on.
+    Declare(&'a str),
+    /// `$magnetite/endpoints/<id>/gone`: it no longer does.
+    Undeclare(&'a str),
+}
+
+impl EndpointRequest<'_> {
+    /// The request `topic` makes, `None` when it is no endpoint topic.
+    pub fn parse(topic: &str) -> Option<EndpointRequest<'_>> {
+        let rest = topic.strip_prefix(DECLARE_PREFIX)?;
+        Some(match rest.strip_suffix(UNDECLARE_SUFFIX) {
+            Some(id) => EndpointRequest::Undeclare(id),
+            None => EndpointRequest::Declare(rest),
+        })
+    }
 }
 
 /// Why a declaration was ignored.
@@ -49,6 +77,9 @@ pub enum Refusal {
     /// The connection already serves `--kaa-max-endpoints` endpoints, or was refused
     /// that many times.
     LimitReached,
+    /// An undeclaration of an id this connection does not serve as a declared device
+    /// (never declared here, or its own client).
+    NotDeclared,
 }
 
 impl Refusal {
@@ -60,6 +91,7 @@ impl Refusal {
             Refusal::Unknown => "no such client in the gateway's domain",
             Refusal::Disabled => "the client is disabled",
             Refusal::LimitReached => "endpoint limit of the connection reached",
+            Refusal::NotDeclared => "not a device this connection declared",
         }
     }
 }
@@ -78,6 +110,8 @@ pub enum Precheck {
 /// The endpoints one connection serves (id -> app version), bounded.
 #[derive(Debug, Clone)]
 pub struct ServedEndpoints {
+    /// The connection's own client: served until the session ends, never undeclared.
+    own: String,
     gateway: bool,
     max: usize,
     refused: usize,
@@ -89,6 +123,7 @@ impl ServedEndpoints {
     /// A connection serving only its own client `id` (at app version `version`).
     pub fn new(id: &str, version: String, gateway: bool, max: usize) -> ServedEndpoints {
         ServedEndpoints {
+            own: id.to_string(),
             gateway,
             max: max.max(1),
             refused: 0,
@@ -115,17 +150,15 @@ impl ServedEndpoints {
         std::mem::take(&mut self.endpoints)
     }
 
+    /// The connection's own client id.
+    pub fn own_id(&self) -> &str {
+        &self.own
+    }
+
     /// The checks that need no database.
     pub fn precheck(&self, id: &str) -> Precheck {
-        if !self.gateway {
-            return Precheck::Refused(Refusal::NotAGateway);
-        }
-        let malformed = id.is_empty()
-            || id.len() > MAX_ID_LEN
-            || id.contains(['/', '+', '#'])
-            || id.chars().any(char::is_control);
-        if malformed {
-            return Precheck::Refused(Refusal::Malformed);
+        if let Err(why) = self.well_formed_from_gateway(id) {
+            return Precheck::Refused(why);
         }
         if self.endpoints.contains_key(id) {
             return Precheck::AlreadyServed;
@@ -134,6 +167,21 @@ impl ServedEndpoints {
             return Precheck::Refused(Refusal::LimitReached);
         }
         Precheck::Lookup
+    }
+
+    /// A gateway names a well-formed id (the checks shared by both requests).
+    fn well_formed_from_gateway(&self, id: &str) -> Result<(), Refusal> {
+        if !self.gateway {
+            return Err(Refusal::NotAGateway);
+        }
+        let malformed = id.is_empty()
+            || id.len() > MAX_ID_LEN
+            || id.contains(['/', '+', '#'])
+            || id.chars().any(char::is_control);
+        if malformed {
+            return Err(Refusal::Malformed);
+        }
+        Ok(())
     }
 
     /// Counts a refusal; `true` for the first one of the connection (log it loudly).
@@ -154,20 +202,36 @@ impl ServedEndpoints {
         self.connected
             .then(|| BTreeMap::from([(id.to_string(), version)]))
     }
+
+    /// Removes a device this connection declared (no database needed: only ids
+    /// accepted here can be removed). `Some` with the endpoint to announce as
+    /// disconnected when the session has started (before it, its declaration was never
+    /// announced either).
+    pub fn remove(&mut self, id: &str) -> Result<Option<BTreeMap<String, String>>, Refusal> {
+        self.well_formed_from_gateway(id)?;
+        if id == self.own {
+            return Err(Refusal::NotDeclared);
+        }
+        let version = self.endpoints.remove(id).ok_or(Refusal::NotDeclared)?;
+        Ok(self
+            .connected
+            .then(|| BTreeMap::from([(id.to_string(), version)])))
+    }
 }
 
 impl MqttGate {
-    /// What a new connection serves: its own client, its app version and whether it is
-    /// a gateway. `None` when Kaa events are off or the client cannot be read.
+    /// What a connection serves: its own client, its app version (empty without Kaa
+    /// events) and whether it is a gateway. `None` when the client cannot be read.
     pub async fn served_endpoints(&self, identity: &MqttIdentity) -> Option<ServedEndpoints> {
-        let kaa = self.platform().config.kaa.as_ref()?;
+        let config = &self.platform().config;
         let own = self.client(identity, &identity.client_id).await.ok()?;
         let gateway = own.metadata.get(GATEWAY_FLAG) == Some(&serde_json::Value::Bool(true));
+        let version = config.kaa.as_ref().map(|k| k.app_version(&own));
         Some(ServedEndpoints::new(
             &own.id,
-            kaa.app_version(&own),
+            version.unwrap_or_default(),
             gateway,
-            kaa.max_endpoints,
+            config.max_endpoints,
         ))
     }
 
@@ -206,10 +270,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn declarations_are_recognised_by_prefix() {
-        assert_eq!(declared_id("$magnetite/endpoints/abc"), Some("abc"));
-        assert_eq!(declared_id("$magnetite/endpoints/"), Some(""));
-        assert_eq!(declared_id("m/d/c/ch"), None);
+    fn requests_are_recognised_by_prefix_and_suffix() {
+        use EndpointRequest::{Declare, Undeclare};
+        let parse = EndpointRequest::parse;
+        assert_eq!(parse("$magnetite/endpoints/abc"), Some(Declare("abc")));
+        assert_eq!(parse("$magnetite/endpoints/"), Some(Declare("")));
+        assert_eq!(
+            parse("$magnetite/endpoints/abc/gone"),
+            Some(Undeclare("abc"))
+        );
+        assert_eq!(parse("$magnetite/endpoints/gone"), Some(Declare("gone")));
+        assert_eq!(parse("$magnetite/endpoints//gone"), Some(Undeclare("")));
+        assert_eq!(
+            parse("$magnetite/endpoints/a/b/gone"),
+            Some(Undeclare("a/b"))
+        );
+        assert_eq!(
+            parse("$magnetite/endpoints/a/gone/x"),
+            Some(Declare("a/gone/x"))
+        );
+        assert_eq!(parse("m/d/c/ch"), None);
+    }
+
+    #[test]
+    fn only_a_device_this_connection_declared_is_undeclared() {
+        let mut device = ServedEndpoints::new("d", "1".into(), false, 10);
+        assert_eq!(device.remove("d"), Err(Refusal::NotAGateway));
+        let mut gw = ServedEndpoints::new("gw", "1".into(), true, 10);
+        assert_eq!(gw.add("d1", "v".into()), None, "before the session starts");
+        assert_eq!(
+            gw.remove("d1"),
+            Ok(None),
+            "never announced, nothing to announce"
+        );
+        gw.connected();
+        gw.add("d1", "v".into());
+        assert_eq!(gw.remove("gw"), Err(Refusal::NotDeclared), "its own client");
+        assert_eq!(gw.remove("d2"), Err(Refusal::NotDeclared), "never declared");
+        assert_eq!(gw.remove("a/b"), Err(Refusal::Malformed));
+        let gone = BTreeMap::from([("d1".to_string(), "v".to_string())]);
+        assert_eq!(gw.remove("d1"), Ok(Some(gone)));
+        assert_eq!(gw.remove("d1"), Err(Refusal::NotDeclared), "once");
+        assert_eq!(gw.precheck("d1"), Precheck::Lookup, "it may come back");
+        assert_eq!(gw.disconnected().keys().collect::<Vec<_>>(), ["gw"]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 use super::{check_route, metadata_of, name_of, tags_of};
-use crate::access::{Actor, Need};
+use crate::access::Actor;
 use crate::error::{is_unique_violation, AuthError, Result};
 use crate::model::{Audit, Domain, Status};
 use crate::platform::{Origin, Platform};
@@ -171,9 +171,14 @@ impl<'a> Domains<'a> {
         Ok(domain)
     }
 
-    /// The members and their relation (`admin` / `member`).
+    /// The members and their relation (`admin` / `member`), for a user who may
+    /// `view_role_users` on the domain: who is in the domain is what
+    /// `GET /domains/{id}/roles/members` shows, and SuperMQ lists an entity's members
+    /// with that action.
     pub async fn members(&self, actor: &Actor<'_>, id: &str) -> Result<Vec<(String, String)>> {
-        let domain = actor.domain(self.platform, id, Need::Read).await?;
+        let domain = actor
+            .authorize_domain(self.platform, id, "view_role_users")
+            .await?;
         let store = &self.platform.store;
         store.members(&domain.id).await
     }

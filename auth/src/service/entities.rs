@@ -17,7 +17,7 @@ use crate::kaa::KaaSettings;
 use crate::model::{Audit, Domain, Entity, Kind, Status};
 use crate::mqtt::revocation::{access_change, Effect};
 use crate::platform::{Origin, Platform};
-use crate::roles::ProvisionedRole;
+use crate::roles::{EntityType, ProvisionedRole};
 use crate::store::entities::NewEntity;
 use crate::store::list::ListQuery;
 use crate::store::{new_id, now_rfc3339};
@@ -214,10 +214,7 @@ impl<'a> Entities<'a> {
             .or(input.parent_group_id)
             .filter(|p| !p.is_empty());
         if let Some(parent) = &parent_id {
-            self.platform
-                .store
-                .entity(Kind::Group, &domain.id, parent)
-                .await?;
+            self.require_set_child(actor, &domain.id, parent).await?;
         }
         let status = match input.status.as_deref() {
             None => Status::Enabled,
@@ -459,6 +456,47 @@ impl<'a> Entities<'a> {
         }
         self.after_change(&before, &e, &event).await?;
         Ok(e)
+    }
+
+    /// 404 unless `parent` is a group of the domain, 403 unless the actor may put
+    /// entities under it (`set_child`): creating into a group, or moving into it,
+    /// changes who reaches the entity through the group's roles, so it needs the
+    /// group's consent as much as SuperMQ's `add_children_groups` /
+    /// `set_child_channel` do. SuperMQ leaves a new client's parent unchecked; we
+    /// check it like a channel's, one rule for the three kinds.
+    pub(super) async fn require_set_child(
+        &self,
+        actor: &Actor<'_>,
+        domain_id: &str,
+        parent: &str,
+    ) -> Result<()> {
+        self.require_on_group(actor, domain_id, parent, "set_child")
+            .await
+    }
+
+    /// 404 unless `id` is a group of the domain, 403 unless the actor may do
+    /// `action` on it.
+    pub(super) async fn require_on_group(
+        &self,
+        actor: &Actor<'_>,
+        domain_id: &str,
+        id: &str,
+        action: &str,
+    ) -> Result<()> {
+        let group = self
+            .platform
+            .store
+            .entity(Kind::Group, domain_id, id)
+            .await?;
+        actor
+            .require(
+                self.platform,
+                domain_id,
+                EntityType::Group,
+                &group.id,
+                action,
+            )
+            .await
     }
 
     /// The domain action that creates an entity of this kind (`client_create`, ...).

@@ -11,9 +11,12 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 use super::entities::Entities;
-use crate::access::{Actor, Need};
+use super::entity_roles::{list_visibility, Visibility};
+use crate::access::Actor;
 use crate::error::{AuthError, Result};
 use crate::model::{Entity, Kind};
+use crate::roles::decide::{decide, Grants, Target};
+use crate::roles::EntityType;
 
 /// Deepest hierarchy one request reads.
 pub const MAX_LEVEL: u32 = 10;
@@ -86,8 +89,9 @@ impl HierarchyQuery {
 }
 
 impl Entities<'_> {
-    /// The hierarchy around the group `id` of `domain` (readers of the domain); a
-    /// foreign or missing group is a 404. The group itself is part of the answer.
+    /// The hierarchy around the group `id` of `domain`, for a user who may `read` that
+    /// group (SuperMQ's `retrieve_group_hierarchy`, its read permission); a foreign or
+    /// missing group is a 404. The group itself is part of the answer.
     pub async fn hierarchy(
         &self,
         actor: &Actor<'_>,
@@ -95,14 +99,40 @@ impl Entities<'_> {
         id: &str,
         q: HierarchyQuery,
     ) -> Result<Value> {
-        let d = actor.domain(self.platform, domain, Need::Read).await?;
+        let (d, group) = actor
+            .authorize_entity(self.platform, domain, Kind::Group, id, "read")
+            .await?;
         let store = &self.platform.store;
-        let group = store.entity(Kind::Group, &d.id, id).await?;
+        let above = store.ancestors_nearest_first(&group.id).await?;
         let groups = match q.direction {
             Direction::Up => store.group_chain_up(&d.id, &group.id, q.level).await?,
             Direction::Down => self.descendants(group, q.level).await?,
         };
+        let groups = self.readable_only(actor, &d.id, groups, &above).await?;
         Ok(render(&groups, q))
+    }
+
+    /// The groups `actor` may `read` (SuperMQ answers a hierarchy from the user's own
+    /// groups): all of them for whoever reads every group of the domain, else each
+    /// decided as `GET .../{id}` would be, over one load of the user's grants on these
+    /// groups, those above them (`above`: the asked group's ancestors) and the domain.
+    async fn readable_only(
+        &self,
+        actor: &Actor<'_>,
+        domain_id: &str,
+        groups: Vec<Entity>,
+        above: &[String],
+    ) -> Result<Vec<Entity>> {
+        let user = match list_visibility(self.platform, actor, domain_id, EntityType::Group).await?
+        {
+            Visibility::All => return Ok(groups),
+            Visibility::ReadableBy(user) => user,
+        };
+        let mut on: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+        on.extend(above.iter().map(String::as_str));
+        on.push(domain_id);
+        let grants = self.platform.store.grants_on(&user, domain_id, &on).await?;
+        Ok(readable(groups, above, &grants, domain_id))
     }
 
     /// `root` and its descendants up to `levels` below, one bounded query per level.
@@ -128,6 +158,53 @@ impl Entities<'_> {
         }
         Ok(all)
     }
+}
+
+/// The groups of a hierarchy answer that `grants` let their holder `read`: each
+/// group's ancestors are its parents within the answer, then `above` (the asked
+/// group's own ancestors, nearest first, which every group of the answer shares or
+/// belongs to).
+fn readable(
+    groups: Vec<Entity>,
+    above: &[String],
+    grants: &Grants,
+    domain_id: &str,
+) -> Vec<Entity> {
+    let mut parent: HashMap<String, String> = groups
+        .iter()
+        .filter_map(|g| Some((g.id.clone(), g.parent_id.clone()?)))
+        .collect();
+    for pair in above.windows(2) {
+        parent.insert(pair[0].clone(), pair[1].clone());
+    }
+    let chain = |id: &str| {
+        let mut up: Vec<String> = Vec::new();
+        let mut at = id;
+        // Bounded: a cycle in the store cannot loop.
+        while let Some(p) = parent.get(at).filter(|_| up.len() <= MAX_GROUPS) {
+            up.push(p.clone());
+            at = p;
+        }
+        up
+    };
+    let allowed: Vec<bool> = groups
+        .iter()
+        .map(|g| {
+            let ancestors = chain(&g.id);
+            let target = Target {
+                kind: EntityType::Group,
+                id: &g.id,
+                domain_id,
+                ancestors: &ancestors,
+            };
+            decide(grants, &target, "read")
+        })
+        .collect();
+    groups
+        .into_iter()
+        .zip(allowed)
+        .filter_map(|(g, ok)| ok.then_some(g))
+        .collect()
 }
 
 /// SuperMQ's answer: `{level, direction, groups}`, `groups` a flat list or (tree) the
@@ -266,6 +343,36 @@ mod tests {
         assert_eq!(kids, ["a", "b"]);
         assert_eq!(tree[0]["children"][0]["children"][0]["id"], "a1");
         assert_eq!(tree[0]["children"][1]["children"], json!([]));
+    }
+
+    #[test]
+    fn only_readable_groups_stay() {
+        // top > root > a > a1, and b under root; the answer is root's descendants.
+        let groups = vec![
+            group("root", Some("top")),
+            group("a", Some("root")),
+            group("b", Some("root")),
+            group("a1", Some("a")),
+        ];
+        let above = ["top".to_string()];
+        let kept = |pairs: &[(&str, &str)]| {
+            let mut grants = Grants::default();
+            for (id, action) in pairs {
+                grants.add(id, action);
+            }
+            readable(groups.clone(), &above, &grants, "d")
+                .into_iter()
+                .map(|g| g.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kept(&[("root", "read")]), ["root"]);
+        assert_eq!(
+            kept(&[("root", "read"), ("a", "subgroup_read")]),
+            ["root", "a1"]
+        );
+        assert_eq!(kept(&[("top", "subgroup_read")]), ["root", "a", "b", "a1"]);
+        assert_eq!(kept(&[("d", "group_read")]), ["root", "a", "b", "a1"]);
+        assert!(kept(&[("b", "update")]).is_empty());
     }
 
     #[test]

@@ -9,6 +9,9 @@ use crate::access::Actor;
 use crate::error::{AuthError, Result};
 use crate::model::{Entity, Kind};
 
+/// Most children one add or remove request may name.
+const MAX_CHILDREN: usize = 1000;
+
 impl Entities<'_> {
     /// Puts the entity `id` under the group `parent`; returns it as stored.
     pub async fn set_parent(
@@ -19,7 +22,8 @@ impl Entities<'_> {
         parent: String,
     ) -> Result<Entity> {
         // The entity is checked first (its `set_parent[_group]`, in `modify` below, as
-        // before any other lookup); the parent must be a group of the same domain.
+        // before any other lookup); the parent must be a group of the same domain that
+        // the actor may put entities under (SuperMQ: `set_child` on the new parent).
         let (d, _) = actor
             .authorize_entity(
                 self.platform,
@@ -29,6 +33,7 @@ impl Entities<'_> {
                 self.set_parent_action(),
             )
             .await?;
+        self.require_set_child(actor, &d.id, &parent).await?;
         let ancestors = self.platform.store.group_ancestors(&d.id, &parent).await?;
         if self.kind == Kind::Group && ancestors.iter().any(|a| a == id) {
             return Err(own_ancestor());
@@ -66,7 +71,8 @@ impl Entities<'_> {
         Ok(())
     }
 
-    /// Adds (`Attach`) or removes (`Detach`) `children` of the group `id`.
+    /// Adds (`Attach`) or removes (`Detach`) `children` of the group `id` (at most
+    /// [`MAX_CHILDREN`] per request: a bound on one request's work).
     pub async fn link_children(
         &self,
         way: Link,
@@ -75,13 +81,19 @@ impl Entities<'_> {
         id: &str,
         children: &[String],
     ) -> Result<()> {
+        if children.len() > MAX_CHILDREN {
+            return Err(AuthError::bad_request(format!(
+                "at most {MAX_CHILDREN} children_ids per request"
+            )));
+        }
         match way {
             Link::Attach => self.add_children(actor, domain, id, children).await,
             Link::Detach => self.remove_children(actor, domain, id, children).await,
         }
     }
 
-    /// Makes each of `children` a child of the group `id` (groups only).
+    /// Makes each of `children` a child of the group `id` (groups only): SuperMQ's
+    /// `add_children_groups`, `set_child` on the group and `set_parent` on each child.
     pub async fn add_children(
         &self,
         actor: &Actor<'_>,
@@ -93,7 +105,7 @@ impl Entities<'_> {
             .authorize_entity(self.platform, domain, Kind::Group, id, "set_child")
             .await?;
         let ancestors = self.platform.store.group_ancestors(&d.id, id).await?;
-        self.all_groups_of(&d.id, children).await?;
+        self.movable_groups(actor, &d.id, children).await?;
         let groups = self.platform.groups();
         for child in children {
             if ancestors.contains(child) {
@@ -111,8 +123,9 @@ impl Entities<'_> {
         Ok(())
     }
 
-    /// Takes each of `children` out of the group `id`; one that is not its child is a
-    /// 400 (those before it are already out).
+    /// Takes each of `children` out of the group `id` (`set_child` on it, `set_parent`
+    /// on each child, as adding them); one that is not its child is a 400 (those
+    /// before it are already out).
     pub async fn remove_children(
         &self,
         actor: &Actor<'_>,
@@ -123,7 +136,7 @@ impl Entities<'_> {
         let (d, _) = actor
             .authorize_entity(self.platform, domain, Kind::Group, id, "set_child")
             .await?;
-        self.all_groups_of(&d.id, children).await?;
+        self.movable_groups(actor, &d.id, children).await?;
         self.detach(actor, domain, id, children).await
     }
 
@@ -170,13 +183,17 @@ impl Entities<'_> {
         self.detach(actor, domain, &group.id, &children).await
     }
 
-    /// Every id must be a group of this domain before any change: a foreign or unknown
-    /// id is a 404 with nothing modified.
-    async fn all_groups_of(&self, domain_id: &str, ids: &[String]) -> Result<()> {
+    /// Every id must be a group of this domain that the actor may move (`set_parent`)
+    /// before any change: the first foreign or unknown id is a 404, the first it may
+    /// not move a 403, with nothing modified.
+    async fn movable_groups(
+        &self,
+        actor: &Actor<'_>,
+        domain_id: &str,
+        ids: &[String],
+    ) -> Result<()> {
         for child in ids {
-            self.platform
-                .store
-                .entity(Kind::Group, domain_id, child)
+            self.require_on_group(actor, domain_id, child, "set_parent")
                 .await?;
         }
         Ok(())

@@ -7,6 +7,13 @@
 //! routed `topic` filter and the `instance`; and `mqtt.client_traffic`, the PUBLISH
 //! counts of one session written once when it ends (never an event per message). The
 //! journal derives a client's telemetry from them.
+//!
+//! Devices behind a gateway (same stream, our names after SuperMQ's `mqtt.client_*`):
+//! `mqtt.endpoint_declare` when a gateway's session starts serving a device and
+//! `mqtt.endpoint_undeclare` when it stops (the gateway said the device is gone, or
+//! its session ended), each naming the device (`client_id`), the gateway
+//! (`gateway_id`), the gateway's session (`subscriber_id`) and the `instance`; the
+//! journal lists them under both clients.
 
 use super::{Event, Service};
 
@@ -74,6 +81,38 @@ impl SubscriptionChange {
 /// The `operation` of a session's message counts.
 pub const TRAFFIC_OPERATION: &str = "mqtt.client_traffic";
 
+/// How the endpoints a gateway's session serves changed ([`endpoint_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointChange {
+    /// The gateway declared the device.
+    Declared,
+    /// The gateway said the device is gone.
+    Undeclared,
+    /// The gateway's session ended while serving the device.
+    GatewayDisconnected,
+}
+
+impl EndpointChange {
+    /// The `operation` field.
+    pub fn operation(self) -> &'static str {
+        match self {
+            EndpointChange::Declared => "mqtt.endpoint_declare",
+            EndpointChange::Undeclared | EndpointChange::GatewayDisconnected => {
+                "mqtt.endpoint_undeclare"
+            }
+        }
+    }
+
+    /// The `reason` field of an undeclaration.
+    fn reason(self) -> Option<&'static str> {
+        match self {
+            EndpointChange::Declared => None,
+            EndpointChange::Undeclared => Some("undeclared"),
+            EndpointChange::GatewayDisconnected => Some("gateway_disconnected"),
+        }
+    }
+}
+
 /// Who did something in an MQTT session: the client the event names (as in
 /// [`mqtt_event`]), the MQTT client id of the session (`subscriber_id`, SuperMQ's name)
 /// and the broker instance.
@@ -121,6 +160,22 @@ pub fn traffic_event(session: SessionRef<'_>, inbound: u64, outbound: u64) -> Ev
         .event(TRAFFIC_OPERATION)
         .with("inbound_messages", inbound)
         .with("outbound_messages", outbound)
+}
+
+/// A change of the devices the gateway session `gateway` serves: the event names the
+/// device as its `client_id` (so consumers and group ancestry follow the device) and
+/// the gateway as `gateway_id`.
+pub fn endpoint_event(gateway: SessionRef<'_>, change: EndpointChange, device_id: &str) -> Event {
+    let ev = SessionRef {
+        client_id: device_id,
+        ..gateway
+    }
+    .event(change.operation())
+    .with("gateway_id", gateway.client_id);
+    match change.reason() {
+        Some(reason) => ev.with("reason", reason),
+        None => ev,
+    }
 }
 
 /// `(domain, channel, subtopic)` of a routed platform filter `m/<d>/c/<ch>[/<sub>]`;
@@ -174,6 +229,33 @@ mod tests {
         assert_eq!(ev.fields["topic"], "sensors/#");
         assert_eq!(platform_filter("m/d/c/+"), None);
         assert_eq!(platform_filter("m/d/c/ch"), Some(("d", "ch", "")));
+    }
+
+    #[test]
+    fn an_endpoint_event_names_the_device_and_its_gateway() {
+        let ev = endpoint_event(SESSION, EndpointChange::Declared, "dev-1");
+        assert_eq!(ev.service, Service::MqttActivity);
+        assert_eq!(ev.operation(), "mqtt.endpoint_declare");
+        assert_eq!(
+            ev.field_names(),
+            vec![
+                "client_id",
+                "gateway_id",
+                "instance",
+                "occurred_at",
+                "operation",
+                "subscriber_id"
+            ]
+        );
+        assert_eq!(ev.fields["client_id"], "dev-1");
+        assert_eq!(ev.fields["gateway_id"], "c1");
+        assert_eq!(ev.fields["subscriber_id"], "sensor-1");
+        let gone = endpoint_event(SESSION, EndpointChange::Undeclared, "dev-1");
+        assert_eq!(gone.operation(), "mqtt.endpoint_undeclare");
+        assert_eq!(gone.fields["reason"], "undeclared");
+        let left = endpoint_event(SESSION, EndpointChange::GatewayDisconnected, "dev-1");
+        assert_eq!(left.operation(), "mqtt.endpoint_undeclare");
+        assert_eq!(left.fields["reason"], "gateway_disconnected");
     }
 
     #[test]

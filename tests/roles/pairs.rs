@@ -1,0 +1,234 @@
+//! The authorization matrix of the routes that decide by actions on two entities
+//! ([`pair_rows`]: connections, a group's children, a create into a group): each row
+//! with both actions held directly, through the group above, through the domain; with
+//! only one of the two (either one) and with neither. Only both pass.
+
+use super::matrix::{granted_as, Via};
+use super::rows::{pair_rows, PairRow};
+use super::{grant, id_of, new_user, platform, tenant, Tenant};
+use platform::Api;
+use serde_json::{json, Value};
+
+/// Which of a row's two actions the user is given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Held {
+    Both,
+    OnlyId,
+    OnlyOther,
+}
+
+/// One entity a row needs an action on: its type, id, and the group it was made in.
+struct Need<'a> {
+    kind: &'a str,
+    id: String,
+    parent: Option<String>,
+    action: &'a str,
+}
+
+/// The fixed part of a run: the tenant, the user under test and the group `g` the
+/// row's entities are made in.
+struct Stage {
+    t: Tenant,
+    user_id: String,
+    user: Api,
+    g: String,
+}
+
+impl Stage {
+    /// A new `kind` entity of the domain under `parent`, made by the owner.
+    fn entity(&self, kind: &str, parent: &str, n: usize) -> String {
+        let body = json!({"name": format!("{kind}-{n}"), "parent_id": parent});
+        let path = format!("/{}/{kind}s", self.t.d);
+        id_of(&self.t.owner.expect("POST", &path, Some(body), 201))
+    }
+
+    /// Gives the user `need`'s action through `via`; the role's entity path and id.
+    fn give(&self, need: &Need<'_>, via: Via, n: usize) -> (String, String) {
+        let d = &self.t.d;
+        let on = match (need.kind, via, &need.parent) {
+            ("domain", _, _) | (_, Via::Domain, _) => format!("/domains/{d}"),
+            (_, Via::Inherited, Some(parent)) => format!("/{d}/groups/{parent}"),
+            _ => format!("/{d}/{}s/{}", need.kind, need.id),
+        };
+        let action = granted_as(need.kind, need.action, via);
+        let name = format!("p-{n}-{action}");
+        let role = grant(&self.t.owner, &on, &name, &[&action], &[&self.user_id]);
+        (on, role)
+    }
+}
+
+/// Runs `row` once with `held` through `via`; asserts its status.
+fn run(stage: &Stage, pair: &PairRow, via: Via, held: Held, n: usize) {
+    let (kind, method, path, body, action, ok) = &pair.row;
+    let d = &stage.t.d;
+    let first = match *kind {
+        "domain" => d.clone(),
+        _ => stage.entity(kind, &stage.g, n),
+    };
+    let other_parent = match pair.other_under_id {
+        true => first.clone(),
+        false => stage.g.clone(),
+    };
+    let other = stage.entity(pair.other.0, &other_parent, n);
+    let needs = [
+        Need {
+            kind,
+            id: first.clone(),
+            parent: Some(stage.g.clone()),
+            action,
+        },
+        Need {
+            kind: pair.other.0,
+            id: other.clone(),
+            parent: Some(other_parent),
+            action: pair.other.1,
+        },
+    ];
+    let given: Vec<(String, String)> = needs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            via != Via::Without && (held == Held::Both || (*i == 0) == (held == Held::OnlyId))
+        })
+        .map(|(_, need)| stage.give(need, via, n))
+        .collect();
+    let fill = |text: &str| {
+        text.replace("{d}", d)
+            .replace("{id}", &first)
+            .replace("{other}", &other)
+    };
+    let path = fill(path);
+    let body: Option<Value> = body
+        .as_ref()
+        .map(|b| serde_json::from_str(&fill(&b.to_string())).expect("json"));
+    let (status, reply) = stage.user.call(method, &path, body);
+    let want = match (via, held) {
+        (Via::Without, _) | (_, Held::OnlyId) | (_, Held::OnlyOther) => 403,
+        _ => *ok,
+    };
+    assert_eq!(
+        status.as_u16(),
+        want,
+        "{via:?} {held:?} {method} {path} ({action} + {} {}): {reply}",
+        pair.other.0,
+        pair.other.1
+    );
+    if want == 403 {
+        assert!(reply["message"].is_string(), "{path}: {reply}");
+    }
+    for (on, role) in given {
+        stage
+            .t
+            .owner
+            .expect("DELETE", &format!("{on}/roles/{role}"), None, 204);
+    }
+}
+
+#[test]
+fn routes_deciding_by_two_entities_need_both_actions() {
+    let server = platform::server(&[]);
+    let admin = Api::admin(&server);
+    let t = tenant(&admin, "owner@example.com", "farm");
+    let (user_id, user) = new_user(&admin, "pairs@example.com");
+    // In the domain through a role that holds no action.
+    grant(
+        &t.owner,
+        &format!("/domains/{}", t.d),
+        "everyone",
+        &[],
+        &[&user_id],
+    );
+    let g = id_of(&t.owner.expect(
+        "POST",
+        &format!("/{}/groups", t.d),
+        Some(json!({"name": "g"})),
+        201,
+    ));
+    let stage = Stage {
+        t,
+        user_id,
+        user,
+        g,
+    };
+    let mut n = 0;
+    for pair in pair_rows() {
+        for via in [Via::Direct, Via::Inherited, Via::Domain] {
+            for held in [Held::Both, Held::OnlyId, Held::OnlyOther] {
+                n += 1;
+                run(&stage, &pair, via, held, n);
+            }
+        }
+        n += 1;
+        run(&stage, &pair, Via::Without, Held::Both, n);
+    }
+}
+
+#[test]
+fn a_refused_child_moves_no_child() {
+    let server = platform::server(&[]);
+    let admin = Api::admin(&server);
+    let t = tenant(&admin, "owner@example.com", "farm");
+    let d = &t.d;
+    let (erin, erin_api) = new_user(&admin, "erin@example.com");
+    grant(
+        &t.owner,
+        &format!("/domains/{d}"),
+        "everyone",
+        &[],
+        &[&erin],
+    );
+    let group = |name: &str| {
+        id_of(&t.owner.expect(
+            "POST",
+            &format!("/{d}/groups"),
+            Some(json!({"name": name})),
+            201,
+        ))
+    };
+    let (parent, movable, fixed) = (group("parent"), group("movable"), group("fixed"));
+    let give = |on: &str, action: &str| {
+        grant(
+            &t.owner,
+            &format!("/{d}/groups/{on}"),
+            action,
+            &[action],
+            &[&erin],
+        );
+    };
+    give(&parent, "set_child");
+    give(&movable, "set_parent");
+    // Erin may move `movable` but not `fixed`: the request is refused whole.
+    let body = json!({"children_ids": [movable, fixed]});
+    erin_api.expect(
+        "POST",
+        &format!("/{d}/groups/{parent}/children"),
+        Some(body),
+        403,
+    );
+    let kept = t
+        .owner
+        .expect("GET", &format!("/{d}/groups/{movable}"), None, 200);
+    assert!(
+        kept["parent_id"].is_null(),
+        "moved by a refused request: {kept}"
+    );
+    // One movable child alone goes.
+    erin_api.expect(
+        "POST",
+        &format!("/{d}/groups/{parent}/children"),
+        Some(json!({"children_ids": [movable]})),
+        201,
+    );
+    let moved = t
+        .owner
+        .expect("GET", &format!("/{d}/groups/{movable}"), None, 200);
+    assert_eq!(moved["parent_id"], parent.as_str());
+    // Too many ids is a 400 before any lookup.
+    let many: Vec<String> = (0..1001).map(|i| format!("g-{i}")).collect();
+    t.owner.expect(
+        "POST",
+        &format!("/{d}/groups/{parent}/children"),
+        Some(json!({"children_ids": many})),
+        400,
+    );
+}
