@@ -115,6 +115,20 @@ fn page_size() -> u64 {
     u64::try_from(size).ok().filter(|s| *s > 0).unwrap_or(4096)
 }
 
+/// Gives the allocator's free pages back to the system. glibc's malloc returns memory
+/// only from the top of each arena: the holes that parked connections leave (their
+/// ended tasks, read buffers) between live records stay resident otherwise, and a
+/// fleet that connected at once then parked keeps its connect-time peak as RSS.
+/// `malloc_trim` releases every whole free page (`MADV_DONTNEED`), wherever it is.
+/// Walks the arenas under their locks: called at most once a second, off the workers.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only changes the allocator's state.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Whether the process should shed after a sample of `rss` bytes: it starts above
 /// `high` and stops only at or below `low`, so a process hovering at the line does not
 /// flap between the two on every sample.

@@ -57,6 +57,9 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         subscription_id: Option<u32>,
         replay: &mut Vec<Delivery>,
     ) -> Result<u8, Exit> {
+        // Copied out of the read buffer: a slice of it would keep the whole buffer (4 KiB
+        // or more) alive for as long as the subscription lives.
+        let filter = ByteString::from(&*filter);
         let (group, plain) = match topic::parse_shared(&filter) {
             Ok(Some((group, plain))) => (Some(ByteString::from(group)), ByteString::from(plain)),
             Ok(None) => (None, filter.clone()),

@@ -1,0 +1,48 @@
+# Sourced by bench/idle.sh: the authenticated rows. Provisions IDLE_CLIENTS platform
+# clients and one channel they may all subscribe to, then measures idle connections
+# (each with its own account and subscription) on a fresh broker process, parked and
+# unparked, and on mosquitto with a password file of the same accounts.
+N=$IDLE_CLIENTS
+BIN=${MAGNETITE_BIN:-target/release/magnetite}
+# shellcheck source=bench/platform_setup.sh
+source bench/platform_setup.sh
+CHANNEL=$(curl -sf -X POST "$H/$DOMAIN/channels" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"name":"commands"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+# Subscribe connections, 1,000 clients per request.
+split -l 1000 "$OUT/credentials.csv" "$OUT/connect-batch-"
+for batch in "$OUT"/connect-batch-*; do
+  python3 - "$batch" "$CHANNEL" <<'PY' | curl -sf -X POST "$H/$DOMAIN/channels/connect" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -d @- >/dev/null
+import json, sys
+ids = [line.split(",")[0] for line in open(sys.argv[1]) if line.strip()]
+print(json.dumps({"channel_ids": [sys.argv[2]], "client_ids": ids, "types": ["subscribe"]}))
+PY
+  rm "$batch"
+done
+kill -TERM "$PID"; wait "$PID" || true
+TOPIC="m/$DOMAIN/c/$CHANNEL/{id}"
+
+# Mosquitto's password file for the same accounts (its PBKDF2-SHA512 `$7$` format).
+python3 - "$OUT/credentials.csv" >"$OUT/mosquitto.passwd" <<'PY'
+import base64, hashlib, os, sys
+for line in open(sys.argv[1]):
+    _, user, password = line.strip().split(",", 2)
+    salt = os.urandom(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 101)
+    print(f"{user}:$7$101${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}")
+PY
+
+run_platform() {
+  local label=$1
+  start   # a fresh process on the provisioned store: every connect reads it once
+  PORT=$MQTT run_idle "$label" --credentials "$OUT/credentials.csv" --topic "$TOPIC"
+  kill -TERM "$PID"; wait "$PID" || true
+}
+
+for _ in $(seq "$ROUNDS"); do
+  SERVE_FLAGS= run_platform magnetite-platform
+  SERVE_FLAGS="--park-idle-after 0" run_platform magnetite-platform-unparked
+  DATA_DIR=$OUT/mosquitto-data start_broker mosquitto-passwd mosquitto "password_file $OUT/mosquitto.passwd" "allow_anonymous false"
+  run_idle mosquitto-passwd --credentials "$OUT/credentials.csv" --topic "$TOPIC"
+  stop_broker
+done
