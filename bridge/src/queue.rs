@@ -184,7 +184,7 @@ impl Queue {
     }
 
     /// [`Queue::append_record`] for a message whose payload is `payload` already
-    /// (`message.payload` is the same bytes): the link sends it from memory without
+    /// (`message.payload` holds the same bytes): the link sends it from memory without
     /// copying it ([`crate::tail`]).
     pub fn append_shared(
         &self,
@@ -210,7 +210,7 @@ impl Queue {
         let end = writer.written;
         writer
             .tail
-            .push(message.to_record(seq, now, size, payload), segment, end);
+            .push(message.into_record(seq, now, size, payload), segment, end);
         self.last_seq.store(seq, Ordering::Release);
         self.stats.queued(size, now);
         if writer.written >= SEGMENT_BYTES {
@@ -287,7 +287,7 @@ impl Queue {
             if cursor.next_seq > self.last_seq.load(Ordering::Acquire) {
                 return Ok(None);
             }
-            if let Some(record) = self.from_tail(cursor) {
+            if let Some(record) = self.next_in_tail(cursor) {
                 return Ok(Some(record));
             }
             if cursor.file.is_none() {
@@ -318,7 +318,7 @@ impl Queue {
 
     /// The cursor's next record from memory, if the tail still holds it; the cursor
     /// then stands just past it on disk.
-    fn from_tail(&self, cursor: &mut Cursor) -> Option<Record> {
+    fn next_in_tail(&self, cursor: &mut Cursor) -> Option<Record> {
         let (record, segment, end) = self.writer.lock().tail.get(cursor.next_seq)?;
         if segment != cursor.segment {
             cursor.segment = segment;

@@ -71,8 +71,8 @@ pub struct NewRecord<'a> {
 impl NewRecord<'_> {
     /// The record as [`decode`] would read it back, sharing `payload` (the same bytes
     /// as `self.payload`) rather than copying it.
-    pub(crate) fn to_record(
-        &self,
+    pub(crate) fn into_record(
+        self,
         seq: u64,
         written_ms: u64,
         disk_size: u64,

@@ -94,7 +94,7 @@ mod tests {
             retain: false,
             properties: None,
         }
-        .to_record(seq, 0, 0, Bytes::from(vec![0; payload]))
+        .into_record(seq, 0, 0, Bytes::from(vec![0; payload]))
     }
 
     #[test]
