@@ -15,6 +15,9 @@
 //! without fsync: after a crash a few released messages may be sent again, which is
 //! QoS 1's at-least-once.
 //!
+//! Reading: the link takes the records appended last from memory ([`crate::tail`]);
+//! only a link that fell behind (or a restart) reads records back from the segments.
+//!
 //! A record: `len u32 | crc32(body) u32 | body` ([`crate::record`] has the body's two
 //! formats, with and without 5.0 properties). A short or damaged record ends its
 //! segment for the reader (a torn tail after a crash); the writer always starts a fresh
