@@ -67,6 +67,14 @@ impl PacketReader {
     }
 }
 
+impl PacketReader {
+    /// A packet already read from the socket, without waiting for more (the link
+    /// handles a burst of acknowledgements before it writes once).
+    pub fn buffered(&mut self) -> Result<Option<Packet>, LinkError> {
+        Ok(decode(&mut self.buf, self.spec_version, MAX_PACKET)?)
+    }
+}
+
 pub struct PacketWriter {
     writer: Writer,
     buf: BytesMut,

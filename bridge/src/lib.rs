@@ -37,6 +37,7 @@ pub mod pubrec;
 pub mod queue;
 pub mod record;
 pub mod stats;
+mod tail;
 pub mod upstream;
 pub mod window;
 
@@ -148,7 +149,7 @@ impl Bridge {
             retain: message.retain,
             properties: properties.as_ref(),
         };
-        match self.queue.append_record(&record) {
+        match self.queue.append_shared(&record, Some(&message.payload)) {
             Ok(Appended::Queued(_)) => {}
             Ok(Appended::Full) => self
                 .stats

@@ -237,6 +237,12 @@ impl<'a> Session<'a> {
                 packet = reader.next() => {
                     last_heard = Instant::now();
                     self.handle(packet?, &mut writer)?;
+                    // The rest of the burst before one write (and one window fill).
+                    while let Some(packet) = reader.buffered()? {
+                        self.handle(packet, &mut writer)?;
+                    }
+                    // One release (one write of the mark) for the whole burst.
+                    self.release_done()?;
                 }
                 () = self.bridge.queue.appended(), if self.outstanding() < self.window => {}
                 () = self.bridge.devices.changed(), if declare => {}
@@ -343,9 +349,9 @@ impl<'a> Session<'a> {
                 break;
             };
             let pkid = (record.seq % RECORD_PKIDS) as u16 + 1;
-            let stage = self.send_record(&record, pkid, writer)?;
-            self.in_flight
-                .push(record.seq, pkid, record.size(), record.written_ms, stage);
+            let (seq, size, written_ms) = (record.seq, record.size(), record.written_ms);
+            let stage = self.send_record(record, pkid, writer)?;
+            self.in_flight.push(seq, pkid, size, written_ms, stage);
         }
         self.release_done()
     }
@@ -353,7 +359,7 @@ impl<'a> Session<'a> {
     /// Sends one record (or its PUBREL, or drops it): where its exchange stands then.
     fn send_record(
         &mut self,
-        record: &Record,
+        record: Record,
         pkid: u16,
         writer: &mut PacketWriter,
     ) -> Result<Stage, LinkError> {
@@ -385,9 +391,9 @@ impl<'a> Session<'a> {
             dup: self.resumed && record.seq <= self.carry.sent_through,
             qos: record.qos,
             retain: record.retain,
-            topic: ByteString::from(record.topic.as_str()),
+            topic: ByteString::from(record.topic),
             pkid,
-            payload: record.payload.clone(),
+            payload: record.payload,
             properties: self.upstream_properties(kept, expiry),
         };
         let Some(packet) = self.limits.fit(publish, self.bridge.spec.version) else {
@@ -485,7 +491,7 @@ impl<'a> Session<'a> {
                 )))
             }
         }
-        self.release_done()
+        Ok(())
     }
 
     /// Releases the finished records at the front of the window.

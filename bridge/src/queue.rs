@@ -15,6 +15,9 @@
 //! without fsync: after a crash a few released messages may be sent again, which is
 //! QoS 1's at-least-once.
 //!
+//! Reading: the link takes the records appended last from memory ([`crate::tail`]);
+//! only a link that fell behind (or a restart) reads records back from the segments.
+//!
 //! A record: `len u32 | crc32(body) u32 | body` ([`crate::record`] has the body's two
 //! formats, with and without 5.0 properties). A short or damaged record ends its
 //! segment for the reader (a torn tail after a crash); the writer always starts a fresh
@@ -29,6 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use magnetite_protocol::QoS;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -38,6 +42,7 @@ use crate::pubrec::PubRecLog;
 pub(crate) use crate::record::{decode, encode, BODY_FIXED, HEADER};
 pub use crate::record::{NewRecord, Record};
 use crate::stats::BridgeStats;
+use crate::tail::Tail;
 
 /// A segment is closed and a new one started past this size.
 const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
@@ -59,6 +64,8 @@ struct Writer {
     next_seq: u64,
     segments: VecDeque<u64>,
     buf: Vec<u8>,
+    /// The records appended last, read by the link from memory ([`crate::tail`]).
+    tail: Tail,
 }
 
 pub struct Queue {
@@ -142,6 +149,7 @@ impl Queue {
                 next_seq,
                 segments,
                 buf: Vec::new(),
+                tail: Tail::default(),
             }),
             last_seq: AtomicU64::new(last_seq),
             released: AtomicU64::new(released),
@@ -175,6 +183,17 @@ impl Queue {
     /// Appends a message unless the queue is full. Returns once the record is written
     /// (see the module comment for what that survives).
     pub fn append_record(&self, message: &NewRecord<'_>) -> io::Result<Appended> {
+        self.append_shared(message, None)
+    }
+
+    /// [`Queue::append_record`] for a message whose payload is `payload` already
+    /// (`message.payload` holds the same bytes): the link sends it from memory without
+    /// copying it ([`crate::tail`]).
+    pub fn append_shared(
+        &self,
+        message: &NewRecord<'_>,
+        payload: Option<&Bytes>,
+    ) -> io::Result<Appended> {
         let now = unix_ms();
         let mut writer = self.writer.lock();
         let seq = writer.next_seq;
@@ -187,6 +206,14 @@ impl Queue {
         file.write_all(buf)?;
         writer.next_seq += 1;
         writer.written += size;
+        let payload = payload
+            .cloned()
+            .unwrap_or_else(|| Bytes::copy_from_slice(message.payload));
+        let segment = writer.segments.back().copied().unwrap_or(seq);
+        let end = writer.written;
+        writer
+            .tail
+            .push(message.into_record(seq, now, size, payload), segment, end);
         self.last_seq.store(seq, Ordering::Release);
         self.stats.queued(size, now);
         if writer.written >= SEGMENT_BYTES {
@@ -263,9 +290,11 @@ impl Queue {
             if cursor.next_seq > self.last_seq.load(Ordering::Acquire) {
                 return Ok(None);
             }
+            if let Some(record) = self.next_in_tail(cursor) {
+                return Ok(Some(record));
+            }
             if cursor.file.is_none() {
                 cursor.file = Some(File::open(segment_path(&self.dir, cursor.segment))?);
-                cursor.offset = 0;
             }
             let Some(file) = cursor.file.as_ref() else {
                 continue;
@@ -282,11 +311,25 @@ impl Queue {
                     Some(next) => {
                         cursor.segment = next;
                         cursor.file = None;
+                        cursor.offset = 0;
                     }
                     None => return Ok(None),
                 },
             }
         }
+    }
+
+    /// The cursor's next record from memory, if the tail still holds it; the cursor
+    /// then stands just past it on disk.
+    fn next_in_tail(&self, cursor: &mut Cursor) -> Option<Record> {
+        let (record, segment, end) = self.writer.lock().tail.get(cursor.next_seq)?;
+        if segment != cursor.segment {
+            cursor.segment = segment;
+            cursor.file = None;
+        }
+        cursor.offset = end;
+        cursor.next_seq = record.seq + 1;
+        Some(record)
     }
 
     /// Everything up to `seq` is delivered (or dropped): the mark moves, and segments

@@ -68,6 +68,32 @@ pub struct NewRecord<'a> {
     pub properties: Option<&'a Properties>,
 }
 
+impl NewRecord<'_> {
+    /// The record as [`decode`] would read it back, sharing `payload` (the same bytes
+    /// as `self.payload`) rather than copying it.
+    pub(crate) fn into_record(
+        self,
+        seq: u64,
+        written_ms: u64,
+        disk_size: u64,
+        payload: Bytes,
+    ) -> Record {
+        Record {
+            seq,
+            written_ms,
+            qos: self.qos,
+            retain: self.retain,
+            topic: self.topic.to_string(),
+            properties: self
+                .properties
+                .filter(|p| !p.is_empty())
+                .map(|p| Box::new(p.clone())),
+            payload,
+            disk_size,
+        }
+    }
+}
+
 /// Writes the whole record (header included) into `out`, replacing what it held.
 pub(crate) fn encode(
     seq: u64,

@@ -72,10 +72,22 @@ impl Window {
         });
     }
 
+    /// The entry with `pkid` at `stage`. Records take consecutive packet ids (by
+    /// sequence number, wrapping), so the place an acknowledgement names is computed
+    /// from the front's id and only checked; a scan (an id out of that order, or
+    /// past the wrap of the ids) is the fallback, not the rule: an acknowledgement costs O(1), not O(window).
     fn waiting(&mut self, pkid: u16, stage: Stage) -> Option<&mut Entry> {
-        self.entries
-            .iter_mut()
-            .find(|e| e.pkid == pkid && e.stage == stage)
+        let matches = |e: &Entry| e.pkid == pkid && e.stage == stage;
+        let guess = self
+            .entries
+            .front()
+            .and_then(|front| pkid.checked_sub(front.pkid))
+            .map(usize::from);
+        let direct = guess.filter(|&i| self.entries.get(i).is_some_and(matches));
+        match direct {
+            Some(i) => self.entries.get_mut(i),
+            None => self.entries.iter_mut().find(|e| matches(e)),
+        }
     }
 
     /// A PUBACK with reason `code`: finishes the QoS 1 record with that packet id (a
@@ -167,6 +179,24 @@ mod tests {
             }
         );
         assert!(window.is_empty());
+    }
+
+    #[test]
+    fn acknowledgements_find_their_record_across_the_packet_id_wrap() {
+        let mut window = Window::default();
+        window.push(10, 64_999, 1, 1, Stage::AwaitPubAck);
+        window.push(11, 65_000, 1, 1, Stage::AwaitPubAck);
+        window.push(12, 1, 1, 1, Stage::AwaitPubAck);
+        window.push(13, 2, 1, 1, Stage::AwaitPubRec);
+        window.puback(1, 0);
+        window.puback(2, 0);
+        assert_eq!(window.pubrec(2, 0), OnPubRec::Record(13), "by its stage");
+        window.puback(65_000, 0);
+        assert_eq!(window.take_finished(), None, "the head is not finished");
+        window.puback(64_999, 0);
+        let run = window.take_finished().unwrap();
+        assert_eq!((run.messages, run.through, run.delivered), (3, 12, 3));
+        assert_eq!(window.len(), 1);
     }
 
     #[test]
