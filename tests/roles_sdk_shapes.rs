@@ -353,14 +353,17 @@ fn members_reaching_the_entity(t: &Tenants) {
         reach_of(&all, &finn),
         [(s("low-operators"), s("direct_group"), low.clone())]
     );
-    // The owner: the client's built-in admin role (its creator) and the domain's.
-    assert_eq!(
-        reach_of(&all, owner_id),
-        [
-            (s("admin"), s("direct"), s("")),
-            (s("admin"), s("domain"), d1.clone())
-        ]
-    );
+    // The owner: the built-in admin roles of the client and of the three groups
+    // (their creator), and the domain's.
+    let mut owners = vec![
+        (s("admin"), s("direct"), s("")),
+        (s("admin"), s("direct_group"), low.clone()),
+        (s("admin"), s("indirect_group"), mid.clone()),
+        (s("admin"), s("indirect_group"), top.clone()),
+        (s("admin"), s("domain"), d1.clone()),
+    ];
+    owners.sort();
+    assert_eq!(reach_of(&all, owner_id), owners);
     let erins = all["members"]
         .as_array()
         .and_then(|m| m.iter().find(|m| m["member_id"] == erin.as_str()).cloned());
@@ -371,13 +374,23 @@ fn members_reaching_the_entity(t: &Tenants) {
 
     // The filters narrow the members; `actions` as the entity names them.
     let only = |query: &str| members(&listed(query));
-    assert_eq!(only("access_type=indirect_group"), (sorted(&[&erin]), 1));
-    assert_eq!(only("access_type=direct_group"), (sorted(&[&finn]), 1));
+    assert_eq!(
+        only("access_type=indirect_group"),
+        (sorted(&[owner_id, &erin]), 2)
+    );
+    assert_eq!(
+        only("access_type=direct_group"),
+        (sorted(&[owner_id, &finn]), 2)
+    );
+    assert_eq!(
+        only("access_type=indirect_group&role_name=tree-readers"),
+        (sorted(&[&erin]), 1)
+    );
     assert_eq!(only("access_type=domain"), (sorted(&[owner_id]), 1));
     assert_eq!(only("access_type=direct"), (sorted(&[owner_id]), 1));
     assert_eq!(
         only(&format!("access_provider_id={top}")),
-        (sorted(&[&erin]), 1)
+        (sorted(&[owner_id, &erin]), 2)
     );
     assert_eq!(only("actions=update"), (sorted(&[owner_id, &finn]), 2));
     assert_eq!(only("actions=read"), (sorted(&[owner_id, &erin]), 2));
@@ -404,14 +417,14 @@ fn members_reaching_the_entity(t: &Tenants) {
         None,
         200,
     );
-    assert_eq!(members(&low_members), (sorted(&[&erin, &hal]), 2));
+    assert_eq!(members(&low_members), (sorted(&[owner_id, &erin, &hal]), 3));
     let mid_members = owner.expect(
         "GET",
         &format!("/{d1}/groups/{mid}/roles/members?access_type=direct_group"),
         None,
         200,
     );
-    assert_eq!(members(&mid_members), (sorted(&[&erin, &hal]), 2));
+    assert_eq!(members(&mid_members), (sorted(&[owner_id, &erin, &hal]), 3));
 
     for query in [
         "access_type=admin",
