@@ -413,7 +413,7 @@ impl<'a> Roles<'a> {
         };
         let tiers = reach::tiers(&target);
         let (total, members) = store
-            .entity_members(&tiers, &at.domain_id, &filter, q.offset, q.limit)
+            .entity_members(&tiers, &filter, q.offset, q.limit)
             .await?;
         Ok((total, q, members))
     }

@@ -23,8 +23,8 @@ pub struct MemberFilter {
     /// domain for a client's `update`).
     pub actions: Vec<String>,
     pub access: Option<Access>,
-    /// The entity whose role it is (a group above, the domain); `""` never matches a
-    /// direct role, whose provider SuperMQ shows as `""`.
+    /// The entity whose role it is (a group above, the domain); empty matches any, so
+    /// it never selects a direct role, whose provider SuperMQ shows as `""`.
     pub access_provider_id: String,
     pub order: MemberOrder,
     pub descending: bool,
@@ -106,8 +106,10 @@ impl Params {
 /// `held(member_id, role_id, role_name, access_type, provider, fits)`: every
 /// (member, role) pair reaching the entity, `fits` = 1 when the role holds all the
 /// filter's actions as its tier names them. One `SELECT` per tier, each bounded by its
-/// providers (the entity, its groups, the domain).
-fn held_cte(tiers: &[Tier], domain_id: &str, actions: &[String], p: &mut Params) -> String {
+/// providers (the entity, its groups, the domain: all of one domain, so a role on
+/// them is too). Looked up by `entity_id` alone, the roles' unique index: a condition
+/// on `domain_id` could steer SQLite to the domain's index, every role of the domain.
+fn held_cte(tiers: &[Tier], actions: &[String], p: &mut Params) -> String {
     let selects: Vec<String> = tiers
         .iter()
         .map(|tier| {
@@ -138,9 +140,8 @@ fn held_cte(tiers: &[Tier], domain_id: &str, actions: &[String], p: &mut Params)
                 "SELECT m.member_id, r.id AS role_id, r.name AS role_name, \
                  '{access}' AS access_type, {provider} AS provider, {fits} AS fits \
                  FROM roles r JOIN role_members m ON m.role_id = r.id \
-                 WHERE r.domain_id = {domain} AND r.entity_id IN ({providers}){reaches}",
+                 WHERE r.entity_id IN ({providers}){reaches}",
                 access = tier.access.as_str(),
-                domain = p.one(domain_id),
             )
         })
         .collect();
@@ -163,20 +164,18 @@ fn matching(f: &MemberFilter, p: &mut Params) -> String {
 }
 
 impl Store {
-    /// A page of the members reaching an entity through `tiers` (in `domain_id`) that
-    /// `filter` selects, and their total; each member with every role of theirs
+    /// A page of the members reaching an entity through `tiers` that `filter` selects, and their total; each member with every role of theirs
     /// reaching the entity. One snapshot: the total, the page, its roles and their
     /// actions agree.
     pub async fn entity_members(
         &self,
         tiers: &[Tier],
-        domain_id: &str,
         filter: &MemberFilter,
         offset: u64,
         limit: u64,
     ) -> Result<(u64, Vec<EntityMember>)> {
         let mut p = Params::default();
-        let held = held_cte(tiers, domain_id, &filter.actions, &mut p);
+        let held = held_cte(tiers, &filter.actions, &mut p);
         let cond = matching(filter, &mut p);
         let (agg, dir) = match filter.descending {
             true => ("MAX", "DESC"),
@@ -290,7 +289,7 @@ mod tests {
             ancestors: &chain,
         };
         let mut p = Params::default();
-        let sql = held_cte(&tiers(&client), "d", &["update".to_string()], &mut p);
+        let sql = held_cte(&tiers(&client), &["update".to_string()], &mut p);
         assert_eq!(sql.matches("SELECT m.member_id").count(), 4, "{sql}");
         for access in ["direct", "direct_group", "indirect_group", "domain"] {
             assert!(sql.contains(&format!("'{access}' AS access_type")), "{sql}");
