@@ -369,10 +369,13 @@ impl Store {
         let list: Vec<String> = (0..entities.len()).map(|i| format!("${}", i + 3)).collect();
         // `CROSS JOIN` keeps SQLite's loop order: the few roles on these entities
         // first, then whether the user is in each (PostgreSQL plans it as a join).
+        // `domain_id || ''` keeps the domain check out of the index choice: on the bare
+        // column SQLite (no statistics) searched `roles_by_domain`, every role of the
+        // domain (10,000 with creator roles; BENCHMARKS.md), not the `entity_id` index.
         let sql = format!(
             "SELECT r.entity_id, a.action FROM roles r CROSS JOIN role_members m \
              JOIN role_actions a ON a.role_id = r.id \
-             WHERE m.role_id = r.id AND m.member_id = $1 AND r.domain_id = $2 \
+             WHERE m.role_id = r.id AND m.member_id = $1 AND r.domain_id || '' = $2 \
              AND r.entity_id IN ({})",
             list.join(", ")
         );
