@@ -1,7 +1,8 @@
 //! Personal access tokens through the binary (issue 17): SuperMQ's `/pats` routes, a
 //! PAT as a bearer token only where its scopes allow, the secret shown once and never
 //! in an event, reset / revoke / delete / expiry effective at once, other users'
-//! PATs invisible, and a flood of junk `pat_...` tokens costing no memory.
+//! PATs invisible, a flood of junk `pat_...` tokens costing no memory, and the
+//! journals of clients, channels and groups each behind its own entity type's scope.
 
 mod common;
 mod platform;
@@ -402,7 +403,7 @@ fn messages_and_journal_take_a_pat_within_its_scope() {
     pat.expect("GET", &journal, None, 200);
     pat.expect("GET", &format!("{journal}/telemetry"), None, 200);
     // Outside the scopes: another channel, another client, the channel's journal
-    // (no PAT row), another domain.
+    // (no `channels` scope), another domain.
     let other = t.d1.api.channel(d1, "other-channel");
     let other_messages = format!("/{d1}/channels/{other}/messages");
     refused(&pat, "GET", &other_messages, None, 403);
@@ -430,5 +431,60 @@ fn messages_and_journal_take_a_pat_within_its_scope() {
         &format!("/{d1}/channels/{ch}/messages"),
         None,
         401,
+    );
+}
+
+#[test]
+fn channel_and_group_journals_take_their_own_entity_types_scope() {
+    let t = two_tenants(&[]);
+    let (owner, d1, ch) = (&t.d1.api, &t.d1.domain, &t.d1.channel);
+    let made = owner.expect(
+        "POST",
+        &format!("/{d1}/groups"),
+        Some(json!({"name": "hall"})),
+        201,
+    );
+    let group = made["id"].as_str().expect("group id").to_string();
+    let pat = create_pat(owner, "journals", "24h");
+    let scopes = json!([
+        {"entity_type": "channels", "domain_id": d1, "operation": "view", "entity_id": ch},
+        {"entity_type": "groups", "domain_id": d1, "operation": "view", "entity_id": group},
+    ]);
+    add_scopes(owner, &id_of(&pat), scopes);
+    let pat = with_token(owner, &secret_of(&pat));
+    let channel_journal = format!("/{d1}/journal/channel/{ch}");
+    let group_journal = format!("/{d1}/journal/group/{group}");
+    for path in [&channel_journal, &group_journal] {
+        let page = pat.expect("GET", path, None, 200);
+        assert!(page["journals"].is_array(), "{path}: {page}");
+    }
+    // Each type's scope opens only its own journal: the ids swapped, another channel,
+    // a client, another domain's channel, an unknown entity type.
+    let other = owner.channel(d1, "other-channel");
+    let d2 = &t.d2.domain;
+    for path in [
+        format!("/{d1}/journal/group/{ch}"),
+        format!("/{d1}/journal/channel/{group}"),
+        format!("/{d1}/journal/channel/{other}"),
+        format!("/{d1}/journal/client/{}", t.d1.device.id),
+        format!("/{d2}/journal/channel/{}", t.d2.channel),
+        format!("/{d1}/journal/domain/{d1}"),
+    ] {
+        refused(&pat, "GET", &path, None, 403);
+    }
+    // Scoped to a channel of another domain, a PAT still gets nothing there: the
+    // user's own access decides after the scope.
+    let foreign = create_pat(owner, "foreign", "24h");
+    let scopes = json!([{"entity_type": "channels", "domain_id": d2, "operation": "view", "entity_id": "*"}]);
+    add_scopes(owner, &id_of(&foreign), scopes);
+    let foreign = with_token(owner, &secret_of(&foreign));
+    let (status, reply) = foreign.call(
+        "GET",
+        &format!("/{d2}/journal/channel/{}", t.d2.channel),
+        None,
+    );
+    assert!(
+        status.is_client_error() && reply.get("journals").is_none(),
+        "{status} {reply}"
     );
 }

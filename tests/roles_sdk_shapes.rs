@@ -5,6 +5,11 @@
 //! - `GET <entity>/roles/members` takes SuperMQ's member filters `role_id`, `role_name`
 //!   and `actions` (comma-separated, all held by one role), which the SDK's
 //!   `List<Kind>Members(…, queryParams)` passes through; before, they were a 400.
+//! - `GET <entity>/roles/members` lists everyone reaching the entity, as SuperMQ's
+//!   `ListEntityMembers` does: members of its own roles, of the roles of the groups
+//!   above it and of the domain's that reach it, each role with `access_type` and
+//!   `access_provider_id`; `access_type`, `access_provider_id`, `order`, `dir` work
+//!   (before: only the entity's own roles, and those names were a 400).
 //! - `GET /domains/{id}?roles=true` and `GET /{d}/groups|channels|clients/{id}?roles=true`
 //!   (the SDK's `Domain`/`Group`/`Channel`/`Client(…, listRoles)`) show the caller's
 //!   roles reaching the entity with SuperMQ's `access_type`; before, `roles` was ignored.
@@ -16,7 +21,7 @@ mod tenants;
 
 use platform::Api;
 use serde_json::{json, Value};
-use tenants::two_tenants;
+use tenants::{two_tenants, Tenants};
 
 /// A new user (made by the platform admin); their id.
 fn user(admin: &Api, name: &str) -> String {
@@ -235,4 +240,218 @@ fn a_view_with_roles_true_shows_the_callers_roles_reaching_the_entity() {
         );
         Api::unauthenticated(owner).expect("GET", &format!("{path}?roles=true"), None, 401);
     }
+}
+
+/// A group of domain `d` (under `parent`, if given); its id.
+fn group(api: &Api, d: &str, name: &str, parent: Option<&str>) -> String {
+    let mut body = json!({ "name": name });
+    if let Some(parent) = parent {
+        body["parent_id"] = json!(parent);
+    }
+    let made = api.expect("POST", &format!("/{d}/groups"), Some(body), 201);
+    made["id"].as_str().expect("group id").to_string()
+}
+
+/// The member ids of a page in the page's order.
+fn in_order(page: &Value) -> Vec<String> {
+    let all = page["members"].as_array().cloned().unwrap_or_default();
+    let ids = all.iter().filter_map(|m| m["member_id"].as_str());
+    ids.map(str::to_string).collect()
+}
+
+/// `(role_name, access_type, access_provider_id)` of each role `member` reaches the
+/// entity through, sorted.
+fn reach_of(page: &Value, member: &str) -> Vec<(String, String, String)> {
+    let all = page["members"].as_array().cloned().unwrap_or_default();
+    let theirs = all.iter().find(|m| m["member_id"] == member);
+    let roles = theirs.and_then(|m| m["roles"].as_array().cloned());
+    let mut out: Vec<(String, String, String)> = roles
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or("?").to_string();
+            (
+                text("role_name"),
+                text("access_type"),
+                text("access_provider_id"),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn entity_members_include_everyone_reaching_the_entity_through_groups_and_the_domain() {
+    members_reaching_the_entity(&two_tenants(&[]));
+}
+
+/// The same on PostgreSQL: the members query is built per entity and runs on both.
+#[test]
+fn entity_members_reaching_the_entity_on_postgresql() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = magnetite_testkit::servers::postgres(dir.path());
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    members_reaching_the_entity(&two_tenants(&["--database-url", &url]));
+}
+
+/// A client three groups down, a group tree, the domain: who reaches what, how, and
+/// what the filters, the order and another domain see.
+fn members_reaching_the_entity(t: &Tenants) {
+    let (owner, d1) = (&t.d1.api, &t.d1.domain);
+    let owner_id = t.d1.user_id.as_str();
+    let (erin, finn, hal) = (
+        user(&t.admin, "erin"),
+        user(&t.admin, "finn"),
+        user(&t.admin, "hal"),
+    );
+    let domain = format!("/domains/{d1}");
+    // In the domain through a role that reaches no client or group.
+    role(owner, &domain, "staff", &["read"], &[&erin, &finn, &hal]);
+    let top = group(owner, d1, "top", None);
+    let mid = group(owner, d1, "mid", Some(&top));
+    let low = group(owner, d1, "low", Some(&mid));
+    let client = owner.client_in(d1, "meter", &low).id;
+    // Erin through the grandparent's grandparent, Finn through the parent, Hal through
+    // a role on the top group that reaches its subgroups but no client.
+    role(
+        owner,
+        &format!("/{d1}/groups/{top}"),
+        "tree-readers",
+        &["subgroup_client_read"],
+        &[&erin],
+    );
+    role(
+        owner,
+        &format!("/{d1}/groups/{low}"),
+        "low-operators",
+        &["client_update"],
+        &[&finn],
+    );
+    role(
+        owner,
+        &format!("/{d1}/groups/{top}"),
+        "group-readers",
+        &["subgroup_read"],
+        &[&hal],
+    );
+    let client_members = format!("/{d1}/clients/{client}/roles/members");
+    let listed = |query: &str| owner.expect("GET", &format!("{client_members}?{query}"), None, 200);
+
+    let all = listed("limit=100");
+    assert_eq!(
+        members(&all),
+        (sorted(&[owner_id, &erin, &finn]), 3),
+        "{all}"
+    );
+    let s = |v: &str| v.to_string();
+    assert_eq!(
+        reach_of(&all, &erin),
+        [(s("tree-readers"), s("indirect_group"), top.clone())]
+    );
+    assert_eq!(
+        reach_of(&all, &finn),
+        [(s("low-operators"), s("direct_group"), low.clone())]
+    );
+    // The owner: the built-in admin roles of the client and of the three groups
+    // (their creator), and the domain's.
+    let mut owners = vec![
+        (s("admin"), s("direct"), s("")),
+        (s("admin"), s("direct_group"), low.clone()),
+        (s("admin"), s("indirect_group"), mid.clone()),
+        (s("admin"), s("indirect_group"), top.clone()),
+        (s("admin"), s("domain"), d1.clone()),
+    ];
+    owners.sort();
+    assert_eq!(reach_of(&all, owner_id), owners);
+    let erins = all["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["member_id"] == erin.as_str()).cloned());
+    assert_eq!(
+        erins.map(|m| m["roles"][0]["actions"].clone()),
+        Some(json!(["subgroup_client_read"]))
+    );
+
+    // The filters narrow the members; `actions` as the entity names them.
+    let only = |query: &str| members(&listed(query));
+    assert_eq!(
+        only("access_type=indirect_group"),
+        (sorted(&[owner_id, &erin]), 2)
+    );
+    assert_eq!(
+        only("access_type=direct_group"),
+        (sorted(&[owner_id, &finn]), 2)
+    );
+    assert_eq!(
+        only("access_type=indirect_group&role_name=tree-readers"),
+        (sorted(&[&erin]), 1)
+    );
+    assert_eq!(only("access_type=domain"), (sorted(&[owner_id]), 1));
+    assert_eq!(only("access_type=direct"), (sorted(&[owner_id]), 1));
+    assert_eq!(
+        only(&format!("access_provider_id={top}")),
+        (sorted(&[owner_id, &erin]), 2)
+    );
+    assert_eq!(only("actions=update"), (sorted(&[owner_id, &finn]), 2));
+    assert_eq!(only("actions=read"), (sorted(&[owner_id, &erin]), 2));
+    assert_eq!(only("role_name=low-operators&access_type=domain").1, 0);
+    // Order and direction, with paging over the ordered members.
+    assert_eq!(
+        in_order(&listed("order=role_name")),
+        [owner_id, &finn, &erin]
+    );
+    assert_eq!(
+        in_order(&listed("order=role_name&dir=desc")),
+        [&erin, &finn, owner_id]
+    );
+    let second = listed("order=role_name&limit=1&offset=1");
+    assert_eq!(
+        (in_order(&second), second["total"].clone()),
+        (vec![finn.clone()], json!(3))
+    );
+
+    // A group: its own roles, a role further up reaching subgroups, the domain's.
+    let low_members = owner.expect(
+        "GET",
+        &format!("/{d1}/groups/{low}/roles/members?access_type=indirect_group"),
+        None,
+        200,
+    );
+    assert_eq!(members(&low_members), (sorted(&[owner_id, &erin, &hal]), 3));
+    let mid_members = owner.expect(
+        "GET",
+        &format!("/{d1}/groups/{mid}/roles/members?access_type=direct_group"),
+        None,
+        200,
+    );
+    assert_eq!(members(&mid_members), (sorted(&[owner_id, &erin, &hal]), 3));
+
+    for query in [
+        "access_type=admin",
+        "order=created_at",
+        "dir=up",
+        "actions=subgroup_client_read",
+    ] {
+        let bad = owner.expect("GET", &format!("{client_members}?{query}"), None, 400);
+        assert!(bad["message"].is_string(), "{query}: {bad}");
+    }
+    // Another domain: its users never appear here, its entities are 404s like missing
+    // ones, and its owner learns nothing of ours.
+    let d2_user = t.d2.user_id.as_str();
+    assert!(!members(&all).0.iter().any(|m| m == d2_user));
+    let foreign = format!("/{d1}/clients/{}/roles/members", t.d2.device.id);
+    let hidden = owner.expect("GET", &foreign, None, 404);
+    assert!(hidden["message"].is_string(), "{hidden}");
+    let theirs = format!("/{}/clients/{}/roles/members", t.d2.domain, t.d2.device.id);
+    let page =
+        t.d2.api
+            .expect("GET", &format!("{theirs}?limit=100"), None, 200);
+    for ours in [owner_id, &erin, &finn, &hal] {
+        assert!(!members(&page).0.iter().any(|m| m == ours), "{page}");
+    }
+    let (status, reply) = t.d2.api.call("GET", &client_members, None);
+    assert!(
+        status == 404 && reply.get("members").is_none(),
+        "{status} {reply}"
+    );
 }

@@ -59,10 +59,10 @@ pub(super) async fn caller_of_pat(
         .extensions
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
-    let row = matched
-        .and_then(|path| routes::lookup(parts.method.as_str(), path))
-        .ok_or_else(not_on_this_route)?;
     let actual = parts.uri.path();
+    let row = matched
+        .and_then(|path| routes::lookup(parts.method.as_str(), path, actual))
+        .ok_or_else(not_on_this_route)?;
     let domain_id = match row.domain_segment(actual) {
         // Paths may name a domain by its route; scopes name it by id.
         Some(segment) => platform.store.domain(segment).await.ok().map(|d| d.id),

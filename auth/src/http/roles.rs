@@ -7,6 +7,7 @@
 //! POST   <entity>/roles  {role_name, optional_actions, optional_members}   -> 201
 //! GET    <entity>/roles?offset&limit              {roles, total, offset, limit}
 //! GET    <entity>/roles/members                   {members: [{member_id, roles}], ...}
+//!        (everyone reaching the entity: its roles, the groups' above, the domain's)
 //! DELETE <entity>/roles  {member_ids}             out of every role of the entity -> 204
 //! GET|PUT|DELETE <entity>/roles/{roleID}          (PUT {name})
 //! POST|GET <entity>/roles/{roleID}/actions        {actions}
@@ -57,10 +58,20 @@ impl Accepted for RolePage {
     const KEYS: &'static [&'static str] = &["offset", "limit"];
 }
 
-/// `GET <entity>/roles/members`: paging and SuperMQ's member filters.
+/// `GET <entity>/roles/members`: paging, SuperMQ's member filters and order.
 struct EntityMembersPage;
 impl Accepted for EntityMembersPage {
-    const KEYS: &'static [&'static str] = &["offset", "limit", "role_id", "role_name", "actions"];
+    const KEYS: &'static [&'static str] = &[
+        "offset",
+        "limit",
+        "role_id",
+        "role_name",
+        "actions",
+        "access_type",
+        "access_provider_id",
+        "order",
+        "dir",
+    ];
 }
 
 pub(super) fn routes() -> Routes<AppState> {
@@ -285,7 +296,15 @@ async fn entity_members<K: RoleKind>(
         .map(|(member, roles)| {
             let roles: Vec<Value> = roles
                 .iter()
-                .map(|(r, actions)| json!({"role_id": r.id, "role_name": r.name, "actions": actions}))
+                .map(|r| {
+                    json!({
+                        "role_id": r.role_id,
+                        "role_name": r.role_name,
+                        "actions": r.actions,
+                        "access_type": r.access.as_str(),
+                        "access_provider_id": r.provider,
+                    })
+                })
                 .collect();
             json!({ "member_id": member, "roles": roles })
         })

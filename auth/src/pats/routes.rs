@@ -4,7 +4,9 @@
 //! without a row refuses every PAT (403): PAT management (`/pats/...`), password and
 //! e-mail changes, domain membership (assign; accepting or rejecting an invitation),
 //! tokens, and every route of other crates (bootstrap, certs, events, consumers) until
-//! a row is added here; messages and the client journal have theirs.
+//! a row is added here; messages and the journals have theirs. A route shared by
+//! several entity types (the journal's `/:domain/journal/:entity_type/:id`) has one
+//! row per type, each naming the value of the type's path parameter ([`RouteScope::when`]).
 
 use super::scope::{EntityType, Wanted};
 use EntityType::{Channels, Clients, Domains, Groups, Messages, Users};
@@ -20,6 +22,9 @@ pub struct RouteScope {
     pub domain_param: Option<&'static str>,
     /// The path parameter naming the entity, if any (else only `*` scopes match).
     pub id_param: Option<&'static str>,
+    /// A path parameter and the value it must have for this row to apply (`None`:
+    /// every request of the route).
+    pub when: Option<(&'static str, &'static str)>,
 }
 
 const fn row(
@@ -37,6 +42,7 @@ const fn row(
         operation,
         domain_param,
         id_param,
+        when: None,
     }
 }
 
@@ -368,10 +374,28 @@ const OTHERS: &[RouteScope] = &[
         D,
         Some("channel"),
     ),
-    // A client's journal and telemetry are views of the client. The channel and group
-    // journals share one route whose entity type is a path parameter, which a row
-    // cannot name: PATs are refused there.
+    // A client's journal and telemetry are views of the client; a channel's and a
+    // group's journal views of the channel and the group (one route for both, whose
+    // `:entity_type` segment picks the row; any other type has none).
     row("GET", "/:domain/journal/client/:id", Clients, "view", D, ID),
+    row(
+        "GET",
+        "/:domain/journal/:entity_type/:id",
+        Channels,
+        "view",
+        D,
+        ID,
+    )
+    .when("entity_type", "channel"),
+    row(
+        "GET",
+        "/:domain/journal/:entity_type/:id",
+        Groups,
+        "view",
+        D,
+        ID,
+    )
+    .when("entity_type", "group"),
     row(
         "GET",
         "/:domain/journal/client/:id/telemetry",
@@ -387,12 +411,26 @@ pub fn table() -> impl Iterator<Item = &'static RouteScope> {
     CLIENTS.iter().chain(&CHANNELS).chain(&GROUPS).chain(OTHERS)
 }
 
-/// The row of `method` on the matched route `path`, if PATs may use it.
-pub fn lookup(method: &str, path: &str) -> Option<&'static RouteScope> {
-    table().find(|r| r.method == method && r.path == path)
+/// The row of `method` on the matched route `path` for the request's path `actual`,
+/// if PATs may use it.
+pub fn lookup(method: &str, path: &str, actual: &str) -> Option<&'static RouteScope> {
+    table().find(|r| {
+        let applies = r
+            .when
+            .is_none_or(|(name, value)| path_param(r.path, actual, name) == Some(value));
+        r.method == method && r.path == path && applies
+    })
 }
 
 impl RouteScope {
+    /// This row only for requests whose path parameter `param` is `value`.
+    const fn when(self, param: &'static str, value: &'static str) -> RouteScope {
+        RouteScope {
+            when: Some((param, value)),
+            ..self
+        }
+    }
+
     /// What a request on this route asks of a PAT's scopes; `actual` is the request's
     /// path, aligned segment by segment with the route's. `domain_id` is the domain
     /// the path names, already resolved to its id by the caller (routes are accepted
@@ -438,12 +476,13 @@ mod tests {
                 r.operation
             );
             assert!(
-                seen.insert((r.method, r.path)),
+                seen.insert((r.method, r.path, r.when)),
                 "duplicate {} {}",
                 r.method,
                 r.path
             );
-            for p in [r.domain_param, r.id_param].into_iter().flatten() {
+            let when = r.when.map(|(param, _)| param);
+            for p in [r.domain_param, r.id_param, when].into_iter().flatten() {
                 assert!(r.path.contains(&format!(":{p}")), "{} lacks :{p}", r.path);
             }
         }
@@ -461,22 +500,44 @@ mod tests {
             ("POST", "/invitations/accept"),
             ("POST", "/invitations/reject"),
         ] {
-            assert_eq!(lookup(m, p), None, "{m} {p}");
+            assert_eq!(lookup(m, p, p), None, "{m} {p}");
         }
     }
 
     #[test]
+    fn a_shared_route_picks_its_row_by_the_entity_type_in_the_path() {
+        let shared = "/:domain/journal/:entity_type/:id";
+        let kind = |actual: &str| lookup("GET", shared, actual).map(|r| r.entity_type);
+        assert_eq!(kind("/d1/journal/channel/x"), Some(Channels));
+        assert_eq!(kind("/d1/journal/group/x"), Some(Groups));
+        for other in [
+            "/d1/journal/user/x",
+            "/d1/journal/domain/x",
+            "/d1/journal/Channel/x",
+        ] {
+            assert_eq!(kind(other), None, "{other}");
+        }
+        let w = lookup("GET", shared, "/d1/journal/group/g1")
+            .unwrap()
+            .wanted("/d1/journal/group/g1", None);
+        assert_eq!(
+            (w.entity_type, w.domain_id, w.operation, w.entity_id),
+            (Groups, "d1", "view", "g1")
+        );
+    }
+
+    #[test]
     fn a_request_names_its_domain_and_entity() {
-        let r = lookup("GET", "/:domain/clients/:id").unwrap();
+        let r = lookup("GET", "/:domain/clients/:id", "/d1/clients/c1").unwrap();
         let w = r.wanted("/d1/clients/c1", None);
         assert_eq!(
             (w.domain_id, w.operation, w.entity_id),
             ("d1", "view", "c1")
         );
         assert_eq!(r.wanted("/plant/clients/c1", Some("d9")).domain_id, "d9");
-        let list = lookup("GET", "/:domain/clients").unwrap();
+        let list = lookup("GET", "/:domain/clients", "/d1/clients").unwrap();
         assert_eq!(list.wanted("/d1/clients", None).entity_id, "");
-        let domain = lookup("GET", "/domains/:id").unwrap();
+        let domain = lookup("GET", "/domains/:id", "/domains/d1").unwrap();
         let w = domain.wanted("/domains/d1", None);
         assert_eq!((w.domain_id, w.entity_id), ("d1", "d1"));
     }

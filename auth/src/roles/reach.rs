@@ -20,6 +20,13 @@ pub enum Access {
 }
 
 impl Access {
+    pub const ALL: [Access; 4] = [
+        Access::Direct,
+        Access::DirectGroup,
+        Access::IndirectGroup,
+        Access::Domain,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Access::Direct => "direct",
@@ -28,43 +35,88 @@ impl Access {
             Access::Domain => "domain",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Access> {
+        Access::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// The prefix a role's action carries when it reaches an entity of `kind` this way
+/// (`""` for a role on the entity itself): `client_read` on the parent group reaches a
+/// client's `read`.
+fn prefix(kind: EntityType, how: Access) -> String {
+    let own = kind.as_str();
+    match (how, kind) {
+        (Access::Direct, _) => String::new(),
+        (Access::DirectGroup | Access::IndirectGroup, EntityType::Group) => "subgroup_".into(),
+        (Access::DirectGroup | Access::Domain, _) => format!("{own}_"),
+        (Access::IndirectGroup, _) => format!("subgroup_{own}_"),
+    }
+}
+
+/// One way roles reach an entity, as a query needs it: the entities whose roles may
+/// reach it this way, and the prefix their actions carry (see [`Tier::reaching`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tier {
+    pub access: Access,
+    pub providers: Vec<String>,
+    kind: EntityType,
+    prefix: String,
+}
+
+impl Tier {
+    /// The actions of which a role of this tier must hold one to reach the entity;
+    /// `None` for a role on the entity itself, which reaches it whatever it holds.
+    pub fn reaching(&self) -> Option<Vec<String>> {
+        (self.access != Access::Direct).then(|| self.named(&self.kind.actions()))
+    }
+
+    /// `actions` (the entity's own names, `update`) as a role of this tier holds them
+    /// (`client_update` on the domain).
+    pub fn named(&self, actions: &[String]) -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| format!("{}{a}", self.prefix))
+            .collect()
+    }
+}
+
+/// Every tier through which roles may reach `target`, nearest first; tiers with no
+/// provider (no parent group, no grandparent) are left out.
+pub fn tiers(target: &Target<'_>) -> Vec<Tier> {
+    let tier = |access: Access, providers: Vec<String>| Tier {
+        access,
+        providers,
+        kind: target.kind,
+        prefix: prefix(target.kind, access),
+    };
+    let mut out = vec![tier(Access::Direct, vec![target.id.to_string()])];
+    if target.kind == EntityType::Domain {
+        return out;
+    }
+    if let Some((parent, further)) = target.ancestors.split_first() {
+        out.push(tier(Access::DirectGroup, vec![parent.clone()]));
+        if !further.is_empty() {
+            out.push(tier(Access::IndirectGroup, further.to_vec()));
+        }
+    }
+    out.push(tier(Access::Domain, vec![target.domain_id.to_string()]));
+    out
 }
 
 /// How a role on the entity `provider` holding `actions` reaches `target`; `None` when
 /// it holds nothing for it.
 pub fn access(target: &Target<'_>, provider: &str, actions: &[String]) -> Option<Access> {
-    if provider == target.id {
-        return Some(Access::Direct);
+    let tier = tiers(target)
+        .into_iter()
+        .find(|t| t.providers.iter().any(|p| p == provider))?;
+    match tier.reaching() {
+        None => Some(tier.access),
+        Some(reaching) => actions
+            .iter()
+            .any(|a| reaching.contains(a))
+            .then_some(tier.access),
     }
-    if target.kind == EntityType::Domain {
-        return None;
-    }
-    let kind = target.kind.as_str();
-    let group = target.kind == EntityType::Group;
-    let (how, prefix) = if provider == target.domain_id {
-        (Access::Domain, format!("{kind}_"))
-    } else if target.ancestors.first().is_some_and(|p| p == provider) {
-        let prefix = if group {
-            "subgroup_".into()
-        } else {
-            format!("{kind}_")
-        };
-        (Access::DirectGroup, prefix)
-    } else if target.ancestors.iter().skip(1).any(|g| g == provider) {
-        let prefix = if group {
-            "subgroup_".into()
-        } else {
-            format!("subgroup_{kind}_")
-        };
-        (Access::IndirectGroup, prefix)
-    } else {
-        return None;
-    };
-    let reaches = actions.iter().any(|a| {
-        a.strip_prefix(prefix.as_str())
-            .is_some_and(|rest| target.kind.allows(rest))
-    });
-    reaches.then_some(how)
 }
 
 #[cfg(test)]
@@ -102,6 +154,55 @@ mod tests {
         assert_eq!(reach("g2", &["client_read"]), None);
         assert_eq!(reach("d", &["channel_read", "read"]), None);
         assert_eq!(reach("other", &["client_read"]), None);
+    }
+
+    #[test]
+    fn tiers_name_the_providers_and_actions_of_each_way() {
+        let chain = ["g1".to_string(), "g2".to_string(), "g3".to_string()];
+        let t = target(EntityType::Client, &chain);
+        let found: Vec<(Access, Vec<String>, Option<String>)> = tiers(&t)
+            .iter()
+            .map(|tier| {
+                let update = tier.named(&actions(&["update"])).pop();
+                (tier.access, tier.providers.clone(), update)
+            })
+            .collect();
+        let ids = |list: &[&str]| actions(list);
+        assert_eq!(
+            found,
+            vec![
+                (Access::Direct, ids(&["e"]), Some("update".into())),
+                (
+                    Access::DirectGroup,
+                    ids(&["g1"]),
+                    Some("client_update".into())
+                ),
+                (
+                    Access::IndirectGroup,
+                    ids(&["g2", "g3"]),
+                    Some("subgroup_client_update".into())
+                ),
+                (Access::Domain, ids(&["d"]), Some("client_update".into())),
+            ]
+        );
+        // Any role on the entity itself reaches it; the others through their prefix.
+        let all = tiers(&t);
+        assert_eq!(all[0].reaching(), None);
+        let parent = all[1].reaching().unwrap_or_default();
+        assert!(parent.contains(&"client_read".to_string()), "{parent:?}");
+        assert!(!parent.contains(&"client_create".to_string()), "{parent:?}");
+        // No parent: only the entity and the domain; a domain: only itself.
+        let orphan = target(EntityType::Channel, &[]);
+        let ways: Vec<Access> = tiers(&orphan).iter().map(|t| t.access).collect();
+        assert_eq!(ways, [Access::Direct, Access::Domain]);
+        let one = ["p".to_string()];
+        let group = target(EntityType::Group, &one);
+        let subgroup = tiers(&group)[1].named(&actions(&["read"]));
+        assert_eq!(subgroup, ["subgroup_read"]);
+        for a in Access::ALL {
+            assert_eq!(Access::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Access::parse("admin"), None);
     }
 
     #[test]

@@ -18,9 +18,11 @@ use crate::access::{Actor, Need};
 use crate::error::{AuthError, Result};
 use crate::model::Kind;
 use crate::platform::Platform;
+use crate::roles::decide::Target;
+use crate::roles::reach::{self, Access};
 use crate::roles::{EntityType, Role};
+use crate::store::entity_members::{EntityMember, MemberFilter, MemberOrder};
 use crate::store::list::ListQuery;
-use crate::store::roles::MemberFilter;
 use crate::store::{new_id, now_rfc3339};
 
 /// Most actions or members one request may name.
@@ -42,9 +44,6 @@ pub struct CreatedRole {
     pub actions: Vec<String>,
     pub members: Vec<String>,
 }
-
-/// A user and the roles of the entity they are in, each with its actions.
-pub type MemberRoles = (String, Vec<(Role, Vec<String>)>);
 
 /// The entity a role route names, once resolved and authorized.
 struct At {
@@ -378,18 +377,21 @@ impl<'a> Roles<'a> {
         Ok(())
     }
 
-    /// A page of the users in the entity's roles, with their roles and actions;
-    /// `role_id`, `role_name` and `actions` (comma-separated) narrow it as SuperMQ's
-    /// `MembersRolePageQuery` does.
+    /// A page of the users with access to the entity through a role: its own roles,
+    /// those of the groups above it and of the domain that reach it (SuperMQ's
+    /// `ListEntityMembers`), each with every such role, how it reaches the entity and
+    /// its actions; `role_id`, `role_name`, `actions` (comma-separated),
+    /// `access_type`, `access_provider_id` narrow it, `order` and `dir` sort it, as
+    /// SuperMQ's `MembersRolePageQuery` does.
     pub async fn entity_members(
         &self,
         actor: &Actor<'_>,
         domain: &str,
         entity: &str,
         params: &HashMap<String, String>,
-    ) -> Result<(u64, ListQuery, Vec<MemberRoles>)> {
-        // Paging as every list parses it; the filters are this route's own (an entity
-        // list refuses `role_name` and the like).
+    ) -> Result<(u64, ListQuery, Vec<EntityMember>)> {
+        // Paging as every list parses it; the filters and the order are this route's
+        // own (an entity list refuses `role_name` and the like).
         let paging = params
             .iter()
             .filter(|(k, _)| *k == "offset" || *k == "limit")
@@ -399,8 +401,19 @@ impl<'a> Roles<'a> {
         let filter = self.member_filter(params)?;
         let at = self.at(actor, domain, entity, "view_role_users").await?;
         let store = &self.platform.store;
+        let ancestors = match self.kind {
+            EntityType::Domain => Vec::new(),
+            _ => store.ancestors_nearest_first(&at.entity_id).await?,
+        };
+        let target = Target {
+            kind: self.kind,
+            id: &at.entity_id,
+            domain_id: &at.domain_id,
+            ancestors: &ancestors,
+        };
+        let tiers = reach::tiers(&target);
         let (total, members) = store
-            .entity_members(&at.entity_id, &filter, q.offset, q.limit)
+            .entity_members(&tiers, &filter, q.offset, q.limit)
             .await?;
         Ok((total, q, members))
     }
@@ -425,7 +438,8 @@ impl<'a> Roles<'a> {
         Ok(())
     }
 
-    /// The member filter of a `.../roles/members` query; an unknown action is a 400.
+    /// The member filter of a `.../roles/members` query; an action the entity type
+    /// does not have, an unknown access type, order or direction is a 400.
     fn member_filter(&self, params: &HashMap<String, String>) -> Result<MemberFilter> {
         let text = |key: &str| params.get(key).map(|v| v.trim().to_string());
         let actions = text("actions")
@@ -437,10 +451,32 @@ impl<'a> Roles<'a> {
                     .collect()
             })
             .unwrap_or_default();
+        let access = match text("access_type").unwrap_or_default().as_str() {
+            "" => None,
+            other => Some(Access::parse(other).ok_or_else(|| {
+                AuthError::bad_request(format!(
+                    "invalid access_type {other:?}: direct, direct_group, indirect_group \
+                     or domain"
+                ))
+            })?),
+        };
+        let descending = match text("dir").unwrap_or_default().as_str() {
+            "" | "asc" => false,
+            "desc" => true,
+            other => {
+                return Err(AuthError::bad_request(format!(
+                    "invalid dir {other:?}: asc or desc"
+                )))
+            }
+        };
         Ok(MemberFilter {
             role_id: text("role_id").unwrap_or_default(),
             role_name: text("role_name").unwrap_or_default(),
             actions: self.actions_of(actions, true)?,
+            access,
+            access_provider_id: text("access_provider_id").unwrap_or_default(),
+            order: MemberOrder::parse(&text("order").unwrap_or_default())?,
+            descending,
         })
     }
 

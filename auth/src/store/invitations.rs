@@ -312,6 +312,43 @@ impl Store {
     }
 }
 
+/// A pending invitation (neither accepted nor rejected), as a condition.
+const PENDING: &str = "confirmed_at IS NULL AND rejected_at IS NULL";
+
+/// Deletes the pending invitations naming a role that is being deleted, in its
+/// transaction: they could never be accepted (409), yet they would hold places under
+/// the domain's cap. No event: SuperMQ emits none for invitations that go with what
+/// they name (its `DeleteUsersInvitations` under a member removal is silent too).
+pub(crate) async fn drop_for_role(c: &mut impl RoleSql, role_id: &str) -> Result<u64> {
+    let sql = format!("DELETE FROM invitations WHERE role_id = $1 AND {PENDING}");
+    c.run(&sql, &[role_id]).await
+}
+
+/// Deletes the pending invitations of a domain naming `user`, who is leaving it (their
+/// last domain role is gone: removed, unassigned, or the role deleted), in that
+/// transaction: one sent *to* them would let them back in on their own, one sent *by*
+/// them carries an authority they no longer have. Silent, like [`drop_for_role`].
+pub(crate) async fn drop_for_leaver(
+    c: &mut impl RoleSql,
+    domain_id: &str,
+    user: &str,
+) -> Result<u64> {
+    let sql = format!(
+        "DELETE FROM invitations WHERE domain_id = $1 \
+         AND (invitee_user_id = $2 OR invited_by = $2) AND {PENDING}"
+    );
+    c.run(&sql, &[domain_id, user]).await
+}
+
+/// Deletes what names a user who is being deleted: every invitation to them (nobody
+/// can answer it, and ids are never reused) and the pending ones they sent.
+pub(crate) async fn drop_for_deleted_user(c: &mut impl RoleSql, user: &str) -> Result<u64> {
+    let sql = format!(
+        "DELETE FROM invitations WHERE invitee_user_id = $1 OR (invited_by = $1 AND {PENDING})"
+    );
+    c.run(&sql, &[user]).await
+}
+
 fn role_gone() -> AuthError {
     AuthError::Conflict("the invitation's role no longer exists; ask for a new invitation".into())
 }

@@ -14,6 +14,7 @@ pub mod ancestry;
 pub mod connections;
 pub mod domains;
 pub mod entities;
+pub mod entity_members;
 mod entity_role_migration;
 pub mod hierarchy;
 pub mod invitations;

@@ -5,6 +5,7 @@
 
 use sqlx::{PgConnection, Row, SqliteConnection};
 
+use super::invitations;
 use crate::error::{AuthError, Result};
 use crate::roles::{EntityType, Role, BUILT_IN_ADMIN};
 
@@ -221,7 +222,8 @@ pub(crate) async fn remove_from_domain(
 /// Rewrites `user`'s `domain_members` row from their domain roles: `admin` in the
 /// built-in admin role, `member` in any other domain role, no row otherwise. The row
 /// is what bootstrap, certs, consumers and the event log decide by (`access::Need`).
-/// A user left in no domain role leaves the domain, and so every role in it.
+/// A user left in no domain role leaves the domain, and so every role in it; the
+/// pending invitations naming them in it go too ([`invitations::drop_for_leaver`]).
 pub(crate) async fn sync_domain_member(
     c: &mut impl RoleSql,
     domain_id: &str,
@@ -252,13 +254,15 @@ pub(crate) async fn sync_domain_member(
     } else if !any.is_empty() {
         "member"
     } else {
-        // Out of the domain: out of every role on its groups, channels and clients too.
+        // Out of the domain: out of every role on its groups, channels and clients too,
+        // and the pending invitations naming them are void.
         c.run(
             "DELETE FROM role_members WHERE member_id = $1 AND role_id IN \
              (SELECT id FROM roles WHERE domain_id = $2)",
             &[user, domain_id],
         )
         .await?;
+        invitations::drop_for_leaver(c, domain_id, user).await?;
         return Ok(());
     };
     c.run(

@@ -5,6 +5,7 @@
 use magnetite_events::Event;
 
 use super::ancestry::ANCESTORS_NEAREST_FIRST;
+use super::invitations;
 use super::role_rows::{self as rows, RoleSql};
 use super::{Cols, Outbox, Store};
 use crate::error::{AuthError, Result};
@@ -13,26 +14,6 @@ use crate::roles::{EntityType, Role, BUILT_IN_ADMIN, MEMBER_ACTIONS, MIGRATED_ME
 
 /// Two text columns of a row (`(member, role)`, `(role, action)`).
 type Pair = (String, String);
-
-/// Which members `GET .../roles/members` lists (SuperMQ's `role_id`, `role_name`,
-/// `actions` query): those holding a role of the entity with that id, that name, and
-/// every one of those actions (all in one role); an empty field matches any.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct MemberFilter {
-    pub role_id: String,
-    pub role_name: String,
-    /// Known action names (validated by the service: no commas).
-    pub actions: Vec<String>,
-}
-
-impl MemberFilter {
-    /// The condition on the joined role `r`: `$2` role id, `$3` role name, `$4` the
-    /// actions comma-joined, `$5` how many (`_` escaped: it is LIKE's any-character).
-    const SQL: &'static str = "AND ($2 = '' OR r.id = $2) AND ($3 = '' OR r.name = $3) \
-         AND ($5 = 0 OR (SELECT COUNT(DISTINCT a.action) FROM role_actions a \
-         WHERE a.role_id = r.id \
-         AND ',' || $4 || ',' LIKE '%,' || REPLACE(a.action, '_', '!_') || ',%' ESCAPE '!') = $5)";
-}
 
 /// What goes with a deleted group, channel or client: its roles (`$1` = its id).
 pub(crate) const ENTITY_ROLES_CLEANUP: &[&str] = &[
@@ -190,8 +171,8 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a role with its actions and members (never a built-in one: the service
-    /// refuses first).
+    /// Deletes a role with its actions, members and the pending invitations naming it
+    /// (never a built-in one: the service refuses first).
     pub async fn delete_role(&self, r: &Role, ev: &Event) -> Result<()> {
         magnetite_db::db_tx!(self.db(), tx => {
             let members = (*tx)
@@ -204,6 +185,7 @@ impl Store {
             ] {
                 (*tx).run(stmt, &[&r.id]).await?;
             }
+            invitations::drop_for_role(&mut *tx, &r.id).await?;
             if r.entity_type == EntityType::Domain {
                 for m in &members {
                     rows::sync_domain_member(&mut *tx, &r.domain_id, m).await?;
@@ -318,78 +300,6 @@ impl Store {
         ))
     }
 
-    /// A page of the users in any role of the entity that `filter` matches, each with
-    /// `(role, actions)` of every role of the entity they are in (SuperMQ filters the
-    /// members, not the roles it shows of them).
-    pub async fn entity_members(
-        &self,
-        entity_id: &str,
-        filter: &MemberFilter,
-        offset: u64,
-        limit: u64,
-    ) -> Result<(u64, Vec<(String, Vec<(Role, Vec<String>)>)>)> {
-        let of_entity =
-            "FROM role_members m JOIN roles r ON r.id = m.role_id WHERE r.entity_id = $1";
-        let matching = format!("{of_entity} {}", MemberFilter::SQL);
-        let page = format!(
-            "SELECT DISTINCT m.member_id {matching} ORDER BY m.member_id LIMIT {limit} OFFSET {offset}"
-        );
-        let count = format!("SELECT COUNT(DISTINCT m.member_id) {matching}");
-        let listed = filter.actions.join(",");
-        let wanted = filter.actions.len() as i64;
-        // `$1`..`$5` of `MemberFilter::SQL`, for the count and the page alike.
-        macro_rules! filtered {
-            ($sql:expr) => {
-                sqlx::query_scalar($sql)
-                    .bind(entity_id)
-                    .bind(&filter.role_id)
-                    .bind(&filter.role_name)
-                    .bind(&listed)
-                    .bind(wanted)
-            };
-        }
-        let (total, members): (i64, Vec<String>) = magnetite_db::db_read!(self.db(), pool => {
-            let total = filtered!(&count).fetch_one(pool).await?;
-            let members = filtered!(&page).fetch_all(pool).await?;
-            (total, members)
-        });
-        // Three queries for the page, whatever the number of roles.
-        let (_, roles) = self.list_roles(entity_id, 0, u32::MAX as u64).await?;
-        let (held, actions): (Vec<Pair>, Vec<Pair>) = magnetite_db::db_read!(self.db(), pool => {
-            let held = sqlx::query_as(&format!("SELECT m.member_id, m.role_id {of_entity}"))
-                .bind(entity_id)
-                .fetch_all(pool)
-                .await?;
-            let actions = sqlx::query_as(
-                "SELECT a.role_id, a.action FROM role_actions a JOIN roles r \
-                 ON r.id = a.role_id WHERE r.entity_id = $1 ORDER BY a.action",
-            )
-            .bind(entity_id)
-            .fetch_all(pool)
-            .await?;
-            (held, actions)
-        });
-        let actions_of = |role_id: &str| -> Vec<String> {
-            actions
-                .iter()
-                .filter(|(r, _)| r == role_id)
-                .map(|(_, a)| a.clone())
-                .collect()
-        };
-        let out = members
-            .into_iter()
-            .map(|member| {
-                let theirs = roles
-                    .iter()
-                    .filter(|r| held.iter().any(|(m, id)| *m == member && *id == r.id))
-                    .map(|r| (r.clone(), actions_of(&r.id)))
-                    .collect();
-                (member, theirs)
-            })
-            .collect();
-        Ok((total.max(0) as u64, out))
-    }
-
     /// Every action `user` holds through roles in the domain, by entity: one query.
     pub async fn grants(&self, user: &str, domain_id: &str) -> Result<Grants> {
         let pairs: Vec<(String, String)> = magnetite_db::db_read!(self.db(), pool => {
@@ -459,10 +369,13 @@ impl Store {
         let list: Vec<String> = (0..entities.len()).map(|i| format!("${}", i + 3)).collect();
         // `CROSS JOIN` keeps SQLite's loop order: the few roles on these entities
         // first, then whether the user is in each (PostgreSQL plans it as a join).
+        // `domain_id || ''` keeps the domain check out of the index choice: on the bare
+        // column SQLite (no statistics) searched `roles_by_domain`, every role of the
+        // domain (10,000 with creator roles; BENCHMARKS.md), not the `entity_id` index.
         let sql = format!(
             "SELECT r.entity_id, a.action FROM roles r CROSS JOIN role_members m \
              JOIN role_actions a ON a.role_id = r.id \
-             WHERE m.role_id = r.id AND m.member_id = $1 AND r.domain_id = $2 \
+             WHERE m.role_id = r.id AND m.member_id = $1 AND r.domain_id || '' = $2 \
              AND r.entity_id IN ({})",
             list.join(", ")
         );

@@ -176,6 +176,7 @@ impl Store {
             sqlx::query("DELETE FROM domain_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM email_verifications WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM role_members WHERE member_id = $1").bind(id).execute(&mut *tx).await?;
+            super::invitations::drop_for_deleted_user(&mut *tx, id).await?;
             tx.append(ev).await?;
         });
         Ok(())
