@@ -9,6 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bridge_kit::upstream::{self, Upstream};
 use bridge_kit::{metric, wait_connected, wait_metric};
 use common::{drive, free_port, Server};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -92,15 +93,26 @@ fn index(payload: &[u8]) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_backlog_survives_kill9_and_arrives_once_in_order_per_topic() {
+    outage_backlog_arrives_once_in_order(&mut upstream::Mosquitto::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_backlog_survives_kill9_and_arrives_once_in_order_at_a_magnetite_upstream() {
+    outage_backlog_arrives_once_in_order(&mut upstream::Magnetite::start()).await;
+}
+
+/// The store-and-forward scenario against `upstream`: the link cut by stopping
+/// the upstream, 10,000 QoS 1 messages published at the edge, the edge `kill -9`ed and
+/// restarted during the outage, the upstream restored: every message PUBACKed at the
+/// edge arrives at a persistent subscriber upstream once, in order per topic.
+async fn outage_backlog_arrives_once_in_order(upstream: &mut impl Upstream) {
     const TOTAL: u32 = 10_000;
-    let dir = tempfile::tempdir().unwrap();
-    let mut upstream = magnetite_testkit::servers::mosquitto_persistent(dir.path());
     let bridge = format!(
         "name=up,url=mqtt://127.0.0.1:{},client-id=edge-1,out=site/# -> cloud/site-1/# qos 1",
-        upstream.port
+        upstream.port()
     );
-    // A persistent subscriber upstream: mosquitto keeps what arrives while it is away.
-    let (cloud, mut cloud_events) = AsyncClient::new(cloud_options(upstream.port), 100);
+    // A persistent subscriber upstream: the upstream keeps what arrives while it is away.
+    let (cloud, mut cloud_events) = AsyncClient::new(cloud_options(upstream.port()), 100);
     cloud
         .subscribe("cloud/site-1/#", QoS::AtLeastOnce)
         .await
@@ -117,7 +129,7 @@ async fn an_outage_backlog_survives_kill9_and_arrives_once_in_order_per_topic() 
 
     let edge = common::start(&["--bridge", &bridge]);
     wait_connected(&edge, "up").await;
-    upstream.stop_gracefully();
+    upstream.stop();
     assert!(
         wait_metric(
             &edge,
@@ -180,7 +192,7 @@ async fn an_outage_backlog_survives_kill9_and_arrives_once_in_order_per_topic() 
         "{bridge_events:?}"
     );
 
-    let (_cloud, mut cloud_events) = AsyncClient::new(cloud_options(upstream.port), 100);
+    let (_cloud, mut cloud_events) = AsyncClient::new(cloud_options(upstream.port()), 100);
     let mut per_topic: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     let mut received = 0;
     drive(&mut cloud_events, Duration::from_secs(60), |e| {

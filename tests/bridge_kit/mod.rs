@@ -1,9 +1,11 @@
 //! What the bridge tests share: `/metrics` readings of a bridge, a v5 event-loop
-//! driver, and [`proxy::CutProxy`] (a link that breaks at a chosen MQTT packet).
+//! driver, [`proxy::CutProxy`] (a link that breaks at a chosen MQTT packet) and the
+//! [`upstream::Upstream`]s an outage test stops and starts again.
 
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod upstream;
 
 use std::time::{Duration, Instant};
 
