@@ -98,23 +98,21 @@ pub async fn append_rows(db: &Db, rows: &[NewRow<'_>]) -> Result<(), EventsError
     }
     let instance = crate::outbox::writer_instance();
     let now = crate::model::now_ns();
+    // Like `db_tx!` but without the SQLite write lock: a transaction that starts with
+    // its write waits out SQLite's writer lock instead (see `sqlite_write_lock`).
+    macro_rules! write_in_transaction {
+        ($pool:expr) => {{
+            let mut tx = $pool.begin().await?;
+            for chunk in pow2_chunks(rows) {
+                let ids = insert_chunk!(&mut *tx, chunk, now, instance);
+                insert_scopes!(&mut *tx, chunk, ids);
+            }
+            tx.commit().await?;
+        }};
+    }
     match db {
-        Db::Sqlite(p) => {
-            let mut tx = p.begin().await?;
-            for chunk in pow2_chunks(rows) {
-                let ids = insert_chunk!(&mut *tx, chunk, now, instance);
-                insert_scopes!(&mut *tx, chunk, ids);
-            }
-            tx.commit().await?;
-        }
-        Db::Postgres(p) => {
-            let mut tx = p.begin().await?;
-            for chunk in pow2_chunks(rows) {
-                let ids = insert_chunk!(&mut *tx, chunk, now, instance);
-                insert_scopes!(&mut *tx, chunk, ids);
-            }
-            tx.commit().await?;
-        }
+        Db::Sqlite(p) => write_in_transaction!(p),
+        Db::Postgres(p) => write_in_transaction!(p),
     }
     magnetite_db::note_commit();
     Ok(())
