@@ -37,7 +37,7 @@ kill -TERM $VG; wait $VG || true
 for part in 1 2; do
   file="$OUT/callgrind.out.$part"
   total=$(grep '^summary:' "$file" | awk '{print $2}')
-  echo "$(grep '^desc: Trigger' "$file" | sed 's/.*Dump //'): instructions per connect + disconnect: $((total / N)) ($total for $N)"
+  echo "$(grep '^desc: Trigger' "$file" | sed 's/^desc: Trigger: //'): instructions per connect + disconnect: $((total / N)) ($total for $N)"
 done
 callgrind_annotate --inclusive=yes --threshold=100 "$OUT/callgrind.out.2" | sed -n '/file:function/,$p' | head -80
 echo "results in $OUT"
