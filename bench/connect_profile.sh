@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-2000}
 BIN=${MAGNETITE_BIN:-target/release/magnetite}
-LT=target/release/magnetite-loadtest
+LT=${LOADTEST_BIN:-target/release/magnetite-loadtest}
 OUT=bench/results/connect-profile-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT/data"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

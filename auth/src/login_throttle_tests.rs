@@ -98,3 +98,12 @@ fn keys_are_fixed_size_whatever_their_length() {
     assert_eq!(t.len(), 1);
     assert_eq!(std::mem::size_of::<Key>(), 16);
 }
+
+#[test]
+fn keys_ignore_case_and_surrounding_space_whatever_the_script() {
+    let t = LoginThrottle::default();
+    assert_eq!(t.key("  admin@example.com\t"), t.key("ADMIN@Example.com"));
+    assert_eq!(t.key("\u{c9}milie"), t.key(" \u{e9}milie "));
+    assert_ne!(t.key("admin@example.com"), t.key("admin@example.co"));
+    assert_ne!(t.key("10.0.0.1"), t.key("10.0.0.2"));
+}

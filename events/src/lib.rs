@@ -14,6 +14,7 @@ pub mod liveness;
 pub mod metrics;
 pub mod model;
 pub mod outbox;
+pub mod outbox_rows;
 pub mod reader;
 pub mod retention;
 pub mod retry;

@@ -10,6 +10,7 @@
 
 use crate::error::EventsError;
 use crate::model::Event;
+use crate::outbox_rows::NewRow;
 use magnetite_db::{db_read, db_tx, Db};
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
@@ -106,7 +107,7 @@ pub fn set_writer_instance(instance: &str) {
     let _ = WRITER_INSTANCE.set(instance.to_string());
 }
 
-fn writer_instance() -> Option<&'static str> {
+pub(crate) fn writer_instance() -> Option<&'static str> {
     WRITER_INSTANCE.get().map(String::as_str)
 }
 
@@ -305,24 +306,8 @@ impl OutboxDb for Db {
     }
 
     async fn append_batch(&self, evs: &[Event]) -> Result<(), EventsError> {
-        match self {
-            Db::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                for ev in evs {
-                    append_sqlite(&mut tx, ev).await?;
-                }
-                tx.commit().await?;
-            }
-            Db::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                for ev in evs {
-                    append_postgres(&mut tx, ev).await?;
-                }
-                tx.commit().await?;
-            }
-        }
-        magnetite_db::note_commit();
-        Ok(())
+        let rows: Vec<NewRow<'_>> = evs.iter().map(NewRow::of_event).collect();
+        crate::outbox_rows::append_rows(self, &rows).await
     }
 
     async fn fetch_after(

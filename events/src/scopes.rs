@@ -66,9 +66,13 @@ pub fn subjects(ev: &Event) -> Vec<String> {
 /// The scope rows of `ev`: entity id -> direct. A subject that is also an ancestor of
 /// another subject stays direct.
 pub fn scope_rows(ev: &Event) -> BTreeMap<String, bool> {
-    let mut rows: BTreeMap<String, bool> =
-        ev.ancestors.iter().map(|a| (a.clone(), false)).collect();
-    for s in subjects(ev) {
+    rows_of(subjects(ev), &ev.ancestors)
+}
+
+/// The scope rows of an event naming `subjects` below `ancestors` (see [`scope_rows`]).
+pub fn rows_of(subjects: Vec<String>, ancestors: &[String]) -> BTreeMap<String, bool> {
+    let mut rows: BTreeMap<String, bool> = ancestors.iter().map(|a| (a.clone(), false)).collect();
+    for s in subjects {
         rows.insert(s, true);
     }
     rows

@@ -17,11 +17,11 @@
 //! has no group left: that disconnect reaches domain and client consumers only.
 
 use crate::model::mqtt::{
-    endpoint_event, mqtt_event, subscription_event, traffic_event, EndpointChange, MqttEventType,
+    endpoint_event, subscription_event, traffic_event, EndpointChange, MqttEventType, SessionEvent,
     SessionRef, SubscriptionChange,
 };
-use crate::model::Event;
-use crate::outbox::OutboxDb;
+use crate::model::{Event, Service};
+use crate::outbox_rows::{append_rows, NewRow};
 use backon::Retryable;
 use magnetite_db::Db;
 use std::collections::HashMap;
@@ -32,6 +32,74 @@ use tokio::sync::mpsc;
 
 /// Most events written per transaction.
 pub const MAX_BATCH: usize = 1000;
+
+/// How long the writer, woken by a first event, waits for more before it writes: in
+/// a connect storm one transaction then carries many connections' events instead of
+/// one or two (each transaction costs a commit, and wakes every outbox reader). An
+/// event reaches the outbox at most this much later; a connection never waits for it.
+pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// What connections queue for the writer: connects and disconnects as their few
+/// values (the bulk of a connect storm), anything else as a built [`Event`].
+#[derive(Debug)]
+enum Queued {
+    Session(SessionEvent),
+    Event(Event),
+}
+
+impl Queued {
+    /// The outbox row, payload and scope rows included.
+    fn row<'a>(&'a self, instance: &str) -> NewRow<'a> {
+        match self {
+            Queued::Event(ev) => NewRow::of_event(ev),
+            Queued::Session(s) => {
+                let subjects = Some(s.client_id.clone()).filter(|id| !id.is_empty());
+                let scopes = crate::scopes::rows_of(subjects.into_iter().collect(), &s.ancestors);
+                NewRow {
+                    stream: Service::Mqtt.as_str(),
+                    payload: s.payload(instance),
+                    domain: s.domain.as_deref(),
+                    scopes: scopes.into_iter().collect(),
+                }
+            }
+        }
+    }
+}
+
+/// An event of a batch as the ancestry lookup sees it: the platform client it names,
+/// if any (events with a domain: without platform auth the id is a free MQTT client id
+/// and there are no groups), and where its groups go.
+pub trait TenantEvent {
+    /// The platform client the event names.
+    fn tenant_client(&self) -> Option<&str>;
+    /// Sets the groups above that client.
+    fn set_ancestors(&mut self, groups: &[String]);
+}
+
+impl TenantEvent for Event {
+    fn tenant_client(&self) -> Option<&str> {
+        self.domain.as_ref()?;
+        self.fields.get("client_id").and_then(|v| v.as_str())
+    }
+    fn set_ancestors(&mut self, groups: &[String]) {
+        self.ancestors = groups.to_vec();
+    }
+}
+
+impl TenantEvent for Queued {
+    fn tenant_client(&self) -> Option<&str> {
+        match self {
+            Queued::Event(ev) => ev.tenant_client(),
+            Queued::Session(s) => s.domain.as_ref().map(|_| s.client_id.as_str()),
+        }
+    }
+    fn set_ancestors(&mut self, groups: &[String]) {
+        match self {
+            Queued::Event(ev) => ev.set_ancestors(groups),
+            Queued::Session(s) => s.ancestors = groups.to_vec(),
+        }
+    }
+}
 
 /// Groups above each client: client id -> group ids (clients without a group may be
 /// absent). The error is logged and the lookup retried.
@@ -47,7 +115,7 @@ pub trait ClientAncestry: Send + Sync {
 /// Handle to the writer (cheap to clone). Dropping every handle flushes and stops it.
 #[derive(Clone, Debug)]
 pub struct MqttWriter {
-    tx: mpsc::UnboundedSender<Event>,
+    tx: mpsc::UnboundedSender<Queued>,
     instance: String,
 }
 
@@ -71,16 +139,18 @@ impl MqttWriter {
         ancestry: Option<Arc<dyn ClientAncestry>>,
     ) -> (MqttWriter, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(db, rx, ancestry));
+        let task = tokio::spawn(run(db, rx, ancestry, instance.clone()));
         (MqttWriter { tx, instance }, task)
     }
 
     /// Records an event for `client_id` (the platform client id, or the MQTT client id
-    /// without platform auth: see [`mqtt_event`]) now; never blocks.
+    /// without platform auth: see [`crate::model::mqtt::mqtt_event`]) now; never blocks.
     /// `domain` is the client's domain (`None` without platform auth): the event
     /// belongs to that tenant's log.
     pub fn record(&self, client_id: &str, domain: Option<&str>, kind: MqttEventType) {
-        self.send_in(mqtt_event(client_id, kind, &self.instance), domain);
+        let _ = self
+            .tx
+            .send(Queued::Session(SessionEvent::now(client_id, domain, kind)));
     }
 
     /// Records a subscription change of the session `subscriber_id` (its MQTT client
@@ -127,7 +197,7 @@ impl MqttWriter {
     /// Queues `ev` as an event of the tenant `domain` (none without platform auth).
     fn send_in(&self, mut ev: Event, domain: Option<&str>) {
         ev.domain = domain.map(str::to_string);
-        let _ = self.tx.send(ev);
+        let _ = self.tx.send(Queued::Event(ev));
     }
 
     fn session<'a>(&'a self, client_id: &'a str, subscriber_id: &'a str) -> SessionRef<'a> {
@@ -141,39 +211,57 @@ impl MqttWriter {
     /// Records any other event raised by a connection (Kaa connectivity events) in the
     /// same ordered batches; never blocks.
     pub fn record_event(&self, ev: Event) {
-        let _ = self.tx.send(ev);
+        let _ = self.tx.send(Queued::Event(ev));
     }
 }
 
 async fn run(
     db: Db,
-    mut rx: mpsc::UnboundedReceiver<Event>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
     ancestry: Option<Arc<dyn ClientAncestry>>,
+    instance: String,
 ) {
     let mut buf = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
+        gather_window(&mut rx, &mut buf).await;
         if let Some(ancestry) = &ancestry {
             add_ancestors(ancestry.as_ref(), &mut buf).await;
         }
-        let write = || db.append_batch(&buf);
+        let rows: Vec<NewRow<'_>> = buf.iter().map(|q| q.row(&instance)).collect();
+        let write = || append_rows(&db, &rows);
         let written = write
             .retry(crate::retry::policy())
             .notify(|e, delay| {
-                tracing::warn!(error = %e, events = buf.len(), retry_in_ms = delay.as_millis() as u64,
+                tracing::warn!(error = %e, events = rows.len(), retry_in_ms = delay.as_millis() as u64,
                     "events: MQTT event write failed; retrying");
             })
             .await;
         // The policy never gives up, so this is only reached if that ever changes.
         if let Err(e) = written {
-            tracing::error!(error = %e, events = buf.len(), "events: MQTT events dropped");
+            tracing::error!(error = %e, events = rows.len(), "events: MQTT events dropped");
         }
+        drop(rows);
         buf.clear();
+    }
+}
+
+/// Adds what arrives within [`BATCH_WINDOW`] to a batch that is not full yet.
+async fn gather_window(rx: &mut mpsc::UnboundedReceiver<Queued>, buf: &mut Vec<Queued>) {
+    if buf.len() >= MAX_BATCH {
+        return;
+    }
+    tokio::time::sleep(BATCH_WINDOW).await;
+    while buf.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(queued) => buf.push(queued),
+            Err(_) => break,
+        }
     }
 }
 
 /// Fills the batch's ancestors with one lookup, retried like the write (a batch is
 /// never written without them while the database answers).
-async fn add_ancestors(ancestry: &dyn ClientAncestry, buf: &mut [Event]) {
+async fn add_ancestors<T: TenantEvent>(ancestry: &dyn ClientAncestry, buf: &mut [T]) {
     let clients = tenant_clients(buf);
     if clients.is_empty() {
         return;
@@ -193,30 +281,24 @@ async fn add_ancestors(ancestry: &dyn ClientAncestry, buf: &mut [Event]) {
     }
 }
 
-/// The distinct platform clients of a batch (events with a domain: without platform
-/// auth the id is a free MQTT client id and there are no groups), in first-seen order.
-pub fn tenant_clients(batch: &[Event]) -> Vec<String> {
+/// The distinct platform clients of a batch ([`TenantEvent::tenant_client`]), in
+/// first-seen order.
+pub fn tenant_clients<T: TenantEvent>(batch: &[T]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for ev in batch.iter().filter(|e| e.domain.is_some()) {
-        if let Some(id) = ev.fields.get("client_id").and_then(|v| v.as_str()) {
-            if !out.iter().any(|o| o == id) {
-                out.push(id.to_string());
-            }
+    for id in batch.iter().filter_map(T::tenant_client) {
+        if !out.iter().any(|o| o == id) {
+            out.push(id.to_string());
         }
     }
     out
 }
 
 /// Sets each tenant event's ancestors to its client's groups in `found`.
-pub fn apply_ancestors(batch: &mut [Event], found: &HashMap<String, Vec<String>>) {
-    for ev in batch.iter_mut().filter(|e| e.domain.is_some()) {
-        let groups = ev
-            .fields
-            .get("client_id")
-            .and_then(|v| v.as_str())
-            .and_then(|id| found.get(id));
+pub fn apply_ancestors<T: TenantEvent>(batch: &mut [T], found: &HashMap<String, Vec<String>>) {
+    for ev in batch.iter_mut() {
+        let groups = ev.tenant_client().and_then(|id| found.get(id));
         if let Some(groups) = groups {
-            ev.ancestors = groups.clone();
+            ev.set_ancestors(groups);
         }
     }
 }
@@ -224,6 +306,7 @@ pub fn apply_ancestors(batch: &mut [Event], found: &HashMap<String, Vec<String>>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::mqtt::mqtt_event;
 
     fn connect(client: &str, domain: Option<&str>) -> Event {
         let mut ev = mqtt_event(client, MqttEventType::Connect, "i");

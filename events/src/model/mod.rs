@@ -149,9 +149,12 @@ impl Event {
             .unwrap_or("")
     }
 
-    /// The canonical JSON text stored in `events_outbox.payload`.
+    /// The canonical JSON text stored in `events_outbox.payload`: the field map
+    /// serialized in place (the same bytes as `Value::Object(fields).to_string()`,
+    /// without cloning the map first).
     pub fn payload(&self) -> String {
-        Value::Object(self.fields.clone()).to_string()
+        // Serializing string keys and JSON values into memory cannot fail.
+        serde_json::to_string(&self.fields).unwrap_or_default()
     }
 
     /// Field names, sorted; what the unit tests compare with the reference.

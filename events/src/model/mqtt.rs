@@ -56,6 +56,59 @@ pub fn mqtt_event_at(client_id: &str, kind: MqttEventType, instance: &str, at_ns
         .with("instance", instance)
 }
 
+/// A connect or disconnect as a connection records it: the few values of an
+/// [`mqtt_event_at`], without building its field map. The MQTT batching writer queues
+/// these (two per connection in a connect storm) and writes [`SessionEvent::payload`]
+/// straight from them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionEvent {
+    /// The id the event names (see [`mqtt_event`]).
+    pub client_id: String,
+    /// Connect or disconnect.
+    pub kind: MqttEventType,
+    /// `occurred_at` (Unix ns).
+    pub at_ns: i64,
+    /// The client's domain ([`Event::domain`]); `None` without platform auth.
+    pub domain: Option<String>,
+    /// The groups above the client when the event is written ([`Event::ancestors`]).
+    pub ancestors: Vec<String>,
+}
+
+/// The payload of an MQTT event, fields in the canonical (sorted) order of
+/// [`Event::payload`]'s map, so both serialize to the same bytes.
+#[derive(serde::Serialize)]
+struct SessionPayload<'a> {
+    client_id: &'a str,
+    event_type: &'static str,
+    instance: &'a str,
+    occurred_at: i64,
+}
+
+impl SessionEvent {
+    /// `kind` of `client_id` in `domain`, now.
+    pub fn now(client_id: &str, domain: Option<&str>, kind: MqttEventType) -> SessionEvent {
+        SessionEvent {
+            client_id: client_id.to_string(),
+            kind,
+            at_ns: super::now_ns(),
+            domain: domain.map(str::to_string),
+            ancestors: Vec::new(),
+        }
+    }
+
+    /// The canonical JSON text: byte for byte `mqtt_event_at(..).payload()`.
+    pub fn payload(&self, instance: &str) -> String {
+        let payload = SessionPayload {
+            client_id: &self.client_id,
+            event_type: self.kind.as_str(),
+            instance,
+            occurred_at: self.at_ns,
+        };
+        // Serializing strings and an integer into memory cannot fail.
+        serde_json::to_string(&payload).unwrap_or_default()
+    }
+}
+
 /// The outbox stream of session activity.
 pub const ACTIVITY_STREAM: &str = "mqtt.activity";
 
@@ -256,6 +309,23 @@ mod tests {
         let left = endpoint_event(SESSION, EndpointChange::GatewayDisconnected, "dev-1");
         assert_eq!(left.operation(), "mqtt.endpoint_undeclare");
         assert_eq!(left.fields["reason"], "gateway_disconnected");
+    }
+
+    #[test]
+    fn a_session_event_writes_the_bytes_of_its_field_map() {
+        for id in ["c1", "quo\"te\\", "caf\u{e9} \u{1f600}\n\u{1}", ""] {
+            for kind in [MqttEventType::Connect, MqttEventType::Disconnect] {
+                let ev = SessionEvent {
+                    client_id: id.to_string(),
+                    kind,
+                    at_ns: 1_732_000_000_123_456_789,
+                    domain: Some("d".into()),
+                    ancestors: vec!["g".into()],
+                };
+                let map = mqtt_event_at(id, kind, "node-\"1", ev.at_ns);
+                assert_eq!(ev.payload("node-\"1"), map.payload());
+            }
+        }
     }
 
     #[test]
