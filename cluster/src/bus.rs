@@ -44,9 +44,10 @@ use crate::wire;
 /// Received messages waiting to be routed; a full queue makes the subscription readers
 /// wait (and NATS then drops for this slow consumer, as it does for any).
 pub(crate) const INBOUND_QUEUE_LEN: usize = 8192;
-/// How many recent message ids are remembered to drop copies (~3 MB): copies of one
-/// message are at most a few subscription buffers apart.
-const DEDUP_WINDOW: usize = 65_536;
+/// How many recent message ids are remembered to drop copies (~6 MB): copies of one
+/// message are at most a few subscription buffers apart, or a catch-up's lag
+/// (`durable::CHECKPOINT_LAG` seconds) apart.
+const DEDUP_WINDOW: usize = 131_072;
 /// Longest wait for the server to confirm new subscriptions before trying again.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 

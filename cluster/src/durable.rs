@@ -17,7 +17,7 @@
 //!   stream captures is still delivered to core subscribers), so the stream costs no
 //!   latency. Each instance samples the stream's last sequence every [`CHECKPOINT_EVERY`]
 //!   while its NATS connection stays up; after a reconnection it reads the stream from
-//!   the checkpoint on (an ordered consumer) and hands the QoS 1/2 messages to the local
+//!   the sample [`CHECKPOINT_LAG`] intervals back (an ordered consumer) and hands the QoS 1/2 messages to the local
 //!   router, whose duplicate filter ([`crate::recent`], by origin + sequence) drops what
 //!   core delivery already brought.
 //! - The stream (file storage) captures every subject of the bus, so QoS 0 messages are
@@ -30,6 +30,7 @@
 //! the receiving instance reconnects. Shared subscription groups are served by NATS queue
 //! groups, which only reach connected instances: a catch-up does not replay to them.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,9 @@ pub(crate) const MAX_UNACKED: usize = 4096;
 /// How often the stream's last sequence is sampled (the catch-up starts there, so the
 /// duplicate filter must remember at least this long's worth of received messages).
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How many samples back a catch-up starts (see `catch_up_after_reconnects`): the
+/// duplicate filter must remember this many intervals' worth of received messages.
+const CHECKPOINT_LAG: usize = 3;
 /// Longest wait for the next stored message during a catch-up.
 const CATCH_UP_IDLE: Duration = Duration::from_secs(5);
 const RETRY_FIRST: Duration = Duration::from_millis(250);
@@ -201,20 +205,29 @@ pub(crate) async fn catch_up_after_reconnects(
     // messages, and the stream has them.
     let connects =
         || client.statistics().connects.load(Ordering::Relaxed) + gaps.load(Ordering::Relaxed);
-    let mut checkpoint: Option<u64> = None;
+    // The last CHECKPOINT_LAG samples, oldest first; a catch-up starts at the oldest.
+    // Why not the newest: a sample is what the stream has *stored*, and messages stored
+    // just before it may still be on their way to us (in the server's pending buffer for
+    // this connection, in the socket) when the connection drops or the server cuts us as
+    // a slow consumer — seen under disk load in CI, where the newest sample lost a few
+    // hundred PUBACKed messages. Starting a few seconds back re-reads what core delivery
+    // already brought; the duplicate filter drops those.
+    let mut samples: VecDeque<u64> = VecDeque::with_capacity(CHECKPOINT_LAG + 1);
     let mut generation = connects();
     loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
         let now = connects();
         if now != generation {
-            let Some(from) = checkpoint else {
+            let Some(from) = samples.front().copied() else {
                 generation = now;
                 continue;
             };
             match catch_up(&client, &js, &stream_name, from, &inbound).await {
-                Ok(last) => {
+                Ok(_) => {
                     stats.catch_ups.fetch_add(1, Ordering::Relaxed);
-                    (checkpoint, generation) = (Some(last), now);
+                    // Kept as the oldest sample: the next drop re-reads from here too
+                    // until newer samples have aged past the lag.
+                    generation = now;
                 }
                 Err(err) => {
                     tracing::warn!(%err, "cluster: catch-up from the stream failed, retrying")
@@ -223,10 +236,13 @@ pub(crate) async fn catch_up_after_reconnects(
             continue;
         }
         // A sample counts only if no reconnection happened around it: a reconnection
-        // must first be caught up from the sample before it.
+        // must first be caught up from the samples before it.
         if let Ok(last) = last_sequence(&js, &stream_name).await {
             if connects() == generation {
-                checkpoint = Some(last);
+                samples.push_back(last);
+                if samples.len() > CHECKPOINT_LAG {
+                    samples.pop_front();
+                }
             }
         }
     }
