@@ -223,7 +223,7 @@ pub(crate) async fn catch_up_after_reconnects(
                 continue;
             };
             match catch_up(&client, &js, &stream_name, from, &inbound).await {
-                Ok(_) => {
+                Ok(()) => {
                     stats.catch_ups.fetch_add(1, Ordering::Relaxed);
                     // Kept as the oldest sample: the next drop re-reads from here too
                     // until newer samples have aged past the lag.
@@ -253,15 +253,14 @@ async fn last_sequence(js: &jetstream::Context, name: &str) -> Result<u64, async
     Ok(stream.cached_info().state.last_sequence)
 }
 
-/// Reads the stream after `from` up to its last message at the start; returns that
-/// last sequence.
+/// Reads the stream after `from` up to its last message at the start.
 async fn catch_up(
     client: &async_nats::Client,
     js: &jetstream::Context,
     name: &str,
     from: u64,
     inbound: &mpsc::Sender<Inbound>,
-) -> Result<u64, async_nats::Error> {
+) -> Result<(), async_nats::Error> {
     // Our subscriptions are back on the server before the end is read: what is stored
     // later arrives by core delivery.
     client.flush().await?;
@@ -271,7 +270,7 @@ async fn catch_up(
     // since: all of them are new to us.
     let from = if last < from { 0 } else { from };
     if last == from {
-        return Ok(last);
+        return Ok(());
     }
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
@@ -305,5 +304,5 @@ async fn catch_up(
         read,
         "cluster: caught up from the message stream"
     );
-    Ok(last)
+    Ok(())
 }
