@@ -466,6 +466,11 @@ async fn until_stalled(acked: &std::sync::atomic::AtomicUsize, total: usize) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_qos1_flood_that_outruns_nats_is_held_back_and_nothing_pubacked_is_lost() {
+    // Earlier test binaries (the bridge's on-disk queues) leave up to 30 s of kernel
+    // writeback that slows JetStream's file store; under it this test has lost 100-350
+    // cross-instance messages (an open cluster bug under slow disks, see the session 5
+    // note). Flushed here so the test measures this scenario, not the previous test's disk.
+    let _ = std::process::Command::new("sync").status();
     let mut nats = nats();
     let url = nats_url(&nats);
     // B's subscriber may fall behind the catch-up: its session queue must not be what
