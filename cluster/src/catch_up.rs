@@ -5,8 +5,9 @@
 //!   first marker is stored: the first checkpoint (nothing stored before it is owed to
 //!   this instance). Without it an instance whose connection drops within a second of
 //!   connecting has no checkpoint and cannot catch up: under disk load the flood test
-//!   lost the first 553 and 849 messages A stored after NATS came back that way (B had
-//!   connected 100 and 5 ms before NATS stopped).
+//!   lost the first 512-849 messages A stored after NATS came back that way (B's NATS
+//!   connection was 5-100 ms old when NATS stopped: its subscriptions were counted
+//!   while still queued in the client).
 //! - Every [`MARKER_EVERY`] while the main connection stays up, this instance publishes a
 //!   marker through the stream (from the shared connection: the main one has no echo)
 //!   on `%markers.<stream>.<instance>`, a subject only it subscribes to and no MQTT

@@ -148,6 +148,13 @@ impl Window {
 mod tests {
     use super::*;
 
+    /// Marker `id` published, stored at `sequence` and received back.
+    fn round_trip(checkpoints: &mut Checkpoints, id: u64, sequence: u64) {
+        checkpoints.published(id);
+        checkpoints.acknowledged(id, sequence);
+        checkpoints.received(id);
+    }
+
     #[test]
     fn a_marker_confirms_once_acknowledged_and_received_in_either_order() {
         let mut checkpoints = Checkpoints::default();
@@ -161,9 +168,7 @@ mod tests {
         assert_eq!(checkpoints.start(), Some(40), "not yet received back");
         checkpoints.received(2);
         assert_eq!(checkpoints.start(), Some(40), "the older of the kept two");
-        checkpoints.published(3);
-        checkpoints.acknowledged(3, 60);
-        checkpoints.received(3);
+        round_trip(&mut checkpoints, 3, 60);
         assert_eq!(checkpoints.start(), Some(50));
     }
 
@@ -217,9 +222,7 @@ mod tests {
     #[test]
     fn a_catch_up_end_is_the_next_start() {
         let mut checkpoints = Checkpoints::default();
-        checkpoints.published(1);
-        checkpoints.acknowledged(1, 10);
-        checkpoints.received(1);
+        round_trip(&mut checkpoints, 1, 10);
         checkpoints.published(2);
         checkpoints.caught_up(500);
         assert_eq!(checkpoints.start(), Some(500));
@@ -230,13 +233,9 @@ mod tests {
             Some(500),
             "pending before the catch-up"
         );
-        checkpoints.published(3);
-        checkpoints.acknowledged(3, 600);
-        checkpoints.received(3);
+        round_trip(&mut checkpoints, 3, 600);
         assert_eq!(checkpoints.start(), Some(500));
-        checkpoints.published(4);
-        checkpoints.acknowledged(4, 700);
-        checkpoints.received(4);
+        round_trip(&mut checkpoints, 4, 700);
         assert_eq!(checkpoints.start(), Some(600));
     }
 
