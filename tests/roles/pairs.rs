@@ -1,10 +1,11 @@
 //! The authorization matrix of the routes that decide by actions on two entities
-//! ([`pair_rows`]: connections, a group's children, a create into a group): each row
-//! with both actions held directly, through the group above, through the domain; with
-//! only one of the two (either one) and with neither. Only both pass.
+//! ([`pair_rows`]: connections, a group's children, a create into a group, moving an
+//! entity into or out of a group): each row with both actions held directly, through
+//! the group above, through the domain; with only one of the two (either one) and with
+//! neither. Only both pass.
 
 use super::matrix::{granted_as, Via};
-use super::rows::{pair_rows, PairRow};
+use super::rows::{pair_rows, Nesting, PairRow};
 use super::{grant, id_of, new_user, platform, tenant, Tenant};
 use platform::Api;
 use serde_json::{json, Value};
@@ -42,6 +43,32 @@ impl Stage {
         id_of(&self.t.owner.expect("POST", &path, Some(body), 201))
     }
 
+    /// The row's two entities, each with the group it is in: `{id}` (the domain for a
+    /// domain row) and `{other}`, made as the row's [`Nesting`] says.
+    fn entities(&self, pair: &PairRow, n: usize) -> (String, String, String, String) {
+        let (kind, other_kind) = (pair.row.0, pair.other.0);
+        let g = &self.g;
+        let first = |parent: &str| match kind {
+            "domain" => self.t.d.clone(),
+            _ => self.entity(kind, parent, n),
+        };
+        match pair.nesting {
+            Nesting::Beside => {
+                let (id, other) = (first(g), self.entity(other_kind, g, n));
+                (id, g.clone(), other, g.clone())
+            }
+            Nesting::OtherInId => {
+                let id = first(g);
+                let other = self.entity(other_kind, &id, n);
+                (id.clone(), g.clone(), other, id)
+            }
+            Nesting::IdInOther => {
+                let other = self.entity(other_kind, g, n);
+                (first(&other), other.clone(), other, g.clone())
+            }
+        }
+    }
+
     /// Gives the user `need`'s action through `via`; the role's entity path and id.
     fn give(&self, need: &Need<'_>, via: Via, n: usize) -> (String, String) {
         let d = &self.t.d;
@@ -61,20 +88,12 @@ impl Stage {
 fn run(stage: &Stage, pair: &PairRow, via: Via, held: Held, n: usize) {
     let (kind, method, path, body, action, ok) = &pair.row;
     let d = &stage.t.d;
-    let first = match *kind {
-        "domain" => d.clone(),
-        _ => stage.entity(kind, &stage.g, n),
-    };
-    let other_parent = match pair.other_under_id {
-        true => first.clone(),
-        false => stage.g.clone(),
-    };
-    let other = stage.entity(pair.other.0, &other_parent, n);
+    let (first, first_parent, other, other_parent) = stage.entities(pair, n);
     let needs = [
         Need {
             kind,
             id: first.clone(),
-            parent: Some(stage.g.clone()),
+            parent: Some(first_parent),
             action,
         },
         Need {
@@ -231,4 +250,51 @@ fn a_refused_child_moves_no_child() {
         Some(json!({"children_ids": many})),
         400,
     );
+}
+
+#[test]
+fn leaving_a_group_needs_the_group_and_a_refusal_changes_nothing() {
+    let server = platform::server(&[]);
+    let admin = Api::admin(&server);
+    let t = tenant(&admin, "owner@example.com", "farm");
+    let d = &t.d;
+    let (erin, erin_api) = new_user(&admin, "erin@example.com");
+    grant(
+        &t.owner,
+        &format!("/domains/{d}"),
+        "everyone",
+        &[],
+        &[&erin],
+    );
+    let made = |kind: &str, body: Value| {
+        id_of(
+            &t.owner
+                .expect("POST", &format!("/{d}/{kind}"), Some(body), 201),
+        )
+    };
+    let group = made("groups", json!({"name": "hall"}));
+    let inside = made("clients", json!({"name": "in", "parent_id": group}));
+    let loose = made("clients", json!({"name": "loose"}));
+    for client in [&inside, &loose] {
+        let on = format!("/{d}/clients/{client}");
+        grant(&t.owner, &on, "mover", &["set_parent_group"], &[&erin]);
+    }
+    // Erin may move the client but holds nothing on its group: it stays in.
+    let leave = format!("/{d}/clients/{inside}/parent");
+    let refused = erin_api.expect("DELETE", &leave, None, 403);
+    assert!(refused["message"].is_string(), "{refused}");
+    let kept = t
+        .owner
+        .expect("GET", &format!("/{d}/clients/{inside}"), None, 200);
+    assert_eq!(kept["parent_group_id"], group.as_str(), "{kept}");
+    // A client in no group asks no group.
+    erin_api.expect("DELETE", &format!("/{d}/clients/{loose}/parent"), None, 204);
+    // With the group's consent it leaves.
+    let on = format!("/{d}/groups/{group}");
+    grant(&t.owner, &on, "releaser", &["set_child"], &[&erin]);
+    erin_api.expect("DELETE", &leave, None, 204);
+    let left = t
+        .owner
+        .expect("GET", &format!("/{d}/clients/{inside}"), None, 200);
+    assert!(left["parent_group_id"].is_null(), "{left}");
 }

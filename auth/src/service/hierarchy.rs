@@ -53,9 +53,30 @@ impl Entities<'_> {
         .await
     }
 
-    /// Takes the entity `id` out of its group.
+    /// Takes the entity `id` out of its group: `set_parent[_group]` on it and, when it
+    /// has a parent, `set_child` on that group (SuperMQ's `RemoveParentGroup`: taking
+    /// a child away changes the group's children as much as adding one does, and
+    /// whoever holds roles on the group loses what they reached through it).
     pub async fn remove_parent(&self, actor: &Actor<'_>, domain: &str, id: &str) -> Result<()> {
+        let (d, e) = actor
+            .authorize_entity(
+                self.platform,
+                domain,
+                self.kind,
+                id,
+                self.set_parent_action(),
+            )
+            .await?;
+        if let Some(old) = &e.parent_id {
+            self.require_set_child(actor, &d.id, old).await?;
+        }
+        let checked = e.parent_id;
         let apply = |e: &mut Entity| {
+            // Moved elsewhere between the check and the change: the group it is in
+            // now was not asked.
+            if e.parent_id != checked {
+                return Err(parent_changed());
+            }
             e.parent_id = None;
             Ok(())
         };
@@ -198,6 +219,11 @@ impl Entities<'_> {
         }
         Ok(())
     }
+}
+
+/// The entity's parent changed while a request that checked the old one ran.
+fn parent_changed() -> AuthError {
+    AuthError::Conflict("the parent group changed meanwhile; try again".into())
 }
 
 fn own_ancestor() -> AuthError {
