@@ -6,7 +6,7 @@
 
 use super::matrix::{granted_as, Via};
 use super::rows::{pair_rows, Nesting, PairRow};
-use super::{grant, id_of, new_user, platform, tenant, Tenant};
+use super::{grant, group_of, id_of, platform, tenant_with_erin, Tenant};
 use platform::Api;
 use serde_json::{json, Value};
 
@@ -147,22 +147,14 @@ fn run(stage: &Stage, pair: &PairRow, via: Via, held: Held, n: usize) {
 fn routes_deciding_by_two_entities_need_both_actions() {
     let server = platform::server(&[]);
     let admin = Api::admin(&server);
-    let t = tenant(&admin, "owner@example.com", "farm");
-    let (user_id, user) = new_user(&admin, "pairs@example.com");
-    // In the domain through a role that holds no action.
-    grant(
-        &t.owner,
-        &format!("/domains/{}", t.d),
-        "everyone",
-        &[],
-        &[&user_id],
-    );
-    let g = id_of(&t.owner.expect(
-        "POST",
-        &format!("/{}/groups", t.d),
-        Some(json!({"name": "g"})),
-        201,
-    ));
+    // The user is in the domain through a role that holds no action.
+    let (t, user_id, user) = tenant_with_erin(&admin);
+    let g = group_of(&t, "g", None);
+    // `g` lets anything leave it: the rows that move an entity out of `g` into
+    // `{other}` or `{id}` test the entity's action and the new group's; the group left
+    // has its own test (`leaving_or_moving_out_of_a_group_...`).
+    let on = format!("/{}/groups/{g}", t.d);
+    grant(&t.owner, &on, "lets-go", &["set_child"], &[&user_id]);
     let stage = Stage {
         t,
         user_id,
@@ -186,24 +178,9 @@ fn routes_deciding_by_two_entities_need_both_actions() {
 fn a_refused_child_moves_no_child() {
     let server = platform::server(&[]);
     let admin = Api::admin(&server);
-    let t = tenant(&admin, "owner@example.com", "farm");
+    let (t, erin, erin_api) = tenant_with_erin(&admin);
     let d = &t.d;
-    let (erin, erin_api) = new_user(&admin, "erin@example.com");
-    grant(
-        &t.owner,
-        &format!("/domains/{d}"),
-        "everyone",
-        &[],
-        &[&erin],
-    );
-    let group = |name: &str| {
-        id_of(&t.owner.expect(
-            "POST",
-            &format!("/{d}/groups"),
-            Some(json!({"name": name})),
-            201,
-        ))
-    };
+    let group = |name: &str| group_of(&t, name, None);
     let (parent, movable, fixed) = (group("parent"), group("movable"), group("fixed"));
     let give = |on: &str, action: &str| {
         grant(
@@ -253,48 +230,68 @@ fn a_refused_child_moves_no_child() {
 }
 
 #[test]
-fn leaving_a_group_needs_the_group_and_a_refusal_changes_nothing() {
+fn leaving_or_moving_out_of_a_group_needs_the_group_and_a_refusal_changes_nothing() {
     let server = platform::server(&[]);
     let admin = Api::admin(&server);
-    let t = tenant(&admin, "owner@example.com", "farm");
+    let (t, erin, erin_api) = tenant_with_erin(&admin);
     let d = &t.d;
-    let (erin, erin_api) = new_user(&admin, "erin@example.com");
-    grant(
-        &t.owner,
-        &format!("/domains/{d}"),
-        "everyone",
-        &[],
-        &[&erin],
-    );
-    let made = |kind: &str, body: Value| {
-        id_of(
-            &t.owner
-                .expect("POST", &format!("/{d}/{kind}"), Some(body), 201),
-        )
-    };
-    let group = made("groups", json!({"name": "hall"}));
-    let inside = made("clients", json!({"name": "in", "parent_id": group}));
-    let loose = made("clients", json!({"name": "loose"}));
-    for client in [&inside, &loose] {
-        let on = format!("/{d}/clients/{client}");
-        grant(&t.owner, &on, "mover", &["set_parent_group"], &[&erin]);
+    let give = |on: String, action: &str| grant(&t.owner, &on, action, &[action], &[&erin]);
+    let (hall, yard) = (group_of(&t, "hall", None), group_of(&t, "yard", None));
+    let wing = group_of(&t, "wing", Some(&hall));
+    let inside = t.owner.client_in(d, "in", &hall).id;
+    let moving = t.owner.client_in(d, "moving", &hall).id;
+    let loose = t.owner.client(d, "loose").id;
+    for client in [&inside, &moving, &loose] {
+        give(format!("/{d}/clients/{client}"), "set_parent_group");
     }
-    // Erin may move the client but holds nothing on its group: it stays in.
-    let leave = format!("/{d}/clients/{inside}/parent");
-    let refused = erin_api.expect("DELETE", &leave, None, 403);
-    assert!(refused["message"].is_string(), "{refused}");
-    let kept = t
-        .owner
-        .expect("GET", &format!("/{d}/clients/{inside}"), None, 200);
-    assert_eq!(kept["parent_group_id"], group.as_str(), "{kept}");
+    give(format!("/{d}/groups/{wing}"), "set_parent");
+    give(format!("/{d}/groups/{yard}"), "set_child");
+    let parent_of = |path: String, field: &str| {
+        let entity = t.owner.expect("GET", &path, None, 200);
+        entity[field].as_str().map(str::to_string)
+    };
+    let client_path = |id: &str| format!("/{d}/clients/{id}");
+    let (leave, move_client) = (
+        format!("/{d}/clients/{inside}/parent"),
+        format!("/{d}/clients/{moving}/parent"),
+    );
+    let into_yard = json!({"parent_id": yard});
+    let wing_to_yard = json!({"children_ids": [wing]});
+    let yard_children = format!("/{d}/groups/{yard}/children");
+    // Erin may move them and fill `yard`, but holds nothing on `hall`: nothing leaves
+    // it, neither taken out nor moved into `yard`.
+    for (method, path, body) in [
+        ("DELETE", &leave, None),
+        ("POST", &move_client, Some(into_yard.clone())),
+        ("POST", &yard_children, Some(wing_to_yard.clone())),
+    ] {
+        let refused = erin_api.expect(method, path, body, 403);
+        assert!(refused["message"].is_string(), "{path}: {refused}");
+    }
+    for path in [client_path(&inside), client_path(&moving)] {
+        assert_eq!(parent_of(path, "parent_group_id"), Some(hall.clone()));
+    }
+    let wing_path = format!("/{d}/groups/{wing}");
+    assert_eq!(
+        parent_of(wing_path.clone(), "parent_id"),
+        Some(hall.clone())
+    );
     // A client in no group asks no group.
-    erin_api.expect("DELETE", &format!("/{d}/clients/{loose}/parent"), None, 204);
-    // With the group's consent it leaves.
-    let on = format!("/{d}/groups/{group}");
-    grant(&t.owner, &on, "releaser", &["set_child"], &[&erin]);
+    erin_api.expect(
+        "DELETE",
+        &format!("{}/parent", client_path(&loose)),
+        None,
+        204,
+    );
+    // With `hall`'s consent they go.
+    give(format!("/{d}/groups/{hall}"), "set_child");
     erin_api.expect("DELETE", &leave, None, 204);
-    let left = t
-        .owner
-        .expect("GET", &format!("/{d}/clients/{inside}"), None, 200);
-    assert!(left["parent_group_id"].is_null(), "{left}");
+    erin_api.expect("POST", &move_client, Some(into_yard), 200);
+    erin_api.expect("POST", &yard_children, Some(wing_to_yard), 201);
+    assert_eq!(parent_of(client_path(&inside), "parent_group_id"), None);
+    assert_eq!(
+        parent_of(client_path(&moving), "parent_group_id"),
+        Some(yard.clone())
+    );
+    assert_eq!(parent_of(wing_path, "parent_id"), Some(yard));
 }
