@@ -143,7 +143,10 @@ impl Entities<'_> {
             if ancestors.contains(&e.id) {
                 return Err(own_ancestor());
             }
-            unchanged_parent(e, checked.get(&e.id).unwrap_or(&None))?;
+            // Already in `id` (named twice): nothing to let go.
+            if e.parent_id.as_deref() != Some(id) {
+                unchanged_parent(e, checked.get(&e.id).unwrap_or(&None))?;
+            }
             e.parent_id = Some(id.to_string());
             Ok(())
         };
