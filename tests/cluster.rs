@@ -12,6 +12,7 @@ use std::time::Duration;
 use cluster_kit::*;
 use common::drive;
 use futures_util::StreamExt;
+use magnetite_testkit::poll::eventually;
 use magnetite_testkit::servers;
 use rumqttc::{AsyncClient, Event, Packet, QoS};
 
@@ -375,20 +376,17 @@ async fn an_older_stream_gains_the_marker_subjects() {
     let mut everything = subscriber(b, "all", "#", None).await;
     wait_for_subscriptions(b, 1).await;
     let markers = "%markers.magnetite_messages.>";
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let mut stream = js.get_stream("magnetite_messages").await.expect("stream");
-        let info = stream.info().await.expect("stream info");
-        let (subjects, stored) = (&info.config.subjects, info.state.messages);
-        // Nothing was published yet: whatever the stream holds is markers.
-        if subjects.iter().any(|s| s == markers) && stored >= 4 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no markers stored: subjects {subjects:?}, {stored} messages"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    // Nothing was published yet: whatever the stream holds is markers.
+    let holds_markers = |(subjects, stored): &(Vec<String>, u64)| {
+        subjects.iter().any(|s| s == markers) && *stored >= 4
+    };
+    let seen = eventually(Duration::from_secs(15), || async {
+        Some(stream_state(&js).await).filter(holds_markers)
+    })
+    .await;
+    if seen.is_none() {
+        let (subjects, stored) = stream_state(&js).await;
+        panic!("no markers stored: subjects {subjects:?}, {stored} messages");
     }
     let payloads = numbered("m", 3);
     publish(a, "p", "x/y", QoS::AtLeastOnce, &payloads, None).await;
@@ -397,4 +395,11 @@ async fn an_older_stream_gains_the_marker_subjects() {
         &payloads,
         "`#` on the other instance",
     );
+}
+
+/// The message stream's subjects and how many messages it holds.
+async fn stream_state(js: &async_nats::jetstream::Context) -> (Vec<String>, u64) {
+    let mut stream = js.get_stream("magnetite_messages").await.expect("stream");
+    let info = stream.info().await.expect("stream info");
+    (info.config.subjects.clone(), info.state.messages)
 }

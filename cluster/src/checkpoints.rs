@@ -80,8 +80,9 @@ impl Checkpoints {
         else {
             return;
         };
-        let done: Vec<Pending> = self.pending.drain(..=last).collect();
-        if let Some(sequence) = done.last().and_then(|m| m.sequence) {
+        let sequence = self.pending[last].sequence;
+        self.pending.drain(..=last);
+        if let Some(sequence) = sequence {
             self.push(sequence);
         }
     }

@@ -471,18 +471,19 @@ impl<'a> Entities<'a> {
         parent: &str,
     ) -> Result<()> {
         self.require_on_group(actor, domain_id, parent, "set_child")
-            .await
+            .await?;
+        Ok(())
     }
 
-    /// 404 unless `id` is a group of the domain, 403 unless the actor may do
-    /// `action` on it.
+    /// The group `id`: 404 unless it is a group of the domain, 403 unless the actor
+    /// may do `action` on it.
     pub(super) async fn require_on_group(
         &self,
         actor: &Actor<'_>,
         domain_id: &str,
         id: &str,
         action: &str,
-    ) -> Result<()> {
+    ) -> Result<Entity> {
         let group = self
             .platform
             .store
@@ -496,7 +497,8 @@ impl<'a> Entities<'a> {
                 &group.id,
                 action,
             )
-            .await
+            .await?;
+        Ok(group)
     }
 
     /// The domain action that creates an entity of this kind (`client_create`, ...).

@@ -256,18 +256,7 @@ impl Entities<'_> {
         let mut parents = Parents::new();
         for child in ids {
             let group = self
-                .platform
-                .store
-                .entity(Kind::Group, domain_id, child)
-                .await?;
-            actor
-                .require(
-                    self.platform,
-                    domain_id,
-                    Kind::Group.into(),
-                    &group.id,
-                    "set_parent",
-                )
+                .require_on_group(actor, domain_id, child, "set_parent")
                 .await?;
             if joining.is_some() {
                 self.may_leave(actor, domain_id, group.parent_id.as_deref(), joining)
