@@ -52,6 +52,12 @@ pub struct BrokerConfig {
     /// gives up its task until its socket, a delivery, a kick, its keep-alive or
     /// shutdown needs it (`connection::park`); `None` never parks.
     pub park_idle_after: Option<Duration>,
+    /// Called (off the workers, at most once a second) after a wave of parks to give the
+    /// allocator's free pages back: by default glibc's `malloc_trim`
+    /// ([`crate::memory::release_free_memory`]). `None` for an allocator that returns
+    /// them by itself (the `magnetite` binary's jemalloc, whose background thread purges
+    /// freed pages after a second).
+    pub release_free_memory: Option<fn()>,
 }
 
 impl Default for BrokerConfig {
@@ -71,6 +77,7 @@ impl Default for BrokerConfig {
             max_session_expiry: u32::MAX,
             overload: OverloadConfig::default(),
             park_idle_after: Some(Duration::from_secs(2)),
+            release_free_memory: Some(crate::memory::release_free_memory),
         }
     }
 }
