@@ -45,7 +45,9 @@ use cli::{AuthMode, Command, LogFormat, PersistenceMode, Settings};
 /// most of those pages (one live record pins a page; `malloc_trim` returns only whole
 /// free ones); jemalloc's size classes keep the small long-lived records together, and
 /// its background thread returns freed pages after a second (`malloc_conf` below), so an
-/// idle connection's RSS is its live heap (BENCHMARKS.md, 2026-12-01: 3.5 -> 2.4 KiB).
+/// idle connection's RSS is its live heap (BENCHMARKS.md, 2026-12-01: 3.5 -> 2.5 KiB
+/// anonymous). glibc still serves SQLite and the other C libraries: the parking lot's
+/// `malloc_trim` stays on for that heap.
 /// mimalloc was measured too and kept more (5.3 KiB: it purges only when a thread
 /// allocates again).
 #[global_allocator]
@@ -105,8 +107,6 @@ fn broker_config(settings: &Settings) -> anyhow::Result<BrokerConfig> {
         max_keepalive: settings.max_keepalive,
         overload: settings.overload.broker_config()?,
         park_idle_after: Some(settings.park_idle_after).filter(|after| !after.is_zero()),
-        // jemalloc returns freed pages by itself (`malloc_conf` above).
-        release_free_memory: None,
         ..BrokerConfig::default()
     })
 }

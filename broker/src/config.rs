@@ -54,9 +54,10 @@ pub struct BrokerConfig {
     pub park_idle_after: Option<Duration>,
     /// Called (off the workers, at most once a second) after a wave of parks to give the
     /// allocator's free pages back: by default glibc's `malloc_trim`
-    /// ([`crate::memory::release_free_memory`]). `None` for an allocator that returns
-    /// them by itself (the `magnetite` binary's jemalloc, whose background thread purges
-    /// freed pages after a second).
+    /// ([`crate::memory::release_free_memory`]). `None` for a process whose only
+    /// allocator returns them by itself. The `magnetite` binary keeps the default: its
+    /// Rust heap is jemalloc's (purged by its background thread) but SQLite and the other
+    /// C libraries still allocate from glibc, whose holes only `malloc_trim` returns.
     pub release_free_memory: Option<fn()>,
 }
 
