@@ -69,14 +69,7 @@ done
 source bench/platform_setup.sh
 sleep 3 # the readers copy the provisioning's events before the restart
 kill -TERM "$PID"; wait "$PID" || true
-python3 - "$OUT/credentials.csv" >"$OUT/mosquitto.passwd" <<'PY'
-import base64, hashlib, os, sys
-for line in open(sys.argv[1]):
-    _, user, password = line.strip().split(",", 2)
-    salt = os.urandom(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 101)
-    print(f"{user}:$7$101${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}")
-PY
+mosquitto_passwd "$OUT/credentials.csv" >"$OUT/mosquitto.passwd"
 platform_round() {
   local label=$1
   BIN=$2 start # a fresh process on the provisioned store: the cache is empty
