@@ -3,7 +3,6 @@
 mod bridges;
 mod certs_cmd;
 mod cli;
-mod cli_overload;
 mod config_file;
 mod data_dir;
 mod endpoint_hooks;
@@ -401,8 +400,8 @@ async fn spawn_tls<H: Hooks>(
     let Some(tls) = &listeners.tls else {
         return Ok(Vec::new());
     };
-    let mqtts = bind(settings.mqtts_addr, "MQTT over TLS").await?;
-    let wss = bind(settings.wss_addr, "MQTT over secure WebSocket (/mqtt)").await?;
+    let mqtts = bind(settings.tls.mqtts_addr, "MQTT over TLS").await?;
+    let wss = bind(settings.tls.wss_addr, "MQTT over secure WebSocket (/mqtt)").await?;
     let tls_task = tokio::spawn({
         let (broker, tls) = (broker.clone(), Arc::clone(tls));
         async move { broker.serve_tls(mqtts, tls).await }

@@ -145,14 +145,14 @@ async fn start_platform(
     let data_dir = &settings.storage.data_dir;
     let keys = settings.secrets.auth_keys(data_dir)?;
     let mail_dir = data_dir.join("mail");
-    let mailer = match settings.smtp_url() {
-        Some(url) => Mailer::smtp(url, &settings.smtp_from, mail_dir)?,
+    let mailer = match settings.mail.smtp_url() {
+        Some(url) => Mailer::smtp(url, &settings.mail.smtp_from, mail_dir)?,
         None => Mailer::files(mail_dir),
     };
     let config = PlatformConfig {
         mailer,
         public_url: settings.public_url(),
-        ui_hosts: settings.ui_hosts.clone(),
+        ui_hosts: settings.mail.ui_hosts.clone(),
         kaa,
         max_endpoints: settings.kaa_max_endpoints,
         allow_self_register: settings.allow_self_register,
@@ -230,13 +230,13 @@ async fn start_consumers(
     instance_id: &str,
 ) -> anyhow::Result<Arc<ConsumerService>> {
     let config = ConsumersConfig {
-        ack_wait: settings.consumer_ack_wait,
-        expiry: settings.consumer_expiry,
-        keepalive: settings.consumer_keepalive,
-        max_per_user: settings.consumer_max_per_user,
-        max_pending: settings.consumer_max_pending,
-        max_streams_per_user: settings.consumer_max_streams_per_user,
-        max_streams: settings.consumer_max_streams,
+        ack_wait: settings.consumers.consumer_ack_wait,
+        expiry: settings.consumers.consumer_expiry,
+        keepalive: settings.consumers.consumer_keepalive,
+        max_per_user: settings.consumers.consumer_max_per_user,
+        max_pending: settings.consumers.consumer_max_pending,
+        max_streams_per_user: settings.consumers.consumer_max_streams_per_user,
+        max_streams: settings.consumers.consumer_max_streams,
         instance_id: instance_id.to_string(),
     };
     let names = events.names().clone();

@@ -37,7 +37,7 @@ fn ca_passphrase(settings: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
     if let Some(p) = saved_ca_passphrase(&settings.secrets, data_dir)? {
         return Ok(Some(p));
     }
-    if !settings.tls_self_signed {
+    if !settings.tls.tls_self_signed {
         return Ok(None);
     }
     let generated = magnetite_auth::crypto::generate_secret();
@@ -73,8 +73,8 @@ fn refuse_without_passphrase(settings: &Settings, ca_dir: &Path) -> anyhow::Resu
         );
     }
     // `--tls-self-signed` always has a passphrase, so only `--tls-cert` gets here.
-    let required = matches!(settings.tls_client_auth, TlsClientAuth::Required);
-    if settings.tls_cert.is_some() && required && settings.tls_client_ca.is_none() {
+    let required = matches!(settings.tls.tls_client_auth, TlsClientAuth::Required);
+    if settings.tls.tls_cert.is_some() && required && settings.tls.tls_client_ca.is_none() {
         anyhow::bail!(
             "--tls-client-auth required needs a CA for client certificates: set MAGNETITE_CA_KEY_PASSPHRASE (the platform CA) or --tls-client-ca"
         );
@@ -87,12 +87,12 @@ fn server_files(
     settings: &Settings,
     ca: Option<&Ca>,
 ) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
-    match (&settings.tls_cert, &settings.tls_key) {
+    match (&settings.tls.tls_cert, &settings.tls.tls_key) {
         (Some(cert), Some(key)) => return Ok(Some((cert.clone(), key.clone()))),
         (Some(_), None) | (None, Some(_)) => anyhow::bail!("--tls-cert and --tls-key go together"),
         (None, None) => {}
     }
-    if !settings.tls_self_signed {
+    if !settings.tls.tls_self_signed {
         return Ok(None);
     }
     let ca = ca.context("--tls-self-signed needs the CA")?;
@@ -114,11 +114,11 @@ pub fn acceptor(
         return Ok(None);
     };
     let mut tls = TlsSettings::new(cert_path, key_path);
-    tls.client_ca = settings.tls_client_ca.clone();
+    tls.client_ca = settings.tls.tls_client_ca.clone();
     tls.client_ca_der = ca
         .map(|ca| vec![ca.certificate_der().to_vec()])
         .unwrap_or_default();
-    tls.client_auth = match settings.tls_client_auth {
+    tls.client_auth = match settings.tls.tls_client_auth {
         TlsClientAuth::Optional => ClientAuth::Optional,
         TlsClientAuth::Required => ClientAuth::Required,
     };

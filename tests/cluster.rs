@@ -353,3 +353,48 @@ async fn retained_messages_are_cluster_wide() {
     wait_for_retained(b, 0).await;
     wait_for_retained(a, 0).await;
 }
+
+/// A stream left by an earlier version (message subjects only) gains the catch-up
+/// markers' subjects at start, each instance's markers land in it, and messages still
+/// cross once each to a subscriber of `#`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_stream_gains_the_marker_subjects() {
+    use async_nats::jetstream::{self, stream};
+    let nats = nats();
+    let bus = async_nats::connect(nats_url(&nats)).await.expect("NATS");
+    let js = jetstream::new(bus);
+    let older = stream::Config {
+        name: "magnetite_messages".into(),
+        subjects: vec!["mqtt.>".into()],
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    js.create_stream(older).await.expect("the older stream");
+    let instances = open_instances(&nats, 2);
+    let (a, b) = (&instances[0], &instances[1]);
+    let mut everything = subscriber(b, "all", "#", None).await;
+    wait_for_subscriptions(b, 1).await;
+    let markers = "%markers.magnetite_messages.>";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut stream = js.get_stream("magnetite_messages").await.expect("stream");
+        let info = stream.info().await.expect("stream info");
+        let (subjects, stored) = (&info.config.subjects, info.state.messages);
+        // Nothing was published yet: whatever the stream holds is markers.
+        if subjects.iter().any(|s| s == markers) && stored >= 4 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no markers stored: subjects {subjects:?}, {stored} messages"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let payloads = numbered("m", 3);
+    publish(a, "p", "x/y", QoS::AtLeastOnce, &payloads, None).await;
+    assert_once_each(
+        &received(&mut everything, 3).await,
+        &payloads,
+        "`#` on the other instance",
+    );
+}

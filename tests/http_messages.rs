@@ -418,9 +418,8 @@ fn opt_in_stores_only_channels_that_ask() {
 
 #[test]
 fn messages_are_stored_in_postgresql_with_messages_db() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pg = magnetite_testkit::servers::postgres(dir.path());
-    let url = magnetite_testkit::servers::postgres_url(&pg);
+    let pg = magnetite_testkit::servers::scratch_postgres();
+    let url = pg.url.clone();
     let server = platform::server(&["--messages-store", "all", "--messages-db", &url]);
     let api = Api::admin(&server);
     let f = platform::fleet(&api, "pg");

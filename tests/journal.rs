@@ -187,9 +187,8 @@ fn a_clients_journal_lists_its_life_in_order_with_paging_and_filters() {
 
 #[test]
 fn the_journal_works_the_same_on_postgresql() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pg = magnetite_testkit::servers::postgres(dir.path());
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let pg = magnetite_testkit::servers::scratch_postgres();
+    let url = pg.url.clone();
     journal_lifecycle(&["--database-url", &url]);
 }
 

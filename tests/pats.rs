@@ -218,9 +218,8 @@ fn reset_revoke_delete_and_expiry_take_effect_at_once() {
 /// The same on PostgreSQL: every statement of the PAT store runs on both engines.
 #[test]
 fn pats_work_on_postgresql() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pg = magnetite_testkit::servers::postgres(dir.path());
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let pg = magnetite_testkit::servers::scratch_postgres();
+    let url = pg.url.clone();
     let t = two_tenants(&["--database-url", &url]);
     lifecycle(&t);
     let (id, _) = device_reader(&t);

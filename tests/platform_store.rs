@@ -11,9 +11,8 @@ use platform::{device_pub, fleet, Api};
 
 #[test]
 fn platform_on_postgresql_survives_a_restart() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pg = magnetite_testkit::servers::postgres(dir.path());
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let pg = magnetite_testkit::servers::scratch_postgres();
+    let url = pg.url.clone();
     let server = platform::server(&["--database-url", &url]);
     let api = Api::admin(&server);
     let f = fleet(&api, "pg");

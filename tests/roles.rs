@@ -17,7 +17,7 @@ mod creator;
 mod matrix;
 #[path = "roles/pairs.rs"]
 mod pairs;
-#[path = "roles/rows.rs"]
+#[path = "roles/rows/mod.rs"]
 mod rows;
 
 use platform::Api;

@@ -289,9 +289,8 @@ fn entity_members_include_everyone_reaching_the_entity_through_groups_and_the_do
 /// The same on PostgreSQL: the members query is built per entity and runs on both.
 #[test]
 fn entity_members_reaching_the_entity_on_postgresql() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pg = magnetite_testkit::servers::postgres(dir.path());
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let pg = magnetite_testkit::servers::scratch_postgres();
+    let url = pg.url.clone();
     members_reaching_the_entity(&two_tenants(&["--database-url", &url]));
 }
 

@@ -210,9 +210,8 @@ fn check_channel_and_group_filters(mine: &Tenant, other: &Tenant) {
 /// not): d1 lists clients, d2 channels and groups, each the other's foreigner.
 #[test]
 fn filters_hold_on_postgresql() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pg = magnetite_testkit::servers::postgres(dir.path());
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let pg = magnetite_testkit::servers::scratch_postgres();
+    let url = pg.url.clone();
     let t = tenants::two_tenants(&["--database-url", &url]);
     check_user_filters(&t);
     check_client_filters(&t.d1, &t.d2);

@@ -34,19 +34,19 @@ use magnetite_broker::{BrokerHandle, Message};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::durable;
 use crate::link::{ClusterStats, ForwardBacklog, Interest, ShareTarget, Want};
 use crate::recent::RecentIds;
 use crate::retained::{self, RetainedPut};
 use crate::subject::SubjectScheme;
 use crate::wire;
+use crate::{catch_up, durable};
 
 /// Received messages waiting to be routed; a full queue makes the subscription readers
 /// wait (and NATS then drops for this slow consumer, as it does for any).
 pub(crate) const INBOUND_QUEUE_LEN: usize = 8192;
 /// How many recent message ids are remembered to drop copies (~6 MB): copies of one
-/// message are at most a few subscription buffers apart, or a catch-up's lag
-/// (`durable::CHECKPOINT_LAG` seconds) apart.
+/// message are at most a few subscription buffers apart, or a catch-up's re-read apart
+/// (from the older of `checkpoints::KEPT` markers, `catch_up::MARKER_EVERY` apart).
 const DEDUP_WINDOW: usize = 131_072;
 /// Longest wait for the server to confirm new subscriptions before trying again.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -222,6 +222,11 @@ async fn read(
     inbound: mpsc::Sender<Inbound>,
 ) {
     while let Some(message) = subscriber.next().await {
+        // A wildcard first level (`#` is `>` with the Magistrala scheme) matches the
+        // catch-up's markers too: they are never messages.
+        if catch_up::is_marker(&message.subject) {
+            continue;
+        }
         let item = Inbound {
             payload: message.payload,
             route: route.clone(),

@@ -15,11 +15,13 @@
 //!   never waits for JetStream itself.
 //! - Receiving: instances keep their interest-based core subscriptions (a subject the
 //!   stream captures is still delivered to core subscribers), so the stream costs no
-//!   latency. Each instance samples the stream's last sequence every [`CHECKPOINT_EVERY`]
-//!   while its NATS connection stays up; after a reconnection it reads the stream from
-//!   the sample [`CHECKPOINT_LAG`] intervals back (an ordered consumer) and hands the QoS 1/2 messages to the local
-//!   router, whose duplicate filter ([`crate::recent`], by origin + sequence) drops what
-//!   core delivery already brought.
+//!   latency. After a reconnection or a slow-consumer drop an instance reads the stream
+//!   (an ordered consumer) between two markers of its own ([`crate::catch_up`]): from the
+//!   last checkpoint, before which everything stored reached it, to an end marker
+//!   published once its subscriptions are back, after which everything stored reaches
+//!   it by core delivery. It hands the QoS 1/2 messages to the local router, whose
+//!   duplicate filter ([`crate::recent`], by origin + sequence) drops what core delivery
+//!   already brought.
 //! - The stream (file storage) captures every subject of the bus, so QoS 0 messages are
 //!   stored too (JetStream captures by subject); a catch-up skips them: QoS 0 stays at
 //!   most once.
@@ -27,35 +29,26 @@
 //! The guarantee: a QoS 1/2 message PUBACKed on instance A reaches the matching plain
 //! subscribers of every other instance unless A dies (or its forward queue overflows,
 //! counted) before JetStream acknowledged it, or it leaves the stream (age, bytes) before
-//! the receiving instance reconnects. Shared subscription groups are served by NATS queue
-//! groups, which only reach connected instances: a catch-up does not replay to them.
+//! the receiving instance reconnects, or (on a cluster of NATS servers) routes lag by
+//! more than the catch-up's slack ([`crate::catch_up`] says how much). Shared
+//! subscription groups are served by NATS queue groups, which only reach connected
+//! instances: a catch-up does not replay to them.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, stream};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
-use tokio::sync::mpsc;
 
-use crate::bus::{Inbound, Route};
+use crate::catch_up::markers_subject;
 use crate::link::ClusterStats;
 use crate::subject::SubjectScheme;
 
 /// QoS 1/2 messages published and not yet acknowledged by JetStream, at most.
 pub(crate) const MAX_UNACKED: usize = 4096;
-/// How often the stream's last sequence is sampled (the catch-up starts there, so the
-/// duplicate filter must remember at least this long's worth of received messages).
-pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-/// How many samples back a catch-up starts (see `catch_up_after_reconnects`): the
-/// duplicate filter must remember this many intervals' worth of received messages.
-const CHECKPOINT_LAG: usize = 3;
-/// Longest wait for the next stored message during a catch-up.
-const CATCH_UP_IDLE: Duration = Duration::from_secs(5);
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -83,7 +76,8 @@ impl Default for StreamSettings {
 fn stream_config(settings: &StreamSettings, scheme: SubjectScheme) -> stream::Config {
     stream::Config {
         name: settings.name.clone(),
-        subjects: vec![scheme.every_subject()],
+        // The messages, and the catch-up's markers (`crate::catch_up`).
+        subjects: vec![scheme.every_subject(), markers_subject(&settings.name)],
         storage: stream::StorageType::File,
         max_age: settings.max_age,
         max_bytes: settings.max_bytes,
@@ -100,7 +94,10 @@ async fn ensure_stream(
 ) -> Result<(), async_nats::Error> {
     let mut stream = js.get_or_create_stream(config.clone()).await?;
     let current = &stream.info().await?.config;
-    if current.max_age != config.max_age || current.max_bytes != config.max_bytes {
+    let changed = current.max_age != config.max_age
+        || current.max_bytes != config.max_bytes
+        || current.subjects != config.subjects;
+    if changed {
         js.update_stream(config).await?;
     }
     Ok(())
@@ -188,121 +185,4 @@ pub(crate) async fn publish(
                 .await;
         }
     })
-}
-
-/// Samples the stream's last sequence while the connection stays up and, after each
-/// reconnection or slow-consumer drop (`gaps`), reads what was stored since the last
-/// sample into `inbound`.
-pub(crate) async fn catch_up_after_reconnects(
-    client: async_nats::Client,
-    stream_name: String,
-    inbound: mpsc::Sender<Inbound>,
-    stats: Arc<ClusterStats>,
-    gaps: Arc<AtomicU64>,
-) {
-    let js = jetstream::new(client.clone());
-    // A reconnection or a slow-consumer drop: either way core delivery may have missed
-    // messages, and the stream has them.
-    let connects =
-        || client.statistics().connects.load(Ordering::Relaxed) + gaps.load(Ordering::Relaxed);
-    // The last CHECKPOINT_LAG samples, oldest first; a catch-up starts at the oldest.
-    // Why not the newest: a sample is what the stream has *stored*, and messages stored
-    // just before it may still be on their way to us (in the server's pending buffer for
-    // this connection, in the socket) when the connection drops or the server cuts us as
-    // a slow consumer — seen under disk load in CI, where the newest sample lost a few
-    // hundred PUBACKed messages. Starting a few seconds back re-reads what core delivery
-    // already brought; the duplicate filter drops those.
-    let mut samples: VecDeque<u64> = VecDeque::with_capacity(CHECKPOINT_LAG + 1);
-    let mut generation = connects();
-    loop {
-        tokio::time::sleep(CHECKPOINT_EVERY).await;
-        let now = connects();
-        if now != generation {
-            let Some(from) = samples.front().copied() else {
-                generation = now;
-                continue;
-            };
-            match catch_up(&client, &js, &stream_name, from, &inbound).await {
-                Ok(()) => {
-                    stats.catch_ups.fetch_add(1, Ordering::Relaxed);
-                    // Kept as the oldest sample: the next drop re-reads from here too
-                    // until newer samples have aged past the lag.
-                    generation = now;
-                }
-                Err(err) => {
-                    tracing::warn!(%err, "cluster: catch-up from the stream failed, retrying")
-                }
-            }
-            continue;
-        }
-        // A sample counts only if no reconnection happened around it: a reconnection
-        // must first be caught up from the samples before it.
-        if let Ok(last) = last_sequence(&js, &stream_name).await {
-            if connects() == generation {
-                samples.push_back(last);
-                if samples.len() > CHECKPOINT_LAG {
-                    samples.pop_front();
-                }
-            }
-        }
-    }
-}
-
-async fn last_sequence(js: &jetstream::Context, name: &str) -> Result<u64, async_nats::Error> {
-    let stream = js.get_stream(name).await?;
-    Ok(stream.cached_info().state.last_sequence)
-}
-
-/// Reads the stream after `from` up to its last message at the start.
-async fn catch_up(
-    client: &async_nats::Client,
-    js: &jetstream::Context,
-    name: &str,
-    from: u64,
-    inbound: &mpsc::Sender<Inbound>,
-) -> Result<(), async_nats::Error> {
-    // Our subscriptions are back on the server before the end is read: what is stored
-    // later arrives by core delivery.
-    client.flush().await?;
-    let stream = js.get_stream(name).await?;
-    let last = stream.cached_info().state.last_sequence;
-    // A stream that began again (a NATS with a new store) holds only messages stored
-    // since: all of them are new to us.
-    let from = if last < from { 0 } else { from };
-    if last == from {
-        return Ok(());
-    }
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: from + 1,
-            },
-            ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
-    let mut read = 0u64;
-    loop {
-        let next = tokio::time::timeout(CATCH_UP_IDLE, messages.next()).await;
-        let Ok(Some(message)) = next else {
-            return Err("the stream stopped before its last message".into());
-        };
-        let message = message?;
-        let sequence = message.info()?.stream_sequence;
-        read += 1;
-        let item = Inbound {
-            payload: message.payload.clone(),
-            route: Route::CatchUp,
-        };
-        if inbound.send(item).await.is_err() || sequence >= last {
-            break;
-        }
-    }
-    tracing::info!(
-        from,
-        last,
-        read,
-        "cluster: caught up from the message stream"
-    );
-    Ok(())
 }

@@ -14,8 +14,9 @@
 //!   acknowledges it; receivers catch up from the stream after a NATS outage
 //!   ([`durable`] says why a stream rather than end-to-end acknowledgements). A message
 //!   PUBACKed on instance A reaches the matching subscribers on instance B unless A dies
-//!   before JetStream acknowledged it, or it
-//!   leaves the stream (`--cluster-stream-max-age`/`-max-bytes`) before B reconnects.
+//!   before JetStream acknowledged it, or it leaves the stream
+//!   (`--cluster-stream-max-age`/`-max-bytes`) before B reconnects (on a cluster of NATS
+//!   servers, also if routes lag by more than the catch-up's slack: [`durable`]).
 //!   A full forward queue does not drop QoS 1/2: the publisher waits for room before
 //!   it is read further ([`link`]'s `ForwardBacklog`), so a NATS outage slows QoS 1/2
 //!   publishers once the queue is full.
@@ -38,6 +39,8 @@
 //! - Sessions have one owner cluster-wide ([`sessions`], the engine's second door).
 
 mod bus;
+mod catch_up;
+mod checkpoints;
 mod durable;
 mod link;
 mod recent;
@@ -141,13 +144,17 @@ impl Cluster {
             self.stream.clone(),
             scheme,
         ));
-        tokio::spawn(durable::catch_up_after_reconnects(
-            client.clone(),
-            self.stream.name.clone(),
-            inbound_tx.clone(),
-            Arc::clone(&stats),
-            Arc::clone(&self.gaps),
-        ));
+        let catch_up = catch_up::CatchUpTask {
+            clients: self.clients.clone(),
+            stream: self.stream.name.clone(),
+            instance_id: self.instance_id.clone(),
+            inbound: inbound_tx.clone(),
+            stats: Arc::clone(&stats),
+            gaps: Arc::clone(&self.gaps),
+        };
+        // Subscriptions start after the first checkpoint (see `catch_up`).
+        let (ready, subscriptions_may_start) = tokio::sync::oneshot::channel();
+        tokio::spawn(catch_up.run(ready));
         tokio::spawn(retained::mirror(
             client.clone(),
             puts_rx,
@@ -168,12 +175,16 @@ impl Cluster {
             durable::stream_ready(&client, &stream_name, durable::STREAM_WAIT).await;
             forward.await
         });
-        tokio::spawn(bus::follow_interest(
+        let follow = bus::follow_interest(
             self.clients,
             Arc::clone(&self.link.interest),
             inbound_tx,
             Arc::clone(&stats),
-        ));
+        );
+        tokio::spawn(async move {
+            let _ = subscriptions_may_start.await;
+            follow.await
+        });
         tokio::spawn(bus::deliver(inbound_rx, broker, self.instance_id, stats));
     }
 }

@@ -88,6 +88,13 @@ impl SubjectScheme {
     }
 }
 
+/// `level` escaped as one NATS token (an instance id in a marker subject, say).
+pub(crate) fn escape_token(level: &str) -> String {
+    let mut token = String::with_capacity(level.len());
+    escape_level(level, &mut token);
+    token
+}
+
 fn escape_level(level: &str, out: &mut String) {
     if level.is_empty() {
         out.push('%');

@@ -334,6 +334,28 @@ pub fn postgres_url(server: &Server) -> String {
     format!("postgres://postgres@127.0.0.1:{}/postgres", server.port)
 }
 
+/// PostgreSQL in a temporary directory of its own, for a test that wants one database
+/// and nothing else of the directory: the server stops, then the directory goes, when
+/// this is dropped (fields drop in order).
+pub struct ScratchPostgres {
+    pub server: Server,
+    /// [`postgres_url`] of the server.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A [`ScratchPostgres`]: [`postgres`] in a new temporary directory.
+pub fn scratch_postgres() -> ScratchPostgres {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = postgres(dir.path());
+    let url = postgres_url(&server);
+    ScratchPostgres {
+        server,
+        url,
+        _dir: dir,
+    }
+}
+
 /// PostgreSQL 15 on a free port (`initdb` in `dir`, run as the `postgres` user);
 /// the URL is [`postgres_url`].
 pub fn postgres(dir: &Path) -> Server {

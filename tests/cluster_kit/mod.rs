@@ -5,8 +5,11 @@
 #![allow(dead_code)]
 
 mod backing;
+mod stream_probe;
 #[allow(unused_imports)]
 pub use backing::*;
+#[allow(unused_imports)]
+pub use stream_probe::where_missing;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

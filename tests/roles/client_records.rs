@@ -1,7 +1,7 @@
 //! Bootstrap configs and certificates are their client's: the lists show the records of
 //! the clients the caller may read (totals to match), a config's channels need the
 //! channel's `connect_to_client`, and taking a role away takes the access away at once.
-//! Each single-record route's allow/deny is a row of the matrix (`rows.rs`).
+//! Each single-record route's allow/deny is a row of the matrix (`rows/client.rs`).
 
 use super::{grant, new_user, platform, tenant, tenant_with_erin};
 use platform::{Api, Device};

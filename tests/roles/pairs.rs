@@ -1,11 +1,12 @@
 //! The authorization matrix of the routes that decide by actions on two entities
-//! ([`pair_rows`]: connections, a group's children, a create into a group): each row
-//! with both actions held directly, through the group above, through the domain; with
-//! only one of the two (either one) and with neither. Only both pass.
+//! ([`pair_rows`]: connections, a group's children, a create into a group, moving an
+//! entity into or out of a group): each row with both actions held directly, through
+//! the group above, through the domain; with only one of the two (either one) and with
+//! neither. Only both pass.
 
 use super::matrix::{granted_as, Via};
-use super::rows::{pair_rows, PairRow};
-use super::{grant, id_of, new_user, platform, tenant, Tenant};
+use super::rows::{pair_rows, Nesting, PairRow};
+use super::{grant, group_of, id_of, platform, tenant_with_erin, Tenant};
 use platform::Api;
 use serde_json::{json, Value};
 
@@ -42,6 +43,32 @@ impl Stage {
         id_of(&self.t.owner.expect("POST", &path, Some(body), 201))
     }
 
+    /// The row's two entities, each with the group it is in: `{id}` (the domain for a
+    /// domain row) and `{other}`, made as the row's [`Nesting`] says.
+    fn entities(&self, pair: &PairRow, n: usize) -> (String, String, String, String) {
+        let (kind, other_kind) = (pair.row.0, pair.other.0);
+        let g = &self.g;
+        let first = |parent: &str| match kind {
+            "domain" => self.t.d.clone(),
+            _ => self.entity(kind, parent, n),
+        };
+        match pair.nesting {
+            Nesting::Beside => {
+                let (id, other) = (first(g), self.entity(other_kind, g, n));
+                (id, g.clone(), other, g.clone())
+            }
+            Nesting::OtherInId => {
+                let id = first(g);
+                let other = self.entity(other_kind, &id, n);
+                (id.clone(), g.clone(), other, id)
+            }
+            Nesting::IdInOther => {
+                let other = self.entity(other_kind, g, n);
+                (first(&other), other.clone(), other, g.clone())
+            }
+        }
+    }
+
     /// Gives the user `need`'s action through `via`; the role's entity path and id.
     fn give(&self, need: &Need<'_>, via: Via, n: usize) -> (String, String) {
         let d = &self.t.d;
@@ -61,20 +88,12 @@ impl Stage {
 fn run(stage: &Stage, pair: &PairRow, via: Via, held: Held, n: usize) {
     let (kind, method, path, body, action, ok) = &pair.row;
     let d = &stage.t.d;
-    let first = match *kind {
-        "domain" => d.clone(),
-        _ => stage.entity(kind, &stage.g, n),
-    };
-    let other_parent = match pair.other_under_id {
-        true => first.clone(),
-        false => stage.g.clone(),
-    };
-    let other = stage.entity(pair.other.0, &other_parent, n);
+    let (first, first_parent, other, other_parent) = stage.entities(pair, n);
     let needs = [
         Need {
             kind,
             id: first.clone(),
-            parent: Some(stage.g.clone()),
+            parent: Some(first_parent),
             action,
         },
         Need {
@@ -128,22 +147,14 @@ fn run(stage: &Stage, pair: &PairRow, via: Via, held: Held, n: usize) {
 fn routes_deciding_by_two_entities_need_both_actions() {
     let server = platform::server(&[]);
     let admin = Api::admin(&server);
-    let t = tenant(&admin, "owner@example.com", "farm");
-    let (user_id, user) = new_user(&admin, "pairs@example.com");
-    // In the domain through a role that holds no action.
-    grant(
-        &t.owner,
-        &format!("/domains/{}", t.d),
-        "everyone",
-        &[],
-        &[&user_id],
-    );
-    let g = id_of(&t.owner.expect(
-        "POST",
-        &format!("/{}/groups", t.d),
-        Some(json!({"name": "g"})),
-        201,
-    ));
+    // The user is in the domain through a role that holds no action.
+    let (t, user_id, user) = tenant_with_erin(&admin);
+    let g = group_of(&t, "g", None);
+    // `g` lets anything leave it: the rows that move an entity out of `g` into
+    // `{other}` or `{id}` test the entity's action and the new group's; the group left
+    // has its own test (`leaving_or_moving_out_of_a_group_...`).
+    let on = format!("/{}/groups/{g}", t.d);
+    grant(&t.owner, &on, "lets-go", &["set_child"], &[&user_id]);
     let stage = Stage {
         t,
         user_id,
@@ -167,24 +178,9 @@ fn routes_deciding_by_two_entities_need_both_actions() {
 fn a_refused_child_moves_no_child() {
     let server = platform::server(&[]);
     let admin = Api::admin(&server);
-    let t = tenant(&admin, "owner@example.com", "farm");
+    let (t, erin, erin_api) = tenant_with_erin(&admin);
     let d = &t.d;
-    let (erin, erin_api) = new_user(&admin, "erin@example.com");
-    grant(
-        &t.owner,
-        &format!("/domains/{d}"),
-        "everyone",
-        &[],
-        &[&erin],
-    );
-    let group = |name: &str| {
-        id_of(&t.owner.expect(
-            "POST",
-            &format!("/{d}/groups"),
-            Some(json!({"name": name})),
-            201,
-        ))
-    };
+    let group = |name: &str| group_of(&t, name, None);
     let (parent, movable, fixed) = (group("parent"), group("movable"), group("fixed"));
     let give = |on: &str, action: &str| {
         grant(
@@ -231,4 +227,71 @@ fn a_refused_child_moves_no_child() {
         Some(json!({"children_ids": many})),
         400,
     );
+}
+
+#[test]
+fn leaving_or_moving_out_of_a_group_needs_the_group_and_a_refusal_changes_nothing() {
+    let server = platform::server(&[]);
+    let admin = Api::admin(&server);
+    let (t, erin, erin_api) = tenant_with_erin(&admin);
+    let d = &t.d;
+    let give = |on: String, action: &str| grant(&t.owner, &on, action, &[action], &[&erin]);
+    let (hall, yard) = (group_of(&t, "hall", None), group_of(&t, "yard", None));
+    let wing = group_of(&t, "wing", Some(&hall));
+    let inside = t.owner.client_in(d, "in", &hall).id;
+    let moving = t.owner.client_in(d, "moving", &hall).id;
+    let loose = t.owner.client(d, "loose").id;
+    for client in [&inside, &moving, &loose] {
+        give(format!("/{d}/clients/{client}"), "set_parent_group");
+    }
+    give(format!("/{d}/groups/{wing}"), "set_parent");
+    give(format!("/{d}/groups/{yard}"), "set_child");
+    let parent_of = |path: String, field: &str| {
+        let entity = t.owner.expect("GET", &path, None, 200);
+        entity[field].as_str().map(str::to_string)
+    };
+    let client_path = |id: &str| format!("/{d}/clients/{id}");
+    let (leave, move_client) = (
+        format!("/{d}/clients/{inside}/parent"),
+        format!("/{d}/clients/{moving}/parent"),
+    );
+    let into_yard = json!({"parent_id": yard});
+    let wing_to_yard = json!({"children_ids": [wing]});
+    let yard_children = format!("/{d}/groups/{yard}/children");
+    // Erin may move them and fill `yard`, but holds nothing on `hall`: nothing leaves
+    // it, neither taken out nor moved into `yard`.
+    for (method, path, body) in [
+        ("DELETE", &leave, None),
+        ("POST", &move_client, Some(into_yard.clone())),
+        ("POST", &yard_children, Some(wing_to_yard.clone())),
+    ] {
+        let refused = erin_api.expect(method, path, body, 403);
+        assert!(refused["message"].is_string(), "{path}: {refused}");
+    }
+    for path in [client_path(&inside), client_path(&moving)] {
+        assert_eq!(parent_of(path, "parent_group_id"), Some(hall.clone()));
+    }
+    let wing_path = format!("/{d}/groups/{wing}");
+    assert_eq!(
+        parent_of(wing_path.clone(), "parent_id"),
+        Some(hall.clone())
+    );
+    // A client in no group asks no group.
+    erin_api.expect(
+        "DELETE",
+        &format!("{}/parent", client_path(&loose)),
+        None,
+        204,
+    );
+    // With `hall`'s consent they go.
+    give(format!("/{d}/groups/{hall}"), "set_child");
+    erin_api.expect("DELETE", &leave, None, 204);
+    erin_api.expect("POST", &move_client, Some(into_yard), 200);
+    erin_api.expect("POST", &yard_children, Some(wing_to_yard), 201);
+    assert_eq!(parent_of(client_path(&inside), "parent_group_id"), None);
+    assert_eq!(
+        parent_of(client_path(&moving), "parent_group_id"),
+        Some(yard.clone())
+    );
+    assert_eq!(parent_of(wing_path, "parent_id"), Some(yard));
 }

@@ -1,8 +1,9 @@
 //! Command line, environment and config file for `magnetite`.
 //!
-//! Every setting of `serve` is written once, as a field of [`Settings`] (or of the
-//! [`Storage`] group it flattens, which `certs` shares): its flag, its environment
-//! variable `MAGNETITE_<NAME>`, its default and its parser. Clap layers
+//! Every setting of `serve` is written once, as a field of [`Settings`] or of a group
+//! it flattens (the [`Storage`] group, which `certs` shares; a file each for overload
+//! protection, event consumers, mail and TLS; the bridges' in `crate::bridges`): its
+//! flag, its environment variable `MAGNETITE_<NAME>`, its default and its parser. Clap layers
 //! flag > variable > default; [`crate::config_file`] slots the optional TOML file
 //! (`--config`, keys as the flag names) between the variable and the default, parsing its
 //! values with the same parsers, so a value means the same wherever it is written.
@@ -10,6 +11,14 @@
 //! and `secrets`: keys and the admin password come from the environment only
 //! ([`Secrets`]). URLs that may carry a password (`--smtp-url`, `--event-store`) are
 //! settings whose values are kept as `SecretString` and never shown.
+
+mod consumers;
+mod mail;
+mod overload;
+mod parsers;
+#[cfg(test)]
+mod tests;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +28,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::secrets::{parse_secret, Secrets};
+pub use consumers::ConsumerSettings;
+pub use mail::MailSettings;
+pub use overload::OverloadSettings;
+use parsers::{at_least_a_millisecond, at_least_a_second, at_least_one, certificate_ttl, duration};
+pub use tls::{TlsClientAuth, TlsSettings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -98,15 +112,6 @@ pub enum CertsAction {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum TlsClientAuth {
-    /// Client certificates are verified when sent; password logins still work.
-    #[default]
-    Optional,
-    /// The TLS handshake fails without a client certificate.
-    Required,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
     /// Devices authenticate against the platform's clients store (the default).
@@ -161,7 +166,7 @@ pub struct Settings {
     #[command(flatten)]
     pub storage: Storage,
     #[command(flatten)]
-    pub overload: crate::cli_overload::OverloadSettings,
+    pub overload: OverloadSettings,
     /// Who may connect
     #[arg(long, env = "MAGNETITE_AUTH", value_enum, default_value_t = AuthMode::Platform)]
     pub auth: AuthMode,
@@ -296,76 +301,16 @@ pub struct Settings {
     /// declares; for Kaa events and the journal), at least 1
     #[arg(long, env = "MAGNETITE_KAA_MAX_ENDPOINTS", default_value = "1000", value_parser = at_least_one)]
     pub kaa_max_endpoints: usize,
-    /// Event consumers: unacknowledged deliveries come again after this (e.g. 30s)
-    #[arg(long, env = "MAGNETITE_CONSUMER_ACK_WAIT", default_value = "30s", value_parser = duration)]
-    pub consumer_ack_wait: Duration,
-    /// Event consumers not fetched for this long are deleted (e.g. 7d)
-    #[arg(long, env = "MAGNETITE_CONSUMER_EXPIRY", default_value = "7d", value_parser = duration)]
-    pub consumer_expiry: Duration,
-    /// Keep-alive interval of consumer streams (SSE comment, WebSocket ping)
-    #[arg(long, env = "MAGNETITE_CONSUMER_KEEPALIVE", default_value = "30s", value_parser = at_least_a_millisecond)]
-    pub consumer_keepalive: Duration,
-    /// Most event consumers one user may hold
-    #[arg(long, env = "MAGNETITE_CONSUMER_MAX_PER_USER", default_value_t = 100)]
-    pub consumer_max_per_user: u64,
-    /// Most unacknowledged deliveries per event consumer
-    #[arg(long, env = "MAGNETITE_CONSUMER_MAX_PENDING", default_value_t = 10_000)]
-    pub consumer_max_pending: u64,
-    /// Most open event-consumer streams (SSE and WebSocket) per user; more get 429
-    #[arg(
-        long,
-        env = "MAGNETITE_CONSUMER_MAX_STREAMS_PER_USER",
-        default_value_t = 10
-    )]
-    pub consumer_max_streams_per_user: u64,
-    /// Most open event-consumer streams on this instance in all; more get 429
-    #[arg(long, env = "MAGNETITE_CONSUMER_MAX_STREAMS", default_value_t = 1000)]
-    pub consumer_max_streams: u64,
-    /// SMTP server for password-reset mail: smtp://[user:pass@]host[:port][?tls=required]
-    /// or smtps://...; without it the mail is written to <data dir>/mail
-    #[arg(long, env = "MAGNETITE_SMTP_URL", hide_env_values = true, value_parser = parse_secret)]
-    pub smtp_url: Option<SecretString>,
-    /// Base URL of links in mail, e.g. https://iot.example.com (reset links are
-    /// <public url>/password/reset?token=...) [default: http://<HTTP address>, with
-    /// 127.0.0.1 for 0.0.0.0]
-    #[arg(long, env = "MAGNETITE_PUBLIC_URL", value_parser = public_url)]
-    pub public_url: Option<String>,
-    /// Another UI base URL (repeat or comma-separate) that a reset request's Referer
-    /// may choose for the link instead of --public-url (SuperMQ's UI sends Referer)
-    #[arg(long = "ui-host", env = "MAGNETITE_UI_HOSTS", value_delimiter = ',', value_parser = public_url)]
-    pub ui_hosts: Vec<String>,
+    #[command(flatten)]
+    pub consumers: ConsumerSettings,
+    #[command(flatten)]
+    pub mail: MailSettings,
     /// POST /users without a token creates a plain, enabled user (SuperMQ's
     /// MG_USERS_ALLOW_SELF_REGISTER; off by default)
     #[arg(long, env = "MAGNETITE_ALLOW_SELF_REGISTER")]
     pub allow_self_register: bool,
-    /// Sender of password-reset mail
-    #[arg(
-        long,
-        env = "MAGNETITE_SMTP_FROM",
-        default_value = "Magnetite <noreply@localhost>"
-    )]
-    pub smtp_from: String,
-    /// MQTT over TLS, when a certificate is configured
-    #[arg(long, env = "MAGNETITE_MQTTS_ADDR", default_value = "0.0.0.0:8883")]
-    pub mqtts_addr: SocketAddr,
-    /// MQTT over secure WebSocket, path /mqtt, when a certificate is configured
-    #[arg(long, env = "MAGNETITE_WSS_ADDR", default_value = "0.0.0.0:8084")]
-    pub wss_addr: SocketAddr,
-    /// Server certificate chain (PEM); reloaded when the file changes
-    #[arg(long, env = "MAGNETITE_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    /// Server private key (PEM)
-    #[arg(long, env = "MAGNETITE_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
-    /// Extra CAs (PEM) that may sign client certificates; the platform CA always may
-    #[arg(long, env = "MAGNETITE_TLS_CLIENT_CA")]
-    pub tls_client_ca: Option<PathBuf>,
-    /// Client certificates
-    #[arg(long, env = "MAGNETITE_TLS_CLIENT_AUTH", value_enum, default_value_t = TlsClientAuth::Optional)]
-    pub tls_client_auth: TlsClientAuth,
-    /// First run: generate a CA and a server certificate in the data dir (once)
-    #[arg(long, env = "MAGNETITE_TLS_SELF_SIGNED")]
-    pub tls_self_signed: bool,
+    #[command(flatten)]
+    pub tls: TlsSettings,
     /// Unacknowledged personal notifications kept per user (at least 1); more drop
     /// that user's oldest (counted as magnetite_notifications_dropped_total)
     #[arg(long, env = "MAGNETITE_NOTIFICATIONS_MAX_PER_USER", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..))]
@@ -385,10 +330,7 @@ pub struct Settings {
 impl Settings {
     /// Base URL of links in mail: `--public-url`, else the HTTP API's own address.
     pub fn public_url(&self) -> String {
-        match &self.public_url {
-            Some(url) => url.clone(),
-            None => default_public_url(self.http_addr),
-        }
+        self.mail.public_url_or(self.http_addr)
     }
 
     /// The cluster's NATS URL (it may carry a password: only for connecting).
@@ -427,182 +369,11 @@ impl Settings {
         }))
     }
 
-    /// SMTP server of `--smtp-url`, when set (empty counts as unset).
     /// The message store's URL (it may carry a password: only for opening the pool).
     pub fn messages_db_url(&self) -> String {
         match &self.messages_db {
             Some(url) => url.expose_secret().to_string(),
             None => format!("sqlite://{}/messages.db", self.storage.data_dir.display()),
         }
-    }
-
-    pub fn smtp_url(&self) -> Option<&str> {
-        self.smtp_url
-            .as_ref()
-            .map(|url| url.expose_secret())
-            .filter(|url| !url.is_empty())
-    }
-}
-
-/// A duration setting: plain seconds (`"10"`, what every duration setting always took)
-/// or anything `humantime` reads (`"500ms"`, `"24h"`, `"7d"`, `"1h 30m"`).
-fn duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        let secs = text.parse().map_err(|e| format!("{e}"))?;
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(text)
-        .map_err(|_| format!("{text:?} is not a duration: use seconds or e.g. 30s, 10m, 24h, 7d"))
-}
-
-/// A certificate's lifetime, in the certs service's own format (shared with its API).
-fn certificate_ttl(text: &str) -> Result<Duration, String> {
-    magnetite_certs::parse_ttl(text).map_err(|e| e.to_string())
-}
-
-/// A timeout where zero would close every connection at once: refused.
-fn at_least_a_second(text: &str) -> Result<Duration, String> {
-    let value = duration(text)?;
-    if value < Duration::from_secs(1) {
-        return Err("must be at least 1s".into());
-    }
-    Ok(value)
-}
-
-/// An interval that must tick (a keep-alive): zero is refused.
-fn at_least_a_millisecond(text: &str) -> Result<Duration, String> {
-    let value = duration(text)?;
-    if value < Duration::from_millis(1) {
-        return Err("must be at least 1ms".into());
-    }
-    Ok(value)
-}
-
-/// A limit where 0 would mean "refuse everything" rather than "no limit": refused.
-fn at_least_one(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(value) => Ok(value),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// `--public-url`: an absolute http(s) URL with a host, kept without a trailing `/`.
-fn public_url(url: &str) -> Result<String, String> {
-    let url = url.trim().trim_end_matches('/');
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
-            Ok(url.to_string())
-        }
-        _ => Err(format!(
-            "must be http://host[:port][/path] or https://..., got {url:?}"
-        )),
-    }
-}
-
-/// The HTTP API's own address: a wildcard listen address becomes loopback, which
-/// works on the machine itself; anything reachable from elsewhere needs --public-url.
-fn default_public_url(http_addr: SocketAddr) -> String {
-    let ip = match http_addr.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::IpAddr::from([127, 0, 0, 1]),
-        ip if ip.is_unspecified() => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    format!("http://{}", SocketAddr::new(ip, http_addr.port()))
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::{Cli, Command};
-
-    /// Settings that can carry a password (database, event sinks, SMTP) print redacted.
-    #[test]
-    fn durations_take_plain_seconds_and_humantime() {
-        use std::time::Duration;
-        let parsed = |text| super::duration(text);
-        assert_eq!(parsed("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parsed("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        assert_eq!(parsed("24h"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parsed("3600s"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parsed("1h 30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parsed("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parsed("0"), Ok(Duration::ZERO));
-        for bad in ["", "soon", "-5s", "10x", "99999999999999999999"] {
-            assert!(parsed(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn debug_of_the_settings_shows_no_password() {
-        let cli = Cli::try_parse_from([
-            "magnetite",
-            "serve",
-            "--database-url",
-            "postgres://app:hunter2-db@db/magnetite",
-            "--event-store",
-            "rabbitmq-stream://app:hunter2-mq@mq:5552",
-            "--smtp-url",
-            "smtp://mailer:hunter2-smtp@mail",
-            "--messages-db",
-            "postgres://app:hunter2-msgs@db/messages",
-        ]);
-        let cli = cli.unwrap();
-        let shown = format!("{cli:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        let Command::Serve(settings) = cli.command else {
-            panic!("serve");
-        };
-        assert_eq!(
-            settings.storage.database_url(),
-            "postgres://app:hunter2-db@db/magnetite"
-        );
-        assert_eq!(
-            settings.event_stores(),
-            ["rabbitmq-stream://app:hunter2-mq@mq:5552"]
-        );
-        assert_eq!(settings.smtp_url(), Some("smtp://mailer:hunter2-smtp@mail"));
-        assert_eq!(
-            settings.messages_db_url(),
-            "postgres://app:hunter2-msgs@db/messages"
-        );
-    }
-
-    #[test]
-    fn messages_are_stored_on_opt_in_in_their_own_sqlite_file_by_default() {
-        let cli = Cli::try_parse_from(["magnetite", "serve", "--data-dir", "/var/lib/m"]);
-        let Command::Serve(settings) = cli.unwrap().command else {
-            panic!("serve");
-        };
-        assert_eq!(settings.messages_store, super::MessagesStoreMode::OptIn);
-        assert_eq!(
-            settings.messages_db_url(),
-            "sqlite:///var/lib/m/messages.db"
-        );
-        assert_eq!(
-            settings.messages_retention,
-            std::time::Duration::from_secs(30 * 86_400)
-        );
-    }
-
-    #[test]
-    fn the_cluster_link_is_off_by_default_and_its_url_kept_secret() {
-        let serve = |extra: &[&str]| {
-            let args = ["magnetite", "serve"].iter().chain(extra).copied();
-            let cli = Cli::try_parse_from(args).unwrap();
-            assert!(!format!("{cli:?}").contains("hunter2"));
-            let Command::Serve(settings) = cli.command else {
-                panic!("serve");
-            };
-            settings.cluster_nats().map(str::to_string)
-        };
-        assert_eq!(serve(&[]), None);
-        let url = "nats://bus:hunter2-nats@nats:4222";
-        assert_eq!(serve(&["--cluster-nats", url]).as_deref(), Some(url));
     }
 }
