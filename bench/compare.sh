@@ -4,6 +4,7 @@
 #
 #   bash bench/compare.sh            # ~6 minutes; reports in bench/results/<timestamp>/
 #   DURATION=5 bash bench/compare.sh # shorter runs
+#   bash bench/compare.sh qos0 qos1  # only the scenarios whose name starts so
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -24,8 +25,18 @@ SCENARIOS=(
   "idle-$IDLE_CLIENTS|idle --clients $IDLE_CLIENTS --concurrency 500"
 )
 
+# wanted <name>: true when no name prefix was given or <name> starts with one of them.
+PREFIXES=("$@")
+wanted() {
+  [ ${#PREFIXES[@]} -eq 0 ] && return 0
+  local prefix
+  for prefix in "${PREFIXES[@]}"; do [[ $1 == "$prefix"* ]] && return 0; done
+  return 1
+}
+
 for entry in "${SCENARIOS[@]}"; do
   name=${entry%%|*}; args=${entry#*|}
+  wanted "$name" || continue
   for broker in magnetite mosquitto; do
     start_broker $broker $broker
     # shellcheck disable=SC2086

@@ -23,14 +23,7 @@ kill -TERM "$PID"; wait "$PID" || true
 TOPIC="m/$DOMAIN/c/$CHANNEL/{id}"
 
 # Mosquitto's password file for the same accounts (its PBKDF2-SHA512 `$7$` format).
-python3 - "$OUT/credentials.csv" >"$OUT/mosquitto.passwd" <<'PY'
-import base64, hashlib, os, sys
-for line in open(sys.argv[1]):
-    _, user, password = line.strip().split(",", 2)
-    salt = os.urandom(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 101)
-    print(f"{user}:$7$101${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}")
-PY
+mosquitto_passwd "$OUT/credentials.csv" >"$OUT/mosquitto.passwd"
 
 run_platform() {
   local label=$1

@@ -14,6 +14,19 @@ prepare_run() {
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 }
 
+# mosquitto_passwd <credentials.csv>: mosquitto's password file (its PBKDF2-SHA512 `$7$`
+# format) for the accounts of a `magnetite-loadtest --credentials` file, on stdout.
+mosquitto_passwd() {
+  python3 - "$1" <<'PY'
+import base64, hashlib, os, sys
+for line in open(sys.argv[1]):
+    _, user, password = line.strip().split(",", 2)
+    salt = os.urandom(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 101)
+    print(f"{user}:$7$101${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}")
+PY
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_broker <label> magnetite|mosquitto [magnetite flags | extra mosquitto.conf lines]

@@ -119,6 +119,7 @@ impl<H: Hooks> Broker<H> {
         let slot_waiters = Semaphore::new(config.max_connections.min(MAX_SLOT_WAITERS));
         let admission = Arc::new(Admission::new(&config.overload));
         admission::start_sampler(&admission, shutdown.subscribe());
+        let parking = ParkingLot::new(config.release_free_memory);
         Broker {
             shared: Arc::new(Shared {
                 config,
@@ -134,7 +135,7 @@ impl<H: Hooks> Broker<H> {
                 slot_waiters,
                 shutdown,
                 tasks: TaskTracker::new(),
-                parking: ParkingLot::default(),
+                parking,
                 tap: OnceLock::new(),
                 bridge: OnceLock::new(),
                 admission,

@@ -52,6 +52,13 @@ pub struct BrokerConfig {
     /// gives up its task until its socket, a delivery, a kick, its keep-alive or
     /// shutdown needs it (`connection::park`); `None` never parks.
     pub park_idle_after: Option<Duration>,
+    /// Called (off the workers, at most once a second) after a wave of parks to give the
+    /// allocator's free pages back: by default glibc's `malloc_trim`
+    /// ([`crate::memory::release_free_memory`]). `None` for a process whose only
+    /// allocator returns them by itself. The `magnetite` binary keeps the default: its
+    /// Rust heap is jemalloc's (purged by its background thread) but SQLite and the other
+    /// C libraries still allocate from glibc, whose holes only `malloc_trim` returns.
+    pub release_free_memory: Option<fn()>,
 }
 
 impl Default for BrokerConfig {
@@ -71,6 +78,7 @@ impl Default for BrokerConfig {
             max_session_expiry: u32::MAX,
             overload: OverloadConfig::default(),
             park_idle_after: Some(Duration::from_secs(2)),
+            release_free_memory: Some(crate::memory::release_free_memory),
         }
     }
 }

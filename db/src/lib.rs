@@ -1,12 +1,14 @@
 //! The platform database kit: a SQLite or PostgreSQL pool ([`Db`]), write transactions
 //! ([`db_tx!`]) and reads ([`db_read!`]) written once for both engines, typed column
-//! access over either row type ([`Cols`]), the process-wide SQLite write lock and the
-//! unique-violation test.
+//! access over either row type ([`Cols`]), multi-row statements ([`multi_row`]), the
+//! process-wide SQLite write lock and the unique-violation test.
 //!
 //! Every platform crate (auth, certs, bootstrap, events) opens nothing of its own: they
 //! share one [`Db`], so a state change and its outbox row commit in one transaction.
 //! This crate knows no table; each crate keeps its own SQL. It depends on no crate of
 //! ours.
+
+pub mod multi_row;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};

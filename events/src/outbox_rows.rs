@@ -20,13 +20,12 @@
 use crate::error::EventsError;
 use crate::model::Event;
 use crate::scopes::scope_rows;
+use magnetite_db::multi_row::{pow2_chunks, MultiRowSql};
 use magnetite_db::Db;
 use sqlx::Row;
-use std::sync::OnceLock;
 
-/// Most rows one statement writes (5 parameters each in the outbox, 3 in the scopes:
-/// far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters).
-pub const CHUNK: usize = 64;
+/// Most rows one statement writes ([`magnetite_db::multi_row`]).
+pub use magnetite_db::multi_row::CHUNK;
 
 /// One outbox row to write: what [`crate::outbox::append_sqlite`] binds for an event,
 /// computed once before the transaction (and kept across its retries).
@@ -59,7 +58,7 @@ impl<'a> NewRow<'a> {
 /// statement and its binding do not.
 macro_rules! insert_chunk {
     ($conn:expr, $chunk:expr, $now:expr, $instance:expr) => {{
-        let mut q = sqlx::query(outbox_sql($chunk.len()));
+        let mut q = sqlx::query(OUTBOX_SQL.sql($chunk.len()));
         for row in $chunk {
             q = q
                 .bind(row.stream)
@@ -82,7 +81,7 @@ macro_rules! insert_scopes {
     ($conn:expr, $chunk:expr, $ids:expr) => {{
         let scopes = scope_triples($chunk, &$ids);
         for part in pow2_chunks(&scopes) {
-            let mut q = sqlx::query(scopes_sql(part.len()));
+            let mut q = sqlx::query(SCOPES_SQL.sql(part.len()));
             for (entity, event_id, direct) in part {
                 q = q.bind(*entity).bind(*event_id).bind(i64::from(*direct));
             }
@@ -127,103 +126,35 @@ fn scope_triples<'r>(chunk: &'r [NewRow<'_>], ids: &[i64]) -> Vec<(&'r str, i64,
         .collect()
 }
 
-/// `items` cut into slices of [`CHUNK`], then the rest in decreasing powers of two.
-pub fn pow2_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
-    let mut rest = items;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let take = CHUNK.min(1 << rest.len().ilog2());
-        let (head, tail) = rest.split_at(take);
-        rest = tail;
-        Some(head)
-    })
-}
-
-/// `INSERT INTO events_outbox ... VALUES (...), ... RETURNING id` for `rows` rows
-/// (a power of two up to [`CHUNK`]).
-fn outbox_sql(rows: usize) -> &'static str {
-    static SQL: OnceLock<Vec<String>> = OnceLock::new();
-    cached_sql(
-        &SQL,
-        rows,
-        |values| {
-            format!(
-                "INSERT INTO events_outbox (stream, payload, created_at, domain, instance) \
-             VALUES {values} RETURNING id"
-            )
-        },
-        5,
+/// `INSERT INTO events_outbox ... VALUES (...), ... RETURNING id`.
+static OUTBOX_SQL: MultiRowSql = MultiRowSql::new(5, |values| {
+    format!(
+        "INSERT INTO events_outbox (stream, payload, created_at, domain, instance) \
+         VALUES {values} RETURNING id"
     )
-}
+});
 
 /// `INSERT INTO events_scopes ... VALUES (...), ... ON CONFLICT DO NOTHING`.
-fn scopes_sql(rows: usize) -> &'static str {
-    static SQL: OnceLock<Vec<String>> = OnceLock::new();
-    cached_sql(
-        &SQL,
-        rows,
-        |values| {
-            format!(
-                "INSERT INTO events_scopes (entity_id, event_id, direct) VALUES {values} \
-             ON CONFLICT DO NOTHING"
-            )
-        },
-        3,
+static SCOPES_SQL: MultiRowSql = MultiRowSql::new(3, |values| {
+    format!(
+        "INSERT INTO events_scopes (entity_id, event_id, direct) VALUES {values} \
+         ON CONFLICT DO NOTHING"
     )
-}
-
-/// The statement for `rows` rows of `columns` parameters each, from the texts made
-/// once per process for every power of two up to [`CHUNK`].
-fn cached_sql(
-    cache: &'static OnceLock<Vec<String>>,
-    rows: usize,
-    statement: impl Fn(&str) -> String,
-    columns: usize,
-) -> &'static str {
-    let texts = cache.get_or_init(|| {
-        (0..=CHUNK.ilog2())
-            .map(|p| statement(&values_list(1 << p, columns)))
-            .collect()
-    });
-    let index = rows.max(1).ilog2() as usize;
-    texts.get(index).map(String::as_str).unwrap_or_default()
-}
-
-/// `($1, $2), ($3, $4)` for 2 rows of 2 columns (numbered placeholders, which both
-/// engines accept).
-fn values_list(rows: usize, columns: usize) -> String {
-    let row = |r: usize| {
-        let params: Vec<String> = (1..=columns)
-            .map(|c| format!("${}", r * columns + c))
-            .collect();
-        format!("({})", params.join(", "))
-    };
-    let all: Vec<String> = (0..rows).map(row).collect();
-    all.join(", ")
-}
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn batches_split_into_powers_of_two_up_to_the_chunk() {
-        let items: Vec<u32> = (0..(2 * CHUNK as u32 + 45)).collect();
-        let sizes: Vec<usize> = pow2_chunks(&items).map(<[u32]>::len).collect();
-        assert_eq!(sizes, vec![CHUNK, CHUNK, 32, 8, 4, 1]);
-        let rejoined: Vec<u32> = pow2_chunks(&items).flatten().copied().collect();
-        assert_eq!(rejoined, items, "every item once, in order");
-        assert_eq!(pow2_chunks::<u32>(&[]).count(), 0);
-    }
-
-    #[test]
     fn statements_number_every_parameter_once() {
-        assert_eq!(values_list(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert!(outbox_sql(4).contains("($16, $17, $18, $19, $20) RETURNING id"));
-        assert!(scopes_sql(1).ends_with("VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"));
-        assert!(outbox_sql(CHUNK).contains(&format!("${})", CHUNK * 5)));
+        assert!(OUTBOX_SQL
+            .sql(4)
+            .contains("($16, $17, $18, $19, $20) RETURNING id"));
+        assert!(SCOPES_SQL
+            .sql(1)
+            .ends_with("VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"));
+        assert!(OUTBOX_SQL.sql(CHUNK).contains(&format!("${})", CHUNK * 5)));
     }
 
     #[test]

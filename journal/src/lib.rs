@@ -23,6 +23,7 @@ pub mod model;
 mod reader;
 pub mod service;
 pub mod store;
+mod window;
 
 pub use error::JournalError;
 pub use http::router;

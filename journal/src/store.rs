@@ -3,8 +3,8 @@
 //!
 //! - `journal`: one row per journalled outbox event, keyed by the outbox id, so storing
 //!   a window twice (a crash before the reader's cursor was saved) stores nothing twice:
-//!   [`store_window`] applies an entry's telemetry change only when its row is new, in
-//!   the same transaction.
+//!   [`store_window`] (module `window`) applies an entry's telemetry change only when
+//!   its row is new, in the same transaction.
 //! - `journal_entities (entity_type, entity_id, occurred_at, journal_id)`: which
 //!   journals list an entry; its primary key is the index a page is read by (one entity,
 //!   in time order), so a page never scans other entities' history.
@@ -20,7 +20,6 @@ use magnetite_db::{db_read, db_snapshot, db_tx, Db};
 use serde_json::{Map, Value};
 use sqlx::Row;
 
-use crate::derive::{Change, Derived, TelemetryChange};
 use crate::error::Result;
 use crate::model::{EntityType, Entry, JournalQuery, TelemetryRow};
 
@@ -39,68 +38,6 @@ const SCHEMA: [&str; 6] = [
      subscriber_id TEXT NOT NULL, topic TEXT NOT NULL, \
      PRIMARY KEY (client_id, subscriber_id, topic))",
 ];
-
-const INSERT_ENTRY: &str = "INSERT INTO journal \
-     (id, operation, occurred_at, domain, attributes, metadata) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
-const INSERT_ENTITY: &str = "INSERT INTO journal_entities \
-     (entity_type, entity_id, occurred_at, journal_id) VALUES ($1, $2, $3, $4) \
-     ON CONFLICT DO NOTHING";
-/// Counts add up; first seen only moves back, last seen only forward (events of
-/// several instances may be written out of their time order).
-const ADD_TELEMETRY: &str = "INSERT INTO journal_telemetry \
-     (client_id, domain_id, inbound, outbound, first_seen, last_seen) \
-     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (client_id) DO UPDATE SET \
-     inbound = journal_telemetry.inbound + excluded.inbound, \
-     outbound = journal_telemetry.outbound + excluded.outbound, \
-     first_seen = CASE WHEN excluded.first_seen < journal_telemetry.first_seen \
-       THEN excluded.first_seen ELSE journal_telemetry.first_seen END, \
-     last_seen = CASE WHEN excluded.last_seen > journal_telemetry.last_seen \
-       THEN excluded.last_seen ELSE journal_telemetry.last_seen END";
-const ADD_SUBSCRIPTION: &str = "INSERT INTO journal_subscriptions \
-     (client_id, subscriber_id, topic) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-const DROP_SUBSCRIPTION: &str = "DELETE FROM journal_subscriptions \
-     WHERE client_id = $1 AND subscriber_id = $2 AND topic = $3";
-const DROP_SESSION: &str =
-    "DELETE FROM journal_subscriptions WHERE client_id = $1 AND subscriber_id = $2";
-
-/// Applies one telemetry change on `$tx` (either engine's transaction): the
-/// subscription it adds or drops, then the counts and times.
-macro_rules! apply_telemetry {
-    ($tx:ident, $t:expr) => {{
-        let t: &TelemetryChange = $t;
-        match &t.kind {
-            Change::Subscribed { subscriber, topic } => {
-                let q = sqlx::query(ADD_SUBSCRIPTION)
-                    .bind(&t.client_id)
-                    .bind(subscriber);
-                q.bind(topic).execute(&mut *$tx).await?;
-            }
-            Change::Unsubscribed { subscriber, topic } => {
-                let q = sqlx::query(DROP_SUBSCRIPTION)
-                    .bind(&t.client_id)
-                    .bind(subscriber);
-                q.bind(topic).execute(&mut *$tx).await?;
-            }
-            Change::SessionEnded { subscriber, .. } => {
-                let q = sqlx::query(DROP_SESSION)
-                    .bind(&t.client_id)
-                    .bind(subscriber);
-                q.execute(&mut *$tx).await?;
-            }
-            Change::Seen => {}
-        }
-        let (inbound, outbound) = t.counts();
-        sqlx::query(ADD_TELEMETRY)
-            .bind(&t.client_id)
-            .bind(&t.domain_id)
-            .bind(inbound)
-            .bind(outbound)
-            .bind(t.at)
-            .execute(&mut *$tx)
-            .await?;
-    }};
-}
 
 /// Creates the tables if missing (idempotent; run at every start).
 pub async fn migrate(db: &Db) -> Result<()> {
@@ -125,58 +62,7 @@ pub async fn outbox_domains(db: &Db, first: i64, last: i64) -> Result<HashMap<i6
     })
 }
 
-/// Stores a window's entries, their entity index and, for entries not stored before,
-/// their telemetry changes: one transaction. Returns how many entries were new.
-pub async fn store_window(db: &Db, window: &[Derived]) -> Result<u64> {
-    if window.is_empty() {
-        return Ok(0);
-    }
-    db_tx!(db, tx => {
-        let mut added = 0;
-        for d in window {
-            let e = &d.entry;
-            let inserted = sqlx::query(INSERT_ENTRY)
-                .bind(e.id)
-                .bind(&e.operation)
-                .bind(e.occurred_at)
-                .bind(e.domain.as_deref())
-                .bind(Value::Object(e.attributes.clone()).to_string())
-                .bind(Value::Object(e.metadata.clone()).to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if inserted == 0 {
-                continue;
-            }
-            added += 1;
-            for (kind, id) in &d.entities {
-                sqlx::query(INSERT_ENTITY)
-                    .bind(kind.as_str())
-                    .bind(id)
-                    .bind(e.occurred_at)
-                    .bind(e.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if let Some(t) = &d.telemetry {
-                apply_telemetry!(tx, t);
-            }
-        }
-        Ok(added)
-    })
-}
-
-impl TelemetryChange {
-    /// `(inbound, outbound)` PUBLISHes this change adds.
-    fn counts(&self) -> (i64, i64) {
-        match self.kind {
-            Change::SessionEnded {
-                inbound, outbound, ..
-            } => (inbound, outbound),
-            _ => (0, 0),
-        }
-    }
-}
+pub use crate::window::store_window;
 
 /// A bound value of a page query.
 enum Bind {

@@ -137,6 +137,12 @@ pub struct Common {
     /// `persistence true`). Default: clean sessions, which never touch it.
     #[arg(long)]
     pub persistent_sessions: bool,
+    /// idle: seconds to wait after the last connection subscribed before reading the
+    /// broker's RSS. Longer than Magnetite's `--park-idle-after` (2 s by default) plus
+    /// one sweep of its parking lot (1 s), so the figure is of parked connections with
+    /// their freed pages returned, not of the connect-time peak.
+    #[arg(long, default_value_t = 4.0)]
+    pub settle: f64,
     /// PID of the broker, to report its RSS (idle) and CPU time.
     #[arg(long)]
     pub broker_pid: Option<u32>,

@@ -88,7 +88,7 @@ async fn connect_once(target: &client::Target, id: &client::Identity, stats: &St
 }
 
 /// Holds `--clients` idle connections for `--duration`, measuring the broker's RSS
-/// before and after they connected. With `--topic`, each subscribes to its own topic
+/// before they connected and `--settle` seconds after the last one subscribed. With `--topic`, each subscribes to its own topic
 /// (`%i` = its index) first; every connection answers deliveries and pings within its
 /// keep-alive, so the hold may last longer than the broker's keep-alive check.
 pub async fn idle(c: &Common) -> anyhow::Result<Report> {
@@ -108,10 +108,13 @@ pub async fn idle(c: &Common) -> anyhow::Result<Report> {
     let (stop, stopped) = watch::channel(false);
     let holders = hold_all(conns, c, &stats, &stopped).await;
     let connect_time = started.elapsed();
+    let ready = Instant::now();
     let probe = probe::start(&target, c, &creds, c.clients).await?;
-    // Let the broker settle (buffers released, allocator steady) before measuring.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Let the broker settle (connections parked, buffers released, free pages returned)
+    // before measuring.
+    tokio::time::sleep(Duration::from_secs_f64(c.settle)).await;
     let after = c.broker_pid.and_then(setup::rss_kib);
+    let read_after = ready.elapsed();
     tokio::time::sleep(Duration::from_secs_f64(c.duration)).await;
     let mut report = base_report("idle", c, &stats, connect_time);
     if let Some(probe) = probe {
@@ -131,6 +134,7 @@ pub async fn idle(c: &Common) -> anyhow::Result<Report> {
     report.received = Stats::get(&stats.received);
     report.broker_rss_before_kib = before;
     report.broker_rss_after_kib = after;
+    report.rss_read_after_s = after.map(|_| read_after.as_secs_f64());
     if let (Some(b), Some(a)) = (before, after) {
         if held > 0 {
             report.rss_kib_per_connection = Some(a.saturating_sub(b) as f64 / held as f64);

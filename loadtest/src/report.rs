@@ -35,6 +35,10 @@ pub struct Report {
     pub broker_rss_before_kib: Option<u64>,
     pub broker_rss_after_kib: Option<u64>,
     pub rss_kib_per_connection: Option<f64>,
+    /// idle: seconds from the last connection subscribed to the broker's RSS reading
+    /// (`--settle`).
+    #[serde(default)]
+    pub rss_read_after_s: Option<f64>,
     /// Broker CPU seconds used during the run (user + system), when its PID was given.
     pub broker_cpu_s: Option<f64>,
     /// Broker CPU microseconds per delivered message.

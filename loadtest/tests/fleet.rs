@@ -105,6 +105,36 @@ fn idle_logs_each_connection_in_with_its_own_account_and_subscribes_it() {
     assert_eq!(subscriptions, expected);
 }
 
+#[test]
+fn idle_reads_the_broker_rss_only_after_the_settle_time() {
+    // The "broker" whose RSS is read is this test process (it runs the fake broker).
+    let broker = FakeBroker::start(|_, _| 0);
+    let pid = std::process::id().to_string();
+    let args = [
+        "idle",
+        "--clients",
+        "3",
+        "--duration",
+        "0",
+        "--topic",
+        "fleet/%i/down",
+        "--settle",
+        "2.5",
+        "--broker-pid",
+        &pid,
+    ];
+    let r = loadtest(broker.port, &args);
+    assert_eq!(r["clients"], 3, "{r}");
+    assert!(
+        r["broker_rss_after_kib"]
+            .as_u64()
+            .is_some_and(|kib| kib > 0),
+        "{r}"
+    );
+    let waited = r["rss_read_after_s"].as_f64().expect("reported");
+    assert!(waited >= 2.5, "read {waited} s after the last SUBACK: {r}");
+}
+
 fn refused(wave: &serde_json::Value) -> BTreeMap<String, u64> {
     serde_json::from_value(wave["refused"].clone()).unwrap()
 }

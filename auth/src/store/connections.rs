@@ -180,47 +180,45 @@ impl Store {
     }
 
     /// Everything MQTT needs about `client_id`, or `None` for an unknown client.
+    ///
+    /// One statement (a cold connect of a connect storm runs it once): the client and
+    /// its domain on every row, one row per connection, `ch_id` NULL for a connection
+    /// whose channel is disabled or of another domain — or on the single row of a
+    /// client without connections.
     pub async fn client_access(&self, client_id: &str) -> Result<Option<ClientAccess>> {
+        // Only channels of the client's own domain: a topic names a channel inside the
+        // connecting client's domain and nowhere else.
+        const SQL: &str = "SELECT c.domain_id, c.secret_hash, c.status AS cs, d.route, \
+             d.status AS ds, (SELECT u.role FROM users u WHERE u.id = c.created_by \
+              AND u.status = 'enabled') AS creator_role, \
+             ch.id AS ch_id, ch.route AS ch_route, cn.type AS cn_type \
+             FROM clients c JOIN domains d ON d.id = c.domain_id \
+             LEFT JOIN connections cn ON cn.client_id = c.id \
+             LEFT JOIN channels ch ON ch.id = cn.channel_id \
+              AND ch.domain_id = c.domain_id AND ch.status = 'enabled' \
+             WHERE c.id = $1";
         magnetite_db::db_read!(self.db(), pool => {
-            let row = sqlx::query(
-                "SELECT c.domain_id, c.secret_hash, c.status AS cs, d.route, d.status AS ds, \
-                 (SELECT u.role FROM users u WHERE u.id = c.created_by \
-                  AND u.status = 'enabled') AS creator_role \
-                 FROM clients c JOIN domains d ON d.id = c.domain_id WHERE c.id = $1",
-            )
-            .bind(client_id)
-            .fetch_optional(pool)
-            .await?;
-            let Some(row) = row else { return Ok(None) };
+            let rows = sqlx::query(SQL).bind(client_id).fetch_all(pool).await?;
+            let Some(first) = rows.first() else { return Ok(None) };
             let mut access = ClientAccess {
                 client_id: client_id.to_string(),
-                domain_id: row.text("domain_id")?,
-                domain_route: row.text("route")?,
-                secret_hash: row.text("secret_hash")?,
-                enabled: row.text("cs")? == "enabled" && row.text("ds")? == "enabled",
-                platform_admin: row.opt_text("creator_role")?.as_deref()
+                domain_id: first.text("domain_id")?,
+                domain_route: first.text("route")?,
+                secret_hash: first.text("secret_hash")?,
+                enabled: first.text("cs")? == "enabled" && first.text("ds")? == "enabled",
+                platform_admin: first.opt_text("creator_role")?.as_deref()
                     == Some(Role::Admin.as_str()),
                 publish: ChannelNames::default(),
                 subscribe: ChannelNames::default(),
             };
-            // Only channels of the client's own domain: a topic names a channel inside
-            // the connecting client's domain and nowhere else.
-            let rows = sqlx::query(
-                "SELECT ch.id, ch.route, cn.type FROM connections cn \
-                 JOIN channels ch ON ch.id = cn.channel_id \
-                 WHERE cn.client_id = $1 AND ch.domain_id = $2 AND ch.status = 'enabled'",
-            )
-            .bind(client_id)
-            .bind(&access.domain_id)
-            .fetch_all(pool)
-            .await?;
             for r in &rows {
-                let set = match ConnType::parse(&r.text("type")?) {
+                let Some(channel) = r.opt_text("ch_id")? else { continue };
+                let set = match r.opt_text("cn_type")?.as_deref().and_then(ConnType::parse) {
                     Some(ConnType::Publish) => &mut access.publish,
                     Some(ConnType::Subscribe) => &mut access.subscribe,
                     None => continue,
                 };
-                set.insert(r.text("id")?, r.opt_text("route")?);
+                set.insert(channel, r.opt_text("ch_route")?);
             }
             Ok(Some(access))
         })

@@ -50,9 +50,15 @@ pub(crate) trait Parkable: Send + 'static {
 }
 
 /// The parked connections of one broker.
-#[derive(Default)]
 pub struct ParkingLot {
     lot: Arc<Lot>,
+}
+
+/// Gives free pages back with glibc's `malloc_trim`, the allocator of embedders and tests.
+impl Default for ParkingLot {
+    fn default() -> Self {
+        ParkingLot::new(Some(crate::memory::release_free_memory))
+    }
 }
 
 struct Lot {
@@ -63,17 +69,9 @@ struct Lot {
     /// Keep-alive buckets count whole seconds from here.
     epoch: Instant,
     sweeper_started: AtomicBool,
-}
-
-impl Default for Lot {
-    fn default() -> Self {
-        Lot {
-            slots: Mutex::default(),
-            handle: OnceLock::new(),
-            epoch: Instant::now(),
-            sweeper_started: AtomicBool::new(false),
-        }
-    }
+    /// Gives the allocator's free pages back after a wave of parks (`None`: the
+    /// allocator does it by itself).
+    release_free_memory: Option<fn()>,
 }
 
 #[derive(Default)]
@@ -116,11 +114,23 @@ impl Slot {
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Parks within one sweep after which the allocator is asked to give free pages back
-/// (`memory::release_free_memory`): each park frees a task (~1.4 KB) in the middle of
+/// (`Lot::release_free_memory`): each park frees a task (~1.4 KB) in the middle of
 /// the heap, and a few hundred of them make whole pages worth returning.
 const TRIM_AFTER_PARKS: usize = 256;
 
 impl ParkingLot {
+    /// An empty lot; `release_free_memory` as in `BrokerConfig::release_free_memory`.
+    pub fn new(release_free_memory: Option<fn()>) -> ParkingLot {
+        let lot = Lot {
+            slots: Mutex::default(),
+            handle: OnceLock::new(),
+            epoch: Instant::now(),
+            sweeper_started: AtomicBool::new(false),
+            release_free_memory,
+        };
+        ParkingLot { lot: Arc::new(lot) }
+    }
+
     /// Parks `connection` until something needs it, or hands it back (`Err`) when
     /// something already does (or the lot is closed): the caller then goes on running it.
     pub(crate) fn park<P: Parkable>(
@@ -235,11 +245,14 @@ async fn sweep_keep_alives(lot: Weak<Lot>) {
             if trim {
                 slots.parked_since_trim = 0;
             }
-            (slots.take_due(now), trim)
+            (
+                slots.take_due(now),
+                lot.release_free_memory.filter(|_| trim),
+            )
         };
         lot.resume(due);
-        if trim {
-            tokio::task::spawn_blocking(crate::memory::release_free_memory);
+        if let Some(release_free_memory) = trim {
+            tokio::task::spawn_blocking(release_free_memory);
         }
     }
 }
@@ -429,6 +442,43 @@ mod tests {
         assert_eq!(resumed_soon.load(Ordering::SeqCst), 1);
         assert_eq!(resumed_later.load(Ordering::SeqCst), 0);
         assert_eq!(lot.parked(), 1);
+    }
+
+    static RELEASES: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_release() {
+        RELEASES.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[tokio::test]
+    async fn a_wave_of_parks_asks_the_configured_releaser_to_give_pages_back() {
+        let lot = ParkingLot::new(Some(count_release));
+        let tracker = TaskTracker::new();
+        for _ in 0..TRIM_AFTER_PARKS {
+            let (p, _, _) = probe(false, None);
+            assert!(lot.park(p, tracker.token()).is_ok());
+        }
+        for _ in 0..100 {
+            if RELEASES.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(RELEASES.load(Ordering::SeqCst), 1, "one sweep, one release");
+        // Without a releaser (an allocator that purges by itself) the sweep still runs.
+        let quiet = ParkingLot::new(None);
+        for _ in 0..TRIM_AFTER_PARKS {
+            let (p, _, _) = probe(false, Some(Instant::now() + Duration::from_millis(500)));
+            assert!(quiet.park(p, tracker.token()).is_ok());
+        }
+        for _ in 0..100 {
+            if quiet.parked() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(quiet.parked(), 0, "keep-alive sweep ran");
+        assert_eq!(RELEASES.load(Ordering::SeqCst), 1, "nothing more released");
     }
 
     #[test]
