@@ -354,10 +354,7 @@ impl<H: Hooks> Shared<H> {
         let Some(session) = self.sessions.get(key) else {
             return false;
         };
-        match session.replace_control(None) {
-            Some(control) => session.send_kick(control, Kick { reason, done: None }),
-            None => false,
-        }
+        session.kick_owner(Kick { reason, done: None })
     }
 
     /// Ends the access of the session under `key`: a live connection is closed (v5:
@@ -367,14 +364,12 @@ impl<H: Hooks> Shared<H> {
         let Some(session) = self.sessions.get(key) else {
             return false;
         };
-        if let Some(control) = session.replace_control(None) {
-            let kick = Kick {
-                reason: DisconnectReason::Revoked,
-                done: None,
-            };
-            if session.send_kick(control, kick) {
-                return true;
-            }
+        let kick = Kick {
+            reason: DisconnectReason::Revoked,
+            done: None,
+        };
+        if session.kick_owner(kick) {
+            return true;
         }
         match session.take_state() {
             Some(state) => {

@@ -119,15 +119,13 @@ pub(crate) async fn take_over<H: Hooks>(
     shared: &Shared<H>,
     session: &Arc<Session>,
 ) -> Option<Box<SessionState>> {
-    if let Some(old) = session.replace_control(None) {
-        let (done_tx, done_rx) = oneshot::channel();
-        let kick = Kick {
-            reason: DisconnectReason::TakenOver,
-            done: Some(done_tx),
-        };
-        if session.send_kick(old, kick) {
-            let _ = tokio::time::timeout(RELEASE_WAIT, done_rx).await;
-        }
+    let (done_tx, done_rx) = oneshot::channel();
+    let kick = Kick {
+        reason: DisconnectReason::TakenOver,
+        done: Some(done_tx),
+    };
+    if session.kick_owner(kick) {
+        let _ = tokio::time::timeout(RELEASE_WAIT, done_rx).await;
     }
     for _ in 0..100 {
         if let Some(state) = session.take_state() {

@@ -27,6 +27,11 @@ use crate::router::SubOptions;
 use crate::sessions::SessionKey;
 use crate::stats::{DropReason, Drops};
 
+mod control;
+
+use control::Control;
+pub use control::{OwnedSession, OwnerId};
+
 /// A request to end the connection that currently owns the session.
 pub struct Kick {
     pub reason: DisconnectReason,
@@ -157,6 +162,8 @@ pub struct Session {
     mailbox: Mutex<Mailbox>,
     /// Wakes the owning connection: something was queued, or a kick was sent.
     wake: WakeSignal,
+    /// Set while `control` holds a kick, so the event loop looks for one without a lock.
+    kicks_waiting: AtomicBool,
     /// Signalled when a full queue was drained, for publishers waiting on it.
     room: Notify,
     online: AtomicBool,
@@ -166,7 +173,7 @@ pub struct Session {
     /// See [`Session::cluster_epoch`].
     cluster_epoch: AtomicU64,
     state: Mutex<Option<Box<SessionState>>>,
-    control: Mutex<Option<oneshot::Sender<Kick>>>,
+    control: Mutex<Control>,
     timers: Mutex<Timers>,
 }
 
@@ -178,12 +185,13 @@ impl Session {
             max_queued,
             mailbox: Mutex::default(),
             wake: WakeSignal::default(),
+            kicks_waiting: AtomicBool::new(false),
             room: Notify::new(),
             online: AtomicBool::new(false),
             subscription_count: AtomicU32::new(0),
             cluster_epoch: AtomicU64::new(0),
             state: Mutex::new(Some(Box::default())),
-            control: Mutex::new(None),
+            control: Mutex::default(),
             timers: Mutex::default(),
         }
     }
@@ -316,14 +324,75 @@ impl Session {
         self.wake.register(cx)
     }
 
-    /// Sends `kick` to the connection owning the session through `control` (its
-    /// channel, taken out of the session by the caller) and wakes that connection even
-    /// when it is parked: a parked connection listens to the session's signal, not to
-    /// its kick channel. False if the connection was already gone.
-    pub fn send_kick(&self, control: oneshot::Sender<Kick>, kick: Kick) -> bool {
-        let sent = control.send(kick).is_ok();
+    /// Kicks the connection owning the session, which then owns it no more: the kick
+    /// waits in the session for that connection (see `control`), and the wake signal
+    /// reaches it even when it is parked. False if no connection owned the session.
+    pub fn kick_owner(&self, kick: Kick) -> bool {
+        let mut control = self.control.lock();
+        match control.replace_owner(None) {
+            Some(owner) => {
+                self.leave_kick(&mut control, owner, kick);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes `owner` (a new connection) the session's owner; a connection that owned it
+    /// meanwhile (a connect that raced this one) is taken over.
+    pub fn attach_owner(&self, owner: OwnerId) {
+        let mut control = self.control.lock();
+        if let Some(racing) = control.replace_owner(Some(owner)) {
+            let kick = Kick {
+                reason: DisconnectReason::TakenOver,
+                done: None,
+            };
+            self.leave_kick(&mut control, racing, kick);
+        }
+    }
+
+    fn leave_kick(&self, control: &mut Control, to: OwnerId, kick: Kick) {
+        control.leave_kick(to, kick);
+        self.kicks_waiting.store(true, Ordering::Release);
         self.wake.signal();
-        sent
+    }
+
+    /// The kick sent to `owner`, if any. Lock-free while no kick waits (every turn of
+    /// the event loop asks).
+    pub fn take_kick(&self, owner: OwnerId) -> Option<Kick> {
+        if !self.kicks_waiting.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut control = self.control.lock();
+        let kick = control.take_kick(owner);
+        self.kicks_waiting
+            .store(control.has_kicks(), Ordering::Release);
+        kick
+    }
+
+    /// Whether a kick waits for `owner` (without taking it): a connection about to park
+    /// must not.
+    pub fn has_kick_for(&self, owner: OwnerId) -> bool {
+        self.kicks_waiting.load(Ordering::Acquire) && self.control.lock().has_kick_for(owner)
+    }
+
+    /// Ready with the kick sent to `owner`. Registers no waker of its own: a kick also
+    /// raises the wake signal, which the same event loop waits on
+    /// ([`Session::wait_for_deliveries`]) and which then looks for the kick too.
+    pub fn kicked(&self, owner: OwnerId) -> impl std::future::Future<Output = Kick> + '_ {
+        std::future::poll_fn(move |_| match self.take_kick(owner) {
+            Some(kick) => Poll::Ready(kick),
+            None => Poll::Pending,
+        })
+    }
+
+    /// `owner` ended (its state is back): a later kick finds no owner, and kicks it did
+    /// not take are dropped, telling a waiting takeover to go on.
+    pub fn release_owner(&self, owner: OwnerId) {
+        let mut control = self.control.lock();
+        control.release(owner);
+        self.kicks_waiting
+            .store(control.has_kicks(), Ordering::Release);
     }
 
     /// Moves queued deliveries into `out`: all QoS 0 ones, and QoS 1/2 ones while
@@ -363,22 +432,6 @@ impl Session {
     /// Hands the state back when a connection ends.
     pub fn put_state(&self, state: Box<SessionState>) {
         *self.state.lock() = Some(state);
-    }
-
-    /// Installs the kick channel of a new connection, returning the previous one's.
-    pub fn replace_control(
-        &self,
-        control: Option<oneshot::Sender<Kick>>,
-    ) -> Option<oneshot::Sender<Kick>> {
-        std::mem::replace(&mut *self.control.lock(), control)
-    }
-
-    /// Clears the control only if it is still `ours` (not replaced by a newer connection).
-    pub fn clear_control_if_closed(&self) {
-        let mut control = self.control.lock();
-        if control.as_ref().is_some_and(|c| c.is_closed()) {
-            *control = None;
-        }
     }
 
     /// Remembers a delayed will and the timer that will publish it.

@@ -9,21 +9,19 @@ use std::time::Duration;
 use bytes::BytesMut;
 use bytestring::ByteString;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{oneshot, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::io::Io;
 use super::{ClientLimits, Connection};
 use crate::broker::Shared;
 use crate::handover::{claim_cluster_wide, take_over};
-use crate::hooks::{
-    AuthDecision, ConnectInfo, ConnectRefusal, DisconnectReason, Hooks, TopicVerdict, Transport,
-};
+use crate::hooks::{AuthDecision, ConnectInfo, ConnectRefusal, Hooks, TopicVerdict, Transport};
 use crate::persist::{Link, Record, SessionMeta};
 use crate::protocol::{
     self, reason, ConnAck, Connect, LastWill, Packet, Properties, ProtocolVersion,
 };
-use crate::session::{Kick, Session, SessionState};
+use crate::session::{OwnedSession, OwnerId, Session, SessionState};
 use crate::sessions::SessionKey;
 
 /// Everything the listener knows about a fresh socket.
@@ -287,11 +285,9 @@ async fn accept_connect<H: Hooks, S: Io>(
         refuse(&mut accepted.io, version, code).await;
         return None;
     }
-    let (kick_tx, kick_rx) = oneshot::channel();
     let key = SessionKey::new(shared.hooks.session_namespace(&identity), client_id.clone());
     let epoch = claim_cluster_wide(shared, &key, connect.clean_start).await;
-    let (session, state, session_present) =
-        attach_session(shared, key, connect.clean_start, kick_tx).await;
+    let (session, state, session_present) = attach_session(shared, key, connect.clean_start).await;
     session.set_cluster_epoch(epoch);
     link_to_store(shared, &session, session_expiry, connect.will.as_ref());
     shared.publish_subscriptions(&session, &state, session_expiry);
@@ -337,7 +333,6 @@ async fn accept_connect<H: Hooks, S: Io>(
         limits,
         aliases: None,
         acks: None,
-        kick: kick_rx,
         peer: accepted.peer,
         scratch: Vec::new(),
         pending_done: None,
@@ -485,8 +480,7 @@ async fn attach_session<H: Hooks>(
     shared: &Arc<Shared<H>>,
     key: SessionKey,
     clean_start: bool,
-    control: oneshot::Sender<Kick>,
-) -> (Arc<Session>, Box<SessionState>, bool) {
+) -> (OwnedSession, Box<SessionState>, bool) {
     let existing = match shared.sessions.get(&key) {
         Some(session) => take_over(shared, &session)
             .await
@@ -511,13 +505,7 @@ async fn attach_session<H: Hooks>(
             (session, state, false)
         }
     };
-    if let Some(racing) = session.replace_control(Some(control)) {
-        let kick = Kick {
-            reason: DisconnectReason::TakenOver,
-            done: None,
-        };
-        session.send_kick(racing, kick);
-    }
+    let session = OwnedSession::attach(session, OwnerId::next());
     (session, state, present)
 }
 

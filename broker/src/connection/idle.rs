@@ -1,13 +1,10 @@
 //! When a connection is idle: its keep-alive check, and whether and how it parks
 //! (gives up its task, see `park`).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::Context;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::io::Io;
@@ -70,10 +67,10 @@ impl<H: Hooks, S: Io> Parkable for Connection<H, S> {
     fn register(&mut self, cx: &mut Context<'_>) -> bool {
         // All registered whatever the first says, so no wake is missed either way.
         let readable = self.io.register_readable(cx);
+        // Kicks raise the session's signal too (`Session::kick_owner`); one that came
+        // before this registration is still waiting in the session.
         let signalled = self.session.register_waker(cx);
-        // Kicks reach a parked connection through the session's signal (see
-        // `Session::send_kick`); the kick channel must not keep the ended task alive.
-        let kicked = release_waker(&mut self.kick);
+        let kicked = self.session.has_kick_for(self.session.owner());
         readable || signalled || kicked
     }
 
@@ -84,79 +81,5 @@ impl<H: Hooks, S: Io> Parkable for Connection<H, S> {
     fn resume(self: Box<Self>, handle: &Handle) {
         let tasks = self.shared.tasks.clone();
         tasks.spawn_on(self.run(), handle);
-    }
-}
-
-/// Drops the task waker that polling `receiver` left in its channel. A waker holds its
-/// task's memory: a parked connection's kick channel would otherwise keep the whole
-/// ended task (~1.4 KB, its future) alive for as long as the connection stays parked.
-/// True if a value (or the channel's close) arrived meanwhile: it is put back into a
-/// fresh channel, so whoever polls `receiver` next still sees it.
-fn release_waker<T>(receiver: &mut oneshot::Receiver<T>) -> bool {
-    let mut noop = Context::from_waker(Waker::noop());
-    match Pin::new(&mut *receiver).poll(&mut noop) {
-        Poll::Pending => false,
-        Poll::Ready(outcome) => {
-            let (sender, fresh) = oneshot::channel();
-            if let Ok(value) = outcome {
-                let _ = sender.send(value);
-            }
-            *receiver = fresh;
-            true
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::Wake;
-
-    /// Stands for a task: alive while any waker of it is.
-    struct Task(AtomicUsize);
-
-    impl Wake for Task {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn poll_with<T>(receiver: &mut oneshot::Receiver<T>, task: &Arc<Task>) -> bool {
-        let waker = Waker::from(Arc::clone(task));
-        Pin::new(receiver)
-            .poll(&mut Context::from_waker(&waker))
-            .is_ready()
-    }
-
-    #[test]
-    fn the_task_waker_is_dropped_and_the_channel_still_works() {
-        let task = Arc::new(Task(AtomicUsize::new(0)));
-        let (sender, mut receiver) = oneshot::channel::<u8>();
-        assert!(!poll_with(&mut receiver, &task));
-        assert_eq!(Arc::strong_count(&task), 2, "the channel holds the task");
-        assert!(!release_waker(&mut receiver));
-        assert_eq!(Arc::strong_count(&task), 1, "released");
-        sender.send(7).unwrap();
-        assert_eq!(
-            task.0.load(Ordering::SeqCst),
-            0,
-            "the old task is not woken"
-        );
-        assert_eq!(receiver.try_recv(), Ok(7));
-    }
-
-    #[test]
-    fn a_value_or_close_that_came_first_is_kept_for_the_next_poll() {
-        let (sender, mut receiver) = oneshot::channel::<u8>();
-        sender.send(9).unwrap();
-        assert!(release_waker(&mut receiver), "needed: do not park");
-        assert_eq!(receiver.try_recv(), Ok(9));
-
-        let (sender, mut receiver) = oneshot::channel::<u8>();
-        drop(sender);
-        assert!(release_waker(&mut receiver));
-        assert!(receiver.try_recv().is_err(), "still closed");
     }
 }

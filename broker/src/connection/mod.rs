@@ -48,7 +48,7 @@ use crate::broker::Shared;
 use crate::hooks::{DisconnectReason, Hooks, Traffic};
 use crate::message::Delivery;
 use crate::protocol::{self, reason, Disconnect, LastWill, Packet, Properties, ProtocolVersion};
-use crate::session::{Kick, Session, SessionState};
+use crate::session::{Kick, OwnedSession, SessionState};
 use io::Io;
 
 /// Why the loop stopped; decides will handling and what to tell the hooks.
@@ -108,7 +108,8 @@ pub(crate) struct Connection<H: Hooks, S: Io> {
     version: ProtocolVersion,
     client_id: ByteString,
     identity: H::Identity,
-    session: Arc<Session>,
+    /// Its session, owned by this connection: kicks for it wait in the session.
+    session: OwnedSession,
     state: Box<SessionState>,
     will: Option<Box<LastWill>>,
     /// v5 session expiry interval in seconds (3.1.1: 0 for clean, max for persistent).
@@ -122,7 +123,6 @@ pub(crate) struct Connection<H: Hooks, S: Io> {
     /// Acks waiting for their records' fsync (`--persistence sync`), allocated while
     /// any wait.
     acks: Option<Box<pending_acks::PendingAcks>>,
-    kick: oneshot::Receiver<Kick>,
     peer: SocketAddr,
     /// Reused between drains so a delivery burst does not allocate.
     scratch: Vec<Delivery>,
@@ -182,8 +182,8 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             }
             tokio::select! {
                 biased;
-                kick = &mut self.kick => {
-                    return Box::pin(self.on_kick(kick.ok())).await;
+                kick = self.session.kicked(self.session.owner()) => {
+                    return Box::pin(self.on_kick(kick)).await;
                 }
                 _ = shutdown.changed() => {
                     self.send_disconnect(reason::SERVER_SHUTTING_DOWN);
@@ -211,6 +211,11 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                     }
                 }
                 _ = self.session.wait_for_deliveries() => {
+                    // The signal may have been a kick that arrived after the kick
+                    // branch looked (it registers no waker of its own).
+                    if let Some(kick) = self.session.take_kick() {
+                        return Box::pin(self.on_kick(kick)).await;
+                    }
                     busy = true;
                     if let Err(exit) = self.drain_deliveries() {
                         return exit;
@@ -312,10 +317,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         Exit::Violation(code)
     }
 
-    async fn on_kick(&mut self, kick: Option<Kick>) -> Exit {
-        let Some(kick) = kick else {
-            return Exit::Kicked(DisconnectReason::Kicked);
-        };
+    async fn on_kick(&mut self, kick: Kick) -> Exit {
         if let Some(exit) = self.read_before_kick().await {
             // The client ended (or broke) the connection before the takeover: its
             // DISCONNECT decides the will, not the kick.

@@ -58,8 +58,7 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             }
         }
         // Only now, with the state back, let a waiting takeover proceed.
-        self.kick.close();
-        session.clear_control_if_closed();
+        self.session.release();
         if let Some(done) = self.pending_done.take() {
             let _ = done.send(());
         }
