@@ -303,12 +303,10 @@ async fn accept_connect<H: Hooks, S: Io>(
     }
     let props = &connect.properties;
     let limits = ClientLimits {
-        inflight_window: usize::from(
-            props
-                .receive_maximum
-                .unwrap_or(u16::MAX)
-                .min(config.max_inflight),
-        ),
+        inflight_window: props
+            .receive_maximum
+            .unwrap_or(u16::MAX)
+            .min(config.max_inflight),
         max_packet_size: props.maximum_packet_size,
         topic_alias_max: props.topic_alias_maximum.unwrap_or(0),
     };

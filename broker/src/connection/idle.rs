@@ -1,19 +1,21 @@
 //! When a connection is idle: its keep-alive check, and whether and how it parks
-//! (gives up its task, see `park`).
+//! (gives up its task, see `park` and `parked`).
 
-use std::task::Context;
 use std::time::Duration;
 
-use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 use super::io::Io;
-use super::park::Parkable;
 use super::Connection;
 use crate::hooks::Hooks;
 
 /// A deadline far enough away to mean "never" for a timer that is disabled anyway.
 const FAR: Duration = Duration::from_secs(86_400 * 365);
+
+/// The client's keep-alive with the spec's grace: 1.5 times the interval.
+pub(super) fn keep_alive_limit(keep_alive: Duration) -> Option<Duration> {
+    (!keep_alive.is_zero()).then(|| keep_alive + keep_alive / 2)
+}
 
 impl<H: Hooks, S: Io> Connection<H, S> {
     /// How long the connection must stay idle before it parks (`None`: never parks,
@@ -22,20 +24,13 @@ impl<H: Hooks, S: Io> Connection<H, S> {
         self.shared.config.park_idle_after.filter(|_| S::PARKS)
     }
 
-    /// The client's keep-alive with the spec's grace: 1.5 times the interval.
-    fn keep_alive_limit(&self) -> Option<Duration> {
-        let keep_alive = self.keep_alive;
-        (!keep_alive.is_zero()).then(|| keep_alive + keep_alive / 2)
-    }
-
     pub(super) fn keep_alive_expired(&self) -> bool {
-        self.keep_alive_limit()
-            .is_some_and(|limit| self.last_read.elapsed() >= limit)
+        keep_alive_limit(self.keep_alive).is_some_and(|limit| self.last_read.elapsed() >= limit)
     }
 
     /// When the event loop next looks at keep-alive and idleness.
     pub(super) fn next_check(&self, park_after: Option<Duration>) -> Instant {
-        let keep_alive = self.keep_alive_limit().map(|limit| self.last_read + limit);
+        let keep_alive = keep_alive_limit(self.keep_alive).map(|limit| self.last_read + limit);
         let park = park_after.map(|after| Instant::now() + after);
         match (keep_alive, park) {
             (Some(a), Some(b)) => a.min(b),
@@ -53,33 +48,5 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             && self.acks.is_none()
             && self.pending_done.is_none()
             && self.state.inflight.is_empty()
-    }
-
-    /// Gives the buffers' memory back; they are allocated again on the next use.
-    pub(super) fn release_buffers(&mut self) {
-        self.rbuf = Default::default();
-        self.wbuf = Default::default();
-        self.scratch = Vec::new();
-    }
-}
-
-impl<H: Hooks, S: Io> Parkable for Connection<H, S> {
-    fn register(&mut self, cx: &mut Context<'_>) -> bool {
-        // All registered whatever the first says, so no wake is missed either way.
-        let readable = self.io.register_readable(cx);
-        // Kicks raise the session's signal too (`Session::kick_owner`); one that came
-        // before this registration is still waiting in the session.
-        let signalled = self.session.register_waker(cx);
-        let kicked = self.session.has_kick_for(self.session.owner());
-        readable || signalled || kicked
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        self.keep_alive_limit().map(|limit| self.last_read + limit)
-    }
-
-    fn resume(self: Box<Self>, handle: &Handle) {
-        let tasks = self.shared.tasks.clone();
-        tasks.spawn_on(self.run(), handle);
     }
 }

@@ -26,6 +26,7 @@ mod idle;
 pub mod io;
 mod outbound;
 pub(crate) mod park;
+mod parked;
 mod pending_acks;
 pub(crate) mod teardown;
 mod throttle;
@@ -86,7 +87,7 @@ impl Exit {
 /// What the client asked for at CONNECT that shapes what we send it.
 struct ClientLimits {
     /// Client's Receive Maximum capped by our max in-flight.
-    inflight_window: usize,
+    inflight_window: u16,
     /// Client's Maximum Packet Size (v5), if any.
     max_packet_size: Option<u32>,
     /// Aliases we may assign towards the client.
@@ -141,10 +142,11 @@ impl<H: Hooks, S: Io> Connection<H, S> {
             let exit = self.event_loop().await;
             if exit == Exit::Park {
                 let shared = Arc::clone(&self.shared);
-                match shared.parking.park(Box::new(self), shared.tasks.token()) {
+                let parked = Box::new(self.into_parked());
+                match shared.parking.park(parked, shared.tasks.token()) {
                     Ok(()) => return,
                     // Needed again before it was parked: go on in this task.
-                    Err(connection) => self = *connection,
+                    Err(parked) => self = parked.into_running(),
                 }
                 continue;
             }
@@ -228,7 +230,6 @@ impl<H: Hooks, S: Io> Connection<H, S> {
                         return Exit::KeepAlive;
                     }
                     if !std::mem::take(&mut busy) && self.can_park() {
-                        self.release_buffers();
                         return Exit::Park;
                     }
                     deadline.as_mut().reset(self.next_check(park_after));
@@ -457,18 +458,20 @@ mod size_tests {
         assert!(size_of::<C>() < 1024);
     }
 
-    /// A parked connection is this record (boxed, buffers released) in one lot slot
+    /// A parked connection is this record (boxed) in one lot slot
     /// (`park::tests::parked_slot_size`) with one waker allocation: what an idle TCP
-    /// connection costs besides its session and the kernel's socket.
+    /// connection costs besides its session and the kernel's socket. It was the whole
+    /// running `Connection` (368 B) before the parked record left out what only a
+    /// running connection holds.
     #[test]
     fn parked_record_size() {
         use std::mem::size_of;
-        type C = super::Connection<crate::AllowAll, tokio::net::TcpStream>;
-        println!("parked Connection: {} B", size_of::<C>());
+        type P = super::parked::ParkedConnection<crate::AllowAll, tokio::net::TcpStream>;
+        println!("ParkedConnection: {} B", size_of::<P>());
         assert!(
-            size_of::<C>() <= 384,
+            size_of::<P>() <= 248,
             "the parked record grew: {} B",
-            size_of::<C>()
+            size_of::<P>()
         );
     }
 

@@ -17,10 +17,8 @@ impl<H: Hooks, S: Io> Connection<H, S> {
     /// Moves queued deliveries into the write buffer. Fails when the session overflowed
     /// (the client does not read fast enough to keep its QoS 1/2 queue bounded).
     pub(super) fn drain_deliveries(&mut self) -> Result<(), Exit> {
-        let window = self
-            .limits
-            .inflight_window
-            .saturating_sub(self.state.inflight.len());
+        let window =
+            usize::from(self.limits.inflight_window).saturating_sub(self.state.inflight.len());
         let mut batch = std::mem::take(&mut self.scratch);
         let overflowed = self.session.take_deliveries(&mut batch, window);
         let now = Instant::now();
