@@ -77,7 +77,7 @@ fn state_records(
             });
         }
     }
-    for &pkid in &state.incoming_qos2 {
+    for &pkid in state.incoming_qos2.iter() {
         emit(Record::IncomingQos2 {
             pid,
             pkid,

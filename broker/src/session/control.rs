@@ -75,9 +75,10 @@ impl Drop for OwnedSession {
 #[derive(Default)]
 pub(super) struct Control {
     owner: Option<OwnerId>,
-    /// Usually empty (no allocation); more than one kick only while a takeover races
-    /// another connect of the same client.
-    kicks: Vec<(OwnerId, Kick)>,
+    /// Allocated while a kick waits (8 B in every session instead of a vector's 24);
+    /// more than one kick only while a takeover races another connect of the client.
+    #[allow(clippy::box_collection)] // the point: 8 B inline, allocated only while used
+    kicks: Option<Box<Vec<(OwnerId, Kick)>>>,
 }
 
 impl Control {
@@ -86,24 +87,27 @@ impl Control {
     }
 
     pub(super) fn leave_kick(&mut self, to: OwnerId, kick: Kick) {
-        self.kicks.push((to, kick));
+        self.kicks.get_or_insert_with(Box::default).push((to, kick));
     }
 
     pub(super) fn take_kick(&mut self, owner: OwnerId) -> Option<Kick> {
-        let at = self.kicks.iter().position(|(to, _)| *to == owner)?;
-        let (_, kick) = self.kicks.swap_remove(at);
-        if self.kicks.is_empty() {
-            self.kicks = Vec::new();
+        let kicks = self.kicks.as_mut()?;
+        let at = kicks.iter().position(|(to, _)| *to == owner)?;
+        let (_, kick) = kicks.swap_remove(at);
+        if kicks.is_empty() {
+            self.kicks = None;
         }
         Some(kick)
     }
 
     pub(super) fn has_kick_for(&self, owner: OwnerId) -> bool {
-        self.kicks.iter().any(|(to, _)| *to == owner)
+        self.kicks
+            .as_ref()
+            .is_some_and(|kicks| kicks.iter().any(|(to, _)| *to == owner))
     }
 
     pub(super) fn has_kicks(&self) -> bool {
-        !self.kicks.is_empty()
+        self.kicks.is_some()
     }
 
     /// `owner` ended: it no longer owns the session (unless a newer connection does
