@@ -8,13 +8,13 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytestring::ByteString;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use crate::held::HeldSubscriptions;
@@ -172,9 +172,6 @@ pub struct Session {
     wake: WakeSignal,
     /// Set while `control` holds a kick, so the event loop looks for one without a lock.
     kicks_waiting: AtomicBool,
-    /// Signalled when a full queue was drained, for publishers waiting on it. Created
-    /// by the first publisher that waits (a `Notify` is 56 B; most sessions never fill).
-    room: OnceLock<Box<Notify>>,
     online: AtomicBool,
     /// Subscriptions held, so a publish can skip de-duplication for the common
     /// single-subscription session.
@@ -183,8 +180,6 @@ pub struct Session {
     cluster_epoch: AtomicU64,
     state: Mutex<Option<Box<SessionState>>>,
     control: Mutex<Control>,
-    /// Will delay and expiry timers, allocated while any is set.
-    timers: Mutex<Option<Box<Timers>>>,
 }
 
 impl Session {
@@ -196,13 +191,11 @@ impl Session {
             mailbox: Mutex::default(),
             wake: WakeSignal::default(),
             kicks_waiting: AtomicBool::new(false),
-            room: OnceLock::new(),
             online: AtomicBool::new(false),
             subscription_count: AtomicU32::new(0),
             cluster_epoch: AtomicU64::new(0),
             state: Mutex::new(Some(Box::default())),
             control: Mutex::default(),
-            timers: Mutex::default(),
         }
     }
 
@@ -307,15 +300,16 @@ impl Session {
         drops: &Drops,
     ) {
         let deadline = tokio::time::Instant::now() + limit;
+        let room = self.control.lock().room();
         loop {
-            let room = self.room.get_or_init(|| Box::new(Notify::new())).notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
+            let notified = room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             match self.deliver(delivery, drops) {
                 Ok(_) => return,
                 Err(back) => delivery = back,
             }
-            if tokio::time::timeout_at(deadline, room).await.is_err() {
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 self.deliver_or_overflow(delivery, drops);
                 return;
             }
@@ -423,13 +417,16 @@ impl Session {
         if mailbox.queue.is_empty() && mailbox.queue.capacity() > 64 {
             mailbox.queue = VecDeque::new();
         }
-        if mailbox.publishers_waiting && mailbox.queue.len() < self.max_queued {
-            mailbox.publishers_waiting = false;
-            if let Some(room) = self.room.get() {
-                room.notify_waiters();
-            }
+        let room = mailbox.publishers_waiting && mailbox.queue.len() < self.max_queued;
+        mailbox.publishers_waiting &= !room;
+        let overflowed = std::mem::take(&mut mailbox.overflowed);
+        drop(mailbox);
+        if room {
+            // The waiting publishers enabled their `notified` before they marked the
+            // mailbox: none misses this.
+            self.control.lock().notify_room();
         }
-        std::mem::take(&mut mailbox.overflowed)
+        overflowed
     }
 
     /// Takes the state for a new connection; `None` if another connection still holds it.
@@ -450,7 +447,8 @@ impl Session {
     /// never have one); `None` when there are none and `create` is false. Freed again
     /// once nothing is left in them.
     fn update_timers<R>(&self, create: bool, f: impl FnOnce(&mut Timers) -> R) -> Option<R> {
-        let mut slot = self.timers.lock();
+        let mut control = self.control.lock();
+        let slot = &mut control.timers;
         if create && slot.is_none() {
             *slot = Some(Box::default());
         }
@@ -525,6 +523,6 @@ mod size_tests {
         assert!(state <= STATE_MAX, "SessionState grew: {state} B");
     }
 
-    const SESSION_MAX: usize = 256;
+    const SESSION_MAX: usize = 240;
     const STATE_MAX: usize = 96;
 }

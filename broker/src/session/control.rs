@@ -12,7 +12,9 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::{Kick, Session};
+use tokio::sync::Notify;
+
+use super::{Kick, Session, Timers};
 
 /// One connection as a session's owner: unique for as long as the process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,10 +73,18 @@ impl Drop for OwnedSession {
     }
 }
 
-/// The session's owner and the kicks not yet taken by the connections they end.
+/// The session's owner, the kicks not yet taken by the connections they end, and the
+/// session's other seldom used parts, under one lock and allocated on first use: every
+/// connected or parked client holds a session, and the `Arc` holding it fits jemalloc's
+/// 256 B class only without a lock and a `Notify` for each of them.
 #[derive(Default)]
 pub(super) struct Control {
     owner: Option<OwnerId>,
+    /// Will delay and expiry timers, allocated while any is set.
+    pub(super) timers: Option<Box<Timers>>,
+    /// Signalled when a full queue was drained, for publishers waiting on it. Created
+    /// by the first publisher that waits (most sessions never fill their queue).
+    room: Option<Arc<Notify>>,
     /// Allocated while a kick waits (8 B in every session instead of a vector's 24);
     /// more than one kick only while a takeover races another connect of the client.
     #[allow(clippy::box_collection)] // the point: 8 B inline, allocated only while used
@@ -82,6 +92,17 @@ pub(super) struct Control {
 }
 
 impl Control {
+    /// The publishers' wake-up when the queue has room, created for the first of them.
+    pub(super) fn room(&mut self) -> Arc<Notify> {
+        Arc::clone(self.room.get_or_insert_with(Arc::default))
+    }
+
+    pub(super) fn notify_room(&self) {
+        if let Some(room) = &self.room {
+            room.notify_waiters();
+        }
+    }
+
     pub(super) fn replace_owner(&mut self, owner: Option<OwnerId>) -> Option<OwnerId> {
         std::mem::replace(&mut self.owner, owner)
     }
