@@ -317,7 +317,7 @@ impl Session {
     }
 
     /// Waits until something was queued (or the overflow flag was raised, or a kick
-    /// was sent through [`Session::send_kick`]).
+    /// was sent through [`Session::kick_owner`]).
     pub async fn wait_for_deliveries(&self) {
         std::future::poll_fn(|cx| self.wake.poll_take(cx)).await
     }

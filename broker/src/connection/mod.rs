@@ -9,14 +9,15 @@
 //!
 //! An idle TCP connection does not keep its task (`idle.rs`, `park.rs`): after
 //! `park_idle_after` with nothing read, delivered, in flight or buffered, the loop
-//! returns `Exit::Park`, the connection (buffers released) moves into the broker's
-//! parking lot and the task ends. Its socket's readiness, its session's wake signal
+//! returns `Exit::Park`, the connection's parked record (`parked.rs`: no buffers) moves
+//! into the broker's parking lot and the task ends. Its socket's readiness, its session's wake signal
 //! (deliveries and kicks), the lot's keep-alive sweep and shutdown spawn it again, and
 //! it goes on where it stopped. Busy connections never park. WebSocket and TLS
 //! connections keep their task (their streams cannot be waited on without a future).
 //!
 //! What an idle connection costs is pinned by the size tests at the end of this file
-//! (`Connection`, the task future) and in `park.rs` (the lot slot).
+//! (`Connection`, `ParkedConnection`, the task future), in `session.rs` (`Session`,
+//! `SessionState`) and in `park.rs` (the lot slot).
 
 mod establish;
 mod handle_ack;

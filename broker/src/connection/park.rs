@@ -11,7 +11,7 @@
 //! What can need a parked connection reaches it through one small waker per slot:
 //! - the socket turns readable (a PUBLISH, a PINGREQ, EOF): `poll_read_ready` holds it;
 //! - a delivery or a kick (takeover, revocation): the session's wake signal holds it
-//!   (kicks signal it too, see `Session::send_kick`);
+//!   (kicks wait in the session and signal it too, see `Session::kick_owner`);
 //! - its keep-alive deadline: one sweep per second over the lot's deadline buckets,
 //!   not a timer per connection;
 //! - server shutdown: [`ParkingLot::resume_all`].
