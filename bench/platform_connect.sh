@@ -6,6 +6,7 @@
 #
 #   bash bench/platform_connect.sh               # N=10000
 #   N=20000 CONCURRENCY=200 bash bench/platform_connect.sh
+#   NO_BUILD=1 MAGNETITE_BIN=/path/to/other/magnetite bash bench/platform_connect.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
@@ -13,7 +14,7 @@ CONCURRENCY=${CONCURRENCY:-200}
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 prepare_run "bench/results/platform-$(date -u +%Y%m%dT%H%M%SZ)"
-BIN=target/release/magnetite
+BIN=${MAGNETITE_BIN:-target/release/magnetite}
 source bench/platform_setup.sh
 kill -TERM $PID; wait $PID || true
 start   # a fresh process: the authorization cache is empty

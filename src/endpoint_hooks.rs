@@ -111,10 +111,10 @@ impl<H> WithEndpoints<H> {
         endpoints: BTreeMap<String, String>,
     ) {
         let identity = &session.identity;
-        let devices = endpoints.keys().filter(|id| **id != identity.client_id);
+        let devices = endpoints.keys().filter(|id| **id != *identity.client_id);
         self.with_writer(|w| {
             for device in devices {
-                let gateway = identity.client_id.as_str();
+                let gateway = &*identity.client_id;
                 w.record_endpoint(gateway, mqtt_client_id, &identity.domain_id, change, device);
             }
         });
@@ -125,7 +125,7 @@ impl<H> WithEndpoints<H> {
         };
         let event = origin
             .event(record)
-            .into_outbox_event(Some(&identity.domain_id));
+            .into_outbox_event(Some(&*identity.domain_id));
         self.with_writer(|w| w.record_event(event));
     }
 

@@ -47,7 +47,7 @@ impl EventClientId for magnetite_auth::MqttIdentity {
         &self.client_id
     }
     fn event_domain(&self) -> Option<&str> {
-        Some(&self.domain_id)
+        Some(&*self.domain_id)
     }
 }
 

@@ -1,6 +1,5 @@
 //! The platform service object every HTTP handler and the MQTT gate share.
 
-use dashmap::DashMap;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -16,6 +15,7 @@ use crate::error::Result;
 use crate::login_throttle::LoginThrottle;
 use crate::mail::Mailer;
 use crate::mqtt::cache::AccessCache;
+pub use crate::mqtt::live_sessions::LiveSessions;
 use crate::mqtt::revocation::{AccessChange, Effect, Targets};
 use crate::mqtt::throttle::ConnectThrottle;
 use crate::reset_throttle::ResetThrottle;
@@ -230,67 +230,6 @@ impl Platform {
         let clients = self.store.channel_client_ids(channel_id).await?;
         self.revoke(&clients);
         Ok(())
-    }
-}
-
-/// Which MQTT sessions (MQTT client ids) each platform client has: the broker knows
-/// sessions by MQTT client id, which devices choose freely. Counted, because a takeover
-/// reports the new connection before the old one's end.
-#[derive(Debug, Default)]
-pub struct LiveSessions {
-    /// client id -> (MQTT client id, open connections).
-    by_client: DashMap<String, Vec<(String, u32)>>,
-    /// MQTT sessions of clients that disconnected, kept so a persisted session can be
-    /// discarded on revoke; bounded by the number of sessions the broker keeps.
-    offline: DashMap<String, Vec<String>>,
-}
-
-impl LiveSessions {
-    /// A session of `client_id` under `mqtt_client_id` started.
-    pub fn add(&self, client_id: &str, mqtt_client_id: &str) {
-        let mut entry = self.by_client.entry(client_id.to_string()).or_default();
-        match entry.iter_mut().find(|(s, _)| s == mqtt_client_id) {
-            Some((_, n)) => *n += 1,
-            None => entry.push((mqtt_client_id.to_string(), 1)),
-        }
-        if let Some(mut off) = self.offline.get_mut(client_id) {
-            off.retain(|s| s != mqtt_client_id);
-        }
-    }
-
-    /// A session of `client_id` under `mqtt_client_id` ended.
-    pub fn remove(&self, client_id: &str, mqtt_client_id: &str) {
-        let mut now_empty = false;
-        if let Some(mut entry) = self.by_client.get_mut(client_id) {
-            if let Some(pos) = entry.iter().position(|(s, _)| s == mqtt_client_id) {
-                entry[pos].1 -= 1;
-                if entry[pos].1 == 0 {
-                    entry.remove(pos);
-                    let mut off = self.offline.entry(client_id.to_string()).or_default();
-                    if !off.iter().any(|s| s == mqtt_client_id) && off.len() < 16 {
-                        off.push(mqtt_client_id.to_string());
-                    }
-                }
-            }
-            now_empty = entry.is_empty();
-        }
-        if now_empty {
-            self.by_client.remove_if(client_id, |_, v| v.is_empty());
-        }
-    }
-
-    /// Every MQTT client id the client has a session under, online or remembered
-    /// offline.
-    pub fn of(&self, client_id: &str) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .by_client
-            .get(client_id)
-            .map(|e| e.iter().map(|(s, _)| s.clone()).collect())
-            .unwrap_or_default();
-        if let Some((_, off)) = self.offline.remove(client_id) {
-            ids.extend(off);
-        }
-        ids
     }
 }
 

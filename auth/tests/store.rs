@@ -220,7 +220,7 @@ async fn scenario(db: Db) {
     );
     assert_eq!(access.publish.resolve("temps"), Some(channel.id.as_str()));
     assert!(access.subscribe.is_empty());
-    assert!(keys.verify_secret(b"secret-0", &access.secret_hash));
+    assert!(keys.verify_secret_mac(b"secret-0", &access.secret));
     assert!(store.client_access("unknown").await.unwrap().is_none());
     let err = links.connect("nope", ConnType::Publish).await.unwrap_err();
     assert!(matches!(err, AuthError::NotFound("channel")), "{err}");

@@ -76,7 +76,7 @@ async fn create_without_client_provisions_one() {
     assert!(app
         .platform
         .keys
-        .verify_secret(secret.as_bytes(), &access.secret_hash));
+        .verify_secret_mac(secret.as_bytes(), &access.secret));
 }
 
 #[tokio::test]

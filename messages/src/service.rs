@@ -143,7 +143,7 @@ impl MessagesService {
         };
         Ok(Authorized {
             topic: routed,
-            publisher: identity.client_id,
+            publisher: identity.client_id.to_string(),
         })
     }
 

@@ -43,7 +43,7 @@ pub(crate) async fn client(
         .entity(Kind::Client, &access.domain_id, client_id)
         .await
     {
-        Ok(c) => Ok(Some((access.domain_id, c.name))),
+        Ok(c) => Ok(Some((access.domain_id.to_string(), c.name))),
         Err(AuthError::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }

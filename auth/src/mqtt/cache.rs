@@ -10,12 +10,20 @@
 //! reader ever miss or lag, no entry outlives the age. A stale entry is still served
 //! when the reload fails: with the database down no revocation can be committed, and
 //! local traffic keeps flowing.
+//!
+//! One entry per connected client makes the cache a per-connection cost (an idle fleet
+//! of 10,000 devices holds 10,000 entries), so entries are compact: the key is the
+//! entry's own client id (an `Arc<str>` that the sessions' identities share too), and
+//! the names many clients repeat (domain, channels) are one shared copy each
+//! ([`SharedNames`]). A reload keeps the client id the stale entry had, so identities
+//! handed out before it still share it.
 
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::names::SharedNames;
 use crate::error::Result;
 use crate::store::connections::ClientAccess;
 use crate::store::Store;
@@ -25,8 +33,9 @@ pub const MAX_AGE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 pub struct AccessCache {
-    entries: DashMap<String, (Arc<ClientAccess>, Instant)>,
+    entries: DashMap<Arc<str>, (Arc<ClientAccess>, Instant)>,
     generation: AtomicU64,
+    names: SharedNames,
 }
 
 impl AccessCache {
@@ -40,7 +49,7 @@ impl AccessCache {
         };
         let generation = self.generation.load(Ordering::Acquire);
         let loaded = match (store.client_access(client_id).await, stale) {
-            (Ok(Some(loaded)), _) => Arc::new(loaded),
+            (Ok(Some(loaded)), stale) => Arc::new(self.compact(loaded, stale.as_deref())),
             (Ok(None), _) => return Ok(None),
             (Err(err), Some(stale)) => {
                 tracing::warn!(client_id, error = %err, "access reload failed: serving the cached entry");
@@ -50,9 +59,18 @@ impl AccessCache {
         };
         if self.generation.load(Ordering::Acquire) == generation {
             let entry = (Arc::clone(&loaded), Instant::now());
-            self.entries.insert(client_id.to_string(), entry);
+            self.entries.insert(Arc::clone(&loaded.client_id), entry);
         }
         Ok(Some(loaded))
+    }
+
+    /// `loaded` with the stale entry's client id and the shared names.
+    fn compact(&self, mut loaded: ClientAccess, stale: Option<&ClientAccess>) -> ClientAccess {
+        if let Some(stale) = stale.filter(|s| s.client_id == loaded.client_id) {
+            loaded.client_id = Arc::clone(&stale.client_id);
+        }
+        loaded.share_names(|name| self.names.share(name));
+        loaded
     }
 
     pub fn invalidate(&self, client_id: &str) {
@@ -76,7 +94,7 @@ impl AccessCache {
         self.entries
             .iter()
             .filter(|e| uses(&e.value().0))
-            .map(|e| e.key().clone())
+            .map(|e| e.key().to_string())
             .collect()
     }
 

@@ -18,12 +18,14 @@ use super::topic::{parse_publish, parse_subscribe};
 use crate::platform::Platform;
 use crate::store::connections::ClientAccess;
 
-/// The authenticated platform client behind an MQTT session.
+/// The authenticated platform client behind an MQTT session, held by its connection
+/// for its whole life: both ids are the access cache's shared copies (no allocation
+/// per connection).
 #[derive(Debug, Clone)]
 pub struct MqttIdentity {
     /// The platform client id (not the MQTT client id).
-    pub client_id: String,
-    pub domain_id: String,
+    pub client_id: Arc<str>,
+    pub domain_id: Arc<str>,
 }
 
 /// What a CONNECT offers to prove who it is. The password is borrowed, never stored
@@ -91,12 +93,12 @@ impl MqttGate {
         };
         let access = self.access(username).await;
         let Some(access) =
-            access.filter(|a| self.platform.keys.verify_secret(password, &a.secret_hash))
+            access.filter(|a| self.platform.keys.verify_secret_mac(password, &a.secret))
         else {
             attempt.failed();
             return Err(LoginRefusal::BadCredentials);
         };
-        attempt.succeeded(username);
+        attempt.succeeded(&access.client_id);
         enabled_identity(&access)
     }
 
@@ -225,7 +227,7 @@ fn enabled_identity(access: &ClientAccess) -> Result<MqttIdentity, LoginRefusal>
         return Err(LoginRefusal::NotAuthorized);
     }
     Ok(MqttIdentity {
-        client_id: access.client_id.clone(),
-        domain_id: access.domain_id.clone(),
+        client_id: Arc::clone(&access.client_id),
+        domain_id: Arc::clone(&access.domain_id),
     })
 }

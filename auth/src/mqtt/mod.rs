@@ -7,6 +7,8 @@
 pub mod cache;
 pub mod endpoints;
 pub mod gate;
+pub mod live_sessions;
+pub mod names;
 pub mod remote;
 pub mod revocation;
 pub mod routing;

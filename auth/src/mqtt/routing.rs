@@ -27,7 +27,7 @@ pub fn resolve_channel<'a>(
         return None;
     }
     if let Some(domain) = topic.domain {
-        if domain != access.domain_id && domain != access.domain_route {
+        if domain != &*access.domain_id && domain != &*access.domain_route {
             return None;
         }
     }
@@ -128,13 +128,14 @@ mod tests {
 
     /// A client of `domain` (route `route`) connected to `channel` for both actions.
     fn access(domain: &str, route: &str, channel: &str, channel_route: &str) -> ClientAccess {
-        let mut names = ChannelNames::default();
-        names.insert(channel.to_string(), Some(channel_route.to_string()));
+        let names: ChannelNames = [(channel.to_string(), Some(channel_route.to_string()))]
+            .into_iter()
+            .collect();
         ClientAccess {
             client_id: "client".into(),
             domain_id: domain.into(),
             domain_route: route.into(),
-            secret_hash: String::new(),
+            secret: Default::default(),
             enabled: true,
             platform_admin: false,
             publish: names.clone(),
@@ -198,9 +199,12 @@ mod tests {
 
     #[test]
     fn an_id_wins_over_a_route_of_the_same_text() {
-        let mut names = ChannelNames::default();
-        names.insert(CH2.into(), Some(CH1.into()));
-        names.insert(CH1.into(), Some("other".into()));
+        let names: ChannelNames = [
+            (CH2.to_string(), Some(CH1.to_string())),
+            (CH1.to_string(), Some("other".to_string())),
+        ]
+        .into_iter()
+        .collect();
         assert_eq!(names.resolve(CH1), Some(CH1));
         assert_eq!(names.resolve("other"), Some(CH1));
         assert_eq!(names.resolve(CH2), Some(CH2));

@@ -31,7 +31,7 @@ mod tests {
             client_id: "c".into(),
             domain_id: "d".into(),
             domain_route: "r".into(),
-            secret_hash: String::new(),
+            secret: Default::default(),
             enabled,
             platform_admin,
             publish: Default::default(),

@@ -18,6 +18,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -51,8 +52,10 @@ pub enum Throttled {
 pub struct ConnectThrottle {
     by_client: LoginThrottle,
     by_address: LoginThrottle,
-    /// Client id -> the address of its last successful password login.
-    trusted: DashMap<String, IpAddr>,
+    /// Client id -> the address of its last successful password login. Keyed by the
+    /// access cache's copy of the id: one entry per connected client, no string of its
+    /// own.
+    trusted: DashMap<Arc<str>, IpAddr>,
     failures: AtomicU64,
     refused_client: AtomicU64,
     refused_address: AtomicU64,
@@ -74,7 +77,7 @@ pub struct ConnectAttempt<'a> {
 
 impl ConnectAttempt<'_> {
     /// The secret was right: clear the client id, trust this address for it.
-    pub fn succeeded(self, client_id: &str) {
+    pub fn succeeded(self, client_id: &Arc<str>) {
         if let Some(a) = self.client {
             a.succeeded();
         }
@@ -150,9 +153,9 @@ impl ConnectThrottle {
             .is_some_and(|ip| *ip == canonical(peer))
     }
 
-    fn trust(&self, client_id: &str, peer: IpAddr) {
+    fn trust(&self, client_id: &Arc<str>, peer: IpAddr) {
         let peer = canonical(peer);
-        if self.trusted.get(client_id).is_some_and(|ip| *ip == peer) {
+        if self.trusted.get(&**client_id).is_some_and(|ip| *ip == peer) {
             return;
         }
         if self.trusted.len() >= MAX_TRUSTED {
@@ -162,7 +165,7 @@ impl ConnectThrottle {
                 drop == 0
             });
         }
-        self.trusted.insert(client_id.to_string(), peer);
+        self.trusted.insert(Arc::clone(client_id), peer);
     }
 
     /// Its `/metrics` families: failures, refusals per limit, table sizes per limit.
@@ -243,7 +246,7 @@ mod tests {
     fn a_flooded_client_id_is_refused_but_its_trusted_address_still_checked() {
         let t = ConnectThrottle::default();
         let (home, attacker) = (ip("10.0.0.1"), ip("10.0.0.2"));
-        t.begin("dev", home).unwrap().succeeded("dev");
+        t.begin("dev", home).unwrap().succeeded(&Arc::from("dev"));
         for _ in 0..5 {
             t.begin("dev", attacker).unwrap().failed();
         }

@@ -194,7 +194,7 @@ impl<'a> Entities<'a> {
         Ok(access.is_some_and(|a| {
             self.platform
                 .keys
-                .verify_secret(secret.as_bytes(), &a.secret_hash)
+                .verify_secret_mac(secret.as_bytes(), &a.secret)
         }))
     }
 

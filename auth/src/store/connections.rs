@@ -2,20 +2,26 @@
 //! hot path needs on a cache miss.
 
 use magnetite_events::Event;
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::ancestry::EventAncestry;
+pub use super::channel_names::ChannelNames;
 use super::{now_rfc3339, Cols, Outbox, Store};
+use crate::crypto::SecretMac;
 use crate::error::{AuthError, Result};
 use crate::model::{ConnType, Role};
 
-/// What MQTT needs to know about a client: loaded once, then served from the cache.
+/// What MQTT needs to know about a client: loaded once, then served from the cache,
+/// which keeps one per connected client. Hence shared strings: the cache shares the
+/// client id with its key and the sessions' identities, and the domain's and channels'
+/// names with every other cached client of the domain ([`crate::mqtt::cache`]).
 #[derive(Debug, Clone)]
 pub struct ClientAccess {
-    pub client_id: String,
-    pub domain_id: String,
-    pub domain_route: String,
-    pub secret_hash: String,
+    pub client_id: Arc<str>,
+    pub domain_id: Arc<str>,
+    pub domain_route: Arc<str>,
+    /// The stored secret hash, decoded.
+    pub secret: SecretMac,
     /// Client and domain both enabled.
     pub enabled: bool,
     /// Created by a platform admin who is still an enabled admin: such a client may
@@ -26,39 +32,13 @@ pub struct ClientAccess {
     pub subscribe: ChannelNames,
 }
 
-/// The channels a client may use for one action, by the names a topic may give them:
-/// their id or their route, both of the client's own domain only. An id always wins
-/// over a route, so a route shaped like an id (refused by the API, but possibly in an
-/// old row) can never take another channel's place.
-#[derive(Debug, Clone, Default)]
-pub struct ChannelNames {
-    ids: HashSet<String>,
-    routes: HashMap<String, String>,
-}
-
-impl ChannelNames {
-    pub fn insert(&mut self, id: String, route: Option<String>) {
-        if let Some(route) = route.filter(|r| !r.is_empty()) {
-            self.routes.insert(route, id.clone());
-        }
-        self.ids.insert(id);
-    }
-
-    /// The id of the channel `name` (an id or a route) names, if the client may use it.
-    pub fn resolve(&self, name: &str) -> Option<&str> {
-        match self.ids.get(name) {
-            Some(id) => Some(id),
-            None => self.routes.get(name).map(String::as_str),
-        }
-    }
-
-    /// Every channel id in the set.
-    pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.ids.iter().map(String::as_str)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+impl ClientAccess {
+    /// Replaces each domain and channel name by the copy `share` returns.
+    pub fn share_names(&mut self, mut share: impl FnMut(&Arc<str>) -> Arc<str>) {
+        self.domain_id = share(&self.domain_id);
+        self.domain_route = share(&self.domain_route);
+        self.publish.share_names(&mut share);
+        self.subscribe.share_names(&mut share);
     }
 }
 
@@ -200,26 +180,27 @@ impl Store {
         magnetite_db::db_read!(self.db(), pool => {
             let rows = sqlx::query(SQL).bind(client_id).fetch_all(pool).await?;
             let Some(first) = rows.first() else { return Ok(None) };
-            let mut access = ClientAccess {
-                client_id: client_id.to_string(),
-                domain_id: first.text("domain_id")?,
-                domain_route: first.text("route")?,
-                secret_hash: first.text("secret_hash")?,
-                enabled: first.text("cs")? == "enabled" && first.text("ds")? == "enabled",
-                platform_admin: first.opt_text("creator_role")?.as_deref()
-                    == Some(Role::Admin.as_str()),
-                publish: ChannelNames::default(),
-                subscribe: ChannelNames::default(),
-            };
+            let (mut publish, mut subscribe) = (Vec::new(), Vec::new());
             for r in &rows {
                 let Some(channel) = r.opt_text("ch_id")? else { continue };
                 let set = match r.opt_text("cn_type")?.as_deref().and_then(ConnType::parse) {
-                    Some(ConnType::Publish) => &mut access.publish,
-                    Some(ConnType::Subscribe) => &mut access.subscribe,
+                    Some(ConnType::Publish) => &mut publish,
+                    Some(ConnType::Subscribe) => &mut subscribe,
                     None => continue,
                 };
-                set.insert(channel, r.opt_text("ch_route")?);
+                set.push((channel, r.opt_text("ch_route")?));
             }
+            let access = ClientAccess {
+                client_id: Arc::from(client_id),
+                domain_id: Arc::from(first.text("domain_id")?),
+                domain_route: Arc::from(first.text("route")?),
+                secret: SecretMac::from_hex(&first.text("secret_hash")?),
+                enabled: first.text("cs")? == "enabled" && first.text("ds")? == "enabled",
+                platform_admin: first.opt_text("creator_role")?.as_deref()
+                    == Some(Role::Admin.as_str()),
+                publish: publish.into_iter().collect(),
+                subscribe: subscribe.into_iter().collect(),
+            };
             Ok(Some(access))
         })
     }

@@ -11,6 +11,7 @@
 //! `BEGIN IMMEDIATE`), reads through `db_read!`.
 
 pub mod ancestry;
+pub mod channel_names;
 pub mod connections;
 pub mod domains;
 pub mod entities;
