@@ -50,6 +50,9 @@ start_broker() {
         printf '%s\n' "$@"; } >"$OUT/$label.conf"
       mosquitto -c "$OUT/$label.conf" >"$OUT/$label.log" 2>&1 &
       ;;
+    floor) # loadtest/examples/connect_floor.rs: the kernel floor of a connect
+      "${FLOOR_BIN:-target/release/examples/connect_floor}" --port "$PORT" "$@" >"$OUT/$label.log" 2>&1 &
+      ;;
   esac
   PID=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0; sleep 0.1; done

@@ -14,7 +14,7 @@
 //! a shared PostgreSQL only one instance tails while the others stand by.
 
 use magnetite_db::Db;
-use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Start, WindowHandler};
+use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Rows, Start, WindowHandler};
 use magnetite_events::OutboxRow;
 use serde_json::Value;
 use std::time::Duration;
@@ -50,7 +50,7 @@ impl Tailer {
         ReaderConfig {
             cursor_key: TAILER_CURSOR.to_string(),
             lease_key: LEASE.to_string(),
-            stream: Some("clients".to_string()),
+            rows: Rows::stream("clients"),
             batch: BATCH,
             poll: POLL,
             start: Start::End,

@@ -136,6 +136,7 @@ where
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let mut shutdown = shared.shutdown.subscribe();
+    let inherited = nodelay_on_listener(&listener);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.changed() => return,
@@ -143,7 +144,9 @@ where
         };
         match accepted {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
+                if !inherited {
+                    let _ = stream.set_nodelay(true);
+                }
                 shared.tasks.spawn(serve(Arc::clone(shared), stream, peer));
             }
             Err(err) => {
@@ -152,5 +155,52 @@ where
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// Sets `TCP_NODELAY` on the listening socket; `true` when every socket it accepts has
+/// it from there. Linux copies the option to accepted sockets, which saves a
+/// `setsockopt` per connect (`bench/connect_floor.sh`); elsewhere, or if the call
+/// fails, each accepted socket gets its own.
+fn nodelay_on_listener(listener: &TcpListener) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: `on` is a live c_int for the duration of the call, its size is passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                listener.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        rc == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = listener;
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The saving rests on the kernel: a socket accepted from a listener with
+    /// `TCP_NODELAY` has it too, without being asked.
+    #[tokio::test]
+    async fn accepted_sockets_inherit_nodelay_from_the_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let inherited = nodelay_on_listener(&listener);
+        let addr = listener.local_addr().expect("address");
+        let client = TcpStream::connect(addr).await.expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        assert_eq!(accepted.nodelay().expect("getsockopt"), inherited);
+        assert_eq!(inherited, cfg!(target_os = "linux"));
+        drop(client);
     }
 }

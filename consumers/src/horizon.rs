@@ -9,7 +9,7 @@
 //! own horizon (a reader's lease is exclusive).
 
 use magnetite_db::Db;
-use magnetite_events::reader::{OutboxReader, ReaderConfig, Start, Step};
+use magnetite_events::reader::{OutboxReader, ReaderConfig, Rows, Start, Step};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -31,8 +31,8 @@ pub fn spawn(
     let config = ReaderConfig {
         cursor_key: name.clone(),
         lease_key: name,
-        // A stream no row has: ids only, no payloads are copied.
-        stream: Some(String::new()),
+        // No row: ids only, nothing else is copied.
+        rows: Rows::Streams(Vec::new()),
         batch: 10_000,
         poll: POLL,
         start: Start::End,

@@ -22,6 +22,7 @@ pub mod scopes;
 pub mod shipper;
 pub mod sink;
 pub mod url;
+pub mod window;
 pub mod writer;
 
 pub use encode::Names;

@@ -58,11 +58,6 @@ const READ_ALL: &str = "SELECT id, stream, payload, created_at, instance FROM ev
 const READ_STREAM: &str = "SELECT id, stream, payload, created_at FROM events_outbox \
      WHERE id > $1 AND stream = $2 ORDER BY id LIMIT $3";
 
-/// Every stream's ids after a cursor, with one stream's payloads.
-const READ_WINDOW: &str = "SELECT id, stream, \
-     CASE WHEN stream = $2 THEN payload ELSE '' END AS payload, created_at \
-     FROM events_outbox WHERE id > $1 ORDER BY id LIMIT $3";
-
 /// The cursor row that is not a reader's position.
 pub const EPOCH_CURSOR: &str = "#epoch";
 
@@ -91,9 +86,14 @@ pub struct OutboxRow {
     /// Insert time (Unix ns).
     pub created_at: i64,
     /// The instance that wrote the row ([`set_writer_instance`]); only the every-stream
-    /// read selects it (`None` elsewhere, and on rows older than the column).
+    /// read and a reader's window ([`crate::window`]) select it (`None` elsewhere, and on
+    /// rows older than the column).
     #[sqlx(default)]
     pub instance: Option<String>,
+    /// Its tenant ([`Event::domain`]); only a reader's window selects it
+    /// ([`crate::window`]; `None` elsewhere).
+    #[sqlx(default)]
+    pub domain: Option<String>,
 }
 
 /// This process's instance id, stamped on every outbox row it writes.
@@ -229,16 +229,6 @@ pub trait OutboxDb {
         stream: Option<&str>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<OutboxRow>, EventsError>> + Send;
-    /// Up to `limit` rows of every stream with id > `after`, in id order, with the
-    /// payloads of `stream` only (others empty): what a reader of one stream needs to
-    /// see the holes in the id sequence ([`crate::reader`]) without copying the other
-    /// streams' payloads.
-    fn fetch_window(
-        &self,
-        after: i64,
-        stream: &str,
-        limit: i64,
-    ) -> impl Future<Output = Result<Vec<OutboxRow>, EventsError>> + Send;
     /// Up to `limit` rows with id > `after` that `scope` may read, optionally of one
     /// stream, in id order: the page `GET /events` serves. The filter is in the query,
     /// so a page is bounded by `limit` whatever the other tenants wrote.
@@ -337,18 +327,6 @@ impl OutboxDb for Db {
                 sqlx::query_as(READ_ALL).bind(after).bind(limit).fetch_all(pool).await?
             }),
         };
-        Ok(rows)
-    }
-
-    async fn fetch_window(
-        &self,
-        after: i64,
-        stream: &str,
-        limit: i64,
-    ) -> Result<Vec<OutboxRow>, EventsError> {
-        let rows = db_read!(self, pool => {
-            sqlx::query_as(READ_WINDOW).bind(after).bind(stream).bind(limit).fetch_all(pool).await?
-        });
         Ok(rows)
     }
 

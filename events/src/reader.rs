@@ -18,9 +18,9 @@
 //! another host's clock wrote. SQLite has one writer and `AUTOINCREMENT` rolls back with
 //! the transaction, so there it never waits.
 //!
-//! Holes are holes in the sequence of *all* streams, so a reader interested in one
-//! stream still reads every id ([`OutboxDb::fetch_window`] brings only the payloads it
-//! wants) and its cursor moves over the other streams' rows.
+//! Holes are holes in the sequence of *all* streams, so a reader interested in some
+//! rows still reads every id ([`crate::window`] brings only the rows it wants whole,
+//! [`ReaderConfig::rows`]) and its cursor moves over the others.
 //!
 //! Delivery is at least once: the cursor is saved after the consumer has handled a
 //! batch ([`OutboxReader::commit`]), so a crash in between hands the batch out again.
@@ -28,6 +28,7 @@
 use crate::error::EventsError;
 use crate::outbox::{Lease, OutboxDb, OutboxRow};
 pub use crate::retry::{Backoff, BACKOFF_MAX, BACKOFF_MIN};
+pub use crate::window::Rows;
 use magnetite_db::Db;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -92,8 +93,8 @@ pub struct ReaderConfig {
     pub cursor_key: String,
     /// Its advisory lock on a shared PostgreSQL.
     pub lease_key: String,
-    /// Only this stream's rows are handed out (`None`: every row).
-    pub stream: Option<String>,
+    /// Which rows are handed out (the others are passed over).
+    pub rows: Rows,
     /// Rows per read.
     pub batch: i64,
     /// Pause when nothing is ready.
@@ -105,10 +106,10 @@ pub struct ReaderConfig {
 /// Ready rows after the cursor.
 #[derive(Debug)]
 pub struct Batch {
-    /// The rows to handle, in id order (only the configured stream's).
+    /// The rows to handle, in id order (only those [`ReaderConfig::rows`] wants).
     pub rows: Vec<OutboxRow>,
     /// The id to [`OutboxReader::commit`] once they are handled (it may be past the last
-    /// row handed out: other streams' rows are passed over).
+    /// row handed out: rows not wanted are passed over).
     pub last: i64,
 }
 
@@ -271,29 +272,19 @@ impl OutboxReader {
         if max <= self.cursor {
             return Ok(None);
         }
-        let stream = self.config.stream.as_deref();
-        let rows = match stream {
-            None => {
-                self.db
-                    .fetch_after(self.cursor, None, self.config.batch)
-                    .await?
-            }
-            Some(s) => {
-                self.db
-                    .fetch_window(self.cursor, s, self.config.batch)
-                    .await?
-            }
-        };
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let ready = ready_prefix(self.cursor, &ids, &mut self.gap, Instant::now());
-        let Some(&last) = ids[..ready].last() else {
+        let window = crate::window::fetch_window(
+            &self.db,
+            self.cursor,
+            &self.config.rows,
+            self.config.batch,
+        )
+        .await?;
+        let ready = ready_prefix(self.cursor, &window.ids, &mut self.gap, Instant::now());
+        let Some(&last) = window.ids[..ready].last() else {
             return Ok(None);
         };
-        let mut rows = rows;
-        rows.truncate(ready);
-        if let Some(s) = stream {
-            rows.retain(|r| r.stream == s);
-        }
+        let mut rows = window.rows;
+        rows.retain(|r| r.id <= last);
         Ok(Some(Batch { rows, last }))
     }
 

@@ -7,7 +7,7 @@ use crate::error::EventsError;
 use crate::kaa;
 use crate::metrics::SinkMetrics;
 use crate::outbox::{OutboxDb, OutboxRow};
-use crate::reader::{OutboxReader, ReaderConfig, Start, Step};
+use crate::reader::{OutboxReader, ReaderConfig, Rows, Start, Step};
 use crate::sink::{Prepared, Sink};
 use magnetite_db::Db;
 use serde_json::Value;
@@ -45,7 +45,7 @@ impl Shipper {
         ReaderConfig {
             cursor_key: self.name.clone(),
             lease_key: self.name.clone(),
-            stream: None,
+            rows: Rows::All,
             batch: BATCH,
             poll: POLL,
             start: Start::Beginning,

@@ -6,7 +6,7 @@ mod common;
 
 use common::sqlite_db;
 use magnetite_db::Db;
-use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Start, Step};
+use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Rows, Start, Step};
 use magnetite_events::{mqtt_event, Event, MqttEventType, OutboxDb, Service};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -15,7 +15,7 @@ fn clients_reader(key: &str, start: Start) -> ReaderConfig {
     ReaderConfig {
         cursor_key: key.to_string(),
         lease_key: key.to_string(),
-        stream: Some("clients".to_string()),
+        rows: Rows::stream("clients"),
         batch: 100,
         poll: Duration::from_millis(5),
         start,

@@ -225,6 +225,7 @@ mod tests {
             payload: payload.to_string(),
             created_at: 5,
             instance: None,
+            domain: None,
         }
     }
 

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use magnetite_db::Db;
-use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Start, WindowHandler};
+use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Rows, Start, WindowHandler};
 use tokio::sync::watch;
 
 use crate::derive::{derive, Derived};
@@ -40,7 +40,7 @@ pub(crate) async fn copy(db: Db, stop: watch::Receiver<bool>) {
     let config = ReaderConfig {
         cursor_key: CURSOR.to_string(),
         lease_key: LEASE.to_string(),
-        stream: None,
+        rows: Rows::All,
         batch: BATCH,
         poll: POLL,
         start: Start::Beginning,
@@ -61,23 +61,20 @@ struct Copier {
 impl WindowHandler for Copier {
     type Error = JournalError;
     async fn handle(&mut self, batch: &Batch, _pending: i64) -> Result<()> {
-        let window = derive_window(&self.db, batch).await?;
+        let window = derive_window(batch);
         store::store_window(&self.db, &window).await?;
         Ok(())
     }
 }
 
-/// The window's rows as journal entries, each with its outbox domain.
-async fn derive_window(db: &Db, batch: &Batch) -> Result<Vec<Derived>> {
-    let Some(first) = batch.rows.first() else {
-        return Ok(Vec::new());
-    };
-    let domains = store::outbox_domains(db, first.id, batch.last).await?;
-    Ok(batch
+/// The window's rows as journal entries, each with its outbox domain (read with the
+/// row: [`Rows::All`]).
+fn derive_window(batch: &Batch) -> Vec<Derived> {
+    batch
         .rows
         .iter()
-        .filter_map(|row| derive(row, domains.get(&row.id).map(String::as_str)))
-        .collect())
+        .filter_map(|row| derive(row, row.domain.as_deref()))
+        .collect()
 }
 
 /// Prunes entries older than `retention` until `stop` turns true.

@@ -14,8 +14,6 @@
 //! Entries are pruned by age ([`prune`], `--journal-retention`); telemetry is an
 //! aggregate and is kept.
 
-use std::collections::HashMap;
-
 use magnetite_db::{db_read, db_snapshot, db_tx, Db};
 use serde_json::{Map, Value};
 use sqlx::Row;
@@ -45,21 +43,6 @@ pub async fn migrate(db: &Db) -> Result<()> {
         db_read!(db, pool => { sqlx::query(sql).execute(pool).await?; });
     }
     Ok(())
-}
-
-/// The tenants of the outbox rows `first..=last` that have one (the reader's rows
-/// carry no domain).
-pub async fn outbox_domains(db: &Db, first: i64, last: i64) -> Result<HashMap<i64, String>> {
-    let sql = "SELECT id, domain FROM events_outbox \
-               WHERE id >= $1 AND id <= $2 AND domain IS NOT NULL";
-    db_read!(db, pool => {
-        let rows = sqlx::query(sql).bind(first).bind(last).fetch_all(pool).await?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for r in rows {
-            out.insert(r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?);
-        }
-        Ok(out)
-    })
 }
 
 pub use crate::window::store_window;

@@ -33,9 +33,13 @@ pub enum Intent {
 /// body held; this bounds the work a single row can cause).
 pub const MAX_USERS_PER_EVENT: usize = 1000;
 
+/// The only outbox streams a notification comes from: the reader asks for their rows
+/// alone (`crate::reader`), the others' are read as ids.
+pub const STREAMS: [&str; 2] = ["users", "clients"];
+
 /// The intent of one outbox row of `stream`, if it concerns someone.
 pub fn intent(stream: &str, payload: &str) -> Option<Intent> {
-    if stream != "users" && stream != "clients" {
+    if !STREAMS.contains(&stream) {
         return None;
     }
     let ev: Value = serde_json::from_str(payload).ok()?;

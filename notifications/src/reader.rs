@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use magnetite_auth::Platform;
 use magnetite_db::Db;
-use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Start, WindowHandler};
+use magnetite_events::reader::{Batch, OutboxReader, ReaderConfig, Rows, Start, WindowHandler};
 use magnetite_events::OutboxRow;
 use tokio::sync::watch;
 
@@ -66,7 +66,7 @@ impl NoticeReader {
         ReaderConfig {
             cursor_key: CURSOR.to_string(),
             lease_key: LEASE.to_string(),
-            stream: None,
+            rows: Rows::Streams(derive::STREAMS.map(String::from).to_vec()),
             batch: BATCH,
             poll: POLL,
             start: Start::End,

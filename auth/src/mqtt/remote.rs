@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use magnetite_db::Db;
-use magnetite_events::reader::{OutboxReader, ReaderConfig, ReaderTask, Start, Step};
+use magnetite_events::reader::{OutboxReader, ReaderConfig, ReaderTask, Rows, Start, Step};
 use magnetite_events::OutboxRow;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
@@ -37,7 +37,7 @@ impl RemoteRevocations {
         let config = ReaderConfig {
             cursor_key: key.clone(),
             lease_key: key,
-            stream: None,
+            rows: Rows::WrittenByOthers(instance.to_string()),
             batch: BATCH,
             poll,
             start: Start::End,
@@ -143,6 +143,7 @@ mod tests {
             payload: "{}".into(),
             created_at: 0,
             instance: instance.map(str::to_string),
+            domain: None,
         }
     }
 
