@@ -25,8 +25,8 @@ async fn write_rows(db: &Db) {
     for (i, (stream, instance, domain)) in ROWS.iter().enumerate() {
         let payload = format!("{{\"n\":{}}}", i + 1);
         let created_at = 10 + i as i64;
-        match db {
-            Db::Sqlite(pool) => sqlx::query(INSERT)
+        magnetite_db::db_read!(db, pool => {
+            sqlx::query(INSERT)
                 .bind(stream)
                 .bind(&payload)
                 .bind(created_at)
@@ -34,17 +34,8 @@ async fn write_rows(db: &Db) {
                 .bind(instance)
                 .execute(pool)
                 .await
-                .map(drop),
-            Db::Postgres(pool) => sqlx::query(INSERT)
-                .bind(stream)
-                .bind(&payload)
-                .bind(created_at)
-                .bind(domain)
-                .bind(instance)
-                .execute(pool)
-                .await
-                .map(drop),
-        }
+                .map(drop)
+        })
         .expect("insert an outbox row");
     }
 }
