@@ -6,21 +6,9 @@ N=$IDLE_CLIENTS
 BIN=${MAGNETITE_BIN:-target/release/magnetite}
 # shellcheck source=bench/platform_setup.sh
 source bench/platform_setup.sh
-CHANNEL=$(curl -sf -X POST "$H/$DOMAIN/channels" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"name":"commands"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
-# Subscribe connections, 1,000 clients per request.
-split -l 1000 "$OUT/credentials.csv" "$OUT/connect-batch-"
-for batch in "$OUT"/connect-batch-*; do
-  python3 - "$batch" "$CHANNEL" <<'PY' | curl -sf -X POST "$H/$DOMAIN/channels/connect" -H "Authorization: Bearer $TOKEN" \
-    -H 'Content-Type: application/json' -d @- >/dev/null
-import json, sys
-ids = [line.split(",")[0] for line in open(sys.argv[1]) if line.strip()]
-print(json.dumps({"channel_ids": [sys.argv[2]], "client_ids": ids, "types": ["subscribe"]}))
-PY
-  rm "$batch"
-done
+# shellcheck source=bench/platform_channel.sh
+source bench/platform_channel.sh
 kill -TERM "$PID"; wait "$PID" || true
-TOPIC="m/$DOMAIN/c/$CHANNEL/{id}"
 
 # Mosquitto's password file for the same accounts (its PBKDF2-SHA512 `$7$` format).
 mosquitto_passwd "$OUT/credentials.csv" >"$OUT/mosquitto.passwd"

@@ -25,21 +25,10 @@ N=$(printf '%s\n' $SIZES | sort -n | tail -1)
 BIN=${BINS%% *}
 # shellcheck source=bench/platform_setup.sh
 source bench/platform_setup.sh
-CHANNEL=$(curl -sf -X POST "$H/$DOMAIN/channels" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"name":"commands"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
-split -l 1000 "$OUT/credentials.csv" "$OUT/connect-batch-"
-for batch in "$OUT"/connect-batch-*; do
-  python3 - "$batch" "$CHANNEL" <<'PY' | curl -sf -X POST "$H/$DOMAIN/channels/connect" -H "Authorization: Bearer $TOKEN" \
-    -H 'Content-Type: application/json' -d @- >/dev/null
-import json, sys
-ids = [line.split(",")[0] for line in open(sys.argv[1]) if line.strip()]
-print(json.dumps({"channel_ids": [sys.argv[2]], "client_ids": ids, "types": ["subscribe"]}))
-PY
-  rm "$batch"
-done
+# shellcheck source=bench/platform_channel.sh
+source bench/platform_channel.sh
 kill -TERM "$PID"; wait "$PID" || true
 mv "$OUT/data" "$OUT/provisioned"
-TOPIC="m/$DOMAIN/c/$CHANNEL/{id}"
 
 # run_size <label> <bin> <clients> [serve flags]: fresh store copy, fresh broker.
 run_size() {
